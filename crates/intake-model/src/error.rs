@@ -1,0 +1,308 @@
+//! The error catalog: every error Intake answers, one row each.
+//!
+//! The HTTP layer takes the status from here, `intake explain CODE` prints a row, `docs/errors.md` is generated
+//! from [`CATALOG`], and tests assert against the same codes. An [`ApiError`] pairs a row with a message that
+//! names the exact offending thing (a parameter, a key, a byte offset).
+
+use std::fmt;
+
+macro_rules! catalog {
+    ($($code:ident => $status:literal, $name:literal, $meaning:literal, $cause:literal, $resolution:literal;)*) => {
+        /// One error code of the catalog, spelled on the wire as in Coveo's Push API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($code,)*
+        }
+
+        /// Every error Intake can answer, in the order of [`ErrorCode`]'s variants.
+        pub const CATALOG: &[CatalogEntry] = &[
+            $(CatalogEntry {
+                code: ErrorCode::$code,
+                status: $status,
+                name: $name,
+                meaning: $meaning,
+                cause: $cause,
+                resolution: $resolution,
+            },)*
+        ];
+    };
+}
+
+/// A row of the catalog: what the code means, why a client meets it, and what to do.
+#[derive(Debug)]
+pub struct CatalogEntry {
+    pub code: ErrorCode,
+    pub status: u16,
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub cause: &'static str,
+    pub resolution: &'static str,
+}
+
+catalog! {
+    InvalidJson => 400, "INVALID_JSON",
+        "The request body is not a valid item (or identity) body.",
+        "The body is not JSON, has trailing characters, repeats a key (keys are case-insensitive, so `title` and `Title` are the same key), has none or more than one of `data`, `compressedBinaryData` and `compressedBinaryDataFileId`, has a metadata value that is an object or a nested array, or has `compressedBinaryData` that is not Base64.",
+        "Fix the body at the place the message names. An item body needs exactly one of `data` (uncompressed text), `compressedBinaryData` (Base64, 5 MiB at most) or `compressedBinaryDataFileId` (a file container); metadata values are strings, numbers, booleans or arrays of those.";
+    OrganizationIsPaused => 400, "ORGANIZATION_IS_PAUSED",
+        "The organization is paused.",
+        "An administrator paused the organization; push calls are refused until it is resumed.",
+        "Resume the organization (`POST /rest/organizations/{org}/resume` or `intake admin org resume`), then retry.";
+    InvalidQuerySyntax => 400, "INVALID_QUERY_SYNTAX",
+        "The search query could not be parsed.",
+        "The `aq` expression uses syntax Intake does not understand, such as an unterminated quote, an unbalanced parenthesis or an operator without a value.",
+        "Use `@field==value`, `@field==\"quoted value\"`, `@field=value` combined with AND, OR, NOT and parentheses; see docs/search.md.";
+    Unauthorized => 401, "UNAUTHORIZED",
+        "The request carries no usable credentials.",
+        "There is no `Authorization` header, or it is not of the form `Bearer <token>`.",
+        "Send `Authorization: Bearer <API key or access token>`. The master key printed by `intake serve` on first start (also in `<data-dir>/bootstrap.json`) works for every organization.";
+    InvalidToken => 401, "INVALID_TOKEN",
+        "The token is not recognized.",
+        "The API key or access token is unknown, disabled, deleted or expired, belongs to another organization, or the caller's IP address is not allowed for it.",
+        "Check that the token is the full value of an active key of this organization, and that your IP address is allowed for it.";
+    AccessDenied => 403, "ACCESS_DENIED",
+        "The token lacks a privilege this call needs.",
+        "The API key or access token is valid but was not granted the privilege that the message names.",
+        "Grant the named privilege to the key (for pushing items: SOURCE EDIT on the source), or use a key that has it.";
+    OrganizationNotFound => 404, "ORGANIZATION_NOT_FOUND",
+        "The organization does not exist.",
+        "The organization id in the path is unknown to this Intake.",
+        "Check the organization id (`intake serve` prints it; it is in `<data-dir>/bootstrap.json`).";
+    ErrorDeserializingBatchDocumentFromS3 => 404, "ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3",
+        "The batch file container could not be read as a batch.",
+        "The container is unknown, expired or was never uploaded to, or its content is not UTF-8, not valid JSON, repeats a key, or has an item without `documentId`.",
+        "Fix the batch file at the place the message names, upload it to a new file container and push the batch again.";
+    NotFound => 404, "NOT_FOUND",
+        "No such endpoint.",
+        "The path does not name any Intake endpoint.",
+        "Check the path against the API reference served at `/docs` (for example `/push/v1/organizations/{org}/sources/{src}/documents`).";
+    MethodNotAllowed => 405, "METHOD_NOT_ALLOWED",
+        "The endpoint exists but not with this HTTP method.",
+        "The method is not one the endpoint accepts (for example GET on a PUT-only path).",
+        "Use the method given in the `Allow` header of the answer.";
+    SourceDoesNotExist => 412, "SOURCE_DOES_NOT_EXIST",
+        "The source does not exist.",
+        "The source id in the path is unknown in this organization, was deleted, or is still being provisioned.",
+        "Check the source id (`intake serve` prints the default one). If the source was just created, retry in a moment.";
+    MissingParameter => 412, "MISSING_PARAMETER",
+        "A required parameter is missing.",
+        "A query parameter the endpoint requires (such as `documentId`, `orderingId` or `statusType`) is absent or empty.",
+        "Add the parameter named in the message.";
+    InvalidParameter => 412, "INVALID_PARAMETER",
+        "A parameter has a value of the wrong type or outside its allowed values.",
+        "For example `orderingId` that is not a 64-bit integer, `deleteChildren` that is not a boolean, a negative `queueDelay`, or an unknown `compressionType` or `statusType`.",
+        "Send a value of the type and range the message gives.";
+    DocumentLimitExceeded => 412, "DOCUMENT_LIMIT_EXCEEDED",
+        "The organization's item limit is reached.",
+        "Accepting this add would bring the items in the index plus the pending adds over the organization's `maximumItems` limit.",
+        "Delete items, or raise the limit (`PUT /rest/organizations/{org}/limits/maximumItems`).";
+    RequestEntityTooLarge => 413, "REQUEST_ENTITY_TOO_LARGE",
+        "The request or a part of it is too large.",
+        "A single item request is over 6 MiB, inline `data` or `compressedBinaryData` is over 5 MiB, or a file container upload is over 256 MiB.",
+        "Push large items through a file container and `compressedBinaryDataFileId`, and large volumes as batches.";
+    UnsupportedMediaType => 415, "UNSUPPORTED_MEDIA_TYPE",
+        "The request's Content-Type is not accepted here.",
+        "Push API calls with a body need `Content-Type: application/json`; uploads to a file container need exactly the headers returned in `requiredHeaders`.",
+        "Send the Content-Type named in the message.";
+    TooManyRequests => 429, "TOO_MANY_REQUESTS",
+        "Too many requests.",
+        "A rate or daily call limit of the organization is reached, or the service is throttling.",
+        "Wait the number of seconds given in the `Retry-After` header, then retry with exponential backoff.";
+    TooManyDocumentsDaily => 429, "TOO_MANY_DOCUMENTS_DAILY",
+        "The daily limit of items processed is reached.",
+        "The organization pushed more items today (UTC) than its `pushApiMaximumDailyDocumentLimit`.",
+        "Wait until midnight UTC (`Retry-After` gives the seconds), or raise the limit.";
+    InternalServerError => 500, "INTERNAL_SERVER_ERROR",
+        "Intake failed to process the request.",
+        "An unexpected internal error; the server log has the cause under the request id.",
+        "Retry with backoff. If it persists, report it with the `requestId` of the answer.";
+    ServiceUnavailable => 503, "SERVICE_UNAVAILABLE",
+        "Intake cannot take the request right now.",
+        "The server is starting, shutting down, or its storage refused the write (for example a full disk).",
+        "Retry with backoff; check the server log and free disk space if the message says so.";
+}
+
+impl ErrorCode {
+    /// The catalog row of this code (the enum and the table are generated together, in the same order).
+    pub fn entry(self) -> &'static CatalogEntry {
+        &CATALOG[self as usize]
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> u16 {
+        self.entry().status
+    }
+
+    /// The code as spelled on the wire, e.g. `INVALID_JSON`.
+    pub fn as_str(self) -> &'static str {
+        self.entry().name
+    }
+
+    /// Looks a code up by its wire name, ignoring case (`intake explain invalid_json` works).
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        CATALOG
+            .iter()
+            .find(|entry| entry.name.eq_ignore_ascii_case(name.trim()))
+            .map(|entry| entry.code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answered to a client: a catalog code and a message naming the culprit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds a client should wait before retrying (429 and 503 answers).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidJson, message)
+    }
+
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::new(
+            ErrorCode::MissingParameter,
+            format!("Parameter '{name}' is missing."),
+        )
+    }
+
+    /// A parameter whose value is not acceptable; `expected` says what would be.
+    pub fn invalid_parameter(name: &str, value: &str, expected: &str) -> Self {
+        Self::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "Parameter '{name}' has the invalid value '{}': {expected}.",
+                shorten(value, 100)
+            ),
+        )
+    }
+
+    pub fn too_large(what: &str, size: u64, limit: u64, advice: &str) -> Self {
+        Self::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!(
+                "{what} is {size} bytes; the limit is {limit} bytes ({}). {advice}",
+                human_size(limit)
+            ),
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InternalServerError, message)
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Cuts a client-supplied value so an error message stays readable, on a char boundary.
+pub fn shorten(value: &str, max_chars: usize) -> String {
+    match value.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
+    }
+}
+
+/// `5242880` → `5 MiB`; sizes in limits are binary.
+pub fn human_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The catalog as a Markdown page (`docs/errors.md` is this text; a test keeps them equal).
+pub fn catalog_markdown() -> String {
+    let mut out = String::from(
+        "# Error codes\n\n\
+         Every error Intake answers is JSON:\n\n\
+         ```json\n\
+         {\"statusCode\": 412, \"errorCode\": \"MISSING_PARAMETER\", \"message\": \"Parameter 'documentId' is missing.\",\n \
+         \"requestId\": \"…\", \"resolution\": \"Add the parameter named in the message.\"}\n\
+         ```\n\n\
+         and carries an `X-Request-ID` header. The `message` names the exact culprit; `resolution` says what to do. \
+         `intake explain CODE` prints a row of this table. This page is generated from the catalog in \
+         `crates/intake-model/src/error.rs` (`intake explain --markdown`); a test keeps the two equal.\n\n\
+         | Status | errorCode | Meaning |\n| --- | --- | --- |\n",
+    );
+    for entry in CATALOG {
+        out.push_str(&format!(
+            "| {} | [`{}`](#{}) | {} |\n",
+            entry.status,
+            entry.name,
+            entry.name.to_lowercase(),
+            entry.meaning
+        ));
+    }
+    for entry in CATALOG {
+        out.push_str(&format!(
+            "\n## {}\n\nStatus **{}**. {}\n\n**Cause.** {}\n\n**Resolution.** {}\n",
+            entry.name, entry.status, entry.meaning, entry.cause, entry.resolution
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_to_its_own_row() {
+        for entry in CATALOG {
+            assert_eq!(entry.code.entry().name, entry.name);
+            assert_eq!(
+                ErrorCode::parse(&entry.name.to_lowercase()),
+                Some(entry.code)
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = CATALOG.iter().map(|e| e.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOG.len());
+    }
+
+    #[test]
+    fn shorten_respects_char_boundaries() {
+        assert_eq!(shorten("été", 2), "ét…");
+        assert_eq!(shorten("abc", 3), "abc");
+    }
+}
