@@ -1,1 +1,38 @@
-//! placeholder
+//! Intake's storage: the catalog (organizations, sources, settings), the journal of accepted operations,
+//! and the item log, behind small types so the embedded default (SQLite + local files) and the scale-out
+//! parts (PostgreSQL, S3) can pass the same tests.
+
+pub mod catalog;
+pub mod clock;
+pub mod item_log;
+pub mod journal;
+
+pub use catalog::{Catalog, Organization, Source};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use item_log::{ItemLog, LogEntry, LogQuery};
+pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
+
+/// A storage failure, or a write that conflicts with what is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// A uniqueness violation becomes a [`StoreError::Conflict`] with `message`; anything else stays as it is.
+    pub(crate) fn conflict_or(error: rusqlite::Error, message: String) -> StoreError {
+        match &error {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(message)
+            }
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
