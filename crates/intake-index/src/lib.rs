@@ -1,1 +1,15 @@
-//! placeholder
+//! Intake's index: a tantivy index per organization, the rules that apply journaled operations to it
+//! (highest `orderingId` wins, tombstones, delete-older-than watermarks), HTML text extraction, and search
+//! with Coveo's `q` / `aq` syntax.
+
+pub mod aq;
+pub mod dates;
+pub mod extract;
+pub mod org_index;
+pub mod prepare;
+pub mod schema;
+pub mod search;
+
+pub use org_index::{IndexError, IndexState, OpInfo, OrgIndex, Outcome};
+pub use prepare::{ItemTarget, PreparedItem, prepare_item};
+pub use search::{SearchRequest, SearchResponse, Sort, search};

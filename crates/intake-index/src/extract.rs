@@ -1,0 +1,204 @@
+//! Text extraction: what of an item's bytes is worth indexing.
+//!
+//! HTML goes through lol_html, a streaming tokenizer: the text of the document without scripts, styles and
+//! markup, entities decoded, whitespace collapsed, and the `<title>`. Other text is taken as it is; binary
+//! formats (PDF, images, archives) give no text, and the item is found by its title and metadata.
+
+use std::cell::RefCell;
+
+use lol_html::html_content::TextType;
+use lol_html::{HtmlRewriter, MemorySettings, Settings, doc_text, text};
+
+/// The searchable text of an item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The HTML `<title>`, when there is one.
+    pub title: Option<String>,
+    pub text: String,
+}
+
+/// What the item's bytes are, from its extension or, failing that, its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    Html,
+    Text,
+    Binary,
+}
+
+const HTML_EXTENSIONS: &[&str] = &[".html", ".htm", ".xhtml", ".shtml", ".aspx", ".php", ".jsp"];
+const BINARY_EXTENSIONS: &[&str] = &[
+    ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".zip", ".gz", ".tar", ".doc", ".docx",
+    ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".mp3", ".mp4", ".bin", ".exe",
+];
+
+pub fn content_kind(bytes: &[u8], file_extension: Option<&str>) -> ContentKind {
+    let extension = file_extension.map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some(ext) if HTML_EXTENSIONS.contains(&ext) => ContentKind::Html,
+        Some(ext) if BINARY_EXTENSIONS.contains(&ext) => ContentKind::Binary,
+        _ if looks_like_html(bytes) => ContentKind::Html,
+        _ if looks_binary(bytes) => ContentKind::Binary,
+        _ => ContentKind::Text,
+    }
+}
+
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(512)];
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let head = head[start..].to_ascii_lowercase();
+    head.starts_with(b"<!doctype html")
+        || head.starts_with(b"<html")
+        || (head.starts_with(b"<") && contains(&head, b"<body"))
+}
+
+fn looks_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(8192)].contains(&0) || bytes.starts_with(b"%PDF")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Extracts the searchable text of an item's bytes.
+pub fn extract(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
+    match content_kind(bytes, file_extension) {
+        ContentKind::Html => extract_html(bytes),
+        ContentKind::Text => Extracted {
+            title: None,
+            text: String::from_utf8_lossy(bytes).into_owned(),
+        },
+        ContentKind::Binary => Extracted::default(),
+    }
+}
+
+/// The most memory the HTML tokenizer may hold at once (it streams, so this is per construct, not per page).
+const MAX_TOKENIZER_MEMORY: usize = 16 * 1024 * 1024;
+
+/// Extracts the text and title of an HTML document.
+pub fn extract_html(html: &[u8]) -> Extracted {
+    let text = RefCell::new(Collapser::with_capacity(html.len() / 2));
+    let title = RefCell::new(Collapser::with_capacity(64));
+    let settings = Settings::new()
+        .with_memory_settings(
+            MemorySettings::new().with_max_allowed_memory_usage(MAX_TOKENIZER_MEMORY),
+        )
+        .with_strict(false)
+        .append_element_content_handler(text!("title", |chunk| {
+            title.borrow_mut().push_html(chunk.as_str());
+            Ok(())
+        }))
+        .append_document_content_handler(doc_text!(|chunk| {
+            // Scripts, styles and <title>/<textarea> contents are not body text.
+            if chunk.text_type() == TextType::Data {
+                let mut text = text.borrow_mut();
+                text.push_html(chunk.as_str());
+                if chunk.last_in_text_node() {
+                    text.push_break();
+                }
+            }
+            Ok(())
+        }));
+    let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
+    // A tokenizer error (only possible past the memory cap) keeps the text gathered so far.
+    let outcome = rewriter.write(html).and_then(|()| rewriter.end());
+    if let Err(error) = outcome {
+        tracing::debug!(%error, "HTML extraction stopped early");
+    }
+    let title = title.into_inner().finish();
+    Extracted {
+        title: (!title.is_empty()).then_some(title),
+        text: text.into_inner().finish(),
+    }
+}
+
+/// Builds text with runs of whitespace collapsed to one space, decoding HTML entities on the way.
+struct Collapser {
+    out: String,
+    pending_space: bool,
+}
+
+impl Collapser {
+    fn with_capacity(capacity: usize) -> Collapser {
+        Collapser {
+            out: String::with_capacity(capacity),
+            pending_space: false,
+        }
+    }
+
+    fn push_html(&mut self, raw: &str) {
+        if raw.contains('&') {
+            self.push(&html_escape::decode_html_entities(raw));
+        } else {
+            self.push(raw);
+        }
+    }
+
+    fn push(&mut self, text: &str) {
+        for (i, word) in text.split(char::is_whitespace).enumerate() {
+            if i > 0 {
+                self.pending_space = true;
+            }
+            if word.is_empty() {
+                continue;
+            }
+            if self.pending_space && !self.out.is_empty() {
+                self.out.push(' ');
+            }
+            self.pending_space = false;
+            self.out.push_str(word);
+        }
+    }
+
+    /// The end of a text node: the next text is a new word.
+    fn push_break(&mut self) {
+        self.pending_space = true;
+    }
+
+    fn finish(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_text_and_title_without_scripts_or_styles() {
+        let html = br#"<!DOCTYPE html><html><head><title> Caf&eacute;   guide </title>
+            <style>body { color: red }</style><script>var x = "<b>not text</b>";</script></head>
+            <body><h1>Hello&nbsp;world</h1><p>Fish &amp; chips</p><table><tr><td>a</td><td>b</td></tr></table>
+            <noscript>enable js</noscript></body></html>"#;
+        let extracted = extract_html(html);
+        assert_eq!(extracted.title.as_deref(), Some("Café guide"));
+        assert_eq!(extracted.text, "Hello world Fish & chips a b");
+    }
+
+    #[test]
+    fn survives_broken_markup() {
+        let extracted =
+            extract_html(b"<p>unclosed <b>bold <i>text</p></div></span> tail &bogus; <");
+        assert!(
+            extracted
+                .text
+                .starts_with("unclosed bold text tail &bogus;"),
+            "{}",
+            extracted.text
+        );
+    }
+
+    #[test]
+    fn chooses_by_extension_then_content() {
+        assert_eq!(content_kind(b"plain", Some(".HTML")), ContentKind::Html);
+        assert_eq!(
+            content_kind(b"  <!doctype html><p>x", None),
+            ContentKind::Html
+        );
+        assert_eq!(content_kind(b"%PDF-1.7 ...", None), ContentKind::Binary);
+        assert_eq!(content_kind(b"just words", Some(".txt")), ContentKind::Text);
+        assert_eq!(extract(b"%PDF-1.7", Some(".pdf")), Extracted::default());
+    }
+}

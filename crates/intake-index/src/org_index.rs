@@ -1,0 +1,567 @@
+//! One organization's index, and the rules for applying operations to it.
+//!
+//! Per item the operation with the highest `orderingId` wins, whatever the arrival order: every operation
+//! compares itself with the item's current `orderingId` (from the last commit, or from the uncommitted
+//! `overlay`) and a delete leaves a tombstone so a late, older add still loses. Delete-older-than waits its
+//! `queueDelay`, then deletes and raises the source's watermark: later operations below it are rejected.
+//!
+//! Each commit stores an [`IndexState`] as its payload: the last journal record it contains, the watermarks
+//! and the pending delete-older-than operations. Replay after a crash starts right after that record, so every
+//! operation is applied exactly once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::Path;
+
+use intake_model::OrderingId;
+use intake_model::logs::{LogOperation, LogResult};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::DocSetCollector;
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{
+    DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
+
+use crate::prepare::PreparedItem;
+use crate::schema::{Fields, build_schema, item_key, register_tokenizers};
+
+/// What a commit records besides the documents.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndexState {
+    /// The last journal record whose effects this commit contains.
+    pub journal_seq: u64,
+    /// Per source, the `orderingId` below which operations are rejected.
+    pub watermarks: BTreeMap<String, OrderingId>,
+    /// Delete-older-than operations waiting for their `queueDelay`.
+    pub pending: Vec<PendingDeleteOlderThan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDeleteOlderThan {
+    pub source_id: String,
+    pub ordering_id: OrderingId,
+    pub due_at_ms: i64,
+    pub request_id: String,
+    pub journal_seq: u64,
+}
+
+/// The identity of an operation, carried into its outcomes.
+#[derive(Debug, Clone)]
+pub struct OpInfo {
+    pub source_id: String,
+    pub ordering_id: OrderingId,
+    pub request_id: String,
+    pub journal_seq: u64,
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub source_id: String,
+    pub document_id: String,
+    pub operation: LogOperation,
+    pub result: LogResult,
+    pub reason: Option<String>,
+    pub ordering_id: OrderingId,
+    pub request_id: String,
+    pub journal_seq: u64,
+}
+
+/// An item's latest known state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemState {
+    Live(OrderingId),
+    Deleted(OrderingId),
+    /// Removed by delete-older-than: the watermark now guards it.
+    Gone,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index error: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("index state is unreadable: {0}")]
+    State(String),
+    #[error("index folder error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct OrgIndex {
+    index: Index,
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    state: IndexState,
+    /// Item states changed since the last commit, by key.
+    overlay: HashMap<String, ItemState>,
+    /// Whether anything changed since the last commit.
+    dirty: bool,
+}
+
+impl OrgIndex {
+    /// Opens the index in `dir`, creating it if needed. `memory_bytes` is the writer's indexing budget.
+    pub fn open(dir: &Path, threads: usize, memory_bytes: usize) -> Result<OrgIndex, IndexError> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = build_schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| IndexError::State(e.to_string()))?;
+        let index = Index::open_or_create(directory, schema)?;
+        register_tokenizers(&index);
+        let writer = index.writer_with_num_threads(
+            threads.max(1),
+            memory_bytes.max(15_000_000 * threads.max(1)),
+        )?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let state = match index.load_metas()?.payload {
+            Some(payload) => {
+                serde_json::from_str(&payload).map_err(|e| IndexError::State(e.to_string()))?
+            }
+            None => IndexState::default(),
+        };
+        Ok(OrgIndex {
+            index,
+            writer,
+            reader,
+            fields,
+            state,
+            overlay: HashMap::new(),
+            dirty: false,
+        })
+    }
+
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The state of the last commit plus what was applied since.
+    pub fn state(&self) -> &IndexState {
+        &self.state
+    }
+
+    /// A searcher over the last commit.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Records that every journal record up to `seq` has been applied (it is committed with the next commit).
+    pub fn advance_to(&mut self, seq: u64) {
+        if seq > self.state.journal_seq {
+            self.state.journal_seq = seq;
+            self.dirty = true;
+        }
+    }
+
+    /// Adds or replaces an item, if no newer operation already decided it.
+    pub fn upsert(&mut self, item: PreparedItem, op: &OpInfo) -> Outcome {
+        let outcome = |operation, result, reason: Option<String>| {
+            outcome(op, &item.document_id, operation, result, reason)
+        };
+        let document = match item.document {
+            Ok(document) => document,
+            Err(refusal) => {
+                return outcome(LogOperation::Add, refusal.result, Some(refusal.reason));
+            }
+        };
+        if let Some(rejection) = self.below_watermark(op) {
+            return outcome(LogOperation::Add, LogResult::Rejected, Some(rejection));
+        }
+        let current = self.item_state(&item.key);
+        if let Some(newer) = newer_than(current, op.ordering_id) {
+            return outcome(LogOperation::Add, LogResult::Skipped, Some(newer));
+        }
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.key, &item.key));
+        if let Err(e) = self.writer.add_document(document) {
+            return outcome(
+                LogOperation::Add,
+                LogResult::Error,
+                Some(format!("the index refused the item: {e}")),
+            );
+        }
+        self.set_state(item.key, ItemState::Live(op.ordering_id));
+        let operation = if matches!(current, Some(ItemState::Live(_))) {
+            LogOperation::Update
+        } else {
+            LogOperation::Add
+        };
+        outcome(operation, LogResult::Completed, None)
+    }
+
+    /// Deletes an item and, with `children`, every item whose URI starts with its URI and `/`.
+    pub fn delete(&mut self, document_id: &str, children: bool, op: &OpInfo) -> Vec<Outcome> {
+        let operation = if children {
+            LogOperation::DeleteAndChildren
+        } else {
+            LogOperation::Delete
+        };
+        if let Some(rejection) = self.below_watermark(op) {
+            return vec![outcome(
+                op,
+                document_id,
+                operation,
+                LogResult::Rejected,
+                Some(rejection),
+            )];
+        }
+        let key = item_key(&op.source_id, document_id);
+        let current = self.item_state(&key);
+        let mut outcomes = vec![match newer_than(current, op.ordering_id) {
+            Some(newer) => outcome(op, document_id, operation, LogResult::Skipped, Some(newer)),
+            None => {
+                self.tombstone(&key, document_id, op);
+                match current {
+                    Some(ItemState::Live(_)) => {
+                        outcome(op, document_id, operation, LogResult::Completed, None)
+                    }
+                    _ => outcome(
+                        op,
+                        document_id,
+                        operation,
+                        LogResult::Skipped,
+                        Some("the item is not in the index".to_string()),
+                    ),
+                }
+            }
+        }];
+        if children {
+            for (child_key, child_id, state) in self.children_of(&op.source_id, document_id) {
+                if let Some(newer) = newer_than(Some(state), op.ordering_id) {
+                    if matches!(state, ItemState::Live(_)) {
+                        outcomes.push(outcome(
+                            op,
+                            &child_id,
+                            operation,
+                            LogResult::Skipped,
+                            Some(newer),
+                        ));
+                    }
+                    continue;
+                }
+                self.tombstone(&child_key, &child_id, op);
+                if matches!(state, ItemState::Live(_)) {
+                    outcomes.push(outcome(
+                        op,
+                        &child_id,
+                        operation,
+                        LogResult::Completed,
+                        None,
+                    ));
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Queues a delete-older-than until `due_at_ms`.
+    pub fn schedule_delete_older_than(&mut self, due_at_ms: i64, op: &OpInfo) {
+        self.state.pending.push(PendingDeleteOlderThan {
+            source_id: op.source_id.clone(),
+            ordering_id: op.ordering_id,
+            due_at_ms,
+            request_id: op.request_id.clone(),
+            journal_seq: op.journal_seq,
+        });
+        self.dirty = true;
+    }
+
+    /// When the next pending delete-older-than is due.
+    pub fn next_due_ms(&self) -> Option<i64> {
+        self.state.pending.iter().map(|p| p.due_at_ms).min()
+    }
+
+    /// Applies every pending delete-older-than due at `now_ms`.
+    pub fn run_due(&mut self, now_ms: i64) -> Result<Vec<Outcome>, IndexError> {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.pending)
+            .into_iter()
+            .partition(|p| p.due_at_ms <= now_ms);
+        self.state.pending = waiting;
+        let mut outcomes = Vec::new();
+        for pending in due {
+            outcomes.extend(self.delete_older_than(&pending)?);
+        }
+        Ok(outcomes)
+    }
+
+    fn delete_older_than(
+        &mut self,
+        pending: &PendingDeleteOlderThan,
+    ) -> Result<Vec<Outcome>, IndexError> {
+        let op = OpInfo {
+            source_id: pending.source_id.clone(),
+            ordering_id: pending.ordering_id,
+            request_id: pending.request_id.clone(),
+            journal_seq: pending.journal_seq,
+        };
+        let mut outcomes = Vec::new();
+        let mut doomed: Vec<(String, String, bool)> = Vec::new(); // key, document id, live
+        for (address, document_id, live) in
+            self.committed_older_than(&pending.source_id, pending.ordering_id)?
+        {
+            let _ = address;
+            let key = item_key(&pending.source_id, &document_id);
+            // An uncommitted newer operation on the item survives.
+            if !self.overlay.contains_key(&key) {
+                doomed.push((key, document_id, live));
+            }
+        }
+        let prefix = item_key(&pending.source_id, "");
+        for (key, state) in &self.overlay {
+            let older = match state {
+                ItemState::Live(o) | ItemState::Deleted(o) => *o < pending.ordering_id,
+                ItemState::Gone => false,
+            };
+            if older && key.starts_with(&prefix) {
+                doomed.push((
+                    key.clone(),
+                    key[prefix.len()..].to_string(),
+                    matches!(state, ItemState::Live(_)),
+                ));
+            }
+        }
+        let in_source = Box::new(TermQuery::new(
+            Term::from_field_text(self.fields.source, &pending.source_id),
+            IndexRecordOption::Basic,
+        ));
+        let older = Box::new(RangeQuery::new(
+            Bound::Unbounded,
+            Bound::Excluded(Term::from_field_i64(
+                self.fields.ordering_id,
+                pending.ordering_id,
+            )),
+        ));
+        self.writer.delete_query(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, in_source as Box<dyn Query>),
+            (Occur::Must, older),
+        ])))?;
+        for (key, document_id, live) in doomed {
+            self.set_state(key, ItemState::Gone);
+            if live {
+                outcomes.push(outcome(
+                    &op,
+                    &document_id,
+                    LogOperation::DeleteOlderThan,
+                    LogResult::Completed,
+                    None,
+                ));
+            }
+        }
+        let watermark = self
+            .state
+            .watermarks
+            .entry(pending.source_id.clone())
+            .or_insert(OrderingId::MIN);
+        *watermark = (*watermark).max(pending.ordering_id);
+        self.dirty = true;
+        Ok(outcomes)
+    }
+
+    /// Commits everything applied so far with its [`IndexState`], then makes it searchable.
+    pub fn commit(&mut self) -> Result<(), IndexError> {
+        let payload = serde_json::to_string(&self.state).expect("index state serializes");
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.reader.reload()?;
+        self.overlay.clear();
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn below_watermark(&self, op: &OpInfo) -> Option<String> {
+        let watermark = *self.state.watermarks.get(&op.source_id)?;
+        (op.ordering_id < watermark).then(|| {
+            format!(
+                "orderingId {} is older than the watermark {watermark} left by a delete-older-than on this source; \
+                 operations with a lower orderingId are rejected (use epoch milliseconds, or a higher orderingId)",
+                op.ordering_id
+            )
+        })
+    }
+
+    fn tombstone(&mut self, key: &str, document_id: &str, op: &OpInfo) {
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.key, key));
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.fields.key, key);
+        doc.add_text(self.fields.uri, document_id);
+        doc.add_text(self.fields.source, &op.source_id);
+        doc.add_i64(self.fields.ordering_id, op.ordering_id);
+        doc.add_u64(self.fields.live, 0);
+        // A tombstone has only indexed scalar fields; adding it cannot fail.
+        let _ = self.writer.add_document(doc);
+        self.set_state(key.to_string(), ItemState::Deleted(op.ordering_id));
+    }
+
+    fn set_state(&mut self, key: String, state: ItemState) {
+        self.overlay.insert(key, state);
+        self.dirty = true;
+    }
+
+    /// The item's state: uncommitted changes first, then the last commit.
+    fn item_state(&self, key: &str) -> Option<ItemState> {
+        if let Some(state) = self.overlay.get(key) {
+            return Some(*state);
+        }
+        let searcher = self.reader.searcher();
+        let term = Term::from_field_text(self.fields.key, key);
+        for segment in searcher.segment_readers() {
+            let Ok(inverted) = segment.inverted_index(self.fields.key) else {
+                continue;
+            };
+            let Ok(Some(mut postings)) = inverted.read_postings(&term, IndexRecordOption::Basic)
+            else {
+                continue;
+            };
+            let alive = segment.alive_bitset();
+            let fast = segment.fast_fields();
+            let (Ok(ordering), Ok(live)) = (fast.i64("ordering_id"), fast.u64("live")) else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != tantivy::TERMINATED {
+                if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                    let ordering_id = ordering.first(doc).unwrap_or(OrderingId::MIN);
+                    return Some(if live.first(doc) == Some(1) {
+                        ItemState::Live(ordering_id)
+                    } else {
+                        ItemState::Deleted(ordering_id)
+                    });
+                }
+                doc = postings.advance();
+            }
+        }
+        None
+    }
+
+    /// Items of the source under `document_id/`, committed or not: (key, document id, state).
+    fn children_of(&self, source_id: &str, document_id: &str) -> Vec<(String, String, ItemState)> {
+        let prefix = item_key(source_id, &format!("{document_id}/"));
+        // Every key starting with the prefix sorts in [prefix, prefix with its last byte, '/', bumped to '0').
+        let upper = format!("{}0", &prefix[..prefix.len() - 1]);
+        let range = RangeQuery::new(
+            Bound::Included(Term::from_field_text(self.fields.key, &prefix)),
+            Bound::Excluded(Term::from_field_text(self.fields.key, &upper)),
+        );
+        let mut found: HashMap<String, (String, ItemState)> = HashMap::new();
+        let searcher = self.reader.searcher();
+        if let Ok(addresses) = searcher.search(&range, &DocSetCollector) {
+            for address in addresses {
+                if let Some((id, state)) = self.stored_state(&searcher, address) {
+                    found.insert(item_key(source_id, &id), (id, state));
+                }
+            }
+        }
+        let source_prefix = item_key(source_id, "");
+        for (key, state) in &self.overlay {
+            if key.starts_with(&prefix) {
+                found.insert(
+                    key.clone(),
+                    (key[source_prefix.len()..].to_string(), *state),
+                );
+            }
+        }
+        let mut children: Vec<_> = found
+            .into_iter()
+            .map(|(key, (id, state))| (key, id, state))
+            .collect();
+        children.sort_by(|a, b| a.1.cmp(&b.1));
+        children
+    }
+
+    /// (address, document id, live) of committed documents of a source below an `orderingId`.
+    fn committed_older_than(
+        &self,
+        source_id: &str,
+        ordering_id: OrderingId,
+    ) -> Result<Vec<(DocAddress, String, bool)>, IndexError> {
+        let searcher = self.reader.searcher();
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.source, source_id),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Excluded(Term::from_field_i64(self.fields.ordering_id, ordering_id)),
+                )),
+            ),
+        ]);
+        let mut found = Vec::new();
+        for address in searcher.search(&query, &DocSetCollector)? {
+            if let Some((id, state)) = self.stored_state(&searcher, address) {
+                found.push((address, id, matches!(state, ItemState::Live(_))));
+            }
+        }
+        Ok(found)
+    }
+
+    fn stored_state(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+    ) -> Option<(String, ItemState)> {
+        let segment = searcher.segment_reader(address.segment_ord);
+        let fast = segment.fast_fields();
+        let ordering_id = fast.i64("ordering_id").ok()?.first(address.doc_id)?;
+        let live = fast.u64("live").ok()?.first(address.doc_id)? == 1;
+        let doc: TantivyDocument = searcher.doc(address).ok()?;
+        let id = doc.get_first(self.fields.uri)?.as_str()?.to_string();
+        Some((
+            id,
+            if live {
+                ItemState::Live(ordering_id)
+            } else {
+                ItemState::Deleted(ordering_id)
+            },
+        ))
+    }
+}
+
+/// Why an operation at `ordering_id` loses to the item's current state, if it does.
+fn newer_than(current: Option<ItemState>, ordering_id: OrderingId) -> Option<String> {
+    let (current_id, verb) = match current? {
+        ItemState::Live(id) => (id, "added or updated"),
+        ItemState::Deleted(id) => (id, "deleted"),
+        ItemState::Gone => return None,
+    };
+    (current_id > ordering_id).then(|| {
+        format!("the item was already {verb} by an operation with a higher orderingId ({current_id} > {ordering_id}); the highest orderingId wins")
+    })
+}
+
+fn outcome(
+    op: &OpInfo,
+    document_id: &str,
+    operation: LogOperation,
+    result: LogResult,
+    reason: Option<String>,
+) -> Outcome {
+    Outcome {
+        source_id: op.source_id.clone(),
+        document_id: document_id.to_string(),
+        operation,
+        result,
+        reason,
+        ordering_id: op.ordering_id,
+        request_id: op.request_id.clone(),
+        journal_seq: op.journal_seq,
+    }
+}

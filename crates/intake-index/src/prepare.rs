@@ -1,0 +1,220 @@
+//! Turning a journaled item into a tantivy document: decode, decompress (capped), extract text, pick the
+//! title, date and file type. Pure CPU work with no shared state, so the applier runs it in parallel.
+
+use intake_model::compression::{self, CompressionType};
+use intake_model::item::{Content, Item, MetaValue};
+use intake_model::logs::LogResult;
+use intake_model::{OrderingId, limits};
+use serde_json::{Map, Value};
+use tantivy::{DateTime, TantivyDocument};
+
+use crate::dates::parse_date_ms;
+use crate::extract::{ContentKind, content_kind, extract};
+use crate::schema::{Fields, item_key};
+
+/// Where an item goes and what it is, besides its body.
+#[derive(Debug, Clone)]
+pub struct ItemTarget<'a> {
+    pub source_id: &'a str,
+    pub source_name: &'a str,
+    pub ordering_id: OrderingId,
+    /// Epoch milliseconds of acceptance: the item's date when it has none.
+    pub accepted_at_ms: i64,
+    pub now_ms: i64,
+}
+
+/// An item ready to be written, or why it cannot be.
+#[derive(Debug)]
+pub struct PreparedItem {
+    pub key: String,
+    pub document_id: String,
+    pub ordering_id: OrderingId,
+    pub document: Result<TantivyDocument, Refusal>,
+}
+
+/// Why an item is not indexed: ERROR (its data is unusable) or REJECTED (it breaks a limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub result: LogResult,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn error(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            result: LogResult::Error,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Prepares one item; never fails as a whole: an unusable item becomes a [`Refusal`].
+pub fn prepare_item(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> PreparedItem {
+    PreparedItem {
+        key: item_key(target.source_id, &item.document_id),
+        document_id: item.document_id.clone(),
+        ordering_id: target.ordering_id,
+        document: build_document(item, target, fields),
+    }
+}
+
+fn build_document(
+    item: &Item,
+    target: &ItemTarget<'_>,
+    fields: &Fields,
+) -> Result<TantivyDocument, Refusal> {
+    let identities: usize = item
+        .permissions
+        .iter()
+        .map(|level| level.identity_count())
+        .sum();
+    if identities > limits::MAX_PERMISSIONS_PER_ITEM {
+        return Err(Refusal {
+            result: LogResult::Rejected,
+            reason: format!(
+                "the item's permissions name {identities} identities; an item may name at most {}",
+                limits::MAX_PERMISSIONS_PER_ITEM
+            ),
+        });
+    }
+    let bytes = item_bytes(item)?;
+    let extension = item.file_extension.as_deref();
+    let kind = content_kind(&bytes, extension);
+    let extracted = extract(&bytes, extension);
+
+    let title = item
+        .meta_text("title")
+        .or(extracted.title)
+        .unwrap_or_else(|| file_name(&item.document_id).to_string());
+    let date_ms = item
+        .meta_text("date")
+        .and_then(|d| parse_date_ms(&d))
+        .unwrap_or(target.accepted_at_ms);
+
+    let mut doc = TantivyDocument::default();
+    doc.add_text(fields.key, item_key(target.source_id, &item.document_id));
+    doc.add_text(fields.uri, &item.document_id);
+    doc.add_text(fields.source, target.source_id);
+    doc.add_text(fields.source_name, target.source_name);
+    doc.add_i64(fields.ordering_id, target.ordering_id);
+    doc.add_u64(fields.live, 1);
+    doc.add_text(fields.title_exact, &title);
+    doc.add_text(fields.title, title);
+    doc.add_text(fields.body, extracted.text);
+    doc.add_text(
+        fields.filetype,
+        file_type(extension, &item.document_id, kind),
+    );
+    doc.add_date(fields.date, DateTime::from_timestamp_millis(date_ms));
+    doc.add_bytes(
+        fields.meta,
+        &serde_json::to_vec(&typed_metadata(item)).expect("JSON values serialize"),
+    );
+    doc.add_object(fields.meta_exact, exact_metadata(item));
+    doc.add_bytes(
+        fields.permissions,
+        &serde_json::to_vec(&item.permissions).expect("permissions serialize"),
+    );
+    if let Some(parent) = &item.parent_id {
+        doc.add_text(fields.parent_id, parent);
+    }
+    if let Some(extension) = extension {
+        doc.add_text(fields.file_extension, extension);
+    }
+    doc.add_u64(fields.size, bytes.len() as u64);
+    doc.add_i64(fields.indexed_at, target.now_ms);
+    Ok(doc)
+}
+
+/// The item's data, decompressed within the per-item cap.
+fn item_bytes(item: &Item) -> Result<Vec<u8>, Refusal> {
+    match &item.content {
+        Content::Text(text) => Ok(text.as_bytes().to_vec()),
+        Content::Compressed { bytes, compression } => {
+            compression::decompress(bytes, *compression, limits::MAX_ITEM_DECOMPRESSED_BYTES)
+                .map_err(|e| Refusal::error(e.to_string()))
+        }
+        // File containers arrive with the file-container work; until then no container id can exist.
+        Content::FileContainer {
+            file_id,
+            compression,
+        } => Err(Refusal::error(format!(
+            "file container '{file_id}' (compressionType {}) does not exist or has expired",
+            CompressionType::as_str(*compression)
+        ))),
+    }
+}
+
+/// The last path segment of a URI, as a title of last resort.
+fn file_name(document_id: &str) -> &str {
+    let path = document_id
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(document_id)
+        .trim_end_matches('/');
+    path.rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(document_id)
+}
+
+/// Coveo's `@filetype`: the extension without its dot, else what the content is.
+fn file_type(extension: Option<&str>, document_id: &str, kind: ContentKind) -> String {
+    let from_name = || {
+        let name = file_name(document_id);
+        name.rsplit_once('.').map(|(_, ext)| ext).filter(|ext| {
+            !ext.is_empty() && ext.len() <= 8 && ext.chars().all(char::is_alphanumeric)
+        })
+    };
+    match extension
+        .map(|e| e.trim_start_matches('.'))
+        .filter(|e| !e.is_empty())
+        .or_else(from_name)
+    {
+        Some(ext) => ext.to_ascii_lowercase(),
+        None => match kind {
+            ContentKind::Html => "html",
+            ContentKind::Text => "txt",
+            ContentKind::Binary => "binary",
+        }
+        .to_string(),
+    }
+}
+
+fn typed_metadata(item: &Item) -> Map<String, Value> {
+    item.metadata
+        .iter()
+        .map(|(key, value)| (key.clone(), value.to_json()))
+        .collect()
+}
+
+/// Every metadata value as lower-cased text, so `@rank==3` and `@flag==true` match like strings.
+fn exact_metadata(item: &Item) -> std::collections::BTreeMap<String, tantivy::schema::OwnedValue> {
+    item.metadata
+        .iter()
+        .map(|(key, value)| {
+            let texts: Vec<Value> = match value {
+                MetaValue::One(s) => vec![Value::String(s.to_text())],
+                MetaValue::Many(list) => list.iter().map(|s| Value::String(s.to_text())).collect(),
+            };
+            (key.clone(), Value::Array(texts).into())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_types_come_from_the_uri_when_missing() {
+        assert_eq!(file_name("file:///docs/a/guide.html?x=1#top"), "guide.html");
+        assert_eq!(file_name("https://example.com/"), "example.com");
+        assert_eq!(
+            file_type(None, "file:///docs/guide.PDF", ContentKind::Binary),
+            "pdf"
+        );
+        assert_eq!(file_type(Some(".HTM"), "x", ContentKind::Html), "htm");
+        assert_eq!(file_type(None, "urn:item:42", ContentKind::Text), "txt");
+    }
+}

@@ -1,0 +1,99 @@
+//! The tantivy schema of an organization's index.
+//!
+//! One tantivy document per item, keyed by `key` = source id + U+001F + document id. A deleted item leaves a
+//! tombstone (`live` = 0, no text) holding its `orderingId`, so an older add that arrives later still loses.
+
+use tantivy::schema::{
+    FAST, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
+use tantivy::{Index, schema::Field};
+
+/// Exact-match fields compare whole values, ignoring case (Coveo's `@field==value`).
+pub const EXACT_TOKENIZER: &str = "raw_lower";
+/// Full text: English stemming, as the raw reference indexes it.
+pub const TEXT_TOKENIZER: &str = "en_stem";
+
+/// Handles of every field.
+#[derive(Debug, Clone)]
+pub struct Fields {
+    pub key: Field,
+    pub uri: Field,
+    pub source: Field,
+    pub source_name: Field,
+    pub ordering_id: Field,
+    pub live: Field,
+    pub title: Field,
+    pub title_exact: Field,
+    pub body: Field,
+    pub filetype: Field,
+    pub date: Field,
+    /// Metadata as given (typed JSON), stored as bytes for `raw`.
+    pub meta: Field,
+    /// Metadata values as lower-cased text under lower-cased keys, for field queries.
+    pub meta_exact: Field,
+    /// Permission levels as JSON, stored for permission-trimmed search.
+    pub permissions: Field,
+    pub parent_id: Field,
+    pub file_extension: Field,
+    pub size: Field,
+    pub indexed_at: Field,
+}
+
+pub fn build_schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let exact = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(EXACT_TOKENIZER)
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let full_text = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TEXT_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        key: builder.add_text_field("key", STRING),
+        uri: builder.add_text_field("uri", STRING | STORED),
+        source: builder.add_text_field("source", STRING | STORED | FAST),
+        source_name: builder.add_text_field("source_name", exact.clone().set_stored()),
+        ordering_id: builder.add_i64_field("ordering_id", INDEXED | FAST | STORED),
+        live: builder.add_u64_field("live", INDEXED | FAST),
+        title: builder.add_text_field("title", full_text.clone()),
+        title_exact: builder.add_text_field("title_exact", exact.clone()),
+        body: builder.add_text_field("body", full_text),
+        filetype: builder.add_text_field("filetype", exact.clone().set_stored()),
+        date: builder.add_date_field("date", INDEXED | FAST | STORED),
+        meta: builder.add_bytes_field("meta", STORED),
+        meta_exact: builder.add_json_field(
+            "meta_exact",
+            JsonObjectOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(EXACT_TOKENIZER)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
+        permissions: builder.add_bytes_field("permissions", STORED),
+        parent_id: builder.add_text_field("parent_id", STRING | STORED),
+        file_extension: builder.add_text_field("file_extension", STORED),
+        size: builder.add_u64_field("size", STORED),
+        indexed_at: builder.add_i64_field("indexed_at", STORED),
+    };
+    (builder.build(), fields)
+}
+
+/// Registers the tokenizers the schema names.
+pub fn register_tokenizers(index: &Index) {
+    index.tokenizers().register(
+        EXACT_TOKENIZER,
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(LowerCaser)
+            .build(),
+    );
+}
+
+/// The unique key of an item in an organization's index.
+pub fn item_key(source_id: &str, document_id: &str) -> String {
+    format!("{source_id}\u{1f}{document_id}")
+}

@@ -1,0 +1,418 @@
+//! Search over an organization's index: `q` (free text), `aq` (field expressions), paging, sorting, and
+//! results in the shape of Coveo's Search API v2.
+//!
+//! Permission trimming comes with the security-identity work; until then every caller sees every item.
+
+use std::ops::Bound;
+
+use intake_model::{ApiError, ErrorCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DateTime, DocAddress, Index, Order, Searcher, TantivyDocument, Term};
+
+use crate::aq::{self, Expr, Op};
+use crate::dates::{parse_date_ms, parse_day};
+use crate::schema::Fields;
+
+/// The most results one page may hold, and the deepest page start (bounded memory per query).
+pub const MAX_RESULTS_PER_PAGE: usize = 1000;
+pub const MAX_FIRST_RESULT: usize = 100_000;
+const EXCERPT_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub q: String,
+    pub aq: String,
+    pub first_result: usize,
+    pub number_of_results: usize,
+    pub sort: Sort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    #[default]
+    Relevancy,
+    DateDescending,
+    DateAscending,
+}
+
+impl Sort {
+    /// Coveo's `sortCriteria`: `relevancy`, `date descending`, `date ascending` (`@date` too).
+    pub fn parse(text: &str) -> Option<Sort> {
+        let folded = text.trim().to_ascii_lowercase().replace('@', "");
+        Some(match folded.as_str() {
+            "" | "relevancy" | "score" => Sort::Relevancy,
+            "date descending" | "datedescending" | "date" => Sort::DateDescending,
+            "date ascending" | "dateascending" => Sort::DateAscending,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResponse {
+    pub total_count: usize,
+    pub total_count_filtered: usize,
+    pub results: Vec<SearchHit>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    pub title: String,
+    pub uri: String,
+    pub printable_uri: String,
+    pub click_uri: String,
+    pub unique_id: String,
+    pub excerpt: String,
+    pub excerpt_highlights: Vec<Highlight>,
+    pub score: f32,
+    pub raw: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Highlight {
+    pub offset: usize,
+    pub length: usize,
+}
+
+/// Runs a search on a searcher (one commit of the index).
+pub fn search(
+    index: &Index,
+    searcher: &Searcher,
+    fields: &Fields,
+    request: &SearchRequest,
+) -> Result<SearchResponse, ApiError> {
+    let builder = QueryBuilder { index, fields };
+    let text_query = builder.free_text(&request.q);
+    let filter = match aq::parse(&request.aq).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidQuerySyntax,
+            format!("'aq' is not valid: {e}."),
+        )
+    })? {
+        Some(expr) => Some(builder.expression(&expr)?),
+        None => None,
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+        Occur::Must,
+        Box::new(TermQuery::new(
+            Term::from_field_u64(fields.live, 1),
+            IndexRecordOption::Basic,
+        )),
+    )];
+    if let Some(text) = &text_query {
+        clauses.push((Occur::Must, text.box_clone()));
+    }
+    if let Some(filter) = filter {
+        clauses.push((Occur::Must, filter));
+    }
+    let query = BooleanQuery::new(clauses);
+    let limit = request.number_of_results;
+    let offset = request.first_result;
+    let total = searcher.search(&query, &Count).map_err(internal)?;
+    let addresses: Vec<(f32, DocAddress)> = if limit == 0 {
+        Vec::new()
+    } else {
+        let top = TopDocs::with_limit(limit).and_offset(offset);
+        match request.sort {
+            Sort::Relevancy => searcher.search(&query, &top).map_err(internal)?,
+            Sort::DateDescending | Sort::DateAscending => {
+                let order = if request.sort == Sort::DateAscending {
+                    Order::Asc
+                } else {
+                    Order::Desc
+                };
+                let dated: Vec<(DateTime, DocAddress)> = searcher
+                    .search(&query, &top.order_by_fast_field("date", order))
+                    .map_err(internal)?;
+                dated
+                    .into_iter()
+                    .map(|(_, address)| (1.0, address))
+                    .collect()
+            }
+        }
+    };
+    let snippets = match &text_query {
+        Some(text) => {
+            Some(SnippetGenerator::create(searcher, text.as_ref(), fields.body).map_err(internal)?)
+        }
+        None => None,
+    }
+    .map(|mut generator| {
+        generator.set_max_num_chars(EXCERPT_CHARS);
+        generator
+    });
+    let mut results = Vec::with_capacity(addresses.len());
+    for (score, address) in addresses {
+        let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
+        results.push(hit(fields, &doc, score, snippets.as_ref()));
+    }
+    Ok(SearchResponse {
+        total_count: total,
+        total_count_filtered: total,
+        results,
+    })
+}
+
+fn internal(e: tantivy::TantivyError) -> ApiError {
+    ApiError::internal(format!("the search failed: {e}"))
+}
+
+/// Builds tantivy queries from `q` and `aq` for one index.
+struct QueryBuilder<'a> {
+    index: &'a Index,
+    fields: &'a Fields,
+}
+
+impl QueryBuilder<'_> {
+    /// A parser over `fields` where words are ANDed, as in Coveo; quotes make phrases.
+    fn parser(&self, fields: Vec<Field>) -> QueryParser {
+        let mut parser = QueryParser::for_index(self.index, fields);
+        parser.set_conjunction_by_default();
+        parser
+    }
+
+    /// `q`: free text over title and body. Syntax the parser does not know is taken as plain words.
+    fn free_text(&self, q: &str) -> Option<Box<dyn Query>> {
+        if q.trim().is_empty() {
+            return None;
+        }
+        let mut parser = self.parser(vec![self.fields.title, self.fields.body]);
+        parser.set_field_boost(self.fields.title, 2.0);
+        Some(parser.parse_query_lenient(q).0)
+    }
+
+    /// The query of an `aq` expression.
+    fn expression(&self, expr: &Expr) -> Result<Box<dyn Query>, ApiError> {
+        let all = |items: &[Expr], occur: Occur| -> Result<Box<dyn Query>, ApiError> {
+            let clauses = items
+                .iter()
+                .map(|e| Ok((occur, self.expression(e)?)))
+                .collect::<Result<_, ApiError>>()?;
+            Ok(Box::new(BooleanQuery::new(clauses)))
+        };
+        Ok(match expr {
+            Expr::And(items) => all(items, Occur::Must)?,
+            Expr::Or(items) => all(items, Occur::Should)?,
+            Expr::Not(inner) => negate(self.expression(inner)?),
+            Expr::Text(word) => self.phrase(self.fields.body, word),
+            Expr::Field { name, op, values } => {
+                let mut any: Vec<(Occur, Box<dyn Query>)> = values
+                    .iter()
+                    .map(|v| Ok((Occur::Should, self.comparison(name, *op, v)?)))
+                    .collect::<Result<_, ApiError>>()?;
+                let query: Box<dyn Query> = if any.len() == 1 {
+                    any.remove(0).1
+                } else {
+                    Box::new(BooleanQuery::new(any))
+                };
+                if *op == Op::NotEqual {
+                    negate(query)
+                } else {
+                    query
+                }
+            }
+        })
+    }
+
+    /// The words of `text` in that order in `field`.
+    fn phrase(&self, field: Field, text: &str) -> Box<dyn Query> {
+        self.parser(vec![field])
+            .parse_query_lenient(&format!("\"{}\"", text.replace('"', " ")))
+            .0
+    }
+
+    /// One `@name op value`.
+    fn comparison(&self, name: &str, op: Op, value: &str) -> Result<Box<dyn Query>, ApiError> {
+        let fields = self.fields;
+        let exact = |field: Field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let lower = value.to_lowercase();
+        match (name, op) {
+            ("date" | "sysdate", _) => date_query(fields, op, value),
+            (_, Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual) => {
+                Err(ApiError::new(
+                    ErrorCode::InvalidQuerySyntax,
+                    format!(
+                        "'aq' compares @{name} with {op}, but range operators only apply to @date for now; use == or <> on @{name}."
+                    ),
+                ))
+            }
+            ("uri" | "sysuri", _) => Ok(exact(fields.uri, value)),
+            ("title" | "systitle", Op::Contains) => Ok(self.phrase(fields.title, value)),
+            ("title" | "systitle", _) => Ok(exact(fields.title_exact, &lower)),
+            ("source" | "syssource", _) => Ok(exact(fields.source_name, &lower)),
+            ("filetype" | "sysfiletype", _) => {
+                Ok(exact(fields.filetype, lower.trim_start_matches('.')))
+            }
+            (meta, _) => {
+                let mut term = Term::from_field_json_path(fields.meta_exact, meta, false);
+                term.append_type_and_str(&lower);
+                Ok(Box::new(TermQuery::new(term, IndexRecordOption::Basic)))
+            }
+        }
+    }
+}
+
+fn negate(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
+        (Occur::MustNot, query),
+    ]))
+}
+
+/// `@date` comparisons. A day (`2024/01/02`) compares as the whole UTC day.
+fn date_query(fields: &Fields, op: Op, value: &str) -> Result<Box<dyn Query>, ApiError> {
+    let (start, end) = match parse_day(value) {
+        Some(day) => day,
+        None => {
+            let ms = parse_date_ms(value).ok_or_else(|| {
+                ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'aq' compares @date with '{value}', which is not a date; use 2024/01/02, 2024-01-02 or 2024-01-02T03:04:05Z."))
+            })?;
+            (ms, ms + 1)
+        }
+    };
+    let term = |ms: i64| Term::from_field_date(fields.date, DateTime::from_timestamp_millis(ms));
+    let range = |lower: Bound<Term>, upper: Bound<Term>| -> Box<dyn Query> {
+        Box::new(RangeQuery::new(lower, upper))
+    };
+    Ok(match op {
+        Op::Exact | Op::Contains | Op::NotEqual => {
+            range(Bound::Included(term(start)), Bound::Excluded(term(end)))
+        }
+        Op::Greater => range(Bound::Included(term(end)), Bound::Unbounded),
+        Op::GreaterOrEqual => range(Bound::Included(term(start)), Bound::Unbounded),
+        Op::Less => range(Bound::Unbounded, Bound::Excluded(term(start))),
+        Op::LessOrEqual => range(Bound::Unbounded, Bound::Excluded(term(end))),
+    })
+}
+
+fn hit(
+    fields: &Fields,
+    doc: &TantivyDocument,
+    score: f32,
+    snippets: Option<&SnippetGenerator>,
+) -> SearchHit {
+    let text = |field: Field| {
+        doc.get_first(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let uri = text(fields.uri);
+    let title = text(fields.title);
+    let mut raw: Map<String, Value> = doc
+        .get_first(fields.meta)
+        .and_then(|v| v.as_bytes())
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .unwrap_or_default();
+    let date_ms = doc
+        .get_first(fields.date)
+        .and_then(|v| v.as_datetime())
+        .map(|d| d.into_timestamp_millis());
+    let click_uri = raw
+        .get("clickableuri")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| uri.clone());
+    let standard = [
+        ("uri", Value::from(uri.clone())),
+        ("sysuri", Value::from(uri.clone())),
+        ("clickableuri", Value::from(click_uri.clone())),
+        ("title", Value::from(title.clone())),
+        ("systitle", Value::from(title.clone())),
+        ("source", Value::from(text(fields.source_name))),
+        ("syssource", Value::from(text(fields.source_name))),
+        ("sourcetype", Value::from("Push")),
+        ("filetype", Value::from(text(fields.filetype))),
+        ("sysfiletype", Value::from(text(fields.filetype))),
+        ("date", date_ms.map_or(Value::Null, Value::from)),
+        ("sysdate", date_ms.map_or(Value::Null, Value::from)),
+        (
+            "size",
+            doc.get_first(fields.size)
+                .and_then(|v| v.as_u64())
+                .map_or(Value::Null, Value::from),
+        ),
+        (
+            "indexeddate",
+            doc.get_first(fields.indexed_at)
+                .and_then(|v| v.as_i64())
+                .map_or(Value::Null, Value::from),
+        ),
+    ];
+    for (key, value) in standard {
+        raw.entry(key.to_string()).or_insert(value);
+    }
+    if let Some(parent) = doc.get_first(fields.parent_id).and_then(|v| v.as_str()) {
+        raw.entry("parentid".to_string())
+            .or_insert(Value::from(parent));
+    }
+    let (excerpt, excerpt_highlights) = excerpt(doc, fields, snippets);
+    SearchHit {
+        printable_uri: uri.clone(),
+        unique_id: format!("42.{}${uri}", text(fields.source)),
+        title,
+        click_uri,
+        uri,
+        excerpt,
+        excerpt_highlights,
+        score,
+        raw,
+    }
+}
+
+/// The passage around the query's words, or the start of the text when there is no `q`.
+fn excerpt(
+    doc: &TantivyDocument,
+    fields: &Fields,
+    snippets: Option<&SnippetGenerator>,
+) -> (String, Vec<Highlight>) {
+    if let Some(generator) = snippets {
+        let snippet = generator.snippet_from_doc(doc);
+        if !snippet.fragment().is_empty() {
+            let fragment = snippet.fragment();
+            let highlights = snippet
+                .highlighted()
+                .iter()
+                .map(|range| Highlight {
+                    offset: fragment[..range.start].chars().count(),
+                    length: fragment[range.clone()].chars().count(),
+                })
+                .collect();
+            return (fragment.to_string(), highlights);
+        }
+    }
+    let body = doc
+        .get_first(fields.body)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let cut = body
+        .char_indices()
+        .nth(EXCERPT_CHARS)
+        .map_or(body.len(), |(i, _)| i);
+    (body[..cut].to_string(), Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_criteria_spellings() {
+        assert_eq!(Sort::parse("Date Descending"), Some(Sort::DateDescending));
+        assert_eq!(Sort::parse("@date ascending"), Some(Sort::DateAscending));
+        assert_eq!(Sort::parse("relevancy"), Some(Sort::Relevancy));
+        assert_eq!(Sort::parse("size"), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! The ordering rules and search, against a real on-disk tantivy index.
+
+use intake_index::search::{SearchRequest, Sort, search};
+use intake_index::{ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
+use intake_model::item::{Content, Item, MetaValue, Scalar};
+use intake_model::logs::{LogOperation, LogResult};
+
+const SOURCE: &str = "org-src";
+
+fn item(id: &str, text: &str, meta: &[(&str, &str)]) -> Item {
+    Item {
+        document_id: id.to_string(),
+        content: Content::Text(text.to_string()),
+        file_extension: Some(".html".to_string()),
+        parent_id: None,
+        permissions: vec![],
+        metadata: meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), MetaValue::One(Scalar::Text(v.to_string()))))
+            .collect(),
+    }
+}
+
+fn op(ordering_id: i64, seq: u64) -> OpInfo {
+    OpInfo {
+        source_id: SOURCE.into(),
+        ordering_id,
+        request_id: format!("req-{seq}"),
+        journal_seq: seq,
+    }
+}
+
+fn upsert(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64) -> Outcome {
+    let target = ItemTarget {
+        source_id: SOURCE,
+        source_name: "Docs",
+        ordering_id,
+        accepted_at_ms: 1_700_000_000_000,
+        now_ms: 1_700_000_000_000,
+    };
+    let prepared = prepare_item(item, &target, index.fields());
+    index.upsert(prepared, &op(ordering_id, seq))
+}
+
+fn find(index: &OrgIndex, q: &str, aq: &str) -> Vec<String> {
+    let request = SearchRequest {
+        q: q.into(),
+        aq: aq.into(),
+        number_of_results: 100,
+        sort: Sort::Relevancy,
+        ..Default::default()
+    };
+    let mut uris: Vec<String> = search(index.index(), &index.searcher(), index.fields(), &request)
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    uris.sort();
+    uris
+}
+
+fn open(dir: &std::path::Path) -> OrgIndex {
+    OrgIndex::open(dir, 1, 50_000_000).unwrap()
+}
+
+#[test]
+fn the_highest_ordering_id_wins_whatever_the_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    assert_eq!(
+        upsert(
+            &mut index,
+            &item("file://a", "<p>newer text</p>", &[]),
+            20,
+            1
+        )
+        .result,
+        LogResult::Completed
+    );
+    let late = upsert(
+        &mut index,
+        &item("file://a", "<p>older text</p>", &[]),
+        10,
+        2,
+    );
+    assert_eq!(late.result, LogResult::Skipped);
+    assert!(late.reason.unwrap().contains("higher orderingId (20 > 10)"));
+    index.commit().unwrap();
+    assert_eq!(find(&index, "newer", ""), ["file://a"]);
+    assert!(find(&index, "older", "").is_empty());
+
+    // A delete leaves a tombstone: an older add arriving afterwards still loses, even after a commit.
+    let deleted = index.delete("file://a", false, &op(30, 3));
+    assert_eq!(
+        (deleted[0].operation, deleted[0].result),
+        (LogOperation::Delete, LogResult::Completed)
+    );
+    index.commit().unwrap();
+    assert_eq!(
+        upsert(&mut index, &item("file://a", "<p>zombie</p>", &[]), 25, 4).result,
+        LogResult::Skipped
+    );
+    index.commit().unwrap();
+    assert!(find(&index, "", "").is_empty());
+    let back = upsert(&mut index, &item("file://a", "<p>back</p>", &[]), 31, 5);
+    assert_eq!(
+        (back.operation, back.result),
+        (LogOperation::Add, LogResult::Completed)
+    );
+    let again = upsert(&mut index, &item("file://a", "<p>again</p>", &[]), 32, 6);
+    assert_eq!(again.operation, LogOperation::Update);
+    index.commit().unwrap();
+    assert_eq!(find(&index, "again", ""), ["file://a"]);
+}
+
+#[test]
+fn delete_children_removes_by_uri_prefix_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    for (i, id) in [
+        "file://folder",
+        "file://folder/a.txt",
+        "file://folder/sub/b.txt",
+        "file://folderx/c.txt",
+    ]
+    .iter()
+    .enumerate()
+    {
+        upsert(&mut index, &item(id, "<p>word</p>", &[]), 10, i as u64 + 1);
+    }
+    index.commit().unwrap();
+    upsert(
+        &mut index,
+        &item("file://folder/new.txt", "<p>word</p>", &[]),
+        50,
+        5,
+    ); // newer than the delete, uncommitted
+    let outcomes = index.delete("file://folder", true, &op(20, 6));
+    let mut deleted: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.result == LogResult::Completed)
+        .map(|o| o.document_id.as_str())
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            "file://folder",
+            "file://folder/a.txt",
+            "file://folder/sub/b.txt"
+        ]
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.document_id == "file://folder/new.txt" && o.result == LogResult::Skipped)
+    );
+    index.commit().unwrap();
+    assert_eq!(
+        find(&index, "word", ""),
+        ["file://folder/new.txt", "file://folderx/c.txt"]
+    );
+}
+
+#[test]
+fn delete_older_than_waits_then_leaves_a_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    upsert(&mut index, &item("file://old", "<p>x</p>", &[]), 100, 1);
+    upsert(&mut index, &item("file://new", "<p>x</p>", &[]), 300, 2);
+    index.commit().unwrap();
+    index.schedule_delete_older_than(1_000, &op(200, 3));
+    assert!(index.run_due(999).unwrap().is_empty());
+    index.commit().unwrap();
+    drop(index);
+    // The pending operation survives a restart with the commit.
+    let mut index = open(dir.path());
+    assert_eq!(index.next_due_ms(), Some(1_000));
+    let outcomes = index.run_due(1_000).unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(
+        (outcomes[0].document_id.as_str(), outcomes[0].operation),
+        ("file://old", LogOperation::DeleteOlderThan)
+    );
+    index.commit().unwrap();
+    assert_eq!(find(&index, "", ""), ["file://new"]);
+    let rejected = upsert(&mut index, &item("file://late", "<p>x</p>", &[]), 150, 4);
+    assert_eq!(rejected.result, LogResult::Rejected);
+    assert!(rejected.reason.unwrap().contains("watermark 200"));
+}
+
+#[test]
+fn commits_record_the_journal_position() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut index = open(dir.path());
+        upsert(&mut index, &item("file://a", "<p>x</p>", &[]), 1, 7);
+        index.advance_to(7);
+        index.commit().unwrap();
+        upsert(&mut index, &item("file://b", "<p>x</p>", &[]), 1, 8);
+        index.advance_to(8); // never committed: lost with the process, replayed from the journal
+    }
+    let index = open(dir.path());
+    assert_eq!(index.state().journal_seq, 7);
+    assert_eq!(find(&index, "", ""), ["file://a"]);
+}
+
+#[test]
+fn aq_matches_fields_exactly_and_combines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    upsert(
+        &mut index,
+        &item(
+            "file://1",
+            "<title>Kernel Guide</title><p>memory pages</p>",
+            &[("category", "News"), ("author", "Alice B")],
+        ),
+        1,
+        1,
+    );
+    upsert(
+        &mut index,
+        &item(
+            "file://2",
+            "<p>memory</p>",
+            &[("category", "sports"), ("title", "Other")],
+        ),
+        1,
+        2,
+    );
+    index.commit().unwrap();
+    assert_eq!(find(&index, "", "@category==news"), ["file://1"]);
+    assert_eq!(find(&index, "", r#"@author=="alice b""#), ["file://1"]);
+    assert_eq!(
+        find(&index, "", r#"@title=="Kernel Guide" AND @filetype==html"#),
+        ["file://1"]
+    );
+    assert_eq!(
+        find(&index, "", "@source==docs @uri==file://2"),
+        ["file://2"]
+    );
+    assert_eq!(find(&index, "memory", "@category<>news"), ["file://2"]);
+    assert_eq!(
+        find(&index, "", "@category==(news,sports)"),
+        ["file://1", "file://2"]
+    );
+    assert_eq!(
+        find(&index, "", "@date==2023/11/14"),
+        ["file://1", "file://2"]
+    );
+    assert!(find(&index, "", "@date>2023/11/14").is_empty());
+    assert_eq!(
+        find(&index, "page", ""),
+        ["file://1"],
+        "stemming: page matches pages"
+    );
+}
