@@ -147,6 +147,11 @@ impl OrgIndex {
         &self.state
     }
 
+    /// The reader search uses; it sees each commit once made.
+    pub fn reader(&self) -> &IndexReader {
+        &self.reader
+    }
+
     /// A searcher over the last commit.
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()

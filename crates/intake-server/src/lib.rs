@@ -1,1 +1,200 @@
-//! placeholder
+//! Intake's HTTP server: the Push API (under `/push/v1` and the legacy `/v1`), Search, Logs and operations
+//! endpoints, and the applier that turns the journal into searchable indexes.
+//!
+//! [`start`] opens the data folder (catalog, journal, item log, indexes), prepares the default organization
+//! on first start, starts the applier and serves HTTP until [`RunningServer::stop`].
+
+pub mod applier;
+pub mod auth;
+pub mod bootstrap;
+pub mod http;
+pub mod logs_api;
+pub mod metrics;
+pub mod ops;
+pub mod push;
+pub mod search_api;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware;
+use axum::serve::ListenerExt;
+use intake_model::{ApiError, ErrorCode};
+use intake_store::{Catalog, Clock, FileJournal, ItemLog};
+use tokio::sync::oneshot;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::applier::{Applier, ApplierConfig, ApplierHandle};
+use crate::bootstrap::Bootstrap;
+use crate::http::{HandlerError, envelope, panic_response};
+use crate::state::{AppState, SearchIndexes};
+
+/// Everything `intake serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub master_key: Option<String>,
+    /// The base URL clients use, when it differs from the listen address (a proxy).
+    pub public_url: Option<String>,
+    pub commit_interval: Duration,
+    pub index_threads: usize,
+    pub index_memory_bytes: usize,
+}
+
+impl ServerConfig {
+    /// The defaults of `intake serve` with no configuration, in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            master_key: None,
+            public_url: None,
+            commit_interval: Duration::from_millis(250),
+            index_threads: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
+            index_memory_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// A server that is accepting requests.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub bootstrap: Bootstrap,
+    /// Set when this start generated the master key (first start without `--master-key`).
+    pub generated_key: Option<String>,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    serving: tokio::task::JoinHandle<()>,
+    applier: Option<ApplierHandle>,
+}
+
+impl RunningServer {
+    pub fn base_url(&self) -> &str {
+        &self.bootstrap.base_url
+    }
+
+    /// Stops accepting requests, finishes those in flight, commits what was applied.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.serving).await;
+        if let Some(applier) = self.applier.take() {
+            let _ = tokio::task::spawn_blocking(move || applier.stop()).await;
+        }
+    }
+
+    /// Waits until the server stops by itself (it never does) or the task fails.
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.serving).await;
+    }
+}
+
+/// Opens the data folder and starts serving.
+pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir)?;
+    let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.sqlite"))?);
+    let item_log = Arc::new(ItemLog::open(&data_dir.join("logs.sqlite"))?);
+    let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
+    let prepared = bootstrap::prepare(
+        &catalog,
+        data_dir,
+        config.master_key.as_deref(),
+        clock.now_ms(),
+    )?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let base_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let bootstrap = Bootstrap {
+        base_url: base_url.trim_end_matches('/').to_string(),
+        ..prepared.bootstrap
+    };
+    bootstrap::write_bootstrap(data_dir, &bootstrap)?;
+
+    let state = AppState {
+        catalog,
+        journal,
+        item_log,
+        indexes: Arc::new(SearchIndexes::default()),
+        clock,
+        metrics: Arc::new(metrics::Metrics::default()),
+        master_key_hash: prepared.master_key_hash.into(),
+        ready: Arc::new(AtomicBool::new(false)),
+    };
+    let applier = Applier::start(
+        state.clone(),
+        ApplierConfig {
+            index_dir: data_dir.join("index"),
+            threads: config.index_threads,
+            memory_bytes: config.index_memory_bytes,
+            commit_interval: config.commit_interval,
+            batch_bytes: 16 * 1024 * 1024,
+        },
+    )?;
+
+    let app = router(state.clone());
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    let serving = tokio::spawn(async move {
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = signal.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+    });
+    tracing::info!(%addr, "Intake is listening");
+    Ok(RunningServer {
+        addr,
+        bootstrap,
+        generated_key: prepared.new_key,
+        state,
+        shutdown: Some(shutdown),
+        serving,
+        applier: Some(applier),
+    })
+}
+
+/// Every route, wrapped in the panic catcher and the envelope (request id, JSON errors, metrics).
+pub fn router(state: AppState) -> Router {
+    let push = push::router();
+    Router::new()
+        .nest("/push/v1", push.clone())
+        .nest("/v1", push)
+        .merge(search_api::router())
+        .merge(logs_api::router())
+        .merge(ops::router())
+        .fallback(unknown_route)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state.clone(), envelope))
+        .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> HandlerError {
+    HandlerError(ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "No endpoint at '{}'. Push API paths start with /push/v1/organizations/{{org}}; see /docs.",
+            uri.path()
+        ),
+    ))
+}

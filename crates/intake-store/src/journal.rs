@@ -417,27 +417,27 @@ impl FileReader {
         Ok(reader)
     }
 
-    /// Opens the segment holding `next_seq` and skips to it.
+    /// Opens the segment holding `next_seq` and skips to it. Records before the oldest segment were released
+    /// (every consumer had them), so a position before it starts at the oldest record still kept.
     fn position(&mut self) -> Result<(), JournalError> {
         let segment = {
             let segments = self.segments.lock().expect("segment list lock");
-            segments
-                .iter()
-                .rev()
-                .find(|s| s.first_seq <= self.next_seq)
-                .cloned()
-        };
-        let Some(segment) = segment else {
-            let oldest = self
-                .segments
-                .lock()
-                .expect("segment list lock")
-                .first()
-                .map(|s| s.first_seq);
-            return Err(JournalError::Read(format!(
-                "record {} was already released (oldest segment starts at {oldest:?})",
-                self.next_seq
-            )));
+            match segments.iter().rev().find(|s| s.first_seq <= self.next_seq) {
+                Some(segment) => segment.clone(),
+                None => {
+                    let oldest = segments
+                        .first()
+                        .cloned()
+                        .ok_or_else(|| JournalError::Read("the journal has no segment".into()))?;
+                    tracing::warn!(
+                        wanted = self.next_seq,
+                        oldest = oldest.first_seq,
+                        "records before the oldest journal segment were released; reading from it"
+                    );
+                    self.next_seq = oldest.first_seq;
+                    oldest
+                }
+            }
         };
         let mut reader =
             BufReader::with_capacity(1 << 20, File::open(&segment.path).map_err(read_error)?);

@@ -1,1 +1,137 @@
-fn main() {}
+//! The `intake` command: `serve` runs the server, `explain` prints an error code's catalog row, `search`
+//! queries a running server.
+
+mod config;
+mod search;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use intake_model::error::{CATALOG, ErrorCode, catalog_markdown};
+use intake_server::RunningServer;
+use intake_store::SystemClock;
+
+#[derive(Parser)]
+#[command(
+    name = "intake",
+    version,
+    about = "A self-hosted service that speaks the Coveo Push API v1"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (embedded storage in --data-dir; no configuration needed).
+    Serve(config::ServeArgs),
+    /// Print what an error code means, why it happens and what to do.
+    Explain {
+        /// An error code such as INVALID_JSON (any case).
+        code: Option<String>,
+        /// Print the whole catalog as Markdown (docs/errors.md).
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Search a running Intake (its address and key come from <data-dir>/bootstrap.json).
+    Search(search::SearchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Explain { code, markdown } => explain(code.as_deref(), markdown),
+        Command::Search(args) => tokio::runtime::Runtime::new()?.block_on(search::run(args)),
+    }
+}
+
+fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG")
+                .unwrap_or_else(|_| "info,tantivy=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = args.resolve()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let server = intake_server::start(config.clone(), Arc::new(SystemClock)).await?;
+        announce(&server, &config.data_dir);
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        server.stop().await;
+        Ok(())
+    })
+}
+
+/// What a newcomer needs to push an item: printed at every start, with the key only when it was just made.
+fn announce(server: &RunningServer, data_dir: &std::path::Path) {
+    let b = &server.bootstrap;
+    let bootstrap = data_dir.join("bootstrap.json");
+    println!("Intake is running.");
+    println!("  Base URL:       {}", b.base_url);
+    println!("  Organization:   {}", b.organization_id);
+    println!("  Source:         {}", b.source_id);
+    match &server.generated_key {
+        Some(key) => println!(
+            "  Master key:     {key}   (shown once; also in {})",
+            bootstrap.display()
+        ),
+        None => println!("  Master key:     in {}", bootstrap.display()),
+    }
+    println!(
+        "  Push an item:   PUT {}/push/v1/organizations/{}/sources/{}/documents?documentId=…",
+        b.base_url, b.organization_id, b.source_id
+    );
+    println!("  API reference:  {}/docs", b.base_url);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn explain(code: Option<&str>, markdown: bool) -> anyhow::Result<()> {
+    if markdown {
+        print!("{}", catalog_markdown());
+        return Ok(());
+    }
+    let Some(code) = code else {
+        for entry in CATALOG {
+            println!("{:<3} {:<45} {}", entry.status, entry.name, entry.meaning);
+        }
+        return Ok(());
+    };
+    let Some(code) = ErrorCode::parse(code) else {
+        anyhow::bail!("'{code}' is not an Intake error code; `intake explain` lists them all");
+    };
+    let entry = code.entry();
+    println!("{} (HTTP {})", entry.name, entry.status);
+    println!();
+    println!("Meaning:    {}", entry.meaning);
+    println!("Cause:      {}", entry.cause);
+    println!("Resolution: {}", entry.resolution);
+    Ok(())
+}
+
+/// The data folder when none is given.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("./intake-data")
+}

@@ -1,0 +1,450 @@
+//! The applier: reads the journal in order and applies each operation to its organization's index.
+//!
+//! One thread owns every index writer. A batch of records is decoded, then its items are prepared
+//! (decompressed, text extracted) in parallel, then applied in journal order. Every `commit_interval` the
+//! outcomes are written to the item log and every changed index is committed with the journal position it
+//! now contains; then the journal segments no index needs are released.
+//!
+//! At start the applier resumes after the lowest committed position; records an index already holds are
+//! skipped, so after a crash every operation is applied exactly once. `/ready` turns true once the backlog
+//! found at start is applied and committed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use intake_index::prepare::{ItemTarget, PreparedItem, prepare_item};
+use intake_index::schema::{Fields, build_schema};
+use intake_index::{OpInfo, OrgIndex, Outcome};
+use intake_model::logs::{LogOperation, LogResult, LogTask};
+use intake_model::{Operation, OperationKind};
+use intake_store::{LogEntry, Seq};
+use rayon::prelude::*;
+
+use crate::state::{AppState, SearchHandle};
+
+#[derive(Debug, Clone)]
+pub struct ApplierConfig {
+    /// Where the organization indexes live (one folder each).
+    pub index_dir: PathBuf,
+    /// Indexing threads per organization index.
+    pub threads: usize,
+    /// Indexing memory per organization index.
+    pub memory_bytes: usize,
+    /// How long applied operations wait before a commit makes them searchable.
+    pub commit_interval: Duration,
+    /// Journal bytes read and prepared at once.
+    pub batch_bytes: usize,
+}
+
+/// Item log entries are kept this long, as Coveo keeps its logs.
+const LOG_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
+/// An index with nothing to commit still records its position this often, so the journal can be released.
+const IDLE_POSITION_INTERVAL: Duration = Duration::from_secs(30);
+
+pub struct ApplierHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ApplierHandle {
+    /// Stops after committing what was applied.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One decoded journal record and, for an item, its prepared document.
+struct Step {
+    seq: Seq,
+    operation: Operation,
+    prepared: Option<PreparedItem>,
+}
+
+pub struct Applier {
+    state: AppState,
+    config: ApplierConfig,
+    fields: Fields,
+    indexes: HashMap<String, OrgIndex>,
+    /// The last record applied (to the writers, maybe not yet committed).
+    applied_seq: Seq,
+    /// The durable end of the journal when the applier started: the backlog to replay before `/ready`.
+    backlog_end: Seq,
+    log_entries: Vec<LogEntry>,
+    /// Acceptance times of the operations waiting for the next commit (for the searchable-latency metric).
+    waiting_since: Vec<i64>,
+    first_uncommitted: Option<Instant>,
+    last_full_commit: Instant,
+    last_prune: Instant,
+}
+
+impl Applier {
+    /// Opens the existing indexes, positions on the journal and starts the applier thread.
+    pub fn start(state: AppState, config: ApplierConfig) -> anyhow::Result<ApplierHandle> {
+        let mut applier = Applier {
+            backlog_end: *state.journal.durable().borrow(),
+            state,
+            fields: build_schema().1,
+            config,
+            indexes: HashMap::new(),
+            applied_seq: 0,
+            log_entries: Vec::new(),
+            waiting_since: Vec::new(),
+            first_uncommitted: None,
+            last_full_commit: Instant::now(),
+            last_prune: Instant::now() - Duration::from_secs(3600),
+        };
+        for organization in applier.state.catalog.organizations() {
+            if applier.config.index_dir.join(&organization.id).exists() {
+                applier.open_index(&organization.id)?;
+            }
+        }
+        let resume_after = applier
+            .indexes
+            .values()
+            .map(|index| index.state().journal_seq)
+            .min()
+            .unwrap_or(0);
+        applier.applied_seq = resume_after;
+        let reader = applier.state.journal.reader(resume_after)?;
+        tracing::info!(
+            resume_after,
+            backlog_end = applier.backlog_end,
+            "applier starting"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::current();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("intake-applier".into())
+                .spawn(move || applier.run(reader, stop, runtime))?
+        };
+        Ok(ApplierHandle {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn run(
+        mut self,
+        mut reader: Box<dyn intake_store::JournalReader>,
+        stop: Arc<AtomicBool>,
+        runtime: tokio::runtime::Handle,
+    ) {
+        let mut durable = self.state.journal.durable();
+        while !stop.load(Ordering::Acquire) {
+            let batch = match reader.next_batch(self.config.batch_bytes) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, "the applier cannot read the journal; retrying in a second");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let idle = batch.is_empty();
+            if !idle {
+                self.apply_batch(batch);
+            }
+            self.run_due_deletes();
+            if self.commit_due(idle) {
+                self.commit();
+            }
+            if idle
+                && self.applied_seq >= self.backlog_end
+                && self.first_uncommitted.is_none()
+                && !self.state.is_ready()
+            {
+                tracing::info!(applied = self.applied_seq, "journal backlog applied; ready");
+                self.state.ready.store(true, Ordering::Release);
+            }
+            self.prune_logs();
+            if idle {
+                let wait = if self.first_uncommitted.is_some() {
+                    self.config.commit_interval / 4
+                } else {
+                    Duration::from_millis(100)
+                };
+                let _ =
+                    runtime.block_on(async { tokio::time::timeout(wait, durable.changed()).await });
+            }
+        }
+        self.commit();
+        tracing::info!(applied = self.applied_seq, "applier stopped");
+    }
+
+    fn apply_batch(&mut self, batch: Vec<(Seq, Vec<u8>)>) {
+        let started = Instant::now();
+        let steps = self.prepare(batch);
+        for step in steps {
+            self.apply(step);
+        }
+        self.state.metrics.batch_applied(started.elapsed());
+    }
+
+    /// Decodes the records and prepares their items in parallel.
+    fn prepare(&self, batch: Vec<(Seq, Vec<u8>)>) -> Vec<Step> {
+        let now_ms = self.state.clock.now_ms();
+        let catalog = &self.state.catalog;
+        let fields = &self.fields;
+        batch
+            .into_par_iter()
+            .filter_map(|(seq, bytes)| match Operation::decode(&bytes) {
+                Ok(operation) => Some((seq, operation)),
+                Err(error) => {
+                    tracing::error!(seq, %error, "skipping a journal record that does not decode");
+                    None
+                }
+            })
+            .map(|(seq, operation)| {
+                let prepared = match &operation.kind {
+                    OperationKind::AddOrUpdate(item) => {
+                        let source =
+                            catalog.source(&operation.organization_id, &operation.source_id);
+                        let target = ItemTarget {
+                            source_id: &operation.source_id,
+                            source_name: source
+                                .as_ref()
+                                .map_or(operation.source_id.as_str(), |s| s.name.as_str()),
+                            ordering_id: operation.ordering_id,
+                            accepted_at_ms: operation.accepted_at_ms,
+                            now_ms,
+                        };
+                        Some(prepare_item(item, &target, fields))
+                    }
+                    _ => None,
+                };
+                Step {
+                    seq,
+                    operation,
+                    prepared,
+                }
+            })
+            .collect()
+    }
+
+    fn apply(&mut self, step: Step) {
+        let Step {
+            seq,
+            operation,
+            prepared,
+        } = step;
+        self.applied_seq = seq;
+        let organization_id = operation.organization_id.clone();
+        let index = match self.index_for(&organization_id) {
+            Ok(index) => index,
+            Err(error) => {
+                tracing::error!(seq, organization = organization_id, %error, "the organization's index cannot be opened; the operation is lost");
+                return;
+            }
+        };
+        if seq <= index.state().journal_seq {
+            return; // replayed: this index already committed it
+        }
+        let info = OpInfo {
+            source_id: operation.source_id.clone(),
+            ordering_id: operation.ordering_id,
+            request_id: operation.request_id.clone(),
+            journal_seq: seq,
+        };
+        let outcomes = match (operation.kind, prepared) {
+            (OperationKind::AddOrUpdate(_), Some(prepared)) => vec![index.upsert(prepared, &info)],
+            (
+                OperationKind::Delete {
+                    document_id,
+                    delete_children,
+                },
+                _,
+            ) => index.delete(&document_id, delete_children, &info),
+            (
+                OperationKind::DeleteOlderThan {
+                    queue_delay_minutes,
+                },
+                _,
+            ) => {
+                let due_at_ms = operation.accepted_at_ms + i64::from(queue_delay_minutes) * 60_000;
+                index.schedule_delete_older_than(due_at_ms, &info);
+                Vec::new()
+            }
+            (OperationKind::AddOrUpdate(_), None) => unreachable!("items are always prepared"),
+        };
+        index.advance_to(seq);
+        if seq > self.backlog_end {
+            self.waiting_since.push(operation.accepted_at_ms);
+        }
+        self.record(&organization_id, outcomes);
+    }
+
+    fn run_due_deletes(&mut self) {
+        let now_ms = self.state.clock.now_ms();
+        let due: Vec<String> = self
+            .indexes
+            .iter()
+            .filter(|(_, index)| index.next_due_ms().is_some_and(|due| due <= now_ms))
+            .map(|(org, _)| org.clone())
+            .collect();
+        for organization_id in due {
+            let index = self
+                .indexes
+                .get_mut(&organization_id)
+                .expect("listed above");
+            match index.run_due(now_ms) {
+                Ok(outcomes) => self.record(&organization_id, outcomes),
+                Err(error) => {
+                    tracing::error!(organization = organization_id, %error, "delete-older-than failed")
+                }
+            }
+        }
+    }
+
+    /// Turns outcomes into item log entries (written at the next commit) and metrics.
+    fn record(&mut self, organization_id: &str, outcomes: Vec<Outcome>) {
+        if self.first_uncommitted.is_none() {
+            self.first_uncommitted = Some(Instant::now());
+        }
+        let now_ms = self.state.clock.now_ms();
+        for outcome in outcomes {
+            self.state.metrics.item_outcome(outcome.result.as_str());
+            if outcome.result != LogResult::Completed {
+                tracing::info!(
+                    organization = organization_id,
+                    source = outcome.source_id,
+                    document = outcome.document_id,
+                    result = outcome.result.as_str(),
+                    reason = outcome.reason.as_deref().unwrap_or(""),
+                    "item not applied"
+                );
+            }
+            self.log_entries.push(LogEntry {
+                organization_id: organization_id.to_string(),
+                task: task_of(outcome.operation, outcome.result),
+                source_id: outcome.source_id,
+                document_id: outcome.document_id,
+                operation: outcome.operation,
+                result: outcome.result,
+                reason: outcome.reason,
+                request_id: outcome.request_id,
+                ordering_id: outcome.ordering_id,
+                journal_seq: outcome.journal_seq,
+                datetime_ms: now_ms,
+            });
+        }
+    }
+
+    fn commit_due(&self, idle: bool) -> bool {
+        let Some(first) = self.first_uncommitted else {
+            return self.indexes.values().any(|index| index.is_dirty())
+                || (idle
+                    && self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL
+                    && self.any_index_behind());
+        };
+        first.elapsed() >= self.config.commit_interval || self.log_entries.len() >= 100_000
+    }
+
+    fn any_index_behind(&self) -> bool {
+        self.indexes
+            .values()
+            .any(|index| index.state().journal_seq < self.applied_seq)
+    }
+
+    /// Writes the pending log entries, then commits every index that changed (and, now and then, the idle
+    /// ones, to move their journal position), then releases the journal behind the lowest position.
+    fn commit(&mut self) {
+        let started = Instant::now();
+        if let Err(error) = self.state.item_log.append(&self.log_entries) {
+            tracing::error!(%error, entries = self.log_entries.len(), "the item log could not be written");
+        }
+        self.log_entries.clear();
+        let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
+        let applied = self.applied_seq;
+        for (organization_id, index) in &mut self.indexes {
+            if !index.is_dirty() && !(touch_idle && index.state().journal_seq < applied) {
+                continue;
+            }
+            index.advance_to(applied);
+            if let Err(error) = index.commit() {
+                tracing::error!(organization = organization_id, %error, "index commit failed; retrying at the next commit");
+            }
+        }
+        if touch_idle {
+            self.last_full_commit = Instant::now();
+        }
+        let now_ms = self.state.clock.now_ms();
+        for accepted_at in self.waiting_since.drain(..) {
+            self.state.metrics.searchable_after(now_ms - accepted_at);
+        }
+        self.first_uncommitted = None;
+        let committed = self
+            .indexes
+            .values()
+            .map(|index| index.state().journal_seq)
+            .min()
+            .unwrap_or(applied);
+        if let Err(error) = self.state.journal.release_through(committed) {
+            tracing::warn!(%error, "journal segments could not be released");
+        }
+        self.state
+            .metrics
+            .journal_positions(*self.state.journal.durable().borrow(), committed);
+        tracing::debug!(
+            applied,
+            committed,
+            took_ms = started.elapsed().as_millis() as u64,
+            "committed"
+        );
+    }
+
+    fn prune_logs(&mut self) {
+        if self.last_prune.elapsed() < Duration::from_secs(3600) {
+            return;
+        }
+        self.last_prune = Instant::now();
+        match self
+            .state
+            .item_log
+            .prune_before(self.state.clock.now_ms() - LOG_RETENTION_MS)
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned item log entries older than 14 days"),
+            Err(error) => tracing::warn!(%error, "the item log could not be pruned"),
+        }
+    }
+
+    fn index_for(&mut self, organization_id: &str) -> anyhow::Result<&mut OrgIndex> {
+        if !self.indexes.contains_key(organization_id) {
+            self.open_index(organization_id)?;
+        }
+        Ok(self.indexes.get_mut(organization_id).expect("just opened"))
+    }
+
+    fn open_index(&mut self, organization_id: &str) -> anyhow::Result<()> {
+        let index = OrgIndex::open(
+            &self.config.index_dir.join(organization_id),
+            self.config.threads,
+            self.config.memory_bytes,
+        )?;
+        let handle = SearchHandle {
+            index: index.index().clone(),
+            reader: index.reader().clone(),
+            fields: index.fields().clone(),
+        };
+        self.state.indexes.register(organization_id, handle);
+        self.indexes.insert(organization_id.to_string(), index);
+        Ok(())
+    }
+}
+
+/// The pipeline stage an outcome is reported under: errors in the item's data are found while processing it.
+fn task_of(operation: LogOperation, result: LogResult) -> LogTask {
+    match (operation, result) {
+        (LogOperation::Add | LogOperation::Update, LogResult::Error) => LogTask::Processing,
+        (_, LogResult::Rejected) => LogTask::Validation,
+        _ => LogTask::Indexing,
+    }
+}

@@ -1,0 +1,346 @@
+//! What every endpoint shares: the request id, JSON error bodies, security headers, and strict body reading.
+//!
+//! Handlers fail with an [`ApiError`]; it travels in the response's extensions to [`envelope`], the
+//! outermost layer, which knows the request id and writes the catalog's JSON body. The envelope also turns
+//! any other error answer (an unknown route, a wrong method, a caught panic) into the same JSON, so no
+//! client ever sees a body it cannot parse.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use intake_model::error::human_size;
+use intake_model::{ApiError, ErrorCode};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The id of the request being served, also sent back as `X-Request-ID`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = HandlerError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(new_request_id())))
+    }
+}
+
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// An [`ApiError`] as a handler's failure; [`envelope`] renders it.
+#[derive(Debug)]
+pub struct HandlerError(pub ApiError);
+
+impl From<ApiError> for HandlerError {
+    fn from(error: ApiError) -> Self {
+        HandlerError(error)
+    }
+}
+
+impl IntoResponse for HandlerError {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::from_u16(self.0.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+        response.extensions_mut().insert(self.0);
+        response
+    }
+}
+
+pub type HandlerResult<T> = Result<T, HandlerError>;
+
+/// The catalog's JSON body for an error.
+pub fn error_response(error: &ApiError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({
+        "statusCode": error.status(),
+        "errorCode": error.code.as_str(),
+        "message": error.message,
+        "requestId": request_id,
+        "resolution": error.code.entry().resolution,
+    });
+    let mut response = (status, Json(body)).into_response();
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// The outermost layer: assigns the request id, renders errors as JSON, adds headers, counts the request.
+pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(new_request_id, str::to_string);
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+
+    let mut response = next.run(request).await;
+
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        response = replace_body(response, &error, &request_id);
+        log_error(&error, &request_id, &method, &path);
+    } else if response.status().is_client_error() || response.status().is_server_error() {
+        if !is_json(response.headers()) {
+            let error = unexplained_error(&response, &method, &path);
+            response = replace_body(response, &error, &request_id);
+            log_error(&error, &request_id, &method, &path);
+        }
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        X_REQUEST_ID.clone(),
+        HeaderValue::from_str(&request_id).expect("request ids are visible ASCII"),
+    );
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    let route = route.unwrap_or_else(|| "unmatched".to_string());
+    state.metrics.observe_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Headers Coveo's Swagger declares on every answer.
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("x-xss-protection", "0"),
+    (
+        "content-security-policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
+    ),
+];
+
+/// Keeps the status and headers that matter (Allow, Retry-After) and writes the JSON body.
+fn replace_body(original: Response, error: &ApiError, request_id: &str) -> Response {
+    let mut response = error_response(error, request_id);
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = original.headers().get(&name) {
+            response.headers_mut().entry(name).or_insert(value.clone());
+        }
+    }
+    response
+}
+
+/// An error answer that did not come from a handler: the router's 404 and 405, a panic's 500.
+fn unexplained_error(response: &Response, method: &axum::http::Method, path: &str) -> ApiError {
+    match response.status() {
+        StatusCode::NOT_FOUND => {
+            ApiError::new(ErrorCode::NotFound, format!("No endpoint at '{path}'."))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = response
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("another method");
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed on '{path}'; it accepts {allowed}."),
+            )
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("The body of {method} '{path}' is too large."),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("The Content-Type of {method} '{path}' is not accepted."),
+        ),
+        status if status.is_server_error() => {
+            ApiError::internal("Failed to process the request due to an internal error.")
+        }
+        status => ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("The request was refused ({status})."),
+        ),
+    }
+}
+
+fn log_error(error: &ApiError, request_id: &str, method: &axum::http::Method, path: &str) {
+    if error.status() >= 500 {
+        tracing::error!(request_id, %method, path, code = %error.code, message = %error.message, "request failed");
+    } else {
+        tracing::debug!(request_id, %method, path, code = %error.code, message = %error.message, "request refused");
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// A panic in a handler: logged with its message, answered 500 INTERNAL_SERVER_ERROR.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "a handler panicked");
+    HandlerError(ApiError::internal("Failed to process the request due to an internal error; the server log has the cause under this request id.")).into_response()
+}
+
+/// Checks that a body comes as JSON. An empty body passes when the endpoint does not need one.
+pub fn require_json(headers: &HeaderMap, body_expected: bool) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let declared_empty = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        == Some("0");
+    if !body_expected && declared_empty {
+        return Ok(());
+    }
+    match content_type {
+        Some(value) if media_type(value).eq_ignore_ascii_case("application/json") => Ok(()),
+        // Clients that send no body often send no Content-Type either.
+        None if !body_expected => Ok(()),
+        Some(value) => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("Content-Type '{value}' is not accepted: send the body as 'application/json'."),
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "The request has no Content-Type header: send the body as 'application/json'.",
+        )),
+    }
+}
+
+/// `application/json; charset=utf-8` → `application/json`.
+fn media_type(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+/// Reads a body of at most `limit` bytes; a larger one is refused before it is read whole (413).
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    let too_large = |size: u64| {
+        ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!(
+                "{what} is {size} bytes; the limit is {limit} bytes ({}). Push large items through a file container \
+                 ('compressedBinaryDataFileId') and many items as a batch.",
+                human_size(limit)
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|size| *size > limit) {
+        return Err(too_large(size));
+    }
+    match axum::body::to_bytes(body, limit as usize).await {
+        Ok(bytes) => Ok(bytes),
+        Err(error) if is_length_limit(&error) => Err(ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!(
+                "{what} is over the limit of {limit} bytes ({}); it was refused after {limit} bytes.",
+                human_size(limit)
+            ),
+        )),
+        Err(error) => Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("The request body could not be read: {error}."),
+        )),
+    }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// The common success answer of an accepted operation (clients may parse it; a JSON object always parses).
+pub fn accepted(status: StatusCode, ordering_id: Option<i64>, request_id: &RequestId) -> Response {
+    let mut body = serde_json::Map::new();
+    if let Some(ordering_id) = ordering_id {
+        body.insert("orderingId".into(), ordering_id.into());
+    }
+    body.insert("requestId".into(), request_id.0.clone().into());
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn content_type_rules() {
+        assert!(
+            require_json(
+                &headers(&[("content-type", "application/json; charset=utf-8")]),
+                true
+            )
+            .is_ok()
+        );
+        assert!(require_json(&headers(&[("content-type", "Application/JSON")]), true).is_ok());
+        let err = require_json(&headers(&[("content-type", "text/plain")]), true).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
+        assert!(err.message.contains("'text/plain'"));
+        assert!(require_json(&headers(&[]), true).is_err());
+        assert!(require_json(&headers(&[]), false).is_ok());
+        assert!(
+            require_json(
+                &headers(&[("content-type", "text/plain"), ("content-length", "0")]),
+                false
+            )
+            .is_ok()
+        );
+    }
+}

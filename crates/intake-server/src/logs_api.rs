@@ -1,0 +1,214 @@
+//! `POST /logs/v1/organizations/{org}` (and `GET`): the item log in the shape of Coveo's Logs API.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use intake_index::dates::{format_ms, parse_date_ms};
+use intake_model::logs::{LogOperation, LogResult, LogTask};
+use intake_model::{ApiError, QueryParams};
+use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::http::{HandlerResult, read_body, require_json};
+use crate::state::AppState;
+
+const MAX_LOGS_BODY_BYTES: u64 = 1024 * 1024;
+const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+const MAX_PER_PAGE: u64 = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/logs/v1/organizations/{org}",
+        get(read_logs).post(read_logs),
+    )
+}
+
+/// Item outcomes of an organization, newest first.
+#[utoipa::path(
+    post, path = "/logs/v1/organizations/{org}", tag = "Logs",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("from" = Option<String>, Query, description = "Start (ISO 8601); default: 7 days ago"),
+        ("to" = Option<String>, Query, description = "End (ISO 8601); default: now"),
+        ("documentId" = Option<String>, Query, description = "An item URI"),
+        ("documentIdMatching" = Option<String>, Query, description = "EXACT (default), PARTIAL or WILDCARD"),
+        ("page" = Option<u32>, Query, description = "Page, from 0"),
+        ("perPage" = Option<u32>, Query, description = "Entries per page (default 100, at most 1000)"),
+    ),
+    request_body(content = serde_json::Value, description = "Filters: sourcesIds, tasks, operations, results, and their exclude* twins", content_type = "application/json"),
+    responses((status = 200, description = "{documentLogEntries, hasNextPage}"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn read_logs(
+    State(state): State<AppState>,
+    _principal: Principal,
+    Path(org): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    state.organization(&org)?;
+    let query = QueryParams::parse(query.as_deref());
+    require_json(&headers, false)?;
+    let body = read_body(&headers, body, MAX_LOGS_BODY_BYTES, "The logs request").await?;
+    let filters: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid_json(format!("The logs filter body is not valid JSON: {e}."))
+        })?
+    };
+    let now = state.clock.now_ms();
+    let to_ms = time_parameter(&query, "to")?.unwrap_or(now);
+    let log_query = LogQuery {
+        organization_id: org.clone(),
+        from_ms: time_parameter(&query, "from")?.unwrap_or(to_ms - DEFAULT_WINDOW_MS),
+        to_ms,
+        document_id: match query.get("documentId")? {
+            Some(id) if !id.is_empty() => Some((id.to_string(), id_matching(&query)?)),
+            _ => None,
+        },
+        source_ids: strings(&filters, "sourcesIds")?,
+        exclude_source_ids: strings(&filters, "excludeSourceIds")?,
+        operations: enums(
+            &filters,
+            "operations",
+            LogOperation::parse,
+            LogOperation::ALL.iter().map(|o| o.as_str()),
+        )?,
+        exclude_operations: enums(
+            &filters,
+            "excludeOperations",
+            LogOperation::parse,
+            LogOperation::ALL.iter().map(|o| o.as_str()),
+        )?,
+        results: enums(
+            &filters,
+            "results",
+            LogResult::parse,
+            LogResult::ALL.iter().map(|r| r.as_str()),
+        )?,
+        exclude_results: enums(
+            &filters,
+            "excludeResults",
+            LogResult::parse,
+            LogResult::ALL.iter().map(|r| r.as_str()),
+        )?,
+        tasks: enums(
+            &filters,
+            "tasks",
+            LogTask::parse,
+            LogTask::ALL.iter().map(|t| t.as_str()),
+        )?,
+        exclude_tasks: enums(
+            &filters,
+            "excludeTasks",
+            LogTask::parse,
+            LogTask::ALL.iter().map(|t| t.as_str()),
+        )?,
+        page: query.non_negative("page", u32::MAX as u64)?.unwrap_or(0) as u32,
+        per_page: query
+            .non_negative("perPage", MAX_PER_PAGE)?
+            .unwrap_or(100)
+            .max(1) as u32,
+    };
+    let item_log = state.item_log.clone();
+    let (entries, has_next) = tokio::task::spawn_blocking(move || item_log.query(&log_query))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("the item log could not be read: {e}")))?;
+    let entries: Vec<Value> = entries.iter().map(entry_json).collect();
+    Ok(Json(json!({ "documentLogEntries": entries, "hasNextPage": has_next })).into_response())
+}
+
+fn entry_json(stored: &StoredLogEntry) -> Value {
+    let e = &stored.entry;
+    let mut meta = json!({ "orderingId": e.ordering_id.to_string(), "journalSeq": e.journal_seq });
+    if let Some(reason) = &e.reason {
+        meta["error"] = reason.clone().into();
+    }
+    json!({
+        "datetime": format_ms(e.datetime_ms),
+        "guid": format!("00000000-0000-4000-8000-{:012x}", stored.row_id),
+        "id": e.document_id,
+        "meta": meta,
+        "operation": e.operation.as_str(),
+        "organizationId": e.organization_id,
+        "requestId": e.request_id,
+        "resourceId": e.source_id,
+        "result": e.result.as_str(),
+        "sourceId": e.source_id,
+        "task": e.task.as_str(),
+    })
+}
+
+fn time_parameter(query: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {
+    match query.get(name)? {
+        None | Some("") => Ok(None),
+        Some(raw) => parse_date_ms(raw).map(Some).ok_or_else(|| {
+            ApiError::invalid_parameter(
+                name,
+                raw,
+                "it must be a date and time, such as 2024-01-02T03:04:05Z",
+            )
+        }),
+    }
+}
+
+fn id_matching(query: &QueryParams) -> Result<IdMatching, ApiError> {
+    match query
+        .get("documentIdMatching")?
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("") | Some("EXACT") => Ok(IdMatching::Exact),
+        Some("PARTIAL") => Ok(IdMatching::Partial),
+        Some("WILDCARD") => Ok(IdMatching::Wildcard),
+        Some(other) => Err(ApiError::invalid_parameter(
+            "documentIdMatching",
+            other,
+            "allowed values are EXACT, PARTIAL and WILDCARD",
+        )),
+    }
+}
+
+fn strings(filters: &Value, key: &str) -> Result<Vec<String>, ApiError> {
+    match filters.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| not_a_string_list(key))
+            })
+            .collect(),
+        Some(_) => Err(not_a_string_list(key)),
+    }
+}
+
+fn enums<T>(
+    filters: &Value,
+    key: &str,
+    parse: fn(&str) -> Option<T>,
+    allowed: impl Iterator<Item = &'static str>,
+) -> Result<Vec<T>, ApiError> {
+    let allowed: Vec<&str> = allowed.collect();
+    strings(filters, key)?
+        .into_iter()
+        .map(|raw| {
+            parse(&raw).ok_or_else(|| {
+                ApiError::invalid_json(format!(
+                    "'{key}' holds '{raw}'; allowed values are {}.",
+                    allowed.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+fn not_a_string_list(key: &str) -> ApiError {
+    ApiError::invalid_json(format!("'{key}' must be an array of strings."))
+}

@@ -1,0 +1,159 @@
+//! Prometheus metrics: requests by route and status, journal lag, items applied by result, apply latency
+//! and the time from acceptance to searchable.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: HistogramFamily<RouteLabels>,
+    journal_durable: Gauge,
+    journal_applied: Gauge,
+    journal_lag: Gauge,
+    items: Family<ResultLabels, Counter>,
+    apply_seconds: Histogram,
+    searchable_seconds: Histogram,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 18))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("intake");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        let request_seconds: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            request_seconds.clone(),
+        );
+        let journal_durable: Gauge = Gauge::default();
+        registry.register(
+            "journal_durable_seq",
+            "Sequence number of the last durable journal record",
+            journal_durable.clone(),
+        );
+        let journal_applied: Gauge = Gauge::default();
+        registry.register(
+            "journal_applied_seq",
+            "Sequence number of the last journal record applied and committed",
+            journal_applied.clone(),
+        );
+        let journal_lag: Gauge = Gauge::default();
+        registry.register(
+            "journal_lag_records",
+            "Durable journal records not yet applied and committed",
+            journal_lag.clone(),
+        );
+        let items = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "items_applied",
+            "Item outcomes by result (COMPLETED, ERROR, REJECTED, SKIPPED)",
+            items.clone(),
+        );
+        let apply_seconds = latency_histogram();
+        registry.register(
+            "apply_batch_duration_seconds",
+            "Time to apply and commit one batch of journal records",
+            apply_seconds.clone(),
+        );
+        let searchable_seconds = latency_histogram();
+        registry.register(
+            "accept_to_searchable_seconds",
+            "Time from an operation's acceptance to its commit (searchable)",
+            searchable_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            journal_durable,
+            journal_applied,
+            journal_lag,
+            items,
+            apply_seconds,
+            searchable_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels {
+            route: route.to_string(),
+            method: method.to_string(),
+            status: status.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn journal_positions(&self, durable: u64, applied: u64) {
+        self.journal_durable.set(durable as i64);
+        self.journal_applied.set(applied as i64);
+        self.journal_lag.set(durable.saturating_sub(applied) as i64);
+    }
+
+    pub fn item_outcome(&self, result: &str) {
+        self.items
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn batch_applied(&self, elapsed: Duration) {
+        self.apply_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn searchable_after(&self, elapsed_ms: i64) {
+        self.searchable_seconds
+            .observe(elapsed_ms.max(0) as f64 / 1000.0);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

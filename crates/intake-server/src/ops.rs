@@ -1,0 +1,94 @@
+//! Operations: `/health`, `/ready`, Prometheus `/metrics`, the OpenAPI document generated from the handlers,
+//! and a browsable API reference at `/docs` (self-contained: it works offline).
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Intake",
+        description = "A self-hosted service that speaks the Coveo Push API v1. Every Push API path is also served \
+                       under the legacy prefix `/v1` (without `/push`). Authenticate with `Authorization: Bearer <key>`. \
+                       Errors are JSON: `{statusCode, errorCode, message, requestId, resolution}` (see docs/errors.md)."
+    ),
+    paths(
+        crate::push::put_document,
+        crate::push::delete_document,
+        crate::push::delete_older_than,
+        crate::push::set_status,
+        crate::search_api::run_search,
+        crate::logs_api::read_logs,
+        health,
+        ready,
+        metrics,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(reference_page))
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health", tag = "Operations", security(()), responses((status = 200, description = "Up")))]
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The journal backlog found at start is applied: search reflects every operation accepted before start.
+#[utoipa::path(get, path = "/ready", tag = "Operations", security(()), responses((status = 200, description = "Ready"), (status = 503, description = "Still replaying the journal")))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.is_ready() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "replaying", "message": "The journal backlog is being applied." }))).into_response()
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "Operations", security(()), responses((status = 200, description = "Metrics")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn reference_page() -> Html<&'static str> {
+    Html(include_str!("reference.html"))
+}

@@ -1,0 +1,284 @@
+//! The Push API's item endpoints, under `/push/v1/organizations/{org}` and the legacy `/v1/organizations/{org}`.
+//!
+//! Each handler checks everything a client can get wrong, in the order a client would fix it (credentials,
+//! organization, source, parameters, Content-Type, size, body), then journals the operation and answers only
+//! once it is durable.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{delete, post, put};
+use intake_model::item::{ItemContext, parse_item};
+use intake_model::{
+    ApiError, CompressionType, Operation, OperationKind, QueryParams, SourceStatus, limits,
+};
+
+use crate::auth::Principal;
+use crate::http::{HandlerResult, RequestId, accepted, read_body, require_json};
+use crate::state::AppState;
+
+/// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
+const MAX_IGNORED_BODY_BYTES: u64 = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/organizations/{org}/sources/{src}/documents",
+            put(put_document).delete(delete_document),
+        )
+        .route(
+            "/organizations/{org}/sources/{src}/documents/olderthan",
+            delete(delete_older_than),
+        )
+        .route(
+            "/organizations/{org}/sources/{src}/status",
+            post(set_status),
+        )
+}
+
+/// The path of every source-scoped call.
+type SourcePath = Path<(String, String)>;
+
+/// Add or update an item.
+#[utoipa::path(
+    put, path = "/push/v1/organizations/{org}/sources/{src}/documents", tag = "Items",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("src" = String, Path, description = "Source id"),
+        ("documentId" = String, Query, description = "The item's URI (form-encoded)"),
+        ("orderingId" = Option<i64>, Query, description = "Order of the operation; default: epoch milliseconds"),
+        ("compressionType" = Option<String>, Query, description = "UNCOMPRESSED, DEFLATE, GZIP, LZMA or ZLIB (default ZLIB)"),
+    ),
+    request_body(content = serde_json::Value, description = "The item body (DocumentBody)", content_type = "application/json"),
+    responses((status = 202, description = "Journaled; applied asynchronously"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn put_document(
+    State(state): State<AppState>,
+    _principal: Principal,
+    request_id: RequestId,
+    Path((org, src)): SourcePath,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    state.source(&org, &src)?;
+    let query = QueryParams::parse(query.as_deref());
+    let document_id = query.document_id()?.to_string();
+    let ordering_id = query.ordering_id("orderingId")?;
+    let compression = compression_type(&query)?;
+    require_json(&headers, true)?;
+    let body = read_body(
+        &headers,
+        body,
+        limits::MAX_SINGLE_REQUEST_BYTES,
+        "The item request",
+    )
+    .await?;
+    let item = parse_item(
+        &body,
+        ItemContext {
+            document_id: Some(&document_id),
+            compression,
+        },
+    )?;
+    let operation = OperationKind::AddOrUpdate(Box::new(item));
+    journal(
+        &state,
+        &org,
+        &src,
+        ordering_id,
+        &request_id,
+        operation,
+        StatusCode::ACCEPTED,
+    )
+    .await
+}
+
+/// Delete an item and, optionally, its children.
+#[utoipa::path(
+    delete, path = "/push/v1/organizations/{org}/sources/{src}/documents", tag = "Items",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("src" = String, Path, description = "Source id"),
+        ("documentId" = String, Query, description = "The item's URI"),
+        ("deleteChildren" = Option<bool>, Query, description = "Also delete the items whose URI starts with documentId + '/'"),
+        ("orderingId" = Option<i64>, Query, description = "Order of the operation"),
+    ),
+    responses((status = 202, description = "Journaled"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn delete_document(
+    State(state): State<AppState>,
+    _principal: Principal,
+    request_id: RequestId,
+    Path((org, src)): SourcePath,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    state.source(&org, &src)?;
+    let query = QueryParams::parse(query.as_deref());
+    let document_id = query.document_id()?.to_string();
+    let delete_children = query.boolean("deleteChildren", false)?;
+    let ordering_id = query.ordering_id("orderingId")?;
+    ignore_body(&headers, body).await?;
+    let operation = OperationKind::Delete {
+        document_id,
+        delete_children,
+    };
+    journal(
+        &state,
+        &org,
+        &src,
+        ordering_id,
+        &request_id,
+        operation,
+        StatusCode::ACCEPTED,
+    )
+    .await
+}
+
+/// Delete the items whose last operation is older than `orderingId`, after `queueDelay` minutes.
+#[utoipa::path(
+    delete, path = "/push/v1/organizations/{org}/sources/{src}/documents/olderthan", tag = "Items",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("src" = String, Path, description = "Source id"),
+        ("orderingId" = i64, Query, description = "Items last updated by an operation with a strictly lower orderingId are deleted"),
+        ("queueDelay" = Option<u32>, Query, description = "Minutes to wait before deleting (default 15)"),
+    ),
+    responses((status = 202, description = "Journaled"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn delete_older_than(
+    State(state): State<AppState>,
+    _principal: Principal,
+    request_id: RequestId,
+    Path((org, src)): SourcePath,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    state.source(&org, &src)?;
+    let query = QueryParams::parse(query.as_deref());
+    let ordering_id = query
+        .ordering_id("orderingId")?
+        .ok_or_else(|| ApiError::missing_parameter("orderingId"))?;
+    let queue_delay = query
+        .non_negative("queueDelay", limits::MAX_QUEUE_DELAY_MINUTES)?
+        .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| {
+            minutes as u32
+        });
+    ignore_body(&headers, body).await?;
+    let operation = OperationKind::DeleteOlderThan {
+        queue_delay_minutes: queue_delay,
+    };
+    journal(
+        &state,
+        &org,
+        &src,
+        Some(ordering_id),
+        &request_id,
+        operation,
+        StatusCode::ACCEPTED,
+    )
+    .await
+}
+
+/// Set the status of a Push source (an activity); answered 201 with a JSON body, which the Node SDK parses.
+#[utoipa::path(
+    post, path = "/push/v1/organizations/{org}/sources/{src}/status", tag = "Sources",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("src" = String, Path, description = "Source id"),
+        ("statusType" = String, Query, description = "INCREMENTAL, REFRESH, REBUILD or IDLE"),
+    ),
+    responses((status = 201, description = "Status set"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn set_status(
+    State(state): State<AppState>,
+    _principal: Principal,
+    request_id: RequestId,
+    Path((org, src)): SourcePath,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    state.source(&org, &src)?;
+    let query = QueryParams::parse(query.as_deref());
+    let raw = query.required("statusType")?;
+    let status = SourceStatus::parse(raw).ok_or_else(|| {
+        ApiError::invalid_parameter(
+            "statusType",
+            raw,
+            &format!("allowed values are {}", SourceStatus::ALLOWED),
+        )
+    })?;
+    ignore_body(&headers, body).await?;
+    state
+        .catalog
+        .set_source_status(&org, &src, status, state.clock.now_ms())
+        .map_err(|e| ApiError::internal(format!("the source status could not be saved: {e}")))?;
+    tracing::info!(
+        org,
+        src,
+        status = status.as_str(),
+        request_id = request_id.0,
+        "source status set"
+    );
+    Ok(accepted(StatusCode::CREATED, None, &request_id))
+}
+
+fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiError> {
+    match query.get("compressionType")? {
+        None | Some("") => Ok(None),
+        Some(raw) => CompressionType::parse(raw).map(Some).ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "compressionType",
+                raw,
+                &format!("allowed values are {}", CompressionType::ALLOWED),
+            )
+        }),
+    }
+}
+
+/// Bodies of calls that need none (`{}` from the Node SDK) are read and ignored, but must still be JSON.
+async fn ignore_body(headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    require_json(headers, false)?;
+    read_body(headers, body, MAX_IGNORED_BODY_BYTES, "The request body")
+        .await
+        .map(drop)
+}
+
+/// Journals one operation and answers once it is durable.
+async fn journal(
+    state: &AppState,
+    org: &str,
+    src: &str,
+    ordering_id: Option<i64>,
+    request_id: &RequestId,
+    kind: OperationKind,
+    status: StatusCode,
+) -> HandlerResult<Response> {
+    let now = state.clock.now_ms();
+    let operation = Operation {
+        organization_id: org.to_string(),
+        source_id: src.to_string(),
+        ordering_id: ordering_id.unwrap_or(now),
+        request_id: request_id.0.clone(),
+        accepted_at_ms: now,
+        kind,
+    };
+    state
+        .journal
+        .append(vec![operation.encode()])
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                intake_model::ErrorCode::ServiceUnavailable,
+                format!("The operation was not accepted: {e}. Retry later."),
+            )
+            .with_retry_after(1)
+        })?;
+    Ok(accepted(status, Some(operation.ordering_id), request_id))
+}

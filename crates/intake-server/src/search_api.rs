@@ -1,0 +1,155 @@
+//! `POST /rest/search/v2` (and `GET` with query parameters): Coveo's Search API v2, for what was pushed.
+//!
+//! Parameters come from the query string or a JSON body (the body wins). Permission trimming is not applied
+//! yet: every caller sees every item.
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use intake_index::search::{
+    MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search,
+};
+use intake_model::{ApiError, QueryParams};
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::http::{HandlerResult, RequestId, read_body, require_json};
+use crate::state::AppState;
+
+const MAX_SEARCH_BODY_BYTES: u64 = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/rest/search/v2", get(run_search).post(run_search))
+}
+
+/// Search the items of an organization.
+#[utoipa::path(
+    post, path = "/rest/search/v2", tag = "Search",
+    params(("organizationId" = Option<String>, Query, description = "Organization id; optional when the server has one organization")),
+    request_body(content = serde_json::Value, description = "{q, aq, numberOfResults, firstResult, sortCriteria}", content_type = "application/json"),
+    responses((status = 200, description = "{totalCount, results: [{title, uri, clickUri, excerpt, raw}]}"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn run_search(
+    State(state): State<AppState>,
+    _principal: Principal,
+    request_id: RequestId,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    let query = QueryParams::parse(query.as_deref());
+    require_json(&headers, false)?;
+    let body = read_body(&headers, body, MAX_SEARCH_BODY_BYTES, "The search request").await?;
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid_json(format!("The search body is not valid JSON: {e}."))
+        })?
+    };
+    let params = Params {
+        query: &query,
+        body: &body,
+    };
+    let organization_id = match params.text("organizationId")? {
+        Some(id) => id,
+        None => only_organization(&state)?,
+    };
+    state.organization(&organization_id)?;
+    let request = SearchRequest {
+        q: params.text("q")?.unwrap_or_default(),
+        aq: params.text("aq")?.unwrap_or_default(),
+        first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
+        number_of_results: params
+            .count("numberOfResults", MAX_RESULTS_PER_PAGE)?
+            .unwrap_or(10),
+        sort: match params.text("sortCriteria")? {
+            None => Sort::Relevancy,
+            Some(raw) => Sort::parse(&raw).ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "sortCriteria",
+                    &raw,
+                    "allowed values are relevancy, date descending and date ascending",
+                )
+            })?,
+        },
+    };
+    let started = std::time::Instant::now();
+    let response = match state.indexes.get(&organization_id) {
+        Some(handle) => {
+            let searcher = handle.reader.searcher();
+            search(&handle.index, &searcher, &handle.fields, &request)?
+        }
+        None => SearchResponse {
+            total_count: 0,
+            total_count_filtered: 0,
+            results: Vec::new(),
+        },
+    };
+    let mut body =
+        serde_json::to_value(&response).map_err(|e| ApiError::internal(e.to_string()))?;
+    let duration = started.elapsed().as_millis() as u64;
+    body["duration"] = duration.into();
+    body["indexDuration"] = duration.into();
+    body["searchUid"] = request_id.0.into();
+    Ok(Json(body).into_response())
+}
+
+/// Without `organizationId`, a server with a single organization searches that one.
+fn only_organization(state: &AppState) -> Result<String, ApiError> {
+    let organizations = state.catalog.organizations();
+    match organizations.as_slice() {
+        [only] => Ok(only.id.clone()),
+        _ => Err(ApiError::missing_parameter("organizationId")),
+    }
+}
+
+/// A search parameter from the JSON body, else from the query string.
+struct Params<'a> {
+    query: &'a QueryParams,
+    body: &'a Value,
+}
+
+impl Params<'_> {
+    fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.body.get(name) {
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Null) | None => Ok(self.query.get(name)?.map(str::to_string)),
+            Some(other) => Err(ApiError::invalid_parameter(
+                name,
+                &other.to_string(),
+                "it must be a string",
+            )),
+        }
+    }
+
+    fn count(&self, name: &str, max: usize) -> Result<Option<usize>, ApiError> {
+        let expected = format!("it must be an integer from 0 to {max}");
+        let value = match self.body.get(name) {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .ok_or_else(|| ApiError::invalid_parameter(name, &n.to_string(), &expected))?,
+            Some(Value::Null) | None => match self.query.non_negative(name, max as u64)? {
+                Some(n) => n,
+                None => return Ok(None),
+            },
+            Some(other) => {
+                return Err(ApiError::invalid_parameter(
+                    name,
+                    &other.to_string(),
+                    &expected,
+                ));
+            }
+        };
+        if value as usize > max {
+            return Err(ApiError::invalid_parameter(
+                name,
+                &value.to_string(),
+                &expected,
+            ));
+        }
+        Ok(Some(value as usize))
+    }
+}

@@ -1,0 +1,84 @@
+//! `intake serve` settings: flags, then `INTAKE_*` environment variables, then the TOML file given with
+//! `--config`, then defaults that run with no configuration at all.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use intake_server::ServerConfig;
+use serde::Deserialize;
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "INTAKE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data folder: catalog, journal, indexes, logs [default: ./intake-data]
+    #[arg(long, env = "INTAKE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Master key (a Bearer token valid everywhere); generated on first start when not given
+    #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, index_threads, index_memory_mb
+    #[arg(long, env = "INTAKE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The base URL clients reach this server at, when behind a proxy
+    #[arg(long, env = "INTAKE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// How long applied operations wait before becoming searchable, in milliseconds [default: 250]
+    #[arg(long, env = "INTAKE_COMMIT_INTERVAL_MS")]
+    commit_interval_ms: Option<u64>,
+}
+
+/// The `--config` file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    master_key: Option<String>,
+    public_url: Option<String>,
+    commit_interval_ms: Option<u64>,
+    index_threads: Option<usize>,
+    index_memory_mb: Option<usize>,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<ServerConfig> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| {
+                    format!("{} is not a valid Intake configuration", path.display())
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(crate::default_data_dir);
+        let mut config = ServerConfig::new(data_dir);
+        if let Some(listen) = self.listen.or(file.listen) {
+            config.listen = listen;
+        }
+        config.master_key = self
+            .master_key
+            .or(file.master_key)
+            .filter(|k| !k.trim().is_empty());
+        config.public_url = self.public_url.or(file.public_url);
+        if let Some(ms) = self.commit_interval_ms.or(file.commit_interval_ms) {
+            config.commit_interval = Duration::from_millis(ms.max(1));
+        }
+        if let Some(threads) = file.index_threads {
+            config.index_threads = threads.max(1);
+        }
+        if let Some(mb) = file.index_memory_mb {
+            config.index_memory_bytes = mb.max(16) * 1024 * 1024;
+        }
+        Ok(config)
+    }
+}
