@@ -98,6 +98,8 @@ pub struct OrgIndex {
     overlay: HashMap<String, ItemState>,
     /// Whether anything changed since the last commit.
     dirty: bool,
+    /// The journal position of the last successful commit.
+    committed_seq: u64,
 }
 
 impl OrgIndex {
@@ -124,6 +126,7 @@ impl OrgIndex {
             None => IndexState::default(),
         };
         Ok(OrgIndex {
+            committed_seq: state.journal_seq,
             index,
             writer,
             reader,
@@ -155,6 +158,11 @@ impl OrgIndex {
     /// A searcher over the last commit.
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()
+    }
+
+    /// The journal position of the last successful commit: what survives a crash.
+    pub fn committed_seq(&self) -> u64 {
+        self.committed_seq
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -379,6 +387,7 @@ impl OrgIndex {
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
+        self.committed_seq = self.state.journal_seq;
         self.reader.reload()?;
         self.overlay.clear();
         self.dirty = false;

@@ -21,6 +21,8 @@ pub struct ItemTarget<'a> {
     /// Epoch milliseconds of acceptance: the item's date when it has none.
     pub accepted_at_ms: i64,
     pub now_ms: i64,
+    /// The most bytes the item's data may expand to ([`limits::MAX_ITEM_DECOMPRESSED_BYTES`] by default).
+    pub max_item_bytes: u64,
 }
 
 /// An item ready to be written, or why it cannot be.
@@ -77,7 +79,7 @@ fn build_document(
             ),
         });
     }
-    let bytes = item_bytes(item)?;
+    let bytes = item_bytes(item, target.max_item_bytes)?;
     let extension = item.file_extension.as_deref();
     let kind = content_kind(&bytes, extension);
     let extracted = extract(&bytes, extension);
@@ -127,11 +129,11 @@ fn build_document(
 }
 
 /// The item's data, decompressed within the per-item cap.
-fn item_bytes(item: &Item) -> Result<Vec<u8>, Refusal> {
+fn item_bytes(item: &Item, cap: u64) -> Result<Vec<u8>, Refusal> {
     match &item.content {
         Content::Text(text) => Ok(text.as_bytes().to_vec()),
         Content::Compressed { bytes, compression } => {
-            compression::decompress(bytes, *compression, limits::MAX_ITEM_DECOMPRESSED_BYTES)
+            compression::decompress(bytes, *compression, cap)
                 .map_err(|e| Refusal::error(e.to_string()))
         }
         // File containers arrive with the file-container work; until then no container id can exist.

@@ -351,12 +351,12 @@ fn hit(
                 .map_or(Value::Null, Value::from),
         ),
     ];
+    // The standard fields win over metadata of the same name, as Coveo maps `date` to `@date` (epoch ms).
     for (key, value) in standard {
-        raw.entry(key.to_string()).or_insert(value);
+        raw.insert(key.to_string(), value);
     }
     if let Some(parent) = doc.get_first(fields.parent_id).and_then(|v| v.as_str()) {
-        raw.entry("parentid".to_string())
-            .or_insert(Value::from(parent));
+        raw.insert("parentid".to_string(), Value::from(parent));
     }
     let (excerpt, excerpt_highlights) = excerpt(doc, fields, snippets);
     SearchHit {

@@ -346,19 +346,29 @@ fn decode_base64(encoded: &str, at: &JsonPath) -> Result<Vec<u8>, ApiError> {
     } else {
         encoded
     };
+    // Offsets in messages refer to the text as sent, line breaks included.
+    let original_offset = |compact_offset: usize| {
+        encoded
+            .char_indices()
+            .filter(|(_, c)| !c.is_ascii_whitespace())
+            .nth(compact_offset)
+            .map_or(compact_offset, |(i, _)| i)
+    };
     LENIENT.decode(text).map_err(|e| {
         let detail = match e {
-            base64::DecodeError::InvalidByte(offset, byte) => {
-                format!(
-                    "the character {:?} at offset {offset} is not in the Base64 alphabet",
-                    byte as char
-                )
-            }
+            base64::DecodeError::InvalidByte(offset, byte) => format!(
+                "the character {:?} at offset {} is not in the Base64 alphabet",
+                byte as char,
+                original_offset(offset)
+            ),
             base64::DecodeError::InvalidLength(length) => {
                 format!("its length ({length} characters) is not valid Base64")
             }
             base64::DecodeError::InvalidLastSymbol(offset, _) => {
-                format!("the last symbol at offset {offset} is not valid")
+                format!(
+                    "the last symbol at offset {} is not valid",
+                    original_offset(offset)
+                )
             }
             base64::DecodeError::InvalidPadding => "its padding is wrong".to_string(),
         };

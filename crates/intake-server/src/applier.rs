@@ -38,6 +38,8 @@ pub struct ApplierConfig {
     pub commit_interval: Duration,
     /// Journal bytes read and prepared at once.
     pub batch_bytes: usize,
+    /// The most bytes an item's data may expand to.
+    pub max_item_bytes: u64,
 }
 
 /// Item log entries are kept this long, as Coveo keeps its logs.
@@ -108,7 +110,7 @@ impl Applier {
         let resume_after = applier
             .indexes
             .values()
-            .map(|index| index.state().journal_seq)
+            .map(OrgIndex::committed_seq)
             .min()
             .unwrap_or(0);
         applier.applied_seq = resume_after;
@@ -119,12 +121,11 @@ impl Applier {
             "applier starting"
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let runtime = tokio::runtime::Handle::current();
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("intake-applier".into())
-                .spawn(move || applier.run(reader, stop, runtime))?
+                .spawn(move || applier.run(reader, stop))?
         };
         Ok(ApplierHandle {
             stop,
@@ -132,13 +133,7 @@ impl Applier {
         })
     }
 
-    fn run(
-        mut self,
-        mut reader: Box<dyn intake_store::JournalReader>,
-        stop: Arc<AtomicBool>,
-        runtime: tokio::runtime::Handle,
-    ) {
-        let mut durable = self.state.journal.durable();
+    fn run(mut self, mut reader: Box<dyn intake_store::JournalReader>, stop: Arc<AtomicBool>) {
         while !stop.load(Ordering::Acquire) {
             let batch = match reader.next_batch(self.config.batch_bytes) {
                 Ok(batch) => batch,
@@ -165,14 +160,14 @@ impl Applier {
                 self.state.ready.store(true, Ordering::Release);
             }
             self.prune_logs();
+            self.publish_positions();
             if idle {
                 let wait = if self.first_uncommitted.is_some() {
                     self.config.commit_interval / 4
                 } else {
                     Duration::from_millis(100)
                 };
-                let _ =
-                    runtime.block_on(async { tokio::time::timeout(wait, durable.changed()).await });
+                self.state.journal.wait_beyond(self.applied_seq, wait);
             }
         }
         self.commit();
@@ -193,6 +188,7 @@ impl Applier {
         let now_ms = self.state.clock.now_ms();
         let catalog = &self.state.catalog;
         let fields = &self.fields;
+        let max_item_bytes = self.config.max_item_bytes;
         batch
             .into_par_iter()
             .filter_map(|(seq, bytes)| match Operation::decode(&bytes) {
@@ -215,6 +211,7 @@ impl Applier {
                             ordering_id: operation.ordering_id,
                             accepted_at_ms: operation.accepted_at_ms,
                             now_ms,
+                            max_item_bytes,
                         };
                         Some(prepare_item(item, &target, fields))
                     }
@@ -350,7 +347,7 @@ impl Applier {
     fn any_index_behind(&self) -> bool {
         self.indexes
             .values()
-            .any(|index| index.state().journal_seq < self.applied_seq)
+            .any(|index| index.committed_seq() < self.applied_seq)
     }
 
     /// Writes the pending log entries, then commits every index that changed (and, now and then, the idle
@@ -364,7 +361,7 @@ impl Applier {
         let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
         let applied = self.applied_seq;
         for (organization_id, index) in &mut self.indexes {
-            if !index.is_dirty() && !(touch_idle && index.state().journal_seq < applied) {
+            if !index.is_dirty() && !(touch_idle && index.committed_seq() < applied) {
                 continue;
             }
             index.advance_to(applied);
@@ -380,24 +377,29 @@ impl Applier {
             self.state.metrics.searchable_after(now_ms - accepted_at);
         }
         self.first_uncommitted = None;
-        let committed = self
-            .indexes
-            .values()
-            .map(|index| index.state().journal_seq)
-            .min()
-            .unwrap_or(applied);
+        let committed = self.committed_seq();
         if let Err(error) = self.state.journal.release_through(committed) {
             tracing::warn!(%error, "journal segments could not be released");
         }
-        self.state
-            .metrics
-            .journal_positions(*self.state.journal.durable().borrow(), committed);
         tracing::debug!(
             applied,
             committed,
             took_ms = started.elapsed().as_millis() as u64,
             "committed"
         );
+    }
+
+    /// The journal position every index has committed (all of it, when no index exists yet).
+    fn committed_seq(&self) -> Seq {
+        let committed = self.indexes.values().map(OrgIndex::committed_seq).min();
+        committed.unwrap_or(self.applied_seq)
+    }
+
+    fn publish_positions(&self) {
+        let durable = *self.state.journal.durable().borrow();
+        self.state
+            .metrics
+            .journal_positions(durable, self.committed_seq());
     }
 
     fn prune_logs(&mut self) {

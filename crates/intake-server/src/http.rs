@@ -161,17 +161,13 @@ fn unexplained_error(response: &Response, method: &axum::http::Method, path: &st
         StatusCode::NOT_FOUND => {
             ApiError::new(ErrorCode::NotFound, format!("No endpoint at '{path}'."))
         }
-        StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = response
-                .headers()
-                .get(header::ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("another method");
-            ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                format!("{method} is not allowed on '{path}'; it accepts {allowed}."),
-            )
-        }
+        // The router adds the `Allow` header after this layer has run.
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!(
+                "{method} is not allowed on '{path}'; the Allow header lists the methods it accepts."
+            ),
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             ErrorCode::RequestEntityTooLarge,
             format!("The body of {method} '{path}' is too large."),

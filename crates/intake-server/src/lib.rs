@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub commit_interval: Duration,
     pub index_threads: usize,
     pub index_memory_bytes: usize,
+    /// The most bytes an item's data may expand to once decompressed.
+    pub max_item_bytes: u64,
 }
 
 impl ServerConfig {
@@ -60,6 +62,7 @@ impl ServerConfig {
                 .map_or(2, |n| n.get())
                 .min(8),
             index_memory_bytes: 128 * 1024 * 1024,
+            max_item_bytes: intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
         }
     }
 }
@@ -142,6 +145,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             memory_bytes: config.index_memory_bytes,
             commit_interval: config.commit_interval,
             batch_bytes: 16 * 1024 * 1024,
+            max_item_bytes: config.max_item_bytes,
         },
     )?;
 
@@ -177,12 +181,18 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 /// Every route, wrapped in the panic catcher and the envelope (request id, JSON errors, metrics).
 pub fn router(state: AppState) -> Router {
     let push = push::router();
-    Router::new()
+    let routes = Router::new()
         .nest("/push/v1", push.clone())
         .nest("/v1", push)
         .merge(search_api::router())
         .merge(logs_api::router())
-        .merge(ops::router())
+        .merge(ops::router());
+    wrap(routes, state)
+}
+
+/// Adds what every route shares: the 404 fallback, the panic catcher and the envelope.
+pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(unknown_route)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))

@@ -15,8 +15,9 @@ use std::future::Future;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -44,6 +45,8 @@ pub trait Journal: Send + Sync + 'static {
     fn reader(&self, after: Seq) -> Result<Box<dyn JournalReader>, JournalError>;
     /// The last durable sequence number, updated after every sync.
     fn durable(&self) -> watch::Receiver<Seq>;
+    /// Blocks until a record after `seq` is durable or `timeout` passes; returns the durable end.
+    fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq;
     /// Records up to `seq` are no longer needed; their storage may be reclaimed.
     fn release_through(&self, seq: Seq) -> Result<(), JournalError>;
 }
@@ -70,8 +73,24 @@ struct AppendRequest {
 pub struct FileJournal {
     sender: mpsc::Sender<AppendRequest>,
     durable: watch::Receiver<Seq>,
+    /// The durable end again, for threads that wait without an async runtime.
+    durable_end: Arc<DurableEnd>,
     segments: Arc<Mutex<Vec<Segment>>>,
     dir: PathBuf,
+}
+
+/// The durable end of the journal with a condition variable to wait on.
+#[derive(Default)]
+struct DurableEnd {
+    seq: Mutex<Seq>,
+    advanced: Condvar,
+}
+
+impl DurableEnd {
+    fn publish(&self, seq: Seq) {
+        *self.seq.lock().expect("durable end lock") = seq;
+        self.advanced.notify_all();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +127,8 @@ impl FileJournal {
         };
         let segments = Arc::new(Mutex::new(segments));
         let (durable_tx, durable) = watch::channel(end_seq);
+        let durable_end = Arc::new(DurableEnd::default());
+        durable_end.publish(end_seq);
         let (sender, receiver) = mpsc::channel(4096);
         let writer = Writer {
             dir: dir.to_path_buf(),
@@ -115,6 +136,7 @@ impl FileJournal {
             next_seq: end_seq + 1,
             segments: segments.clone(),
             durable: durable_tx,
+            durable_end: durable_end.clone(),
         };
         thread::Builder::new()
             .name("intake-journal".into())
@@ -122,6 +144,7 @@ impl FileJournal {
         Ok(FileJournal {
             sender,
             durable,
+            durable_end,
             segments,
             dir: dir.to_path_buf(),
         })
@@ -156,6 +179,16 @@ impl Journal for FileJournal {
 
     fn durable(&self) -> watch::Receiver<Seq> {
         self.durable.clone()
+    }
+
+    fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq {
+        let guard = self.durable_end.seq.lock().expect("durable end lock");
+        let (guard, _) = self
+            .durable_end
+            .advanced
+            .wait_timeout_while(guard, timeout, |end| *end <= seq)
+            .expect("durable end lock");
+        *guard
     }
 
     fn release_through(&self, seq: Seq) -> Result<(), JournalError> {
@@ -294,6 +327,7 @@ struct Writer {
     next_seq: Seq,
     segments: Arc<Mutex<Vec<Segment>>>,
     durable: watch::Sender<Seq>,
+    durable_end: Arc<DurableEnd>,
 }
 
 impl Writer {
@@ -320,6 +354,7 @@ impl Writer {
             match self.write_group(&group) {
                 Ok(last_seqs) => {
                     self.durable.send_replace(self.next_seq - 1);
+                    self.durable_end.publish(self.next_seq - 1);
                     for (request, last) in group.into_iter().zip(last_seqs) {
                         let _ = request.done.send(Ok(last));
                     }

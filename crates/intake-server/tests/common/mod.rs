@@ -1,0 +1,258 @@
+//! A real Intake server on a loopback port, with a manual clock, and a client for it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use intake_server::{RunningServer, ServerConfig};
+use intake_store::ManualClock;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub dir: Arc<tempfile::TempDir>,
+    pub key: String,
+    pub org: String,
+    pub src: String,
+}
+
+pub fn config(dir: &std::path::Path) -> ServerConfig {
+    let mut config = ServerConfig::new(dir.to_path_buf());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.commit_interval = Duration::from_millis(30);
+    config.index_threads = 1;
+    config.index_memory_bytes = 20_000_000;
+    config.master_key = Some("test-master-key".into());
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::start_in(dir, ManualClock::new(START_MS), tweak).await
+    }
+
+    /// Starts on an existing data folder (a restart).
+    pub async fn start_in(
+        dir: Arc<tempfile::TempDir>,
+        clock: ManualClock,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        let mut config = config(dir.path());
+        tweak(&mut config);
+        let server = intake_server::start(config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let b = server.bootstrap.clone();
+        let server = TestServer {
+            key: b.api_key.clone().unwrap(),
+            org: b.organization_id.clone(),
+            src: b.source_id.clone(),
+            server,
+            client: reqwest::Client::new(),
+            clock,
+            dir,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Stops and starts again on the same data folder and clock.
+    pub async fn restart(self) -> TestServer {
+        let (dir, clock) = (self.dir.clone(), self.clock.clone());
+        self.server.stop().await;
+        TestServer::start_in(dir, clock, |_| {}).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base_url())
+    }
+
+    /// `/push/v1/organizations/{org}/sources/{src}` + `rest`.
+    pub fn source_url(&self, rest: &str) -> String {
+        self.url(&format!(
+            "/push/v1/organizations/{}/sources/{}{rest}",
+            self.org, self.src
+        ))
+    }
+
+    pub fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, url).bearer_auth(&self.key)
+    }
+
+    /// PUTs an item body under the form-encoded `documentId`, with extra query text.
+    pub async fn put_item(&self, id: &str, body: &Value, extra_query: &str) -> Response {
+        let url = format!(
+            "{}?documentId={}{extra_query}",
+            self.source_url("/documents"),
+            form(id)
+        );
+        self.request(Method::PUT, &url)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete_item(&self, id: &str, extra_query: &str) -> Response {
+        let url = format!(
+            "{}?documentId={}{extra_query}",
+            self.source_url("/documents"),
+            form(id)
+        );
+        self.request(Method::DELETE, &url).send().await.unwrap()
+    }
+
+    pub async fn search(&self, body: Value) -> Value {
+        let response = self
+            .request(
+                Method::POST,
+                &self.url(&format!("/rest/search/v2?organizationId={}", self.org)),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// The URIs matching `aq`, sorted.
+    pub async fn uris(&self, aq: &str) -> Vec<String> {
+        let body = self
+            .search(json!({ "aq": aq, "numberOfResults": 1000 }))
+            .await;
+        let mut uris: Vec<String> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["uri"].as_str().unwrap().to_string())
+            .collect();
+        uris.sort();
+        uris
+    }
+
+    /// Waits until everything journaled so far is applied and committed.
+    pub async fn settle(&self) {
+        let target = *self.server.state.journal.durable().borrow();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let metrics = self
+                .client
+                .get(self.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let applied = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("intake_journal_applied_seq "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            if applied >= target {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the applier did not reach {target} (at {applied})"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .client
+            .get(self.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            != StatusCode::OK
+        {
+            assert!(Instant::now() < deadline, "the server never became ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Log entries of the organization, optionally filtered by document id (exact).
+    pub async fn logs(&self, document_id: Option<&str>, filters: Value) -> Vec<Value> {
+        let mut url = self.url(&format!("/logs/v1/organizations/{}?perPage=1000", self.org));
+        if let Some(id) = document_id {
+            url.push_str(&format!("&documentId={}", form(id)));
+        }
+        let response = self
+            .request(Method::POST, &url)
+            .json(&filters)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["documentLogEntries"].as_array().unwrap().clone()
+    }
+}
+
+/// Form-encodes a query value as the SDKs do (space is `+`).
+pub fn form(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// Asserts an error answer: status, errorCode, request id, and that the message contains each word.
+pub async fn assert_error(response: Response, status: u16, code: &str, words: &[&str]) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("an X-Request-ID header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["errorCode"], code, "{body}");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    assert!(
+        body["resolution"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    for word in words {
+        assert!(
+            message.contains(word),
+            "message {message:?} should contain {word:?}"
+        );
+    }
+    body
+}
