@@ -37,6 +37,7 @@ fn upsert(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64) -> Outc
         ordering_id,
         accepted_at_ms: 1_700_000_000_000,
         now_ms: 1_700_000_000_000,
+        max_item_bytes: 1 << 20,
     };
     let prepared = prepare_item(item, &target, index.fields());
     index.upsert(prepared, &op(ordering_id, seq))

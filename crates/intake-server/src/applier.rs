@@ -40,6 +40,8 @@ pub struct ApplierConfig {
     pub batch_bytes: usize,
     /// The most bytes an item's data may expand to.
     pub max_item_bytes: u64,
+    /// Caps every `queueDelay` (tests and CI run the rebuild flow without waiting 15 minutes).
+    pub queue_delay_cap_minutes: Option<u32>,
 }
 
 /// Item log entries are kept this long, as Coveo keeps its logs.
@@ -234,6 +236,7 @@ impl Applier {
         } = step;
         self.applied_seq = seq;
         let organization_id = operation.organization_id.clone();
+        let queue_delay_cap = self.config.queue_delay_cap_minutes;
         let index = match self.index_for(&organization_id) {
             Ok(index) => index,
             Err(error) => {
@@ -265,7 +268,11 @@ impl Applier {
                 },
                 _,
             ) => {
-                let due_at_ms = operation.accepted_at_ms + i64::from(queue_delay_minutes) * 60_000;
+                let minutes = match queue_delay_cap {
+                    Some(cap) => queue_delay_minutes.min(cap),
+                    None => queue_delay_minutes,
+                };
+                let due_at_ms = operation.accepted_at_ms + i64::from(minutes) * 60_000;
                 index.schedule_delete_older_than(due_at_ms, &info);
                 Vec::new()
             }
@@ -361,7 +368,8 @@ impl Applier {
         let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
         let applied = self.applied_seq;
         for (organization_id, index) in &mut self.indexes {
-            if !index.is_dirty() && !(touch_idle && index.committed_seq() < applied) {
+            let lagging = touch_idle && index.committed_seq() < applied;
+            if !index.is_dirty() && !lagging {
                 continue;
             }
             index.advance_to(applied);

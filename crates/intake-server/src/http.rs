@@ -107,12 +107,12 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         response = replace_body(response, &error, &request_id);
         log_error(&error, &request_id, &method, &path);
-    } else if response.status().is_client_error() || response.status().is_server_error() {
-        if !is_json(response.headers()) {
-            let error = unexplained_error(&response, &method, &path);
-            response = replace_body(response, &error, &request_id);
-            log_error(&error, &request_id, &method, &path);
-        }
+    } else if (response.status().is_client_error() || response.status().is_server_error())
+        && !is_json(response.headers())
+    {
+        let error = unexplained_error(&response, &method, &path);
+        response = replace_body(response, &error, &request_id);
+        log_error(&error, &request_id, &method, &path);
     }
     let headers = response.headers_mut();
     headers.insert(

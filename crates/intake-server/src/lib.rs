@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub index_memory_bytes: usize,
     /// The most bytes an item's data may expand to once decompressed.
     pub max_item_bytes: u64,
+    /// When set, every delete-older-than waits at most this many minutes, whatever its `queueDelay`.
+    pub queue_delay_cap_minutes: Option<u32>,
 }
 
 impl ServerConfig {
@@ -63,6 +65,7 @@ impl ServerConfig {
                 .min(8),
             index_memory_bytes: 128 * 1024 * 1024,
             max_item_bytes: intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
+            queue_delay_cap_minutes: None,
         }
     }
 }
@@ -146,6 +149,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             commit_interval: config.commit_interval,
             batch_bytes: 16 * 1024 * 1024,
             max_item_bytes: config.max_item_bytes,
+            queue_delay_cap_minutes: config.queue_delay_cap_minutes,
         },
     )?;
 

@@ -21,7 +21,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, index_threads, index_memory_mb
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, index_threads, index_memory_mb
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// How long applied operations wait before becoming searchable, in milliseconds [default: 250]
     #[arg(long, env = "INTAKE_COMMIT_INTERVAL_MS")]
     commit_interval_ms: Option<u64>,
+    /// Wait at most this many minutes before applying a delete-older-than, whatever its queueDelay (for tests)
+    #[arg(long, env = "INTAKE_QUEUE_DELAY_CAP_MINUTES")]
+    queue_delay_cap_minutes: Option<u32>,
 }
 
 /// The `--config` file.
@@ -41,6 +44,7 @@ struct FileConfig {
     master_key: Option<String>,
     public_url: Option<String>,
     commit_interval_ms: Option<u64>,
+    queue_delay_cap_minutes: Option<u32>,
     index_threads: Option<usize>,
     index_memory_mb: Option<usize>,
 }
@@ -73,6 +77,9 @@ impl ServeArgs {
         if let Some(ms) = self.commit_interval_ms.or(file.commit_interval_ms) {
             config.commit_interval = Duration::from_millis(ms.max(1));
         }
+        config.queue_delay_cap_minutes = self
+            .queue_delay_cap_minutes
+            .or(file.queue_delay_cap_minutes);
         if let Some(threads) = file.index_threads {
             config.index_threads = threads.max(1);
         }

@@ -1,0 +1,30 @@
+// Checks against Intake itself: search and the logs API, polled until the expected state shows.
+const base = process.env.PUSH_URL;
+const headers = {Authorization: `Bearer ${process.env.INTAKE_KEY}`, 'Content-Type': 'application/json'};
+const org = process.env.INTAKE_ORG;
+
+async function search(body) {
+  const response = await fetch(`${base}/rest/search/v2?organizationId=${org}`, {method: 'POST', headers, body: JSON.stringify(body)});
+  if (!response.ok) throw new Error(`search answered ${response.status}: ${await response.text()}`);
+  return response.json();
+}
+
+async function logs(documentId, filters = {}) {
+  const query = documentId ? `?documentId=${encodeURIComponent(documentId)}&perPage=1000` : '?perPage=1000';
+  const response = await fetch(`${base}/logs/v1/organizations/${org}${query}`, {method: 'POST', headers, body: JSON.stringify(filters)});
+  if (!response.ok) throw new Error(`logs answered ${response.status}: ${await response.text()}`);
+  return (await response.json()).documentLogEntries;
+}
+
+async function eventually(what, check, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+module.exports = {search, logs, eventually};

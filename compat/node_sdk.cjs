@@ -1,0 +1,82 @@
+// The official Node SDK (@coveo/push-api-client) against Intake: add with metadata, permissions and
+// compressedBinaryData; delete with children; deleteDocumentsOlderThan; source status; an error answer.
+const assert = require('node:assert/strict');
+const zlib = require('node:zlib');
+const {
+  PushSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
+} = require('@coveo/push-api-client');
+const {search, logs, eventually} = require('./intake.cjs');
+
+const source = new PushSource(process.env.INTAKE_KEY, process.env.INTAKE_ORG, {retryAfter: 200, maxRetries: 4});
+const src = process.env.INTAKE_SOURCE;
+const noFields = {createFields: false};
+const specialUri = 'https://example.com/docs/a b/été?x=1&y=2#frag';
+
+async function main() {
+  await source.setSourceStatus(src, 'REBUILD'); // throws if the answer is not JSON
+
+  const doc = new DocumentBuilder(specialUri, 'Acceptance doc')
+    .withData('<html><body><p>hello push api from node</p></body></html>')
+    .withAuthor('alice')
+    .withClickableUri('https://example.com/click/1')
+    .withFileExtension('.html')
+    .withDate(new Date('2024-01-02T03:04:05Z'))
+    .withMetadata({category: 'news', tags: ['a', 'b'], rank: 3})
+    .withPermissionSet(
+      new PermissionSetBuilder(false)
+        .withAllowedPermissions(new UserSecurityIdentityBuilder('alice@example.com'))
+        .withDeniedPermissions(new GroupSecurityIdentityBuilder('contractors', 'acceptance-provider')));
+  assert.equal((await source.addOrUpdateDocument(src, doc, noFields)).status, 202);
+
+  const compressed = zlib.deflateSync(Buffer.from('<html><body><p>squeezed narwhal text</p></body></html>')).toString('base64');
+  const packed = new DocumentBuilder('file://node/compressed.html', 'Compressed').withCompressedBinaryData(compressed, 'ZLIB').withFileExtension('.html');
+  assert.equal((await source.addOrUpdateDocument(src, packed, noFields)).status, 202);
+
+  for (const uri of ['file://node/folder', 'file://node/folder/child.txt', 'file://node/folder/sub/grandchild.txt']) {
+    await source.addOrUpdateDocument(src, new DocumentBuilder(uri, uri).withData('family member'), noFields);
+  }
+
+  const found = await eventually('the acceptance doc is searchable', async () => {
+    const result = await search({q: 'hello push api', aq: '@category==news'});
+    return result.totalCount === 1 && result.results[0];
+  });
+  assert.equal(found.uri, specialUri);
+  assert.equal(found.title, 'Acceptance doc');
+  assert.equal(found.clickUri, 'https://example.com/click/1');
+  assert.equal(found.raw.author, 'alice');
+  assert.deepEqual(found.raw.tags, ['a', 'b']);
+  assert.equal(found.raw.rank, 3);
+  assert.equal(found.raw.date, Date.parse('2024-01-02T03:04:05Z'));
+  await eventually('the compressed doc is searchable', async () => (await search({q: 'narwhal'})).totalCount === 1);
+  const added = await logs(specialUri);
+  assert.equal(added[0].result, 'COMPLETED');
+  assert.equal(added[0].operation, 'ADD');
+
+  assert.equal((await source.deleteDocument(src, 'file://node/folder', true)).status, 202);
+  await eventually('the folder and its children are deleted', async () => (await search({q: 'family'})).totalCount === 0);
+  const deletions = await logs(null, {operations: ['DELETE_AND_CHILDREN'], results: ['COMPLETED']});
+  assert.equal(deletions.length, 3);
+
+  assert.equal((await source.deleteDocumentsOlderThan(src, new Date())).status, 202);
+  await eventually('delete-older-than removed every older item', async () => (await search({})).totalCount === 0);
+  const olderThan = await logs(specialUri, {operations: ['DELETE_OLDER_THAN']});
+  assert.equal(olderThan[0].result, 'COMPLETED');
+
+  await source.setSourceStatus(src, 'IDLE');
+
+  // Errors are JSON the SDK can read.
+  await assert.rejects(
+    source.addOrUpdateDocument('default-nosuchsource', new DocumentBuilder('file://x', 'x').withData('x'), noFields),
+    (error) => {
+      const body = JSON.parse(error.body ?? '{}');
+      assert.equal(body.errorCode, 'SOURCE_DOES_NOT_EXIST');
+      assert.match(body.message, /default-nosuchsource/);
+      return true;
+    });
+  console.log('node SDK: all scenarios passed');
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the official Node and Python Push API SDKs against a real `intake serve` on loopback.
+# Installs the pinned SDKs into compat/node_modules and compat/.venv on first use.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=${INTAKE_BIN:-$root/target/debug/intake}
+cd "$here"
+
+[ -x "$bin" ] || (cd "$root" && cargo build -p intake)
+[ -d node_modules/@coveo/push-api-client ] || npm ci --no-audit --no-fund --loglevel=error
+[ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; }
+
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --master-key compat-key \
+    --queue-delay-cap-minutes 0 --commit-interval-ms 100 > "$data/server.log" 2>&1 &
+server=$!
+cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:$port/ready" > /dev/null && break
+    sleep 0.05
+done
+
+export PUSH_URL="http://127.0.0.1:$port" INTAKE_KEY=compat-key INTAKE_ORG=default
+INTAKE_SOURCE=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sourceId"])' "$data/bootstrap.json")
+export INTAKE_SOURCE
+
+status=0
+node --require ./coveo_redirect.cjs node_sdk.cjs || status=1
+.venv/bin/python python_sdk.py || status=1
+if [ "$status" -ne 0 ]; then
+    echo "--- server log ---"
+    tail -50 "$data/server.log"
+fi
+exit "$status"
