@@ -320,10 +320,9 @@ impl OrgIndex {
         };
         let mut outcomes = Vec::new();
         let mut doomed: Vec<(String, String, bool)> = Vec::new(); // key, document id, live
-        for (address, document_id, live) in
+        for (document_id, live) in
             self.committed_older_than(&pending.source_id, pending.ordering_id)?
         {
-            let _ = address;
             let key = item_key(&pending.source_id, &document_id);
             // An uncommitted newer operation on the item survives.
             if !self.overlay.contains_key(&key) {
@@ -344,21 +343,8 @@ impl OrgIndex {
                 ));
             }
         }
-        let in_source = Box::new(TermQuery::new(
-            Term::from_field_text(self.fields.source, &pending.source_id),
-            IndexRecordOption::Basic,
-        ));
-        let older = Box::new(RangeQuery::new(
-            Bound::Unbounded,
-            Bound::Excluded(Term::from_field_i64(
-                self.fields.ordering_id,
-                pending.ordering_id,
-            )),
-        ));
-        self.writer.delete_query(Box::new(BooleanQuery::new(vec![
-            (Occur::Must, in_source as Box<dyn Query>),
-            (Occur::Must, older),
-        ])))?;
+        let older = self.older_than(&pending.source_id, pending.ordering_id);
+        self.writer.delete_query(Box::new(older))?;
         for (key, document_id, live) in doomed {
             self.set_state(key, ItemState::Gone);
             if live {
@@ -495,36 +481,38 @@ impl OrgIndex {
         children
     }
 
-    /// (address, document id, live) of committed documents of a source below an `orderingId`.
+    /// (document id, live) of committed documents of a source below an `orderingId`.
     fn committed_older_than(
         &self,
         source_id: &str,
         ordering_id: OrderingId,
-    ) -> Result<Vec<(DocAddress, String, bool)>, IndexError> {
+    ) -> Result<Vec<(String, bool)>, IndexError> {
         let searcher = self.reader.searcher();
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.source, source_id),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    Bound::Unbounded,
-                    Bound::Excluded(Term::from_field_i64(self.fields.ordering_id, ordering_id)),
-                )),
-            ),
-        ]);
         let mut found = Vec::new();
-        for address in searcher.search(&query, &DocSetCollector)? {
+        for address in
+            searcher.search(&self.older_than(source_id, ordering_id), &DocSetCollector)?
+        {
             if let Some((id, state)) = self.stored_state(&searcher, address) {
-                found.push((address, id, matches!(state, ItemState::Live(_))));
+                found.push((id, matches!(state, ItemState::Live(_))));
             }
         }
         Ok(found)
+    }
+
+    /// The documents of a source whose `orderingId` is below `ordering_id`.
+    fn older_than(&self, source_id: &str, ordering_id: OrderingId) -> BooleanQuery {
+        let in_source = TermQuery::new(
+            Term::from_field_text(self.fields.source, source_id),
+            IndexRecordOption::Basic,
+        );
+        let older = RangeQuery::new(
+            Bound::Unbounded,
+            Bound::Excluded(Term::from_field_i64(self.fields.ordering_id, ordering_id)),
+        );
+        BooleanQuery::new(vec![
+            (Occur::Must, Box::new(in_source) as Box<dyn Query>),
+            (Occur::Must, Box::new(older)),
+        ])
     }
 
     fn stored_state(

@@ -89,3 +89,51 @@ impl ServeArgs {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("intake.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ncommit_interval_ms = 40\nindex_memory_mb = 64\n").unwrap();
+        let cli = Cli::parse_from([
+            "intake",
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            "/tmp/from-flag",
+        ]);
+        let config = cli.serve.resolve().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/from-flag"));
+        assert_eq!(config.commit_interval, Duration::from_millis(40));
+        assert_eq!(config.index_memory_bytes, 64 * 1024 * 1024);
+        let defaults = Cli::parse_from(["intake"]).serve.resolve().unwrap();
+        assert_eq!(defaults.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(defaults.data_dir, PathBuf::from("./intake-data"));
+        assert!(defaults.master_key.is_none());
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("intake.toml");
+        std::fs::write(&file, "listen_addr = \"127.0.0.1:1\"\n").unwrap();
+        let error = Cli::parse_from(["intake", "--config", file.to_str().unwrap()])
+            .serve
+            .resolve()
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("listen_addr"), "{error:#}");
+    }
+}

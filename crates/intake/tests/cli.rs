@@ -49,3 +49,95 @@ fn explain_prints_a_row_in_any_case() {
     let (ok, list, _) = intake(&["explain"]);
     assert!(ok && list.lines().count() == intake_model::CATALOG.len());
 }
+
+/// `intake serve` prints the key once, and `intake search` finds a pushed item through bootstrap.json.
+#[test]
+fn serve_then_search_with_no_flags_but_the_data_dir() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--commit-interval-ms",
+            "50",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("INTAKE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    while !banner.contains("API reference") {
+        assert!(
+            stdout.read_line(&mut banner).unwrap() > 0,
+            "the server stopped: {banner}"
+        );
+    }
+    let bootstrap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bootstrap.json")).unwrap())
+            .unwrap();
+    let key = bootstrap["apiKey"].as_str().unwrap();
+    assert!(
+        banner.contains(&format!("Master key:     {key}   (shown once")),
+        "{banner}"
+    );
+
+    let url = format!(
+        "http://127.0.0.1:{port}/push/v1/organizations/default/sources/{}/documents?documentId=file%3A%2F%2Fcli.html",
+        bootstrap["sourceId"].as_str().unwrap()
+    );
+    let status = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            &url,
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args([
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            "-d",
+            r#"{"title":"CLI page","data":"<p>walrus sighting</p>"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
+    let data_dir = dir.path().to_str().unwrap();
+    let mut found = String::new();
+    for _ in 0..100 {
+        let (ok, out, err) = intake(&["search", "--data-dir", data_dir, "walrus"]);
+        assert!(ok, "{err}");
+        found = out;
+        if found.starts_with("1 result") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        found.starts_with("1 result")
+            && found.contains("CLI page")
+            && found.contains("file://cli.html"),
+        "{found}"
+    );
+    let (ok, _, err) = intake(&["search", "--data-dir", data_dir, "--aq", "@title==(", "x"]);
+    assert!(!ok && err.contains("INVALID_QUERY_SYNTAX"), "{err}");
+    server.kill().unwrap();
+    let _ = server.wait();
+}

@@ -1,0 +1,330 @@
+//! Load generator for Intake's benchmarks: single-item PUT throughput and latency, push-to-searchable latency,
+//! and end-to-end ingestion of a corpus. Prints one JSON object per run; `bench/run.sh` records them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// PUT corpus items one per request from many connections for a fixed time.
+    PutLoad {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        corpus: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// PUT every corpus item once, then wait until all are searchable.
+    Ingest {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        corpus: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Time from a 202 to the item being found by search, one item at a time.
+    Searchable {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Target {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    key: String,
+    #[arg(long, default_value = "default")]
+    org: String,
+    #[arg(long)]
+    source: String,
+}
+
+impl Target {
+    fn document_url(&self, document_id: &str) -> String {
+        format!(
+            "{}/push/v1/organizations/{}/sources/{}/documents?documentId={}",
+            self.url,
+            self.org,
+            self.source,
+            form(document_id)
+        )
+    }
+
+    async fn total(&self, client: &reqwest::Client, aq: &str) -> anyhow::Result<u64> {
+        let body: Value = client
+            .post(format!(
+                "{}/rest/search/v2?organizationId={}",
+                self.url, self.org
+            ))
+            .bearer_auth(&self.key)
+            .json(&json!({"aq": aq, "numberOfResults": 0}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        body["totalCount"].as_u64().context("no totalCount")
+    }
+}
+
+/// One corpus line as a ready request: the PUT URL and the body (the line itself; its `documentId` is ignored).
+struct Request {
+    url: String,
+    body: bytes::Bytes,
+}
+
+fn load(target: &Target, corpus: &str) -> anyhow::Result<Vec<Request>> {
+    let text = std::fs::read_to_string(corpus).with_context(|| format!("reading {corpus}"))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let item: Value = serde_json::from_str(line)?;
+            let id = item["documentId"]
+                .as_str()
+                .context("an item without documentId")?;
+            Ok(Request {
+                url: target.document_url(id),
+                body: bytes::Bytes::from(line.as_bytes().to_vec()),
+            })
+        })
+        .collect()
+}
+
+fn client(concurrency: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()
+        .expect("a client")
+}
+
+async fn put(client: &reqwest::Client, key: &str, request: &Request) -> anyhow::Result<u16> {
+    let response = client
+        .put(&request.url)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(request.body.clone())
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+async fn put_load(
+    target: Target,
+    corpus: String,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<Value> {
+    let requests = Arc::new(load(&target, &corpus)?);
+    let bytes: usize = requests.iter().map(|r| r.body.len()).sum();
+    let client = client(concurrency);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (client, requests, stop, key) = (
+                client.clone(),
+                requests.clone(),
+                stop.clone(),
+                target.key.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let (mut failures, mut sent_bytes) = (0usize, 0usize);
+                let mut i = worker * requests.len() / concurrency;
+                while !stop.load(Ordering::Relaxed) {
+                    let request = &requests[i % requests.len()];
+                    let t = Instant::now();
+                    match put(&client, &key, request).await {
+                        Ok(202) => {
+                            latencies.push(t.elapsed());
+                            sent_bytes += request.body.len();
+                        }
+                        _ => failures += 1,
+                    }
+                    i += 1;
+                }
+                (latencies, failures, sent_bytes)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut latencies, mut failures, mut sent) = (Vec::new(), 0, 0);
+    for worker in workers {
+        let (l, f, b) = worker.await?;
+        latencies.extend(l);
+        failures += f;
+        sent += b;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok(json!({
+        "benchmark": "put-load",
+        "concurrency": concurrency,
+        "corpus_items": requests.len(),
+        "corpus_mb": bytes as f64 / 1e6,
+        "seconds": elapsed,
+        "accepted": latencies.len(),
+        "failures": failures,
+        "requests_per_s": latencies.len() as f64 / elapsed,
+        "mb_per_s": sent as f64 / 1e6 / elapsed,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "p999_ms": percentile(&latencies, 0.999),
+        "max_ms": percentile(&latencies, 1.0),
+    }))
+}
+
+async fn ingest(target: Target, corpus: String, concurrency: usize) -> anyhow::Result<Value> {
+    let requests = Arc::new(load(&target, &corpus)?);
+    let bytes: usize = requests.iter().map(|r| r.body.len()).sum();
+    let client = client(concurrency);
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, requests, next, key) = (
+                client.clone(),
+                requests.clone(),
+                next.clone(),
+                target.key.clone(),
+            );
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(request) = requests.get(i) else {
+                        return refused;
+                    };
+                    match put(&client, &key, request).await {
+                        Ok(202) => {}
+                        Ok(status) => refused.push(format!("{status} {}", request.url)),
+                        Err(e) => refused.push(format!("{e} {}", request.url)),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for worker in workers {
+        refused.extend(worker.await?);
+    }
+    let pushed = started.elapsed().as_secs_f64();
+    let expected = (requests.len() - refused.len()) as u64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while target.total(&client, "").await? < expected {
+        if Instant::now() > deadline {
+            bail!("items did not all become searchable within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let searchable = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "benchmark": "ingest",
+        "concurrency": concurrency,
+        "docs": requests.len(),
+        "mb": bytes as f64 / 1e6,
+        "refused": refused,
+        "all_accepted_s": pushed,
+        "all_searchable_s": searchable,
+        "docs_per_s": requests.len() as f64 / searchable,
+        "mb_per_s": bytes as f64 / 1e6 / searchable,
+    }))
+}
+
+async fn searchable(target: Target, samples: usize) -> anyhow::Result<Value> {
+    let client = client(2);
+    let mut latencies = Vec::with_capacity(samples);
+    let run = Instant::now().elapsed().as_nanos() ^ std::process::id() as u128;
+    for i in 0..samples {
+        let id = format!("file://bench/searchable/{run}/{i}");
+        let body = json!({"title": format!("latency probe {i}"), "data": "<p>push to searchable probe</p>"});
+        let response = client
+            .put(target.document_url(&id))
+            .bearer_auth(&target.key)
+            .json(&body)
+            .send()
+            .await?;
+        if response.status() != 202 {
+            bail!("probe {i} answered {}", response.status());
+        }
+        let accepted = Instant::now();
+        let aq = format!("@uri==\"{id}\"");
+        while target.total(&client, &aq).await? == 0 {
+            if accepted.elapsed() > Duration::from_secs(30) {
+                bail!("probe {i} never became searchable");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(accepted.elapsed());
+    }
+    latencies.sort();
+    Ok(json!({
+        "benchmark": "searchable",
+        "samples": samples,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "max_ms": percentile(&latencies, 1.0),
+    }))
+}
+
+/// Form-encodes a query value as the SDKs do.
+fn form(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let result = match Cli::parse().command {
+        Command::PutLoad {
+            target,
+            corpus,
+            concurrency,
+            seconds,
+        } => put_load(target, corpus, concurrency, seconds).await?,
+        Command::Ingest {
+            target,
+            corpus,
+            concurrency,
+        } => ingest(target, corpus, concurrency).await?,
+        Command::Searchable { target, samples } => searchable(target, samples).await?,
+    };
+    println!("{result}");
+    Ok(())
+}
