@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Intake's benchmarks in one command: bench/run.sh
 #
-#   1. single-item durable PUT of real corpus items (linux-doc) at 64 connections: throughput, p50/p99 latency
+#   1. single-item durable PUT of real corpus items (linux-doc) at 64 connections with wrk: throughput, p50/p99
+#      latency; and the same with each item's data cut to 1 KB, to separate per-request from per-byte costs
 #   2. push-to-searchable latency (202 → found by search), one item at a time
 #   3. end-to-end ingestion of linux-doc through single PUTs until every item is searchable, against the raw
 #      tantivy reference (tantivy's Python binding, 2 threads, no HTTP, no durability) on the same JSONL, same run
@@ -16,11 +17,26 @@ out=$here/out
 runs=${RUNS:-3}
 mkdir -p "$out"
 
-[ -d /usr/share/doc/linux-doc-6.1/html ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends linux-doc-6.1; }
+command -v wrk > /dev/null && [ -d /usr/share/doc/linux-doc-6.1/html ] || {
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends linux-doc-6.1 wrk
+}
 python3 -c 'import tantivy' 2> /dev/null || pip install --quiet tantivy
 corpus=$out/linux-doc.jsonl
 [ -s "$corpus" ] || python3 "$shared/corpus/make_corpus.py" /usr/share/doc/linux-doc-6.1/html "$corpus" \
     --id-prefix linux-doc-6.1/html/ --source-name linux-doc-6.1 > /dev/null
+
+# wrk input: "form-encoded documentId<TAB>item JSON" per line; the small variant keeps 1 KB of each item's data.
+python3 - "$corpus" "$out" <<'PY'
+import json, sys, urllib.parse
+corpus, out = sys.argv[1], sys.argv[2]
+with open(f"{out}/items.tsv", "w") as full, open(f"{out}/items-1k.tsv", "w") as small:
+    for line in open(corpus):
+        item = json.loads(line)
+        id = urllib.parse.quote_plus(item["documentId"])
+        full.write(f"{id}\t{line.rstrip()}\n")
+        item["data"] = item["data"][:1000]
+        small.write(f"{id}\t{json.dumps(item)}\n")
+PY
 
 (cd "$root" && cargo build --release -q -p intake -p intake-bench)
 intake=$root/target/release/intake
@@ -52,10 +68,23 @@ record() {
         "$1" "$machine" "$commit" "$stamp" | tee -a "$results"
 }
 
-for run in $(seq 1 "$runs"); do
+put() {
+    local items=$1 label=$2
     start_server
-    record "$("$loader" put-load "${target[@]}" --corpus "$corpus" --concurrency 64 --seconds 10)"
+    local result
+    result=$(wrk -t2 -c64 -d10s -s "$here/put.lua" "http://127.0.0.1:$port" -- "$items" bench-key "$source_id" | tail -1)
     stop_server
+    record "$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+lines = [l.split("\t", 1)[1] for l in open(sys.argv[2])]
+mean = sum(len(l.encode()) for l in lines) / len(lines)
+r.update(items=sys.argv[3], mean_body_bytes=round(mean), body_mb_per_s=round(r["requests_per_s"] * mean / 1e6, 1), connections=64)
+print(json.dumps(r))' "$result" "$items" "$label")"
+}
+for run in $(seq 1 "$runs"); do
+    put "$out/items.tsv" linux-doc
+    put "$out/items-1k.tsv" linux-doc-1k
 done
 
 start_server

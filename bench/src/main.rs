@@ -1,8 +1,9 @@
-//! Load generator for Intake's benchmarks: single-item PUT throughput and latency, push-to-searchable latency,
-//! and end-to-end ingestion of a corpus. Prints one JSON object per run; `bench/run.sh` records them.
+//! Load generator for Intake's benchmarks: push-to-searchable latency and end-to-end ingestion of a corpus
+//! (PUT throughput is measured with wrk and `bench/put.lua`). Prints one JSON object per run; `bench/run.sh`
+//! records them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -17,17 +18,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// PUT corpus items one per request from many connections for a fixed time.
-    PutLoad {
-        #[command(flatten)]
-        target: Target,
-        #[arg(long)]
-        corpus: String,
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
     /// PUT every corpus item once, then wait until all are searchable.
     Ingest {
         #[command(flatten)]
@@ -133,73 +123,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     }
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1000.0
-}
-
-async fn put_load(
-    target: Target,
-    corpus: String,
-    concurrency: usize,
-    seconds: u64,
-) -> anyhow::Result<Value> {
-    let requests = Arc::new(load(&target, &corpus)?);
-    let bytes: usize = requests.iter().map(|r| r.body.len()).sum();
-    let client = client(concurrency);
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|worker| {
-            let (client, requests, stop, key) = (
-                client.clone(),
-                requests.clone(),
-                stop.clone(),
-                target.key.clone(),
-            );
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let (mut failures, mut sent_bytes) = (0usize, 0usize);
-                let mut i = worker * requests.len() / concurrency;
-                while !stop.load(Ordering::Relaxed) {
-                    let request = &requests[i % requests.len()];
-                    let t = Instant::now();
-                    match put(&client, &key, request).await {
-                        Ok(202) => {
-                            latencies.push(t.elapsed());
-                            sent_bytes += request.body.len();
-                        }
-                        _ => failures += 1,
-                    }
-                    i += 1;
-                }
-                (latencies, failures, sent_bytes)
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut latencies, mut failures, mut sent) = (Vec::new(), 0, 0);
-    for worker in workers {
-        let (l, f, b) = worker.await?;
-        latencies.extend(l);
-        failures += f;
-        sent += b;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    Ok(json!({
-        "benchmark": "put-load",
-        "concurrency": concurrency,
-        "corpus_items": requests.len(),
-        "corpus_mb": bytes as f64 / 1e6,
-        "seconds": elapsed,
-        "accepted": latencies.len(),
-        "failures": failures,
-        "requests_per_s": latencies.len() as f64 / elapsed,
-        "mb_per_s": sent as f64 / 1e6 / elapsed,
-        "p50_ms": percentile(&latencies, 0.50),
-        "p99_ms": percentile(&latencies, 0.99),
-        "p999_ms": percentile(&latencies, 0.999),
-        "max_ms": percentile(&latencies, 1.0),
-    }))
 }
 
 async fn ingest(target: Target, corpus: String, concurrency: usize) -> anyhow::Result<Value> {
@@ -312,12 +235,6 @@ fn form(value: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let result = match Cli::parse().command {
-        Command::PutLoad {
-            target,
-            corpus,
-            concurrency,
-            seconds,
-        } => put_load(target, corpus, concurrency, seconds).await?,
         Command::Ingest {
             target,
             corpus,

@@ -38,7 +38,9 @@ const FORMAT_VERSION: u8 = 1;
 impl Operation {
     /// The compact binary form the journal stores.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_VERSION];
+        // Sized up front: an item's data is most of the record, and growing the Vec would copy it repeatedly.
+        let mut out = Vec::with_capacity(self.data_len() + 4096);
+        out.push(FORMAT_VERSION);
         // Serializing plain data to a Vec cannot fail.
         postcard::to_io(self, &mut out).expect("an operation always encodes");
         out
@@ -49,6 +51,18 @@ impl Operation {
             Some((&FORMAT_VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| e.to_string()),
             Some((version, _)) => Err(format!("unknown operation format version {version}")),
             None => Err("empty operation record".to_string()),
+        }
+    }
+
+    /// Bytes of item data the operation carries.
+    fn data_len(&self) -> usize {
+        match &self.kind {
+            OperationKind::AddOrUpdate(item) => match &item.content {
+                crate::Content::Text(text) => text.len(),
+                crate::Content::Compressed { bytes, .. } => bytes.len(),
+                crate::Content::FileContainer { .. } => 0,
+            },
+            _ => 0,
         }
     }
 

@@ -12,7 +12,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
@@ -300,6 +300,24 @@ fn scan_tail(path: &Path, first_seq: Seq) -> io::Result<(u64, Seq)> {
     }
 }
 
+/// Writes every slice, however many `writev` calls it takes.
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the journal file accepted no bytes",
+                ));
+            }
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// The segment being appended to.
 struct ActiveSegment {
     file: File,
@@ -380,28 +398,31 @@ impl Writer {
         if self.active.len >= SEGMENT_TARGET_BYTES {
             self.rotate()?;
         }
-        let mut buffer = Vec::with_capacity(
-            group
-                .iter()
-                .flat_map(|r| &r.records)
-                .map(|r| r.len() + HEADER)
-                .sum(),
-        );
+        // Headers are built apart and written with the records in one vectored write: no copy of the payloads.
+        let mut headers = Vec::with_capacity(group.iter().map(|r| r.records.len()).sum());
         let mut seq = self.next_seq;
         let mut last_seqs = Vec::with_capacity(group.len());
         for request in group {
             for record in &request.records {
-                buffer.extend_from_slice(&(record.len() as u32).to_le_bytes());
-                buffer.extend_from_slice(&checksum(seq, record).to_le_bytes());
-                buffer.extend_from_slice(&seq.to_le_bytes());
-                buffer.extend_from_slice(record);
+                let mut header = [0u8; HEADER];
+                header[0..4].copy_from_slice(&(record.len() as u32).to_le_bytes());
+                header[4..8].copy_from_slice(&checksum(seq, record).to_le_bytes());
+                header[8..16].copy_from_slice(&seq.to_le_bytes());
+                headers.push(header);
                 seq += 1;
             }
             last_seqs.push(seq - 1);
         }
-        self.active.file.write_all(&buffer)?;
+        let records = group.iter().flat_map(|r| &r.records);
+        let mut slices: Vec<IoSlice<'_>> = headers
+            .iter()
+            .zip(records)
+            .flat_map(|(header, record)| [IoSlice::new(header), IoSlice::new(record)])
+            .collect();
+        let written: usize = slices.iter().map(|s| s.len()).sum();
+        write_all_vectored(&mut self.active.file, &mut slices)?;
         self.active.file.sync_data()?;
-        self.active.len += buffer.len() as u64;
+        self.active.len += written as u64;
         self.next_seq = seq;
         Ok(last_seqs)
     }
