@@ -10,7 +10,7 @@ use tantivy::{DateTime, TantivyDocument};
 
 use crate::dates::parse_date_ms;
 use crate::extract::{ContentKind, content_kind, extract};
-use crate::schema::{Fields, item_key};
+use crate::schema::{Fields, TEXT_HEAD_BYTES, item_key};
 
 /// Where an item goes and what it is, besides its body.
 #[derive(Debug, Clone)]
@@ -102,6 +102,7 @@ fn build_document(
     doc.add_u64(fields.live, 1);
     doc.add_text(fields.title_exact, &title);
     doc.add_text(fields.title, title);
+    doc.add_text(fields.text_head, head(&extracted.text, TEXT_HEAD_BYTES));
     doc.add_text(fields.body, extracted.text);
     doc.add_text(
         fields.filetype,
@@ -145,6 +146,18 @@ fn item_bytes(item: &Item, cap: u64) -> Result<Vec<u8>, Refusal> {
             CompressionType::as_str(*compression)
         ))),
     }
+}
+
+/// The start of `text`, at most `max` bytes, cut on a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
 }
 
 /// The last path segment of a URI, as a title of last resort.
@@ -207,6 +220,13 @@ fn exact_metadata(item: &Item) -> std::collections::BTreeMap<String, tantivy::sc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_head_is_cut_on_a_character_boundary() {
+        assert_eq!(head("abc", 10), "abc");
+        assert_eq!(head("aé", 2), "a");
+        assert_eq!(head("aéb", 3), "aé");
+    }
 
     #[test]
     fn names_and_types_come_from_the_uri_when_missing() {

@@ -15,6 +15,9 @@ pub const EXACT_TOKENIZER: &str = "raw_lower";
 /// Full text: English stemming, as the raw reference indexes it.
 pub const TEXT_TOKENIZER: &str = "en_stem";
 
+/// How much of an item's text is stored for excerpts.
+pub const TEXT_HEAD_BYTES: usize = 64 * 1024;
+
 /// Handles of every field.
 #[derive(Debug, Clone)]
 pub struct Fields {
@@ -26,7 +29,10 @@ pub struct Fields {
     pub live: Field,
     pub title: Field,
     pub title_exact: Field,
+    /// The item's whole text, indexed, not stored.
     pub body: Field,
+    /// The first [`TEXT_HEAD_BYTES`] of the text, stored for excerpts (a result never loads a whole book).
+    pub text_head: Field,
     pub filetype: Field,
     pub date: Field,
     /// Metadata as given (typed JSON), stored as bytes for `raw`.
@@ -48,7 +54,7 @@ pub fn build_schema() -> (Schema, Fields) {
             .set_tokenizer(EXACT_TOKENIZER)
             .set_index_option(IndexRecordOption::Basic),
     );
-    let full_text = TextOptions::default().set_stored().set_indexing_options(
+    let full_text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(TEXT_TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
@@ -60,9 +66,10 @@ pub fn build_schema() -> (Schema, Fields) {
         source_name: builder.add_text_field("source_name", exact.clone().set_stored()),
         ordering_id: builder.add_i64_field("ordering_id", INDEXED | FAST | STORED),
         live: builder.add_u64_field("live", INDEXED | FAST),
-        title: builder.add_text_field("title", full_text.clone()),
+        title: builder.add_text_field("title", full_text.clone().set_stored()),
         title_exact: builder.add_text_field("title_exact", exact.clone()),
         body: builder.add_text_field("body", full_text),
+        text_head: builder.add_text_field("text_head", STORED),
         filetype: builder.add_text_field("filetype", exact.clone().set_stored()),
         date: builder.add_date_field("date", INDEXED | FAST | STORED),
         meta: builder.add_bytes_field("meta", STORED),

@@ -378,8 +378,12 @@ fn excerpt(
     fields: &Fields,
     snippets: Option<&SnippetGenerator>,
 ) -> (String, Vec<Highlight>) {
+    let text = doc
+        .get_first(fields.text_head)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
     if let Some(generator) = snippets {
-        let snippet = generator.snippet_from_doc(doc);
+        let snippet = generator.snippet(text);
         if !snippet.fragment().is_empty() {
             let fragment = snippet.fragment();
             let highlights = snippet
@@ -393,15 +397,11 @@ fn excerpt(
             return (fragment.to_string(), highlights);
         }
     }
-    let body = doc
-        .get_first(fields.body)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let cut = body
+    let cut = text
         .char_indices()
         .nth(EXCERPT_CHARS)
-        .map_or(body.len(), |(i, _)| i);
-    (body[..cut].to_string(), Vec::new())
+        .map_or(text.len(), |(i, _)| i);
+    (text[..cut].to_string(), Vec::new())
 }
 
 #[cfg(test)]

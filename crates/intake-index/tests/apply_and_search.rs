@@ -258,3 +258,24 @@ fn aq_matches_fields_exactly_and_combines() {
         "stemming: page matches pages"
     );
 }
+
+#[test]
+fn huge_titles_and_metadata_values_are_indexed_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    let long = "word ".repeat(40_000); // 200 KB: longer than a single tantivy term may be
+    let huge = item(
+        "file://huge",
+        &format!("<p>{long} needle</p>"),
+        &[("title", &long), ("category", &long)],
+    );
+    assert_eq!(upsert(&mut index, &huge, 1, 1).result, LogResult::Completed);
+    upsert(
+        &mut index,
+        &item("file://small", "<p>needle</p>", &[]),
+        1,
+        2,
+    );
+    index.commit().unwrap();
+    assert_eq!(find(&index, "needle", ""), ["file://huge", "file://small"]);
+}

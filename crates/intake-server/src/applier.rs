@@ -48,6 +48,9 @@ pub struct ApplierConfig {
 const LOG_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
 /// An index with nothing to commit still records its position this often, so the journal can be released.
 const IDLE_POSITION_INTERVAL: Duration = Duration::from_secs(30);
+/// Items prepared at once. Each may expand to the item cap once decompressed, so this bounds the applier's
+/// memory; it is a few times the core count, enough to keep every core busy.
+const PREPARE_WINDOW: usize = 8;
 /// How often to commit while a backlog drains (at most; the configured interval when it is longer).
 const BACKLOG_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -208,30 +211,39 @@ impl Applier {
         tracing::info!(applied = self.applied_seq, "applier stopped");
     }
 
+    /// Decodes a batch, then prepares and applies it window by window: a window's items are prepared in
+    /// parallel, so only a window's worth of decompressed data is ever in memory.
     fn apply_batch(&mut self, batch: Vec<(Seq, Vec<u8>)>) {
         let started = Instant::now();
-        let steps = self.prepare(batch);
-        for step in steps {
-            self.apply(step);
-        }
-        self.state.metrics.batch_applied(started.elapsed());
-    }
-
-    /// Decodes the records and prepares their items in parallel.
-    fn prepare(&self, batch: Vec<(Seq, Vec<u8>)>) -> Vec<Step> {
-        let now_ms = self.state.clock.now_ms();
-        let catalog = &self.state.catalog;
-        let fields = &self.fields;
-        let max_item_bytes = self.config.max_item_bytes;
-        batch
-            .into_par_iter()
-            .filter_map(|(seq, bytes)| match Operation::decode(&bytes) {
+        let mut operations = batch.into_iter().filter_map(|(seq, bytes)| {
+            match Operation::decode(&bytes) {
                 Ok(operation) => Some((seq, operation)),
                 Err(error) => {
                     tracing::error!(seq, %error, "skipping a journal record that does not decode");
                     None
                 }
-            })
+            }
+        });
+        loop {
+            let window: Vec<(Seq, Operation)> = operations.by_ref().take(PREPARE_WINDOW).collect();
+            if window.is_empty() {
+                break;
+            }
+            for step in self.prepare(window) {
+                self.apply(step);
+            }
+        }
+        self.state.metrics.batch_applied(started.elapsed());
+    }
+
+    /// Prepares the items of a window in parallel (decompress, extract text, build the document).
+    fn prepare(&self, window: Vec<(Seq, Operation)>) -> Vec<Step> {
+        let now_ms = self.state.clock.now_ms();
+        let catalog = &self.state.catalog;
+        let fields = &self.fields;
+        let max_item_bytes = self.config.max_item_bytes;
+        window
+            .into_par_iter()
             .map(|(seq, operation)| {
                 let prepared = match &operation.kind {
                     OperationKind::AddOrUpdate(item) => {

@@ -5,6 +5,7 @@
 //! any other error answer (an unknown route, a wrong method, a caught panic) into the same JSON, so no
 //! client ever sees a body it cannot parse.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use intake_model::error::human_size;
 use intake_model::{ApiError, ErrorCode};
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::state::AppState;
 
@@ -244,43 +246,81 @@ fn media_type(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
-/// Reads a body of at most `limit` bytes; a larger one is refused before it is read whole (413).
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: u64,
-    what: &str,
-) -> Result<Bytes, ApiError> {
-    let too_large = |size: u64| {
-        ApiError::new(
-            ErrorCode::RequestEntityTooLarge,
-            format!(
-                "{what} is {size} bytes; the limit is {limit} bytes ({}). Push large items through a file container \
-                 ('compressedBinaryDataFileId') and many items as a batch.",
-                human_size(limit)
-            ),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(size) = declared.filter(|size| *size > limit) {
-        return Err(too_large(size));
+/// How many request-body bytes may be held in memory at once, across all requests.
+pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+
+/// Bounds the memory held by request bodies: a request reserves its body's size before reading it and keeps the
+/// reservation until it is answered. When the budget is spent, new requests wait for it instead of failing.
+#[derive(Clone)]
+pub struct BodyBudget(Arc<Semaphore>);
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> BodyBudget {
+        BodyBudget(Arc::new(Semaphore::new(bytes / 1024)))
     }
-    match axum::body::to_bytes(body, limit as usize).await {
-        Ok(bytes) => Ok(bytes),
-        Err(error) if is_length_limit(&error) => Err(ApiError::new(
-            ErrorCode::RequestEntityTooLarge,
-            format!(
-                "{what} is over the limit of {limit} bytes ({}); it was refused after {limit} bytes.",
-                human_size(limit)
-            ),
-        )),
-        Err(error) => Err(ApiError::new(
-            ErrorCode::InvalidJson,
-            format!("The request body could not be read: {error}."),
-        )),
+
+    /// Reads a body of at most `limit` bytes; a larger one is refused before it is read whole (413).
+    pub async fn read(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        limit: u64,
+        what: &str,
+    ) -> Result<ReadBody, ApiError> {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(size) = declared.filter(|size| *size > limit) {
+            return Err(ApiError::new(
+                ErrorCode::RequestEntityTooLarge,
+                format!(
+                    "{what} is {size} bytes; the limit is {limit} bytes ({}). Push large items through a file \
+                     container ('compressedBinaryDataFileId') and many items as a batch.",
+                    human_size(limit)
+                ),
+            ));
+        }
+        // A chunked body reserves the whole limit: its size is only known once read.
+        let kib = declared.unwrap_or(limit).div_ceil(1024).max(1) as u32;
+        let reservation = self.0.clone().acquire_many_owned(kib).await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The server is shutting down.",
+            )
+            .with_retry_after(1)
+        })?;
+        match axum::body::to_bytes(body, limit as usize).await {
+            Ok(bytes) => Ok(ReadBody {
+                bytes,
+                _reservation: reservation,
+            }),
+            Err(error) if is_length_limit(&error) => Err(ApiError::new(
+                ErrorCode::RequestEntityTooLarge,
+                format!(
+                    "{what} is over the limit of {limit} bytes ({}); it was refused after {limit} bytes.",
+                    human_size(limit)
+                ),
+            )),
+            Err(error) => Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("The request body could not be read: {error}."),
+            )),
+        }
+    }
+}
+
+/// A request body read into memory, holding its share of the [`BodyBudget`] until dropped.
+pub struct ReadBody {
+    bytes: Bytes,
+    _reservation: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for ReadBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 

@@ -137,6 +137,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         indexes: Arc::new(SearchIndexes::default()),
         clock,
         metrics: Arc::new(metrics::Metrics::default()),
+        body_budget: http::BodyBudget::new(http::BODY_BUDGET_BYTES),
         master_key_hash: prepared.master_key_hash.into(),
         ready: Arc::new(AtomicBool::new(false)),
     };

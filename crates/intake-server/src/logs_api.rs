@@ -12,7 +12,7 @@ use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, read_body, require_json};
+use crate::http::{HandlerResult, require_json};
 use crate::state::AppState;
 
 const MAX_LOGS_BODY_BYTES: u64 = 1024 * 1024;
@@ -52,7 +52,10 @@ pub async fn read_logs(
     state.organization(&org)?;
     let query = QueryParams::parse(query.as_deref());
     require_json(&headers, false)?;
-    let body = read_body(&headers, body, MAX_LOGS_BODY_BYTES, "The logs request").await?;
+    let body = state
+        .body_budget
+        .read(&headers, body, MAX_LOGS_BODY_BYTES, "The logs request")
+        .await?;
     let filters: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {

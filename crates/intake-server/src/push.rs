@@ -16,7 +16,7 @@ use intake_model::{
 };
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, RequestId, accepted, read_body, require_json};
+use crate::http::{HandlerResult, RequestId, accepted, require_json};
 use crate::state::AppState;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
@@ -69,13 +69,16 @@ pub async fn put_document(
     let ordering_id = query.ordering_id("orderingId")?;
     let compression = compression_type(&query)?;
     require_json(&headers, true)?;
-    let body = read_body(
-        &headers,
-        body,
-        limits::MAX_SINGLE_REQUEST_BYTES,
-        "The item request",
-    )
-    .await?;
+    // Held to the end: the body's share of the memory budget lasts until the operation is journaled.
+    let body = state
+        .body_budget
+        .read(
+            &headers,
+            body,
+            limits::MAX_SINGLE_REQUEST_BYTES,
+            "The item request",
+        )
+        .await?;
     let item = parse_item(
         &body,
         ItemContext {
@@ -122,7 +125,7 @@ pub async fn delete_document(
     let document_id = query.document_id()?.to_string();
     let delete_children = query.boolean("deleteChildren", false)?;
     let ordering_id = query.ordering_id("orderingId")?;
-    ignore_body(&headers, body).await?;
+    ignore_body(&state, &headers, body).await?;
     let operation = OperationKind::Delete {
         document_id,
         delete_children,
@@ -169,7 +172,7 @@ pub async fn delete_older_than(
         .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| {
             minutes as u32
         });
-    ignore_body(&headers, body).await?;
+    ignore_body(&state, &headers, body).await?;
     let operation = OperationKind::DeleteOlderThan {
         queue_delay_minutes: queue_delay,
     };
@@ -214,7 +217,7 @@ pub async fn set_status(
             &format!("allowed values are {}", SourceStatus::ALLOWED),
         )
     })?;
-    ignore_body(&headers, body).await?;
+    ignore_body(&state, &headers, body).await?;
     state
         .catalog
         .set_source_status(&org, &src, status, state.clock.now_ms())
@@ -243,9 +246,11 @@ fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiE
 }
 
 /// Bodies of calls that need none (`{}` from the Node SDK) are read and ignored, but must still be JSON.
-async fn ignore_body(headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
     require_json(headers, false)?;
-    read_body(headers, body, MAX_IGNORED_BODY_BYTES, "The request body")
+    state
+        .body_budget
+        .read(headers, body, MAX_IGNORED_BODY_BYTES, "The request body")
         .await
         .map(drop)
 }

@@ -15,7 +15,7 @@ use intake_model::{ApiError, QueryParams};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, RequestId, read_body, require_json};
+use crate::http::{HandlerResult, RequestId, require_json};
 use crate::state::AppState;
 
 const MAX_SEARCH_BODY_BYTES: u64 = 1024 * 1024;
@@ -41,7 +41,10 @@ pub async fn run_search(
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(query.as_deref());
     require_json(&headers, false)?;
-    let body = read_body(&headers, body, MAX_SEARCH_BODY_BYTES, "The search request").await?;
+    let body = state
+        .body_budget
+        .read(&headers, body, MAX_SEARCH_BODY_BYTES, "The search request")
+        .await?;
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {

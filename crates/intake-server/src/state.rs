@@ -9,6 +9,7 @@ use intake_model::{ApiError, ErrorCode};
 use intake_store::{Catalog, Clock, ItemLog, Journal, Organization, Source};
 use tantivy::{Index, IndexReader};
 
+use crate::http::BodyBudget;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -19,6 +20,7 @@ pub struct AppState {
     pub indexes: Arc<SearchIndexes>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub body_budget: BodyBudget,
     pub master_key_hash: Arc<str>,
     /// Set once the applier has replayed the journal backlog found at start.
     pub ready: Arc<AtomicBool>,
