@@ -455,6 +455,9 @@ impl Applier {
     }
 
     fn publish_positions(&self) {
+        self.state
+            .metrics
+            .journal_syncs(self.state.journal.sync_count());
         let durable = *self.state.journal.durable().borrow();
         self.state
             .metrics

@@ -36,6 +36,8 @@ pub struct Metrics {
     journal_durable: Gauge,
     journal_applied: Gauge,
     journal_lag: Gauge,
+    journal_syncs: Counter,
+    journal_syncs_seen: std::sync::atomic::AtomicU64,
     items: Family<ResultLabels, Counter>,
     apply_seconds: Histogram,
     searchable_seconds: Histogram,
@@ -79,6 +81,12 @@ impl Default for Metrics {
             "Durable journal records not yet applied and committed",
             journal_lag.clone(),
         );
+        let journal_syncs = Counter::default();
+        registry.register(
+            "journal_syncs",
+            "fdatasync calls that made journal records durable (fewer than records: group commit)",
+            journal_syncs.clone(),
+        );
         let items = Family::<ResultLabels, Counter>::default();
         registry.register(
             "items_applied",
@@ -104,6 +112,8 @@ impl Default for Metrics {
             journal_durable,
             journal_applied,
             journal_lag,
+            journal_syncs,
+            journal_syncs_seen: Default::default(),
             items,
             apply_seconds,
             searchable_seconds,
@@ -130,6 +140,14 @@ impl Metrics {
         self.journal_durable.set(durable as i64);
         self.journal_applied.set(applied as i64);
         self.journal_lag.set(durable.saturating_sub(applied) as i64);
+    }
+
+    /// Brings the sync counter up to the journal's own count.
+    pub fn journal_syncs(&self, total: u64) {
+        let seen = self
+            .journal_syncs_seen
+            .swap(total, std::sync::atomic::Ordering::Relaxed);
+        self.journal_syncs.inc_by(total.saturating_sub(seen));
     }
 
     pub fn item_outcome(&self, result: &str) {

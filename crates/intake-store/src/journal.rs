@@ -15,6 +15,7 @@ use std::future::Future;
 use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub trait Journal: Send + Sync + 'static {
     fn durable(&self) -> watch::Receiver<Seq>;
     /// Blocks until a record after `seq` is durable or `timeout` passes; returns the durable end.
     fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq;
+    /// How many syncs made records durable since the journal was opened (fewer than appends: group commit).
+    fn sync_count(&self) -> u64;
     /// Records up to `seq` are no longer needed; their storage may be reclaimed.
     fn release_through(&self, seq: Seq) -> Result<(), JournalError>;
 }
@@ -79,11 +82,12 @@ pub struct FileJournal {
     dir: PathBuf,
 }
 
-/// The durable end of the journal with a condition variable to wait on.
+/// The durable end of the journal with a condition variable to wait on, and the syncs that moved it.
 #[derive(Default)]
 struct DurableEnd {
     seq: Mutex<Seq>,
     advanced: Condvar,
+    syncs: AtomicU64,
 }
 
 impl DurableEnd {
@@ -189,6 +193,10 @@ impl Journal for FileJournal {
             .wait_timeout_while(guard, timeout, |end| *end <= seq)
             .expect("durable end lock");
         *guard
+    }
+
+    fn sync_count(&self) -> u64 {
+        self.durable_end.syncs.load(Ordering::Relaxed)
     }
 
     fn release_through(&self, seq: Seq) -> Result<(), JournalError> {
@@ -372,6 +380,7 @@ impl Writer {
             match self.write_group(&group) {
                 Ok(last_seqs) => {
                     self.durable.send_replace(self.next_seq - 1);
+                    self.durable_end.syncs.fetch_add(1, Ordering::Relaxed);
                     self.durable_end.publish(self.next_seq - 1);
                     for (request, last) in group.into_iter().zip(last_seqs) {
                         let _ = request.done.send(Ok(last));
@@ -594,6 +603,11 @@ mod tests {
         }
         seqs.sort();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+        let syncs = journal.sync_count();
+        assert!(
+            syncs < 200,
+            "200 concurrent appends took {syncs} syncs: no group commit"
+        );
     }
 
     #[tokio::test]
