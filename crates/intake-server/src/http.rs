@@ -310,6 +310,25 @@ impl BodyBudget {
     }
 }
 
+impl BodyBudget {
+    /// A JSON body that may be left out (an empty body means `{}`), as search and logs take their options.
+    pub async fn read_optional_json(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        limit: u64,
+        what: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        require_json(headers, false)?;
+        let bytes = self.read(headers, body, limit, what).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid_json(format!("{what} is not valid JSON: {e}.")))
+    }
+}
+
 /// A request body read into memory, holding its share of the [`BodyBudget`] until dropped.
 pub struct ReadBody {
     bytes: Bytes,

@@ -12,7 +12,7 @@ use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, require_json};
+use crate::http::HandlerResult;
 use crate::state::AppState;
 
 const MAX_LOGS_BODY_BYTES: u64 = 1024 * 1024;
@@ -51,18 +51,10 @@ pub async fn read_logs(
 ) -> HandlerResult<Response> {
     state.organization(&org)?;
     let query = QueryParams::parse(query.as_deref());
-    require_json(&headers, false)?;
-    let body = state
+    let filters = state
         .body_budget
-        .read(&headers, body, MAX_LOGS_BODY_BYTES, "The logs request")
+        .read_optional_json(&headers, body, MAX_LOGS_BODY_BYTES, "The logs filter body")
         .await?;
-    let filters: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::invalid_json(format!("The logs filter body is not valid JSON: {e}."))
-        })?
-    };
     let now = state.clock.now_ms();
     let to_ms = time_parameter(&query, "to")?.unwrap_or(now);
     let log_query = LogQuery {

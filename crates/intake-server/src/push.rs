@@ -1,22 +1,25 @@
 //! The Push API's item endpoints, under `/push/v1/organizations/{org}` and the legacy `/v1/organizations/{org}`.
 //!
 //! Each handler checks everything a client can get wrong, in the order a client would fix it (credentials,
-//! organization, source, parameters, Content-Type, size, body), then journals the operation and answers only
-//! once it is durable.
+//! organization, source — all in [`SourceCall`] — then parameters, Content-Type, size, body), journals the
+//! operation and answers only once it is durable.
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, post, put};
 use intake_model::item::{ItemContext, parse_item};
 use intake_model::{
-    ApiError, CompressionType, Operation, OperationKind, QueryParams, SourceStatus, limits,
+    ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, QueryParams,
+    SourceStatus, limits,
 };
+use intake_store::Source;
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, RequestId, accepted, require_json};
+use crate::http::{HandlerError, HandlerResult, RequestId, accepted, require_json};
 use crate::state::AppState;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
@@ -38,8 +41,75 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The path of every source-scoped call.
-type SourcePath = Path<(String, String)>;
+/// What every source-scoped Push call starts with, checked in one place: the caller is authenticated, the
+/// organization and the source exist; then the decoded query string and the request id.
+pub struct SourceCall {
+    pub principal: Principal,
+    pub source: Source,
+    pub query: QueryParams,
+    pub request_id: RequestId,
+}
+
+impl FromRequestParts<AppState> for SourceCall {
+    type Rejection = HandlerError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let Path((org, src)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!("The path could not be decoded: {e}."),
+                )
+            })?;
+        Ok(SourceCall {
+            principal,
+            source: state.source(&org, &src)?,
+            query: QueryParams::parse(parts.uri.query()),
+            request_id: RequestId::from_request_parts(parts, state).await?,
+        })
+    }
+}
+
+impl SourceCall {
+    /// Journals one operation on the source and answers `202` once it is durable.
+    async fn journal(
+        &self,
+        state: &AppState,
+        ordering_id: Option<OrderingId>,
+        kind: OperationKind,
+    ) -> HandlerResult<Response> {
+        let now = state.clock.now_ms();
+        let operation = Operation {
+            organization_id: self.source.organization_id.clone(),
+            source_id: self.source.id.clone(),
+            ordering_id: ordering_id.unwrap_or(now),
+            request_id: self.request_id.0.clone(),
+            accepted_at_ms: now,
+            kind,
+        };
+        state
+            .journal
+            .append(vec![operation.encode()])
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    format!("The operation was not accepted: {e}. Retry later."),
+                )
+                .with_retry_after(1)
+            })?;
+        Ok(accepted(
+            StatusCode::ACCEPTED,
+            Some(operation.ordering_id),
+            &self.request_id,
+        ))
+    }
+}
 
 /// Add or update an item.
 #[utoipa::path(
@@ -56,18 +126,13 @@ type SourcePath = Path<(String, String)>;
 )]
 pub async fn put_document(
     State(state): State<AppState>,
-    _principal: Principal,
-    request_id: RequestId,
-    Path((org, src)): SourcePath,
-    RawQuery(query): RawQuery,
+    call: SourceCall,
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
-    state.source(&org, &src)?;
-    let query = QueryParams::parse(query.as_deref());
-    let document_id = query.document_id()?.to_string();
-    let ordering_id = query.ordering_id("orderingId")?;
-    let compression = compression_type(&query)?;
+    let document_id = call.query.document_id()?;
+    let ordering_id = call.query.ordering_id("orderingId")?;
+    let compression = compression_type(&call.query)?;
     require_json(&headers, true)?;
     // Held to the end: the body's share of the memory budget lasts until the operation is journaled.
     let body = state
@@ -82,19 +147,14 @@ pub async fn put_document(
     let item = parse_item(
         &body,
         ItemContext {
-            document_id: Some(&document_id),
+            document_id: Some(document_id),
             compression,
         },
     )?;
-    let operation = OperationKind::AddOrUpdate(Box::new(item));
-    journal(
+    call.journal(
         &state,
-        &org,
-        &src,
         ordering_id,
-        &request_id,
-        operation,
-        StatusCode::ACCEPTED,
+        OperationKind::AddOrUpdate(Box::new(item)),
     )
     .await
 }
@@ -113,31 +173,21 @@ pub async fn put_document(
 )]
 pub async fn delete_document(
     State(state): State<AppState>,
-    _principal: Principal,
-    request_id: RequestId,
-    Path((org, src)): SourcePath,
-    RawQuery(query): RawQuery,
+    call: SourceCall,
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
-    state.source(&org, &src)?;
-    let query = QueryParams::parse(query.as_deref());
-    let document_id = query.document_id()?.to_string();
-    let delete_children = query.boolean("deleteChildren", false)?;
-    let ordering_id = query.ordering_id("orderingId")?;
+    let document_id = call.query.document_id()?.to_string();
+    let delete_children = call.query.boolean("deleteChildren", false)?;
+    let ordering_id = call.query.ordering_id("orderingId")?;
     ignore_body(&state, &headers, body).await?;
-    let operation = OperationKind::Delete {
-        document_id,
-        delete_children,
-    };
-    journal(
+    call.journal(
         &state,
-        &org,
-        &src,
         ordering_id,
-        &request_id,
-        operation,
-        StatusCode::ACCEPTED,
+        OperationKind::Delete {
+            document_id,
+            delete_children,
+        },
     )
     .await
 }
@@ -155,35 +205,27 @@ pub async fn delete_document(
 )]
 pub async fn delete_older_than(
     State(state): State<AppState>,
-    _principal: Principal,
-    request_id: RequestId,
-    Path((org, src)): SourcePath,
-    RawQuery(query): RawQuery,
+    call: SourceCall,
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
-    state.source(&org, &src)?;
-    let query = QueryParams::parse(query.as_deref());
-    let ordering_id = query
+    let ordering_id = call
+        .query
         .ordering_id("orderingId")?
         .ok_or_else(|| ApiError::missing_parameter("orderingId"))?;
-    let queue_delay = query
+    let queue_delay_minutes = call
+        .query
         .non_negative("queueDelay", limits::MAX_QUEUE_DELAY_MINUTES)?
         .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| {
             minutes as u32
         });
     ignore_body(&state, &headers, body).await?;
-    let operation = OperationKind::DeleteOlderThan {
-        queue_delay_minutes: queue_delay,
-    };
-    journal(
+    call.journal(
         &state,
-        &org,
-        &src,
         Some(ordering_id),
-        &request_id,
-        operation,
-        StatusCode::ACCEPTED,
+        OperationKind::DeleteOlderThan {
+            queue_delay_minutes,
+        },
     )
     .await
 }
@@ -200,16 +242,11 @@ pub async fn delete_older_than(
 )]
 pub async fn set_status(
     State(state): State<AppState>,
-    _principal: Principal,
-    request_id: RequestId,
-    Path((org, src)): SourcePath,
-    RawQuery(query): RawQuery,
+    call: SourceCall,
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
-    state.source(&org, &src)?;
-    let query = QueryParams::parse(query.as_deref());
-    let raw = query.required("statusType")?;
+    let raw = call.query.required("statusType")?;
     let status = SourceStatus::parse(raw).ok_or_else(|| {
         ApiError::invalid_parameter(
             "statusType",
@@ -218,18 +255,23 @@ pub async fn set_status(
         )
     })?;
     ignore_body(&state, &headers, body).await?;
+    let source = &call.source;
     state
         .catalog
-        .set_source_status(&org, &src, status, state.clock.now_ms())
+        .set_source_status(
+            &source.organization_id,
+            &source.id,
+            status,
+            state.clock.now_ms(),
+        )
         .map_err(|e| ApiError::internal(format!("the source status could not be saved: {e}")))?;
     tracing::info!(
-        org,
-        src,
+        source = source.id,
         status = status.as_str(),
-        request_id = request_id.0,
+        request_id = call.request_id.0,
         "source status set"
     );
-    Ok(accepted(StatusCode::CREATED, None, &request_id))
+    Ok(accepted(StatusCode::CREATED, None, &call.request_id))
 }
 
 fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiError> {
@@ -253,37 +295,4 @@ async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
         .read(headers, body, MAX_IGNORED_BODY_BYTES, "The request body")
         .await
         .map(drop)
-}
-
-/// Journals one operation and answers once it is durable.
-async fn journal(
-    state: &AppState,
-    org: &str,
-    src: &str,
-    ordering_id: Option<i64>,
-    request_id: &RequestId,
-    kind: OperationKind,
-    status: StatusCode,
-) -> HandlerResult<Response> {
-    let now = state.clock.now_ms();
-    let operation = Operation {
-        organization_id: org.to_string(),
-        source_id: src.to_string(),
-        ordering_id: ordering_id.unwrap_or(now),
-        request_id: request_id.0.clone(),
-        accepted_at_ms: now,
-        kind,
-    };
-    state
-        .journal
-        .append(vec![operation.encode()])
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                intake_model::ErrorCode::ServiceUnavailable,
-                format!("The operation was not accepted: {e}. Retry later."),
-            )
-            .with_retry_after(1)
-        })?;
-    Ok(accepted(status, Some(operation.ordering_id), request_id))
 }

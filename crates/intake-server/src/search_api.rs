@@ -12,10 +12,10 @@ use intake_index::search::{
     MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search,
 };
 use intake_model::{ApiError, QueryParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, RequestId, require_json};
+use crate::http::{HandlerResult, RequestId};
 use crate::state::AppState;
 
 const MAX_SEARCH_BODY_BYTES: u64 = 1024 * 1024;
@@ -40,18 +40,10 @@ pub async fn run_search(
     body: Body,
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(query.as_deref());
-    require_json(&headers, false)?;
     let body = state
         .body_budget
-        .read(&headers, body, MAX_SEARCH_BODY_BYTES, "The search request")
+        .read_optional_json(&headers, body, MAX_SEARCH_BODY_BYTES, "The search body")
         .await?;
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::invalid_json(format!("The search body is not valid JSON: {e}."))
-        })?
-    };
     let params = Params {
         query: &query,
         body: &body,
