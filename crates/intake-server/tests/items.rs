@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 
 use base64::Engine;
-use common::{TestServer, assert_error, form};
+use common::{TestServer, assert_error, form, wait_for};
 use intake_model::SourceStatus;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -647,19 +647,4 @@ async fn operations_endpoints() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ready");
-}
-
-async fn wait_for<F, Fut>(mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not reached in 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }

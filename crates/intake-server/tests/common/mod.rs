@@ -144,8 +144,7 @@ impl TestServer {
     /// Waits until everything journaled so far is applied and committed.
     pub async fn settle(&self) {
         let target = *self.server.state.journal.durable().borrow();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        wait_for(|| async {
             let metrics = self
                 .client
                 .get(self.url("/metrics"))
@@ -158,33 +157,23 @@ impl TestServer {
             let applied = metrics
                 .lines()
                 .find_map(|l| l.strip_prefix("intake_journal_applied_seq "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-            if applied >= target {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the applier did not reach {target} (at {applied})"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            applied.unwrap_or(0) >= target
+        })
+        .await;
     }
 
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .client
-            .get(self.url("/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            != StatusCode::OK
-        {
-            assert!(Instant::now() < deadline, "the server never became ready");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_for(|| async {
+            self.client
+                .get(self.url("/ready"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == StatusCode::OK
+        })
+        .await;
     }
 
     /// Log entries of the organization, optionally filtered by document id (exact).
@@ -202,6 +191,19 @@ impl TestServer {
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
         body["documentLogEntries"].as_array().unwrap().clone()
+    }
+}
+
+/// Polls `check` until it holds; fails the test after 30 seconds.
+pub async fn wait_for<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "condition not reached in 30 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
