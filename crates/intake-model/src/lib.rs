@@ -4,8 +4,10 @@
 //! definition of what a valid request is. Parsing is liberal where the real clients differ (key case, enum
 //! spellings, `+` in query strings) and strict where the contract is (duplicate keys, sizes, types).
 
+pub mod access;
 pub mod compression;
 pub mod error;
+pub mod field;
 pub mod item;
 pub mod json;
 pub mod logs;
@@ -13,8 +15,10 @@ pub mod operation;
 pub mod permissions;
 pub mod query;
 
+pub use access::Privilege;
 pub use compression::CompressionType;
 pub use error::{ApiError, CATALOG, ErrorCode};
+pub use field::FieldType;
 pub use item::{Content, Item, MetaValue, Scalar};
 pub use operation::{Operation, OperationKind, SourceStatus};
 pub use query::QueryParams;

@@ -7,7 +7,7 @@ pub mod clock;
 pub mod item_log;
 pub mod journal;
 
-pub use catalog::{Catalog, Organization, Source};
+pub use catalog::{ApiKey, Catalog, Field, Organization, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use item_log::{ItemLog, LogEntry, LogQuery};
 pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
