@@ -96,6 +96,26 @@ pub fn prepare(
     })
 }
 
+/// The secret that signs access tokens: made on first start, kept in the catalog.
+pub fn token_secret(catalog: &Catalog) -> anyhow::Result<Vec<u8>> {
+    const TOKEN_SECRET: &str = "token_secret";
+    if let Some(hex) = catalog.setting(TOKEN_SECRET)? {
+        return Ok((0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect());
+    }
+    let secret: [u8; 32] = rand::random();
+    catalog.set_setting(
+        TOKEN_SECRET,
+        &secret
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )?;
+    Ok(secret.to_vec())
+}
+
 pub fn read_bootstrap(data_dir: &Path) -> Option<Bootstrap> {
     let text = std::fs::read_to_string(bootstrap_path(data_dir)).ok()?;
     serde_json::from_str(&text).ok()

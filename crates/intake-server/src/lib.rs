@@ -49,6 +49,12 @@ pub struct ServerConfig {
     pub max_item_bytes: u64,
     /// When set, every delete-older-than waits at most this many minutes, whatever its `queueDelay`.
     pub queue_delay_cap_minutes: Option<u32>,
+    /// How long an access token from `/oauth/token` lives.
+    pub token_lifetime: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (for API keys' IP rules).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When set, the first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long.
+    pub provisioning_delay: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -66,6 +72,9 @@ impl ServerConfig {
             index_memory_bytes: 128 * 1024 * 1024,
             max_item_bytes: intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
             queue_delay_cap_minutes: None,
+            token_lifetime: Duration::from_secs(3600),
+            trusted_proxies: Vec::new(),
+            provisioning_delay: None,
         }
     }
 }
@@ -130,6 +139,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     bootstrap::write_bootstrap(data_dir, &bootstrap)?;
 
+    let token_secret = bootstrap::token_secret(&catalog)?;
     let state = AppState {
         catalog,
         journal,
@@ -138,7 +148,13 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         metrics: Arc::new(metrics::Metrics::default()),
         body_budget: http::BodyBudget::new(http::BODY_BUDGET_BYTES),
-        master_key_hash: prepared.master_key_hash.into(),
+        auth: Arc::new(auth::AuthSettings {
+            master_key_hash: prepared.master_key_hash,
+            token_secret,
+            token_lifetime_ms: config.token_lifetime.as_millis() as i64,
+            trusted_proxies: config.trusted_proxies.clone(),
+        }),
+        provisioning_delay_ms: config.provisioning_delay.map(|d| d.as_millis() as i64),
         ready: Arc::new(AtomicBool::new(false)),
     };
     let applier = Applier::start(

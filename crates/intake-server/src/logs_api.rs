@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use intake_index::dates::{format_ms, parse_date_ms};
 use intake_model::logs::{LogOperation, LogResult, LogTask};
-use intake_model::{ApiError, QueryParams};
+use intake_model::{ApiError, Privilege, QueryParams};
 use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
 use serde_json::{Value, json};
 
@@ -43,13 +43,15 @@ pub fn router() -> Router<AppState> {
 )]
 pub async fn read_logs(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     Path(org): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
+    principal.enter(&org)?;
     state.organization(&org)?;
+    principal.authorize(&org, &Privilege::platform("LOGS", "VIEW", "*"))?;
     let query = QueryParams::parse(query.as_deref());
     let filters = state
         .body_budget

@@ -13,8 +13,8 @@ use axum::response::Response;
 use axum::routing::{delete, post, put};
 use intake_model::item::{ItemContext, parse_item};
 use intake_model::{
-    ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, QueryParams,
-    SourceStatus, limits,
+    ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, Privilege,
+    QueryParams, SourceStatus, limits,
 };
 use intake_store::Source;
 
@@ -41,8 +41,10 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// What every source-scoped Push call starts with, checked in one place: the caller is authenticated, the
-/// organization and the source exist; then the decoded query string and the request id.
+/// What every source-scoped Push call starts with, checked in one place and in this order: the caller is
+/// authenticated (401) and of this organization (401), the organization exists (404), the caller may edit the
+/// source (403), the organization is not paused (400), the source exists (412). Then the decoded query string
+/// and the request id.
 pub struct SourceCall {
     pub principal: Principal,
     pub source: Source,
@@ -66,6 +68,18 @@ impl FromRequestParts<AppState> for SourceCall {
                     format!("The path could not be decoded: {e}."),
                 )
             })?;
+        principal.enter(&org)?;
+        let organization = state.organization(&org)?;
+        principal.authorize(&org, &Privilege::platform("SOURCE", "EDIT", &src))?;
+        if organization.paused {
+            return Err(ApiError::new(
+                ErrorCode::OrganizationIsPaused,
+                format!(
+                    "Organization '{org}' is paused: push calls are refused until it is resumed."
+                ),
+            )
+            .into());
+        }
         Ok(SourceCall {
             principal,
             source: state.source(&org, &src)?,

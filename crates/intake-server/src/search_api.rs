@@ -11,7 +11,7 @@ use axum::{Json, Router, routing::get};
 use intake_index::search::{
     MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search,
 };
-use intake_model::{ApiError, QueryParams};
+use intake_model::{ApiError, Privilege, QueryParams};
 use serde_json::Value;
 
 use crate::auth::Principal;
@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 )]
 pub async fn run_search(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     request_id: RequestId,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -48,11 +48,17 @@ pub async fn run_search(
         query: &query,
         body: &body,
     };
-    let organization_id = match params.text("organizationId")? {
-        Some(id) => id,
-        None => only_organization(&state)?,
+    let organization_id = match (params.text("organizationId")?, principal.organization_id()) {
+        (Some(id), _) => id,
+        (None, Some(own)) => own.to_string(),
+        (None, None) => only_organization(&state)?,
     };
+    principal.enter(&organization_id)?;
     state.organization(&organization_id)?;
+    principal.authorize(
+        &organization_id,
+        &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"),
+    )?;
     let request = SearchRequest {
         q: params.text("q")?.unwrap_or_default(),
         aq: params.text("aq")?.unwrap_or_default(),

@@ -9,6 +9,7 @@ use intake_model::{ApiError, ErrorCode};
 use intake_store::{Catalog, Clock, ItemLog, Journal, Organization, Source};
 use tantivy::{Index, IndexReader};
 
+use crate::auth::AuthSettings;
 use crate::http::BodyBudget;
 use crate::metrics::Metrics;
 
@@ -21,7 +22,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub body_budget: BodyBudget,
-    pub master_key_hash: Arc<str>,
+    pub auth: Arc<AuthSettings>,
+    /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long (off when None).
+    pub provisioning_delay_ms: Option<i64>,
     /// Set once the applier has replayed the journal backlog found at start.
     pub ready: Arc<AtomicBool>,
 }
