@@ -367,6 +367,17 @@ impl OrgIndex {
         Ok(outcomes)
     }
 
+    /// Removes every document of a deleted source, and what the index remembered about it.
+    pub fn purge_source(&mut self, source_id: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.source, source_id));
+        self.state.watermarks.remove(source_id);
+        self.state.pending.retain(|p| p.source_id != source_id);
+        let prefix = item_key(source_id, "");
+        self.overlay.retain(|key, _| !key.starts_with(&prefix));
+        self.dirty = true;
+    }
+
     /// Commits everything applied so far with its [`IndexState`], then makes it searchable.
     pub fn commit(&mut self) -> Result<(), IndexError> {
         let payload = serde_json::to_string(&self.state).expect("index state serializes");

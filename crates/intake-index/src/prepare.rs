@@ -1,8 +1,9 @@
 //! Turning a journaled item into a tantivy document: decode, decompress (capped), extract text, pick the
 //! title, date and file type. Pure CPU work with no shared state, so the applier runs it in parallel.
 
+use intake_model::FieldType;
 use intake_model::compression::{self, CompressionType};
-use intake_model::item::{Content, Item, MetaValue};
+use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::LogResult;
 use intake_model::{OrderingId, limits};
 use serde_json::{Map, Value};
@@ -23,7 +24,12 @@ pub struct ItemTarget<'a> {
     pub now_ms: i64,
     /// The most bytes the item's data may expand to ([`limits::MAX_ITEM_DECOMPRESSED_BYTES`] by default).
     pub max_item_bytes: u64,
+    /// The organization's declared fields: metadata of a numeric or date field is also indexed typed.
+    pub field_types: &'a FieldTypes,
 }
+
+/// Declared field types by field name.
+pub type FieldTypes = std::collections::HashMap<String, FieldType>;
 
 /// An item ready to be written, or why it cannot be.
 #[derive(Debug)]
@@ -114,6 +120,10 @@ fn build_document(
         &serde_json::to_vec(&typed_metadata(item)).expect("JSON values serialize"),
     );
     doc.add_object(fields.meta_exact, exact_metadata(item));
+    let typed = typed_values(item, target.field_types);
+    if !typed.is_empty() {
+        doc.add_object(fields.meta_typed, typed);
+    }
     doc.add_bytes(
         fields.permissions,
         &serde_json::to_vec(&item.permissions).expect("permissions serialize"),
@@ -201,6 +211,56 @@ fn typed_metadata(item: &Item) -> Map<String, Value> {
         .iter()
         .map(|(key, value)| (key.clone(), value.to_json()))
         .collect()
+}
+
+/// Metadata of declared numeric and date fields as numbers (dates as epoch ms); values that are not of the
+/// field's type are left out of the typed index (they still match as text).
+fn typed_values(
+    item: &Item,
+    field_types: &FieldTypes,
+) -> std::collections::BTreeMap<String, tantivy::schema::OwnedValue> {
+    use tantivy::schema::OwnedValue;
+    let mut typed = std::collections::BTreeMap::new();
+    for (key, value) in &item.metadata {
+        let Some(field_type) = field_types.get(key).filter(|t| t.is_numeric()) else {
+            continue;
+        };
+        let numbers: Vec<OwnedValue> = value
+            .scalars()
+            .iter()
+            .filter_map(|scalar| typed_scalar(scalar, *field_type))
+            .collect();
+        match numbers.len() {
+            0 => {}
+            1 => {
+                typed.insert(key.clone(), numbers.into_iter().next().expect("one value"));
+            }
+            _ => {
+                typed.insert(key.clone(), OwnedValue::Array(numbers));
+            }
+        }
+    }
+    typed
+}
+
+/// A metadata value as the declared type wants it.
+pub fn typed_scalar(scalar: &Scalar, field_type: FieldType) -> Option<tantivy::schema::OwnedValue> {
+    use tantivy::schema::OwnedValue;
+    match (field_type, scalar) {
+        (FieldType::Long | FieldType::Long64, Scalar::Integer(i)) => Some(OwnedValue::I64(*i)),
+        (FieldType::Long | FieldType::Long64, Scalar::Float(f)) if f.fract() == 0.0 => {
+            Some(OwnedValue::I64(*f as i64))
+        }
+        (FieldType::Long | FieldType::Long64, Scalar::Text(t)) => {
+            t.trim().parse().ok().map(OwnedValue::I64)
+        }
+        (FieldType::Double, Scalar::Integer(i)) => Some(OwnedValue::F64(*i as f64)),
+        (FieldType::Double, Scalar::Float(f)) => Some(OwnedValue::F64(*f)),
+        (FieldType::Double, Scalar::Text(t)) => t.trim().parse().ok().map(OwnedValue::F64),
+        (FieldType::Date, Scalar::Integer(i)) => Some(OwnedValue::I64(*i)),
+        (FieldType::Date, Scalar::Text(t)) => parse_date_ms(t).map(OwnedValue::I64),
+        _ => None,
+    }
 }
 
 /// Every metadata value as lower-cased text, so `@rank==3` and `@flag==true` match like strings.

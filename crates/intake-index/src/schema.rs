@@ -39,6 +39,8 @@ pub struct Fields {
     pub meta: Field,
     /// Metadata values as lower-cased text under lower-cased keys, for field queries.
     pub meta_exact: Field,
+    /// Metadata of declared numeric and date fields, typed (dates as epoch ms), for range queries.
+    pub meta_typed: Field,
     /// Permission levels as JSON, stored for permission-trimmed search.
     pub permissions: Field,
     pub parent_id: Field,
@@ -81,6 +83,8 @@ pub fn build_schema() -> (Schema, Fields) {
                     .set_index_option(IndexRecordOption::Basic),
             ),
         ),
+        meta_typed: builder
+            .add_json_field("meta_typed", JsonObjectOptions::default().set_fast(None)),
         permissions: builder.add_bytes_field("permissions", STORED),
         parent_id: builder.add_text_field("parent_id", STRING | STORED),
         file_extension: builder.add_text_field("file_extension", STORED),

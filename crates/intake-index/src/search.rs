@@ -5,7 +5,7 @@
 
 use std::ops::Bound;
 
-use intake_model::{ApiError, ErrorCode};
+use intake_model::{ApiError, ErrorCode, FieldType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tantivy::collector::{Count, TopDocs};
@@ -16,6 +16,7 @@ use tantivy::{DateTime, DocAddress, Index, Order, Searcher, TantivyDocument, Ter
 
 use crate::aq::{self, Expr, Op};
 use crate::dates::{parse_date_ms, parse_day};
+use crate::prepare::FieldTypes;
 use crate::schema::Fields;
 
 /// The most results one page may hold, and the deepest page start (bounded memory per query).
@@ -30,6 +31,8 @@ pub struct SearchRequest {
     pub first_result: usize,
     pub number_of_results: usize,
     pub sort: Sort,
+    /// The organization's declared fields: comparisons on numeric and date fields are typed ranges.
+    pub field_types: FieldTypes,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,7 +91,11 @@ pub fn search(
     fields: &Fields,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
-    let builder = QueryBuilder { index, fields };
+    let builder = QueryBuilder {
+        index,
+        fields,
+        field_types: &request.field_types,
+    };
     let text_query = builder.free_text(&request.q);
     let filter = match aq::parse(&request.aq).map_err(|e| {
         ApiError::new(
@@ -168,6 +175,7 @@ fn internal(e: tantivy::TantivyError) -> ApiError {
 struct QueryBuilder<'a> {
     index: &'a Index,
     fields: &'a Fields,
+    field_types: &'a FieldTypes,
 }
 
 impl QueryBuilder<'_> {
@@ -238,13 +246,28 @@ impl QueryBuilder<'_> {
             ))
         };
         let lower = value.to_lowercase();
+        if let Some(field_type) = self
+            .field_types
+            .get(name)
+            .copied()
+            .filter(|t| t.is_numeric())
+        {
+            return self.typed_comparison(name, field_type, op, value);
+        }
         match (name, op) {
-            ("date" | "sysdate", _) => date_query(fields, op, value),
+            ("date" | "sysdate", _) => {
+                let (start, end) = date_interval(name, value)?;
+                let term = |ms: i64| {
+                    Term::from_field_date(fields.date, DateTime::from_timestamp_millis(ms))
+                };
+                Ok(comparison_range(op, term(start), term(end)))
+            }
             (_, Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual) => {
                 Err(ApiError::new(
                     ErrorCode::InvalidQuerySyntax,
                     format!(
-                        "'aq' compares @{name} with {op}, but range operators only apply to @date for now; use == or <> on @{name}."
+                        "'aq' compares @{name} with {op}, but @{name} is not a declared numeric or date field; declare it \
+                         (POST /rest/organizations/{{org}}/indexes/fields/batch/create) or use == and <>."
                     ),
                 ))
             }
@@ -271,30 +294,71 @@ fn negate(query: Box<dyn Query>) -> Box<dyn Query> {
     ]))
 }
 
-/// `@date` comparisons. A day (`2024/01/02`) compares as the whole UTC day.
-fn date_query(fields: &Fields, op: Op, value: &str) -> Result<Box<dyn Query>, ApiError> {
-    let (start, end) = match parse_day(value) {
-        Some(day) => day,
-        None => {
-            let ms = parse_date_ms(value).ok_or_else(|| {
-                ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'aq' compares @date with '{value}', which is not a date; use 2024/01/02, 2024-01-02 or 2024-01-02T03:04:05Z."))
-            })?;
-            (ms, ms + 1)
-        }
+/// The range a comparison covers, for a value spanning `[lo, hi]` (a whole day, or one number).
+fn comparison_range(op: Op, lo: Term, hi: Term) -> Box<dyn Query> {
+    let (lower, upper) = match op {
+        Op::Exact | Op::Contains | Op::NotEqual => (Bound::Included(lo), Bound::Included(hi)),
+        Op::Greater => (Bound::Excluded(hi), Bound::Unbounded),
+        Op::GreaterOrEqual => (Bound::Included(lo), Bound::Unbounded),
+        Op::Less => (Bound::Unbounded, Bound::Excluded(lo)),
+        Op::LessOrEqual => (Bound::Unbounded, Bound::Included(hi)),
     };
-    let term = |ms: i64| Term::from_field_date(fields.date, DateTime::from_timestamp_millis(ms));
-    let range = |lower: Bound<Term>, upper: Bound<Term>| -> Box<dyn Query> {
-        Box::new(RangeQuery::new(lower, upper))
-    };
-    Ok(match op {
-        Op::Exact | Op::Contains | Op::NotEqual => {
-            range(Bound::Included(term(start)), Bound::Excluded(term(end)))
+    Box::new(RangeQuery::new(lower, upper))
+}
+
+/// The milliseconds a date value covers, inclusive: a day (`2024/01/02`) is the whole UTC day.
+fn date_interval(name: &str, value: &str) -> Result<(i64, i64), ApiError> {
+    if let Some((start, next_day)) = parse_day(value) {
+        return Ok((start, next_day - 1));
+    }
+    let ms = parse_date_ms(value).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidQuerySyntax,
+            format!("'aq' compares @{name} with '{value}', which is not a date; use 2024/01/02, 2024-01-02 or 2024-01-02T03:04:05Z."),
+        )
+    })?;
+    Ok((ms, ms))
+}
+
+impl QueryBuilder<'_> {
+    /// A comparison on a declared LONG, LONG_64, DOUBLE or DATE field, over its typed values.
+    fn typed_comparison(
+        &self,
+        name: &str,
+        field_type: FieldType,
+        op: Op,
+        value: &str,
+    ) -> Result<Box<dyn Query>, ApiError> {
+        let not_a = |kind: &str| {
+            ApiError::new(
+                ErrorCode::InvalidQuerySyntax,
+                format!(
+                    "'aq' compares @{name} ({}) with '{value}', which is not {kind}.",
+                    field_type.as_str()
+                ),
+            )
+        };
+        let term = || Term::from_field_json_path(self.fields.meta_typed, name, false);
+        let (mut lo, mut hi) = (term(), term());
+        match field_type {
+            FieldType::Double => {
+                let v: f64 = value.trim().parse().map_err(|_| not_a("a number"))?;
+                lo.append_type_and_fast_value(v);
+                hi.append_type_and_fast_value(v);
+            }
+            FieldType::Date => {
+                let (start, end) = date_interval(name, value)?;
+                lo.append_type_and_fast_value(start);
+                hi.append_type_and_fast_value(end);
+            }
+            _ => {
+                let v: i64 = value.trim().parse().map_err(|_| not_a("an integer"))?;
+                lo.append_type_and_fast_value(v);
+                hi.append_type_and_fast_value(v);
+            }
         }
-        Op::Greater => range(Bound::Included(term(end)), Bound::Unbounded),
-        Op::GreaterOrEqual => range(Bound::Included(term(start)), Bound::Unbounded),
-        Op::Less => range(Bound::Unbounded, Bound::Excluded(term(start))),
-        Op::LessOrEqual => range(Bound::Unbounded, Bound::Excluded(term(end))),
-    })
+        Ok(comparison_range(op, lo, hi))
+    }
 }
 
 fn hit(

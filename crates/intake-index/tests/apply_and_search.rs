@@ -1,7 +1,8 @@
 //! The ordering rules and search, against a real on-disk tantivy index.
 
 use intake_index::search::{SearchRequest, Sort, search};
-use intake_index::{ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
+use intake_index::{FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
+use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::{LogOperation, LogResult};
 
@@ -31,6 +32,16 @@ fn op(ordering_id: i64, seq: u64) -> OpInfo {
 }
 
 fn upsert(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64) -> Outcome {
+    upsert_typed(index, item, ordering_id, seq, &FieldTypes::new())
+}
+
+fn upsert_typed(
+    index: &mut OrgIndex,
+    item: &Item,
+    ordering_id: i64,
+    seq: u64,
+    field_types: &FieldTypes,
+) -> Outcome {
     let target = ItemTarget {
         source_id: SOURCE,
         source_name: "Docs",
@@ -38,17 +49,23 @@ fn upsert(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64) -> Outc
         accepted_at_ms: 1_700_000_000_000,
         now_ms: 1_700_000_000_000,
         max_item_bytes: 1 << 20,
+        field_types,
     };
     let prepared = prepare_item(item, &target, index.fields());
     index.upsert(prepared, &op(ordering_id, seq))
 }
 
 fn find(index: &OrgIndex, q: &str, aq: &str) -> Vec<String> {
+    find_typed(index, q, aq, &FieldTypes::new())
+}
+
+fn find_typed(index: &OrgIndex, q: &str, aq: &str, field_types: &FieldTypes) -> Vec<String> {
     let request = SearchRequest {
         q: q.into(),
         aq: aq.into(),
         number_of_results: 100,
         sort: Sort::Relevancy,
+        field_types: field_types.clone(),
         ..Default::default()
     };
     let mut uris: Vec<String> = search(index.index(), &index.searcher(), index.fields(), &request)
@@ -278,4 +295,68 @@ fn huge_titles_and_metadata_values_are_indexed_without_failing() {
     );
     index.commit().unwrap();
     assert_eq!(find(&index, "needle", ""), ["file://huge", "file://small"]);
+}
+
+#[test]
+fn declared_fields_compare_as_numbers_and_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    let types: FieldTypes = [
+        ("rank", FieldType::Long),
+        ("price", FieldType::Double),
+        ("published", FieldType::Date),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into();
+    let items = [
+        ("file://a", "2", "9.5", "2024-01-05T10:00:00Z"),
+        ("file://b", "10", "19.99", "2024-02-01"),
+        ("file://c", "not a number", "0.5", "2023-12-31T23:59:59Z"),
+    ];
+    for (i, (id, rank, price, published)) in items.iter().enumerate() {
+        let item = item(
+            id,
+            "<p>x</p>",
+            &[("rank", rank), ("price", price), ("published", published)],
+        );
+        assert_eq!(
+            upsert_typed(&mut index, &item, 1, i as u64 + 1, &types).result,
+            LogResult::Completed
+        );
+    }
+    index.commit().unwrap();
+    let find = |aq: &str| find_typed(&index, "", aq, &types);
+    // As numbers, 10 > 2 (as text, "10" < "2").
+    assert_eq!(find("@rank>2"), ["file://b"]);
+    assert_eq!(find("@rank>=2"), ["file://a", "file://b"]);
+    assert_eq!(find("@rank==10"), ["file://b"]);
+    assert_eq!(find("@price<10"), ["file://a", "file://c"]);
+    assert_eq!(find("@price>=9.5 @price<=19.99"), ["file://a", "file://b"]);
+    assert_eq!(find("@published>=2024/01/01"), ["file://a", "file://b"]);
+    assert_eq!(find("@published==2024/01/05"), ["file://a"]);
+    assert_eq!(find("@published<2024-01-05T10:00:00Z"), ["file://c"]);
+    // Undeclared fields still match as text; ranges on them are explained.
+    assert_eq!(
+        find_typed(&index, "", "@rank==10", &FieldTypes::new()),
+        ["file://b"]
+    );
+    let request = SearchRequest {
+        aq: "@rank>2".into(),
+        number_of_results: 10,
+        ..Default::default()
+    };
+    let err = search(index.index(), &index.searcher(), index.fields(), &request).unwrap_err();
+    assert!(
+        err.message.contains("not a declared numeric or date field"),
+        "{}",
+        err.message
+    );
+    let request = SearchRequest {
+        aq: "@rank>two".into(),
+        number_of_results: 10,
+        field_types: types.clone(),
+        ..Default::default()
+    };
+    let err = search(index.index(), &index.searcher(), index.fields(), &request).unwrap_err();
+    assert!(err.message.contains("not an integer"), "{}", err.message);
 }

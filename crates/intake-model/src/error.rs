@@ -72,6 +72,10 @@ catalog! {
         "The batch file container could not be read as a batch.",
         "The container is unknown, expired or was never uploaded to, or its content is not UTF-8, not valid JSON, repeats a key, or has an item without `documentId`.",
         "Fix the batch file at the place the message names, upload it to a new file container and push the batch again.";
+    ApiKeyNotFound => 404, "API_KEY_NOT_FOUND",
+        "The API key does not exist.",
+        "The key id in the path is unknown in this organization, or the key was deleted.",
+        "List the organization's keys (`GET /rest/organizations/{org}/apikeys`) for their ids.";
     NotFound => 404, "NOT_FOUND",
         "No such endpoint.",
         "The path does not name any Intake endpoint.",
@@ -80,6 +84,10 @@ catalog! {
         "The endpoint exists but not with this HTTP method.",
         "The method is not one the endpoint accepts (for example GET on a PUT-only path).",
         "Use the method given in the `Allow` header of the answer.";
+    AlreadyExists => 409, "ALREADY_EXISTS",
+        "Something with that id or name already exists.",
+        "An organization with the requested id, or a source with the requested name in the organization, already exists.",
+        "Choose another id or name, or use the existing one.";
     SourceDoesNotExist => 412, "SOURCE_DOES_NOT_EXIST",
         "The source does not exist.",
         "The source id in the path is unknown in this organization, was deleted, or is still being provisioned.",

@@ -30,6 +30,10 @@ pub enum OperationKind {
     DeleteOlderThan {
         queue_delay_minutes: u32,
     },
+    /// The source was deleted: remove all of its items.
+    PurgeSource,
+    /// The organization was deleted: remove its whole index.
+    PurgeOrganization,
 }
 
 /// The first byte of every encoded operation; bump it when the encoding changes.
@@ -71,7 +75,9 @@ impl Operation {
         match &self.kind {
             OperationKind::AddOrUpdate(item) => Some(&item.document_id),
             OperationKind::Delete { document_id, .. } => Some(document_id),
-            OperationKind::DeleteOlderThan { .. } => None,
+            OperationKind::DeleteOlderThan { .. }
+            | OperationKind::PurgeSource
+            | OperationKind::PurgeOrganization => None,
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use intake_index::prepare::{ItemTarget, PreparedItem, prepare_item};
+use intake_index::prepare::{FieldTypes, ItemTarget, PreparedItem, prepare_item};
 use intake_index::schema::{Fields, build_schema};
 use intake_index::{OpInfo, OrgIndex, Outcome};
 use intake_model::logs::{LogOperation, LogResult, LogTask};
@@ -242,6 +242,12 @@ impl Applier {
         let catalog = &self.state.catalog;
         let fields = &self.fields;
         let max_item_bytes = self.config.max_item_bytes;
+        let mut declared: HashMap<String, FieldTypes> = HashMap::new();
+        for (_, operation) in &window {
+            declared
+                .entry(operation.organization_id.clone())
+                .or_insert_with(|| field_types(catalog, &operation.organization_id));
+        }
         window
             .into_par_iter()
             .map(|(seq, operation)| {
@@ -258,6 +264,7 @@ impl Applier {
                             accepted_at_ms: operation.accepted_at_ms,
                             now_ms,
                             max_item_bytes,
+                            field_types: &declared[&operation.organization_id],
                         };
                         Some(prepare_item(item, &target, fields))
                     }
@@ -280,6 +287,19 @@ impl Applier {
         } = step;
         self.applied_seq = seq;
         let organization_id = operation.organization_id.clone();
+        if operation.kind == OperationKind::PurgeOrganization {
+            self.purge_organization(&organization_id);
+            return;
+        }
+        if self.state.catalog.organization(&organization_id).is_none() {
+            // Its organization was deleted after it was journaled: the purge that follows removes it all anyway.
+            tracing::debug!(
+                seq,
+                organization = organization_id,
+                "skipping an operation of a deleted organization"
+            );
+            return;
+        }
         let queue_delay_cap = self.config.queue_delay_cap_minutes;
         let index = match self.index_for(&organization_id) {
             Ok(index) => index,
@@ -320,13 +340,36 @@ impl Applier {
                 index.schedule_delete_older_than(due_at_ms, &info);
                 Vec::new()
             }
-            (OperationKind::AddOrUpdate(_), None) => unreachable!("items are always prepared"),
+            (OperationKind::PurgeSource, _) => {
+                index.purge_source(&operation.source_id);
+                Vec::new()
+            }
+            (OperationKind::AddOrUpdate(_), None) | (OperationKind::PurgeOrganization, _) => {
+                unreachable!("items are always prepared; organization purges are handled above")
+            }
         };
         index.advance_to(seq);
         if seq > self.backlog_end {
             self.waiting_since.push(operation.accepted_at_ms);
         }
         self.record(&organization_id, outcomes);
+    }
+
+    /// Drops a deleted organization's index and its folder (again on replay: it is idempotent).
+    fn purge_organization(&mut self, organization_id: &str) {
+        drop(self.indexes.remove(organization_id));
+        self.state.indexes.unregister(organization_id);
+        let dir = self.config.index_dir.join(organization_id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::info!(
+                organization = organization_id,
+                "deleted the organization's index"
+            ),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::error!(organization = organization_id, %error, "the organization's index folder could not be removed")
+            }
+        }
     }
 
     fn run_due_deletes(&mut self) {
@@ -502,6 +545,15 @@ impl Applier {
         self.indexes.insert(organization_id.to_string(), index);
         Ok(())
     }
+}
+
+/// The declared fields of an organization, by name.
+pub fn field_types(catalog: &intake_store::Catalog, organization_id: &str) -> FieldTypes {
+    catalog
+        .fields(organization_id)
+        .into_iter()
+        .map(|field| (field.name, field.field_type))
+        .collect()
 }
 
 /// Background work yields to the request path: nice 10 on Linux (threads carry their own nice value there).

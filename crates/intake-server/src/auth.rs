@@ -149,50 +149,56 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts)?;
-        let settings = &state.auth;
-        if constant_time_eq(
-            secret_hash(token).as_bytes(),
-            settings.master_key_hash.as_bytes(),
-        ) {
-            return Ok(Principal::Master);
-        }
-        let now = state.clock.now_ms();
-        let principal = match token.strip_prefix(TOKEN_PREFIX) {
-            Some(signed) => {
-                let claims = verify_token(signed, &settings.token_secret)?;
-                if claims.expires_at_ms <= now {
-                    return Err(invalid_token(&format!(
-                        "The access token expired at {}; request a new one from /oauth/token.",
-                        intake_index::dates::format_ms(claims.expires_at_ms)
-                    ))
-                    .into());
-                }
-                let key = state
-                    .catalog
-                    .api_key(&claims.organization_id, &claims.key_id)
-                    .ok_or_else(|| {
-                        invalid_token(&format!(
-                            "The access token was issued for API key '{}', which no longer exists.",
-                            claims.key_id
-                        ))
-                    })?;
-                Principal::Token(key)
-            }
-            None => {
-                let key = state.catalog.api_key_by_hash(&secret_hash(token)).ok_or_else(|| {
-                    invalid_token("The token is not recognized: it is not the master key or an API key or access token of this server.")
-                })?;
-                Principal::Key(key)
-            }
-        };
-        let (Principal::Key(key) | Principal::Token(key)) = &principal else {
-            unreachable!("a key principal")
-        };
-        check_key(key, now)?;
-        check_address(key, client_ip(parts, &settings.trusted_proxies))?;
-        Ok(principal)
+        Ok(authenticate(bearer_token(parts)?, parts, state)?)
     }
+}
+
+/// Who a token (the master key, an API key's value, or an access token) stands for, calling from this request.
+pub fn authenticate(token: &str, parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let settings = &state.auth;
+    if constant_time_eq(
+        secret_hash(token).as_bytes(),
+        settings.master_key_hash.as_bytes(),
+    ) {
+        return Ok(Principal::Master);
+    }
+    let now = state.clock.now_ms();
+    let (key, principal): (ApiKey, fn(ApiKey) -> Principal) = match token.strip_prefix(TOKEN_PREFIX)
+    {
+        Some(signed) => {
+            let claims = verify_token(signed, &settings.token_secret)?;
+            if claims.expires_at_ms <= now {
+                return Err(invalid_token(&format!(
+                    "The access token expired at {}; request a new one from /oauth/token.",
+                    intake_index::dates::format_ms(claims.expires_at_ms)
+                )));
+            }
+            let key = state
+                .catalog
+                .api_key(&claims.organization_id, &claims.key_id)
+                .ok_or_else(|| {
+                    invalid_token(&format!(
+                        "The access token was issued for API key '{}', which no longer exists.",
+                        claims.key_id
+                    ))
+                })?;
+            (key, Principal::Token)
+        }
+        None => {
+            let key = state.catalog.api_key_by_hash(&secret_hash(token)).ok_or_else(|| {
+                invalid_token("The token is not recognized: it is not the master key or an API key or access token of this server.")
+            })?;
+            (key, Principal::Key)
+        }
+    };
+    check_key_use(&key, parts, state)?;
+    Ok(principal(key))
+}
+
+/// A key may be used now, from this caller's address.
+pub fn check_key_use(key: &ApiKey, parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    check_key(key, state.clock.now_ms())?;
+    check_address(key, client_ip(parts, &state.auth.trusted_proxies))
 }
 
 fn invalid_token(message: &str) -> ApiError {

@@ -10,7 +10,9 @@ pub mod bootstrap;
 pub mod http;
 pub mod logs_api;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
+pub mod platform;
 pub mod push;
 pub mod search_api;
 pub mod state;
@@ -205,6 +207,8 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .nest("/push/v1", push.clone())
         .nest("/v1", push)
+        .merge(platform::router())
+        .merge(oauth::router())
         .merge(search_api::router())
         .merge(logs_api::router())
         .merge(ops::router());

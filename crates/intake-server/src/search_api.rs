@@ -76,6 +76,7 @@ pub async fn run_search(
                 )
             })?,
         },
+        field_types: crate::applier::field_types(&state.catalog, &organization_id),
     };
     let started = std::time::Instant::now();
     let response = match state.indexes.get(&organization_id) {

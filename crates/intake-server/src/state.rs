@@ -82,6 +82,13 @@ impl SearchIndexes {
             .insert(organization_id.to_string(), handle);
     }
 
+    pub fn unregister(&self, organization_id: &str) {
+        self.handles
+            .write()
+            .expect("index registry lock")
+            .remove(organization_id);
+    }
+
     pub fn get(&self, organization_id: &str) -> Option<SearchHandle> {
         self.handles
             .read()

@@ -1,0 +1,164 @@
+//! Access tokens: `POST /oauth/token` (client credentials: the key's id and value) and `POST /oauth/check_token`
+//! (as the Coveo CLI calls it, with a `token` form field).
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use intake_model::{ApiError, ErrorCode, QueryParams};
+use serde_json::{Value, json};
+
+use crate::auth::{Principal, authenticate, check_key_use, issue_token, secret_hash};
+use crate::http::HandlerResult;
+use crate::state::AppState;
+
+const MAX_FORM_BYTES: u64 = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/oauth/check_token", post(check_token).get(check_token))
+}
+
+/// Client credentials for an access token: `grant_type=client_credentials`, the key's id as `client_id` and its
+/// value as `client_secret`, in the form body or as HTTP Basic credentials.
+pub async fn token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
+    let (parts, body) = request.into_parts();
+    let form = read_form(&state, &parts, body).await?;
+    let grant = form.required("grant_type")?;
+    if grant != "client_credentials" {
+        return Err(ApiError::invalid_parameter(
+            "grant_type",
+            grant,
+            "the only grant type is client_credentials",
+        )
+        .into());
+    }
+    let (client_id, secret) = match basic_credentials(&parts) {
+        Some(credentials) => credentials,
+        None => (
+            form.get("client_id")?.unwrap_or("").to_string(),
+            form.required("client_secret")?.to_string(),
+        ),
+    };
+    let key = state
+        .catalog
+        .api_key_by_hash(&secret_hash(&secret))
+        .filter(|key| client_id.is_empty() || key.id == client_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "The client credentials are not recognized: the client id is an API key's id and the secret its value."))?;
+    check_key_use(&key, &parts, &state)?;
+    let now = state.clock.now_ms();
+    let expires_at = key
+        .expiration_ms
+        .map_or(now + state.auth.token_lifetime_ms, |end| {
+            end.min(now + state.auth.token_lifetime_ms)
+        });
+    let token = issue_token(&key, expires_at, &state.auth.token_secret);
+    tracing::info!(
+        organization = key.organization_id,
+        key = key.id,
+        "access token issued"
+    );
+    Ok(Json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": (expires_at - now) / 1000,
+        "scope": "full",
+        "organizationId": key.organization_id,
+    })))
+}
+
+/// Whether a token is valid: `{active, client_id, organizationId, exp, authorities}`, or 401 INVALID_TOKEN.
+pub async fn check_token(
+    State(state): State<AppState>,
+    request: Request,
+) -> HandlerResult<Json<Value>> {
+    let (parts, body) = request.into_parts();
+    let token = match form_field_multipart(&state, &parts, body).await? {
+        Some(token) => token,
+        None => return Err(ApiError::missing_parameter("token").into()),
+    };
+    let principal = authenticate(&token, &parts, &state)?;
+    let body = match &principal {
+        Principal::Master => json!({ "active": true, "client_id": "master", "authorities": ["*"] }),
+        Principal::Key(key) | Principal::Token(key) => json!({
+            "active": true,
+            "client_id": key.id,
+            "organizationId": key.organization_id,
+            "exp": key.expiration_ms.map(|ms| ms / 1000),
+            "authorities": key.privileges.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+    };
+    Ok(Json(body))
+}
+
+/// `Authorization: Basic base64(id:secret)`.
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?,
+    )
+    .ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+/// The query string and an `application/x-www-form-urlencoded` body, as one set of parameters.
+async fn read_form(state: &AppState, parts: &Parts, body: Body) -> Result<QueryParams, ApiError> {
+    let bytes = state
+        .body_budget
+        .read(&parts.headers, body, MAX_FORM_BYTES, "The form")
+        .await?;
+    let form = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::invalid_parameter("body", "(bytes)", "the form must be UTF-8"))?;
+    let query = parts.uri.query().unwrap_or("");
+    Ok(QueryParams::parse(Some(&format!("{query}&{form}"))))
+}
+
+/// The `token` field, from a multipart form (the Coveo CLI), a urlencoded form, or the query string.
+async fn form_field_multipart(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+) -> Result<Option<String>, ApiError> {
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        return Ok(read_form(state, parts, body)
+            .await?
+            .get("token")?
+            .map(str::to_string));
+    }
+    let bytes = state
+        .body_budget
+        .read(&parts.headers, body, MAX_FORM_BYTES, "The form")
+        .await?;
+    let request = Request::from_parts(parts.clone(), Body::from(bytes.to_vec()));
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::invalid_parameter("body", "multipart", &e.to_string()))?;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::invalid_parameter("body", "multipart", &e.to_string()))?
+    {
+        if field.name() == Some("token") {
+            return Ok(Some(field.text().await.map_err(|e| {
+                ApiError::invalid_parameter("token", "multipart", &e.to_string())
+            })?));
+        }
+    }
+    Ok(None)
+}
