@@ -40,10 +40,12 @@ impl AppState {
         })
     }
 
-    /// The source of the path, or 412 SOURCE_DOES_NOT_EXIST (after checking the organization).
+    /// The source of the path, or 412 SOURCE_DOES_NOT_EXIST (after checking the organization). The first source
+    /// of an organization is not there until the provisioning delay has passed, when one is configured.
     pub fn source(&self, organization_id: &str, source_id: &str) -> Result<Source, ApiError> {
         self.organization(organization_id)?;
-        self.catalog
+        let source = self
+            .catalog
             .source(organization_id, source_id)
             .ok_or_else(|| {
                 ApiError::new(
@@ -52,7 +54,30 @@ impl AppState {
                         "Source '{source_id}' does not exist in organization '{organization_id}'."
                     ),
                 )
-            })
+            })?;
+        if let Some(ready_at) = self.provisioning_ends_at(&source) {
+            let wait_seconds = (ready_at - self.clock.now_ms() + 999) / 1000;
+            if wait_seconds > 0 {
+                return Err(ApiError::new(
+                    ErrorCode::SourceDoesNotExist,
+                    format!(
+                        "Source '{source_id}' is still being provisioned (the first source of a new organization); retry in {wait_seconds} s."
+                    ),
+                )
+                .with_retry_after(wait_seconds as u64));
+            }
+        }
+        Ok(source)
+    }
+
+    /// When the source becomes usable, if it is the first of its organization and a delay is configured.
+    fn provisioning_ends_at(&self, source: &Source) -> Option<i64> {
+        let delay = self.provisioning_delay_ms?;
+        let sources = self.catalog.sources(&source.organization_id);
+        let first = sources
+            .iter()
+            .min_by_key(|s| (s.created_at_ms, s.id.as_str()))?;
+        (first.id == source.id).then_some(source.created_at_ms + delay)
     }
 
     pub fn is_ready(&self) -> bool {

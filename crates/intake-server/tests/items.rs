@@ -468,7 +468,13 @@ async fn search_pages_sorts_and_explains_bad_queries() {
         .send()
         .await
         .unwrap();
-    assert_error(range, 400, "INVALID_QUERY_SYNTAX", &["@parity", "not a declared numeric or date field"]).await;
+    assert_error(
+        range,
+        400,
+        "INVALID_QUERY_SYNTAX",
+        &["@parity", "not a declared numeric or date field"],
+    )
+    .await;
     let not_json = s
         .request(Method::POST, &s.url("/rest/search/v2"))
         .header("content-type", "application/json")
