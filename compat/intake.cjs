@@ -27,4 +27,16 @@ async function eventually(what, check, timeoutMs = 10000) {
   throw new Error(`timed out waiting for: ${what}`);
 }
 
-module.exports = {search, logs, eventually};
+/** Creates an API key with the master key, through the Platform API; returns its value. */
+async function createKey(displayName, privileges) {
+  const response = await fetch(`${base}/rest/organizations/${org}/apikeys`, {method: 'POST', headers, body: JSON.stringify({displayName, privileges})});
+  if (response.status !== 201) throw new Error(`creating a key answered ${response.status}: ${await response.text()}`);
+  return (await response.json()).value;
+}
+
+async function fields() {
+  const response = await fetch(`${base}/rest/organizations/${org}/indexes/page/fields?page=0&perPage=1000`, {headers});
+  return (await response.json()).items;
+}
+
+module.exports = {search, logs, eventually, createKey, fields};

@@ -1,18 +1,27 @@
-// The official Node SDK (@coveo/push-api-client) against Intake: add with metadata, permissions and
-// compressedBinaryData; delete with children; deleteDocumentsOlderThan; source status; an error answer.
+// The official Node SDK (@coveo/push-api-client) against Intake, with an API key made through the Platform
+// API (not the master key): create a source, add with metadata, permissions and compressedBinaryData (with
+// createFields at its default, so the SDK evaluates privileges and declares fields), delete with children,
+// deleteDocumentsOlderThan, source status, an error answer.
 const assert = require('node:assert/strict');
 const zlib = require('node:zlib');
 const {
   PushSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
 } = require('@coveo/push-api-client');
-const {search, logs, eventually} = require('./intake.cjs');
+const {search, logs, eventually, createKey, fields} = require('./intake.cjs');
 
-const source = new PushSource(process.env.INTAKE_KEY, process.env.INTAKE_ORG, {retryAfter: 200, maxRetries: 4});
-const src = process.env.INTAKE_SOURCE;
+const privilege = (targetDomain, type) => ({owner: 'PLATFORM', targetDomain, type, targetId: '*'});
 const noFields = {createFields: false};
 const specialUri = 'https://example.com/docs/a b/été?x=1&y=2#frag';
 
 async function main() {
+  const apiKey = await createKey('node sdk', [
+    privilege('SOURCE', 'CREATE'), privilege('SOURCE', 'EDIT'), privilege('FIELD', 'CREATE'), privilege('FIELD', 'EDIT'),
+  ]);
+  const source = new PushSource(apiKey, process.env.INTAKE_ORG, {retryAfter: 200, maxRetries: 4});
+  const created = await source.create('node sdk source', 'SHARED');
+  const src = created.id;
+  assert.ok(src.startsWith(`${process.env.INTAKE_ORG}-`), JSON.stringify(created));
+
   await source.setSourceStatus(src, 'REBUILD'); // throws if the answer is not JSON
 
   const doc = new DocumentBuilder(specialUri, 'Acceptance doc')
@@ -26,7 +35,11 @@ async function main() {
       new PermissionSetBuilder(false)
         .withAllowedPermissions(new UserSecurityIdentityBuilder('alice@example.com'))
         .withDeniedPermissions(new GroupSecurityIdentityBuilder('contractors', 'acceptance-provider')));
-  assert.equal((await source.addOrUpdateDocument(src, doc, noFields)).status, 202);
+  // createFields at its default: the SDK evaluates FIELD privileges, lists the fields and declares the new ones.
+  assert.equal((await source.addOrUpdateDocument(src, doc)).status, 202);
+  const declared = Object.fromEntries((await fields()).map((f) => [f.name, f.type]));
+  assert.equal(declared.rank, 'LONG', JSON.stringify(declared));
+  assert.equal(declared.category, 'STRING', JSON.stringify(declared));
 
   const compressed = zlib.deflateSync(Buffer.from('<html><body><p>squeezed narwhal text</p></body></html>')).toString('base64');
   const packed = new DocumentBuilder('file://node/compressed.html', 'Compressed').withCompressedBinaryData(compressed, 'ZLIB').withFileExtension('.html');
@@ -47,6 +60,8 @@ async function main() {
   assert.deepEqual(found.raw.tags, ['a', 'b']);
   assert.equal(found.raw.rank, 3);
   assert.equal(found.raw.date, Date.parse('2024-01-02T03:04:05Z'));
+  // rank was declared LONG by the SDK, so it compares as a number.
+  assert.equal((await search({aq: '@rank>2 @rank<4'})).totalCount, 1);
   await eventually('the compressed doc is searchable', async () => (await search({q: 'narwhal'})).totalCount === 1);
   const added = await logs(specialUri);
   assert.equal(added[0].result, 'COMPLETED');
@@ -66,7 +81,7 @@ async function main() {
 
   // Errors are JSON the SDK can read.
   await assert.rejects(
-    source.addOrUpdateDocument('default-nosuchsource', new DocumentBuilder('file://x', 'x').withData('x'), noFields),
+    source.addOrUpdateDocument(`${process.env.INTAKE_ORG}-nosuchsource`, new DocumentBuilder('file://x', 'x').withData('x'), noFields),
     (error) => {
       const body = JSON.parse(error.body ?? '{}');
       assert.equal(body.errorCode, 'SOURCE_DOES_NOT_EXIST');

@@ -1,5 +1,6 @@
-"""The official Python SDK (coveo-push-api-client.py) against Intake: add with metadata, permissions and
-compressedBinaryData; delete with children; then check search and the logs API."""
+"""The official Python SDK (coveo-push-api-client.py) against Intake, with an API key made through the Platform
+API: create a source, add with metadata, permissions and compressedBinaryData; delete with children; then check
+search and the logs API."""
 import base64
 import os
 import re
@@ -14,7 +15,6 @@ from push_api_clientpy import BackoffOptions, DocumentBuilder, PlatformClient, S
 BASE = os.environ["PUSH_URL"]
 KEY = os.environ["INTAKE_KEY"]
 ORG = os.environ["INTAKE_ORG"]
-SRC = os.environ["INTAKE_SOURCE"]
 COVEO = re.compile(r"^https://(api|platform)[a-z]*(-[a-z]+)?\.cloud\.coveo\.com(?=[/?]|$)")
 
 
@@ -59,10 +59,28 @@ def eventually(what, check, timeout=10.0):
     raise AssertionError(f"timed out waiting for: {what}")
 
 
+def create_key(display_name, privileges):
+    """An API key made with the master key through the Platform API; returns its value."""
+    response = requests.post(
+        f"{BASE}/rest/organizations/{ORG}/apikeys",
+        json={"displayName": display_name, "privileges": privileges},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["value"]
+
+
 def main():
+    api_key = create_key(
+        "python sdk",
+        [{"owner": "PLATFORM", "targetDomain": "SOURCE", "type": kind, "targetId": "*"} for kind in ("CREATE", "EDIT")],
+    )
     backoff = BackoffOptions(retry_after=1, max_retries=3)
-    source = Source(KEY, ORG, backoff)
-    source.client = PlatformClient(KEY, ORG, backoff, session=RedirectSession())
+    source = Source(api_key, ORG, backoff)
+    source.client = PlatformClient(api_key, ORG, backoff, session=RedirectSession())
+    created = source.create("python sdk source", "SHARED")
+    assert created.status_code == 201, created.text
+    SRC = created.json()["id"]
 
     uri = "https://example.com/python/a b/été?x=1&y=2#frag"
     doc = (

@@ -21,7 +21,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, index_threads, index_memory_mb
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, index_threads, index_memory_mb
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -33,6 +33,19 @@ pub struct ServeArgs {
     /// Wait at most this many minutes before applying a delete-older-than, whatever its queueDelay (for tests)
     #[arg(long, env = "INTAKE_QUEUE_DELAY_CAP_MINUTES")]
     queue_delay_cap_minutes: Option<u32>,
+    /// Lifetime of access tokens from /oauth/token, in seconds [default: 3600]
+    #[arg(long, env = "INTAKE_TOKEN_LIFETIME_SECONDS")]
+    token_lifetime_seconds: Option<u64>,
+    /// A proxy (IP or CIDR) whose X-Forwarded-For names the client; repeatable, or comma-separated in the variable
+    #[arg(
+        long = "trusted-proxy",
+        env = "INTAKE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+    /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this many seconds (off by default)
+    #[arg(long, env = "INTAKE_PROVISIONING_DELAY_SECONDS")]
+    provisioning_delay_seconds: Option<u64>,
 }
 
 /// The `--config` file.
@@ -45,7 +58,11 @@ struct FileConfig {
     public_url: Option<String>,
     commit_interval_ms: Option<u64>,
     queue_delay_cap_minutes: Option<u32>,
+    token_lifetime_seconds: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
+    provisioning_delay_seconds: Option<u64>,
     index_threads: Option<usize>,
+
     index_memory_mb: Option<usize>,
 }
 
@@ -80,6 +97,25 @@ impl ServeArgs {
         config.queue_delay_cap_minutes = self
             .queue_delay_cap_minutes
             .or(file.queue_delay_cap_minutes);
+        if let Some(seconds) = self.token_lifetime_seconds.or(file.token_lifetime_seconds) {
+            config.token_lifetime = Duration::from_secs(seconds.max(1));
+        }
+        let proxies = if self.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            self.trusted_proxies
+        };
+        config.trusted_proxies = proxies
+            .iter()
+            .map(|p| {
+                intake_server::auth::parse_block(p)
+                    .map_err(|why| anyhow::anyhow!("trusted proxy {why}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        config.provisioning_delay = self
+            .provisioning_delay_seconds
+            .or(file.provisioning_delay_seconds)
+            .map(Duration::from_secs);
         if let Some(threads) = file.index_threads {
             config.index_threads = threads.max(1);
         }

@@ -1,7 +1,9 @@
 //! The `intake` command: `serve` runs the server, `explain` prints an error code's catalog row, `search`
-//! queries a running server.
+//! queries a running server, `admin` manages its organizations, sources, keys and fields.
 
+mod admin;
 mod config;
+mod connection;
 mod search;
 
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ enum Command {
     },
     /// Search a running Intake (its address and key come from <data-dir>/bootstrap.json).
     Search(search::SearchArgs),
+    /// Manage organizations, sources, API keys and fields of a running Intake (the Platform API).
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Explain { code, markdown } => explain(code.as_deref(), markdown),
         Command::Search(args) => tokio::runtime::Runtime::new()?.block_on(search::run(args)),
+        Command::Admin(args) => tokio::runtime::Runtime::new()?.block_on(admin::run(args)),
     }
 }
 

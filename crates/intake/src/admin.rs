@@ -1,0 +1,282 @@
+//! `intake admin`: the Platform API from the command line — organizations, sources, API keys, fields. Each
+//! command is one call; the answer is printed as JSON.
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::connection::{Connection, ConnectionArgs};
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Organizations (creating and deleting one takes the master key)
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Sources of the organization (--org)
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// API keys of the organization (--org)
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Declared fields of the organization (--org)
+    #[command(subcommand)]
+    Field(FieldCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    List,
+    /// Create an organization; its id is derived from the name unless given
+    Create {
+        display_name: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    Get {
+        org: String,
+    },
+    Delete {
+        org: String,
+    },
+    /// Refuse push calls until resumed
+    Pause {
+        org: String,
+    },
+    Resume {
+        org: String,
+    },
+    Status {
+        org: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SourceCommand {
+    List,
+    Create {
+        name: String,
+        /// PUSH or CATALOG
+        #[arg(long, default_value = "PUSH")]
+        r#type: String,
+        /// PRIVATE, SECURED or SHARED
+        #[arg(long, default_value = "SECURED")]
+        visibility: String,
+    },
+    Get {
+        id: String,
+    },
+    /// Delete a source and its items
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    List,
+    /// Create a key; its value is printed once
+    Create {
+        display_name: String,
+        /// OWNER:DOMAIN[:TYPE[:TARGET]], e.g. PLATFORM:SOURCE:EDIT:* (repeatable)
+        #[arg(long = "privilege")]
+        privileges: Vec<String>,
+        /// Allowed IP or CIDR block (repeatable)
+        #[arg(long = "allow-ip")]
+        allowed_ips: Vec<String>,
+        /// Denied IP or CIDR block (repeatable)
+        #[arg(long = "deny-ip")]
+        denied_ips: Vec<String>,
+        /// Expiration date (ISO 8601 or epoch milliseconds)
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    Get {
+        id: String,
+    },
+    Disable {
+        id: String,
+    },
+    Activate {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FieldCommand {
+    List,
+    /// Declare fields as NAME:TYPE (STRING, LONG, LONG_64, DOUBLE, DATE)
+    Create {
+        #[arg(required = true)]
+        fields: Vec<String>,
+    },
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let server = args.connection.connect()?;
+    let answer = dispatch(&server, args.command).await?;
+    if !answer.is_null() {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    }
+    Ok(())
+}
+
+async fn dispatch(server: &Connection, command: AdminCommand) -> anyhow::Result<Value> {
+    let org = format!("/rest/organizations/{}", server.organization_id);
+    let (method, path, body) = match command {
+        AdminCommand::Org(command) => match command {
+            OrgCommand::List => (Method::GET, "/rest/organizations".to_string(), None),
+            OrgCommand::Create { display_name, id } => (
+                Method::POST,
+                "/rest/organizations".to_string(),
+                Some(json!({"id": id, "displayName": display_name})),
+            ),
+            OrgCommand::Get { org } => (Method::GET, format!("/rest/organizations/{org}"), None),
+            OrgCommand::Delete { org } => {
+                (Method::DELETE, format!("/rest/organizations/{org}"), None)
+            }
+            OrgCommand::Pause { org } => (
+                Method::POST,
+                format!("/rest/organizations/{org}/pause"),
+                None,
+            ),
+            OrgCommand::Resume { org } => (
+                Method::POST,
+                format!("/rest/organizations/{org}/resume"),
+                None,
+            ),
+            OrgCommand::Status { org } => (
+                Method::GET,
+                format!("/rest/organizations/{org}/status"),
+                None,
+            ),
+        },
+        AdminCommand::Source(command) => match command {
+            SourceCommand::List => (Method::GET, format!("{org}/sources"), None),
+            SourceCommand::Create {
+                name,
+                r#type,
+                visibility,
+            } => (
+                Method::POST,
+                format!("{org}/sources"),
+                Some(
+                    json!({"name": name, "sourceType": r#type, "sourceVisibility": visibility, "pushEnabled": true}),
+                ),
+            ),
+            SourceCommand::Get { id } => (Method::GET, format!("{org}/sources/{id}"), None),
+            SourceCommand::Delete { id } => (Method::DELETE, format!("{org}/sources/{id}"), None),
+        },
+        AdminCommand::Key(command) => match command {
+            KeyCommand::List => (Method::GET, format!("{org}/apikeys"), None),
+            KeyCommand::Create {
+                display_name,
+                privileges,
+                allowed_ips,
+                denied_ips,
+                expires,
+                description,
+            } => {
+                let privileges = privileges
+                    .iter()
+                    .map(|p| privilege(p))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let expiration =
+                    expires.map(|e| e.parse::<i64>().map(Value::from).unwrap_or(Value::from(e)));
+                let body = json!({
+                    "displayName": display_name,
+                    "description": description,
+                    "privileges": privileges,
+                    "allowedIps": allowed_ips,
+                    "deniedIps": denied_ips,
+                    "expirationDate": expiration,
+                });
+                (Method::POST, format!("{org}/apikeys"), Some(body))
+            }
+            KeyCommand::Get { id } => (Method::GET, format!("{org}/apikeys/{id}"), None),
+            KeyCommand::Disable { id } => {
+                (Method::PUT, format!("{org}/apikeys/{id}/disable"), None)
+            }
+            KeyCommand::Activate { id } => {
+                (Method::PUT, format!("{org}/apikeys/{id}/activate"), None)
+            }
+            KeyCommand::Delete { id } => (Method::DELETE, format!("{org}/apikeys/{id}"), None),
+        },
+        AdminCommand::Field(command) => match command {
+            FieldCommand::List => (
+                Method::GET,
+                format!("{org}/indexes/page/fields?page=0&perPage=1000"),
+                None,
+            ),
+            FieldCommand::Create { fields } => {
+                let fields = fields
+                    .iter()
+                    .map(|f| field(f))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                (
+                    Method::POST,
+                    format!("{org}/indexes/fields/batch/create"),
+                    Some(Value::Array(fields)),
+                )
+            }
+        },
+    };
+    server.call(method, &path, body).await
+}
+
+/// `PLATFORM:SOURCE:EDIT:*` → a privilege object; the type and target may be left out (`*` by default).
+fn privilege(text: &str) -> anyhow::Result<Value> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [owner, domain, rest @ ..] = parts.as_slice() else {
+        anyhow::bail!(
+            "'{text}' is not a privilege: write OWNER:DOMAIN[:TYPE[:TARGET]], e.g. PLATFORM:SOURCE:EDIT:*"
+        );
+    };
+    let kind = rest.first().filter(|k| !k.is_empty());
+    let target = rest.get(1).map_or("*", |t| t);
+    Ok(json!({"owner": owner, "targetDomain": domain, "type": kind, "targetId": target}))
+}
+
+/// `rank:LONG` → a field object; the type defaults to STRING.
+fn field(text: &str) -> anyhow::Result<Value> {
+    let (name, kind) = text.split_once(':').unwrap_or((text, "STRING"));
+    if name.is_empty() {
+        anyhow::bail!("'{text}' is not a field: write NAME:TYPE, e.g. rank:LONG");
+    }
+    Ok(json!({"name": name, "type": kind}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privileges_and_fields_from_the_command_line() {
+        assert_eq!(
+            privilege("PLATFORM:SOURCE:EDIT:src-1").unwrap(),
+            json!({"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetId": "src-1"})
+        );
+        assert_eq!(
+            privilege("SEARCH_API:EXECUTE_QUERY").unwrap()["targetId"],
+            "*"
+        );
+        assert!(privilege("PLATFORM").is_err());
+        assert_eq!(
+            field("rank:LONG").unwrap(),
+            json!({"name": "rank", "type": "LONG"})
+        );
+        assert_eq!(field("category").unwrap()["type"], "STRING");
+    }
+}
