@@ -125,7 +125,7 @@ impl OrgCall {
         )
     }
 
-    fn param(&self, name: &str) -> &str {
+    pub fn param(&self, name: &str) -> &str {
         self.path.get(name).map(String::as_str).unwrap_or_default()
     }
 

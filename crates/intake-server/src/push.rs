@@ -6,7 +6,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -18,8 +18,8 @@ use intake_model::{
 };
 use intake_store::Source;
 
-use crate::auth::Principal;
 use crate::http::{HandlerError, HandlerResult, RequestId, accepted, require_json};
+use crate::platform::OrgCall;
 use crate::state::AppState;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
@@ -46,7 +46,6 @@ pub fn router() -> Router<AppState> {
 /// source (403), the organization is not paused (400), the source exists (412). Then the decoded query string
 /// and the request id.
 pub struct SourceCall {
-    pub principal: Principal,
     pub source: Source,
     pub query: QueryParams,
     pub request_id: RequestId,
@@ -59,19 +58,12 @@ impl FromRequestParts<AppState> for SourceCall {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = Principal::from_request_parts(parts, state).await?;
-        let Path((org, src)) = Path::<(String, String)>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("The path could not be decoded: {e}."),
-                )
-            })?;
-        principal.enter(&org)?;
-        let organization = state.organization(&org)?;
-        principal.authorize(&org, &Privilege::platform("SOURCE", "EDIT", &src))?;
-        if organization.paused {
+        let call = OrgCall::from_request_parts(parts, state).await?;
+        let org = &call.organization.id;
+        let src = call.param("src");
+        call.principal
+            .authorize(org, &Privilege::platform("SOURCE", "EDIT", src))?;
+        if call.organization.paused {
             return Err(ApiError::new(
                 ErrorCode::OrganizationIsPaused,
                 format!(
@@ -81,10 +73,9 @@ impl FromRequestParts<AppState> for SourceCall {
             .into());
         }
         Ok(SourceCall {
-            principal,
-            source: state.source(&org, &src)?,
+            source: state.source(org, src)?,
             query: QueryParams::parse(parts.uri.query()),
-            request_id: RequestId::from_request_parts(parts, state).await?,
+            request_id: call.request_id,
         })
     }
 }
