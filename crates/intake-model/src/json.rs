@@ -107,6 +107,26 @@ pub fn parse_value<'de, D: de::Deserializer<'de>>(deserializer: D) -> Result<Jso
     StrictSeed { path: &path }.deserialize(deserializer)
 }
 
+/// Parses one value strictly, reporting locations from `path` on (the elements of a streamed batch).
+pub struct StrictSeedAt {
+    path: JsonPath,
+}
+
+impl StrictSeedAt {
+    pub fn new(path: JsonPath) -> StrictSeedAt {
+        StrictSeedAt { path }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictSeedAt {
+    type Value = Json;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Json, D::Error> {
+        let path = RefCell::new(self.path);
+        StrictSeed { path: &path }.deserialize(deserializer)
+    }
+}
+
 /// Builds a [`Json`] while tracking the path, so a duplicate key can be reported with its location.
 struct StrictSeed<'p> {
     path: &'p RefCell<JsonPath>,

@@ -5,6 +5,7 @@
 //! spellings, `+` in query strings) and strict where the contract is (duplicate keys, sizes, types).
 
 pub mod access;
+pub mod batch;
 pub mod compression;
 pub mod error;
 pub mod field;
