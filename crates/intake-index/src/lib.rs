@@ -11,5 +11,5 @@ pub mod schema;
 pub mod search;
 
 pub use org_index::{IndexError, IndexState, OpInfo, OrgIndex, Outcome};
-pub use prepare::{FieldTypes, ItemTarget, PreparedItem, prepare_item};
+pub use prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
 pub use search::{SearchRequest, SearchResponse, Sort, search};

@@ -2,7 +2,9 @@
 //! title, date and file type. Pure CPU work with no shared state, so the applier runs it in parallel.
 
 use intake_model::FieldType;
-use intake_model::compression::{self, CompressionType};
+use std::io::Read;
+
+use intake_model::compression;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::LogResult;
 use intake_model::{OrderingId, limits};
@@ -16,6 +18,7 @@ use crate::schema::{Fields, TEXT_HEAD_BYTES, item_key};
 /// Where an item goes and what it is, besides its body.
 #[derive(Debug, Clone)]
 pub struct ItemTarget<'a> {
+    pub organization_id: &'a str,
     pub source_id: &'a str,
     pub source_name: &'a str,
     pub ordering_id: OrderingId,
@@ -26,6 +29,20 @@ pub struct ItemTarget<'a> {
     pub max_item_bytes: u64,
     /// The organization's declared fields: metadata of a numeric or date field is also indexed typed.
     pub field_types: &'a FieldTypes,
+    /// Where `compressedBinaryDataFileId` content is read from.
+    pub containers: &'a dyn ContainerReader,
+}
+
+/// Opens file containers for items that point at one.
+pub trait ContainerReader: Sync {
+    /// The bytes of a container of the organization, or why they cannot be read.
+    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn Read + Send>, String>;
+}
+
+impl std::fmt::Debug for dyn ContainerReader + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContainerReader")
+    }
 }
 
 /// Declared field types by field name.
@@ -38,6 +55,8 @@ pub struct PreparedItem {
     pub document_id: String,
     pub ordering_id: OrderingId,
     pub document: Result<TantivyDocument, Refusal>,
+    /// The file container the item's data came from: deleted once the item is committed.
+    pub container: Option<String>,
 }
 
 /// Why an item is not indexed: ERROR (its data is unusable) or REJECTED (it breaks a limit).
@@ -63,6 +82,10 @@ pub fn prepare_item(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Pr
         document_id: item.document_id.clone(),
         ordering_id: target.ordering_id,
         document: build_document(item, target, fields),
+        container: match &item.content {
+            Content::FileContainer { file_id, .. } => Some(file_id.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -85,7 +108,7 @@ fn build_document(
             ),
         });
     }
-    let bytes = item_bytes(item, target.max_item_bytes)?;
+    let bytes = item_bytes(item, target)?;
     let extension = item.file_extension.as_deref();
     let kind = content_kind(&bytes, extension);
     let extracted = extract(&bytes, extension);
@@ -140,21 +163,52 @@ fn build_document(
 }
 
 /// The item's data, decompressed within the per-item cap.
-fn item_bytes(item: &Item, cap: u64) -> Result<Vec<u8>, Refusal> {
+fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> {
+    let cap = target.max_item_bytes;
     match &item.content {
         Content::Text(text) => Ok(text.as_bytes().to_vec()),
         Content::Compressed { bytes, compression } => {
-            compression::decompress(bytes, *compression, cap)
-                .map_err(|e| Refusal::error(e.to_string()))
+            compression::decompress(bytes, *compression, cap).map_err(decode_refusal)
         }
-        // File containers arrive with the file-container work; until then no container id can exist.
         Content::FileContainer {
             file_id,
             compression,
-        } => Err(Refusal::error(format!(
-            "file container '{file_id}' (compressionType {}) does not exist or has expired",
-            CompressionType::as_str(*compression)
-        ))),
+        } => {
+            let mut reader = target
+                .containers
+                .open(target.organization_id, file_id)
+                .map_err(Refusal::error)?;
+            // The first bytes tell the stream's real compression; they are read again through the decoder.
+            let mut head = [0u8; 16];
+            let mut filled = 0;
+            while filled < head.len() {
+                match reader.read(&mut head[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => {
+                        return Err(Refusal::error(format!(
+                            "file container '{file_id}' could not be read: {e}"
+                        )));
+                    }
+                }
+            }
+            let head = &head[..filled];
+            let stream = head.chain(reader);
+            let decoder =
+                compression::decoder(*compression, head, stream).map_err(decode_refusal)?;
+            compression::read_capped(decoder, *compression, cap).map_err(decode_refusal)
+        }
+    }
+}
+
+/// Data past the size limit is REJECTED (a limit); data that does not decode is an ERROR.
+fn decode_refusal(error: compression::DecodeError) -> Refusal {
+    match error {
+        compression::DecodeError::TooLarge { .. } => Refusal {
+            result: LogResult::Rejected,
+            reason: error.to_string(),
+        },
+        other => Refusal::error(other.to_string()),
     }
 }
 

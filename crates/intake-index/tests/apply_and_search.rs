@@ -1,12 +1,22 @@
 //! The ordering rules and search, against a real on-disk tantivy index.
 
 use intake_index::search::{SearchRequest, Sort, search};
-use intake_index::{FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
+use intake_index::{
+    ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item,
+};
 use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::{LogOperation, LogResult};
 
 const SOURCE: &str = "org-src";
+
+struct NoContainers;
+
+impl ContainerReader for NoContainers {
+    fn open(&self, _: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
+        Err(format!("file container '{file_id}' does not exist"))
+    }
+}
 
 fn item(id: &str, text: &str, meta: &[(&str, &str)]) -> Item {
     Item {
@@ -43,6 +53,7 @@ fn upsert_typed(
     field_types: &FieldTypes,
 ) -> Outcome {
     let target = ItemTarget {
+        organization_id: "org",
         source_id: SOURCE,
         source_name: "Docs",
         ordering_id,
@@ -50,6 +61,7 @@ fn upsert_typed(
         now_ms: 1_700_000_000_000,
         max_item_bytes: 1 << 20,
         field_types,
+        containers: &NoContainers,
     };
     let prepared = prepare_item(item, &target, index.fields());
     index.upsert(prepared, &op(ordering_id, seq))

@@ -30,6 +30,10 @@ pub enum OperationKind {
     DeleteOlderThan {
         queue_delay_minutes: u32,
     },
+    /// A batch file in a file container (validated when accepted), read and applied entry by entry.
+    Batch {
+        file_id: String,
+    },
     /// The source was deleted: remove all of its items.
     PurgeSource,
     /// The organization was deleted: remove its whole index.
@@ -67,17 +71,6 @@ impl Operation {
                 crate::Content::FileContainer { .. } => 0,
             },
             _ => 0,
-        }
-    }
-
-    /// The item id the operation is about, if it is about one.
-    pub fn document_id(&self) -> Option<&str> {
-        match &self.kind {
-            OperationKind::AddOrUpdate(item) => Some(&item.document_id),
-            OperationKind::Delete { document_id, .. } => Some(document_id),
-            OperationKind::DeleteOlderThan { .. }
-            | OperationKind::PurgeSource
-            | OperationKind::PurgeOrganization => None,
         }
     }
 }

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use intake_index::prepare::{FieldTypes, ItemTarget, PreparedItem, prepare_item};
 use intake_index::schema::{Fields, build_schema};
 use intake_index::{OpInfo, OrgIndex, Outcome};
+use intake_model::batch::BatchEntry;
+use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{Operation, OperationKind};
 use intake_store::{LogEntry, Seq};
@@ -51,6 +53,8 @@ const IDLE_POSITION_INTERVAL: Duration = Duration::from_secs(30);
 /// Items prepared at once. Each may expand to the item cap once decompressed, so this bounds the applier's
 /// memory; it is a few times the core count, enough to keep every core busy.
 const PREPARE_WINDOW: usize = 8;
+/// How often expired file containers are looked for.
+const CONTAINER_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How often to commit while a backlog drains (at most; the configured interval when it is longer).
 const BACKLOG_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -67,13 +71,6 @@ impl ApplierHandle {
             let _ = thread.join();
         }
     }
-}
-
-/// One decoded journal record and, for an item, its prepared document.
-struct Step {
-    seq: Seq,
-    operation: Operation,
-    prepared: Option<PreparedItem>,
 }
 
 pub struct Applier {
@@ -93,6 +90,11 @@ pub struct Applier {
     draining_backlog: bool,
     last_full_commit: Instant,
     last_prune: Instant,
+    last_sweep: Instant,
+    /// The last operation outcomes were logged for, and the index of its next outcome.
+    logged: (Seq, u32),
+    /// File containers whose content was applied at a journal position: deleted once it is committed.
+    consumed: Vec<(Seq, String)>,
 }
 
 impl Applier {
@@ -146,6 +148,9 @@ impl Applier {
             draining_backlog: false,
             last_full_commit: Instant::now(),
             last_prune: Instant::now() - Duration::from_secs(3600),
+            last_sweep: Instant::now(),
+            logged: (0, 0),
+            consumed: Vec::new(),
         };
         for organization in applier.state.catalog.organizations() {
             if applier.config.index_dir.join(&organization.id).exists() {
@@ -182,7 +187,7 @@ impl Applier {
             self.draining_backlog = batch.iter().map(|(_, record)| record.len()).sum::<usize>()
                 >= self.config.batch_bytes;
             if !idle {
-                self.apply_batch(batch);
+                self.apply_records(batch);
             }
             self.run_due_deletes();
             if self.commit_due(idle) {
@@ -197,6 +202,7 @@ impl Applier {
                 self.state.ready.store(true, Ordering::Release);
             }
             self.prune_logs();
+            self.sweep_containers();
             self.publish_positions();
             if idle {
                 let wait = if self.first_uncommitted.is_some() {
@@ -211,80 +217,90 @@ impl Applier {
         tracing::info!(applied = self.applied_seq, "applier stopped");
     }
 
-    /// Decodes a batch, then prepares and applies it window by window: a window's items are prepared in
-    /// parallel, so only a window's worth of decompressed data is ever in memory.
-    fn apply_batch(&mut self, batch: Vec<(Seq, Vec<u8>)>) {
+    /// Decodes journal records, then prepares and applies them window by window: a window's items are prepared
+    /// in parallel, so only a window's worth of decompressed data is ever in memory.
+    fn apply_records(&mut self, records: Vec<(Seq, Vec<u8>)>) {
         let started = Instant::now();
-        let mut operations = batch.into_iter().filter_map(|(seq, bytes)| {
-            match Operation::decode(&bytes) {
+        let mut operations = records.into_iter().filter_map(
+            |(seq, bytes)| match Operation::decode(&bytes) {
                 Ok(operation) => Some((seq, operation)),
                 Err(error) => {
                     tracing::error!(seq, %error, "skipping a journal record that does not decode");
                     None
                 }
-            }
-        });
+            },
+        );
         loop {
             let window: Vec<(Seq, Operation)> = operations.by_ref().take(PREPARE_WINDOW).collect();
             if window.is_empty() {
                 break;
             }
-            for step in self.prepare(window) {
-                self.apply(step);
+            let items: Vec<Option<&Item>> = window
+                .iter()
+                .map(|(_, operation)| match &operation.kind {
+                    OperationKind::AddOrUpdate(item) => Some(item.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            let prepared = self.prepare(&window, &items);
+            drop(items);
+            for ((seq, operation), prepared) in window.into_iter().zip(prepared) {
+                self.apply(seq, operation, prepared);
             }
         }
         self.state.metrics.batch_applied(started.elapsed());
     }
 
-    /// Prepares the items of a window in parallel (decompress, extract text, build the document).
-    fn prepare(&self, window: Vec<(Seq, Operation)>) -> Vec<Step> {
+    /// Prepares items in parallel (decompress, extract text, build the document); `items[i]`, if any, belongs
+    /// to `operations[i]`.
+    fn prepare(
+        &self,
+        operations: &[(Seq, Operation)],
+        items: &[Option<&Item>],
+    ) -> Vec<Option<PreparedItem>> {
         let now_ms = self.state.clock.now_ms();
-        let catalog = &self.state.catalog;
-        let fields = &self.fields;
-        let max_item_bytes = self.config.max_item_bytes;
-        let mut declared: HashMap<String, FieldTypes> = HashMap::new();
-        for (_, operation) in &window {
+        let mut declared: HashMap<&str, FieldTypes> = HashMap::new();
+        let mut source_names: HashMap<(&str, &str), String> = HashMap::new();
+        for (_, operation) in operations {
+            let (org, src) = (
+                operation.organization_id.as_str(),
+                operation.source_id.as_str(),
+            );
             declared
-                .entry(operation.organization_id.clone())
-                .or_insert_with(|| field_types(catalog, &operation.organization_id));
+                .entry(org)
+                .or_insert_with(|| field_types(&self.state.catalog, org));
+            source_names.entry((org, src)).or_insert_with(|| {
+                self.state
+                    .catalog
+                    .source(org, src)
+                    .map_or_else(|| src.to_string(), |s| s.name)
+            });
         }
-        window
-            .into_par_iter()
-            .map(|(seq, operation)| {
-                let prepared = match &operation.kind {
-                    OperationKind::AddOrUpdate(item) => {
-                        let source =
-                            catalog.source(&operation.organization_id, &operation.source_id);
-                        let target = ItemTarget {
-                            source_id: &operation.source_id,
-                            source_name: source
-                                .as_ref()
-                                .map_or(operation.source_id.as_str(), |s| s.name.as_str()),
-                            ordering_id: operation.ordering_id,
-                            accepted_at_ms: operation.accepted_at_ms,
-                            now_ms,
-                            max_item_bytes,
-                            field_types: &declared[&operation.organization_id],
-                        };
-                        Some(prepare_item(item, &target, fields))
-                    }
-                    _ => None,
+        operations
+            .par_iter()
+            .zip(items.par_iter())
+            .map(|((_, operation), item)| {
+                let (org, src) = (
+                    operation.organization_id.as_str(),
+                    operation.source_id.as_str(),
+                );
+                let target = ItemTarget {
+                    organization_id: org,
+                    source_id: src,
+                    source_name: &source_names[&(org, src)],
+                    ordering_id: operation.ordering_id,
+                    accepted_at_ms: operation.accepted_at_ms,
+                    now_ms,
+                    max_item_bytes: self.config.max_item_bytes,
+                    field_types: &declared[org],
+                    containers: &self.state,
                 };
-                Step {
-                    seq,
-                    operation,
-                    prepared,
-                }
+                item.map(|item| prepare_item(item, &target, &self.fields))
             })
             .collect()
     }
 
-    fn apply(&mut self, step: Step) {
-        let Step {
-            seq,
-            operation,
-            prepared,
-        } = step;
+    fn apply(&mut self, seq: Seq, operation: Operation, prepared: Option<PreparedItem>) {
         self.applied_seq = seq;
         let organization_id = operation.organization_id.clone();
         if operation.kind == OperationKind::PurgeOrganization {
@@ -317,6 +333,7 @@ impl Applier {
             request_id: operation.request_id.clone(),
             journal_seq: seq,
         };
+        let container = prepared.as_ref().and_then(|p| p.container.clone());
         let outcomes = match (operation.kind, prepared) {
             (OperationKind::AddOrUpdate(_), Some(prepared)) => vec![index.upsert(prepared, &info)],
             (
@@ -332,27 +349,172 @@ impl Applier {
                 },
                 _,
             ) => {
-                let minutes = match queue_delay_cap {
-                    Some(cap) => queue_delay_minutes.min(cap),
-                    None => queue_delay_minutes,
-                };
-                let due_at_ms = operation.accepted_at_ms + i64::from(minutes) * 60_000;
-                index.schedule_delete_older_than(due_at_ms, &info);
+                let minutes =
+                    queue_delay_cap.map_or(queue_delay_minutes, |cap| queue_delay_minutes.min(cap));
+                index.schedule_delete_older_than(
+                    operation.accepted_at_ms + i64::from(minutes) * 60_000,
+                    &info,
+                );
                 Vec::new()
             }
             (OperationKind::PurgeSource, _) => {
                 index.purge_source(&operation.source_id);
                 Vec::new()
             }
+            (OperationKind::Batch { file_id }, _) => {
+                self.apply_batch_file(&organization_id, &file_id, &info, operation.accepted_at_ms);
+                self.consumed.push((seq, file_id));
+                Vec::new()
+            }
             (OperationKind::AddOrUpdate(_), None) | (OperationKind::PurgeOrganization, _) => {
                 unreachable!("items are always prepared; organization purges are handled above")
             }
         };
-        index.advance_to(seq);
+        if let Some(file_id) = container {
+            self.consumed.push((seq, file_id));
+        }
+        if let Some(index) = self.indexes.get_mut(&organization_id) {
+            index.advance_to(seq);
+        }
         if seq > self.backlog_end {
             self.waiting_since.push(operation.accepted_at_ms);
         }
         self.record(&organization_id, outcomes);
+    }
+
+    /// Applies a batch file entry by entry, in windows. It was validated when accepted; should it fail to read
+    /// now (its container vanished), the failure is logged against the file and what was read stays applied.
+    fn apply_batch_file(
+        &mut self,
+        organization_id: &str,
+        file_id: &str,
+        info: &OpInfo,
+        accepted_at_ms: i64,
+    ) {
+        let reader =
+            match intake_index::ContainerReader::open(&self.state, organization_id, file_id) {
+                Ok(reader) => reader,
+                Err(reason) => {
+                    return self.record_batch_failure(organization_id, file_id, info, reason);
+                }
+            };
+        let mut window = Vec::with_capacity(PREPARE_WINDOW);
+        let read = intake_model::batch::read(reader, &mut |entry| {
+            window.push(entry);
+            if window.len() == PREPARE_WINDOW {
+                self.apply_batch_window(
+                    organization_id,
+                    info,
+                    accepted_at_ms,
+                    std::mem::take(&mut window),
+                );
+            }
+        });
+        self.apply_batch_window(organization_id, info, accepted_at_ms, window);
+        match read {
+            Ok(summary) => tracing::info!(
+                organization = organization_id,
+                file_id,
+                adds = summary.add_or_update,
+                deletes = summary.delete,
+                "batch applied"
+            ),
+            Err(error) => self.record_batch_failure(organization_id, file_id, info, error.message),
+        }
+    }
+
+    fn record_batch_failure(
+        &mut self,
+        organization_id: &str,
+        file_id: &str,
+        info: &OpInfo,
+        reason: String,
+    ) {
+        let failure = failed(
+            info,
+            file_id,
+            LogOperation::BatchFile,
+            format!("the batch file could not be read: {reason}"),
+        );
+        self.record(organization_id, vec![failure]);
+    }
+
+    /// Prepares a window of batch entries in parallel and applies them in file order, all with the batch's
+    /// `orderingId`.
+    fn apply_batch_window(
+        &mut self,
+        organization_id: &str,
+        info: &OpInfo,
+        accepted_at_ms: i64,
+        entries: Vec<BatchEntry>,
+    ) {
+        if entries.is_empty() {
+            return;
+        }
+        // Each entry is prepared as an operation of the batch's source, order and acceptance time.
+        let as_operation = Operation {
+            organization_id: organization_id.to_string(),
+            source_id: info.source_id.clone(),
+            ordering_id: info.ordering_id,
+            request_id: info.request_id.clone(),
+            accepted_at_ms,
+            kind: OperationKind::PurgeSource,
+        };
+        let operations: Vec<(Seq, Operation)> = entries
+            .iter()
+            .map(|_| (info.journal_seq, as_operation.clone()))
+            .collect();
+        let items: Vec<Option<&Item>> = entries
+            .iter()
+            .map(|entry| match entry {
+                BatchEntry::AddOrUpdate { item: Ok(item), .. } => Some(item),
+                _ => None,
+            })
+            .collect();
+        let prepared = self.prepare(&operations, &items);
+        drop(items);
+        let Some(index) = self.indexes.get_mut(organization_id) else {
+            return;
+        };
+        let mut outcomes = Vec::new();
+        for (entry, prepared) in entries.into_iter().zip(prepared) {
+            match (entry, prepared) {
+                (BatchEntry::AddOrUpdate { .. }, Some(prepared)) => {
+                    if let Some(file_id) = &prepared.container {
+                        self.consumed.push((info.journal_seq, file_id.clone()));
+                    }
+                    outcomes.push(index.upsert(prepared, info));
+                }
+                (
+                    BatchEntry::AddOrUpdate {
+                        index: position,
+                        item: Err(error),
+                    },
+                    _,
+                ) => {
+                    outcomes.push(failed(
+                        info,
+                        &format!("addOrUpdate[{position}]"),
+                        LogOperation::Add,
+                        error.message,
+                    ));
+                }
+                (
+                    BatchEntry::Delete {
+                        document_id,
+                        delete_children,
+                        ..
+                    },
+                    _,
+                ) => {
+                    outcomes.extend(index.delete(&document_id, delete_children, info));
+                }
+                (BatchEntry::AddOrUpdate { item: Ok(_), .. }, None) => {
+                    unreachable!("valid items are prepared")
+                }
+            }
+        }
+        self.record(organization_id, outcomes);
     }
 
     /// Drops a deleted organization's index and its folder (again on replay: it is idempotent).
@@ -412,6 +574,12 @@ impl Applier {
                     "item not applied"
                 );
             }
+            // The outcomes of one operation are numbered, so a replay logs each exactly once.
+            let item_index = match self.logged {
+                (seq, next) if seq == outcome.journal_seq => next,
+                _ => 0,
+            };
+            self.logged = (outcome.journal_seq, item_index + 1);
             self.log_entries.push(LogEntry {
                 organization_id: organization_id.to_string(),
                 task: task_of(outcome.operation, outcome.result),
@@ -423,6 +591,7 @@ impl Applier {
                 request_id: outcome.request_id,
                 ordering_id: outcome.ordering_id,
                 journal_seq: outcome.journal_seq,
+                item_index,
                 datetime_ms: now_ms,
             });
         }
@@ -483,6 +652,13 @@ impl Applier {
         if let Err(error) = self.state.journal.release_through(committed) {
             tracing::warn!(%error, "journal segments could not be released");
         }
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.consumed)
+            .into_iter()
+            .partition(|(seq, _)| *seq <= committed);
+        self.consumed = waiting;
+        for (_, file_id) in done {
+            self.delete_container(&file_id);
+        }
         tracing::debug!(
             applied,
             committed,
@@ -505,6 +681,37 @@ impl Applier {
         self.state
             .metrics
             .journal_positions(durable, self.committed_seq());
+    }
+
+    /// Deletes a container whose content is committed (or that expired unused).
+    fn delete_container(&self, file_id: &str) {
+        if let Err(error) = self.state.blobs.delete(file_id) {
+            tracing::warn!(file_id, %error, "a file container could not be deleted");
+        }
+        if let Err(error) = self.state.catalog.forget_container(file_id) {
+            tracing::warn!(file_id, %error, "a file container could not be forgotten");
+        }
+    }
+
+    /// Deletes containers that expired without being handed to a batch or an item.
+    fn sweep_containers(&mut self) {
+        if self.last_sweep.elapsed() < CONTAINER_SWEEP_INTERVAL {
+            return;
+        }
+        self.last_sweep = Instant::now();
+        match self
+            .state
+            .catalog
+            .expired_containers(self.state.clock.now_ms())
+        {
+            Ok(expired) => {
+                for file_id in expired {
+                    tracing::debug!(file_id, "file container expired");
+                    self.delete_container(&file_id);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "expired file containers could not be listed"),
+        }
     }
 
     fn prune_logs(&mut self) {
@@ -564,6 +771,20 @@ fn lower_thread_priority() {
         if libc::setpriority(libc::PRIO_PROCESS, 0, 10) != 0 {
             tracing::debug!("could not lower the applier's priority");
         }
+    }
+}
+
+/// An outcome of failure for one thing of an operation (a batch file, or an entry of it).
+fn failed(info: &OpInfo, document_id: &str, operation: LogOperation, reason: String) -> Outcome {
+    Outcome {
+        source_id: info.source_id.clone(),
+        document_id: document_id.to_string(),
+        operation,
+        result: LogResult::Error,
+        reason: Some(reason),
+        ordering_id: info.ordering_id,
+        request_id: info.request_id.clone(),
+        journal_seq: info.journal_seq,
     }
 }
 

@@ -72,6 +72,19 @@ impl Principal {
         }
     }
 
+    /// Whether the caller holds `needed` for at least one resource of its domain (whatever the target).
+    pub fn holds_on_any(&self, needed: &Privilege) -> bool {
+        match self {
+            Principal::Master => true,
+            Principal::Key(key) | Principal::Token(key) => key.privileges.iter().any(|held| {
+                held.grants(&Privilege {
+                    target_id: held.target_id.clone(),
+                    ..needed.clone()
+                })
+            }),
+        }
+    }
+
     /// Checks that the caller belongs to `organization_id` (401 INVALID_TOKEN otherwise), before anything of
     /// that organization is looked at.
     pub fn enter(&self, organization_id: &str) -> Result<(), ApiError> {

@@ -7,6 +7,7 @@
 pub mod applier;
 pub mod auth;
 pub mod bootstrap;
+pub mod files;
 pub mod http;
 pub mod logs_api;
 pub mod metrics;
@@ -150,6 +151,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         metrics: Arc::new(metrics::Metrics::default()),
         body_budget: http::BodyBudget::new(http::BODY_BUDGET_BYTES),
+        blobs: Arc::new(intake_store::LocalBlobs::open(
+            &data_dir.join("containers"),
+        )?),
+        public_base_url: bootstrap.base_url.clone().into(),
         auth: Arc::new(auth::AuthSettings {
             master_key_hash: prepared.master_key_hash,
             token_secret,
@@ -203,11 +208,12 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 
 /// Every route, wrapped in the panic catcher and the envelope (request id, JSON errors, metrics).
 pub fn router(state: AppState) -> Router {
-    let push = push::router();
+    let push = push::router().merge(files::push_router());
     let routes = Router::new()
         .nest("/push/v1", push.clone())
         .nest("/v1", push)
         .merge(platform::router())
+        .merge(files::upload_router())
         .merge(oauth::router())
         .merge(search_api::router())
         .merge(logs_api::router())

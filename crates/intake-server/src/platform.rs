@@ -85,6 +85,7 @@ pub struct OrgCall {
     pub organization: Organization,
     /// The other path parameters (`src`, `id`).
     pub path: HashMap<String, String>,
+    pub query: QueryParams,
     pub request_id: RequestId,
 }
 
@@ -108,10 +109,12 @@ impl FromRequestParts<AppState> for OrgCall {
         principal.enter(&org)?;
         let organization = state.organization(&org)?;
         let request_id = RequestId::from_request_parts(parts, state).await?;
+        let query = QueryParams::parse(parts.uri.query());
         Ok(OrgCall {
             principal,
             organization,
             path,
+            query,
             request_id,
         })
     }

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, post, put};
-use intake_model::item::{ItemContext, parse_item};
+use intake_model::item::{Content, ItemContext, parse_item};
 use intake_model::{
     ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, Privilege,
     QueryParams, SourceStatus, limits,
@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for SourceCall {
         }
         Ok(SourceCall {
             source: state.source(org, src)?,
-            query: QueryParams::parse(parts.uri.query()),
+            query: call.query,
             request_id: call.request_id,
         })
     }
@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for SourceCall {
 
 impl SourceCall {
     /// Journals one operation on the source and answers `202` once it is durable.
-    async fn journal(
+    pub(crate) async fn journal(
         &self,
         state: &AppState,
         ordering_id: Option<OrderingId>,
@@ -156,6 +156,9 @@ pub async fn put_document(
             compression,
         },
     )?;
+    if let Content::FileContainer { file_id, .. } = &item.content {
+        pin_item_container(&state, &call.source.organization_id, file_id);
+    }
     call.journal(
         &state,
         ordering_id,
@@ -277,6 +280,20 @@ pub async fn set_status(
         "source status set"
     );
     Ok(accepted(StatusCode::CREATED, None, &call.request_id))
+}
+
+/// Keeps an item's container past its expiry until the item is applied. A container that is not there is
+/// not an error here: the item ends ERROR in the logs, naming it, as Coveo reports it after the 202.
+fn pin_item_container(state: &AppState, organization_id: &str, file_id: &str) {
+    let owned = state
+        .catalog
+        .container(file_id)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.organization_id == organization_id);
+    if owned {
+        let _ = state.catalog.pin_container(file_id);
+    }
 }
 
 fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiError> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use intake_index::schema::Fields;
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, ItemLog, Journal, Organization, Source};
+use intake_store::{Catalog, Clock, ItemLog, Journal, LocalBlobs, Organization, Source};
 use tantivy::{Index, IndexReader};
 
 use crate::auth::AuthSettings;
@@ -22,6 +22,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub body_budget: BodyBudget,
+    /// The bytes of file containers.
+    pub blobs: Arc<LocalBlobs>,
+    /// The base URL clients reach this server at (upload URLs start with it).
+    pub public_base_url: Arc<str>,
     pub auth: Arc<AuthSettings>,
     /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long (off when None).
     pub provisioning_delay_ms: Option<i64>,
@@ -120,5 +124,32 @@ impl SearchIndexes {
             .expect("index registry lock")
             .get(organization_id)
             .cloned()
+    }
+}
+
+impl intake_index::ContainerReader for AppState {
+    /// An uploaded container of the organization, for an item that points at it.
+    fn open(
+        &self,
+        organization_id: &str,
+        file_id: &str,
+    ) -> Result<Box<dyn std::io::Read + Send>, String> {
+        let missing = || format!("file container '{file_id}' does not exist or has expired");
+        let container = self
+            .catalog
+            .container(file_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(missing)?;
+        if container.organization_id != organization_id {
+            return Err(missing());
+        }
+        if container.size.is_none() {
+            return Err(format!("file container '{file_id}' was never uploaded to"));
+        }
+        let file = self.blobs.open_blob(file_id).map_err(|_| missing())?;
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            file,
+        )))
     }
 }

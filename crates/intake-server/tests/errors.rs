@@ -567,7 +567,7 @@ async fn bad_item_data_is_an_error_in_the_logs_and_harms_nothing_else() {
         (
             "file://nofile",
             json!({"compressedBinaryDataFileId": "no-such-container"}),
-            "file container 'no-such-container'",
+            "file container 'no-such-container' does not exist",
         ),
     ];
     for (id, body, _) in &cases {
@@ -583,8 +583,14 @@ async fn bad_item_data_is_an_error_in_the_logs_and_harms_nothing_else() {
     for (id, _, reason) in &cases {
         let entries = s.logs(Some(id), json!({})).await;
         assert_eq!(entries.len(), 1, "{id}: {entries:?}");
-        assert_eq!(entries[0]["result"], "ERROR", "{id}");
-        assert_eq!(entries[0]["task"], "PROCESSING", "{id}");
+        // Data past the size limit breaks a limit (REJECTED); data that does not decode is an ERROR.
+        let (result, task) = if *id == "file://bomb" {
+            ("REJECTED", "VALIDATION")
+        } else {
+            ("ERROR", "PROCESSING")
+        };
+        assert_eq!(entries[0]["result"], result, "{id}");
+        assert_eq!(entries[0]["task"], task, "{id}");
         let error = entries[0]["meta"]["error"].as_str().unwrap();
         assert!(error.contains(reason), "{id}: {error}");
     }

@@ -119,12 +119,18 @@ CREATE TABLE IF NOT EXISTS fields (
 ";
 
 impl Catalog {
+    /// The connection, for the catalog's other tables (file containers).
+    pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().expect("catalog lock")
+    }
+
     pub fn open(path: &Path) -> Result<Catalog, StoreError> {
         let connection = Connection::open(path)?;
         connection.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(crate::containers::SCHEMA)?;
         let snapshot = load_snapshot(&connection)?;
         Ok(Catalog {
             connection: Mutex::new(connection),

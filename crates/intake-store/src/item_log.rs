@@ -1,7 +1,8 @@
 //! The item log: every item operation's outcome, queryable as Coveo's Logs API answers it.
 //!
 //! The applier writes a group of entries in one transaction before the index commit that makes them true.
-//! Entries are keyed by (journal seq, item id), so a replay after a crash writes nothing twice.
+//! Entries are keyed by (journal seq, index within the operation), so a replay after a crash writes nothing
+//! twice.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -25,6 +26,8 @@ pub struct LogEntry {
     pub request_id: String,
     pub ordering_id: i64,
     pub journal_seq: u64,
+    /// The outcome's place among those of its operation (a batch or a delete with children has many).
+    pub item_index: u32,
     pub datetime_ms: i64,
 }
 
@@ -81,8 +84,9 @@ CREATE TABLE IF NOT EXISTS item_log (
     request_id TEXT NOT NULL,
     ordering_id INTEGER NOT NULL,
     journal_seq INTEGER NOT NULL,
+    item_index INTEGER NOT NULL,
     datetime_ms INTEGER NOT NULL,
-    UNIQUE (journal_seq, document_id)
+    UNIQUE (journal_seq, item_index)
 );
 CREATE INDEX IF NOT EXISTS item_log_by_time ON item_log (organization_id, datetime_ms);
 CREATE INDEX IF NOT EXISTS item_log_by_document ON item_log (organization_id, document_id);
@@ -112,7 +116,7 @@ impl ItemLog {
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO item_log (organization_id, source_id, document_id, operation, result, task, reason,
-                 request_id, ordering_id, journal_seq, datetime_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 request_id, ordering_id, journal_seq, item_index, datetime_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for e in entries {
                 insert.execute(params![
@@ -126,6 +130,7 @@ impl ItemLog {
                     e.request_id,
                     e.ordering_id,
                     e.journal_seq as i64,
+                    e.item_index,
                     e.datetime_ms
                 ])?;
             }
@@ -138,7 +143,7 @@ impl ItemLog {
     pub fn query(&self, query: &LogQuery) -> Result<(Vec<StoredLogEntry>, bool), StoreError> {
         let mut sql = String::from(
             "SELECT row_id, organization_id, source_id, document_id, operation, result, task, reason, request_id,
-             ordering_id, journal_seq, datetime_ms FROM item_log WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms <= ?",
+             ordering_id, journal_seq, item_index, datetime_ms FROM item_log WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms <= ?",
         );
         let mut values: Vec<rusqlite::types::Value> = vec![
             query.organization_id.clone().into(),
@@ -210,7 +215,8 @@ impl ItemLog {
                     request_id: text(8)?,
                     ordering_id: row.get(9)?,
                     journal_seq: row.get::<_, i64>(10)? as u64,
-                    datetime_ms: row.get(11)?,
+                    item_index: row.get(11)?,
+                    datetime_ms: row.get(12)?,
                 },
             })
         })?;
@@ -275,6 +281,7 @@ mod tests {
             request_id: "r".into(),
             ordering_id: 1,
             journal_seq: seq,
+            item_index: 0,
             datetime_ms: at,
         }
     }

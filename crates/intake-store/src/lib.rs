@@ -4,11 +4,13 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod containers;
 pub mod item_log;
 pub mod journal;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use containers::{FileContainer, LocalBlobs};
 pub use item_log::{ItemLog, LogEntry, LogQuery};
 pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
 

@@ -1,0 +1,423 @@
+//! File containers: `POST …/files` makes one and answers a signed `uploadUri` on Intake's own upload endpoint;
+//! `PUT uploadUri` stores up to 256 MiB, streamed to disk; `PUT …/documents/batch?fileId=` validates the batch
+//! file as a stream and journals it.
+//!
+//! The upload URL carries its own authority, as an S3 pre-signed URL does: `expires` and an HMAC-SHA256 of
+//! organization, container and expiry under the server's secret. Clients send it exactly as received, with
+//! exactly the `requiredHeaders`, and no `Authorization`.
+
+use std::io::Write;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
+use intake_model::error::human_size;
+use intake_model::{ApiError, ErrorCode, OperationKind, Privilege, QueryParams, limits};
+use intake_store::FileContainer;
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::http::{HandlerResult, require_json};
+use crate::platform::OrgCall;
+use crate::push::SourceCall;
+use crate::state::AppState;
+
+/// A container lives this long after it is made, as Coveo's do.
+pub const CONTAINER_LIFETIME_MS: i64 = 60 * 60 * 1000;
+const ENCRYPTION_HEADER: &str = "x-amz-server-side-encryption";
+
+/// `POST …/files` under a Push prefix.
+pub fn push_router() -> Router<AppState> {
+    Router::new()
+        .route("/organizations/{org}/files", post(create_container))
+        .route(
+            "/organizations/{org}/sources/{src}/documents/batch",
+            put(push_batch),
+        )
+}
+
+/// The upload endpoint the `uploadUri`s point at.
+pub fn upload_router() -> Router<AppState> {
+    Router::new().route("/upload/{org}/{file_id}", put(upload))
+}
+
+/// Create a file container.
+#[utoipa::path(
+    post, path = "/push/v1/organizations/{org}/files", tag = "File containers",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("useVirtualHostedStyleUrl" = Option<bool>, Query, description = "Accepted for compatibility; the URL is Intake's own"),
+    ),
+    responses((status = 201, description = "{uploadUri, fileId, requiredHeaders}"), (status = "4XX", description = "See docs/errors.md"))
+)]
+pub async fn create_container(
+    State(state): State<AppState>,
+    call: OrgCall,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    if !call
+        .principal
+        .holds_on_any(&Privilege::platform("SOURCE", "EDIT", "*"))
+    {
+        return Err(call
+            .principal
+            .denied("the privilege PLATFORM SOURCE EDIT on some source")
+            .into());
+    }
+    let org = &call.organization;
+    if org.paused {
+        return Err(paused(&org.id).into());
+    }
+    call.query.boolean("useVirtualHostedStyleUrl", false)?;
+    require_json(&headers, false)?;
+    state
+        .body_budget
+        .read(&headers, body, 1024 * 1024, "The request body")
+        .await?;
+    let now = state.clock.now_ms();
+    let container = FileContainer {
+        file_id: uuid::Uuid::new_v4().to_string(),
+        organization_id: org.id.clone(),
+        created_at_ms: now,
+        expires_at_ms: now + CONTAINER_LIFETIME_MS,
+        size: None,
+        pinned: false,
+    };
+    state
+        .catalog
+        .create_container(&container)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let upload_uri = upload_uri(&state, &container);
+    tracing::info!(
+        organization = org.id,
+        file_id = container.file_id,
+        "file container created"
+    );
+    let body = json!({
+        "uploadUri": upload_uri,
+        "fileId": container.file_id,
+        "requiredHeaders": { ENCRYPTION_HEADER: "AES256", "Content-Type": "application/octet-stream" },
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+fn paused(org: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::OrganizationIsPaused,
+        format!("Organization '{org}' is paused: push calls are refused until it is resumed."),
+    )
+}
+
+fn signature(secret: &[u8], organization_id: &str, file_id: &str, expires_ms: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("{organization_id}/{file_id}:{expires_ms}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn upload_uri(state: &AppState, container: &FileContainer) -> String {
+    let signature = signature(
+        &state.auth.token_secret,
+        &container.organization_id,
+        &container.file_id,
+        container.expires_at_ms,
+    );
+    format!(
+        "{}/upload/{}/{}?expires={}&signature={signature}",
+        state.public_base_url,
+        container.organization_id,
+        container.file_id,
+        container.expires_at_ms
+    )
+}
+
+/// Upload to a file container: exactly the required headers, at most 256 MiB, streamed to disk.
+#[utoipa::path(
+    put, path = "/upload/{org}/{file_id}", tag = "File containers", security(()),
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("file_id" = String, Path, description = "The container's fileId"),
+        ("expires" = i64, Query, description = "Part of the signed uploadUri"),
+        ("signature" = String, Query, description = "Part of the signed uploadUri"),
+    ),
+    request_body(content = Vec<u8>, description = "The batch file or the item's raw data", content_type = "application/octet-stream"),
+    responses((status = 200, description = "Stored"), (status = 403, description = "Bad or expired signature"), (status = 413, description = "Over 256 MiB"), (status = 415, description = "Missing or wrong required header"))
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((org, file_id)): Path<(String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    let query = QueryParams::parse(uri.query());
+    let expires: i64 = query
+        .get("expires")?
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let given = query.get("signature")?.unwrap_or("");
+    let expected = signature(&state.auth.token_secret, &org, &file_id, expires);
+    if given.len() != expected.len()
+        || !given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(true, |same, (a, b)| same & (a == b))
+    {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            "The upload URL's signature does not match: use the uploadUri exactly as POST /files returned it.",
+        )
+        .into());
+    }
+    if state.clock.now_ms() >= expires {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "The upload URL expired at {}: create a new file container.",
+                intake_index::dates::format_ms(expires)
+            ),
+        )
+        .into());
+    }
+    check_upload_headers(&headers)?;
+    let container = state
+        .catalog
+        .container(&file_id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    match container {
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::AccessDenied,
+                format!("File container '{file_id}' no longer exists: create a new one."),
+            )
+            .into());
+        }
+        Some(c) if c.pinned => {
+            return Err(ApiError::new(ErrorCode::AccessDenied, format!("File container '{file_id}' was already handed to a batch or an item; create a new one.")).into());
+        }
+        Some(_) => {}
+    }
+    let size = store_upload(&state, &headers, body, &file_id).await?;
+    state
+        .catalog
+        .set_container_size(&file_id, size)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    tracing::info!(file_id, size, "file container uploaded");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Exactly `Content-Type: application/octet-stream` and `x-amz-server-side-encryption: AES256`.
+fn check_upload_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)").trim().to_string())
+    };
+    match value(header::CONTENT_TYPE.as_str()) {
+        Some(v) if v.eq_ignore_ascii_case("application/octet-stream") => {}
+        Some(v) => {
+            return Err(unsupported(&format!(
+                "Content-Type is '{v}'; the upload needs 'Content-Type: application/octet-stream'"
+            )));
+        }
+        None => {
+            return Err(unsupported(
+                "the Content-Type header is missing; the upload needs 'Content-Type: application/octet-stream'",
+            ));
+        }
+    }
+    match value(ENCRYPTION_HEADER) {
+        Some(v) if v == "AES256" => Ok(()),
+        Some(v) => Err(unsupported(&format!(
+            "{ENCRYPTION_HEADER} is '{v}'; the upload needs '{ENCRYPTION_HEADER}: AES256'"
+        ))),
+        None => Err(unsupported(&format!(
+            "the {ENCRYPTION_HEADER} header is missing; send the requiredHeaders of POST /files: '{ENCRYPTION_HEADER}: AES256'"
+        ))),
+    }
+}
+
+fn unsupported(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!("The upload was refused: {what}."),
+    )
+}
+
+fn too_large(size: u64) -> ApiError {
+    let limit = limits::MAX_CONTAINER_BYTES;
+    ApiError::new(
+        ErrorCode::RequestEntityTooLarge,
+        format!(
+            "The upload is {size} bytes or more; a file container holds at most {limit} bytes ({}). Split the batch.",
+            human_size(limit)
+        ),
+    )
+}
+
+/// Streams the body to a temporary file, never past the container limit, then makes it the container's content.
+async fn store_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    file_id: &str,
+) -> Result<u64, ApiError> {
+    let limit = limits::MAX_CONTAINER_BYTES;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|size| *size > limit) {
+        return Err(too_large(size));
+    }
+    let temporary = state.blobs.temporary(file_id);
+    let written = write_stream(body, &temporary, limit).await;
+    let result = match written {
+        Ok(size) => {
+            let (blobs, temporary, id) =
+                (state.blobs.clone(), temporary.clone(), file_id.to_string());
+            tokio::task::spawn_blocking(move || blobs.publish(&temporary, &id))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map(|()| size)
+                .map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::ServiceUnavailable,
+                        format!("The upload could not be stored: {e}."),
+                    )
+                    .with_retry_after(1)
+                })
+        }
+        Err(error) => Err(error),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
+    let unavailable = |e: std::io::Error| {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!("The upload could not be stored: {e}."),
+        )
+        .with_retry_after(1)
+    };
+    let mut file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path).map_err(unavailable)?,
+    );
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("The upload was interrupted: {e}."),
+            )
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(size));
+        }
+        // Small blocking writes to the page cache; the one sync is below, off the async threads.
+        file.write_all(&chunk).map_err(unavailable)?;
+    }
+    let file = file.into_inner().map_err(|e| unavailable(e.into_error()))?;
+    tokio::task::spawn_blocking(move || file.sync_all())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(unavailable)?;
+    Ok(size)
+}
+
+/// Add, update and delete items with a batch file from a container.
+#[utoipa::path(
+    put, path = "/push/v1/organizations/{org}/sources/{src}/documents/batch", tag = "Items",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("src" = String, Path, description = "Source id"),
+        ("fileId" = String, Query, description = "The file container holding the batch file"),
+        ("orderingId" = Option<i64>, Query, description = "Order of every operation of the batch"),
+    ),
+    responses((status = 202, description = "Validated and journaled"), (status = 404, description = "ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3, with where the batch file is wrong"))
+)]
+pub async fn push_batch(
+    State(state): State<AppState>,
+    call: SourceCall,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    let file_id = call.query.required("fileId")?.to_string();
+    let ordering_id = call.query.ordering_id("orderingId")?;
+    require_json(&headers, false)?;
+    state
+        .body_budget
+        .read(&headers, body, 1024 * 1024, "The request body")
+        .await?;
+    let organization_id = call.source.organization_id.clone();
+    let unreadable = |why: String| {
+        ApiError::new(
+            ErrorCode::ErrorDeserializingBatchDocumentFromS3,
+            format!("File container '{file_id}': {why}."),
+        )
+    };
+    let container = state
+        .catalog
+        .container(&file_id)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .filter(|c| c.organization_id == organization_id)
+        .ok_or_else(|| unreadable("it does not exist (it expired, was already used, or belongs to another organization)".into()))?;
+    if container.pinned {
+        return Err(unreadable("it was already handed to another batch or item".into()).into());
+    }
+    if state.clock.now_ms() >= container.expires_at_ms {
+        return Err(unreadable(format!(
+            "it expired at {}",
+            intake_index::dates::format_ms(container.expires_at_ms)
+        ))
+        .into());
+    }
+    if container.size.is_none() {
+        return Err(unreadable(
+            "it was never uploaded to: PUT the batch file to its uploadUri first".into(),
+        )
+        .into());
+    }
+    let blobs = state.blobs.clone();
+    let id = file_id.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let file = blobs.open_blob(&id).map_err(|e| e.to_string())?;
+        intake_model::batch::validate(std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| e.message)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(unreadable)?;
+    if !state
+        .catalog
+        .pin_container(&file_id)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
+        return Err(unreadable("it was already handed to another batch or item".into()).into());
+    }
+    tracing::info!(
+        organization = organization_id,
+        file_id,
+        adds = summary.add_or_update,
+        deletes = summary.delete,
+        "batch accepted"
+    );
+    call.journal(&state, ordering_id, OperationKind::Batch { file_id })
+        .await
+}
