@@ -167,12 +167,10 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
         loop {
             let path = JsonPath::default().key(&self.key).index(index);
             let next = match self.sink {
-                None => seq
-                    .next_element_seed(ShapeSeed {
-                        path: RefCell::new(path.clone()),
-                        entry: true,
-                    })?
-                    .map(|()| ()),
+                None => seq.next_element_seed(ShapeSeed {
+                    path: RefCell::new(path.clone()),
+                    entry: true,
+                })?,
                 Some(_) => seq
                     .next_element_seed(json::StrictSeedAt::new(path.clone()))?
                     .map(|value| self.deliver(index, value, &path))
