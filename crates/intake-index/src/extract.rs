@@ -81,13 +81,18 @@ const MAX_TOKENIZER_MEMORY: usize = 16 * 1024 * 1024;
 pub fn extract_html(html: &[u8]) -> Extracted {
     let text = RefCell::new(Collapser::with_capacity(html.len() / 2));
     let title = RefCell::new(Collapser::with_capacity(64));
+    let title_done = std::cell::Cell::new(false);
     let settings = Settings::new()
         .with_memory_settings(
             MemorySettings::new().with_max_allowed_memory_usage(MAX_TOKENIZER_MEMORY),
         )
         .with_strict(false)
         .append_element_content_handler(text!("title", |chunk| {
-            title.borrow_mut().push_html(chunk.as_str());
+            // The first <title> is the document's; later ones (inside SVG images, say) are not.
+            if !title_done.get() {
+                title.borrow_mut().push_html(chunk.as_str());
+                title_done.set(chunk.last_in_text_node());
+            }
             Ok(())
         }))
         .append_document_content_handler(doc_text!(|chunk| {
@@ -175,6 +180,12 @@ mod tests {
         let extracted = extract_html(html);
         assert_eq!(extracted.title.as_deref(), Some("Café guide"));
         assert_eq!(extracted.text, "Hello world Fish & chips a b");
+    }
+
+    #[test]
+    fn only_the_first_title_is_the_title() {
+        let html = b"<html><head><title>Page</title></head><body><svg><title>icon</title></svg><p>text</p></body></html>";
+        assert_eq!(extract_html(html).title.as_deref(), Some("Page"));
     }
 
     #[test]
