@@ -3,6 +3,9 @@
 // createFields at its default, so the SDK evaluates privileges and declares fields), delete with children,
 // deleteDocumentsOlderThan, source status, an error answer.
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const zlib = require('node:zlib');
 const {
   PushSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
@@ -76,6 +79,31 @@ async function main() {
   await eventually('delete-older-than removed every older item', async () => (await search({})).totalCount === 0);
   const olderThan = await logs(specialUri, {operations: ['DELETE_OLDER_THAN']});
   assert.equal(olderThan[0].result, 'COMPLETED');
+
+  // Batches: one container for batchUpdateDocuments; batchUpdateDocumentsFromFiles splits at 5 MiB, so over
+  // 6 MB of files makes several containers.
+  const batch = {
+    addOrUpdate: Array.from({length: 50}, (_, i) => new DocumentBuilder(`file://node/batch/${i}`, `Batch ${i}`).withData(`<p>pelican ${i}</p>`)),
+    delete: [{documentId: 'file://node/never-there', deleteChildren: false}],
+  };
+  await source.batchUpdateDocuments(src, batch, noFields);
+  await eventually('the batch is searchable', async () => (await search({q: 'pelican'})).totalCount === 50);
+
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'intake-compat-'));
+  const filler = 'walrus '.repeat(14_000); // about 100 KB a document
+  for (let f = 0; f < 3; f++) {
+    const docs = Array.from({length: 22}, (_, i) => ({documentId: `file://node/files/${f}/${i}`, title: `File ${f}/${i}`, data: `<p>${filler}</p>`}));
+    fs.writeFileSync(path.join(folder, `docs-${f}.json`), JSON.stringify(docs));
+  }
+  const uploads = [];
+  await source
+    .batchUpdateDocumentsFromFiles(src, [folder], {...noFields, maxConcurrent: 2})
+    .onBatchUpload((data) => uploads.push(data.res.status))
+    .onBatchError((error) => { throw error; })
+    .batch();
+  assert.ok(uploads.length >= 2, `expected several containers, got ${uploads.length}`);
+  assert.ok(uploads.every((status) => status === 202), JSON.stringify(uploads));
+  await eventually('every file document is searchable', async () => (await search({q: 'walrus'})).totalCount === 66);
 
   await source.setSourceStatus(src, 'IDLE');
 

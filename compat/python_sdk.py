@@ -117,6 +117,16 @@ def main():
     eventually("the folder and its child are deleted", lambda: search({"q": "python family"})["totalCount"] == 0)
     assert len(logs("file://python/folder/child.txt", {"operations": ["DELETE_AND_CHILDREN"]})) == 1
 
+    # A batch through a file container.
+    from push_api_clientpy import BatchDelete, BatchUpdate
+
+    batch = BatchUpdate(
+        addOrUpdate=[DocumentBuilder(f"file://python/batch/{i}", f"Batch {i}").withData(f"<p>puffin {i}</p>") for i in range(40)],
+        delete=[BatchDelete(documentId="file://python/never-there", deleteChildren=False)],
+    )
+    assert source.batchUpdateDocuments(SRC, batch).status_code == 202
+    eventually("the python batch is searchable", lambda: search({"q": "puffin"})["totalCount"] == 40)
+
     # An error answer is JSON with the catalog's code.
     missing = source.client.pushDocument("default-nosuchsource", DocumentBuilder("file://x", "x").withData("x").marshal())
     assert missing.status_code == 412 and missing.json()["errorCode"] == "SOURCE_DOES_NOT_EXIST", missing.text

@@ -7,7 +7,7 @@ root=$(cd "$here/.." && pwd)
 bin=${INTAKE_BIN:-$root/target/debug/intake}
 cd "$here"
 
-[ -x "$bin" ] || (cd "$root" && cargo build -p intake)
+[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet -p intake)
 [ -d node_modules/@coveo/push-api-client ] || npm ci --no-audit --no-fund --loglevel=error
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; }
 

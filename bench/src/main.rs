@@ -61,10 +61,7 @@ impl Target {
 
     async fn total(&self, client: &reqwest::Client, aq: &str) -> anyhow::Result<u64> {
         let body: Value = client
-            .post(format!(
-                "{}/rest/search/v2?organizationId={}",
-                self.url, self.org
-            ))
+            .post(format!("{}/rest/search/v2?organizationId={}", self.url, self.org))
             .bearer_auth(&self.key)
             .json(&json!({"aq": aq, "numberOfResults": 0}))
             .send()
@@ -87,23 +84,14 @@ fn load(target: &Target, corpus: &str) -> anyhow::Result<Vec<Request>> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let item: Value = serde_json::from_str(line)?;
-            let id = item["documentId"]
-                .as_str()
-                .context("an item without documentId")?;
-            Ok(Request {
-                url: target.document_url(id),
-                body: bytes::Bytes::from(line.as_bytes().to_vec()),
-            })
+            let id = item["documentId"].as_str().context("an item without documentId")?;
+            Ok(Request { url: target.document_url(id), body: bytes::Bytes::from(line.as_bytes().to_vec()) })
         })
         .collect()
 }
 
 fn client(concurrency: usize) -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .build()
-        .expect("a client")
+    reqwest::Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build().expect("a client")
 }
 
 async fn put(client: &reqwest::Client, key: &str, request: &Request) -> anyhow::Result<u16> {
@@ -133,12 +121,7 @@ async fn ingest(target: Target, corpus: String, concurrency: usize) -> anyhow::R
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, requests, next, key) = (
-                client.clone(),
-                requests.clone(),
-                next.clone(),
-                target.key.clone(),
-            );
+            let (client, requests, next, key) = (client.clone(), requests.clone(), next.clone(), target.key.clone());
             tokio::spawn(async move {
                 let mut refused = Vec::new();
                 loop {
@@ -189,12 +172,7 @@ async fn searchable(target: Target, samples: usize) -> anyhow::Result<Value> {
     for i in 0..samples {
         let id = format!("file://bench/searchable/{run}/{i}");
         let body = json!({"title": format!("latency probe {i}"), "data": "<p>push to searchable probe</p>"});
-        let response = client
-            .put(target.document_url(&id))
-            .bearer_auth(&target.key)
-            .json(&body)
-            .send()
-            .await?;
+        let response = client.put(target.document_url(&id)).bearer_auth(&target.key).json(&body).send().await?;
         if response.status() != 202 {
             bail!("probe {i} answered {}", response.status());
         }
@@ -223,9 +201,7 @@ fn form(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
             b' ' => "+".to_string(),
             other => format!("%{other:02X}"),
         })
@@ -235,11 +211,7 @@ fn form(value: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let result = match Cli::parse().command {
-        Command::Ingest {
-            target,
-            corpus,
-            concurrency,
-        } => ingest(target, corpus, concurrency).await?,
+        Command::Ingest { target, corpus, concurrency } => ingest(target, corpus, concurrency).await?,
         Command::Searchable { target, samples } => searchable(target, samples).await?,
     };
     println!("{result}");

@@ -69,10 +69,7 @@ impl fmt::Display for SyntaxError {
 
 /// Parses an expression; an empty or blank one is `None`.
 pub fn parse(input: &str) -> Result<Option<Expr>, SyntaxError> {
-    let mut parser = Parser {
-        chars: input.chars().collect(),
-        pos: 0,
-    };
+    let mut parser = Parser { chars: input.chars().collect(), pos: 0 };
     parser.skip_space();
     if parser.at_end() {
         return Ok(None);
@@ -96,11 +93,7 @@ impl Parser {
         while self.keyword("OR") {
             terms.push(self.and()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Expr::Or(terms)
-        })
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::Or(terms) })
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
@@ -113,11 +106,7 @@ impl Parser {
             self.keyword("AND");
             terms.push(self.unary()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Expr::And(terms)
-        })
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) })
     }
 
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
@@ -153,16 +142,10 @@ impl Parser {
         if self.pos == start {
             return Err(self.error("'@' must be followed by a field name".to_string()));
         }
-        let name: String = self.chars[start..self.pos]
-            .iter()
-            .collect::<String>()
-            .to_lowercase();
+        let name: String = self.chars[start..self.pos].iter().collect::<String>().to_lowercase();
         self.skip_space();
-        let op = self.op().ok_or_else(|| {
-            self.error(format!(
-                "@{name} needs an operator: ==, =, <>, >, >=, < or <="
-            ))
-        })?;
+        let op =
+            self.op().ok_or_else(|| self.error(format!("@{name} needs an operator: ==, =, <>, >, >=, < or <=")))?;
         self.skip_space();
         let values = if self.peek() == Some('(') {
             self.pos += 1;
@@ -179,9 +162,7 @@ impl Parser {
                         break;
                     }
                     _ => {
-                        return Err(
-                            self.error(format!("the value list of @{name} needs ',' or ')'"))
-                        );
+                        return Err(self.error(format!("the value list of @{name} needs ',' or ')'")));
                     }
                 }
             }
@@ -242,10 +223,7 @@ impl Parser {
             }
         }
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| !c.is_whitespace() && c != ')' && c != ',' && c != '(')
-        {
+        while self.peek().is_some_and(|c| !c.is_whitespace() && c != ')' && c != ',' && c != '(') {
             self.pos += 1;
         }
         if self.pos == start {
@@ -265,17 +243,11 @@ impl Parser {
     }
 
     fn peek_keyword(&self, word: &str) -> bool {
-        self.starts_with(word)
-            && self
-                .chars
-                .get(self.pos + word.len())
-                .is_none_or(|c| c.is_whitespace() || *c == '(')
+        self.starts_with(word) && self.chars.get(self.pos + word.len()).is_none_or(|c| c.is_whitespace() || *c == '(')
     }
 
     fn starts_with(&self, text: &str) -> bool {
-        text.chars()
-            .enumerate()
-            .all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
+        text.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
     }
 
     fn expect(&mut self, c: char) -> Result<(), SyntaxError> {
@@ -302,10 +274,7 @@ impl Parser {
     }
 
     fn error(&self, message: String) -> SyntaxError {
-        SyntaxError {
-            offset: self.pos,
-            message,
-        }
+        SyntaxError { offset: self.pos, message }
     }
 }
 
@@ -314,65 +283,36 @@ mod tests {
     use super::*;
 
     fn field(name: &str, op: Op, values: &[&str]) -> Expr {
-        Expr::Field {
-            name: name.into(),
-            op,
-            values: values.iter().map(|v| v.to_string()).collect(),
-        }
+        Expr::Field { name: name.into(), op, values: values.iter().map(|v| v.to_string()).collect() }
     }
 
     #[test]
     fn parses_field_expressions_with_and_or_not() {
         assert_eq!(
-            parse(r#"@Category==news AND @title=="Hello \"big\" world""#)
-                .unwrap()
-                .unwrap(),
+            parse(r#"@Category==news AND @title=="Hello \"big\" world""#).unwrap().unwrap(),
             Expr::And(vec![
                 field("category", Op::Exact, &["news"]),
                 field("title", Op::Exact, &["Hello \"big\" world"])
             ])
         );
         assert_eq!(
-            parse("(@a==1 OR @b==2) NOT @c<>3 @date>=2024/01/02")
-                .unwrap()
-                .unwrap(),
+            parse("(@a==1 OR @b==2) NOT @c<>3 @date>=2024/01/02").unwrap().unwrap(),
             Expr::And(vec![
-                Expr::Or(vec![
-                    field("a", Op::Exact, &["1"]),
-                    field("b", Op::Exact, &["2"])
-                ]),
+                Expr::Or(vec![field("a", Op::Exact, &["1"]), field("b", Op::Exact, &["2"])]),
                 Expr::Not(Box::new(field("c", Op::NotEqual, &["3"]))),
                 field("date", Op::GreaterOrEqual, &["2024/01/02"]),
             ])
         );
-        assert_eq!(
-            parse("@tags==(a, \"b c\")").unwrap().unwrap(),
-            field("tags", Op::Exact, &["a", "b c"])
-        );
+        assert_eq!(parse("@tags==(a, \"b c\")").unwrap().unwrap(), field("tags", Op::Exact, &["a", "b c"]));
         assert_eq!(parse("  ").unwrap(), None);
     }
 
     #[test]
     fn reports_where_it_went_wrong() {
         assert_eq!(parse(r#"@title=="open"#).unwrap_err().offset, 8);
-        assert!(
-            parse("@title")
-                .unwrap_err()
-                .message
-                .contains("needs an operator")
-        );
-        assert!(
-            parse("(@a==1")
-                .unwrap_err()
-                .message
-                .contains("')' was expected")
-        );
-        assert!(
-            parse("@a==1)")
-                .unwrap_err()
-                .message
-                .contains("unexpected ')'")
-        );
+        assert!(parse("@title").unwrap_err().message.contains("needs an operator"));
+        assert!(parse("(@a==1").unwrap_err().message.contains("')' was expected"));
+        assert!(parse("@a==1)").unwrap_err().message.contains("unexpected ')'"));
         assert!(parse("@==1").unwrap_err().message.contains("field name"));
     }
 }

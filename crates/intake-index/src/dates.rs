@@ -33,29 +33,20 @@ pub fn parse_date_ms(text: &str) -> Option<i64> {
             return Some(Utc.from_utc_datetime(&naive).timestamp_millis());
         }
     }
-    parse_day(text)
-        .map(|(start, _)| start)
-        .or_else(|| epoch_ms(text))
+    parse_day(text).map(|(start, _)| start).or_else(|| epoch_ms(text))
 }
 
 /// A date without a time (`2024-01-02`, `2024/01/02`): the start of that UTC day and of the next.
 pub fn parse_day(text: &str) -> Option<(i64, i64)> {
-    DATE_FORMATS
-        .iter()
-        .find_map(|format| NaiveDate::parse_from_str(text.trim(), format).ok())
-        .map(|day| {
-            let start = Utc
-                .from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
-                .timestamp_millis();
-            (start, start + 86_400_000)
-        })
+    DATE_FORMATS.iter().find_map(|format| NaiveDate::parse_from_str(text.trim(), format).ok()).map(|day| {
+        let start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists")).timestamp_millis();
+        (start, start + 86_400_000)
+    })
 }
 
 /// Plausible epoch milliseconds (1970 to 2200).
 fn epoch_ms(text: &str) -> Option<i64> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|ms| (0..7_258_118_400_000).contains(ms))
+    text.parse::<i64>().ok().filter(|ms| (0..7_258_118_400_000).contains(ms))
 }
 
 /// Epoch milliseconds as ISO 8601 UTC with milliseconds, e.g. `2024-01-02T03:04:05.000Z`.

@@ -27,8 +27,8 @@ pub enum ContentKind {
 
 const HTML_EXTENSIONS: &[&str] = &[".html", ".htm", ".xhtml", ".shtml", ".aspx", ".php", ".jsp"];
 const BINARY_EXTENSIONS: &[&str] = &[
-    ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".zip", ".gz", ".tar", ".doc", ".docx",
-    ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".mp3", ".mp4", ".bin", ".exe",
+    ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".zip", ".gz", ".tar", ".doc", ".docx", ".xls", ".xlsx", ".ppt",
+    ".pptx", ".odt", ".mp3", ".mp4", ".bin", ".exe",
 ];
 
 pub fn content_kind(bytes: &[u8], file_extension: Option<&str>) -> ContentKind {
@@ -44,10 +44,7 @@ pub fn content_kind(bytes: &[u8], file_extension: Option<&str>) -> ContentKind {
 
 fn looks_like_html(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(512)];
-    let start = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(head.len());
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
     let head = head[start..].to_ascii_lowercase();
     head.starts_with(b"<!doctype html")
         || head.starts_with(b"<html")
@@ -66,10 +63,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub fn extract(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
     match content_kind(bytes, file_extension) {
         ContentKind::Html => extract_html(bytes),
-        ContentKind::Text => Extracted {
-            title: None,
-            text: String::from_utf8_lossy(bytes).into_owned(),
-        },
+        ContentKind::Text => Extracted { title: None, text: String::from_utf8_lossy(bytes).into_owned() },
         ContentKind::Binary => Extracted::default(),
     }
 }
@@ -83,9 +77,7 @@ pub fn extract_html(html: &[u8]) -> Extracted {
     let title = RefCell::new(Collapser::with_capacity(64));
     let title_done = std::cell::Cell::new(false);
     let settings = Settings::new()
-        .with_memory_settings(
-            MemorySettings::new().with_max_allowed_memory_usage(MAX_TOKENIZER_MEMORY),
-        )
+        .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(MAX_TOKENIZER_MEMORY))
         .with_strict(false)
         .append_element_content_handler(text!("title", |chunk| {
             // The first <title> is the document's; later ones (inside SVG images, say) are not.
@@ -113,10 +105,7 @@ pub fn extract_html(html: &[u8]) -> Extracted {
         tracing::debug!(%error, "HTML extraction stopped early");
     }
     let title = title.into_inner().finish();
-    Extracted {
-        title: (!title.is_empty()).then_some(title),
-        text: text.into_inner().finish(),
-    }
+    Extracted { title: (!title.is_empty()).then_some(title), text: text.into_inner().finish() }
 }
 
 /// Builds text with runs of whitespace collapsed to one space, decoding HTML entities on the way.
@@ -127,10 +116,7 @@ struct Collapser {
 
 impl Collapser {
     fn with_capacity(capacity: usize) -> Collapser {
-        Collapser {
-            out: String::with_capacity(capacity),
-            pending_space: false,
-        }
+        Collapser { out: String::with_capacity(capacity), pending_space: false }
     }
 
     fn push_html(&mut self, raw: &str) {
@@ -184,30 +170,21 @@ mod tests {
 
     #[test]
     fn only_the_first_title_is_the_title() {
-        let html = b"<html><head><title>Page</title></head><body><svg><title>icon</title></svg><p>text</p></body></html>";
+        let html =
+            b"<html><head><title>Page</title></head><body><svg><title>icon</title></svg><p>text</p></body></html>";
         assert_eq!(extract_html(html).title.as_deref(), Some("Page"));
     }
 
     #[test]
     fn survives_broken_markup() {
-        let extracted =
-            extract_html(b"<p>unclosed <b>bold <i>text</p></div></span> tail &bogus; <");
-        assert!(
-            extracted
-                .text
-                .starts_with("unclosed bold text tail &bogus;"),
-            "{}",
-            extracted.text
-        );
+        let extracted = extract_html(b"<p>unclosed <b>bold <i>text</p></div></span> tail &bogus; <");
+        assert!(extracted.text.starts_with("unclosed bold text tail &bogus;"), "{}", extracted.text);
     }
 
     #[test]
     fn chooses_by_extension_then_content() {
         assert_eq!(content_kind(b"plain", Some(".HTML")), ContentKind::Html);
-        assert_eq!(
-            content_kind(b"  <!doctype html><p>x", None),
-            ContentKind::Html
-        );
+        assert_eq!(content_kind(b"  <!doctype html><p>x", None), ContentKind::Html);
         assert_eq!(content_kind(b"%PDF-1.7 ...", None), ContentKind::Binary);
         assert_eq!(content_kind(b"just words", Some(".txt")), ContentKind::Text);
         assert_eq!(extract(b"%PDF-1.7", Some(".pdf")), Extracted::default());

@@ -19,10 +19,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{
-    DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
-};
+use tantivy::{DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::prepare::PreparedItem;
 use crate::schema::{Fields, build_schema, item_key, register_tokenizers};
@@ -107,22 +104,13 @@ impl OrgIndex {
     pub fn open(dir: &Path, threads: usize, memory_bytes: usize) -> Result<OrgIndex, IndexError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = build_schema();
-        let directory = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| IndexError::State(e.to_string()))?;
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::State(e.to_string()))?;
         let index = Index::open_or_create(directory, schema)?;
         register_tokenizers(&index);
-        let writer = index.writer_with_num_threads(
-            threads.max(1),
-            memory_bytes.max(15_000_000 * threads.max(1)),
-        )?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let writer = index.writer_with_num_threads(threads.max(1), memory_bytes.max(15_000_000 * threads.max(1)))?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let state = match index.load_metas()?.payload {
-            Some(payload) => {
-                serde_json::from_str(&payload).map_err(|e| IndexError::State(e.to_string()))?
-            }
+            Some(payload) => serde_json::from_str(&payload).map_err(|e| IndexError::State(e.to_string()))?,
             None => IndexState::default(),
         };
         Ok(OrgIndex {
@@ -179,9 +167,8 @@ impl OrgIndex {
 
     /// Adds or replaces an item, if no newer operation already decided it.
     pub fn upsert(&mut self, item: PreparedItem, op: &OpInfo) -> Outcome {
-        let outcome = |operation, result, reason: Option<String>| {
-            outcome(op, &item.document_id, operation, result, reason)
-        };
+        let outcome =
+            |operation, result, reason: Option<String>| outcome(op, &item.document_id, operation, result, reason);
         let document = match item.document {
             Ok(document) => document,
             Err(refusal) => {
@@ -195,39 +182,21 @@ impl OrgIndex {
         if let Some(newer) = newer_than(current, op.ordering_id) {
             return outcome(LogOperation::Add, LogResult::Skipped, Some(newer));
         }
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.key, &item.key));
+        self.writer.delete_term(Term::from_field_text(self.fields.key, &item.key));
         if let Err(e) = self.writer.add_document(document) {
-            return outcome(
-                LogOperation::Add,
-                LogResult::Error,
-                Some(format!("the index refused the item: {e}")),
-            );
+            return outcome(LogOperation::Add, LogResult::Error, Some(format!("the index refused the item: {e}")));
         }
         self.set_state(item.key, ItemState::Live(op.ordering_id));
-        let operation = if matches!(current, Some(ItemState::Live(_))) {
-            LogOperation::Update
-        } else {
-            LogOperation::Add
-        };
+        let operation =
+            if matches!(current, Some(ItemState::Live(_))) { LogOperation::Update } else { LogOperation::Add };
         outcome(operation, LogResult::Completed, None)
     }
 
     /// Deletes an item and, with `children`, every item whose URI starts with its URI and `/`.
     pub fn delete(&mut self, document_id: &str, children: bool, op: &OpInfo) -> Vec<Outcome> {
-        let operation = if children {
-            LogOperation::DeleteAndChildren
-        } else {
-            LogOperation::Delete
-        };
+        let operation = if children { LogOperation::DeleteAndChildren } else { LogOperation::Delete };
         if let Some(rejection) = self.below_watermark(op) {
-            return vec![outcome(
-                op,
-                document_id,
-                operation,
-                LogResult::Rejected,
-                Some(rejection),
-            )];
+            return vec![outcome(op, document_id, operation, LogResult::Rejected, Some(rejection))];
         }
         let key = item_key(&op.source_id, document_id);
         let current = self.item_state(&key);
@@ -236,9 +205,7 @@ impl OrgIndex {
             None => {
                 self.tombstone(&key, document_id, op);
                 match current {
-                    Some(ItemState::Live(_)) => {
-                        outcome(op, document_id, operation, LogResult::Completed, None)
-                    }
+                    Some(ItemState::Live(_)) => outcome(op, document_id, operation, LogResult::Completed, None),
                     _ => outcome(
                         op,
                         document_id,
@@ -253,25 +220,13 @@ impl OrgIndex {
             for (child_key, child_id, state) in self.children_of(&op.source_id, document_id) {
                 if let Some(newer) = newer_than(Some(state), op.ordering_id) {
                     if matches!(state, ItemState::Live(_)) {
-                        outcomes.push(outcome(
-                            op,
-                            &child_id,
-                            operation,
-                            LogResult::Skipped,
-                            Some(newer),
-                        ));
+                        outcomes.push(outcome(op, &child_id, operation, LogResult::Skipped, Some(newer)));
                     }
                     continue;
                 }
                 self.tombstone(&child_key, &child_id, op);
                 if matches!(state, ItemState::Live(_)) {
-                    outcomes.push(outcome(
-                        op,
-                        &child_id,
-                        operation,
-                        LogResult::Completed,
-                        None,
-                    ));
+                    outcomes.push(outcome(op, &child_id, operation, LogResult::Completed, None));
                 }
             }
         }
@@ -297,9 +252,8 @@ impl OrgIndex {
 
     /// Applies every pending delete-older-than due at `now_ms`.
     pub fn run_due(&mut self, now_ms: i64) -> Result<Vec<Outcome>, IndexError> {
-        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.pending)
-            .into_iter()
-            .partition(|p| p.due_at_ms <= now_ms);
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.state.pending).into_iter().partition(|p| p.due_at_ms <= now_ms);
         self.state.pending = waiting;
         let mut outcomes = Vec::new();
         for pending in due {
@@ -308,10 +262,7 @@ impl OrgIndex {
         Ok(outcomes)
     }
 
-    fn delete_older_than(
-        &mut self,
-        pending: &PendingDeleteOlderThan,
-    ) -> Result<Vec<Outcome>, IndexError> {
+    fn delete_older_than(&mut self, pending: &PendingDeleteOlderThan) -> Result<Vec<Outcome>, IndexError> {
         let op = OpInfo {
             source_id: pending.source_id.clone(),
             ordering_id: pending.ordering_id,
@@ -320,9 +271,7 @@ impl OrgIndex {
         };
         let mut outcomes = Vec::new();
         let mut doomed: Vec<(String, String, bool)> = Vec::new(); // key, document id, live
-        for (document_id, live) in
-            self.committed_older_than(&pending.source_id, pending.ordering_id)?
-        {
+        for (document_id, live) in self.committed_older_than(&pending.source_id, pending.ordering_id)? {
             let key = item_key(&pending.source_id, &document_id);
             // An uncommitted newer operation on the item survives.
             if !self.overlay.contains_key(&key) {
@@ -336,11 +285,7 @@ impl OrgIndex {
                 ItemState::Gone => false,
             };
             if older && key.starts_with(&prefix) {
-                doomed.push((
-                    key.clone(),
-                    key[prefix.len()..].to_string(),
-                    matches!(state, ItemState::Live(_)),
-                ));
+                doomed.push((key.clone(), key[prefix.len()..].to_string(), matches!(state, ItemState::Live(_))));
             }
         }
         let older = self.older_than(&pending.source_id, pending.ordering_id);
@@ -348,20 +293,10 @@ impl OrgIndex {
         for (key, document_id, live) in doomed {
             self.set_state(key, ItemState::Gone);
             if live {
-                outcomes.push(outcome(
-                    &op,
-                    &document_id,
-                    LogOperation::DeleteOlderThan,
-                    LogResult::Completed,
-                    None,
-                ));
+                outcomes.push(outcome(&op, &document_id, LogOperation::DeleteOlderThan, LogResult::Completed, None));
             }
         }
-        let watermark = self
-            .state
-            .watermarks
-            .entry(pending.source_id.clone())
-            .or_insert(OrderingId::MIN);
+        let watermark = self.state.watermarks.entry(pending.source_id.clone()).or_insert(OrderingId::MIN);
         *watermark = (*watermark).max(pending.ordering_id);
         self.dirty = true;
         Ok(outcomes)
@@ -369,8 +304,7 @@ impl OrgIndex {
 
     /// Removes every document of a deleted source, and what the index remembered about it.
     pub fn purge_source(&mut self, source_id: &str) {
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.source, source_id));
+        self.writer.delete_term(Term::from_field_text(self.fields.source, source_id));
         self.state.watermarks.remove(source_id);
         self.state.pending.retain(|p| p.source_id != source_id);
         let prefix = item_key(source_id, "");
@@ -403,8 +337,7 @@ impl OrgIndex {
     }
 
     fn tombstone(&mut self, key: &str, document_id: &str, op: &OpInfo) {
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.key, key));
+        self.writer.delete_term(Term::from_field_text(self.fields.key, key));
         let mut doc = TantivyDocument::default();
         doc.add_text(self.fields.key, key);
         doc.add_text(self.fields.uri, document_id);
@@ -432,8 +365,7 @@ impl OrgIndex {
             let Ok(inverted) = segment.inverted_index(self.fields.key) else {
                 continue;
             };
-            let Ok(Some(mut postings)) = inverted.read_postings(&term, IndexRecordOption::Basic)
-            else {
+            let Ok(Some(mut postings)) = inverted.read_postings(&term, IndexRecordOption::Basic) else {
                 continue;
             };
             let alive = segment.alive_bitset();
@@ -478,16 +410,10 @@ impl OrgIndex {
         let source_prefix = item_key(source_id, "");
         for (key, state) in &self.overlay {
             if key.starts_with(&prefix) {
-                found.insert(
-                    key.clone(),
-                    (key[source_prefix.len()..].to_string(), *state),
-                );
+                found.insert(key.clone(), (key[source_prefix.len()..].to_string(), *state));
             }
         }
-        let mut children: Vec<_> = found
-            .into_iter()
-            .map(|(key, (id, state))| (key, id, state))
-            .collect();
+        let mut children: Vec<_> = found.into_iter().map(|(key, (id, state))| (key, id, state)).collect();
         children.sort_by(|a, b| a.1.cmp(&b.1));
         children
     }
@@ -500,9 +426,7 @@ impl OrgIndex {
     ) -> Result<Vec<(String, bool)>, IndexError> {
         let searcher = self.reader.searcher();
         let mut found = Vec::new();
-        for address in
-            searcher.search(&self.older_than(source_id, ordering_id), &DocSetCollector)?
-        {
+        for address in searcher.search(&self.older_than(source_id, ordering_id), &DocSetCollector)? {
             if let Some((id, state)) = self.stored_state(&searcher, address) {
                 found.push((id, matches!(state, ItemState::Live(_))));
             }
@@ -512,39 +436,22 @@ impl OrgIndex {
 
     /// The documents of a source whose `orderingId` is below `ordering_id`.
     fn older_than(&self, source_id: &str, ordering_id: OrderingId) -> BooleanQuery {
-        let in_source = TermQuery::new(
-            Term::from_field_text(self.fields.source, source_id),
-            IndexRecordOption::Basic,
-        );
+        let in_source = TermQuery::new(Term::from_field_text(self.fields.source, source_id), IndexRecordOption::Basic);
         let older = RangeQuery::new(
             Bound::Unbounded,
             Bound::Excluded(Term::from_field_i64(self.fields.ordering_id, ordering_id)),
         );
-        BooleanQuery::new(vec![
-            (Occur::Must, Box::new(in_source) as Box<dyn Query>),
-            (Occur::Must, Box::new(older)),
-        ])
+        BooleanQuery::new(vec![(Occur::Must, Box::new(in_source) as Box<dyn Query>), (Occur::Must, Box::new(older))])
     }
 
-    fn stored_state(
-        &self,
-        searcher: &Searcher,
-        address: DocAddress,
-    ) -> Option<(String, ItemState)> {
+    fn stored_state(&self, searcher: &Searcher, address: DocAddress) -> Option<(String, ItemState)> {
         let segment = searcher.segment_reader(address.segment_ord);
         let fast = segment.fast_fields();
         let ordering_id = fast.i64("ordering_id").ok()?.first(address.doc_id)?;
         let live = fast.u64("live").ok()?.first(address.doc_id)? == 1;
         let doc: TantivyDocument = searcher.doc(address).ok()?;
         let id = doc.get_first(self.fields.uri)?.as_str()?.to_string();
-        Some((
-            id,
-            if live {
-                ItemState::Live(ordering_id)
-            } else {
-                ItemState::Deleted(ordering_id)
-            },
-        ))
+        Some((id, if live { ItemState::Live(ordering_id) } else { ItemState::Deleted(ordering_id) }))
     }
 }
 

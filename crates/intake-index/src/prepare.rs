@@ -68,10 +68,7 @@ pub struct Refusal {
 
 impl Refusal {
     fn error(reason: impl Into<String>) -> Refusal {
-        Refusal {
-            result: LogResult::Error,
-            reason: reason.into(),
-        }
+        Refusal { result: LogResult::Error, reason: reason.into() }
     }
 }
 
@@ -89,16 +86,8 @@ pub fn prepare_item(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Pr
     }
 }
 
-fn build_document(
-    item: &Item,
-    target: &ItemTarget<'_>,
-    fields: &Fields,
-) -> Result<TantivyDocument, Refusal> {
-    let identities: usize = item
-        .permissions
-        .iter()
-        .map(|level| level.identity_count())
-        .sum();
+fn build_document(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Result<TantivyDocument, Refusal> {
+    let identities: usize = item.permissions.iter().map(|level| level.identity_count()).sum();
     if identities > limits::MAX_PERMISSIONS_PER_ITEM {
         return Err(Refusal {
             result: LogResult::Rejected,
@@ -113,14 +102,8 @@ fn build_document(
     let kind = content_kind(&bytes, extension);
     let extracted = extract(&bytes, extension);
 
-    let title = item
-        .meta_text("title")
-        .or(extracted.title)
-        .unwrap_or_else(|| file_name(&item.document_id).to_string());
-    let date_ms = item
-        .meta_text("date")
-        .and_then(|d| parse_date_ms(&d))
-        .unwrap_or(target.accepted_at_ms);
+    let title = item.meta_text("title").or(extracted.title).unwrap_or_else(|| file_name(&item.document_id).to_string());
+    let date_ms = item.meta_text("date").and_then(|d| parse_date_ms(&d)).unwrap_or(target.accepted_at_ms);
 
     let mut doc = TantivyDocument::default();
     doc.add_text(fields.key, item_key(target.source_id, &item.document_id));
@@ -133,24 +116,15 @@ fn build_document(
     doc.add_text(fields.title, title);
     doc.add_text(fields.text_head, head(&extracted.text, TEXT_HEAD_BYTES));
     doc.add_text(fields.body, extracted.text);
-    doc.add_text(
-        fields.filetype,
-        file_type(extension, &item.document_id, kind),
-    );
+    doc.add_text(fields.filetype, file_type(extension, &item.document_id, kind));
     doc.add_date(fields.date, DateTime::from_timestamp_millis(date_ms));
-    doc.add_bytes(
-        fields.meta,
-        &serde_json::to_vec(&typed_metadata(item)).expect("JSON values serialize"),
-    );
+    doc.add_bytes(fields.meta, &serde_json::to_vec(&typed_metadata(item)).expect("JSON values serialize"));
     doc.add_object(fields.meta_exact, exact_metadata(item));
     let typed = typed_values(item, target.field_types);
     if !typed.is_empty() {
         doc.add_object(fields.meta_typed, typed);
     }
-    doc.add_bytes(
-        fields.permissions,
-        &serde_json::to_vec(&item.permissions).expect("permissions serialize"),
-    );
+    doc.add_bytes(fields.permissions, &serde_json::to_vec(&item.permissions).expect("permissions serialize"));
     if let Some(parent) = &item.parent_id {
         doc.add_text(fields.parent_id, parent);
     }
@@ -170,14 +144,8 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
         Content::Compressed { bytes, compression } => {
             compression::decompress(bytes, *compression, cap).map_err(decode_refusal)
         }
-        Content::FileContainer {
-            file_id,
-            compression,
-        } => {
-            let mut reader = target
-                .containers
-                .open(target.organization_id, file_id)
-                .map_err(Refusal::error)?;
+        Content::FileContainer { file_id, compression } => {
+            let mut reader = target.containers.open(target.organization_id, file_id).map_err(Refusal::error)?;
             // The first bytes tell the stream's real compression; they are read again through the decoder.
             let mut head = [0u8; 16];
             let mut filled = 0;
@@ -186,16 +154,13 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) => {
-                        return Err(Refusal::error(format!(
-                            "file container '{file_id}' could not be read: {e}"
-                        )));
+                        return Err(Refusal::error(format!("file container '{file_id}' could not be read: {e}")));
                     }
                 }
             }
             let head = &head[..filled];
             let stream = head.chain(reader);
-            let decoder =
-                compression::decoder(*compression, head, stream).map_err(decode_refusal)?;
+            let decoder = compression::decoder(*compression, head, stream).map_err(decode_refusal)?;
             compression::read_capped(decoder, *compression, cap).map_err(decode_refusal)
         }
     }
@@ -204,10 +169,7 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
 /// Data past the size limit is REJECTED (a limit); data that does not decode is an ERROR.
 fn decode_refusal(error: compression::DecodeError) -> Refusal {
     match error {
-        compression::DecodeError::TooLarge { .. } => Refusal {
-            result: LogResult::Rejected,
-            reason: error.to_string(),
-        },
+        compression::DecodeError::TooLarge { .. } => Refusal { result: LogResult::Rejected, reason: error.to_string() },
         other => Refusal::error(other.to_string()),
     }
 }
@@ -226,30 +188,19 @@ fn head(text: &str, max: usize) -> &str {
 
 /// The last path segment of a URI, as a title of last resort.
 fn file_name(document_id: &str) -> &str {
-    let path = document_id
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(document_id)
-        .trim_end_matches('/');
-    path.rsplit('/')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(document_id)
+    let path = document_id.split(['?', '#']).next().unwrap_or(document_id).trim_end_matches('/');
+    path.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(document_id)
 }
 
 /// Coveo's `@filetype`: the extension without its dot, else what the content is.
 fn file_type(extension: Option<&str>, document_id: &str, kind: ContentKind) -> String {
     let from_name = || {
         let name = file_name(document_id);
-        name.rsplit_once('.').map(|(_, ext)| ext).filter(|ext| {
-            !ext.is_empty() && ext.len() <= 8 && ext.chars().all(char::is_alphanumeric)
-        })
+        name.rsplit_once('.')
+            .map(|(_, ext)| ext)
+            .filter(|ext| !ext.is_empty() && ext.len() <= 8 && ext.chars().all(char::is_alphanumeric))
     };
-    match extension
-        .map(|e| e.trim_start_matches('.'))
-        .filter(|e| !e.is_empty())
-        .or_else(from_name)
-    {
+    match extension.map(|e| e.trim_start_matches('.')).filter(|e| !e.is_empty()).or_else(from_name) {
         Some(ext) => ext.to_ascii_lowercase(),
         None => match kind {
             ContentKind::Html => "html",
@@ -261,10 +212,7 @@ fn file_type(extension: Option<&str>, document_id: &str, kind: ContentKind) -> S
 }
 
 fn typed_metadata(item: &Item) -> Map<String, Value> {
-    item.metadata
-        .iter()
-        .map(|(key, value)| (key.clone(), value.to_json()))
-        .collect()
+    item.metadata.iter().map(|(key, value)| (key.clone(), value.to_json())).collect()
 }
 
 /// Metadata of declared numeric and date fields as numbers (dates as epoch ms); values that are not of the
@@ -279,11 +227,8 @@ fn typed_values(
         let Some(field_type) = field_types.get(key).filter(|t| t.is_numeric()) else {
             continue;
         };
-        let numbers: Vec<OwnedValue> = value
-            .scalars()
-            .iter()
-            .filter_map(|scalar| typed_scalar(scalar, *field_type))
-            .collect();
+        let numbers: Vec<OwnedValue> =
+            value.scalars().iter().filter_map(|scalar| typed_scalar(scalar, *field_type)).collect();
         match numbers.len() {
             0 => {}
             1 => {
@@ -302,12 +247,8 @@ pub fn typed_scalar(scalar: &Scalar, field_type: FieldType) -> Option<tantivy::s
     use tantivy::schema::OwnedValue;
     match (field_type, scalar) {
         (FieldType::Long | FieldType::Long64, Scalar::Integer(i)) => Some(OwnedValue::I64(*i)),
-        (FieldType::Long | FieldType::Long64, Scalar::Float(f)) if f.fract() == 0.0 => {
-            Some(OwnedValue::I64(*f as i64))
-        }
-        (FieldType::Long | FieldType::Long64, Scalar::Text(t)) => {
-            t.trim().parse().ok().map(OwnedValue::I64)
-        }
+        (FieldType::Long | FieldType::Long64, Scalar::Float(f)) if f.fract() == 0.0 => Some(OwnedValue::I64(*f as i64)),
+        (FieldType::Long | FieldType::Long64, Scalar::Text(t)) => t.trim().parse().ok().map(OwnedValue::I64),
         (FieldType::Double, Scalar::Integer(i)) => Some(OwnedValue::F64(*i as f64)),
         (FieldType::Double, Scalar::Float(f)) => Some(OwnedValue::F64(*f)),
         (FieldType::Double, Scalar::Text(t)) => t.trim().parse().ok().map(OwnedValue::F64),
@@ -346,10 +287,7 @@ mod tests {
     fn names_and_types_come_from_the_uri_when_missing() {
         assert_eq!(file_name("file:///docs/a/guide.html?x=1#top"), "guide.html");
         assert_eq!(file_name("https://example.com/"), "example.com");
-        assert_eq!(
-            file_type(None, "file:///docs/guide.PDF", ContentKind::Binary),
-            "pdf"
-        );
+        assert_eq!(file_type(None, "file:///docs/guide.PDF", ContentKind::Binary), "pdf");
         assert_eq!(file_type(Some(".HTM"), "x", ContentKind::Html), "htm");
         assert_eq!(file_type(None, "urn:item:42", ContentKind::Text), "txt");
     }

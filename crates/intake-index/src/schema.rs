@@ -4,8 +4,7 @@
 //! tombstone (`live` = 0, no text) holding its `orderingId`, so an older add that arrives later still loses.
 
 use tantivy::schema::{
-    FAST, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{Index, schema::Field};
@@ -52,9 +51,7 @@ pub struct Fields {
 pub fn build_schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let exact = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(EXACT_TOKENIZER)
-            .set_index_option(IndexRecordOption::Basic),
+        TextFieldIndexing::default().set_tokenizer(EXACT_TOKENIZER).set_index_option(IndexRecordOption::Basic),
     );
     let full_text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
@@ -78,13 +75,10 @@ pub fn build_schema() -> (Schema, Fields) {
         meta_exact: builder.add_json_field(
             "meta_exact",
             JsonObjectOptions::default().set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(EXACT_TOKENIZER)
-                    .set_index_option(IndexRecordOption::Basic),
+                TextFieldIndexing::default().set_tokenizer(EXACT_TOKENIZER).set_index_option(IndexRecordOption::Basic),
             ),
         ),
-        meta_typed: builder
-            .add_json_field("meta_typed", JsonObjectOptions::default().set_fast(None)),
+        meta_typed: builder.add_json_field("meta_typed", JsonObjectOptions::default().set_fast(None)),
         permissions: builder.add_bytes_field("permissions", STORED),
         parent_id: builder.add_text_field("parent_id", STRING | STORED),
         file_extension: builder.add_text_field("file_extension", STORED),
@@ -96,12 +90,9 @@ pub fn build_schema() -> (Schema, Fields) {
 
 /// Registers the tokenizers the schema names.
 pub fn register_tokenizers(index: &Index) {
-    index.tokenizers().register(
-        EXACT_TOKENIZER,
-        TextAnalyzer::builder(RawTokenizer::default())
-            .filter(LowerCaser)
-            .build(),
-    );
+    index
+        .tokenizers()
+        .register(EXACT_TOKENIZER, TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).build());
 }
 
 /// The unique key of an item in an organization's index.

@@ -91,28 +91,16 @@ pub fn search(
     fields: &Fields,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
-    let builder = QueryBuilder {
-        index,
-        fields,
-        field_types: &request.field_types,
-    };
+    let builder = QueryBuilder { index, fields, field_types: &request.field_types };
     let text_query = builder.free_text(&request.q);
-    let filter = match aq::parse(&request.aq).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidQuerySyntax,
-            format!("'aq' is not valid: {e}."),
-        )
-    })? {
+    let filter = match aq::parse(&request.aq)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'aq' is not valid: {e}.")))?
+    {
         Some(expr) => Some(builder.expression(&expr)?),
         None => None,
     };
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-        Occur::Must,
-        Box::new(TermQuery::new(
-            Term::from_field_u64(fields.live, 1),
-            IndexRecordOption::Basic,
-        )),
-    )];
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+        vec![(Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(fields.live, 1), IndexRecordOption::Basic)))];
     if let Some(text) = &text_query {
         clauses.push((Occur::Must, text.box_clone()));
     }
@@ -130,25 +118,15 @@ pub fn search(
         match request.sort {
             Sort::Relevancy => searcher.search(&query, &top).map_err(internal)?,
             Sort::DateDescending | Sort::DateAscending => {
-                let order = if request.sort == Sort::DateAscending {
-                    Order::Asc
-                } else {
-                    Order::Desc
-                };
-                let dated: Vec<(DateTime, DocAddress)> = searcher
-                    .search(&query, &top.order_by_fast_field("date", order))
-                    .map_err(internal)?;
-                dated
-                    .into_iter()
-                    .map(|(_, address)| (1.0, address))
-                    .collect()
+                let order = if request.sort == Sort::DateAscending { Order::Asc } else { Order::Desc };
+                let dated: Vec<(DateTime, DocAddress)> =
+                    searcher.search(&query, &top.order_by_fast_field("date", order)).map_err(internal)?;
+                dated.into_iter().map(|(_, address)| (1.0, address)).collect()
             }
         }
     };
     let snippets = match &text_query {
-        Some(text) => {
-            Some(SnippetGenerator::create(searcher, text.as_ref(), fields.body).map_err(internal)?)
-        }
+        Some(text) => Some(SnippetGenerator::create(searcher, text.as_ref(), fields.body).map_err(internal)?),
         None => None,
     }
     .map(|mut generator| {
@@ -160,11 +138,7 @@ pub fn search(
         let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
         results.push(hit(fields, &doc, score, snippets.as_ref()));
     }
-    Ok(SearchResponse {
-        total_count: total,
-        total_count_filtered: total,
-        results,
-    })
+    Ok(SearchResponse { total_count: total, total_count_filtered: total, results })
 }
 
 fn internal(e: tantivy::TantivyError) -> ApiError {
@@ -199,10 +173,7 @@ impl QueryBuilder<'_> {
     /// The query of an `aq` expression.
     fn expression(&self, expr: &Expr) -> Result<Box<dyn Query>, ApiError> {
         let all = |items: &[Expr], occur: Occur| -> Result<Box<dyn Query>, ApiError> {
-            let clauses = items
-                .iter()
-                .map(|e| Ok((occur, self.expression(e)?)))
-                .collect::<Result<_, ApiError>>()?;
+            let clauses = items.iter().map(|e| Ok((occur, self.expression(e)?))).collect::<Result<_, ApiError>>()?;
             Ok(Box::new(BooleanQuery::new(clauses)))
         };
         Ok(match expr {
@@ -215,69 +186,46 @@ impl QueryBuilder<'_> {
                     .iter()
                     .map(|v| Ok((Occur::Should, self.comparison(name, *op, v)?)))
                     .collect::<Result<_, ApiError>>()?;
-                let query: Box<dyn Query> = if any.len() == 1 {
-                    any.remove(0).1
-                } else {
-                    Box::new(BooleanQuery::new(any))
-                };
-                if *op == Op::NotEqual {
-                    negate(query)
-                } else {
-                    query
-                }
+                let query: Box<dyn Query> =
+                    if any.len() == 1 { any.remove(0).1 } else { Box::new(BooleanQuery::new(any)) };
+                if *op == Op::NotEqual { negate(query) } else { query }
             }
         })
     }
 
     /// The words of `text` in that order in `field`.
     fn phrase(&self, field: Field, text: &str) -> Box<dyn Query> {
-        self.parser(vec![field])
-            .parse_query_lenient(&format!("\"{}\"", text.replace('"', " ")))
-            .0
+        self.parser(vec![field]).parse_query_lenient(&format!("\"{}\"", text.replace('"', " "))).0
     }
 
     /// One `@name op value`.
     fn comparison(&self, name: &str, op: Op, value: &str) -> Result<Box<dyn Query>, ApiError> {
         let fields = self.fields;
         let exact = |field: Field, value: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, value),
-                IndexRecordOption::Basic,
-            ))
+            Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
         };
         let lower = value.to_lowercase();
-        if let Some(field_type) = self
-            .field_types
-            .get(name)
-            .copied()
-            .filter(|t| t.is_numeric())
-        {
+        if let Some(field_type) = self.field_types.get(name).copied().filter(|t| t.is_numeric()) {
             return self.typed_comparison(name, field_type, op, value);
         }
         match (name, op) {
             ("date" | "sysdate", _) => {
                 let (start, end) = date_interval(name, value)?;
-                let term = |ms: i64| {
-                    Term::from_field_date(fields.date, DateTime::from_timestamp_millis(ms))
-                };
+                let term = |ms: i64| Term::from_field_date(fields.date, DateTime::from_timestamp_millis(ms));
                 Ok(comparison_range(op, term(start), term(end)))
             }
-            (_, Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual) => {
-                Err(ApiError::new(
-                    ErrorCode::InvalidQuerySyntax,
-                    format!(
-                        "'aq' compares @{name} with {op}, but @{name} is not a declared numeric or date field; declare it \
+            (_, Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual) => Err(ApiError::new(
+                ErrorCode::InvalidQuerySyntax,
+                format!(
+                    "'aq' compares @{name} with {op}, but @{name} is not a declared numeric or date field; declare it \
                          (POST /rest/organizations/{{org}}/indexes/fields/batch/create) or use == and <>."
-                    ),
-                ))
-            }
+                ),
+            )),
             ("uri" | "sysuri", _) => Ok(exact(fields.uri, value)),
             ("title" | "systitle", Op::Contains) => Ok(self.phrase(fields.title, value)),
             ("title" | "systitle", _) => Ok(exact(fields.title_exact, &lower)),
             ("source" | "syssource", _) => Ok(exact(fields.source_name, &lower)),
-            ("filetype" | "sysfiletype", _) => {
-                Ok(exact(fields.filetype, lower.trim_start_matches('.')))
-            }
+            ("filetype" | "sysfiletype", _) => Ok(exact(fields.filetype, lower.trim_start_matches('.'))),
             (meta, _) => {
                 let mut term = Term::from_field_json_path(fields.meta_exact, meta, false);
                 term.append_type_and_str(&lower);
@@ -288,10 +236,7 @@ impl QueryBuilder<'_> {
 }
 
 fn negate(query: Box<dyn Query>) -> Box<dyn Query> {
-    Box::new(BooleanQuery::new(vec![
-        (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
-        (Occur::MustNot, query),
-    ]))
+    Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn Query>), (Occur::MustNot, query)]))
 }
 
 /// The range a comparison covers, for a value spanning `[lo, hi]` (a whole day, or one number).
@@ -332,10 +277,7 @@ impl QueryBuilder<'_> {
         let not_a = |kind: &str| {
             ApiError::new(
                 ErrorCode::InvalidQuerySyntax,
-                format!(
-                    "'aq' compares @{name} ({}) with '{value}', which is not {kind}.",
-                    field_type.as_str()
-                ),
+                format!("'aq' compares @{name} ({}) with '{value}', which is not {kind}.", field_type.as_str()),
             )
         };
         let term = || Term::from_field_json_path(self.fields.meta_typed, name, false);
@@ -361,18 +303,8 @@ impl QueryBuilder<'_> {
     }
 }
 
-fn hit(
-    fields: &Fields,
-    doc: &TantivyDocument,
-    score: f32,
-    snippets: Option<&SnippetGenerator>,
-) -> SearchHit {
-    let text = |field: Field| {
-        doc.get_first(field)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, snippets: Option<&SnippetGenerator>) -> SearchHit {
+    let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let uri = text(fields.uri);
     let title = text(fields.title);
     let mut raw: Map<String, Value> = doc
@@ -380,15 +312,8 @@ fn hit(
         .and_then(|v| v.as_bytes())
         .and_then(|bytes| serde_json::from_slice(bytes).ok())
         .unwrap_or_default();
-    let date_ms = doc
-        .get_first(fields.date)
-        .and_then(|v| v.as_datetime())
-        .map(|d| d.into_timestamp_millis());
-    let click_uri = raw
-        .get("clickableuri")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| uri.clone());
+    let date_ms = doc.get_first(fields.date).and_then(|v| v.as_datetime()).map(|d| d.into_timestamp_millis());
+    let click_uri = raw.get("clickableuri").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| uri.clone());
     let standard = [
         ("uri", Value::from(uri.clone())),
         ("sysuri", Value::from(uri.clone())),
@@ -402,18 +327,8 @@ fn hit(
         ("sysfiletype", Value::from(text(fields.filetype))),
         ("date", date_ms.map_or(Value::Null, Value::from)),
         ("sysdate", date_ms.map_or(Value::Null, Value::from)),
-        (
-            "size",
-            doc.get_first(fields.size)
-                .and_then(|v| v.as_u64())
-                .map_or(Value::Null, Value::from),
-        ),
-        (
-            "indexeddate",
-            doc.get_first(fields.indexed_at)
-                .and_then(|v| v.as_i64())
-                .map_or(Value::Null, Value::from),
-        ),
+        ("size", doc.get_first(fields.size).and_then(|v| v.as_u64()).map_or(Value::Null, Value::from)),
+        ("indexeddate", doc.get_first(fields.indexed_at).and_then(|v| v.as_i64()).map_or(Value::Null, Value::from)),
     ];
     // The standard fields win over metadata of the same name, as Coveo maps `date` to `@date` (epoch ms).
     for (key, value) in standard {
@@ -437,15 +352,8 @@ fn hit(
 }
 
 /// The passage around the query's words, or the start of the text when there is no `q`.
-fn excerpt(
-    doc: &TantivyDocument,
-    fields: &Fields,
-    snippets: Option<&SnippetGenerator>,
-) -> (String, Vec<Highlight>) {
-    let text = doc
-        .get_first(fields.text_head)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
+fn excerpt(doc: &TantivyDocument, fields: &Fields, snippets: Option<&SnippetGenerator>) -> (String, Vec<Highlight>) {
+    let text = doc.get_first(fields.text_head).and_then(|v| v.as_str()).unwrap_or_default();
     if let Some(generator) = snippets {
         let snippet = generator.snippet(text);
         if !snippet.fragment().is_empty() {
@@ -461,10 +369,7 @@ fn excerpt(
             return (fragment.to_string(), highlights);
         }
     }
-    let cut = text
-        .char_indices()
-        .nth(EXCERPT_CHARS)
-        .map_or(text.len(), |(i, _)| i);
+    let cut = text.char_indices().nth(EXCERPT_CHARS).map_or(text.len(), |(i, _)| i);
     (text[..cut].to_string(), Vec::new())
 }
 

@@ -1,9 +1,7 @@
 //! The ordering rules and search, against a real on-disk tantivy index.
 
 use intake_index::search::{SearchRequest, Sort, search};
-use intake_index::{
-    ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item,
-};
+use intake_index::{ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
 use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::{LogOperation, LogResult};
@@ -25,33 +23,19 @@ fn item(id: &str, text: &str, meta: &[(&str, &str)]) -> Item {
         file_extension: Some(".html".to_string()),
         parent_id: None,
         permissions: vec![],
-        metadata: meta
-            .iter()
-            .map(|(k, v)| (k.to_string(), MetaValue::One(Scalar::Text(v.to_string()))))
-            .collect(),
+        metadata: meta.iter().map(|(k, v)| (k.to_string(), MetaValue::One(Scalar::Text(v.to_string())))).collect(),
     }
 }
 
 fn op(ordering_id: i64, seq: u64) -> OpInfo {
-    OpInfo {
-        source_id: SOURCE.into(),
-        ordering_id,
-        request_id: format!("req-{seq}"),
-        journal_seq: seq,
-    }
+    OpInfo { source_id: SOURCE.into(), ordering_id, request_id: format!("req-{seq}"), journal_seq: seq }
 }
 
 fn upsert(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64) -> Outcome {
     upsert_typed(index, item, ordering_id, seq, &FieldTypes::new())
 }
 
-fn upsert_typed(
-    index: &mut OrgIndex,
-    item: &Item,
-    ordering_id: i64,
-    seq: u64,
-    field_types: &FieldTypes,
-) -> Outcome {
+fn upsert_typed(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64, field_types: &FieldTypes) -> Outcome {
     let target = ItemTarget {
         organization_id: "org",
         source_id: SOURCE,
@@ -98,22 +82,8 @@ fn open(dir: &std::path::Path) -> OrgIndex {
 fn the_highest_ordering_id_wins_whatever_the_arrival_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = open(dir.path());
-    assert_eq!(
-        upsert(
-            &mut index,
-            &item("file://a", "<p>newer text</p>", &[]),
-            20,
-            1
-        )
-        .result,
-        LogResult::Completed
-    );
-    let late = upsert(
-        &mut index,
-        &item("file://a", "<p>older text</p>", &[]),
-        10,
-        2,
-    );
+    assert_eq!(upsert(&mut index, &item("file://a", "<p>newer text</p>", &[]), 20, 1).result, LogResult::Completed);
+    let late = upsert(&mut index, &item("file://a", "<p>older text</p>", &[]), 10, 2);
     assert_eq!(late.result, LogResult::Skipped);
     assert!(late.reason.unwrap().contains("higher orderingId (20 > 10)"));
     index.commit().unwrap();
@@ -122,22 +92,13 @@ fn the_highest_ordering_id_wins_whatever_the_arrival_order() {
 
     // A delete leaves a tombstone: an older add arriving afterwards still loses, even after a commit.
     let deleted = index.delete("file://a", false, &op(30, 3));
-    assert_eq!(
-        (deleted[0].operation, deleted[0].result),
-        (LogOperation::Delete, LogResult::Completed)
-    );
+    assert_eq!((deleted[0].operation, deleted[0].result), (LogOperation::Delete, LogResult::Completed));
     index.commit().unwrap();
-    assert_eq!(
-        upsert(&mut index, &item("file://a", "<p>zombie</p>", &[]), 25, 4).result,
-        LogResult::Skipped
-    );
+    assert_eq!(upsert(&mut index, &item("file://a", "<p>zombie</p>", &[]), 25, 4).result, LogResult::Skipped);
     index.commit().unwrap();
     assert!(find(&index, "", "").is_empty());
     let back = upsert(&mut index, &item("file://a", "<p>back</p>", &[]), 31, 5);
-    assert_eq!(
-        (back.operation, back.result),
-        (LogOperation::Add, LogResult::Completed)
-    );
+    assert_eq!((back.operation, back.result), (LogOperation::Add, LogResult::Completed));
     let again = upsert(&mut index, &item("file://a", "<p>again</p>", &[]), 32, 6);
     assert_eq!(again.operation, LogOperation::Update);
     index.commit().unwrap();
@@ -148,49 +109,21 @@ fn the_highest_ordering_id_wins_whatever_the_arrival_order() {
 fn delete_children_removes_by_uri_prefix_only() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = open(dir.path());
-    for (i, id) in [
-        "file://folder",
-        "file://folder/a.txt",
-        "file://folder/sub/b.txt",
-        "file://folderx/c.txt",
-    ]
-    .iter()
-    .enumerate()
+    for (i, id) in
+        ["file://folder", "file://folder/a.txt", "file://folder/sub/b.txt", "file://folderx/c.txt"].iter().enumerate()
     {
         upsert(&mut index, &item(id, "<p>word</p>", &[]), 10, i as u64 + 1);
     }
     index.commit().unwrap();
-    upsert(
-        &mut index,
-        &item("file://folder/new.txt", "<p>word</p>", &[]),
-        50,
-        5,
-    ); // newer than the delete, uncommitted
+    upsert(&mut index, &item("file://folder/new.txt", "<p>word</p>", &[]), 50, 5); // newer than the delete, uncommitted
     let outcomes = index.delete("file://folder", true, &op(20, 6));
-    let mut deleted: Vec<_> = outcomes
-        .iter()
-        .filter(|o| o.result == LogResult::Completed)
-        .map(|o| o.document_id.as_str())
-        .collect();
+    let mut deleted: Vec<_> =
+        outcomes.iter().filter(|o| o.result == LogResult::Completed).map(|o| o.document_id.as_str()).collect();
     deleted.sort();
-    assert_eq!(
-        deleted,
-        [
-            "file://folder",
-            "file://folder/a.txt",
-            "file://folder/sub/b.txt"
-        ]
-    );
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.document_id == "file://folder/new.txt" && o.result == LogResult::Skipped)
-    );
+    assert_eq!(deleted, ["file://folder", "file://folder/a.txt", "file://folder/sub/b.txt"]);
+    assert!(outcomes.iter().any(|o| o.document_id == "file://folder/new.txt" && o.result == LogResult::Skipped));
     index.commit().unwrap();
-    assert_eq!(
-        find(&index, "word", ""),
-        ["file://folder/new.txt", "file://folderx/c.txt"]
-    );
+    assert_eq!(find(&index, "word", ""), ["file://folder/new.txt", "file://folderx/c.txt"]);
 }
 
 #[test]
@@ -250,42 +183,17 @@ fn aq_matches_fields_exactly_and_combines() {
         1,
         1,
     );
-    upsert(
-        &mut index,
-        &item(
-            "file://2",
-            "<p>memory</p>",
-            &[("category", "sports"), ("title", "Other")],
-        ),
-        1,
-        2,
-    );
+    upsert(&mut index, &item("file://2", "<p>memory</p>", &[("category", "sports"), ("title", "Other")]), 1, 2);
     index.commit().unwrap();
     assert_eq!(find(&index, "", "@category==news"), ["file://1"]);
     assert_eq!(find(&index, "", r#"@author=="alice b""#), ["file://1"]);
-    assert_eq!(
-        find(&index, "", r#"@title=="Kernel Guide" AND @filetype==html"#),
-        ["file://1"]
-    );
-    assert_eq!(
-        find(&index, "", "@source==docs @uri==file://2"),
-        ["file://2"]
-    );
+    assert_eq!(find(&index, "", r#"@title=="Kernel Guide" AND @filetype==html"#), ["file://1"]);
+    assert_eq!(find(&index, "", "@source==docs @uri==file://2"), ["file://2"]);
     assert_eq!(find(&index, "memory", "@category<>news"), ["file://2"]);
-    assert_eq!(
-        find(&index, "", "@category==(news,sports)"),
-        ["file://1", "file://2"]
-    );
-    assert_eq!(
-        find(&index, "", "@date==2023/11/14"),
-        ["file://1", "file://2"]
-    );
+    assert_eq!(find(&index, "", "@category==(news,sports)"), ["file://1", "file://2"]);
+    assert_eq!(find(&index, "", "@date==2023/11/14"), ["file://1", "file://2"]);
     assert!(find(&index, "", "@date>2023/11/14").is_empty());
-    assert_eq!(
-        find(&index, "page", ""),
-        ["file://1"],
-        "stemming: page matches pages"
-    );
+    assert_eq!(find(&index, "page", ""), ["file://1"], "stemming: page matches pages");
 }
 
 #[test]
@@ -293,18 +201,9 @@ fn huge_titles_and_metadata_values_are_indexed_without_failing() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = open(dir.path());
     let long = "word ".repeat(40_000); // 200 KB: longer than a single tantivy term may be
-    let huge = item(
-        "file://huge",
-        &format!("<p>{long} needle</p>"),
-        &[("title", &long), ("category", &long)],
-    );
+    let huge = item("file://huge", &format!("<p>{long} needle</p>"), &[("title", &long), ("category", &long)]);
     assert_eq!(upsert(&mut index, &huge, 1, 1).result, LogResult::Completed);
-    upsert(
-        &mut index,
-        &item("file://small", "<p>needle</p>", &[]),
-        1,
-        2,
-    );
+    upsert(&mut index, &item("file://small", "<p>needle</p>", &[]), 1, 2);
     index.commit().unwrap();
     assert_eq!(find(&index, "needle", ""), ["file://huge", "file://small"]);
 }
@@ -313,28 +212,17 @@ fn huge_titles_and_metadata_values_are_indexed_without_failing() {
 fn declared_fields_compare_as_numbers_and_dates() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = open(dir.path());
-    let types: FieldTypes = [
-        ("rank", FieldType::Long),
-        ("price", FieldType::Double),
-        ("published", FieldType::Date),
-    ]
-    .map(|(k, v)| (k.to_string(), v))
-    .into();
+    let types: FieldTypes = [("rank", FieldType::Long), ("price", FieldType::Double), ("published", FieldType::Date)]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
     let items = [
         ("file://a", "2", "9.5", "2024-01-05T10:00:00Z"),
         ("file://b", "10", "19.99", "2024-02-01"),
         ("file://c", "not a number", "0.5", "2023-12-31T23:59:59Z"),
     ];
     for (i, (id, rank, price, published)) in items.iter().enumerate() {
-        let item = item(
-            id,
-            "<p>x</p>",
-            &[("rank", rank), ("price", price), ("published", published)],
-        );
-        assert_eq!(
-            upsert_typed(&mut index, &item, 1, i as u64 + 1, &types).result,
-            LogResult::Completed
-        );
+        let item = item(id, "<p>x</p>", &[("rank", rank), ("price", price), ("published", published)]);
+        assert_eq!(upsert_typed(&mut index, &item, 1, i as u64 + 1, &types).result, LogResult::Completed);
     }
     index.commit().unwrap();
     let find = |aq: &str| find_typed(&index, "", aq, &types);
@@ -348,21 +236,10 @@ fn declared_fields_compare_as_numbers_and_dates() {
     assert_eq!(find("@published==2024/01/05"), ["file://a"]);
     assert_eq!(find("@published<2024-01-05T10:00:00Z"), ["file://c"]);
     // Undeclared fields still match as text; ranges on them are explained.
-    assert_eq!(
-        find_typed(&index, "", "@rank==10", &FieldTypes::new()),
-        ["file://b"]
-    );
-    let request = SearchRequest {
-        aq: "@rank>2".into(),
-        number_of_results: 10,
-        ..Default::default()
-    };
+    assert_eq!(find_typed(&index, "", "@rank==10", &FieldTypes::new()), ["file://b"]);
+    let request = SearchRequest { aq: "@rank>2".into(), number_of_results: 10, ..Default::default() };
     let err = search(index.index(), &index.searcher(), index.fields(), &request).unwrap_err();
-    assert!(
-        err.message.contains("not a declared numeric or date field"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("not a declared numeric or date field"), "{}", err.message);
     let request = SearchRequest {
         aq: "@rank>two".into(),
         number_of_results: 10,

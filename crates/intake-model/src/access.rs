@@ -54,9 +54,7 @@ impl Privilege {
             }
         };
         self.owner.eq_ignore_ascii_case(&needed.owner)
-            && self
-                .target_domain
-                .eq_ignore_ascii_case(&needed.target_domain)
+            && self.target_domain.eq_ignore_ascii_case(&needed.target_domain)
             && kind_grants
             && (self.target_id == "*" || self.target_id == needed.target_id)
     }
@@ -68,15 +66,7 @@ impl fmt::Display for Privilege {
         if let Some(kind) = &self.kind {
             write!(f, " {kind}")?;
         }
-        write!(
-            f,
-            " on {}",
-            if self.target_id == "*" {
-                "all (*)".to_string()
-            } else {
-                format!("'{}'", self.target_id)
-            }
-        )
+        write!(f, " on {}", if self.target_id == "*" { "all (*)".to_string() } else { format!("'{}'", self.target_id) })
     }
 }
 
@@ -92,28 +82,16 @@ pub fn parse_privilege(value: &Json, path: &JsonPath) -> Result<Privilege, ApiEr
         match value.get(key) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-            Some(other) => Err(ApiError::invalid_json(format!(
-                "'{path}.{key}' must be a non-empty string, not {}.",
-                other.kind()
-            ))),
+            Some(other) => {
+                Err(ApiError::invalid_json(format!("'{path}.{key}' must be a non-empty string, not {}.", other.kind())))
+            }
         }
     };
-    let owner = text("owner")?.ok_or_else(|| {
-        ApiError::invalid_json(format!(
-            "'{path}' has no 'owner' (such as PLATFORM or SEARCH_API)."
-        ))
-    })?;
-    let domain = text("targetDomain")?.ok_or_else(|| {
-        ApiError::invalid_json(format!(
-            "'{path}' has no 'targetDomain' (such as SOURCE or FIELD)."
-        ))
-    })?;
-    Ok(Privilege::new(
-        &owner,
-        &domain,
-        text("type")?.as_deref(),
-        &text("targetId")?.unwrap_or_else(every),
-    ))
+    let owner = text("owner")?
+        .ok_or_else(|| ApiError::invalid_json(format!("'{path}' has no 'owner' (such as PLATFORM or SEARCH_API).")))?;
+    let domain = text("targetDomain")?
+        .ok_or_else(|| ApiError::invalid_json(format!("'{path}' has no 'targetDomain' (such as SOURCE or FIELD).")))?;
+    Ok(Privilege::new(&owner, &domain, text("type")?.as_deref(), &text("targetId")?.unwrap_or_else(every)))
 }
 
 #[cfg(test)]
@@ -127,43 +105,26 @@ mod tests {
         assert!(edit_any_source.grants(&edit_one));
         assert!(edit_one.grants(&Privilege::platform("SOURCE", "EDIT", "src-1")));
         assert!(!edit_one.grants(&Privilege::platform("SOURCE", "EDIT", "src-2")));
-        assert!(
-            !edit_one.grants(&Privilege::platform("SOURCE", "EDIT", "*")),
-            "one source does not grant all"
-        );
-        assert!(
-            edit_one.grants(&Privilege::platform("SOURCE", "VIEW", "src-1")),
-            "EDIT implies VIEW"
-        );
+        assert!(!edit_one.grants(&Privilege::platform("SOURCE", "EDIT", "*")), "one source does not grant all");
+        assert!(edit_one.grants(&Privilege::platform("SOURCE", "VIEW", "src-1")), "EDIT implies VIEW");
         assert!(!Privilege::platform("SOURCE", "VIEW", "*").grants(&edit_one));
         assert!(!edit_any_source.grants(&Privilege::platform("FIELD", "EDIT", "*")));
-        assert!(
-            Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*").grants(&Privilege::new(
-                "SEARCH_API",
-                "EXECUTE_QUERY",
-                None,
-                "*"
-            ))
-        );
+        assert!(Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*").grants(&Privilege::new(
+            "SEARCH_API",
+            "EXECUTE_QUERY",
+            None,
+            "*"
+        )));
         assert_eq!(edit_one.to_string(), "PLATFORM SOURCE EDIT on 'src-1'");
     }
 
     #[test]
     fn parses_and_names_the_missing_key() {
-        let value =
-            crate::json::parse(br#"{"owner":"platform","targetDomain":"SOURCE","type":"EDIT"}"#)
-                .unwrap();
-        let privilege =
-            parse_privilege(&value, &JsonPath::default().key("privileges").index(0)).unwrap();
+        let value = crate::json::parse(br#"{"owner":"platform","targetDomain":"SOURCE","type":"EDIT"}"#).unwrap();
+        let privilege = parse_privilege(&value, &JsonPath::default().key("privileges").index(0)).unwrap();
         assert_eq!(privilege, Privilege::platform("SOURCE", "EDIT", "*"));
         let value = crate::json::parse(br#"{"owner":"PLATFORM"}"#).unwrap();
-        let err =
-            parse_privilege(&value, &JsonPath::default().key("privileges").index(2)).unwrap_err();
-        assert!(
-            err.message
-                .contains("'privileges[2]' has no 'targetDomain'"),
-            "{}",
-            err.message
-        );
+        let err = parse_privilege(&value, &JsonPath::default().key("privileges").index(2)).unwrap_err();
+        assert!(err.message.contains("'privileges[2]' has no 'targetDomain'"), "{}", err.message);
     }
 }

@@ -39,8 +39,10 @@ impl fmt::Display for BatchError {
 /// One entry of a batch, in file order.
 #[derive(Debug)]
 pub enum BatchEntry {
+    /// `document_id` is the entry's id even when the item itself is invalid.
     AddOrUpdate {
         index: usize,
+        document_id: String,
         item: Result<Item, ApiError>,
     },
     Delete {
@@ -56,10 +58,7 @@ pub fn validate(reader: impl Read) -> Result<BatchSummary, BatchError> {
 }
 
 /// Reads a batch file, handing each entry to `sink` as soon as it is parsed.
-pub fn read(
-    reader: impl Read,
-    sink: &mut dyn FnMut(BatchEntry),
-) -> Result<BatchSummary, BatchError> {
+pub fn read(reader: impl Read, sink: &mut dyn FnMut(BatchEntry)) -> Result<BatchSummary, BatchError> {
     run(reader, &mut Some(sink))
 }
 
@@ -83,10 +82,7 @@ struct TopSeed<'a, 's> {
 impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_> {
     type Value = BatchSummary;
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<BatchSummary, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<BatchSummary, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
@@ -116,11 +112,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
                     "duplicate key '{key}' at the top level (keys are case-insensitive)"
                 )));
             }
-            let count = map.next_value_seed(ArraySeed {
-                kind,
-                key: key.clone(),
-                sink: self.sink,
-            })?;
+            let count = map.next_value_seed(ArraySeed { kind, key: key.clone(), sink: self.sink })?;
             match kind {
                 Kind::AddOrUpdate => summary.add_or_update = count,
                 Kind::Delete => summary.delete = count,
@@ -167,10 +159,7 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
         loop {
             let path = JsonPath::default().key(&self.key).index(index);
             let next = match self.sink {
-                None => seq.next_element_seed(ShapeSeed {
-                    path: RefCell::new(path.clone()),
-                    entry: true,
-                })?,
+                None => seq.next_element_seed(ShapeSeed { path: RefCell::new(path.clone()), entry: true })?,
                 Some(_) => seq
                     .next_element_seed(json::StrictSeedAt::new(path.clone()))?
                     .map(|value| self.deliver(index, value, &path))
@@ -186,32 +175,21 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
 
 impl ArraySeed<'_, '_> {
     /// Turns a parsed entry into a [`BatchEntry`] for the sink; a delete without a usable id fails the file.
-    fn deliver<E: de::Error>(
-        &mut self,
-        index: usize,
-        value: Json,
-        path: &JsonPath,
-    ) -> Result<(), E> {
+    fn deliver<E: de::Error>(&mut self, index: usize, value: Json, path: &JsonPath) -> Result<(), E> {
         let sink = self.sink.as_mut().expect("reading with a sink");
         match self.kind {
             Kind::AddOrUpdate => {
+                // A missing id is structural: without it the item cannot even be reported.
+                let document_id = match value.get("documentId") {
+                    Some(Json::String(id)) if !id.trim().is_empty() => id.clone(),
+                    _ => return Err(E::custom(format!("{path} has no 'documentId'"))),
+                };
                 let item = item_from_json(value, ItemContext::default(), path);
-                if let Err(error) = &item {
-                    // A missing id is structural: without it the item cannot even be reported.
-                    if error.message.contains("has no 'documentId'") {
-                        return Err(E::custom(format!("{path} has no 'documentId'")));
-                    }
-                }
-                sink(BatchEntry::AddOrUpdate { index, item });
+                sink(BatchEntry::AddOrUpdate { index, document_id, item });
             }
             Kind::Delete => {
-                let (document_id, delete_children) =
-                    delete_entry(&value, path).map_err(E::custom)?;
-                sink(BatchEntry::Delete {
-                    index,
-                    document_id,
-                    delete_children,
-                });
+                let (document_id, delete_children) = delete_entry(&value, path).map_err(E::custom)?;
+                sink(BatchEntry::Delete { index, document_id, delete_children });
             }
         }
         Ok(())
@@ -227,10 +205,7 @@ fn delete_entry(value: &Json, path: &JsonPath) -> Result<(String, bool), String>
         None | Some(Json::Null) => false,
         Some(Json::Bool(b)) => *b,
         Some(other) => {
-            return Err(format!(
-                "'{path}.deleteChildren' must be a boolean, not {}",
-                other.kind()
-            ));
+            return Err(format!("'{path}.deleteChildren' must be a boolean, not {}", other.kind()));
         }
     };
     Ok((document_id, delete_children))
@@ -279,17 +254,11 @@ impl<'de> Visitor<'de> for ShapeSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         if self.entry {
-            return Err(de::Error::custom(format!(
-                "{} must be an object, not an array",
-                self.path.borrow()
-            )));
+            return Err(de::Error::custom(format!("{} must be an object, not an array", self.path.borrow())));
         }
         let mut index = 0;
         while seq
-            .next_element_seed(ShapeSeed {
-                path: RefCell::new(self.path.borrow().index(index)),
-                entry: false,
-            })?
+            .next_element_seed(ShapeSeed { path: RefCell::new(self.path.borrow().index(index)), entry: false })?
             .is_some()
         {
             index += 1;
@@ -312,16 +281,10 @@ impl<'de> Visitor<'de> for ShapeSeed {
                 has_id = map.next_value_seed(DocumentIdSeed)?;
                 continue;
             }
-            map.next_value_seed(ShapeSeed {
-                path: RefCell::new(self.path.borrow().key(&key)),
-                entry: false,
-            })?;
+            map.next_value_seed(ShapeSeed { path: RefCell::new(self.path.borrow().key(&key)), entry: false })?;
         }
         if self.entry && !has_id {
-            return Err(de::Error::custom(format!(
-                "{} has no 'documentId'",
-                self.path.borrow()
-            )));
+            return Err(de::Error::custom(format!("{} has no 'documentId'", self.path.borrow())));
         }
         Ok(())
     }
@@ -330,10 +293,7 @@ impl<'de> Visitor<'de> for ShapeSeed {
 impl ShapeSeed {
     fn scalar<E: de::Error>(&self) -> Result<(), E> {
         if self.entry {
-            return Err(E::custom(format!(
-                "{} must be an object with a 'documentId'",
-                self.path.borrow()
-            )));
+            return Err(E::custom(format!("{} must be an object with a 'documentId'", self.path.borrow())));
         }
         Ok(())
     }
@@ -402,13 +362,7 @@ struct TrackingReader<R> {
 
 impl<R: Read> TrackingReader<R> {
     fn new(inner: R) -> Self {
-        TrackingReader {
-            inner,
-            offset: 0,
-            line_starts: vec![0],
-            carry: Vec::new(),
-            invalid_utf8_at: None,
-        }
+        TrackingReader { inner, offset: 0, line_starts: vec![0], carry: Vec::new(), invalid_utf8_at: None }
     }
 
     fn check_utf8(&mut self, chunk: &[u8]) {
@@ -418,10 +372,7 @@ impl<R: Read> TrackingReader<R> {
         match std::str::from_utf8(&bytes) {
             Ok(_) => {}
             Err(e) => match e.error_len() {
-                Some(_) => {
-                    self.invalid_utf8_at =
-                        Some((start + e.valid_up_to() as u64, bytes[e.valid_up_to()]))
-                }
+                Some(_) => self.invalid_utf8_at = Some((start + e.valid_up_to() as u64, bytes[e.valid_up_to()])),
                 None => self.carry = bytes[e.valid_up_to()..].to_vec(),
             },
         }
@@ -437,30 +388,19 @@ impl<R: Read> TrackingReader<R> {
             };
         }
         if error.is_eof() && self.offset == 0 {
-            return BatchError {
-                message: "the batch file is empty".to_string(),
-            };
+            return BatchError { message: "the batch file is empty".to_string() };
         }
         let (line, column) = (error.line(), error.column());
-        let offset = self
-            .line_starts
-            .get(line.saturating_sub(1))
-            .map(|start| start + column.saturating_sub(1) as u64);
+        let offset = self.line_starts.get(line.saturating_sub(1)).map(|start| start + column.saturating_sub(1) as u64);
         // serde_json appends " at line L column C" to its messages; say it once, with the byte offset.
         let text = error.to_string();
         let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-        let kind = if error.is_syntax() || error.is_eof() {
-            "the batch file is not valid JSON: "
-        } else {
-            ""
-        };
+        let kind = if error.is_syntax() || error.is_eof() { "the batch file is not valid JSON: " } else { "" };
         let place = match offset {
             Some(offset) => format!(" at line {line}, column {column} (byte offset {offset})"),
             None => format!(" at line {line}, column {column}"),
         };
-        BatchError {
-            message: format!("{kind}{text}{place}"),
-        }
+        BatchError { message: format!("{kind}{text}{place}") }
     }
 }
 
@@ -506,31 +446,16 @@ mod tests {
     fn counts_entries_in_any_key_case() {
         let text = br#"{"AddOrUpdate":[{"DocumentId":"file://a","Data":"x"},{"documentId":"file://b","data":"y"}],
                         "delete":[{"documentId":"file://c","deleteChildren":true}]}"#;
-        assert_eq!(
-            check(text).unwrap(),
-            BatchSummary {
-                add_or_update: 2,
-                delete: 1
-            }
-        );
+        assert_eq!(check(text).unwrap(), BatchSummary { add_or_update: 2, delete: 1 });
         let (got, result) = entries(text);
-        assert_eq!(
-            result.unwrap(),
-            BatchSummary {
-                add_or_update: 2,
-                delete: 1
-            }
-        );
+        assert_eq!(result.unwrap(), BatchSummary { add_or_update: 2, delete: 1 });
         assert!(
-            matches!(&got[1], BatchEntry::AddOrUpdate { index: 1, item: Ok(item) } if item.document_id == "file://b")
+            matches!(&got[1], BatchEntry::AddOrUpdate { index: 1, item: Ok(item), .. } if item.document_id == "file://b")
         );
         assert!(
             matches!(&got[2], BatchEntry::Delete { index: 0, document_id, delete_children: true } if document_id == "file://c")
         );
-        assert_eq!(
-            check(br#"{"delete":null}"#).unwrap(),
-            BatchSummary::default()
-        );
+        assert_eq!(check(br#"{"delete":null}"#).unwrap(), BatchSummary::default());
     }
 
     #[test]
@@ -547,10 +472,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let message = check(text).unwrap_err();
-            assert!(
-                message.contains(expected),
-                "{message:?} should contain {expected:?}"
-            );
+            assert!(message.contains(expected), "{message:?} should contain {expected:?}");
         }
         // The reading pass refuses the same faults.
         assert!(
@@ -560,27 +482,19 @@ mod tests {
                 .message
                 .contains("addOrUpdate[0] has no 'documentId'")
         );
-        let (_, result) =
-            entries(br#"{"addOrUpdate":[{"documentId":"a","t":1,"T":2,"data":"x"}]}"#);
-        assert!(
-            result
-                .unwrap_err()
-                .message
-                .contains("duplicate key 'T' in addOrUpdate[0]")
-        );
+        let (_, result) = entries(br#"{"addOrUpdate":[{"documentId":"a","t":1,"T":2,"data":"x"}]}"#);
+        assert!(result.unwrap_err().message.contains("duplicate key 'T' in addOrUpdate[0]"));
     }
 
     #[test]
     fn a_bad_item_is_an_error_for_that_item_only() {
-        let (got, result) = entries(br#"{"addOrUpdate":[{"documentId":"a","title":"no data"},{"documentId":"b","data":"ok"}]}"#);
+        let (got, result) =
+            entries(br#"{"addOrUpdate":[{"documentId":"a","title":"no data"},{"documentId":"b","data":"ok"}]}"#);
         assert_eq!(result.unwrap().add_or_update, 2);
         assert!(
-            matches!(&got[0], BatchEntry::AddOrUpdate { item: Err(e), .. } if e.message.contains("has no item data"))
+            matches!(&got[0], BatchEntry::AddOrUpdate { document_id, item: Err(e), .. } if e.message.contains("has no item data") && document_id == "a")
         );
-        assert!(matches!(
-            &got[1],
-            BatchEntry::AddOrUpdate { item: Ok(_), .. }
-        ));
+        assert!(matches!(&got[1], BatchEntry::AddOrUpdate { item: Ok(_), .. }));
     }
 
     #[test]
@@ -600,11 +514,6 @@ mod tests {
         let text = r#"{"addOrUpdate":[{"documentId":"file://été/文档","data":"ü"}]}"#;
         assert_eq!(validate(Trickle(text.as_bytes())).unwrap().add_or_update, 1);
         let truncated = &text.as_bytes()[..text.find('文').unwrap() + 1];
-        assert!(
-            validate(Trickle(truncated))
-                .unwrap_err()
-                .message
-                .contains("not UTF-8")
-        );
+        assert!(validate(Trickle(truncated)).unwrap_err().message.contains("not UTF-8"));
     }
 }

@@ -59,15 +59,9 @@ impl fmt::Display for CompressionType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The stream's header shows another compression than the declared one.
-    Mismatch {
-        declared: CompressionType,
-        found: &'static str,
-    },
+    Mismatch { declared: CompressionType, found: &'static str },
     /// The stream has the right header but is corrupt or truncated.
-    Corrupt {
-        declared: CompressionType,
-        detail: String,
-    },
+    Corrupt { declared: CompressionType, detail: String },
     /// Decoding would produce more than the cap.
     TooLarge { declared: CompressionType, cap: u64 },
 }
@@ -141,20 +135,14 @@ pub fn decoder<'a, R: Read + 'a>(
             Some("a GZIP stream") => Box::new(flate2::read::MultiGzDecoder::new(input)),
             Some(other) => return mismatch(other),
             None => {
-                return Err(corrupt(
-                    declared,
-                    "it does not start with the GZIP header (1f 8b)",
-                ));
+                return Err(corrupt(declared, "it does not start with the GZIP header (1f 8b)"));
             }
         },
         CompressionType::Zlib => match found {
             Some("a ZLIB stream") => Box::new(flate2::read::ZlibDecoder::new(input)),
             Some(other) => return mismatch(other),
             None => {
-                return Err(corrupt(
-                    declared,
-                    "it does not start with a ZLIB header (such as 78 9c)",
-                ));
+                return Err(corrupt(declared, "it does not start with a ZLIB header (such as 78 9c)"));
             }
         },
         // Coveo's DEFLATE is raw deflate; zlib-wrapped deflate is common too, so both are taken.
@@ -172,28 +160,18 @@ pub fn decoder<'a, R: Read + 'a>(
                 Box::new(liblzma::read::XzDecoder::new_stream(input, stream))
             }
             None => {
-                return Err(corrupt(
-                    declared,
-                    "it starts with neither an .xz nor an LZMA-alone header",
-                ));
+                return Err(corrupt(declared, "it starts with neither an .xz nor an LZMA-alone header"));
             }
         },
     })
 }
 
 fn corrupt(declared: CompressionType, detail: &str) -> DecodeError {
-    DecodeError::Corrupt {
-        declared,
-        detail: detail.to_string(),
-    }
+    DecodeError::Corrupt { declared, detail: detail.to_string() }
 }
 
 /// Reads a decoder to its end, refusing to produce more than `cap` bytes.
-pub fn read_capped(
-    mut reader: impl Read,
-    declared: CompressionType,
-    cap: u64,
-) -> Result<Vec<u8>, DecodeError> {
+pub fn read_capped(mut reader: impl Read, declared: CompressionType, cap: u64) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::new();
     let read = (&mut reader).take(cap + 1).read_to_end(&mut out);
     match read {
@@ -211,11 +189,7 @@ fn io_detail(error: &io::Error) -> String {
 }
 
 /// Decodes a whole in-memory payload with a cap.
-pub fn decompress(
-    bytes: &[u8],
-    declared: CompressionType,
-    cap: u64,
-) -> Result<Vec<u8>, DecodeError> {
+pub fn decompress(bytes: &[u8], declared: CompressionType, cap: u64) -> Result<Vec<u8>, DecodeError> {
     if declared == CompressionType::Uncompressed {
         if bytes.len() as u64 > cap {
             return Err(DecodeError::TooLarge { declared, cap });
@@ -294,11 +268,7 @@ mod tests {
     #[test]
     fn reports_corrupt_and_truncated_data() {
         let err = decompress(b"not compressed at all", CompressionType::Gzip, 1 << 20).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("data failed to decompress as GZIP"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("data failed to decompress as GZIP"), "{err}");
         let mut cut = zlib(TEXT);
         cut.truncate(cut.len() / 2);
         let err = decompress(&cut, CompressionType::Zlib, 1 << 20).unwrap_err();
@@ -309,19 +279,8 @@ mod tests {
     fn stops_at_the_cap() {
         let bomb = zlib(&vec![0u8; 10 << 20]);
         let err = decompress(&bomb, CompressionType::Zlib, 1 << 20).unwrap_err();
-        assert_eq!(
-            err,
-            DecodeError::TooLarge {
-                declared: CompressionType::Zlib,
-                cap: 1 << 20
-            }
-        );
-        assert_eq!(
-            decompress(&zlib(&[7u8; 1024]), CompressionType::Zlib, 1024)
-                .unwrap()
-                .len(),
-            1024
-        );
+        assert_eq!(err, DecodeError::TooLarge { declared: CompressionType::Zlib, cap: 1 << 20 });
+        assert_eq!(decompress(&zlib(&[7u8; 1024]), CompressionType::Zlib, 1024).unwrap().len(), 1024);
     }
 
     #[test]

@@ -148,10 +148,7 @@ impl ErrorCode {
 
     /// Looks a code up by its wire name, ignoring case (`intake explain invalid_json` works).
     pub fn parse(name: &str) -> Option<ErrorCode> {
-        CATALOG
-            .iter()
-            .find(|entry| entry.name.eq_ignore_ascii_case(name.trim()))
-            .map(|entry| entry.code)
+        CATALOG.iter().find(|entry| entry.name.eq_ignore_ascii_case(name.trim())).map(|entry| entry.code)
     }
 }
 
@@ -172,11 +169,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        ApiError { code, message: message.into(), retry_after: None }
     }
 
     pub fn invalid_json(message: impl Into<String>) -> Self {
@@ -184,30 +177,21 @@ impl ApiError {
     }
 
     pub fn missing_parameter(name: &str) -> Self {
-        Self::new(
-            ErrorCode::MissingParameter,
-            format!("Parameter '{name}' is missing."),
-        )
+        Self::new(ErrorCode::MissingParameter, format!("Parameter '{name}' is missing."))
     }
 
     /// A parameter whose value is not acceptable; `expected` says what would be.
     pub fn invalid_parameter(name: &str, value: &str, expected: &str) -> Self {
         Self::new(
             ErrorCode::InvalidParameter,
-            format!(
-                "Parameter '{name}' has the invalid value '{}': {expected}.",
-                shorten(value, 100)
-            ),
+            format!("Parameter '{name}' has the invalid value '{}': {expected}.", shorten(value, 100)),
         )
     }
 
     pub fn too_large(what: &str, size: u64, limit: u64, advice: &str) -> Self {
         Self::new(
             ErrorCode::RequestEntityTooLarge,
-            format!(
-                "{what} is {size} bytes; the limit is {limit} bytes ({}). {advice}",
-                human_size(limit)
-            ),
+            format!("{what} is {size} bytes; the limit is {limit} bytes ({}). {advice}", human_size(limit)),
         )
     }
 
@@ -293,10 +277,7 @@ mod tests {
     fn every_code_maps_to_its_own_row() {
         for entry in CATALOG {
             assert_eq!(entry.code.entry().name, entry.name);
-            assert_eq!(
-                ErrorCode::parse(&entry.name.to_lowercase()),
-                Some(entry.code)
-            );
+            assert_eq!(ErrorCode::parse(&entry.name.to_lowercase()), Some(entry.code));
         }
     }
 

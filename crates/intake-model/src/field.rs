@@ -57,10 +57,7 @@ mod tests {
     fn names_and_types() {
         assert!(valid_field_name("rank") && valid_field_name("my_field2"));
         assert!(
-            !valid_field_name("Rank")
-                && !valid_field_name("2x")
-                && !valid_field_name("a-b")
-                && !valid_field_name("")
+            !valid_field_name("Rank") && !valid_field_name("2x") && !valid_field_name("a-b") && !valid_field_name("")
         );
         assert_eq!(FieldType::parse("long_64"), Some(FieldType::Long64));
         assert_eq!(FieldType::parse("TEXT"), None);

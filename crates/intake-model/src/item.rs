@@ -38,10 +38,7 @@ pub enum Content {
         compression: CompressionType,
     },
     /// `compressedBinaryDataFileId`: raw bytes in a file container.
-    FileContainer {
-        file_id: String,
-        compression: CompressionType,
-    },
+    FileContainer { file_id: String, compression: CompressionType },
 }
 
 /// A metadata value: a primitive or an array of primitives.
@@ -74,9 +71,7 @@ impl Scalar {
         match self {
             Scalar::Text(s) => serde_json::Value::String(s.clone()),
             Scalar::Integer(i) => (*i).into(),
-            Scalar::Float(f) => {
-                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-            }
+            Scalar::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
             Scalar::Bool(b) => (*b).into(),
         }
     }
@@ -101,17 +96,12 @@ impl MetaValue {
 impl Item {
     /// A metadata value by key, ignoring case.
     pub fn meta(&self, key: &str) -> Option<&MetaValue> {
-        self.metadata
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
+        self.metadata.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
     }
 
     /// The first text of a metadata value by key, e.g. `title`.
     pub fn meta_text(&self, key: &str) -> Option<String> {
-        self.meta(key)
-            .and_then(|v| v.scalars().first())
-            .map(Scalar::to_text)
+        self.meta(key).and_then(|v| v.scalars().first()).map(Scalar::to_text)
     }
 }
 
@@ -148,22 +138,14 @@ pub fn parse_item(body: &[u8], context: ItemContext<'_>) -> Result<Item, ApiErro
             "Parameter 'documentBody' is missing: the request has no body. Send the item as a JSON object.",
         ));
     }
-    let value = json::parse(body)
-        .map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))?;
+    let value = json::parse(body).map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))?;
     item_from_json(value, context, &JsonPath::default())
 }
 
 /// Validates one item given as a JSON tree (a single body, or an element of a batch at `at`).
-pub fn item_from_json(
-    value: Json,
-    context: ItemContext<'_>,
-    at: &JsonPath,
-) -> Result<Item, ApiError> {
+pub fn item_from_json(value: Json, context: ItemContext<'_>, at: &JsonPath) -> Result<Item, ApiError> {
     let Json::Object(entries) = value else {
-        return Err(ApiError::invalid_json(format!(
-            "The item must be a JSON object, not {}.",
-            value.kind()
-        )));
+        return Err(ApiError::invalid_json(format!("The item must be a JSON object, not {}.", value.kind())));
     };
     let mut fields = ItemFields::default();
     let mut metadata = Vec::new();
@@ -231,17 +213,12 @@ impl ItemFields {
             (Some(id), _) => id.to_string(),
             (None, Some(id)) => {
                 query::check_document_id(&id).map_err(|why| {
-                    ApiError::invalid_json(format!(
-                        "'documentId' in {at} is not a valid document id: {why}."
-                    ))
+                    ApiError::invalid_json(format!("'documentId' in {at} is not a valid document id: {why}."))
                 })?;
                 id
             }
             (None, None) => {
-                return Err(ApiError::invalid_json(format!(
-                    "{} has no 'documentId'.",
-                    subject(at)
-                )));
+                return Err(ApiError::invalid_json(format!("{} has no 'documentId'.", subject(at))));
             }
         };
         let compression = context.compression.or(self.compression);
@@ -253,15 +230,11 @@ impl ItemFields {
             (None, Some(encoded), None) => {
                 check_inline_size("compressedBinaryData", encoded.len())?;
                 let bytes = decode_base64(&encoded, at)?;
-                Content::Compressed {
-                    bytes,
-                    compression: compression.unwrap_or(CompressionType::DEFAULT),
-                }
+                Content::Compressed { bytes, compression: compression.unwrap_or(CompressionType::DEFAULT) }
             }
-            (None, None, Some(file_id)) => Content::FileContainer {
-                file_id,
-                compression: compression.unwrap_or(CompressionType::DEFAULT),
-            },
+            (None, None, Some(file_id)) => {
+                Content::FileContainer { file_id, compression: compression.unwrap_or(CompressionType::DEFAULT) }
+            }
             (None, None, None) => {
                 return Err(ApiError::invalid_json(format!(
                     "{} has no item data: it needs one of 'data' (uncompressed text), 'compressedBinaryData' \
@@ -298,11 +271,7 @@ impl ItemFields {
 
 /// "the item body" for a single PUT, "the item at addOrUpdate[3]" in a batch.
 fn describe(at: &JsonPath) -> String {
-    if at.is_root() {
-        "the item body".to_string()
-    } else {
-        format!("the item at {at}")
-    }
+    if at.is_root() { "the item body".to_string() } else { format!("the item at {at}") }
 }
 
 /// [`describe`] at the start of a sentence.
@@ -313,11 +282,7 @@ fn subject(at: &JsonPath) -> String {
 
 /// `html` and `.html` both mean `.html`; Coveo documents the dot, clients forget it.
 fn file_extension(value: String) -> String {
-    if value.starts_with('.') || value.is_empty() {
-        value
-    } else {
-        format!(".{value}")
-    }
+    if value.starts_with('.') || value.is_empty() { value } else { format!(".{value}") }
 }
 
 fn check_inline_size(key: &str, size: usize) -> Result<(), ApiError> {
@@ -365,27 +330,18 @@ fn decode_base64(encoded: &str, at: &JsonPath) -> Result<Vec<u8>, ApiError> {
                 format!("its length ({length} characters) is not valid Base64")
             }
             base64::DecodeError::InvalidLastSymbol(offset, _) => {
-                format!(
-                    "the last symbol at offset {} is not valid",
-                    original_offset(offset)
-                )
+                format!("the last symbol at offset {} is not valid", original_offset(offset))
             }
             base64::DecodeError::InvalidPadding => "its padding is wrong".to_string(),
         };
-        ApiError::invalid_json(format!(
-            "'compressedBinaryData' of {} is not Base64: {detail}.",
-            describe(at)
-        ))
+        ApiError::invalid_json(format!("'compressedBinaryData' of {} is not Base64: {detail}.", describe(at)))
     })
 }
 
 fn string(value: Json, path: &JsonPath) -> Result<String, ApiError> {
     match value {
         Json::String(s) => Ok(s),
-        other => Err(ApiError::invalid_json(format!(
-            "'{path}' must be a string, not {}.",
-            other.kind()
-        ))),
+        other => Err(ApiError::invalid_json(format!("'{path}' must be a string, not {}.", other.kind()))),
     }
 }
 
@@ -439,13 +395,7 @@ mod tests {
     use crate::permissions::IdentityType;
 
     fn single(body: &str) -> Result<Item, ApiError> {
-        parse_item(
-            body.as_bytes(),
-            ItemContext {
-                document_id: Some("file://a"),
-                compression: None,
-            },
-        )
+        parse_item(body.as_bytes(), ItemContext { document_id: Some("file://a"), compression: None })
     }
 
     #[test]
@@ -461,23 +411,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(item.document_id, "file://a", "the query's documentId wins");
-        assert_eq!(
-            item.content,
-            Content::Text("<html><body>hello push api</body></html>".into())
-        );
+        assert_eq!(item.content, Content::Text("<html><body>hello push api</body></html>".into()));
         assert_eq!(
             item.meta("clickableuri"),
-            Some(&MetaValue::One(Scalar::Text(
-                "https://example.com/click/1".into()
-            )))
+            Some(&MetaValue::One(Scalar::Text("https://example.com/click/1".into())))
         );
         assert_eq!(item.meta("rank"), Some(&MetaValue::One(Scalar::Integer(3))));
         assert_eq!(item.meta("tags").unwrap().scalars().len(), 2);
         assert_eq!(item.permissions.len(), 1);
-        assert_eq!(
-            item.permissions[0].sets[0].allowed[0].identity_type,
-            IdentityType::User
-        );
+        assert_eq!(item.permissions[0].sets[0].allowed[0].identity_type, IdentityType::User);
         assert!(item.meta("documentid").is_none() && item.meta("data").is_none());
     }
 
@@ -491,51 +433,25 @@ mod tests {
 
     #[test]
     fn decodes_compressed_binary_data() {
-        let item =
-            single(r#"{"compressedBinaryData":"aGVsbG8=","compressionType":"UNCOMPRESSED"}"#)
-                .unwrap();
+        let item = single(r#"{"compressedBinaryData":"aGVsbG8=","compressionType":"UNCOMPRESSED"}"#).unwrap();
         assert_eq!(
             item.content,
-            Content::Compressed {
-                bytes: b"hello".to_vec(),
-                compression: CompressionType::Uncompressed
-            }
+            Content::Compressed { bytes: b"hello".to_vec(), compression: CompressionType::Uncompressed }
         );
         let item = single(r#"{"compressedBinaryData":"aGVs\nbG8"}"#).unwrap();
-        assert_eq!(
-            item.content,
-            Content::Compressed {
-                bytes: b"hello".to_vec(),
-                compression: CompressionType::Zlib
-            }
-        );
+        assert_eq!(item.content, Content::Compressed { bytes: b"hello".to_vec(), compression: CompressionType::Zlib });
     }
 
     #[test]
     fn explains_each_body_mistake() {
         let cases = [
             (r#"{"title":"a"}"#, "has no item data"),
-            (
-                r#"{"data":"a","compressedBinaryData":"aGk="}"#,
-                "has 'data' and 'compressedBinaryData'",
-            ),
-            (
-                r#"{"data":"a","meta":{"x":1}}"#,
-                "Metadata 'meta' is an object",
-            ),
-            (
-                r#"{"data":"a","meta":[1,[2]]}"#,
-                "Metadata 'meta' holds an array at index 1",
-            ),
-            (
-                r#"{"compressedBinaryData":"***"}"#,
-                "is not Base64: the character '*' at offset 0",
-            ),
+            (r#"{"data":"a","compressedBinaryData":"aGk="}"#, "has 'data' and 'compressedBinaryData'"),
+            (r#"{"data":"a","meta":{"x":1}}"#, "Metadata 'meta' is an object"),
+            (r#"{"data":"a","meta":[1,[2]]}"#, "Metadata 'meta' holds an array at index 1"),
+            (r#"{"compressedBinaryData":"***"}"#, "is not Base64: the character '*' at offset 0"),
             (r#"{"data":5}"#, "'data' must be a string, not a number"),
-            (
-                r#"{"data":"a","title":"x","TITLE":"y"}"#,
-                "duplicate key 'TITLE'",
-            ),
+            (r#"{"data":"a","title":"x","TITLE":"y"}"#, "duplicate key 'TITLE'"),
             (r#"["data"]"#, "must be a JSON object, not an array"),
             (r#"{"data":"a"} trailing"#, "trailing characters"),
         ];
@@ -548,15 +464,9 @@ mod tests {
 
     #[test]
     fn unknown_compression_type_is_an_invalid_parameter() {
-        let err =
-            single(r#"{"compressedBinaryData":"aGk=","compressionType":"BZIP2"}"#).unwrap_err();
+        let err = single(r#"{"compressedBinaryData":"aGk=","compressionType":"BZIP2"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidParameter);
-        assert!(
-            err.message
-                .contains("UNCOMPRESSED, DEFLATE, GZIP, LZMA, ZLIB"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("UNCOMPRESSED, DEFLATE, GZIP, LZMA, ZLIB"), "{}", err.message);
     }
 
     #[test]
@@ -566,26 +476,14 @@ mod tests {
         let over = format!(r#"{{"data":"{}"}}"#, "a".repeat(5 * 1024 * 1024 + 1));
         let err = single(&over).unwrap_err();
         assert_eq!(err.code, ErrorCode::RequestEntityTooLarge);
-        assert!(
-            err.message.contains("5242881") && err.message.contains("5 MiB"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("5242881") && err.message.contains("5 MiB"), "{}", err.message);
     }
 
     #[test]
     fn batch_items_need_their_own_document_id() {
         let value = json::parse(br#"{"data":"x"}"#).unwrap();
-        let err = item_from_json(
-            value,
-            ItemContext::default(),
-            &JsonPath::default().key("addOrUpdate").index(3),
-        )
-        .unwrap_err();
-        assert!(
-            err.message.contains("addOrUpdate[3] has no 'documentId'"),
-            "{}",
-            err.message
-        );
+        let err = item_from_json(value, ItemContext::default(), &JsonPath::default().key("addOrUpdate").index(3))
+            .unwrap_err();
+        assert!(err.message.contains("addOrUpdate[3] has no 'documentId'"), "{}", err.message);
     }
 }

@@ -37,10 +37,7 @@ impl Json {
     /// The value of `key` in an object, matched ignoring case.
     pub fn get(&self, key: &str) -> Option<&Json> {
         match self {
-            Json::Object(entries) => entries
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v),
+            Json::Object(entries) => entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -164,9 +161,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
-        serde_json::Number::from_f64(v)
-            .map(Json::Number)
-            .ok_or_else(|| E::custom("a number that is not finite"))
+        serde_json::Number::from_f64(v).map(Json::Number).ok_or_else(|| E::custom("a number that is not finite"))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Json, E> {
@@ -196,11 +191,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
         let mut seen: HashSet<String> = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if !seen.insert(key.to_lowercase()) {
-                return Err(de::Error::custom(duplicate_key_message(
-                    &key,
-                    &entries,
-                    &self.path.borrow(),
-                )));
+                return Err(de::Error::custom(duplicate_key_message(&key, &entries, &self.path.borrow())));
             }
             let here = self.path.borrow().key(&key);
             let parent = self.path.replace(here);
@@ -213,17 +204,10 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
 }
 
 fn duplicate_key_message(key: &str, earlier: &[(String, Json)], path: &JsonPath) -> String {
-    let first = earlier
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .find(|k| k.to_lowercase() == key.to_lowercase())
-        .unwrap_or(key);
+    let first = earlier.iter().map(|(k, _)| k.as_str()).find(|k| k.to_lowercase() == key.to_lowercase()).unwrap_or(key);
     let mut message = format!("duplicate key '{key}' in {path}");
     if first != key {
-        let _ = write!(
-            message,
-            " (keys are case-insensitive: it repeats '{first}')"
-        );
+        let _ = write!(message, " (keys are case-insensitive: it repeats '{first}')");
     }
     message
 }
@@ -235,34 +219,18 @@ mod tests {
     #[test]
     fn keeps_order_and_values() {
         let value = parse(br#"{"b": 1, "a": [true, null, "x"], "c": {"d": 1.5}}"#).unwrap();
-        let Json::Object(entries) = &value else {
-            panic!()
-        };
+        let Json::Object(entries) = &value else { panic!() };
         assert_eq!(entries[0].0, "b");
-        assert_eq!(
-            value.get("A"),
-            Some(&Json::Array(vec![
-                Json::Bool(true),
-                Json::Null,
-                Json::String("x".into())
-            ]))
-        );
+        assert_eq!(value.get("A"), Some(&Json::Array(vec![Json::Bool(true), Json::Null, Json::String("x".into())])));
     }
 
     #[test]
     fn refuses_duplicate_keys_at_any_depth_ignoring_case() {
-        let top = parse(br#"{"title": "a", "Title": "b"}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            top.contains("duplicate key 'Title' in the top-level object"),
-            "{top}"
-        );
+        let top = parse(br#"{"title": "a", "Title": "b"}"#).unwrap_err().to_string();
+        assert!(top.contains("duplicate key 'Title' in the top-level object"), "{top}");
         assert!(top.contains("repeats 'title'"), "{top}");
         let deep =
-            parse(br#"{"permissions": [{"allowAnonymous": true, "ALLOWANONYMOUS": false}]}"#)
-                .unwrap_err()
-                .to_string();
+            parse(br#"{"permissions": [{"allowAnonymous": true, "ALLOWANONYMOUS": false}]}"#).unwrap_err().to_string();
         assert!(deep.contains("in permissions[0]"), "{deep}");
         assert!(deep.contains("line 1"), "{deep}");
     }

@@ -122,10 +122,7 @@ mod tests {
             accepted_at_ms: 1_700_000_000_000,
             kind: OperationKind::AddOrUpdate(Box::new(Item {
                 document_id: "file://a".into(),
-                content: Content::Compressed {
-                    bytes: vec![1, 2, 3],
-                    compression: crate::CompressionType::Gzip,
-                },
+                content: Content::Compressed { bytes: vec![1, 2, 3], compression: crate::CompressionType::Gzip },
                 file_extension: Some(".html".into()),
                 parent_id: None,
                 permissions: vec![],
@@ -133,10 +130,6 @@ mod tests {
             })),
         };
         assert_eq!(Operation::decode(&op.encode()).unwrap(), op);
-        assert!(
-            Operation::decode(&[9, 1])
-                .unwrap_err()
-                .contains("version 9")
-        );
+        assert!(Operation::decode(&[9, 1]).unwrap_err().contains("version 9"));
     }
 }

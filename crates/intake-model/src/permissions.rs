@@ -42,11 +42,7 @@ pub enum IdentityType {
 
 impl IdentityType {
     pub fn parse(value: &str) -> Option<IdentityType> {
-        let folded: String = value
-            .chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let folded: String = value.chars().filter(|c| *c != '_' && *c != '-').collect::<String>().to_ascii_lowercase();
         Some(match folded.as_str() {
             "user" => IdentityType::User,
             "group" => IdentityType::Group,
@@ -69,10 +65,7 @@ impl IdentityType {
 impl PermissionLevel {
     /// How many identities the level names, for the 5,000-per-item limit.
     pub fn identity_count(&self) -> usize {
-        self.sets
-            .iter()
-            .map(|set| set.allowed.len() + set.denied.len())
-            .sum()
+        self.sets.iter().map(|set| set.allowed.len() + set.denied.len()).sum()
     }
 }
 
@@ -82,10 +75,7 @@ pub fn parse_permissions(value: Json, path: &JsonPath) -> Result<Vec<PermissionL
         Json::Array(items) => items,
         Json::Null => return Ok(Vec::new()),
         other => {
-            return Err(invalid(
-                path,
-                &format!("must be an array, not {}", other.kind()),
-            ));
+            return Err(invalid(path, &format!("must be an array, not {}", other.kind())));
         }
     };
     let is_level = |item: &Json| item.get("permissionSets").is_some();
@@ -96,11 +86,7 @@ pub fn parse_permissions(value: Json, path: &JsonPath) -> Result<Vec<PermissionL
             .enumerate()
             .map(|(i, item)| parse_set(item, &path.index(i)))
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok(if sets.is_empty() {
-            Vec::new()
-        } else {
-            vec![PermissionLevel { name: None, sets }]
-        });
+        return Ok(if sets.is_empty() { Vec::new() } else { vec![PermissionLevel { name: None, sets }] });
     }
     if levels != items.len() {
         return Err(invalid(
@@ -109,24 +95,14 @@ pub fn parse_permissions(value: Json, path: &JsonPath) -> Result<Vec<PermissionL
              (complete model); use one model for the whole array",
         ));
     }
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| parse_level(item, &path.index(i)))
-        .collect()
+    items.into_iter().enumerate().map(|(i, item)| parse_level(item, &path.index(i))).collect()
 }
 
 fn parse_level(value: Json, path: &JsonPath) -> Result<PermissionLevel, ApiError> {
     let Json::Object(entries) = value else {
-        return Err(invalid(
-            path,
-            &format!("must be a permission level object, not {}", value.kind()),
-        ));
+        return Err(invalid(path, &format!("must be a permission level object, not {}", value.kind())));
     };
-    let mut level = PermissionLevel {
-        name: None,
-        sets: Vec::new(),
-    };
+    let mut level = PermissionLevel { name: None, sets: Vec::new() };
     for (key, value) in entries {
         let at = path.key(&key);
         match key.to_lowercase().as_str() {
@@ -146,10 +122,7 @@ fn parse_level(value: Json, path: &JsonPath) -> Result<PermissionLevel, ApiError
 
 fn parse_set(value: Json, path: &JsonPath) -> Result<PermissionSet, ApiError> {
     let Json::Object(entries) = value else {
-        return Err(invalid(
-            path,
-            &format!("must be a permission set object, not {}", value.kind()),
-        ));
+        return Err(invalid(path, &format!("must be a permission set object, not {}", value.kind())));
     };
     let mut set = PermissionSet::default();
     for (key, value) in entries {
@@ -160,20 +133,14 @@ fn parse_set(value: Json, path: &JsonPath) -> Result<PermissionSet, ApiError> {
                     Json::Bool(b) => b,
                     Json::Null => false,
                     other => {
-                        return Err(invalid(
-                            &at,
-                            &format!("must be a boolean, not {}", other.kind()),
-                        ));
+                        return Err(invalid(&at, &format!("must be a boolean, not {}", other.kind())));
                     }
                 }
             }
             "allowedpermissions" => set.allowed = identities(value, &at)?,
             "deniedpermissions" => set.denied = identities(value, &at)?,
             _ => {
-                return Err(unknown_key(
-                    &at,
-                    "'allowAnonymous', 'allowedPermissions' and 'deniedPermissions'",
-                ));
+                return Err(unknown_key(&at, "'allowAnonymous', 'allowedPermissions' and 'deniedPermissions'"));
             }
         }
     }
@@ -181,22 +148,14 @@ fn parse_set(value: Json, path: &JsonPath) -> Result<PermissionSet, ApiError> {
 }
 
 fn identities(value: Json, path: &JsonPath) -> Result<Vec<PermissionIdentity>, ApiError> {
-    array(value, path)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| identity(item, &path.index(i)))
-        .collect()
+    array(value, path)?.into_iter().enumerate().map(|(i, item)| identity(item, &path.index(i))).collect()
 }
 
 fn identity(value: Json, path: &JsonPath) -> Result<PermissionIdentity, ApiError> {
     let Json::Object(entries) = value else {
-        return Err(invalid(
-            path,
-            &format!("must be an identity object, not {}", value.kind()),
-        ));
+        return Err(invalid(path, &format!("must be an identity object, not {}", value.kind())));
     };
-    let (mut identity, mut identity_type, mut security_provider) =
-        (None, IdentityType::Unknown, None);
+    let (mut identity, mut identity_type, mut security_provider) = (None, IdentityType::Unknown, None);
     for (key, value) in entries {
         let at = path.key(&key);
         match key.to_lowercase().as_str() {
@@ -207,45 +166,29 @@ fn identity(value: Json, path: &JsonPath) -> Result<PermissionIdentity, ApiError
                     invalid(&at, &format!("is '{raw}'; allowed values are User, Group, VirtualGroup and Unknown (any case, VIRTUAL_GROUP too)"))
                 })?;
             }
-            "securityprovider" => {
-                security_provider = Some(text(value, &at)?).filter(|s| !s.is_empty())
-            }
+            "securityprovider" => security_provider = Some(text(value, &at)?).filter(|s| !s.is_empty()),
             _ => {
-                return Err(unknown_key(
-                    &at,
-                    "'identity', 'identityType' and 'securityProvider'",
-                ));
+                return Err(unknown_key(&at, "'identity', 'identityType' and 'securityProvider'"));
             }
         }
     }
-    let identity = identity
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid(path, "has no 'identity' (the identity's name)"))?;
-    Ok(PermissionIdentity {
-        identity,
-        identity_type,
-        security_provider,
-    })
+    let identity =
+        identity.filter(|s| !s.is_empty()).ok_or_else(|| invalid(path, "has no 'identity' (the identity's name)"))?;
+    Ok(PermissionIdentity { identity, identity_type, security_provider })
 }
 
 fn array(value: Json, path: &JsonPath) -> Result<Vec<Json>, ApiError> {
     match value {
         Json::Array(items) => Ok(items),
         Json::Null => Ok(Vec::new()),
-        other => Err(invalid(
-            path,
-            &format!("must be an array, not {}", other.kind()),
-        )),
+        other => Err(invalid(path, &format!("must be an array, not {}", other.kind()))),
     }
 }
 
 fn text(value: Json, path: &JsonPath) -> Result<String, ApiError> {
     match value {
         Json::String(s) => Ok(s),
-        other => Err(invalid(
-            path,
-            &format!("must be a string, not {}", other.kind()),
-        )),
+        other => Err(invalid(path, &format!("must be a string, not {}", other.kind()))),
     }
 }
 
@@ -254,10 +197,7 @@ fn invalid(path: &JsonPath, what: &str) -> ApiError {
 }
 
 fn unknown_key(path: &JsonPath, known: &str) -> ApiError {
-    invalid(
-        path,
-        &format!("is not a permission key; the keys here are {known}"),
-    )
+    invalid(path, &format!("is not a permission key; the keys here are {known}"))
 }
 
 #[cfg(test)]
@@ -266,10 +206,7 @@ mod tests {
     use crate::json;
 
     fn parse(text: &str) -> Result<Vec<PermissionLevel>, ApiError> {
-        parse_permissions(
-            json::parse(text.as_bytes()).unwrap(),
-            &JsonPath::default().key("permissions"),
-        )
+        parse_permissions(json::parse(text.as_bytes()).unwrap(), &JsonPath::default().key("permissions"))
     }
 
     #[test]
@@ -280,14 +217,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(levels.len(), 1);
-        assert_eq!(
-            levels[0].sets[0].allowed[0].identity_type,
-            IdentityType::Group
-        );
-        assert_eq!(
-            levels[0].sets[0].denied[0].security_provider.as_deref(),
-            Some("P")
-        );
+        assert_eq!(levels[0].sets[0].allowed[0].identity_type, IdentityType::Group);
+        assert_eq!(levels[0].sets[0].denied[0].security_provider.as_deref(), Some("P"));
     }
 
     #[test]
@@ -297,29 +228,14 @@ mod tests {
                 {"name":"L2","permissionSets":[{"allowedPermissions":[{"identity":"g","identityType":"VIRTUAL_GROUP"}]}]}]"#,
         )
         .unwrap();
-        assert_eq!(
-            levels
-                .iter()
-                .map(|l| l.name.as_deref().unwrap())
-                .collect::<Vec<_>>(),
-            ["L1", "L2"]
-        );
-        assert_eq!(
-            levels[1].sets[0].allowed[0].identity_type,
-            IdentityType::VirtualGroup
-        );
+        assert_eq!(levels.iter().map(|l| l.name.as_deref().unwrap()).collect::<Vec<_>>(), ["L1", "L2"]);
+        assert_eq!(levels[1].sets[0].allowed[0].identity_type, IdentityType::VirtualGroup);
     }
 
     #[test]
     fn names_the_offending_place() {
-        let err = parse(r#"[{"allowedPermissions":[{"identity":"a","identityType":"Robot"}]}]"#)
-            .unwrap_err();
-        assert!(
-            err.message
-                .contains("permissions[0].allowedPermissions[0].identityType"),
-            "{}",
-            err.message
-        );
+        let err = parse(r#"[{"allowedPermissions":[{"identity":"a","identityType":"Robot"}]}]"#).unwrap_err();
+        assert!(err.message.contains("permissions[0].allowedPermissions[0].identityType"), "{}", err.message);
         let err = parse(r#"[{"allowedPermissions":[{"identityType":"User"}]}]"#).unwrap_err();
         assert!(err.message.contains("has no 'identity'"), "{}", err.message);
         let err = parse(r#"[{"permissionSets":[]},{"allowAnonymous":true}]"#).unwrap_err();

@@ -29,11 +29,7 @@ impl QueryParams {
 
     /// The first value of `name`, if present.
     pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        match self
-            .pairs
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        match self.pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             None => Ok(None),
             Some((_, Ok(value))) => Ok(Some(value.as_str())),
             Some((_, Err(raw))) => Err(ApiError::invalid_parameter(
@@ -57,7 +53,11 @@ impl QueryParams {
         match self.get(name)? {
             None | Some("") => Ok(None),
             Some(value) => value.trim().parse::<i64>().ok().filter(|v| *v >= 0).map(Some).ok_or_else(|| {
-                ApiError::invalid_parameter(name, value, "it must be an integer from 0 to 9223372036854775807 (a signed 64-bit integer)")
+                ApiError::invalid_parameter(
+                    name,
+                    value,
+                    "it must be an integer from 0 to 9223372036854775807 (a signed 64-bit integer)",
+                )
             }),
         }
     }
@@ -68,11 +68,7 @@ impl QueryParams {
             None | Some("") => Ok(default),
             Some(value) if value.eq_ignore_ascii_case("true") => Ok(true),
             Some(value) if value.eq_ignore_ascii_case("false") => Ok(false),
-            Some(value) => Err(ApiError::invalid_parameter(
-                name,
-                value,
-                "it must be a boolean, true or false",
-            )),
+            Some(value) => Err(ApiError::invalid_parameter(name, value, "it must be a boolean, true or false")),
         }
     }
 
@@ -80,19 +76,9 @@ impl QueryParams {
     pub fn non_negative(&self, name: &str, max: u64) -> Result<Option<u64>, ApiError> {
         match self.get(name)? {
             None | Some("") => Ok(None),
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|v| *v <= max)
-                .map(Some)
-                .ok_or_else(|| {
-                    ApiError::invalid_parameter(
-                        name,
-                        value,
-                        &format!("it must be an integer from 0 to {max}"),
-                    )
-                }),
+            Some(value) => value.trim().parse::<u64>().ok().filter(|v| *v <= max).map(Some).ok_or_else(|| {
+                ApiError::invalid_parameter(name, value, &format!("it must be an integer from 0 to {max}"))
+            }),
         }
     }
 
@@ -129,11 +115,7 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
-        let escaped = match (
-            input[i],
-            input.get(i + 1).and_then(|b| hex(*b)),
-            input.get(i + 2).and_then(|b| hex(*b)),
-        ) {
+        let escaped = match (input[i], input.get(i + 1).and_then(|b| hex(*b)), input.get(i + 2).and_then(|b| hex(*b))) {
             (b'%', Some(high), Some(low)) => Some(high << 4 | low),
             _ => None,
         };
@@ -169,53 +151,25 @@ mod tests {
         let q = QueryParams::parse(Some(
             "documentId=https%3A%2F%2Fexample.com%2Fdocs%2Fa+b%2F%C3%A9t%C3%A9%3Fx%3D1%26y%3D2%23frag&deleteChildren=true",
         ));
-        assert_eq!(
-            q.document_id().unwrap(),
-            "https://example.com/docs/a b/été?x=1&y=2#frag"
-        );
+        assert_eq!(q.document_id().unwrap(), "https://example.com/docs/a b/été?x=1&y=2#frag");
         assert!(q.boolean("DeleteChildren", false).unwrap());
     }
 
     #[test]
     fn names_the_bad_parameter() {
-        let q = QueryParams::parse(Some(
-            "orderingId=12a&deleteChildren=yes&queueDelay=-1&documentId=%FF",
-        ));
+        let q = QueryParams::parse(Some("orderingId=12a&deleteChildren=yes&queueDelay=-1&documentId=%FF"));
         let err = q.ordering_id("orderingId").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidParameter);
-        assert!(
-            err.message.contains("'orderingId'") && err.message.contains("12a"),
-            "{}",
-            err.message
-        );
-        assert!(
-            q.boolean("deleteChildren", false)
-                .unwrap_err()
-                .message
-                .contains("boolean")
-        );
-        assert!(
-            q.non_negative("queueDelay", 100)
-                .unwrap_err()
-                .message
-                .contains("'queueDelay'")
-        );
+        assert!(err.message.contains("'orderingId'") && err.message.contains("12a"), "{}", err.message);
+        assert!(q.boolean("deleteChildren", false).unwrap_err().message.contains("boolean"));
+        assert!(q.non_negative("queueDelay", 100).unwrap_err().message.contains("'queueDelay'"));
         assert!(q.document_id().unwrap_err().message.contains("UTF-8"));
-        assert_eq!(
-            QueryParams::parse(None).document_id().unwrap_err().code,
-            ErrorCode::MissingParameter
-        );
+        assert_eq!(QueryParams::parse(None).document_id().unwrap_err().code, ErrorCode::MissingParameter);
     }
 
     #[test]
     fn keeps_a_lone_percent() {
-        assert_eq!(
-            QueryParams::parse(Some("q=100%")).get("q").unwrap(),
-            Some("100%")
-        );
-        assert_eq!(
-            QueryParams::parse(Some("q=%4")).get("q").unwrap(),
-            Some("%4")
-        );
+        assert_eq!(QueryParams::parse(Some("q=100%")).get("q").unwrap(), Some("100%"));
+        assert_eq!(QueryParams::parse(Some("q=%4")).get("q").unwrap(), Some("%4"));
     }
 }

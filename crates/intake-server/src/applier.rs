@@ -22,7 +22,7 @@ use intake_index::{OpInfo, OrgIndex, Outcome};
 use intake_model::batch::BatchEntry;
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
-use intake_model::{Operation, OperationKind};
+use intake_model::{ErrorCode, Operation, OperationKind};
 use intake_store::{LogEntry, Seq};
 use rayon::prelude::*;
 
@@ -104,37 +104,27 @@ impl Applier {
         let (opened, opening) = std::sync::mpsc::channel();
         let thread = {
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("intake-applier".into())
-                .spawn(move || {
-                    // Everything this thread starts — tantivy's indexing and merge threads, the rayon pool —
-                    // inherits its priority: bursts of pushes are accepted at full speed, indexing takes the rest.
-                    lower_thread_priority();
-                    match Applier::open(state, config) {
-                        Ok((applier, reader)) => {
-                            let _ = opened.send(Ok(()));
-                            applier.run(reader, stop);
-                        }
-                        Err(error) => {
-                            let _ = opened.send(Err(error));
-                        }
+            std::thread::Builder::new().name("intake-applier".into()).spawn(move || {
+                // Everything this thread starts — tantivy's indexing and merge threads, the rayon pool —
+                // inherits its priority: bursts of pushes are accepted at full speed, indexing takes the rest.
+                lower_thread_priority();
+                match Applier::open(state, config) {
+                    Ok((applier, reader)) => {
+                        let _ = opened.send(Ok(()));
+                        applier.run(reader, stop);
                     }
-                })?
+                    Err(error) => {
+                        let _ = opened.send(Err(error));
+                    }
+                }
+            })?
         };
-        opening
-            .recv()
-            .map_err(|_| anyhow::anyhow!("the applier thread stopped while opening"))??;
-        Ok(ApplierHandle {
-            stop,
-            thread: Some(thread),
-        })
+        opening.recv().map_err(|_| anyhow::anyhow!("the applier thread stopped while opening"))??;
+        Ok(ApplierHandle { stop, thread: Some(thread) })
     }
 
     /// Opens the existing indexes and positions a reader after the lowest committed journal record.
-    fn open(
-        state: AppState,
-        config: ApplierConfig,
-    ) -> anyhow::Result<(Applier, Box<dyn intake_store::JournalReader>)> {
+    fn open(state: AppState, config: ApplierConfig) -> anyhow::Result<(Applier, Box<dyn intake_store::JournalReader>)> {
         let mut applier = Applier {
             backlog_end: *state.journal.durable().borrow(),
             state,
@@ -157,19 +147,10 @@ impl Applier {
                 applier.open_index(&organization.id)?;
             }
         }
-        let resume_after = applier
-            .indexes
-            .values()
-            .map(OrgIndex::committed_seq)
-            .min()
-            .unwrap_or(0);
+        let resume_after = applier.indexes.values().map(OrgIndex::committed_seq).min().unwrap_or(0);
         applier.applied_seq = resume_after;
         let reader = applier.state.journal.reader(resume_after)?;
-        tracing::info!(
-            resume_after,
-            backlog_end = applier.backlog_end,
-            "applier starting"
-        );
+        tracing::info!(resume_after, backlog_end = applier.backlog_end, "applier starting");
         Ok((applier, reader))
     }
 
@@ -184,8 +165,8 @@ impl Applier {
                 }
             };
             let idle = batch.is_empty();
-            self.draining_backlog = batch.iter().map(|(_, record)| record.len()).sum::<usize>()
-                >= self.config.batch_bytes;
+            self.draining_backlog =
+                batch.iter().map(|(_, record)| record.len()).sum::<usize>() >= self.config.batch_bytes;
             if !idle {
                 self.apply_records(batch);
             }
@@ -221,15 +202,13 @@ impl Applier {
     /// in parallel, so only a window's worth of decompressed data is ever in memory.
     fn apply_records(&mut self, records: Vec<(Seq, Vec<u8>)>) {
         let started = Instant::now();
-        let mut operations = records.into_iter().filter_map(
-            |(seq, bytes)| match Operation::decode(&bytes) {
-                Ok(operation) => Some((seq, operation)),
-                Err(error) => {
-                    tracing::error!(seq, %error, "skipping a journal record that does not decode");
-                    None
-                }
-            },
-        );
+        let mut operations = records.into_iter().filter_map(|(seq, bytes)| match Operation::decode(&bytes) {
+            Ok(operation) => Some((seq, operation)),
+            Err(error) => {
+                tracing::error!(seq, %error, "skipping a journal record that does not decode");
+                None
+            }
+        });
         loop {
             let window: Vec<(Seq, Operation)> = operations.by_ref().take(PREPARE_WINDOW).collect();
             if window.is_empty() {
@@ -253,37 +232,22 @@ impl Applier {
 
     /// Prepares items in parallel (decompress, extract text, build the document); `items[i]`, if any, belongs
     /// to `operations[i]`.
-    fn prepare(
-        &self,
-        operations: &[(Seq, Operation)],
-        items: &[Option<&Item>],
-    ) -> Vec<Option<PreparedItem>> {
+    fn prepare(&self, operations: &[(Seq, Operation)], items: &[Option<&Item>]) -> Vec<Option<PreparedItem>> {
         let now_ms = self.state.clock.now_ms();
         let mut declared: HashMap<&str, FieldTypes> = HashMap::new();
         let mut source_names: HashMap<(&str, &str), String> = HashMap::new();
         for (_, operation) in operations {
-            let (org, src) = (
-                operation.organization_id.as_str(),
-                operation.source_id.as_str(),
-            );
-            declared
-                .entry(org)
-                .or_insert_with(|| field_types(&self.state.catalog, org));
-            source_names.entry((org, src)).or_insert_with(|| {
-                self.state
-                    .catalog
-                    .source(org, src)
-                    .map_or_else(|| src.to_string(), |s| s.name)
-            });
+            let (org, src) = (operation.organization_id.as_str(), operation.source_id.as_str());
+            declared.entry(org).or_insert_with(|| field_types(&self.state.catalog, org));
+            source_names
+                .entry((org, src))
+                .or_insert_with(|| self.state.catalog.source(org, src).map_or_else(|| src.to_string(), |s| s.name));
         }
         operations
             .par_iter()
             .zip(items.par_iter())
             .map(|((_, operation), item)| {
-                let (org, src) = (
-                    operation.organization_id.as_str(),
-                    operation.source_id.as_str(),
-                );
+                let (org, src) = (operation.organization_id.as_str(), operation.source_id.as_str());
                 let target = ItemTarget {
                     organization_id: org,
                     source_id: src,
@@ -309,11 +273,7 @@ impl Applier {
         }
         if self.state.catalog.organization(&organization_id).is_none() {
             // Its organization was deleted after it was journaled: the purge that follows removes it all anyway.
-            tracing::debug!(
-                seq,
-                organization = organization_id,
-                "skipping an operation of a deleted organization"
-            );
+            tracing::debug!(seq, organization = organization_id, "skipping an operation of a deleted organization");
             return;
         }
         let queue_delay_cap = self.config.queue_delay_cap_minutes;
@@ -336,25 +296,12 @@ impl Applier {
         let container = prepared.as_ref().and_then(|p| p.container.clone());
         let outcomes = match (operation.kind, prepared) {
             (OperationKind::AddOrUpdate(_), Some(prepared)) => vec![index.upsert(prepared, &info)],
-            (
-                OperationKind::Delete {
-                    document_id,
-                    delete_children,
-                },
-                _,
-            ) => index.delete(&document_id, delete_children, &info),
-            (
-                OperationKind::DeleteOlderThan {
-                    queue_delay_minutes,
-                },
-                _,
-            ) => {
-                let minutes =
-                    queue_delay_cap.map_or(queue_delay_minutes, |cap| queue_delay_minutes.min(cap));
-                index.schedule_delete_older_than(
-                    operation.accepted_at_ms + i64::from(minutes) * 60_000,
-                    &info,
-                );
+            (OperationKind::Delete { document_id, delete_children }, _) => {
+                index.delete(&document_id, delete_children, &info)
+            }
+            (OperationKind::DeleteOlderThan { queue_delay_minutes }, _) => {
+                let minutes = queue_delay_cap.map_or(queue_delay_minutes, |cap| queue_delay_minutes.min(cap));
+                index.schedule_delete_older_than(operation.accepted_at_ms + i64::from(minutes) * 60_000, &info);
                 Vec::new()
             }
             (OperationKind::PurgeSource, _) => {
@@ -384,30 +331,18 @@ impl Applier {
 
     /// Applies a batch file entry by entry, in windows. It was validated when accepted; should it fail to read
     /// now (its container vanished), the failure is logged against the file and what was read stays applied.
-    fn apply_batch_file(
-        &mut self,
-        organization_id: &str,
-        file_id: &str,
-        info: &OpInfo,
-        accepted_at_ms: i64,
-    ) {
-        let reader =
-            match intake_index::ContainerReader::open(&self.state, organization_id, file_id) {
-                Ok(reader) => reader,
-                Err(reason) => {
-                    return self.record_batch_failure(organization_id, file_id, info, reason);
-                }
-            };
+    fn apply_batch_file(&mut self, organization_id: &str, file_id: &str, info: &OpInfo, accepted_at_ms: i64) {
+        let reader = match intake_index::ContainerReader::open(&self.state, organization_id, file_id) {
+            Ok(reader) => reader,
+            Err(reason) => {
+                return self.record_batch_failure(organization_id, file_id, info, reason);
+            }
+        };
         let mut window = Vec::with_capacity(PREPARE_WINDOW);
         let read = intake_model::batch::read(reader, &mut |entry| {
             window.push(entry);
             if window.len() == PREPARE_WINDOW {
-                self.apply_batch_window(
-                    organization_id,
-                    info,
-                    accepted_at_ms,
-                    std::mem::take(&mut window),
-                );
+                self.apply_batch_window(organization_id, info, accepted_at_ms, std::mem::take(&mut window));
             }
         });
         self.apply_batch_window(organization_id, info, accepted_at_ms, window);
@@ -423,19 +358,9 @@ impl Applier {
         }
     }
 
-    fn record_batch_failure(
-        &mut self,
-        organization_id: &str,
-        file_id: &str,
-        info: &OpInfo,
-        reason: String,
-    ) {
-        let failure = failed(
-            info,
-            file_id,
-            LogOperation::BatchFile,
-            format!("the batch file could not be read: {reason}"),
-        );
+    fn record_batch_failure(&mut self, organization_id: &str, file_id: &str, info: &OpInfo, reason: String) {
+        let failure =
+            failed(info, file_id, LogOperation::BatchFile, format!("the batch file could not be read: {reason}"));
         self.record(organization_id, vec![failure]);
     }
 
@@ -460,10 +385,8 @@ impl Applier {
             accepted_at_ms,
             kind: OperationKind::PurgeSource,
         };
-        let operations: Vec<(Seq, Operation)> = entries
-            .iter()
-            .map(|_| (info.journal_seq, as_operation.clone()))
-            .collect();
+        let operations: Vec<(Seq, Operation)> =
+            entries.iter().map(|_| (info.journal_seq, as_operation.clone())).collect();
         let items: Vec<Option<&Item>> = entries
             .iter()
             .map(|entry| match entry {
@@ -485,28 +408,16 @@ impl Applier {
                     }
                     outcomes.push(index.upsert(prepared, info));
                 }
-                (
-                    BatchEntry::AddOrUpdate {
-                        index: position,
-                        item: Err(error),
-                    },
-                    _,
-                ) => {
-                    outcomes.push(failed(
-                        info,
-                        &format!("addOrUpdate[{position}]"),
-                        LogOperation::Add,
-                        error.message,
-                    ));
+                (BatchEntry::AddOrUpdate { document_id, item: Err(error), .. }, _) => {
+                    // Over a size limit is REJECTED, like any limit; anything else wrong with the item is an ERROR.
+                    let result = if error.code == ErrorCode::RequestEntityTooLarge {
+                        LogResult::Rejected
+                    } else {
+                        LogResult::Error
+                    };
+                    outcomes.push(Outcome { result, ..failed(info, &document_id, LogOperation::Add, error.message) });
                 }
-                (
-                    BatchEntry::Delete {
-                        document_id,
-                        delete_children,
-                        ..
-                    },
-                    _,
-                ) => {
+                (BatchEntry::Delete { document_id, delete_children, .. }, _) => {
                     outcomes.extend(index.delete(&document_id, delete_children, info));
                 }
                 (BatchEntry::AddOrUpdate { item: Ok(_), .. }, None) => {
@@ -523,10 +434,7 @@ impl Applier {
         self.state.indexes.unregister(organization_id);
         let dir = self.config.index_dir.join(organization_id);
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => tracing::info!(
-                organization = organization_id,
-                "deleted the organization's index"
-            ),
+            Ok(()) => tracing::info!(organization = organization_id, "deleted the organization's index"),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
                 tracing::error!(organization = organization_id, %error, "the organization's index folder could not be removed")
@@ -543,10 +451,7 @@ impl Applier {
             .map(|(org, _)| org.clone())
             .collect();
         for organization_id in due {
-            let index = self
-                .indexes
-                .get_mut(&organization_id)
-                .expect("listed above");
+            let index = self.indexes.get_mut(&organization_id).expect("listed above");
             match index.run_due(now_ms) {
                 Ok(outcomes) => self.record(&organization_id, outcomes),
                 Err(error) => {
@@ -600,9 +505,7 @@ impl Applier {
     fn commit_due(&self, idle: bool) -> bool {
         let Some(first) = self.first_uncommitted else {
             return self.indexes.values().any(|index| index.is_dirty())
-                || (idle
-                    && self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL
-                    && self.any_index_behind());
+                || (idle && self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL && self.any_index_behind());
         };
         // Reading full batches means a backlog: fewer, larger commits index it faster (less merging), and
         // nobody is waiting on a quarter-second visibility while it drains.
@@ -615,9 +518,7 @@ impl Applier {
     }
 
     fn any_index_behind(&self) -> bool {
-        self.indexes
-            .values()
-            .any(|index| index.committed_seq() < self.applied_seq)
+        self.indexes.values().any(|index| index.committed_seq() < self.applied_seq)
     }
 
     /// Writes the pending log entries, then commits every index that changed (and, now and then, the idle
@@ -652,19 +553,13 @@ impl Applier {
         if let Err(error) = self.state.journal.release_through(committed) {
             tracing::warn!(%error, "journal segments could not be released");
         }
-        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.consumed)
-            .into_iter()
-            .partition(|(seq, _)| *seq <= committed);
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.consumed).into_iter().partition(|(seq, _)| *seq <= committed);
         self.consumed = waiting;
         for (_, file_id) in done {
             self.delete_container(&file_id);
         }
-        tracing::debug!(
-            applied,
-            committed,
-            took_ms = started.elapsed().as_millis() as u64,
-            "committed"
-        );
+        tracing::debug!(applied, committed, took_ms = started.elapsed().as_millis() as u64, "committed");
     }
 
     /// The journal position every index has committed (all of it, when no index exists yet).
@@ -674,13 +569,9 @@ impl Applier {
     }
 
     fn publish_positions(&self) {
-        self.state
-            .metrics
-            .journal_syncs(self.state.journal.sync_count());
+        self.state.metrics.journal_syncs(self.state.journal.sync_count());
         let durable = *self.state.journal.durable().borrow();
-        self.state
-            .metrics
-            .journal_positions(durable, self.committed_seq());
+        self.state.metrics.journal_positions(durable, self.committed_seq());
     }
 
     /// Deletes a container whose content is committed (or that expired unused).
@@ -699,11 +590,7 @@ impl Applier {
             return;
         }
         self.last_sweep = Instant::now();
-        match self
-            .state
-            .catalog
-            .expired_containers(self.state.clock.now_ms())
-        {
+        match self.state.catalog.expired_containers(self.state.clock.now_ms()) {
             Ok(expired) => {
                 for file_id in expired {
                     tracing::debug!(file_id, "file container expired");
@@ -719,11 +606,7 @@ impl Applier {
             return;
         }
         self.last_prune = Instant::now();
-        match self
-            .state
-            .item_log
-            .prune_before(self.state.clock.now_ms() - LOG_RETENTION_MS)
-        {
+        match self.state.item_log.prune_before(self.state.clock.now_ms() - LOG_RETENTION_MS) {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "pruned item log entries older than 14 days"),
             Err(error) => tracing::warn!(%error, "the item log could not be pruned"),
@@ -756,11 +639,7 @@ impl Applier {
 
 /// The declared fields of an organization, by name.
 pub fn field_types(catalog: &intake_store::Catalog, organization_id: &str) -> FieldTypes {
-    catalog
-        .fields(organization_id)
-        .into_iter()
-        .map(|field| (field.name, field.field_type))
-        .collect()
+    catalog.fields(organization_id).into_iter().map(|field| (field.name, field.field_type)).collect()
 }
 
 /// Background work yields to the request path: nice 10 on Linux (threads carry their own nice value there).

@@ -66,9 +66,7 @@ impl Principal {
     pub fn holds(&self, needed: &Privilege) -> bool {
         match self {
             Principal::Master => true,
-            Principal::Key(key) | Principal::Token(key) => {
-                key.privileges.iter().any(|held| held.grants(needed))
-            }
+            Principal::Key(key) | Principal::Token(key) => key.privileges.iter().any(|held| held.grants(needed)),
         }
     }
 
@@ -76,12 +74,10 @@ impl Principal {
     pub fn holds_on_any(&self, needed: &Privilege) -> bool {
         match self {
             Principal::Master => true,
-            Principal::Key(key) | Principal::Token(key) => key.privileges.iter().any(|held| {
-                held.grants(&Privilege {
-                    target_id: held.target_id.clone(),
-                    ..needed.clone()
-                })
-            }),
+            Principal::Key(key) | Principal::Token(key) => key
+                .privileges
+                .iter()
+                .any(|held| held.grants(&Privilege { target_id: held.target_id.clone(), ..needed.clone() })),
         }
     }
 
@@ -111,10 +107,7 @@ impl Principal {
         let who = match self {
             Principal::Master => "The master key".to_string(),
             Principal::Key(key) => format!("The API key '{}' ({})", key.display_name, key.id),
-            Principal::Token(key) => format!(
-                "The access token of API key '{}' ({})",
-                key.display_name, key.id
-            ),
+            Principal::Token(key) => format!("The access token of API key '{}' ({})", key.display_name, key.id),
         };
         ApiError::new(ErrorCode::AccessDenied, format!("{who} lacks {what}."))
     }
@@ -122,10 +115,7 @@ impl Principal {
 
 /// The SHA-256 of a secret, hex-encoded; secrets are only ever stored this way.
 pub fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two hashes without leaking where they differ through timing.
@@ -158,10 +148,7 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = HandlerError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(authenticate(bearer_token(parts)?, parts, state)?)
     }
 }
@@ -169,15 +156,11 @@ impl FromRequestParts<AppState> for Principal {
 /// Who a token (the master key, an API key's value, or an access token) stands for, calling from this request.
 pub fn authenticate(token: &str, parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let settings = &state.auth;
-    if constant_time_eq(
-        secret_hash(token).as_bytes(),
-        settings.master_key_hash.as_bytes(),
-    ) {
+    if constant_time_eq(secret_hash(token).as_bytes(), settings.master_key_hash.as_bytes()) {
         return Ok(Principal::Master);
     }
     let now = state.clock.now_ms();
-    let (key, principal): (ApiKey, fn(ApiKey) -> Principal) = match token.strip_prefix(TOKEN_PREFIX)
-    {
+    let (key, principal): (ApiKey, fn(ApiKey) -> Principal) = match token.strip_prefix(TOKEN_PREFIX) {
         Some(signed) => {
             let claims = verify_token(signed, &settings.token_secret)?;
             if claims.expires_at_ms <= now {
@@ -186,15 +169,12 @@ pub fn authenticate(token: &str, parts: &Parts, state: &AppState) -> Result<Prin
                     intake_index::dates::format_ms(claims.expires_at_ms)
                 )));
             }
-            let key = state
-                .catalog
-                .api_key(&claims.organization_id, &claims.key_id)
-                .ok_or_else(|| {
-                    invalid_token(&format!(
-                        "The access token was issued for API key '{}', which no longer exists.",
-                        claims.key_id
-                    ))
-                })?;
+            let key = state.catalog.api_key(&claims.organization_id, &claims.key_id).ok_or_else(|| {
+                invalid_token(&format!(
+                    "The access token was issued for API key '{}', which no longer exists.",
+                    claims.key_id
+                ))
+            })?;
             (key, Principal::Token)
         }
         None => {
@@ -243,15 +223,9 @@ fn check_address(key: &ApiKey, ip: Option<IpAddr>) -> Result<(), ApiError> {
         return Ok(());
     }
     let Some(ip) = ip else {
-        return Err(invalid_token(
-            "The caller's IP address is unknown, and this API key allows only some addresses.",
-        ));
+        return Err(invalid_token("The caller's IP address is unknown, and this API key allows only some addresses."));
     };
-    let within = |list: &[String]| {
-        list.iter()
-            .filter_map(|block| parse_block(block).ok())
-            .any(|net| net.contains(&ip))
-    };
+    let within = |list: &[String]| list.iter().filter_map(|block| parse_block(block).ok()).any(|net| net.contains(&ip));
     if within(&key.denied_ips) {
         return Err(invalid_token(&format!(
             "The IP address {ip} is denied for API key '{}' ({}).",
@@ -272,38 +246,21 @@ pub fn parse_block(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            format!("'{text}' is not an IP address or CIDR block (such as 203.0.113.0/24)")
-        })
+        .map_err(|_| format!("'{text}' is not an IP address or CIDR block (such as 203.0.113.0/24)"))
 }
 
 /// The caller's address: the peer's, or — when the peer is a trusted proxy — the last address in
 /// `X-Forwarded-For` that is not itself a trusted proxy.
 fn client_ip(parts: &Parts, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())?;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())?;
     let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(&peer) {
         return Some(peer);
     }
-    let forwarded = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    let chain: Vec<IpAddr> = forwarded
-        .filter_map(|hop| hop.trim().parse().ok())
-        .collect();
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .unwrap_or(peer),
-    )
+    let forwarded =
+        parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let chain: Vec<IpAddr> = forwarded.filter_map(|hop| hop.trim().parse().ok()).collect();
+    Some(chain.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer))
 }
 
 /// What an access token says.
@@ -325,11 +282,7 @@ fn signature(secret: &[u8], payload: &str) -> Vec<u8> {
 
 /// A signed access token for `key`, valid until `expires_at_ms`.
 pub fn issue_token(key: &ApiKey, expires_at_ms: i64, secret: &[u8]) -> String {
-    let claims = TokenClaims {
-        key_id: key.id.clone(),
-        organization_id: key.organization_id.clone(),
-        expires_at_ms,
-    };
+    let claims = TokenClaims { key_id: key.id.clone(), organization_id: key.organization_id.clone(), expires_at_ms };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
     let signature = URL_SAFE_NO_PAD.encode(signature(secret, &payload));
     format!("{TOKEN_PREFIX}{payload}.{signature}")
@@ -347,10 +300,7 @@ pub fn verify_token(signed: &str, secret: &[u8]) -> Result<TokenClaims, ApiError
     if !constant_time_eq(&given, &signature(secret, payload)) {
         return Err(forged());
     }
-    let claims = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let claims = URL_SAFE_NO_PAD.decode(payload).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
     claims.ok_or_else(forged)
 }
 
@@ -380,19 +330,10 @@ mod tests {
         let signed = token.strip_prefix(TOKEN_PREFIX).unwrap();
         let claims = verify_token(signed, b"secret").unwrap();
         assert_eq!(
-            (
-                claims.key_id.as_str(),
-                claims.organization_id.as_str(),
-                claims.expires_at_ms
-            ),
+            (claims.key_id.as_str(), claims.organization_id.as_str(), claims.expires_at_ms),
             ("k1", "acme", 5_000)
         );
-        assert!(
-            verify_token(signed, b"other secret")
-                .unwrap_err()
-                .message
-                .contains("signature")
-        );
+        assert!(verify_token(signed, b"other secret").unwrap_err().message.contains("signature"));
         let (payload, sig) = signed.split_once('.').unwrap();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"k":"k1","o":"acme","e":999999999999}"#);
         assert!(verify_token(&format!("{forged}.{sig}"), b"secret").is_err());
@@ -404,12 +345,7 @@ mod tests {
         let key = key();
         assert!(check_address(&key, Some("127.0.0.1".parse().unwrap())).is_ok());
         assert!(check_address(&key, Some("::1".parse().unwrap())).is_ok());
-        assert!(
-            check_address(&key, Some("127.0.0.2".parse().unwrap()))
-                .unwrap_err()
-                .message
-                .contains("denied")
-        );
+        assert!(check_address(&key, Some("127.0.0.2".parse().unwrap())).unwrap_err().message.contains("denied"));
         assert!(
             check_address(&key, Some("10.1.2.3".parse().unwrap()))
                 .unwrap_err()
@@ -423,12 +359,7 @@ mod tests {
     fn keys_expire_and_disable() {
         let mut key = key();
         assert!(check_key(&key, 999).is_ok());
-        assert!(
-            check_key(&key, 1_000)
-                .unwrap_err()
-                .message
-                .contains("expired")
-        );
+        assert!(check_key(&key, 1_000).unwrap_err().message.contains("expired"));
         key.enabled = false;
         assert!(check_key(&key, 0).unwrap_err().message.contains("disabled"));
     }
@@ -436,28 +367,12 @@ mod tests {
     #[test]
     fn authorization_names_the_missing_privilege_and_refuses_other_organizations() {
         let principal = Principal::Key(key());
-        assert!(
-            principal
-                .authorize("acme", &Privilege::platform("SOURCE", "EDIT", "src-1"))
-                .is_ok()
-        );
-        let denied = principal
-            .authorize("acme", &Privilege::platform("SOURCE", "EDIT", "src-2"))
-            .unwrap_err();
+        assert!(principal.authorize("acme", &Privilege::platform("SOURCE", "EDIT", "src-1")).is_ok());
+        let denied = principal.authorize("acme", &Privilege::platform("SOURCE", "EDIT", "src-2")).unwrap_err();
         assert_eq!(denied.code, ErrorCode::AccessDenied);
-        assert!(
-            denied.message.contains("PLATFORM SOURCE EDIT on 'src-2'"),
-            "{}",
-            denied.message
-        );
-        let other = principal
-            .authorize("globex", &Privilege::platform("SOURCE", "EDIT", "src-1"))
-            .unwrap_err();
+        assert!(denied.message.contains("PLATFORM SOURCE EDIT on 'src-2'"), "{}", denied.message);
+        let other = principal.authorize("globex", &Privilege::platform("SOURCE", "EDIT", "src-1")).unwrap_err();
         assert_eq!(other.code, ErrorCode::InvalidToken);
-        assert!(
-            Principal::Master
-                .authorize("globex", &Privilege::platform("SOURCE", "EDIT", "*"))
-                .is_ok()
-        );
+        assert!(Principal::Master.authorize("globex", &Privilege::platform("SOURCE", "EDIT", "*")).is_ok());
     }
 }

@@ -41,21 +41,10 @@ pub fn bootstrap_path(data_dir: &Path) -> PathBuf {
 
 /// Creates the default organization, source and master key on first start, and works out the master key
 /// of this start: the one given, else the one generated before (found in `bootstrap.json`).
-pub fn prepare(
-    catalog: &Catalog,
-    data_dir: &Path,
-    given_key: Option<&str>,
-    now_ms: i64,
-) -> anyhow::Result<Prepared> {
+pub fn prepare(catalog: &Catalog, data_dir: &Path, given_key: Option<&str>, now_ms: i64) -> anyhow::Result<Prepared> {
     if catalog.organizations().is_empty() {
         catalog.create_organization(DEFAULT_ORGANIZATION, "Default organization", now_ms)?;
-        let source = catalog.create_source(
-            DEFAULT_ORGANIZATION,
-            DEFAULT_SOURCE_NAME,
-            "PUSH",
-            "SHARED",
-            now_ms,
-        )?;
+        let source = catalog.create_source(DEFAULT_ORGANIZATION, DEFAULT_SOURCE_NAME, "PUSH", "SHARED", now_ms)?;
         catalog.set_setting(DEFAULT_SOURCE_ID, &source.id)?;
     }
     let source_id = catalog.setting(DEFAULT_SOURCE_ID)?.unwrap_or_default();
@@ -63,12 +52,7 @@ pub fn prepare(
     let stored_hash = catalog.setting(MASTER_KEY_HASH)?;
     let (key, new_key) = match (given_key, &stored_hash) {
         (Some(given), _) => (Some(given.to_string()), None),
-        (None, Some(hash)) => (
-            previous
-                .and_then(|b| b.api_key)
-                .filter(|k| &secret_hash(k) == hash),
-            None,
-        ),
+        (None, Some(hash)) => (previous.and_then(|b| b.api_key).filter(|k| &secret_hash(k) == hash), None),
         (None, None) => {
             let generated = format!("intake_{}", random_id(40));
             (Some(generated.clone()), Some(generated))
@@ -76,9 +60,7 @@ pub fn prepare(
     };
     let master_key_hash = match &key {
         Some(key) => secret_hash(key),
-        None => stored_hash
-            .clone()
-            .expect("a stored hash when no key is known"),
+        None => stored_hash.clone().expect("a stored hash when no key is known"),
     };
     if stored_hash.as_deref() != Some(master_key_hash.as_str()) {
         catalog.set_setting(MASTER_KEY_HASH, &master_key_hash)?;
@@ -89,30 +71,17 @@ pub fn prepare(
         source_id,
         api_key: key,
     };
-    Ok(Prepared {
-        bootstrap,
-        master_key_hash,
-        new_key,
-    })
+    Ok(Prepared { bootstrap, master_key_hash, new_key })
 }
 
 /// The secret that signs access tokens: made on first start, kept in the catalog.
 pub fn token_secret(catalog: &Catalog) -> anyhow::Result<Vec<u8>> {
     const TOKEN_SECRET: &str = "token_secret";
     if let Some(hex) = catalog.setting(TOKEN_SECRET)? {
-        return Ok((0..hex.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-            .collect());
+        return Ok((0..hex.len()).step_by(2).filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect());
     }
     let secret: [u8; 32] = rand::random();
-    catalog.set_setting(
-        TOKEN_SECRET,
-        &secret
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
-    )?;
+    catalog.set_setting(TOKEN_SECRET, &secret.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
     Ok(secret.to_vec())
 }
 
@@ -131,11 +100,7 @@ pub fn write_bootstrap(data_dir: &Path, bootstrap: &Bootstrap) -> std::io::Resul
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&temporary)?;
-        file.write_all(
-            serde_json::to_string_pretty(bootstrap)
-                .expect("bootstrap serializes")
-                .as_bytes(),
-        )?;
+        file.write_all(serde_json::to_string_pretty(bootstrap).expect("bootstrap serializes").as_bytes())?;
         file.write_all(b"\n")?;
         file.sync_all()?;
     }

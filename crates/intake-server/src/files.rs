@@ -35,10 +35,7 @@ const ENCRYPTION_HEADER: &str = "x-amz-server-side-encryption";
 pub fn push_router() -> Router<AppState> {
     Router::new()
         .route("/organizations/{org}/files", post(create_container))
-        .route(
-            "/organizations/{org}/sources/{src}/documents/batch",
-            put(push_batch),
-        )
+        .route("/organizations/{org}/sources/{src}/documents/batch", put(push_batch))
 }
 
 /// The upload endpoint the `uploadUri`s point at.
@@ -61,14 +58,8 @@ pub async fn create_container(
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
-    if !call
-        .principal
-        .holds_on_any(&Privilege::platform("SOURCE", "EDIT", "*"))
-    {
-        return Err(call
-            .principal
-            .denied("the privilege PLATFORM SOURCE EDIT on some source")
-            .into());
+    if !call.principal.holds_on_any(&Privilege::platform("SOURCE", "EDIT", "*")) {
+        return Err(call.principal.denied("the privilege PLATFORM SOURCE EDIT on some source").into());
     }
     let org = &call.organization;
     if org.paused {
@@ -76,10 +67,7 @@ pub async fn create_container(
     }
     call.query.boolean("useVirtualHostedStyleUrl", false)?;
     require_json(&headers, false)?;
-    state
-        .body_budget
-        .read(&headers, body, 1024 * 1024, "The request body")
-        .await?;
+    state.body_budget.read(&headers, body, 1024 * 1024, "The request body").await?;
     let now = state.clock.now_ms();
     let container = FileContainer {
         file_id: uuid::Uuid::new_v4().to_string(),
@@ -89,16 +77,9 @@ pub async fn create_container(
         size: None,
         pinned: false,
     };
-    state
-        .catalog
-        .create_container(&container)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state.catalog.create_container(&container).map_err(|e| ApiError::internal(e.to_string()))?;
     let upload_uri = upload_uri(&state, &container);
-    tracing::info!(
-        organization = org.id,
-        file_id = container.file_id,
-        "file container created"
-    );
+    tracing::info!(organization = org.id, file_id = container.file_id, "file container created");
     let body = json!({
         "uploadUri": upload_uri,
         "fileId": container.file_id,
@@ -117,26 +98,15 @@ fn paused(org: &str) -> ApiError {
 fn signature(secret: &[u8], organization_id: &str, file_id: &str, expires_ms: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("{organization_id}/{file_id}:{expires_ms}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn upload_uri(state: &AppState, container: &FileContainer) -> String {
-    let signature = signature(
-        &state.auth.token_secret,
-        &container.organization_id,
-        &container.file_id,
-        container.expires_at_ms,
-    );
+    let signature =
+        signature(&state.auth.token_secret, &container.organization_id, &container.file_id, container.expires_at_ms);
     format!(
         "{}/upload/{}/{}?expires={}&signature={signature}",
-        state.public_base_url,
-        container.organization_id,
-        container.file_id,
-        container.expires_at_ms
+        state.public_base_url, container.organization_id, container.file_id, container.expires_at_ms
     )
 }
 
@@ -160,17 +130,10 @@ pub async fn upload(
     body: Body,
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(uri.query());
-    let expires: i64 = query
-        .get("expires")?
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0);
+    let expires: i64 = query.get("expires")?.and_then(|e| e.parse().ok()).unwrap_or(0);
     let given = query.get("signature")?.unwrap_or("");
     let expected = signature(&state.auth.token_secret, &org, &file_id, expires);
-    if given.len() != expected.len()
-        || !given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(true, |same, (a, b)| same & (a == b))
+    if given.len() != expected.len() || !given.bytes().zip(expected.bytes()).fold(true, |same, (a, b)| same & (a == b))
     {
         return Err(ApiError::new(
             ErrorCode::AccessDenied,
@@ -189,10 +152,7 @@ pub async fn upload(
         .into());
     }
     check_upload_headers(&headers)?;
-    let container = state
-        .catalog
-        .container(&file_id)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let container = state.catalog.container(&file_id).map_err(|e| ApiError::internal(e.to_string()))?;
     match container {
         None => {
             return Err(ApiError::new(
@@ -202,26 +162,23 @@ pub async fn upload(
             .into());
         }
         Some(c) if c.pinned => {
-            return Err(ApiError::new(ErrorCode::AccessDenied, format!("File container '{file_id}' was already handed to a batch or an item; create a new one.")).into());
+            return Err(ApiError::new(
+                ErrorCode::AccessDenied,
+                format!("File container '{file_id}' was already handed to a batch or an item; create a new one."),
+            )
+            .into());
         }
         Some(_) => {}
     }
     let size = store_upload(&state, &headers, body, &file_id).await?;
-    state
-        .catalog
-        .set_container_size(&file_id, size)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state.catalog.set_container_size(&file_id, size).map_err(|e| ApiError::internal(e.to_string()))?;
     tracing::info!(file_id, size, "file container uploaded");
     Ok(StatusCode::OK.into_response())
 }
 
 /// Exactly `Content-Type: application/octet-stream` and `x-amz-server-side-encryption: AES256`.
 fn check_upload_headers(headers: &HeaderMap) -> Result<(), ApiError> {
-    let value = |name| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap_or("(not text)").trim().to_string())
-    };
+    let value = |name| headers.get(name).map(|v| v.to_str().unwrap_or("(not text)").trim().to_string());
     match value(header::CONTENT_TYPE.as_str()) {
         Some(v) if v.eq_ignore_ascii_case("application/octet-stream") => {}
         Some(v) => {
@@ -237,9 +194,9 @@ fn check_upload_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     }
     match value(ENCRYPTION_HEADER) {
         Some(v) if v == "AES256" => Ok(()),
-        Some(v) => Err(unsupported(&format!(
-            "{ENCRYPTION_HEADER} is '{v}'; the upload needs '{ENCRYPTION_HEADER}: AES256'"
-        ))),
+        Some(v) => {
+            Err(unsupported(&format!("{ENCRYPTION_HEADER} is '{v}'; the upload needs '{ENCRYPTION_HEADER}: AES256'")))
+        }
         None => Err(unsupported(&format!(
             "the {ENCRYPTION_HEADER} header is missing; send the requiredHeaders of POST /files: '{ENCRYPTION_HEADER}: AES256'"
         ))),
@@ -247,10 +204,7 @@ fn check_upload_headers(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn unsupported(what: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::UnsupportedMediaType,
-        format!("The upload was refused: {what}."),
-    )
+    ApiError::new(ErrorCode::UnsupportedMediaType, format!("The upload was refused: {what}."))
 }
 
 fn too_large(size: u64) -> ApiError {
@@ -265,17 +219,10 @@ fn too_large(size: u64) -> ApiError {
 }
 
 /// Streams the body to a temporary file, never past the container limit, then makes it the container's content.
-async fn store_upload(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-    file_id: &str,
-) -> Result<u64, ApiError> {
+async fn store_upload(state: &AppState, headers: &HeaderMap, body: Body, file_id: &str) -> Result<u64, ApiError> {
     let limit = limits::MAX_CONTAINER_BYTES;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let Some(size) = declared.filter(|size| *size > limit) {
         return Err(too_large(size));
     }
@@ -283,18 +230,14 @@ async fn store_upload(
     let written = write_stream(body, &temporary, limit).await;
     let result = match written {
         Ok(size) => {
-            let (blobs, temporary, id) =
-                (state.blobs.clone(), temporary.clone(), file_id.to_string());
+            let (blobs, temporary, id) = (state.blobs.clone(), temporary.clone(), file_id.to_string());
             tokio::task::spawn_blocking(move || blobs.publish(&temporary, &id))
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?
                 .map(|()| size)
                 .map_err(|e| {
-                    ApiError::new(
-                        ErrorCode::ServiceUnavailable,
-                        format!("The upload could not be stored: {e}."),
-                    )
-                    .with_retry_after(1)
+                    ApiError::new(ErrorCode::ServiceUnavailable, format!("The upload could not be stored: {e}."))
+                        .with_retry_after(1)
                 })
         }
         Err(error) => Err(error),
@@ -307,25 +250,15 @@ async fn store_upload(
 
 async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
     let unavailable = |e: std::io::Error| {
-        ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            format!("The upload could not be stored: {e}."),
-        )
-        .with_retry_after(1)
+        ApiError::new(ErrorCode::ServiceUnavailable, format!("The upload could not be stored: {e}."))
+            .with_retry_after(1)
     };
-    let mut file = std::io::BufWriter::with_capacity(
-        1 << 20,
-        std::fs::File::create(path).map_err(unavailable)?,
-    );
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(unavailable)?);
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidParameter,
-                format!("The upload was interrupted: {e}."),
-            )
-        })?;
+        let chunk = chunk
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("The upload was interrupted: {e}.")))?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large(size));
@@ -361,54 +294,40 @@ pub async fn push_batch(
     let file_id = call.query.required("fileId")?.to_string();
     let ordering_id = call.query.ordering_id("orderingId")?;
     require_json(&headers, false)?;
-    state
-        .body_budget
-        .read(&headers, body, 1024 * 1024, "The request body")
-        .await?;
+    state.body_budget.read(&headers, body, 1024 * 1024, "The request body").await?;
     let organization_id = call.source.organization_id.clone();
     let unreadable = |why: String| {
-        ApiError::new(
-            ErrorCode::ErrorDeserializingBatchDocumentFromS3,
-            format!("File container '{file_id}': {why}."),
-        )
+        ApiError::new(ErrorCode::ErrorDeserializingBatchDocumentFromS3, format!("File container '{file_id}': {why}."))
     };
     let container = state
         .catalog
         .container(&file_id)
         .map_err(|e| ApiError::internal(e.to_string()))?
         .filter(|c| c.organization_id == organization_id)
-        .ok_or_else(|| unreadable("it does not exist (it expired, was already used, or belongs to another organization)".into()))?;
+        .ok_or_else(|| {
+            unreadable("it does not exist (it expired, was already used, or belongs to another organization)".into())
+        })?;
     if container.pinned {
         return Err(unreadable("it was already handed to another batch or item".into()).into());
     }
     if state.clock.now_ms() >= container.expires_at_ms {
-        return Err(unreadable(format!(
-            "it expired at {}",
-            intake_index::dates::format_ms(container.expires_at_ms)
-        ))
-        .into());
+        return Err(
+            unreadable(format!("it expired at {}", intake_index::dates::format_ms(container.expires_at_ms))).into()
+        );
     }
     if container.size.is_none() {
-        return Err(unreadable(
-            "it was never uploaded to: PUT the batch file to its uploadUri first".into(),
-        )
-        .into());
+        return Err(unreadable("it was never uploaded to: PUT the batch file to its uploadUri first".into()).into());
     }
     let blobs = state.blobs.clone();
     let id = file_id.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let file = blobs.open_blob(&id).map_err(|e| e.to_string())?;
-        intake_model::batch::validate(std::io::BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| e.message)
+        intake_model::batch::validate(std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| e.message)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(unreadable)?;
-    if !state
-        .catalog
-        .pin_container(&file_id)
-        .map_err(|e| ApiError::internal(e.to_string()))?
-    {
+    if !state.catalog.pin_container(&file_id).map_err(|e| ApiError::internal(e.to_string()))? {
         return Err(unreadable("it was already handed to another batch or item".into()).into());
     }
     tracing::info!(
@@ -418,6 +337,5 @@ pub async fn push_batch(
         deletes = summary.delete,
         "batch accepted"
     );
-    call.journal(&state, ordering_id, OperationKind::Batch { file_id })
-        .await
+    call.journal(&state, ordering_id, OperationKind::Batch { file_id }).await
 }

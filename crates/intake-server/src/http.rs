@@ -32,11 +32,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = HandlerError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(new_request_id())))
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(new_request_id())))
     }
 }
 
@@ -56,9 +52,8 @@ impl From<ApiError> for HandlerError {
 
 impl IntoResponse for HandlerError {
     fn into_response(self) -> Response {
-        let mut response = StatusCode::from_u16(self.0.status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            .into_response();
+        let mut response =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response();
         response.extensions_mut().insert(self.0);
         response
     }
@@ -78,9 +73,7 @@ pub fn error_response(error: &ApiError, request_id: &str) -> Response {
     });
     let mut response = (status, Json(body)).into_response();
     if let Some(seconds) = error.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -94,15 +87,10 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(new_request_id, str::to_string);
-    request
-        .extensions_mut()
-        .insert(RequestId(request_id.clone()));
+    request.extensions_mut().insert(RequestId(request_id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
 
     let mut response = next.run(request).await;
 
@@ -117,20 +105,12 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         log_error(&error, &request_id, &method, &path);
     }
     let headers = response.headers_mut();
-    headers.insert(
-        X_REQUEST_ID.clone(),
-        HeaderValue::from_str(&request_id).expect("request ids are visible ASCII"),
-    );
+    headers.insert(X_REQUEST_ID.clone(), HeaderValue::from_str(&request_id).expect("request ids are visible ASCII"));
     for (name, value) in SECURITY_HEADERS {
         headers.insert(*name, HeaderValue::from_static(value));
     }
     let route = route.unwrap_or_else(|| "unmatched".to_string());
-    state.metrics.observe_request(
-        &route,
-        method.as_str(),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state.metrics.observe_request(&route, method.as_str(), response.status().as_u16(), started.elapsed());
     response
 }
 
@@ -160,20 +140,15 @@ fn replace_body(original: Response, error: &ApiError, request_id: &str) -> Respo
 /// An error answer that did not come from a handler: the router's 404 and 405, a panic's 500.
 fn unexplained_error(response: &Response, method: &axum::http::Method, path: &str) -> ApiError {
     match response.status() {
-        StatusCode::NOT_FOUND => {
-            ApiError::new(ErrorCode::NotFound, format!("No endpoint at '{path}'."))
-        }
+        StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, format!("No endpoint at '{path}'.")),
         // The router adds the `Allow` header after this layer has run.
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!(
-                "{method} is not allowed on '{path}'; the Allow header lists the methods it accepts."
-            ),
+            format!("{method} is not allowed on '{path}'; the Allow header lists the methods it accepts."),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            ErrorCode::RequestEntityTooLarge,
-            format!("The body of {method} '{path}' is too large."),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::RequestEntityTooLarge, format!("The body of {method} '{path}' is too large."))
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             ErrorCode::UnsupportedMediaType,
             format!("The Content-Type of {method} '{path}' is not accepted."),
@@ -181,10 +156,7 @@ fn unexplained_error(response: &Response, method: &axum::http::Method, path: &st
         status if status.is_server_error() => {
             ApiError::internal("Failed to process the request due to an internal error.")
         }
-        status => ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!("The request was refused ({status})."),
-        ),
+        status => ApiError::new(ErrorCode::InvalidParameter, format!("The request was refused ({status}).")),
     }
 }
 
@@ -197,10 +169,7 @@ fn log_error(error: &ApiError, request_id: &str, method: &axum::http::Method, pa
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
 }
 
 /// A panic in a handler: logged with its message, answered 500 INTERNAL_SERVER_ERROR.
@@ -211,18 +180,16 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "a handler panicked");
-    HandlerError(ApiError::internal("Failed to process the request due to an internal error; the server log has the cause under this request id.")).into_response()
+    HandlerError(ApiError::internal(
+        "Failed to process the request due to an internal error; the server log has the cause under this request id.",
+    ))
+    .into_response()
 }
 
 /// Checks that a body comes as JSON. An empty body passes when the endpoint does not need one.
 pub fn require_json(headers: &HeaderMap, body_expected: bool) -> Result<(), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap_or("(not text)"));
-    let declared_empty = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        == Some("0");
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
+    let declared_empty = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) == Some("0");
     if !body_expected && declared_empty {
         return Ok(());
     }
@@ -260,17 +227,9 @@ impl BodyBudget {
     }
 
     /// Reads a body of at most `limit` bytes; a larger one is refused before it is read whole (413).
-    pub async fn read(
-        &self,
-        headers: &HeaderMap,
-        body: Body,
-        limit: u64,
-        what: &str,
-    ) -> Result<ReadBody, ApiError> {
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+    pub async fn read(&self, headers: &HeaderMap, body: Body, limit: u64, what: &str) -> Result<ReadBody, ApiError> {
+        let declared =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if let Some(size) = declared.filter(|size| *size > limit) {
             return Err(ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
@@ -284,17 +243,10 @@ impl BodyBudget {
         // A chunked body reserves the whole limit: its size is only known once read.
         let kib = declared.unwrap_or(limit).div_ceil(1024).max(1) as u32;
         let reservation = self.0.clone().acquire_many_owned(kib).await.map_err(|_| {
-            ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                "The server is shutting down.",
-            )
-            .with_retry_after(1)
+            ApiError::new(ErrorCode::ServiceUnavailable, "The server is shutting down.").with_retry_after(1)
         })?;
         match axum::body::to_bytes(body, limit as usize).await {
-            Ok(bytes) => Ok(ReadBody {
-                bytes,
-                _reservation: reservation,
-            }),
+            Ok(bytes) => Ok(ReadBody { bytes, _reservation: reservation }),
             Err(error) if is_length_limit(&error) => Err(ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
                 format!(
@@ -302,10 +254,9 @@ impl BodyBudget {
                     human_size(limit)
                 ),
             )),
-            Err(error) => Err(ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("The request body could not be read: {error}."),
-            )),
+            Err(error) => {
+                Err(ApiError::new(ErrorCode::InvalidJson, format!("The request body could not be read: {error}.")))
+            }
         }
     }
 }
@@ -324,8 +275,7 @@ impl BodyBudget {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(json!({}));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::invalid_json(format!("{what} is not valid JSON: {e}.")))
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid_json(format!("{what} is not valid JSON: {e}.")))
     }
 }
 
@@ -369,33 +319,18 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
-            .collect()
+        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
     }
 
     #[test]
     fn content_type_rules() {
-        assert!(
-            require_json(
-                &headers(&[("content-type", "application/json; charset=utf-8")]),
-                true
-            )
-            .is_ok()
-        );
+        assert!(require_json(&headers(&[("content-type", "application/json; charset=utf-8")]), true).is_ok());
         assert!(require_json(&headers(&[("content-type", "Application/JSON")]), true).is_ok());
         let err = require_json(&headers(&[("content-type", "text/plain")]), true).unwrap_err();
         assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
         assert!(err.message.contains("'text/plain'"));
         assert!(require_json(&headers(&[]), true).is_err());
         assert!(require_json(&headers(&[]), false).is_ok());
-        assert!(
-            require_json(
-                &headers(&[("content-type", "text/plain"), ("content-length", "0")]),
-                false
-            )
-            .is_ok()
-        );
+        assert!(require_json(&headers(&[("content-type", "text/plain"), ("content-length", "0")]), false).is_ok());
     }
 }

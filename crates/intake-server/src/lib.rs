@@ -69,9 +69,7 @@ impl ServerConfig {
             master_key: None,
             public_url: None,
             commit_interval: Duration::from_millis(250),
-            index_threads: std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .min(8),
+            index_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             index_memory_bytes: 128 * 1024 * 1024,
             max_item_bytes: intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
             queue_delay_cap_minutes: None,
@@ -123,23 +121,12 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.sqlite"))?);
     let item_log = Arc::new(ItemLog::open(&data_dir.join("logs.sqlite"))?);
     let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
-    let prepared = bootstrap::prepare(
-        &catalog,
-        data_dir,
-        config.master_key.as_deref(),
-        clock.now_ms(),
-    )?;
+    let prepared = bootstrap::prepare(&catalog, data_dir, config.master_key.as_deref(), clock.now_ms())?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let base_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    let bootstrap = Bootstrap {
-        base_url: base_url.trim_end_matches('/').to_string(),
-        ..prepared.bootstrap
-    };
+    let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let bootstrap = Bootstrap { base_url: base_url.trim_end_matches('/').to_string(), ..prepared.bootstrap };
     bootstrap::write_bootstrap(data_dir, &bootstrap)?;
 
     let token_secret = bootstrap::token_secret(&catalog)?;
@@ -151,9 +138,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         metrics: Arc::new(metrics::Metrics::default()),
         body_budget: http::BodyBudget::new(http::BODY_BUDGET_BYTES),
-        blobs: Arc::new(intake_store::LocalBlobs::open(
-            &data_dir.join("containers"),
-        )?),
+        blobs: Arc::new(intake_store::LocalBlobs::open(&data_dir.join("containers"))?),
         public_base_url: bootstrap.base_url.clone().into(),
         auth: Arc::new(auth::AuthSettings {
             master_key_hash: prepared.master_key_hash,
@@ -183,13 +168,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         let _ = stream.set_nodelay(true);
     });
     let serving = tokio::spawn(async move {
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = signal.await;
-        });
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            });
         if let Err(error) = server.await {
             tracing::error!(%error, "the HTTP server stopped");
         }

@@ -20,10 +20,7 @@ const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 const MAX_PER_PAGE: u64 = 1000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/logs/v1/organizations/{org}",
-        get(read_logs).post(read_logs),
-    )
+    Router::new().route("/logs/v1/organizations/{org}", get(read_logs).post(read_logs))
 }
 
 /// Item outcomes of an organization, newest first.
@@ -53,10 +50,8 @@ pub async fn read_logs(
     state.organization(&org)?;
     principal.authorize(&org, &Privilege::platform("LOGS", "VIEW", "*"))?;
     let query = QueryParams::parse(query.as_deref());
-    let filters = state
-        .body_budget
-        .read_optional_json(&headers, body, MAX_LOGS_BODY_BYTES, "The logs filter body")
-        .await?;
+    let filters =
+        state.body_budget.read_optional_json(&headers, body, MAX_LOGS_BODY_BYTES, "The logs filter body").await?;
     let now = state.clock.now_ms();
     let to_ms = time_parameter(&query, "to")?.unwrap_or(now);
     let log_query = LogQuery {
@@ -69,47 +64,24 @@ pub async fn read_logs(
         },
         source_ids: strings(&filters, "sourcesIds")?,
         exclude_source_ids: strings(&filters, "excludeSourceIds")?,
-        operations: enums(
-            &filters,
-            "operations",
-            LogOperation::parse,
-            LogOperation::ALL.iter().map(|o| o.as_str()),
-        )?,
+        operations: enums(&filters, "operations", LogOperation::parse, LogOperation::ALL.iter().map(|o| o.as_str()))?,
         exclude_operations: enums(
             &filters,
             "excludeOperations",
             LogOperation::parse,
             LogOperation::ALL.iter().map(|o| o.as_str()),
         )?,
-        results: enums(
-            &filters,
-            "results",
-            LogResult::parse,
-            LogResult::ALL.iter().map(|r| r.as_str()),
-        )?,
+        results: enums(&filters, "results", LogResult::parse, LogResult::ALL.iter().map(|r| r.as_str()))?,
         exclude_results: enums(
             &filters,
             "excludeResults",
             LogResult::parse,
             LogResult::ALL.iter().map(|r| r.as_str()),
         )?,
-        tasks: enums(
-            &filters,
-            "tasks",
-            LogTask::parse,
-            LogTask::ALL.iter().map(|t| t.as_str()),
-        )?,
-        exclude_tasks: enums(
-            &filters,
-            "excludeTasks",
-            LogTask::parse,
-            LogTask::ALL.iter().map(|t| t.as_str()),
-        )?,
+        tasks: enums(&filters, "tasks", LogTask::parse, LogTask::ALL.iter().map(|t| t.as_str()))?,
+        exclude_tasks: enums(&filters, "excludeTasks", LogTask::parse, LogTask::ALL.iter().map(|t| t.as_str()))?,
         page: query.non_negative("page", u32::MAX as u64)?.unwrap_or(0) as u32,
-        per_page: query
-            .non_negative("perPage", MAX_PER_PAGE)?
-            .unwrap_or(100)
-            .max(1) as u32,
+        per_page: query.non_negative("perPage", MAX_PER_PAGE)?.unwrap_or(100).max(1) as u32,
     };
     let item_log = state.item_log.clone();
     let (entries, has_next) = tokio::task::spawn_blocking(move || item_log.query(&log_query))
@@ -145,21 +117,13 @@ fn time_parameter(query: &QueryParams, name: &str) -> Result<Option<i64>, ApiErr
     match query.get(name)? {
         None | Some("") => Ok(None),
         Some(raw) => parse_date_ms(raw).map(Some).ok_or_else(|| {
-            ApiError::invalid_parameter(
-                name,
-                raw,
-                "it must be a date and time, such as 2024-01-02T03:04:05Z",
-            )
+            ApiError::invalid_parameter(name, raw, "it must be a date and time, such as 2024-01-02T03:04:05Z")
         }),
     }
 }
 
 fn id_matching(query: &QueryParams) -> Result<IdMatching, ApiError> {
-    match query
-        .get("documentIdMatching")?
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
+    match query.get("documentIdMatching")?.map(str::to_ascii_uppercase).as_deref() {
         None | Some("") | Some("EXACT") => Ok(IdMatching::Exact),
         Some("PARTIAL") => Ok(IdMatching::Partial),
         Some("WILDCARD") => Ok(IdMatching::Wildcard),
@@ -174,14 +138,9 @@ fn id_matching(query: &QueryParams) -> Result<IdMatching, ApiError> {
 fn strings(filters: &Value, key: &str) -> Result<Vec<String>, ApiError> {
     match filters.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| not_a_string_list(key))
-            })
-            .collect(),
+        Some(Value::Array(items)) => {
+            items.iter().map(|item| item.as_str().map(str::to_string).ok_or_else(|| not_a_string_list(key))).collect()
+        }
         Some(_) => Err(not_a_string_list(key)),
     }
 }
@@ -197,10 +156,7 @@ fn enums<T>(
         .into_iter()
         .map(|raw| {
             parse(&raw).ok_or_else(|| {
-                ApiError::invalid_json(format!(
-                    "'{key}' holds '{raw}'; allowed values are {}.",
-                    allowed.join(", ")
-                ))
+                ApiError::invalid_json(format!("'{key}' holds '{raw}'; allowed values are {}.", allowed.join(", ")))
             })
         })
         .collect()

@@ -51,18 +51,9 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("intake");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route, method and status",
-            requests.clone(),
-        );
-        let request_seconds: HistogramFamily<RouteLabels> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by route",
-            request_seconds.clone(),
-        );
+        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
+        let request_seconds: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", request_seconds.clone());
         let journal_durable: Gauge = Gauge::default();
         registry.register(
             "journal_durable_seq",
@@ -123,17 +114,9 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let labels = RequestLabels {
-            route: route.to_string(),
-            method: method.to_string(),
-            status: status.to_string(),
-        };
+        let labels = RequestLabels { route: route.to_string(), method: method.to_string(), status: status.to_string() };
         self.requests.get_or_create(&labels).inc();
-        self.request_seconds
-            .get_or_create(&RouteLabels {
-                route: route.to_string(),
-            })
-            .observe(elapsed.as_secs_f64());
+        self.request_seconds.get_or_create(&RouteLabels { route: route.to_string() }).observe(elapsed.as_secs_f64());
     }
 
     pub fn journal_positions(&self, durable: u64, applied: u64) {
@@ -144,18 +127,12 @@ impl Metrics {
 
     /// Brings the sync counter up to the journal's own count.
     pub fn journal_syncs(&self, total: u64) {
-        let seen = self
-            .journal_syncs_seen
-            .swap(total, std::sync::atomic::Ordering::Relaxed);
+        let seen = self.journal_syncs_seen.swap(total, std::sync::atomic::Ordering::Relaxed);
         self.journal_syncs.inc_by(total.saturating_sub(seen));
     }
 
     pub fn item_outcome(&self, result: &str) {
-        self.items
-            .get_or_create(&ResultLabels {
-                result: result.to_string(),
-            })
-            .inc();
+        self.items.get_or_create(&ResultLabels { result: result.to_string() }).inc();
     }
 
     pub fn batch_applied(&self, elapsed: Duration) {
@@ -163,15 +140,13 @@ impl Metrics {
     }
 
     pub fn searchable_after(&self, elapsed_ms: i64) {
-        self.searchable_seconds
-            .observe(elapsed_ms.max(0) as f64 / 1000.0);
+        self.searchable_seconds.observe(elapsed_ms.max(0) as f64 / 1000.0);
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }

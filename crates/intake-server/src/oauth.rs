@@ -18,9 +18,7 @@ use crate::state::AppState;
 const MAX_FORM_BYTES: u64 = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/check_token", post(check_token).get(check_token))
+    Router::new().route("/oauth/token", post(token)).route("/oauth/check_token", post(check_token).get(check_token))
 }
 
 /// Client credentials for an access token: `grant_type=client_credentials`, the key's id as `client_id` and its
@@ -30,38 +28,30 @@ pub async fn token(State(state): State<AppState>, request: Request) -> HandlerRe
     let form = read_form(&state, &parts, body).await?;
     let grant = form.required("grant_type")?;
     if grant != "client_credentials" {
-        return Err(ApiError::invalid_parameter(
-            "grant_type",
-            grant,
-            "the only grant type is client_credentials",
-        )
-        .into());
+        return Err(
+            ApiError::invalid_parameter("grant_type", grant, "the only grant type is client_credentials").into()
+        );
     }
     let (client_id, secret) = match basic_credentials(&parts) {
         Some(credentials) => credentials,
-        None => (
-            form.get("client_id")?.unwrap_or("").to_string(),
-            form.required("client_secret")?.to_string(),
-        ),
+        None => (form.get("client_id")?.unwrap_or("").to_string(), form.required("client_secret")?.to_string()),
     };
     let key = state
         .catalog
         .api_key_by_hash(&secret_hash(&secret))
         .filter(|key| client_id.is_empty() || key.id == client_id)
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "The client credentials are not recognized: the client id is an API key's id and the secret its value."))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidToken,
+                "The client credentials are not recognized: the client id is an API key's id and the secret its value.",
+            )
+        })?;
     check_key_use(&key, &parts, &state)?;
     let now = state.clock.now_ms();
-    let expires_at = key
-        .expiration_ms
-        .map_or(now + state.auth.token_lifetime_ms, |end| {
-            end.min(now + state.auth.token_lifetime_ms)
-        });
+    let expires_at =
+        key.expiration_ms.map_or(now + state.auth.token_lifetime_ms, |end| end.min(now + state.auth.token_lifetime_ms));
     let token = issue_token(&key, expires_at, &state.auth.token_secret);
-    tracing::info!(
-        organization = key.organization_id,
-        key = key.id,
-        "access token issued"
-    );
+    tracing::info!(organization = key.organization_id, key = key.id, "access token issued");
     Ok(Json(json!({
         "access_token": token,
         "token_type": "bearer",
@@ -72,10 +62,7 @@ pub async fn token(State(state): State<AppState>, request: Request) -> HandlerRe
 }
 
 /// Whether a token is valid: `{active, client_id, organizationId, exp, authorities}`, or 401 INVALID_TOKEN.
-pub async fn check_token(
-    State(state): State<AppState>,
-    request: Request,
-) -> HandlerResult<Json<Value>> {
+pub async fn check_token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
     let (parts, body) = request.into_parts();
     let token = match form_field_multipart(&state, &parts, body).await? {
         Some(token) => token,
@@ -102,22 +89,14 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()?,
-    )
-    .ok()?;
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }
 
 /// The query string and an `application/x-www-form-urlencoded` body, as one set of parameters.
 async fn read_form(state: &AppState, parts: &Parts, body: Body) -> Result<QueryParams, ApiError> {
-    let bytes = state
-        .body_budget
-        .read(&parts.headers, body, MAX_FORM_BYTES, "The form")
-        .await?;
+    let bytes = state.body_budget.read(&parts.headers, body, MAX_FORM_BYTES, "The form").await?;
     let form = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::invalid_parameter("body", "(bytes)", "the form must be UTF-8"))?;
     let query = parts.uri.query().unwrap_or("");
@@ -125,39 +104,27 @@ async fn read_form(state: &AppState, parts: &Parts, body: Body) -> Result<QueryP
 }
 
 /// The `token` field, from a multipart form (the Coveo CLI), a urlencoded form, or the query string.
-async fn form_field_multipart(
-    state: &AppState,
-    parts: &Parts,
-    body: Body,
-) -> Result<Option<String>, ApiError> {
+async fn form_field_multipart(state: &AppState, parts: &Parts, body: Body) -> Result<Option<String>, ApiError> {
     let multipart = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
-        return Ok(read_form(state, parts, body)
-            .await?
-            .get("token")?
-            .map(str::to_string));
+        return Ok(read_form(state, parts, body).await?.get("token")?.map(str::to_string));
     }
-    let bytes = state
-        .body_budget
-        .read(&parts.headers, body, MAX_FORM_BYTES, "The form")
-        .await?;
+    let bytes = state.body_budget.read(&parts.headers, body, MAX_FORM_BYTES, "The form").await?;
     let request = Request::from_parts(parts.clone(), Body::from(bytes.to_vec()));
     let mut form = Multipart::from_request(request, state)
         .await
         .map_err(|e| ApiError::invalid_parameter("body", "multipart", &e.to_string()))?;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ApiError::invalid_parameter("body", "multipart", &e.to_string()))?
+    while let Some(field) =
+        form.next_field().await.map_err(|e| ApiError::invalid_parameter("body", "multipart", &e.to_string()))?
     {
         if field.name() == Some("token") {
-            return Ok(Some(field.text().await.map_err(|e| {
-                ApiError::invalid_parameter("token", "multipart", &e.to_string())
-            })?));
+            return Ok(Some(
+                field.text().await.map_err(|e| ApiError::invalid_parameter("token", "multipart", &e.to_string()))?,
+            ));
         }
     }
     Ok(None)

@@ -30,52 +30,19 @@ const MAX_PLATFORM_BODY_BYTES: u64 = 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/rest/organizations",
-            get(list_organizations).post(create_organization),
-        )
-        .route(
-            "/rest/organizations/{org}",
-            get(get_organization).delete(delete_organization),
-        )
+        .route("/rest/organizations", get(list_organizations).post(create_organization))
+        .route("/rest/organizations/{org}", get(get_organization).delete(delete_organization))
         .route("/rest/organizations/{org}/pause", post(pause_organization))
-        .route(
-            "/rest/organizations/{org}/resume",
-            post(resume_organization),
-        )
+        .route("/rest/organizations/{org}/resume", post(resume_organization))
         .route("/rest/organizations/{org}/status", get(organization_status))
-        .route(
-            "/rest/organizations/{org}/sources",
-            get(list_sources).post(create_source),
-        )
-        .route(
-            "/rest/organizations/{org}/sources/{src}",
-            get(get_source).delete(delete_source),
-        )
-        .route(
-            "/rest/organizations/{org}/apikeys",
-            get(list_keys).post(create_key),
-        )
-        .route(
-            "/rest/organizations/{org}/apikeys/{id}",
-            get(get_key).delete(delete_key),
-        )
-        .route(
-            "/rest/organizations/{org}/apikeys/{id}/disable",
-            put(disable_key),
-        )
-        .route(
-            "/rest/organizations/{org}/apikeys/{id}/activate",
-            put(activate_key),
-        )
-        .route(
-            "/rest/organizations/{org}/indexes/page/fields",
-            get(list_fields),
-        )
-        .route(
-            "/rest/organizations/{org}/indexes/fields/batch/create",
-            post(create_fields),
-        )
+        .route("/rest/organizations/{org}/sources", get(list_sources).post(create_source))
+        .route("/rest/organizations/{org}/sources/{src}", get(get_source).delete(delete_source))
+        .route("/rest/organizations/{org}/apikeys", get(list_keys).post(create_key))
+        .route("/rest/organizations/{org}/apikeys/{id}", get(get_key).delete(delete_key))
+        .route("/rest/organizations/{org}/apikeys/{id}/disable", put(disable_key))
+        .route("/rest/organizations/{org}/apikeys/{id}/activate", put(activate_key))
+        .route("/rest/organizations/{org}/indexes/page/fields", get(list_fields))
+        .route("/rest/organizations/{org}/indexes/fields/batch/create", post(create_fields))
         .route("/rest/privilege/evaluate", post(evaluate_privilege))
 }
 
@@ -92,40 +59,23 @@ pub struct OrgCall {
 impl FromRequestParts<AppState> for OrgCall {
     type Rejection = HandlerError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         let Path(path) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("The path could not be decoded: {e}."),
-                )
-            })?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("The path could not be decoded: {e}.")))?;
         let org = path.get("org").cloned().unwrap_or_default();
         principal.enter(&org)?;
         let organization = state.organization(&org)?;
         let request_id = RequestId::from_request_parts(parts, state).await?;
         let query = QueryParams::parse(parts.uri.query());
-        Ok(OrgCall {
-            principal,
-            organization,
-            path,
-            query,
-            request_id,
-        })
+        Ok(OrgCall { principal, organization, path, query, request_id })
     }
 }
 
 impl OrgCall {
     fn require(&self, domain: &str, kind: &str, target_id: &str) -> Result<(), ApiError> {
-        self.principal.authorize(
-            &self.organization.id,
-            &Privilege::platform(domain, kind, target_id),
-        )
+        self.principal.authorize(&self.organization.id, &Privilege::platform(domain, kind, target_id))
     }
 
     pub fn param(&self, name: &str) -> &str {
@@ -133,12 +83,7 @@ impl OrgCall {
     }
 
     /// Journals an operation on the organization's index (a purge) and waits until it is durable.
-    async fn journal(
-        &self,
-        state: &AppState,
-        source_id: &str,
-        kind: OperationKind,
-    ) -> Result<(), ApiError> {
+    async fn journal(&self, state: &AppState, source_id: &str, kind: OperationKind) -> Result<(), ApiError> {
         let now = state.clock.now_ms();
         let operation = intake_model::Operation {
             organization_id: self.organization.id.clone(),
@@ -148,46 +93,28 @@ impl OrgCall {
             accepted_at_ms: now,
             kind,
         };
-        state
-            .journal
-            .append(vec![operation.encode()])
-            .await
-            .map(drop)
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::ServiceUnavailable,
-                    format!("The deletion could not be journaled: {e}."),
-                )
+        state.journal.append(vec![operation.encode()]).await.map(drop).map_err(|e| {
+            ApiError::new(ErrorCode::ServiceUnavailable, format!("The deletion could not be journaled: {e}."))
                 .with_retry_after(1)
-            })
+        })
     }
 }
 
 fn storage(error: StoreError) -> ApiError {
     match error {
-        StoreError::Conflict(message) => {
-            ApiError::new(ErrorCode::AlreadyExists, format!("{message}."))
-        }
+        StoreError::Conflict(message) => ApiError::new(ErrorCode::AlreadyExists, format!("{message}.")),
         other => ApiError::internal(other.to_string()),
     }
 }
 
 /// A Platform body as a strict JSON tree (an empty body is `{}`).
-async fn read_body(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<StrictJson, ApiError> {
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<StrictJson, ApiError> {
     require_json(headers, false)?;
-    let bytes = state
-        .body_budget
-        .read(headers, body, MAX_PLATFORM_BODY_BYTES, "The request body")
-        .await?;
+    let bytes = state.body_budget.read(headers, body, MAX_PLATFORM_BODY_BYTES, "The request body").await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(StrictJson::Object(Vec::new()));
     }
-    json::parse(&bytes)
-        .map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))
+    json::parse(&bytes).map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))
 }
 
 /// An optional string member of a body object.
@@ -195,18 +122,12 @@ fn text(body: &StrictJson, key: &str) -> Result<Option<String>, ApiError> {
     match body.get(key) {
         None | Some(StrictJson::Null) => Ok(None),
         Some(StrictJson::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(other) => Err(ApiError::invalid_parameter(
-            key,
-            other.kind(),
-            "it must be a string",
-        )),
+        Some(other) => Err(ApiError::invalid_parameter(key, other.kind(), "it must be a string")),
     }
 }
 
 fn required_text(body: &StrictJson, key: &str) -> Result<String, ApiError> {
-    text(body, key)?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::missing_parameter(key))
+    text(body, key)?.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing_parameter(key))
 }
 
 fn strings(body: &StrictJson, key: &str) -> Result<Vec<String>, ApiError> {
@@ -216,18 +137,10 @@ fn strings(body: &StrictJson, key: &str) -> Result<Vec<String>, ApiError> {
             .iter()
             .map(|item| match item {
                 StrictJson::String(s) => Ok(s.trim().to_string()),
-                other => Err(ApiError::invalid_parameter(
-                    key,
-                    other.kind(),
-                    "it must be an array of strings",
-                )),
+                other => Err(ApiError::invalid_parameter(key, other.kind(), "it must be an array of strings")),
             })
             .collect(),
-        Some(other) => Err(ApiError::invalid_parameter(
-            key,
-            other.kind(),
-            "it must be an array of strings",
-        )),
+        Some(other) => Err(ApiError::invalid_parameter(key, other.kind(), "it must be an array of strings")),
     }
 }
 
@@ -260,30 +173,27 @@ pub async fn create_organization(
     body: Body,
 ) -> HandlerResult<Response> {
     if !principal.is_master() {
-        return Err(principal
-            .denied("the right to create organizations (only the master key has it)")
-            .into());
+        return Err(principal.denied("the right to create organizations (only the master key has it)").into());
     }
     let body = read_body(&state, &headers, body).await?;
     let display_name = text(&body, "displayName")?.filter(|s| !s.is_empty());
     let id = match text(&body, "id")?.filter(|s| !s.is_empty()) {
         Some(id) => id,
-        None => organization_id_from(
-            display_name
-                .as_deref()
-                .ok_or_else(|| ApiError::missing_parameter("displayName"))?,
-        ),
+        None => {
+            organization_id_from(display_name.as_deref().ok_or_else(|| ApiError::missing_parameter("displayName"))?)
+        }
     };
     if !valid_organization_id(&id) {
-        return Err(ApiError::invalid_parameter("id", &id, "an organization id is 1 to 64 lower-case letters, digits and hyphens, starting with a letter or digit").into());
+        return Err(ApiError::invalid_parameter(
+            "id",
+            &id,
+            "an organization id is 1 to 64 lower-case letters, digits and hyphens, starting with a letter or digit",
+        )
+        .into());
     }
     let organization = state
         .catalog
-        .create_organization(
-            &id,
-            display_name.as_deref().unwrap_or(&id),
-            state.clock.now_ms(),
-        )
+        .create_organization(&id, display_name.as_deref().unwrap_or(&id), state.clock.now_ms())
         .map_err(storage)?;
     tracing::info!(organization = id, "organization created");
     Ok(created(organization_json(&organization)))
@@ -292,36 +202,24 @@ pub async fn create_organization(
 fn valid_organization_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `My Org!` → `myorg` + 8 random characters, as Coveo's ids look.
 fn organization_id_from(display_name: &str) -> String {
-    let slug: String = display_name
-        .to_lowercase()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(40)
-        .collect();
+    let slug: String = display_name.to_lowercase().chars().filter(char::is_ascii_alphanumeric).take(40).collect();
     format!("{slug}{}", random_id(8))
 }
 
 /// The organizations the caller can see: all for the master key, its own for an API key that may view it.
-pub async fn list_organizations(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> HandlerResult<Json<Value>> {
+pub async fn list_organizations(State(state): State<AppState>, principal: Principal) -> HandlerResult<Json<Value>> {
     let visible = state
         .catalog
         .organizations()
         .into_iter()
         .filter(|org| principal.organization_id().is_none_or(|own| own == org.id))
         .filter(|org| principal.holds(&Privilege::platform("ORGANIZATION", "VIEW", &org.id)));
-    Ok(Json(Value::Array(
-        visible.map(|org| organization_json(&org)).collect(),
-    )))
+    Ok(Json(Value::Array(visible.map(|org| organization_json(&org)).collect())))
 }
 
 pub async fn get_organization(call: OrgCall) -> HandlerResult<Json<Value>> {
@@ -330,59 +228,35 @@ pub async fn get_organization(call: OrgCall) -> HandlerResult<Json<Value>> {
 }
 
 /// Delete an organization, its sources, keys, fields and index (master key only).
-pub async fn delete_organization(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Response> {
+pub async fn delete_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     if !call.principal.is_master() {
-        return Err(call
-            .principal
-            .denied("the right to delete organizations (only the master key has it)")
-            .into());
+        return Err(call.principal.denied("the right to delete organizations (only the master key has it)").into());
     }
     let id = call.organization.id.clone();
     state.catalog.delete_organization(&id).map_err(storage)?;
-    call.journal(&state, "", OperationKind::PurgeOrganization)
-        .await?;
+    call.journal(&state, "", OperationKind::PurgeOrganization).await?;
     tracing::info!(organization = id, "organization deleted");
     Ok(no_content())
 }
 
-pub async fn pause_organization(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Response> {
+pub async fn pause_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     set_paused(&state, &call, true)
 }
 
-pub async fn resume_organization(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Response> {
+pub async fn resume_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     set_paused(&state, &call, false)
 }
 
 fn set_paused(state: &AppState, call: &OrgCall, paused: bool) -> HandlerResult<Response> {
     call.require("ORGANIZATION", "EDIT", &call.organization.id)?;
-    state
-        .catalog
-        .set_paused(&call.organization.id, paused)
-        .map_err(storage)?;
-    tracing::info!(
-        organization = call.organization.id,
-        paused,
-        "organization pause state changed"
-    );
+    state.catalog.set_paused(&call.organization.id, paused).map_err(storage)?;
+    tracing::info!(organization = call.organization.id, paused, "organization pause state changed");
     Ok(no_content())
 }
 
 pub async fn organization_status(call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
-    let state = if call.organization.paused {
-        "PAUSED"
-    } else {
-        "ACTIVE"
-    };
+    let state = if call.organization.paused { "PAUSED" } else { "ACTIVE" };
     Ok(Json(json!({
         "status": "HEALTHY",
         "lifeCycleState": state,
@@ -414,25 +288,14 @@ const SOURCE_TYPES: &[&str] = &["PUSH", "CATALOG"];
 const VISIBILITIES: &[&str] = &["PRIVATE", "SECURED", "SHARED"];
 
 /// One of `allowed`, any case; absent means `default`.
-fn choice(
-    body: &StrictJson,
-    key: &str,
-    allowed: &[&str],
-    default: &str,
-) -> Result<String, ApiError> {
+fn choice(body: &StrictJson, key: &str, allowed: &[&str], default: &str) -> Result<String, ApiError> {
     match text(body, key)? {
         None => Ok(default.to_string()),
-        Some(value) => allowed
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(&value))
-            .map(|a| a.to_string())
-            .ok_or_else(|| {
-                ApiError::invalid_parameter(
-                    key,
-                    &value,
-                    &format!("allowed values are {}", allowed.join(", ")),
-                )
-            }),
+        Some(value) => {
+            allowed.iter().find(|a| a.eq_ignore_ascii_case(&value)).map(|a| a.to_string()).ok_or_else(|| {
+                ApiError::invalid_parameter(key, &value, &format!("allowed values are {}", allowed.join(", ")))
+            })
+        }
     }
 }
 
@@ -446,87 +309,43 @@ pub async fn create_source(
     let body = read_body(&state, &headers, body).await?;
     let name = required_text(&body, "name")?;
     if name.chars().count() > 255 {
-        return Err(ApiError::invalid_parameter(
-            "name",
-            &name,
-            "a source name is at most 255 characters",
-        )
-        .into());
+        return Err(ApiError::invalid_parameter("name", &name, "a source name is at most 255 characters").into());
     }
     let source_type = choice(&body, "sourceType", SOURCE_TYPES, "PUSH")?;
     let visibility = choice(&body, "sourceVisibility", VISIBILITIES, "SECURED")?;
     let source = state
         .catalog
-        .create_source(
-            &call.organization.id,
-            &name,
-            &source_type,
-            &visibility,
-            state.clock.now_ms(),
-        )
+        .create_source(&call.organization.id, &name, &source_type, &visibility, state.clock.now_ms())
         .map_err(storage)?;
-    tracing::info!(
-        organization = call.organization.id,
-        source = source.id,
-        "source created"
-    );
+    tracing::info!(organization = call.organization.id, source = source.id, "source created");
     Ok(created(source_json(&source)))
 }
 
 /// The sources the caller may view (403 when it may view none).
-pub async fn list_sources(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Json<Value>> {
+pub async fn list_sources(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     let org = &call.organization.id;
-    let may_view = |id: &str| {
-        call.principal
-            .holds(&Privilege::platform("SOURCE", "VIEW", id))
-    };
-    let sources: Vec<Source> = state
-        .catalog
-        .sources(org)
-        .into_iter()
-        .filter(|s| may_view(&s.id))
-        .collect();
+    let may_view = |id: &str| call.principal.holds(&Privilege::platform("SOURCE", "VIEW", id));
+    let sources: Vec<Source> = state.catalog.sources(org).into_iter().filter(|s| may_view(&s.id)).collect();
     if sources.is_empty() && !may_view("*") {
         call.require("SOURCE", "VIEW", "*")?;
     }
-    Ok(Json(Value::Array(
-        sources.iter().map(source_json).collect(),
-    )))
+    Ok(Json(Value::Array(sources.iter().map(source_json).collect())))
 }
 
-pub async fn get_source(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Json<Value>> {
+pub async fn get_source(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     let src = call.param("src");
     call.require("SOURCE", "VIEW", src)?;
-    Ok(Json(source_json(
-        &state.source(&call.organization.id, src)?,
-    )))
+    Ok(Json(source_json(&state.source(&call.organization.id, src)?)))
 }
 
 /// Delete a source; its items leave the index shortly after.
-pub async fn delete_source(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Response> {
+pub async fn delete_source(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     let src = call.param("src").to_string();
     call.require("SOURCE", "EDIT", &src)?;
     state.source(&call.organization.id, &src)?;
-    state
-        .catalog
-        .delete_source(&call.organization.id, &src)
-        .map_err(storage)?;
-    call.journal(&state, &src, OperationKind::PurgeSource)
-        .await?;
-    tracing::info!(
-        organization = call.organization.id,
-        source = src,
-        "source deleted"
-    );
+    state.catalog.delete_source(&call.organization.id, &src).map_err(storage)?;
+    call.journal(&state, &src, OperationKind::PurgeSource).await?;
+    tracing::info!(organization = call.organization.id, source = src, "source deleted");
     Ok(no_content())
 }
 
@@ -578,21 +397,16 @@ pub async fn create_key(
                 .collect::<Result<Vec<_>, _>>()?
         }
         Some(other) => {
-            return Err(ApiError::invalid_parameter(
-                "privileges",
-                other.kind(),
-                "it must be an array of privileges",
-            )
-            .into());
+            return Err(
+                ApiError::invalid_parameter("privileges", other.kind(), "it must be an array of privileges").into()
+            );
         }
     };
     // Nobody hands out more than they have.
     if let Some(extra) = privileges.iter().find(|p| !call.principal.holds(p)) {
         return Err(call
             .principal
-            .denied(&format!(
-                "the privilege {extra}, so it cannot grant it to a new key"
-            ))
+            .denied(&format!("the privilege {extra}, so it cannot grant it to a new key"))
             .into());
     }
     let allowed_ips = ip_blocks(&body, "allowedIps")?;
@@ -613,11 +427,7 @@ pub async fn create_key(
         expiration_ms,
     };
     state.catalog.create_api_key(&key).map_err(storage)?;
-    tracing::info!(
-        organization = key.organization_id,
-        key = key.id,
-        "API key created"
-    );
+    tracing::info!(organization = key.organization_id, key = key.id, "API key created");
     Ok(created(key_json(&key, now, Some(&value))))
 }
 
@@ -637,17 +447,10 @@ fn expiration(body: &StrictJson, now: i64) -> Result<Option<i64>, ApiError> {
         Some(StrictJson::String(s)) => intake_index::dates::parse_date_ms(s),
         Some(_) => None,
     };
-    let shown = body
-        .get("expirationDate")
-        .map(|v| format!("{v:?}"))
-        .unwrap_or_default();
+    let shown = body.get("expirationDate").map(|v| format!("{v:?}")).unwrap_or_default();
     match ms {
         Some(ms) if ms > now => Ok(Some(ms)),
-        Some(_) => Err(ApiError::invalid_parameter(
-            "expirationDate",
-            &shown,
-            "it is in the past",
-        )),
+        Some(_) => Err(ApiError::invalid_parameter("expirationDate", &shown, "it is in the past")),
         None => Err(ApiError::invalid_parameter(
             "expirationDate",
             &shown,
@@ -660,83 +463,47 @@ pub async fn list_keys(State(state): State<AppState>, call: OrgCall) -> HandlerR
     call.require("API_KEY", "VIEW", "*")?;
     let now = state.clock.now_ms();
     Ok(Json(Value::Array(
-        state
-            .catalog
-            .api_keys(&call.organization.id)
-            .iter()
-            .map(|k| key_json(k, now, None))
-            .collect(),
+        state.catalog.api_keys(&call.organization.id).iter().map(|k| key_json(k, now, None)).collect(),
     )))
 }
 
 fn find_key(state: &AppState, call: &OrgCall) -> Result<ApiKey, ApiError> {
     let id = call.param("id");
-    state
-        .catalog
-        .api_key(&call.organization.id, id)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ApiKeyNotFound,
-                format!(
-                    "API key '{id}' does not exist in organization '{}'.",
-                    call.organization.id
-                ),
-            )
-        })
+    state.catalog.api_key(&call.organization.id, id).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ApiKeyNotFound,
+            format!("API key '{id}' does not exist in organization '{}'.", call.organization.id),
+        )
+    })
 }
 
 pub async fn get_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require("API_KEY", "VIEW", call.param("id"))?;
-    Ok(Json(key_json(
-        &find_key(&state, &call)?,
-        state.clock.now_ms(),
-        None,
-    )))
+    Ok(Json(key_json(&find_key(&state, &call)?, state.clock.now_ms(), None)))
 }
 
-pub async fn disable_key(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Json<Value>> {
+pub async fn disable_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     set_key_enabled(&state, &call, false)
 }
 
-pub async fn activate_key(
-    State(state): State<AppState>,
-    call: OrgCall,
-) -> HandlerResult<Json<Value>> {
+pub async fn activate_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     set_key_enabled(&state, &call, true)
 }
 
 fn set_key_enabled(state: &AppState, call: &OrgCall, enabled: bool) -> HandlerResult<Json<Value>> {
     call.require("API_KEY", "EDIT", call.param("id"))?;
     let key = find_key(state, call)?;
-    let key = state
-        .catalog
-        .set_api_key_enabled(&key.organization_id, &key.id, enabled)
-        .map_err(storage)?
-        .unwrap_or(key);
-    tracing::info!(
-        organization = key.organization_id,
-        key = key.id,
-        enabled,
-        "API key changed"
-    );
+    let key =
+        state.catalog.set_api_key_enabled(&key.organization_id, &key.id, enabled).map_err(storage)?.unwrap_or(key);
+    tracing::info!(organization = key.organization_id, key = key.id, enabled, "API key changed");
     Ok(Json(key_json(&key, state.clock.now_ms(), None)))
 }
 
 pub async fn delete_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     call.require("API_KEY", "EDIT", call.param("id"))?;
     let key = find_key(&state, &call)?;
-    state
-        .catalog
-        .delete_api_key(&key.organization_id, &key.id)
-        .map_err(storage)?;
-    tracing::info!(
-        organization = key.organization_id,
-        key = key.id,
-        "API key deleted"
-    );
+    state.catalog.delete_api_key(&key.organization_id, &key.id).map_err(storage)?;
+    tracing::info!(organization = key.organization_id, key = key.id, "API key deleted");
     Ok(no_content())
 }
 
@@ -757,12 +524,7 @@ pub async fn list_fields(
     let page = query.non_negative("page", u32::MAX as u64)?.unwrap_or(0) as usize;
     let per_page = query.non_negative("perPage", 1000)?.unwrap_or(100).max(1) as usize;
     let fields = state.catalog.fields(&call.organization.id);
-    let items: Vec<Value> = fields
-        .iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .map(field_json)
-        .collect();
+    let items: Vec<Value> = fields.iter().skip(page * per_page).take(per_page).map(field_json).collect();
     Ok(Json(json!({
         "items": items,
         "totalEntries": fields.len(),
@@ -805,12 +567,7 @@ pub async fn create_fields(
             )
         })?;
         let description = text(item, "description")?.unwrap_or_default();
-        fields.push(Field {
-            organization_id: call.organization.id.clone(),
-            name,
-            field_type,
-            description,
-        });
+        fields.push(Field { organization_id: call.organization.id.clone(), name, field_type, description });
     }
     state.catalog.upsert_fields(&fields).map_err(storage)?;
     Ok(no_content())
@@ -827,13 +584,8 @@ pub async fn evaluate_privilege(
 ) -> HandlerResult<Json<Value>> {
     let body = read_body(&state, &headers, body).await?;
     let organization_id = required_text(&body, "organizationId")?;
-    let requested = body
-        .get("requestedPrivilege")
-        .ok_or_else(|| ApiError::missing_parameter("requestedPrivilege"))?;
+    let requested = body.get("requestedPrivilege").ok_or_else(|| ApiError::missing_parameter("requestedPrivilege"))?;
     let privilege = parse_privilege(requested, &JsonPath::default().key("requestedPrivilege"))?;
-    let approved = principal
-        .organization_id()
-        .is_none_or(|own| own == organization_id)
-        && principal.holds(&privilege);
+    let approved = principal.organization_id().is_none_or(|own| own == organization_id) && principal.holds(&privilege);
     Ok(Json(json!({ "approved": approved })))
 }

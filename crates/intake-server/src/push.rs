@@ -13,8 +13,8 @@ use axum::response::Response;
 use axum::routing::{delete, post, put};
 use intake_model::item::{Content, ItemContext, parse_item};
 use intake_model::{
-    ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, Privilege,
-    QueryParams, SourceStatus, limits,
+    ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, Privilege, QueryParams, SourceStatus,
+    limits,
 };
 use intake_store::Source;
 
@@ -27,18 +27,9 @@ const MAX_IGNORED_BODY_BYTES: u64 = 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/organizations/{org}/sources/{src}/documents",
-            put(put_document).delete(delete_document),
-        )
-        .route(
-            "/organizations/{org}/sources/{src}/documents/olderthan",
-            delete(delete_older_than),
-        )
-        .route(
-            "/organizations/{org}/sources/{src}/status",
-            post(set_status),
-        )
+        .route("/organizations/{org}/sources/{src}/documents", put(put_document).delete(delete_document))
+        .route("/organizations/{org}/sources/{src}/documents/olderthan", delete(delete_older_than))
+        .route("/organizations/{org}/sources/{src}/status", post(set_status))
 }
 
 /// What every source-scoped Push call starts with, checked in one place and in this order: the caller is
@@ -54,29 +45,19 @@ pub struct SourceCall {
 impl FromRequestParts<AppState> for SourceCall {
     type Rejection = HandlerError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let call = OrgCall::from_request_parts(parts, state).await?;
         let org = &call.organization.id;
         let src = call.param("src");
-        call.principal
-            .authorize(org, &Privilege::platform("SOURCE", "EDIT", src))?;
+        call.principal.authorize(org, &Privilege::platform("SOURCE", "EDIT", src))?;
         if call.organization.paused {
             return Err(ApiError::new(
                 ErrorCode::OrganizationIsPaused,
-                format!(
-                    "Organization '{org}' is paused: push calls are refused until it is resumed."
-                ),
+                format!("Organization '{org}' is paused: push calls are refused until it is resumed."),
             )
             .into());
         }
-        Ok(SourceCall {
-            source: state.source(org, src)?,
-            query: call.query,
-            request_id: call.request_id,
-        })
+        Ok(SourceCall { source: state.source(org, src)?, query: call.query, request_id: call.request_id })
     }
 }
 
@@ -97,22 +78,11 @@ impl SourceCall {
             accepted_at_ms: now,
             kind,
         };
-        state
-            .journal
-            .append(vec![operation.encode()])
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::ServiceUnavailable,
-                    format!("The operation was not accepted: {e}. Retry later."),
-                )
+        state.journal.append(vec![operation.encode()]).await.map_err(|e| {
+            ApiError::new(ErrorCode::ServiceUnavailable, format!("The operation was not accepted: {e}. Retry later."))
                 .with_retry_after(1)
-            })?;
-        Ok(accepted(
-            StatusCode::ACCEPTED,
-            Some(operation.ordering_id),
-            &self.request_id,
-        ))
+        })?;
+        Ok(accepted(StatusCode::ACCEPTED, Some(operation.ordering_id), &self.request_id))
     }
 }
 
@@ -140,31 +110,12 @@ pub async fn put_document(
     let compression = compression_type(&call.query)?;
     require_json(&headers, true)?;
     // Held to the end: the body's share of the memory budget lasts until the operation is journaled.
-    let body = state
-        .body_budget
-        .read(
-            &headers,
-            body,
-            limits::MAX_SINGLE_REQUEST_BYTES,
-            "The item request",
-        )
-        .await?;
-    let item = parse_item(
-        &body,
-        ItemContext {
-            document_id: Some(document_id),
-            compression,
-        },
-    )?;
+    let body = state.body_budget.read(&headers, body, limits::MAX_SINGLE_REQUEST_BYTES, "The item request").await?;
+    let item = parse_item(&body, ItemContext { document_id: Some(document_id), compression })?;
     if let Content::FileContainer { file_id, .. } = &item.content {
         pin_item_container(&state, &call.source.organization_id, file_id);
     }
-    call.journal(
-        &state,
-        ordering_id,
-        OperationKind::AddOrUpdate(Box::new(item)),
-    )
-    .await
+    call.journal(&state, ordering_id, OperationKind::AddOrUpdate(Box::new(item))).await
 }
 
 /// Delete an item and, optionally, its children.
@@ -189,15 +140,7 @@ pub async fn delete_document(
     let delete_children = call.query.boolean("deleteChildren", false)?;
     let ordering_id = call.query.ordering_id("orderingId")?;
     ignore_body(&state, &headers, body).await?;
-    call.journal(
-        &state,
-        ordering_id,
-        OperationKind::Delete {
-            document_id,
-            delete_children,
-        },
-    )
-    .await
+    call.journal(&state, ordering_id, OperationKind::Delete { document_id, delete_children }).await
 }
 
 /// Delete the items whose last operation is older than `orderingId`, after `queueDelay` minutes.
@@ -217,25 +160,13 @@ pub async fn delete_older_than(
     headers: HeaderMap,
     body: Body,
 ) -> HandlerResult<Response> {
-    let ordering_id = call
-        .query
-        .ordering_id("orderingId")?
-        .ok_or_else(|| ApiError::missing_parameter("orderingId"))?;
+    let ordering_id = call.query.ordering_id("orderingId")?.ok_or_else(|| ApiError::missing_parameter("orderingId"))?;
     let queue_delay_minutes = call
         .query
         .non_negative("queueDelay", limits::MAX_QUEUE_DELAY_MINUTES)?
-        .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| {
-            minutes as u32
-        });
+        .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| minutes as u32);
     ignore_body(&state, &headers, body).await?;
-    call.journal(
-        &state,
-        Some(ordering_id),
-        OperationKind::DeleteOlderThan {
-            queue_delay_minutes,
-        },
-    )
-    .await
+    call.journal(&state, Some(ordering_id), OperationKind::DeleteOlderThan { queue_delay_minutes }).await
 }
 
 /// Set the status of a Push source (an activity); answered 201 with a JSON body, which the Node SDK parses.
@@ -256,41 +187,22 @@ pub async fn set_status(
 ) -> HandlerResult<Response> {
     let raw = call.query.required("statusType")?;
     let status = SourceStatus::parse(raw).ok_or_else(|| {
-        ApiError::invalid_parameter(
-            "statusType",
-            raw,
-            &format!("allowed values are {}", SourceStatus::ALLOWED),
-        )
+        ApiError::invalid_parameter("statusType", raw, &format!("allowed values are {}", SourceStatus::ALLOWED))
     })?;
     ignore_body(&state, &headers, body).await?;
     let source = &call.source;
     state
         .catalog
-        .set_source_status(
-            &source.organization_id,
-            &source.id,
-            status,
-            state.clock.now_ms(),
-        )
+        .set_source_status(&source.organization_id, &source.id, status, state.clock.now_ms())
         .map_err(|e| ApiError::internal(format!("the source status could not be saved: {e}")))?;
-    tracing::info!(
-        source = source.id,
-        status = status.as_str(),
-        request_id = call.request_id.0,
-        "source status set"
-    );
+    tracing::info!(source = source.id, status = status.as_str(), request_id = call.request_id.0, "source status set");
     Ok(accepted(StatusCode::CREATED, None, &call.request_id))
 }
 
 /// Keeps an item's container past its expiry until the item is applied. A container that is not there is
 /// not an error here: the item ends ERROR in the logs, naming it, as Coveo reports it after the 202.
 fn pin_item_container(state: &AppState, organization_id: &str, file_id: &str) {
-    let owned = state
-        .catalog
-        .container(file_id)
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.organization_id == organization_id);
+    let owned = state.catalog.container(file_id).ok().flatten().is_some_and(|c| c.organization_id == organization_id);
     if owned {
         let _ = state.catalog.pin_container(file_id);
     }
@@ -312,9 +224,5 @@ fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiE
 /// Bodies of calls that need none (`{}` from the Node SDK) are read and ignored, but must still be JSON.
 async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
     require_json(headers, false)?;
-    state
-        .body_budget
-        .read(headers, body, MAX_IGNORED_BODY_BYTES, "The request body")
-        .await
-        .map(drop)
+    state.body_budget.read(headers, body, MAX_IGNORED_BODY_BYTES, "The request body").await.map(drop)
 }

@@ -8,9 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
-use intake_index::search::{
-    MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search,
-};
+use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search};
 use intake_model::{ApiError, Privilege, QueryParams};
 use serde_json::Value;
 
@@ -40,14 +38,8 @@ pub async fn run_search(
     body: Body,
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(query.as_deref());
-    let body = state
-        .body_budget
-        .read_optional_json(&headers, body, MAX_SEARCH_BODY_BYTES, "The search body")
-        .await?;
-    let params = Params {
-        query: &query,
-        body: &body,
-    };
+    let body = state.body_budget.read_optional_json(&headers, body, MAX_SEARCH_BODY_BYTES, "The search body").await?;
+    let params = Params { query: &query, body: &body };
     let organization_id = match (params.text("organizationId")?, principal.organization_id()) {
         (Some(id), _) => id,
         (None, Some(own)) => own.to_string(),
@@ -55,17 +47,12 @@ pub async fn run_search(
     };
     principal.enter(&organization_id)?;
     state.organization(&organization_id)?;
-    principal.authorize(
-        &organization_id,
-        &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"),
-    )?;
+    principal.authorize(&organization_id, &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"))?;
     let request = SearchRequest {
         q: params.text("q")?.unwrap_or_default(),
         aq: params.text("aq")?.unwrap_or_default(),
         first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
-        number_of_results: params
-            .count("numberOfResults", MAX_RESULTS_PER_PAGE)?
-            .unwrap_or(10),
+        number_of_results: params.count("numberOfResults", MAX_RESULTS_PER_PAGE)?.unwrap_or(10),
         sort: match params.text("sortCriteria")? {
             None => Sort::Relevancy,
             Some(raw) => Sort::parse(&raw).ok_or_else(|| {
@@ -84,14 +71,9 @@ pub async fn run_search(
             let searcher = handle.reader.searcher();
             search(&handle.index, &searcher, &handle.fields, &request)?
         }
-        None => SearchResponse {
-            total_count: 0,
-            total_count_filtered: 0,
-            results: Vec::new(),
-        },
+        None => SearchResponse { total_count: 0, total_count_filtered: 0, results: Vec::new() },
     };
-    let mut body =
-        serde_json::to_value(&response).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = serde_json::to_value(&response).map_err(|e| ApiError::internal(e.to_string()))?;
     let duration = started.elapsed().as_millis() as u64;
     body["duration"] = duration.into();
     body["indexDuration"] = duration.into();
@@ -119,38 +101,26 @@ impl Params<'_> {
         match self.body.get(name) {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Null) | None => Ok(self.query.get(name)?.map(str::to_string)),
-            Some(other) => Err(ApiError::invalid_parameter(
-                name,
-                &other.to_string(),
-                "it must be a string",
-            )),
+            Some(other) => Err(ApiError::invalid_parameter(name, &other.to_string(), "it must be a string")),
         }
     }
 
     fn count(&self, name: &str, max: usize) -> Result<Option<usize>, ApiError> {
         let expected = format!("it must be an integer from 0 to {max}");
         let value = match self.body.get(name) {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| ApiError::invalid_parameter(name, &n.to_string(), &expected))?,
+            Some(Value::Number(n)) => {
+                n.as_u64().ok_or_else(|| ApiError::invalid_parameter(name, &n.to_string(), &expected))?
+            }
             Some(Value::Null) | None => match self.query.non_negative(name, max as u64)? {
                 Some(n) => n,
                 None => return Ok(None),
             },
             Some(other) => {
-                return Err(ApiError::invalid_parameter(
-                    name,
-                    &other.to_string(),
-                    &expected,
-                ));
+                return Err(ApiError::invalid_parameter(name, &other.to_string(), &expected));
             }
         };
         if value as usize > max {
-            return Err(ApiError::invalid_parameter(
-                name,
-                &value.to_string(),
-                &expected,
-            ));
+            return Err(ApiError::invalid_parameter(name, &value.to_string(), &expected));
         }
         Ok(Some(value as usize))
     }

@@ -37,10 +37,7 @@ impl AppState {
     /// The organization of the path, or 404 ORGANIZATION_NOT_FOUND.
     pub fn organization(&self, organization_id: &str) -> Result<Organization, ApiError> {
         self.catalog.organization(organization_id).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::OrganizationNotFound,
-                format!("Organization '{organization_id}' does not exist."),
-            )
+            ApiError::new(ErrorCode::OrganizationNotFound, format!("Organization '{organization_id}' does not exist."))
         })
     }
 
@@ -48,17 +45,12 @@ impl AppState {
     /// of an organization is not there until the provisioning delay has passed, when one is configured.
     pub fn source(&self, organization_id: &str, source_id: &str) -> Result<Source, ApiError> {
         self.organization(organization_id)?;
-        let source = self
-            .catalog
-            .source(organization_id, source_id)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::SourceDoesNotExist,
-                    format!(
-                        "Source '{source_id}' does not exist in organization '{organization_id}'."
-                    ),
-                )
-            })?;
+        let source = self.catalog.source(organization_id, source_id).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::SourceDoesNotExist,
+                format!("Source '{source_id}' does not exist in organization '{organization_id}'."),
+            )
+        })?;
         if let Some(ready_at) = self.provisioning_ends_at(&source) {
             let wait_seconds = (ready_at - self.clock.now_ms() + 999) / 1000;
             if wait_seconds > 0 {
@@ -78,9 +70,7 @@ impl AppState {
     fn provisioning_ends_at(&self, source: &Source) -> Option<i64> {
         let delay = self.provisioning_delay_ms?;
         let sources = self.catalog.sources(&source.organization_id);
-        let first = sources
-            .iter()
-            .min_by_key(|s| (s.created_at_ms, s.id.as_str()))?;
+        let first = sources.iter().min_by_key(|s| (s.created_at_ms, s.id.as_str()))?;
         (first.id == source.id).then_some(source.created_at_ms + delay)
     }
 
@@ -105,41 +95,23 @@ pub struct SearchIndexes {
 
 impl SearchIndexes {
     pub fn register(&self, organization_id: &str, handle: SearchHandle) {
-        self.handles
-            .write()
-            .expect("index registry lock")
-            .insert(organization_id.to_string(), handle);
+        self.handles.write().expect("index registry lock").insert(organization_id.to_string(), handle);
     }
 
     pub fn unregister(&self, organization_id: &str) {
-        self.handles
-            .write()
-            .expect("index registry lock")
-            .remove(organization_id);
+        self.handles.write().expect("index registry lock").remove(organization_id);
     }
 
     pub fn get(&self, organization_id: &str) -> Option<SearchHandle> {
-        self.handles
-            .read()
-            .expect("index registry lock")
-            .get(organization_id)
-            .cloned()
+        self.handles.read().expect("index registry lock").get(organization_id).cloned()
     }
 }
 
 impl intake_index::ContainerReader for AppState {
     /// An uploaded container of the organization, for an item that points at it.
-    fn open(
-        &self,
-        organization_id: &str,
-        file_id: &str,
-    ) -> Result<Box<dyn std::io::Read + Send>, String> {
+    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
         let missing = || format!("file container '{file_id}' does not exist or has expired");
-        let container = self
-            .catalog
-            .container(file_id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(missing)?;
+        let container = self.catalog.container(file_id).map_err(|e| e.to_string())?.ok_or_else(missing)?;
         if container.organization_id != organization_id {
             return Err(missing());
         }
@@ -147,9 +119,6 @@ impl intake_index::ContainerReader for AppState {
             return Err(format!("file container '{file_id}' was never uploaded to"));
         }
         let file = self.blobs.open_blob(file_id).map_err(|_| missing())?;
-        Ok(Box::new(std::io::BufReader::with_capacity(
-            256 * 1024,
-            file,
-        )))
+        Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, file)))
     }
 }

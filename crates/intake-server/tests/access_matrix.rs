@@ -88,7 +88,8 @@ fn expected(route: &Route, case: Case) -> (u16, &'static str) {
 
 /// Every privilege the routes need, for the "right privilege" key.
 fn all_privileges() -> Value {
-    let platform = |domain: &str, kind: &str| json!({"owner": "PLATFORM", "targetDomain": domain, "type": kind, "targetId": "*"});
+    let platform =
+        |domain: &str, kind: &str| json!({"owner": "PLATFORM", "targetDomain": domain, "type": kind, "targetId": "*"});
     json!([
         platform("SOURCE", "EDIT"), platform("SOURCE", "CREATE"), platform("API_KEY", "CREATE"), platform("API_KEY", "EDIT"),
         platform("FIELD", "CREATE"), platform("FIELD", "EDIT"), platform("ORGANIZATION", "EDIT"), platform("LOGS", "VIEW"),
@@ -110,81 +111,50 @@ struct Credentials {
 
 async fn create_key(s: &TestServer, org: &str, body: Value) -> (String, String) {
     let response = s
-        .request(
-            Method::POST,
-            &s.url(&format!("/rest/organizations/{org}/apikeys")),
-        )
+        .request(Method::POST, &s.url(&format!("/rest/organizations/{org}/apikeys")))
         .json(&body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
     let key: Value = response.json().await.unwrap();
-    (
-        key["id"].as_str().unwrap().to_string(),
-        key["value"].as_str().unwrap().to_string(),
-    )
+    (key["id"].as_str().unwrap().to_string(), key["value"].as_str().unwrap().to_string())
 }
 
 async fn master(s: &TestServer, method: Method, path: &str, body: Value) -> Value {
-    let response = s
-        .request(method, &s.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
+    let response = s.request(method, &s.url(path)).json(&body).send().await.unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
     response.json().await.unwrap_or(Value::Null)
 }
 
 async fn credentials(s: &TestServer) -> Credentials {
-    master(
-        s,
-        Method::POST,
-        "/rest/organizations",
-        json!({"id": "globex", "displayName": "Globex"}),
-    )
-    .await;
+    master(s, Method::POST, "/rest/organizations", json!({"id": "globex", "displayName": "Globex"})).await;
     let in_a_minute = common::START_MS + 60_000;
-    let (_, full) = create_key(
-        s,
-        "acme",
-        json!({"displayName": "full", "privileges": all_privileges()}),
-    )
-    .await;
+    let (_, full) = create_key(s, "acme", json!({"displayName": "full", "privileges": all_privileges()})).await;
     let (_, none) = create_key(s, "acme", json!({"displayName": "none"})).await;
-    let (_, expired) = create_key(s, "acme", json!({"displayName": "expired", "privileges": all_privileges(), "expirationDate": in_a_minute})).await;
-    let (disabled_id, disabled) = create_key(
+    let (_, expired) = create_key(
         s,
         "acme",
-        json!({"displayName": "disabled", "privileges": all_privileges()}),
+        json!({"displayName": "expired", "privileges": all_privileges(), "expirationDate": in_a_minute}),
     )
     .await;
-    let (deleted_id, deleted) = create_key(
-        s,
-        "acme",
-        json!({"displayName": "deleted", "privileges": all_privileges()}),
-    )
-    .await;
+    let (disabled_id, disabled) =
+        create_key(s, "acme", json!({"displayName": "disabled", "privileges": all_privileges()})).await;
+    let (deleted_id, deleted) =
+        create_key(s, "acme", json!({"displayName": "deleted", "privileges": all_privileges()})).await;
     let (_, denied_ip) = create_key(s, "acme", json!({"displayName": "denied", "privileges": all_privileges(), "allowedIps": ["127.0.0.0/8"], "deniedIps": ["127.0.0.1"]})).await;
-    let (_, not_allowed_ip) = create_key(s, "acme", json!({"displayName": "elsewhere", "privileges": all_privileges(), "allowedIps": ["10.0.0.0/8"]})).await;
-    let (_, other_org) = create_key(
+    let (_, not_allowed_ip) = create_key(
         s,
-        "globex",
-        json!({"displayName": "globex full", "privileges": all_privileges()}),
+        "acme",
+        json!({"displayName": "elsewhere", "privileges": all_privileges(), "allowedIps": ["10.0.0.0/8"]}),
     )
     .await;
+    let (_, other_org) =
+        create_key(s, "globex", json!({"displayName": "globex full", "privileges": all_privileges()})).await;
     let token: Value = s
         .client
         .post(s.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_secret", full.as_str()),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_secret", full.as_str())])
         .send()
         .await
         .unwrap()
@@ -192,46 +162,22 @@ async fn credentials(s: &TestServer) -> Credentials {
         .await
         .unwrap();
     let expired_token = token["access_token"].as_str().unwrap().to_string();
-    master(
-        s,
-        Method::PUT,
-        &format!("/rest/organizations/acme/apikeys/{disabled_id}/disable"),
-        json!({}),
-    )
-    .await;
+    master(s, Method::PUT, &format!("/rest/organizations/acme/apikeys/{disabled_id}/disable"), json!({})).await;
     let response = s
-        .request(
-            Method::DELETE,
-            &s.url(&format!("/rest/organizations/acme/apikeys/{deleted_id}")),
-        )
+        .request(Method::DELETE, &s.url(&format!("/rest/organizations/acme/apikeys/{deleted_id}")))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
     // Past the expired key's date and the token's one-minute lifetime.
     s.clock.advance_ms(120_000);
-    Credentials {
-        full,
-        none,
-        expired,
-        disabled,
-        deleted,
-        denied_ip,
-        not_allowed_ip,
-        other_org,
-        expired_token,
-    }
+    Credentials { full, none, expired, disabled, deleted, denied_ip, not_allowed_ip, other_org, expired_token }
 }
 
 fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
     let push = format!("/push/v1/organizations/acme/sources/{src}");
-    let route = |method: Method, path: String, body: Option<Value>, ok: u16, rule: Rule| Route {
-        method,
-        path,
-        body,
-        ok,
-        rule,
-    };
+    let route =
+        |method: Method, path: String, body: Option<Value>, ok: u16, rule: Rule| Route { method, path, body, ok, rule };
     vec![
         route(
             Method::PUT,
@@ -240,13 +186,7 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             202,
             Rule::Privilege,
         ),
-        route(
-            Method::DELETE,
-            format!("{push}/documents?documentId=file%3A%2F%2Fm"),
-            None,
-            202,
-            Rule::Privilege,
-        ),
+        route(Method::DELETE, format!("{push}/documents?documentId=file%3A%2F%2Fm"), None, 202, Rule::Privilege),
         route(
             Method::DELETE,
             format!("{push}/documents/olderthan?orderingId=1&queueDelay=0"),
@@ -254,13 +194,7 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             202,
             Rule::Privilege,
         ),
-        route(
-            Method::POST,
-            format!("{push}/status?statusType=IDLE"),
-            Some(json!({})),
-            201,
-            Rule::Privilege,
-        ),
+        route(Method::POST, format!("{push}/status?statusType=IDLE"), Some(json!({})), 201, Rule::Privilege),
         route(
             Method::PUT,
             format!("/v1/organizations/acme/sources/{src}/documents?documentId=legacy"),
@@ -268,27 +202,9 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             202,
             Rule::Privilege,
         ),
-        route(
-            Method::POST,
-            "/rest/search/v2?organizationId=acme".into(),
-            Some(json!({})),
-            200,
-            Rule::Privilege,
-        ),
-        route(
-            Method::POST,
-            "/logs/v1/organizations/acme".into(),
-            Some(json!({})),
-            200,
-            Rule::Privilege,
-        ),
-        route(
-            Method::GET,
-            "/rest/organizations".into(),
-            None,
-            200,
-            Rule::Filtered,
-        ),
+        route(Method::POST, "/rest/search/v2?organizationId=acme".into(), Some(json!({})), 200, Rule::Privilege),
+        route(Method::POST, "/logs/v1/organizations/acme".into(), Some(json!({})), 200, Rule::Privilege),
+        route(Method::GET, "/rest/organizations".into(), None, 200, Rule::Filtered),
         route(
             Method::POST,
             "/rest/organizations".into(),
@@ -296,27 +212,9 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             201,
             Rule::MasterOnlyGlobal,
         ),
-        route(
-            Method::GET,
-            "/rest/organizations/acme".into(),
-            None,
-            200,
-            Rule::Privilege,
-        ),
-        route(
-            Method::GET,
-            "/rest/organizations/acme/status".into(),
-            None,
-            200,
-            Rule::Privilege,
-        ),
-        route(
-            Method::GET,
-            "/rest/organizations/acme/sources".into(),
-            None,
-            200,
-            Rule::Privilege,
-        ),
+        route(Method::GET, "/rest/organizations/acme".into(), None, 200, Rule::Privilege),
+        route(Method::GET, "/rest/organizations/acme/status".into(), None, 200, Rule::Privilege),
+        route(Method::GET, "/rest/organizations/acme/sources".into(), None, 200, Rule::Privilege),
         route(
             Method::POST,
             "/rest/organizations/acme/sources".into(),
@@ -324,27 +222,9 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             201,
             Rule::Privilege,
         ),
-        route(
-            Method::GET,
-            format!("/rest/organizations/acme/sources/{src}"),
-            None,
-            200,
-            Rule::Privilege,
-        ),
-        route(
-            Method::DELETE,
-            format!("/rest/organizations/acme/sources/{doomed_src}"),
-            None,
-            204,
-            Rule::Privilege,
-        ),
-        route(
-            Method::GET,
-            "/rest/organizations/acme/apikeys".into(),
-            None,
-            200,
-            Rule::Privilege,
-        ),
+        route(Method::GET, format!("/rest/organizations/acme/sources/{src}"), None, 200, Rule::Privilege),
+        route(Method::DELETE, format!("/rest/organizations/acme/sources/{doomed_src}"), None, 204, Rule::Privilege),
+        route(Method::GET, "/rest/organizations/acme/apikeys".into(), None, 200, Rule::Privilege),
         route(
             Method::POST,
             "/rest/organizations/acme/apikeys".into(),
@@ -352,13 +232,7 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             201,
             Rule::Privilege,
         ),
-        route(
-            Method::GET,
-            format!("/rest/organizations/acme/apikeys/{victim_key}"),
-            None,
-            200,
-            Rule::Privilege,
-        ),
+        route(Method::GET, format!("/rest/organizations/acme/apikeys/{victim_key}"), None, 200, Rule::Privilege),
         route(
             Method::PUT,
             format!("/rest/organizations/acme/apikeys/{victim_key}/disable"),
@@ -373,13 +247,7 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             200,
             Rule::Privilege,
         ),
-        route(
-            Method::DELETE,
-            format!("/rest/organizations/acme/apikeys/{victim_key}"),
-            None,
-            204,
-            Rule::Privilege,
-        ),
+        route(Method::DELETE, format!("/rest/organizations/acme/apikeys/{victim_key}"), None, 204, Rule::Privilege),
         route(
             Method::GET,
             "/rest/organizations/acme/indexes/page/fields?page=0&perPage=10".into(),
@@ -403,57 +271,21 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             200,
             Rule::AnyCaller,
         ),
-        route(
-            Method::POST,
-            "/rest/organizations/acme/pause".into(),
-            Some(json!({})),
-            204,
-            Rule::Privilege,
-        ),
-        route(
-            Method::POST,
-            "/rest/organizations/acme/resume".into(),
-            Some(json!({})),
-            204,
-            Rule::Privilege,
-        ),
-        route(
-            Method::DELETE,
-            "/rest/organizations/acme".into(),
-            None,
-            204,
-            Rule::MasterOnly,
-        ),
+        route(Method::POST, "/rest/organizations/acme/pause".into(), Some(json!({})), 204, Rule::Privilege),
+        route(Method::POST, "/rest/organizations/acme/resume".into(), Some(json!({})), 204, Rule::Privilege),
+        route(Method::DELETE, "/rest/organizations/acme".into(), None, 204, Rule::MasterOnly),
     ]
 }
 
 #[tokio::test]
 async fn every_route_answers_every_credential_as_documented() {
     let s = TestServer::start_with(|config| config.token_lifetime = Duration::from_secs(60)).await;
-    master(
-        &s,
-        Method::POST,
-        "/rest/organizations",
-        json!({"id": "acme", "displayName": "Acme"}),
-    )
-    .await;
-    let src = master(
-        &s,
-        Method::POST,
-        "/rest/organizations/acme/sources",
-        json!({"name": "docs"}),
-    )
-    .await["id"]
+    master(&s, Method::POST, "/rest/organizations", json!({"id": "acme", "displayName": "Acme"})).await;
+    let src = master(&s, Method::POST, "/rest/organizations/acme/sources", json!({"name": "docs"})).await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let doomed = master(
-        &s,
-        Method::POST,
-        "/rest/organizations/acme/sources",
-        json!({"name": "doomed"}),
-    )
-    .await["id"]
+    let doomed = master(&s, Method::POST, "/rest/organizations/acme/sources", json!({"name": "doomed"})).await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -475,9 +307,7 @@ async fn every_route_answers_every_credential_as_documented() {
                 Case::IpNotAllowed => request.bearer_auth(&keys.not_allowed_ip),
                 Case::OtherOrganization => request.bearer_auth(&keys.other_org),
                 Case::MissingPrivilege => request.bearer_auth(&keys.none),
-                Case::RightPrivilege
-                    if matches!(route.rule, Rule::MasterOnly | Rule::MasterOnlyGlobal) =>
-                {
+                Case::RightPrivilege if matches!(route.rule, Rule::MasterOnly | Rule::MasterOnlyGlobal) => {
                     request.bearer_auth(&s.key)
                 }
                 Case::RightPrivilege => request.bearer_auth(&keys.full),
@@ -488,20 +318,12 @@ async fn every_route_answers_every_credential_as_documented() {
             let response = request.send().await.unwrap();
             let (status, code) = expected(&route, case);
             let what = format!("{} {} with {case:?}", route.method, route.path);
-            assert_eq!(
-                response.status().as_u16(),
-                status,
-                "{what}: {:?}",
-                response.text().await
-            );
+            assert_eq!(response.status().as_u16(), status, "{what}: {:?}", response.text().await);
             assert!(response.headers().contains_key("x-request-id"), "{what}");
             if !code.is_empty() {
                 let body: Value = response.json().await.unwrap();
                 assert_eq!(body["errorCode"], code, "{what}: {body}");
-                assert!(
-                    body["message"].as_str().is_some_and(|m| !m.is_empty()),
-                    "{what}"
-                );
+                assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
             }
             checked += 1;
         }

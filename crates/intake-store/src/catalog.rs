@@ -126,25 +126,16 @@ impl Catalog {
 
     pub fn open(path: &Path) -> Result<Catalog, StoreError> {
         let connection = Connection::open(path)?;
-        connection.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )?;
+        connection.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(crate::containers::SCHEMA)?;
         let snapshot = load_snapshot(&connection)?;
-        Ok(Catalog {
-            connection: Mutex::new(connection),
-            snapshot: RwLock::new(snapshot),
-        })
+        Ok(Catalog { connection: Mutex::new(connection), snapshot: RwLock::new(snapshot) })
     }
 
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
-        Ok(connection
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
-            .optional()?)
+        Ok(connection.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0)).optional()?)
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -156,12 +147,7 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn create_organization(
-        &self,
-        id: &str,
-        display_name: &str,
-        now_ms: i64,
-    ) -> Result<Organization, StoreError> {
+    pub fn create_organization(&self, id: &str, display_name: &str, now_ms: i64) -> Result<Organization, StoreError> {
         let organization = Organization {
             id: id.to_string(),
             display_name: display_name.to_string(),
@@ -174,35 +160,17 @@ impl Catalog {
                 "INSERT INTO organizations (id, display_name, created_at_ms) VALUES (?1, ?2, ?3)",
                 params![organization.id, organization.display_name, now_ms],
             )
-            .map_err(|e| {
-                StoreError::conflict_or(e, format!("organization '{id}' already exists"))
-            })?;
-        self.snapshot
-            .write()
-            .expect("snapshot lock")
-            .organizations
-            .insert(id.to_string(), organization.clone());
+            .map_err(|e| StoreError::conflict_or(e, format!("organization '{id}' already exists")))?;
+        self.snapshot.write().expect("snapshot lock").organizations.insert(id.to_string(), organization.clone());
         Ok(organization)
     }
 
     pub fn organization(&self, id: &str) -> Option<Organization> {
-        self.snapshot
-            .read()
-            .expect("snapshot lock")
-            .organizations
-            .get(id)
-            .cloned()
+        self.snapshot.read().expect("snapshot lock").organizations.get(id).cloned()
     }
 
     pub fn organizations(&self) -> Vec<Organization> {
-        let mut all: Vec<_> = self
-            .snapshot
-            .read()
-            .expect("snapshot lock")
-            .organizations
-            .values()
-            .cloned()
-            .collect();
+        let mut all: Vec<_> = self.snapshot.read().expect("snapshot lock").organizations.values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
@@ -237,29 +205,19 @@ impl Catalog {
             .write()
             .expect("snapshot lock")
             .sources
-            .insert(
-                (organization_id.to_string(), source.id.clone()),
-                source.clone(),
-            );
+            .insert((organization_id.to_string(), source.id.clone()), source.clone());
         Ok(source)
     }
 
     pub fn source(&self, organization_id: &str, source_id: &str) -> Option<Source> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
-        snapshot
-            .sources
-            .get(&(organization_id.to_string(), source_id.to_string()))
-            .cloned()
+        snapshot.sources.get(&(organization_id.to_string(), source_id.to_string())).cloned()
     }
 
     pub fn sources(&self, organization_id: &str) -> Vec<Source> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
-        let mut all: Vec<_> = snapshot
-            .sources
-            .values()
-            .filter(|s| s.organization_id == organization_id)
-            .cloned()
-            .collect();
+        let mut all: Vec<_> =
+            snapshot.sources.values().filter(|s| s.organization_id == organization_id).cloned().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -277,10 +235,7 @@ impl Catalog {
             params![status.as_str(), now_ms, source_id, organization_id],
         )?;
         let mut snapshot = self.snapshot.write().expect("snapshot lock");
-        if let Some(source) = snapshot
-            .sources
-            .get_mut(&(organization_id.to_string(), source_id.to_string()))
-        {
+        if let Some(source) = snapshot.sources.get_mut(&(organization_id.to_string(), source_id.to_string())) {
             source.status = Some(status);
             source.status_updated_at_ms = Some(now_ms);
         }
@@ -292,16 +247,9 @@ impl Catalog {
     /// Pauses or resumes an organization; returns false when it does not exist.
     pub fn set_paused(&self, organization_id: &str, paused: bool) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
-        let changed = connection.execute(
-            "UPDATE organizations SET paused = ?1 WHERE id = ?2",
-            params![paused as i64, organization_id],
-        )?;
-        if let Some(organization) = self
-            .snapshot
-            .write()
-            .expect("snapshot lock")
-            .organizations
-            .get_mut(organization_id)
+        let changed = connection
+            .execute("UPDATE organizations SET paused = ?1 WHERE id = ?2", params![paused as i64, organization_id])?;
+        if let Some(organization) = self.snapshot.write().expect("snapshot lock").organizations.get_mut(organization_id)
         {
             organization.paused = paused;
         }
@@ -313,37 +261,23 @@ impl Catalog {
         let mut connection = self.connection.lock().expect("catalog lock");
         let transaction = connection.transaction()?;
         for table in ["fields", "api_keys", "sources"] {
-            transaction.execute(
-                &format!("DELETE FROM {table} WHERE organization_id = ?1"),
-                [organization_id],
-            )?;
+            transaction.execute(&format!("DELETE FROM {table} WHERE organization_id = ?1"), [organization_id])?;
         }
-        let deleted =
-            transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;
+        let deleted = transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;
         transaction.commit()?;
         let mut snapshot = self.snapshot.write().expect("snapshot lock");
         snapshot.organizations.remove(organization_id);
-        snapshot
-            .sources
-            .retain(|(org, _), _| org != organization_id);
-        snapshot
-            .api_keys
-            .retain(|_, key| key.organization_id != organization_id);
+        snapshot.sources.retain(|(org, _), _| org != organization_id);
+        snapshot.api_keys.retain(|_, key| key.organization_id != organization_id);
         snapshot.fields.retain(|(org, _), _| org != organization_id);
         Ok(deleted > 0)
     }
 
     /// Deletes a source; returns false when it does not exist.
-    pub fn delete_source(
-        &self,
-        organization_id: &str,
-        source_id: &str,
-    ) -> Result<bool, StoreError> {
+    pub fn delete_source(&self, organization_id: &str, source_id: &str) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
-        let deleted = connection.execute(
-            "DELETE FROM sources WHERE id = ?1 AND organization_id = ?2",
-            [source_id, organization_id],
-        )?;
+        let deleted = connection
+            .execute("DELETE FROM sources WHERE id = ?1 AND organization_id = ?2", [source_id, organization_id])?;
         self.snapshot
             .write()
             .expect("snapshot lock")
@@ -371,41 +305,24 @@ impl Catalog {
                 key.expiration_ms
             ],
         )?;
-        self.snapshot
-            .write()
-            .expect("snapshot lock")
-            .api_keys
-            .insert(key.value_hash.clone(), key.clone());
+        self.snapshot.write().expect("snapshot lock").api_keys.insert(key.value_hash.clone(), key.clone());
         Ok(())
     }
 
     /// The key whose value hashes to `value_hash`.
     pub fn api_key_by_hash(&self, value_hash: &str) -> Option<ApiKey> {
-        self.snapshot
-            .read()
-            .expect("snapshot lock")
-            .api_keys
-            .get(value_hash)
-            .cloned()
+        self.snapshot.read().expect("snapshot lock").api_keys.get(value_hash).cloned()
     }
 
     pub fn api_key(&self, organization_id: &str, key_id: &str) -> Option<ApiKey> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
-        snapshot
-            .api_keys
-            .values()
-            .find(|k| k.id == key_id && k.organization_id == organization_id)
-            .cloned()
+        snapshot.api_keys.values().find(|k| k.id == key_id && k.organization_id == organization_id).cloned()
     }
 
     pub fn api_keys(&self, organization_id: &str) -> Vec<ApiKey> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
-        let mut keys: Vec<_> = snapshot
-            .api_keys
-            .values()
-            .filter(|k| k.organization_id == organization_id)
-            .cloned()
-            .collect();
+        let mut keys: Vec<_> =
+            snapshot.api_keys.values().filter(|k| k.organization_id == organization_id).cloned().collect();
         keys.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
         keys
     }
@@ -423,10 +340,7 @@ impl Catalog {
             params![enabled as i64, key_id, organization_id],
         )?;
         let mut snapshot = self.snapshot.write().expect("snapshot lock");
-        let key = snapshot
-            .api_keys
-            .values_mut()
-            .find(|k| k.id == key_id && k.organization_id == organization_id);
+        let key = snapshot.api_keys.values_mut().find(|k| k.id == key_id && k.organization_id == organization_id);
         Ok(key.map(|key| {
             key.enabled = enabled;
             key.clone()
@@ -435,10 +349,8 @@ impl Catalog {
 
     pub fn delete_api_key(&self, organization_id: &str, key_id: &str) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
-        let deleted = connection.execute(
-            "DELETE FROM api_keys WHERE id = ?1 AND organization_id = ?2",
-            [key_id, organization_id],
-        )?;
+        let deleted = connection
+            .execute("DELETE FROM api_keys WHERE id = ?1 AND organization_id = ?2", [key_id, organization_id])?;
         self.snapshot
             .write()
             .expect("snapshot lock")
@@ -461,10 +373,7 @@ impl Catalog {
         transaction.commit()?;
         let mut snapshot = self.snapshot.write().expect("snapshot lock");
         for field in fields {
-            snapshot.fields.insert(
-                (field.organization_id.clone(), field.name.clone()),
-                field.clone(),
-            );
+            snapshot.fields.insert((field.organization_id.clone(), field.name.clone()), field.clone());
         }
         Ok(())
     }
@@ -472,12 +381,8 @@ impl Catalog {
     /// The declared fields of an organization, by name.
     pub fn fields(&self, organization_id: &str) -> Vec<Field> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
-        let mut fields: Vec<_> = snapshot
-            .fields
-            .values()
-            .filter(|f| f.organization_id == organization_id)
-            .cloned()
-            .collect();
+        let mut fields: Vec<_> =
+            snapshot.fields.values().filter(|f| f.organization_id == organization_id).cloned().collect();
         fields.sort_by(|a, b| a.name.cmp(&b.name));
         fields
     }
@@ -497,15 +402,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     let mut snapshot = Snapshot::default();
-    let mut statement =
-        connection.prepare("SELECT id, display_name, created_at_ms, paused FROM organizations")?;
+    let mut statement = connection.prepare("SELECT id, display_name, created_at_ms, paused FROM organizations")?;
     let organizations = statement.query_map([], |row| {
         Ok(Organization {
             id: row.get(0)?,
@@ -516,9 +419,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     })?;
     for organization in organizations {
         let organization = organization?;
-        snapshot
-            .organizations
-            .insert(organization.id.clone(), organization);
+        snapshot.organizations.insert(organization.id.clone(), organization);
     }
     let mut statement = connection.prepare(
         "SELECT id, organization_id, name, source_type, visibility, status, status_updated_at_ms, created_at_ms FROM sources",
@@ -530,19 +431,14 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
             name: row.get(2)?,
             source_type: row.get(3)?,
             visibility: row.get(4)?,
-            status: row
-                .get::<_, Option<String>>(5)?
-                .as_deref()
-                .and_then(SourceStatus::parse),
+            status: row.get::<_, Option<String>>(5)?.as_deref().and_then(SourceStatus::parse),
             status_updated_at_ms: row.get(6)?,
             created_at_ms: row.get(7)?,
         })
     })?;
     for source in sources {
         let source = source?;
-        snapshot
-            .sources
-            .insert((source.organization_id.clone(), source.id.clone()), source);
+        snapshot.sources.insert((source.organization_id.clone(), source.id.clone()), source);
     }
     let mut statement = connection.prepare(
         "SELECT id, organization_id, display_name, description, value_hash, privileges, allowed_ips, denied_ips,
@@ -567,8 +463,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
         let key = key?;
         snapshot.api_keys.insert(key.value_hash.clone(), key);
     }
-    let mut statement =
-        connection.prepare("SELECT organization_id, name, field_type, description FROM fields")?;
+    let mut statement = connection.prepare("SELECT organization_id, name, field_type, description FROM fields")?;
     let fields = statement.query_map([], |row| {
         Ok(Field {
             organization_id: row.get(0)?,
@@ -579,9 +474,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     })?;
     for field in fields {
         let field = field?;
-        snapshot
-            .fields
-            .insert((field.organization_id.clone(), field.name.clone()), field);
+        snapshot.fields.insert((field.organization_id.clone(), field.name.clone()), field);
     }
     Ok(snapshot)
 }
@@ -590,9 +483,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
 pub fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 #[cfg(test)]
@@ -605,16 +496,10 @@ mod tests {
         let path = dir.path().join("catalog.sqlite");
         let source_id = {
             let catalog = Catalog::open(&path).unwrap();
-            catalog
-                .create_organization("default", "Default", 1)
-                .unwrap();
-            let source = catalog
-                .create_source("default", "main", "PUSH", "SHARED", 2)
-                .unwrap();
+            catalog.create_organization("default", "Default", 1).unwrap();
+            let source = catalog.create_source("default", "main", "PUSH", "SHARED", 2).unwrap();
             assert!(source.id.starts_with("default-") && source.id.len() == "default-".len() + 26);
-            catalog
-                .set_source_status("default", &source.id, SourceStatus::Rebuild, 3)
-                .unwrap();
+            catalog.set_source_status("default", &source.id, SourceStatus::Rebuild, 3).unwrap();
             assert!(matches!(
                 catalog.create_source("default", "main", "PUSH", "SHARED", 4),
                 Err(StoreError::Conflict(_))
@@ -660,29 +545,16 @@ mod tests {
                 }])
                 .unwrap();
             assert!(catalog.set_paused("acme", true).unwrap());
-            assert!(
-                !catalog
-                    .set_api_key_enabled("acme", "k1", false)
-                    .unwrap()
-                    .unwrap()
-                    .enabled
-            );
+            assert!(!catalog.set_api_key_enabled("acme", "k1", false).unwrap().unwrap().enabled);
         }
         let catalog = Catalog::open(&path).unwrap();
         assert!(catalog.organization("acme").unwrap().paused);
         let stored = catalog.api_key_by_hash("hash").unwrap();
         assert_eq!(
-            (
-                stored.enabled,
-                stored.privileges.clone(),
-                stored.expiration_ms
-            ),
+            (stored.enabled, stored.privileges.clone(), stored.expiration_ms),
             (false, key.privileges.clone(), Some(99))
         );
-        assert_eq!(
-            catalog.field("acme", "rank").unwrap().field_type,
-            FieldType::Long
-        );
+        assert_eq!(catalog.field("acme", "rank").unwrap().field_type, FieldType::Long);
         assert!(catalog.delete_organization("acme").unwrap());
         assert!(catalog.api_key_by_hash("hash").is_none() && catalog.fields("acme").is_empty());
         assert!(!catalog.delete_organization("acme").unwrap());

@@ -65,37 +65,30 @@ impl Catalog {
     }
 
     pub fn set_container_size(&self, file_id: &str, size: u64) -> Result<(), StoreError> {
-        self.connection().execute(
-            "UPDATE file_containers SET size = ?1 WHERE file_id = ?2",
-            params![size as i64, file_id],
-        )?;
+        self.connection()
+            .execute("UPDATE file_containers SET size = ?1 WHERE file_id = ?2", params![size as i64, file_id])?;
         Ok(())
     }
 
     /// Pins a container for a batch or an item; false when it was already pinned.
     pub fn pin_container(&self, file_id: &str) -> Result<bool, StoreError> {
-        let changed = self.connection().execute(
-            "UPDATE file_containers SET pinned = 1 WHERE file_id = ?1 AND pinned = 0",
-            [file_id],
-        )?;
+        let changed = self
+            .connection()
+            .execute("UPDATE file_containers SET pinned = 1 WHERE file_id = ?1 AND pinned = 0", [file_id])?;
         Ok(changed > 0)
     }
 
     pub fn forget_container(&self, file_id: &str) -> Result<(), StoreError> {
-        self.connection()
-            .execute("DELETE FROM file_containers WHERE file_id = ?1", [file_id])?;
+        self.connection().execute("DELETE FROM file_containers WHERE file_id = ?1", [file_id])?;
         Ok(())
     }
 
     /// Unpinned containers past their expiry.
     pub fn expired_containers(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
         let connection = self.connection();
-        let mut statement = connection.prepare(
-            "SELECT file_id FROM file_containers WHERE expires_at_ms <= ?1 AND pinned = 0",
-        )?;
-        let ids = statement
-            .query_map([now_ms], |row| row.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
+        let mut statement =
+            connection.prepare("SELECT file_id FROM file_containers WHERE expires_at_ms <= ?1 AND pinned = 0")?;
+        let ids = statement.query_map([now_ms], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
         Ok(ids)
     }
 }
@@ -116,9 +109,7 @@ impl LocalBlobs {
                 let _ = fs::remove_file(path);
             }
         }
-        Ok(LocalBlobs {
-            dir: dir.to_path_buf(),
-        })
+        Ok(LocalBlobs { dir: dir.to_path_buf() })
     }
 
     fn path(&self, file_id: &str) -> PathBuf {
@@ -203,19 +194,11 @@ mod tests {
             blobs.publish(&temporary, "f1").unwrap();
         }
         let mut text = String::new();
-        blobs
-            .open_blob("f1")
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
+        blobs.open_blob("f1").unwrap().read_to_string(&mut text).unwrap();
         assert_eq!(text, "second");
         std::fs::write(dir.path().join("f2.x.part"), b"interrupted").unwrap();
         let blobs = LocalBlobs::open(dir.path()).unwrap();
-        assert_eq!(
-            blobs.total_bytes().unwrap(),
-            6,
-            "interrupted uploads are cleaned up at open"
-        );
+        assert_eq!(blobs.total_bytes().unwrap(), 6, "interrupted uploads are cleaned up at open");
         blobs.delete("f1").unwrap();
         blobs.delete("f1").unwrap();
     }

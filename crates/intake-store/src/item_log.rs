@@ -100,10 +100,7 @@ impl ItemLog {
         writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         writer.execute_batch(SCHEMA)?;
         let reader = Connection::open(path)?;
-        Ok(ItemLog {
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
-        })
+        Ok(ItemLog { writer: Mutex::new(writer), reader: Mutex::new(reader) })
     }
 
     /// Writes entries in one transaction; an entry already there (same seq and item) is kept as it was.
@@ -145,11 +142,8 @@ impl ItemLog {
             "SELECT row_id, organization_id, source_id, document_id, operation, result, task, reason, request_id,
              ordering_id, journal_seq, item_index, datetime_ms FROM item_log WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms <= ?",
         );
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            query.organization_id.clone().into(),
-            query.from_ms.into(),
-            query.to_ms.into(),
-        ];
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![query.organization_id.clone().into(), query.from_ms.into(), query.to_ms.into()];
         if let Some((id, matching)) = &query.document_id {
             match matching {
                 IdMatching::Exact => sql.push_str(" AND document_id = ?"),
@@ -161,38 +155,12 @@ impl ItemLog {
                 _ => id.clone().into(),
             });
         }
-        filter(
-            &mut sql,
-            &mut values,
-            "source_id",
-            &query.source_ids,
-            &query.exclude_source_ids,
-            |s| s.clone(),
-        );
-        filter(
-            &mut sql,
-            &mut values,
-            "operation",
-            &query.operations,
-            &query.exclude_operations,
-            |o| o.as_str().to_string(),
-        );
-        filter(
-            &mut sql,
-            &mut values,
-            "result",
-            &query.results,
-            &query.exclude_results,
-            |r| r.as_str().to_string(),
-        );
-        filter(
-            &mut sql,
-            &mut values,
-            "task",
-            &query.tasks,
-            &query.exclude_tasks,
-            |t| t.as_str().to_string(),
-        );
+        filter(&mut sql, &mut values, "source_id", &query.source_ids, &query.exclude_source_ids, |s| s.clone());
+        filter(&mut sql, &mut values, "operation", &query.operations, &query.exclude_operations, |o| {
+            o.as_str().to_string()
+        });
+        filter(&mut sql, &mut values, "result", &query.results, &query.exclude_results, |r| r.as_str().to_string());
+        filter(&mut sql, &mut values, "task", &query.tasks, &query.exclude_tasks, |t| t.as_str().to_string());
         sql.push_str(" ORDER BY datetime_ms DESC, row_id DESC LIMIT ? OFFSET ?");
         let per_page = query.per_page.max(1) as i64;
         values.push((per_page + 1).into());
@@ -296,62 +264,24 @@ mod tests {
             entry(3, "file://b/[x]", LogResult::Completed, 30),
         ])
         .unwrap();
-        log.append(&[entry(1, "file://a/1", LogResult::Error, 40)])
-            .unwrap(); // a replay: ignored
-        let base = LogQuery {
-            organization_id: "org".into(),
-            from_ms: 0,
-            to_ms: 100,
-            per_page: 2,
-            ..Default::default()
-        };
+        log.append(&[entry(1, "file://a/1", LogResult::Error, 40)]).unwrap(); // a replay: ignored
+        let base =
+            LogQuery { organization_id: "org".into(), from_ms: 0, to_ms: 100, per_page: 2, ..Default::default() };
         let (page, more) = log.query(&base).unwrap();
-        assert_eq!(
-            page.iter().map(|e| e.entry.journal_seq).collect::<Vec<_>>(),
-            [3, 2]
-        );
+        assert_eq!(page.iter().map(|e| e.entry.journal_seq).collect::<Vec<_>>(), [3, 2]);
         assert!(more);
-        let (page, more) = log
-            .query(&LogQuery {
-                page: 1,
-                ..base.clone()
-            })
-            .unwrap();
-        assert_eq!(
-            (page.len(), more, page[0].entry.result),
-            (1, false, LogResult::Completed)
-        );
-        let errors = log
-            .query(&LogQuery {
-                results: vec![LogResult::Error],
-                ..base.clone()
-            })
-            .unwrap()
-            .0;
+        let (page, more) = log.query(&LogQuery { page: 1, ..base.clone() }).unwrap();
+        assert_eq!((page.len(), more, page[0].entry.result), (1, false, LogResult::Completed));
+        let errors = log.query(&LogQuery { results: vec![LogResult::Error], ..base.clone() }).unwrap().0;
         assert_eq!(errors.len(), 1);
-        let not_errors = log
-            .query(&LogQuery {
-                exclude_results: vec![LogResult::Error],
-                ..base.clone()
-            })
-            .unwrap()
-            .0;
+        let not_errors = log.query(&LogQuery { exclude_results: vec![LogResult::Error], ..base.clone() }).unwrap().0;
         assert_eq!(not_errors.len(), 2);
         let wild = log
-            .query(&LogQuery {
-                document_id: Some(("file://b/[x*".into(), IdMatching::Wildcard)),
-                ..base.clone()
-            })
+            .query(&LogQuery { document_id: Some(("file://b/[x*".into(), IdMatching::Wildcard)), ..base.clone() })
             .unwrap()
             .0;
         assert_eq!(wild.len(), 1);
-        let partial = log
-            .query(&LogQuery {
-                document_id: Some(("a/".into(), IdMatching::Partial)),
-                ..base
-            })
-            .unwrap()
-            .0;
+        let partial = log.query(&LogQuery { document_id: Some(("a/".into(), IdMatching::Partial)), ..base }).unwrap().0;
         assert_eq!(partial.len(), 2);
     }
 }

@@ -120,10 +120,7 @@ impl FileJournal {
                 (ActiveSegment::resume(file, end_offset)?, last_seq)
             }
             None => {
-                let segment = Segment {
-                    first_seq: 1,
-                    path: segment_path(dir, 1),
-                };
+                let segment = Segment { first_seq: 1, path: segment_path(dir, 1) };
                 let active = ActiveSegment::create(&segment.path, dir)?;
                 segments.push(segment);
                 (active, 0)
@@ -142,16 +139,8 @@ impl FileJournal {
             durable: durable_tx,
             durable_end: durable_end.clone(),
         };
-        thread::Builder::new()
-            .name("intake-journal".into())
-            .spawn(move || writer.run(receiver))?;
-        Ok(FileJournal {
-            sender,
-            durable,
-            durable_end,
-            segments,
-            dir: dir.to_path_buf(),
-        })
+        thread::Builder::new().name("intake-journal".into()).spawn(move || writer.run(receiver))?;
+        Ok(FileJournal { sender, durable, durable_end, segments, dir: dir.to_path_buf() })
     }
 
     /// The folder the journal lives in.
@@ -165,20 +154,13 @@ impl Journal for FileJournal {
         let sender = self.sender.clone();
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
-            sender
-                .send(AppendRequest { records, done })
-                .await
-                .map_err(|_| JournalError::Closed)?;
+            sender.send(AppendRequest { records, done }).await.map_err(|_| JournalError::Closed)?;
             wait.await.map_err(|_| JournalError::Closed)?
         })
     }
 
     fn reader(&self, after: Seq) -> Result<Box<dyn JournalReader>, JournalError> {
-        Ok(Box::new(FileReader::new(
-            self.segments.clone(),
-            self.durable.clone(),
-            after,
-        )?))
+        Ok(Box::new(FileReader::new(self.segments.clone(), self.durable.clone(), after)?))
     }
 
     fn durable(&self) -> watch::Receiver<Seq> {
@@ -187,11 +169,8 @@ impl Journal for FileJournal {
 
     fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq {
         let guard = self.durable_end.seq.lock().expect("durable end lock");
-        let (guard, _) = self
-            .durable_end
-            .advanced
-            .wait_timeout_while(guard, timeout, |end| *end <= seq)
-            .expect("durable end lock");
+        let (guard, _) =
+            self.durable_end.advanced.wait_timeout_while(guard, timeout, |end| *end <= seq).expect("durable end lock");
         *guard
     }
 
@@ -205,9 +184,8 @@ impl Journal for FileJournal {
         // The last (active) segment always stays.
         while segments.len() > 1 && segments[1].first_seq <= seq + 1 {
             let old = segments.remove(0);
-            fs::remove_file(&old.path).map_err(|e| {
-                JournalError::Write(format!("removing {}: {e}", old.path.display()))
-            })?;
+            fs::remove_file(&old.path)
+                .map_err(|e| JournalError::Write(format!("removing {}: {e}", old.path.display())))?;
             tracing::debug!(segment = %old.path.display(), "released journal segment");
         }
         Ok(())
@@ -242,10 +220,7 @@ fn read_record(reader: &mut impl Read, expected_seq: Seq) -> io::Result<Option<V
         0 => return Ok(None),
         HEADER => {}
         _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "torn record header",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "torn record header"));
         }
     }
     let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
@@ -259,16 +234,10 @@ fn read_record(reader: &mut impl Read, expected_seq: Seq) -> io::Result<Option<V
     }
     let mut payload = vec![0u8; len as usize];
     if read_full(reader, &mut payload)? != payload.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "torn record payload",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "torn record payload"));
     }
     if checksum(seq, &payload) != crc {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("checksum mismatch in record {seq}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("checksum mismatch in record {seq}")));
     }
     Ok(Some(payload))
 }
@@ -313,10 +282,7 @@ fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Re
     while !slices.is_empty() {
         match file.write_vectored(slices) {
             Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "the journal file accepted no bytes",
-                ));
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "the journal file accepted no bytes"));
             }
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -444,15 +410,9 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let segment = Segment {
-            first_seq: self.next_seq,
-            path: segment_path(&self.dir, self.next_seq),
-        };
+        let segment = Segment { first_seq: self.next_seq, path: segment_path(&self.dir, self.next_seq) };
         self.active = ActiveSegment::create(&segment.path, &self.dir)?;
-        self.segments
-            .lock()
-            .expect("segment list lock")
-            .push(segment);
+        self.segments.lock().expect("segment list lock").push(segment);
         Ok(())
     }
 }
@@ -472,12 +432,7 @@ impl FileReader {
         durable: watch::Receiver<Seq>,
         after: Seq,
     ) -> Result<FileReader, JournalError> {
-        let mut reader = FileReader {
-            segments,
-            durable,
-            current: None,
-            next_seq: after + 1,
-        };
+        let mut reader = FileReader { segments, durable, current: None, next_seq: after + 1 };
         reader.position()?;
         Ok(reader)
     }
@@ -504,8 +459,7 @@ impl FileReader {
                 }
             }
         };
-        let mut reader =
-            BufReader::with_capacity(1 << 20, File::open(&segment.path).map_err(read_error)?);
+        let mut reader = BufReader::with_capacity(1 << 20, File::open(&segment.path).map_err(read_error)?);
         let mut seq = segment.first_seq;
         while seq < self.next_seq {
             match read_record(&mut reader, seq).map_err(read_error)? {
@@ -519,10 +473,7 @@ impl FileReader {
 
     fn next_segment_start(&self, current_first: Seq) -> Option<Seq> {
         let segments = self.segments.lock().expect("segment list lock");
-        segments
-            .iter()
-            .find(|s| s.first_seq > current_first)
-            .map(|s| s.first_seq)
+        segments.iter().find(|s| s.first_seq > current_first).map(|s| s.first_seq)
     }
 }
 
@@ -604,10 +555,7 @@ mod tests {
         seqs.sort();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
         let syncs = journal.sync_count();
-        assert!(
-            syncs < 200,
-            "200 concurrent appends took {syncs} syncs: no group commit"
-        );
+        assert!(syncs < 200, "200 concurrent appends took {syncs} syncs: no group commit");
     }
 
     #[tokio::test]
@@ -667,21 +615,9 @@ mod tests {
         }
         assert_eq!(seqs, [1, 2, 3, 4]);
         journal.release_through(1).unwrap();
-        assert_eq!(
-            list_segments(dir.path()).unwrap().len(),
-            2,
-            "segment 1 still holds record 2"
-        );
+        assert_eq!(list_segments(dir.path()).unwrap().len(), 2, "segment 1 still holds record 2");
         journal.release_through(2).unwrap();
         assert_eq!(list_segments(dir.path()).unwrap().len(), 1);
-        assert_eq!(
-            journal
-                .reader(2)
-                .unwrap()
-                .next_batch(1 << 30)
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(journal.reader(2).unwrap().next_batch(1 << 30).unwrap().len(), 2);
     }
 }

@@ -29,9 +29,7 @@ impl StoreError {
     /// A uniqueness violation becomes a [`StoreError::Conflict`] with `message`; anything else stays as it is.
     pub(crate) fn conflict_or(error: rusqlite::Error, message: String) -> StoreError {
         match &error {
-            rusqlite::Error::SqliteFailure(e, _)
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                 StoreError::Conflict(message)
             }
             _ => StoreError::Sqlite(error),

@@ -138,63 +138,30 @@ async fn dispatch(server: &Connection, command: AdminCommand) -> anyhow::Result<
     let (method, path, body) = match command {
         AdminCommand::Org(command) => match command {
             OrgCommand::List => (Method::GET, "/rest/organizations".to_string(), None),
-            OrgCommand::Create { display_name, id } => (
-                Method::POST,
-                "/rest/organizations".to_string(),
-                Some(json!({"id": id, "displayName": display_name})),
-            ),
-            OrgCommand::Get { org } => (Method::GET, format!("/rest/organizations/{org}"), None),
-            OrgCommand::Delete { org } => {
-                (Method::DELETE, format!("/rest/organizations/{org}"), None)
+            OrgCommand::Create { display_name, id } => {
+                (Method::POST, "/rest/organizations".to_string(), Some(json!({"id": id, "displayName": display_name})))
             }
-            OrgCommand::Pause { org } => (
-                Method::POST,
-                format!("/rest/organizations/{org}/pause"),
-                None,
-            ),
-            OrgCommand::Resume { org } => (
-                Method::POST,
-                format!("/rest/organizations/{org}/resume"),
-                None,
-            ),
-            OrgCommand::Status { org } => (
-                Method::GET,
-                format!("/rest/organizations/{org}/status"),
-                None,
-            ),
+            OrgCommand::Get { org } => (Method::GET, format!("/rest/organizations/{org}"), None),
+            OrgCommand::Delete { org } => (Method::DELETE, format!("/rest/organizations/{org}"), None),
+            OrgCommand::Pause { org } => (Method::POST, format!("/rest/organizations/{org}/pause"), None),
+            OrgCommand::Resume { org } => (Method::POST, format!("/rest/organizations/{org}/resume"), None),
+            OrgCommand::Status { org } => (Method::GET, format!("/rest/organizations/{org}/status"), None),
         },
         AdminCommand::Source(command) => match command {
             SourceCommand::List => (Method::GET, format!("{org}/sources"), None),
-            SourceCommand::Create {
-                name,
-                r#type,
-                visibility,
-            } => (
+            SourceCommand::Create { name, r#type, visibility } => (
                 Method::POST,
                 format!("{org}/sources"),
-                Some(
-                    json!({"name": name, "sourceType": r#type, "sourceVisibility": visibility, "pushEnabled": true}),
-                ),
+                Some(json!({"name": name, "sourceType": r#type, "sourceVisibility": visibility, "pushEnabled": true})),
             ),
             SourceCommand::Get { id } => (Method::GET, format!("{org}/sources/{id}"), None),
             SourceCommand::Delete { id } => (Method::DELETE, format!("{org}/sources/{id}"), None),
         },
         AdminCommand::Key(command) => match command {
             KeyCommand::List => (Method::GET, format!("{org}/apikeys"), None),
-            KeyCommand::Create {
-                display_name,
-                privileges,
-                allowed_ips,
-                denied_ips,
-                expires,
-                description,
-            } => {
-                let privileges = privileges
-                    .iter()
-                    .map(|p| privilege(p))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                let expiration =
-                    expires.map(|e| e.parse::<i64>().map(Value::from).unwrap_or(Value::from(e)));
+            KeyCommand::Create { display_name, privileges, allowed_ips, denied_ips, expires, description } => {
+                let privileges = privileges.iter().map(|p| privilege(p)).collect::<anyhow::Result<Vec<_>>>()?;
+                let expiration = expires.map(|e| e.parse::<i64>().map(Value::from).unwrap_or(Value::from(e)));
                 let body = json!({
                     "displayName": display_name,
                     "description": description,
@@ -206,30 +173,15 @@ async fn dispatch(server: &Connection, command: AdminCommand) -> anyhow::Result<
                 (Method::POST, format!("{org}/apikeys"), Some(body))
             }
             KeyCommand::Get { id } => (Method::GET, format!("{org}/apikeys/{id}"), None),
-            KeyCommand::Disable { id } => {
-                (Method::PUT, format!("{org}/apikeys/{id}/disable"), None)
-            }
-            KeyCommand::Activate { id } => {
-                (Method::PUT, format!("{org}/apikeys/{id}/activate"), None)
-            }
+            KeyCommand::Disable { id } => (Method::PUT, format!("{org}/apikeys/{id}/disable"), None),
+            KeyCommand::Activate { id } => (Method::PUT, format!("{org}/apikeys/{id}/activate"), None),
             KeyCommand::Delete { id } => (Method::DELETE, format!("{org}/apikeys/{id}"), None),
         },
         AdminCommand::Field(command) => match command {
-            FieldCommand::List => (
-                Method::GET,
-                format!("{org}/indexes/page/fields?page=0&perPage=1000"),
-                None,
-            ),
+            FieldCommand::List => (Method::GET, format!("{org}/indexes/page/fields?page=0&perPage=1000"), None),
             FieldCommand::Create { fields } => {
-                let fields = fields
-                    .iter()
-                    .map(|f| field(f))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                (
-                    Method::POST,
-                    format!("{org}/indexes/fields/batch/create"),
-                    Some(Value::Array(fields)),
-                )
+                let fields = fields.iter().map(|f| field(f)).collect::<anyhow::Result<Vec<_>>>()?;
+                (Method::POST, format!("{org}/indexes/fields/batch/create"), Some(Value::Array(fields)))
             }
         },
     };
@@ -240,9 +192,7 @@ async fn dispatch(server: &Connection, command: AdminCommand) -> anyhow::Result<
 fn privilege(text: &str) -> anyhow::Result<Value> {
     let parts: Vec<&str> = text.split(':').collect();
     let [owner, domain, rest @ ..] = parts.as_slice() else {
-        anyhow::bail!(
-            "'{text}' is not a privilege: write OWNER:DOMAIN[:TYPE[:TARGET]], e.g. PLATFORM:SOURCE:EDIT:*"
-        );
+        anyhow::bail!("'{text}' is not a privilege: write OWNER:DOMAIN[:TYPE[:TARGET]], e.g. PLATFORM:SOURCE:EDIT:*");
     };
     let kind = rest.first().filter(|k| !k.is_empty());
     let target = rest.get(1).map_or("*", |t| t);
@@ -268,15 +218,9 @@ mod tests {
             privilege("PLATFORM:SOURCE:EDIT:src-1").unwrap(),
             json!({"owner": "PLATFORM", "targetDomain": "SOURCE", "type": "EDIT", "targetId": "src-1"})
         );
-        assert_eq!(
-            privilege("SEARCH_API:EXECUTE_QUERY").unwrap()["targetId"],
-            "*"
-        );
+        assert_eq!(privilege("SEARCH_API:EXECUTE_QUERY").unwrap()["targetId"], "*");
         assert!(privilege("PLATFORM").is_err());
-        assert_eq!(
-            field("rank:LONG").unwrap(),
-            json!({"name": "rank", "type": "LONG"})
-        );
+        assert_eq!(field("rank:LONG").unwrap(), json!({"name": "rank", "type": "LONG"}));
         assert_eq!(field("category").unwrap()["type"], "STRING");
     }
 }

@@ -37,11 +37,7 @@ pub struct ServeArgs {
     #[arg(long, env = "INTAKE_TOKEN_LIFETIME_SECONDS")]
     token_lifetime_seconds: Option<u64>,
     /// A proxy (IP or CIDR) whose X-Forwarded-For names the client; repeatable, or comma-separated in the variable
-    #[arg(
-        long = "trusted-proxy",
-        env = "INTAKE_TRUSTED_PROXIES",
-        value_delimiter = ','
-    )]
+    #[arg(long = "trusted-proxy", env = "INTAKE_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
     /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this many seconds (off by default)
     #[arg(long, env = "INTAKE_PROVISIONING_DELAY_SECONDS")]
@@ -70,33 +66,23 @@ impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<ServerConfig> {
         let file: FileConfig = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| {
-                    format!("{} is not a valid Intake configuration", path.display())
-                })?
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("{} is not a valid Intake configuration", path.display()))?
             }
             None => FileConfig::default(),
         };
-        let data_dir = self
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(crate::default_data_dir);
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(crate::default_data_dir);
         let mut config = ServerConfig::new(data_dir);
         if let Some(listen) = self.listen.or(file.listen) {
             config.listen = listen;
         }
-        config.master_key = self
-            .master_key
-            .or(file.master_key)
-            .filter(|k| !k.trim().is_empty());
+        config.master_key = self.master_key.or(file.master_key).filter(|k| !k.trim().is_empty());
         config.public_url = self.public_url.or(file.public_url);
         if let Some(ms) = self.commit_interval_ms.or(file.commit_interval_ms) {
             config.commit_interval = Duration::from_millis(ms.max(1));
         }
-        config.queue_delay_cap_minutes = self
-            .queue_delay_cap_minutes
-            .or(file.queue_delay_cap_minutes);
+        config.queue_delay_cap_minutes = self.queue_delay_cap_minutes.or(file.queue_delay_cap_minutes);
         if let Some(seconds) = self.token_lifetime_seconds.or(file.token_lifetime_seconds) {
             config.token_lifetime = Duration::from_secs(seconds.max(1));
         }
@@ -107,15 +93,10 @@ impl ServeArgs {
         };
         config.trusted_proxies = proxies
             .iter()
-            .map(|p| {
-                intake_server::auth::parse_block(p)
-                    .map_err(|why| anyhow::anyhow!("trusted proxy {why}"))
-            })
+            .map(|p| intake_server::auth::parse_block(p).map_err(|why| anyhow::anyhow!("trusted proxy {why}")))
             .collect::<anyhow::Result<_>>()?;
-        config.provisioning_delay = self
-            .provisioning_delay_seconds
-            .or(file.provisioning_delay_seconds)
-            .map(Duration::from_secs);
+        config.provisioning_delay =
+            self.provisioning_delay_seconds.or(file.provisioning_delay_seconds).map(Duration::from_secs);
         if let Some(threads) = file.index_threads {
             config.index_threads = threads.max(1);
         }
@@ -143,13 +124,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("intake.toml");
         std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ncommit_interval_ms = 40\nindex_memory_mb = 64\n").unwrap();
-        let cli = Cli::parse_from([
-            "intake",
-            "--config",
-            file.to_str().unwrap(),
-            "--data-dir",
-            "/tmp/from-flag",
-        ]);
+        let cli = Cli::parse_from(["intake", "--config", file.to_str().unwrap(), "--data-dir", "/tmp/from-flag"]);
         let config = cli.serve.resolve().unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:9999");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/from-flag"));
@@ -166,10 +141,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("intake.toml");
         std::fs::write(&file, "listen_addr = \"127.0.0.1:1\"\n").unwrap();
-        let error = Cli::parse_from(["intake", "--config", file.to_str().unwrap()])
-            .serve
-            .resolve()
-            .unwrap_err();
+        let error = Cli::parse_from(["intake", "--config", file.to_str().unwrap()]).serve.resolve().unwrap_err();
         assert!(format!("{error:#}").contains("listen_addr"), "{error:#}");
     }
 }

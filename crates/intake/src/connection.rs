@@ -33,14 +33,15 @@ pub struct Connection {
 
 impl ConnectionArgs {
     pub fn connect(&self) -> anyhow::Result<Connection> {
-        let data_dir = self
-            .data_dir
-            .clone()
-            .unwrap_or_else(crate::default_data_dir);
+        let data_dir = self.data_dir.clone().unwrap_or_else(crate::default_data_dir);
         let bootstrap = intake_server::bootstrap::read_bootstrap(&data_dir);
-        let base_url = self.url.clone().or_else(|| bootstrap.as_ref().map(|b| b.base_url.clone())).with_context(|| {
-            format!("no server address: give --url, or start `intake serve` with --data-dir {} first", data_dir.display())
-        })?;
+        let base_url =
+            self.url.clone().or_else(|| bootstrap.as_ref().map(|b| b.base_url.clone())).with_context(|| {
+                format!(
+                    "no server address: give --url, or start `intake serve` with --data-dir {} first",
+                    data_dir.display()
+                )
+            })?;
         let api_key = self
             .api_key
             .clone()
@@ -62,23 +63,12 @@ impl ConnectionArgs {
 
 impl Connection {
     /// Calls the server; a non-2xx answer becomes an error naming its code and message.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(&self.api_key);
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(&self.api_key);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach Intake at {}", self.base_url))?;
+        let response = request.send().await.with_context(|| format!("cannot reach Intake at {}", self.base_url))?;
         let status = response.status();
         let text = response.text().await?;
         let body: Value = if text.trim().is_empty() {

@@ -15,11 +15,7 @@ use intake_server::RunningServer;
 use intake_store::SystemClock;
 
 #[derive(Parser)]
-#[command(
-    name = "intake",
-    version,
-    about = "A self-hosted service that speaks the Coveo Push API v1"
-)]
+#[command(name = "intake", version, about = "A self-hosted service that speaks the Coveo Push API v1")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,15 +52,12 @@ fn main() -> anyhow::Result<()> {
 fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG")
-                .unwrap_or_else(|_| "info,tantivy=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG").unwrap_or_else(|_| "info,tantivy=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let config = args.resolve()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let server = intake_server::start(config.clone(), Arc::new(SystemClock)).await?;
         announce(&server, &config.data_dir);
@@ -84,10 +77,7 @@ fn announce(server: &RunningServer, data_dir: &std::path::Path) {
     println!("  Organization:   {}", b.organization_id);
     println!("  Source:         {}", b.source_id);
     match &server.generated_key {
-        Some(key) => println!(
-            "  Master key:     {key}   (shown once; also in {})",
-            bootstrap.display()
-        ),
+        Some(key) => println!("  Master key:     {key}   (shown once; also in {})", bootstrap.display()),
         None => println!("  Master key:     in {}", bootstrap.display()),
     }
     println!(
@@ -102,8 +92,7 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler");
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = terminate.recv() => {}

@@ -26,9 +26,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let server = args.connection.connect()?;
     let request = json!({ "q": args.query.clone().unwrap_or_default(), "aq": args.aq.clone().unwrap_or_default(), "numberOfResults": args.number });
     let path = format!("/rest/search/v2?organizationId={}", server.organization_id);
-    let body = server
-        .call(reqwest::Method::POST, &path, Some(request))
-        .await?;
+    let body = server.call(reqwest::Method::POST, &path, Some(request)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());

@@ -3,34 +3,21 @@
 use std::process::Command;
 
 fn intake(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    let output = Command::new(env!("CARGO_BIN_EXE_intake")).args(args).output().unwrap();
+    (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
 }
 
 #[test]
 fn docs_errors_md_is_the_catalog() {
     let (ok, generated, _) = intake(&["explain", "--markdown"]);
     assert!(ok);
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"))
-            .unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md")).unwrap();
     assert!(
         committed == generated,
         "docs/errors.md is out of date: run `cargo run -p intake -- explain --markdown > docs/errors.md`"
     );
     for entry in intake_model::CATALOG {
-        assert!(
-            committed.contains(&format!("## {}", entry.name)),
-            "{} missing",
-            entry.name
-        );
+        assert!(committed.contains(&format!("## {}", entry.name)), "{} missing", entry.name);
     }
 }
 
@@ -42,10 +29,7 @@ fn explain_prints_a_row_in_any_case() {
     assert!(out.contains("Resolution:"), "{out}");
     let (ok, _, err) = intake(&["explain", "NO_SUCH_CODE"]);
     assert!(!ok);
-    assert!(
-        err.contains("'NO_SUCH_CODE' is not an Intake error code"),
-        "{err}"
-    );
+    assert!(err.contains("'NO_SUCH_CODE' is not an Intake error code"), "{err}");
     let (ok, list, _) = intake(&["explain"]);
     assert!(ok && list.lines().count() == intake_model::CATALOG.len());
 }
@@ -55,19 +39,9 @@ fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, u16, String
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--commit-interval-ms",
-            "50",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--commit-interval-ms", "50"])
         .arg("--data-dir")
         .arg(data_dir)
         .env("INTAKE_LOG", "warn")
@@ -77,10 +51,7 @@ fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, u16, String
     let mut banner = String::new();
     let mut stdout = BufReader::new(server.stdout.take().unwrap());
     while !banner.contains("API reference") {
-        assert!(
-            stdout.read_line(&mut banner).unwrap() > 0,
-            "the server stopped: {banner}"
-        );
+        assert!(stdout.read_line(&mut banner).unwrap() > 0, "the server stopped: {banner}");
     }
     (server, port, banner)
 }
@@ -88,18 +59,7 @@ fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, u16, String
 /// PUTs a JSON body with curl, as a shell user would; returns the HTTP status.
 fn curl_put(url: &str, key: &str, body: &str) -> String {
     let output = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "PUT",
-            url,
-            "-H",
-            "Content-Type: application/json",
-        ])
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", url, "-H", "Content-Type: application/json"])
         .args(["-H", &format!("Authorization: Bearer {key}"), "-d", body])
         .output()
         .unwrap();
@@ -107,8 +67,7 @@ fn curl_put(url: &str, key: &str, body: &str) -> String {
 }
 
 fn bootstrap(data_dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap()).unwrap()
 }
 
 /// `intake serve` prints the key once, and `intake search` finds a pushed item through bootstrap.json.
@@ -118,23 +77,13 @@ fn serve_then_search_with_no_flags_but_the_data_dir() {
     let (mut server, port, banner) = spawn_server(dir.path());
     let bootstrap = bootstrap(dir.path());
     let key = bootstrap["apiKey"].as_str().unwrap();
-    assert!(
-        banner.contains(&format!("Master key:     {key}   (shown once")),
-        "{banner}"
-    );
+    assert!(banner.contains(&format!("Master key:     {key}   (shown once")), "{banner}");
 
     let url = format!(
         "http://127.0.0.1:{port}/push/v1/organizations/default/sources/{}/documents?documentId=file%3A%2F%2Fcli.html",
         bootstrap["sourceId"].as_str().unwrap()
     );
-    assert_eq!(
-        curl_put(
-            &url,
-            key,
-            r#"{"title":"CLI page","data":"<p>walrus sighting</p>"}"#
-        ),
-        "202"
-    );
+    assert_eq!(curl_put(&url, key, r#"{"title":"CLI page","data":"<p>walrus sighting</p>"}"#), "202");
     let data_dir = dir.path().to_str().unwrap();
     let mut found = String::new();
     for _ in 0..100 {
@@ -147,9 +96,7 @@ fn serve_then_search_with_no_flags_but_the_data_dir() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(
-        found.starts_with("1 result")
-            && found.contains("CLI page")
-            && found.contains("file://cli.html"),
+        found.starts_with("1 result") && found.contains("CLI page") && found.contains("file://cli.html"),
         "{found}"
     );
     let (ok, _, err) = intake(&["search", "--data-dir", data_dir, "--aq", "@title==(", "x"]);
@@ -169,25 +116,10 @@ fn admin_creates_an_organization_a_source_and_a_working_key() {
         all.extend_from_slice(args);
         let (ok, out, err) = intake(&all);
         assert!(ok, "intake {all:?}: {err}");
-        if out.trim().is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_str(&out).unwrap()
-        }
+        if out.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&out).unwrap() }
     };
-    assert_eq!(
-        admin(&["org", "create", "Test Org", "--id", "testorg"])["id"],
-        "testorg"
-    );
-    let source = admin(&[
-        "--org",
-        "testorg",
-        "source",
-        "create",
-        "docs",
-        "--visibility",
-        "SHARED",
-    ]);
+    assert_eq!(admin(&["org", "create", "Test Org", "--id", "testorg"])["id"], "testorg");
+    let source = admin(&["--org", "testorg", "source", "create", "docs", "--visibility", "SHARED"]);
     let source_id = source["id"].as_str().unwrap();
     let key = admin(&[
         "--org",
@@ -201,14 +133,8 @@ fn admin_creates_an_organization_a_source_and_a_working_key() {
         "SEARCH_API:EXECUTE_QUERY",
     ]);
     let value = key["value"].as_str().unwrap();
-    assert_eq!(
-        admin(&["--org", "testorg", "field", "create", "rank:LONG"]),
-        serde_json::Value::Null
-    );
-    assert_eq!(
-        admin(&["--org", "testorg", "field", "list"])["items"][0]["type"],
-        "LONG"
-    );
+    assert_eq!(admin(&["--org", "testorg", "field", "create", "rank:LONG"]), serde_json::Value::Null);
+    assert_eq!(admin(&["--org", "testorg", "field", "list"])["items"][0]["type"], "LONG");
     assert_eq!(admin(&["org", "pause", "testorg"]), serde_json::Value::Null);
     assert_eq!(admin(&["org", "status", "testorg"])["paused"], true);
     admin(&["org", "resume", "testorg"]);
@@ -216,10 +142,7 @@ fn admin_creates_an_organization_a_source_and_a_working_key() {
     let url = format!(
         "http://127.0.0.1:{port}/push/v1/organizations/testorg/sources/{source_id}/documents?documentId=file%3A%2F%2Fa"
     );
-    assert_eq!(
-        curl_put(&url, value, r#"{"data":"<p>otter</p>","rank":7}"#),
-        "202"
-    );
+    assert_eq!(curl_put(&url, value, r#"{"data":"<p>otter</p>","rank":7}"#), "202");
     let mut found = String::new();
     for _ in 0..100 {
         let (ok, out, err) = intake(&[
@@ -243,21 +166,9 @@ fn admin_creates_an_organization_a_source_and_a_working_key() {
     }
     assert!(found.starts_with("1 result"), "{found}");
     // The key cannot manage keys, and the command says why.
-    let (ok, _, err) = intake(&[
-        "admin",
-        "--data-dir",
-        data_dir,
-        "--org",
-        "testorg",
-        "--api-key",
-        value,
-        "key",
-        "list",
-    ]);
-    assert!(
-        !ok && err.contains("403 ACCESS_DENIED") && err.contains("API_KEY VIEW"),
-        "{err}"
-    );
+    let (ok, _, err) =
+        intake(&["admin", "--data-dir", data_dir, "--org", "testorg", "--api-key", value, "key", "list"]);
+    assert!(!ok && err.contains("403 ACCESS_DENIED") && err.contains("API_KEY VIEW"), "{err}");
     server.kill().unwrap();
     let _ = server.wait();
 }

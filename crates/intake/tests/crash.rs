@@ -22,35 +22,20 @@ struct Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(data_dir: &Path) -> Server {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--master-key",
-            KEY,
-            "--commit-interval-ms",
-            "100",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--master-key", KEY, "--commit-interval-ms", "100"])
         .arg("--data-dir")
         .arg(data_dir)
         .env("INTAKE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    Server { child, base: format!("http://127.0.0.1:{port}") }
 }
 
 async fn wait_ready(client: &reqwest::Client, server: &Server) {
@@ -67,8 +52,7 @@ async fn wait_ready(client: &reqwest::Client, server: &Server) {
 
 fn source_id(data_dir: &Path) -> String {
     let bootstrap: Value =
-        serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap()).unwrap();
     bootstrap["sourceId"].as_str().unwrap().to_string()
 }
 
@@ -78,10 +62,7 @@ async fn indexed(client: &reqwest::Client, server: &Server) -> HashMap<String, u
     let mut first = 0;
     loop {
         let page: Value = client
-            .post(format!(
-                "{}/rest/search/v2?organizationId=default",
-                server.base
-            ))
+            .post(format!("{}/rest/search/v2?organizationId=default", server.base))
             .bearer_auth(KEY)
             .json(&json!({"numberOfResults": 1000, "firstResult": first}))
             .send()
@@ -92,9 +73,7 @@ async fn indexed(client: &reqwest::Client, server: &Server) -> HashMap<String, u
             .unwrap();
         let results = page["results"].as_array().unwrap();
         for result in results {
-            *counts
-                .entry(result["uri"].as_str().unwrap().to_string())
-                .or_insert(0) += 1;
+            *counts.entry(result["uri"].as_str().unwrap().to_string()).or_insert(0) += 1;
         }
         first += results.len();
         if results.is_empty() || first >= page["totalCount"].as_u64().unwrap() as usize {
@@ -105,10 +84,7 @@ async fn indexed(client: &reqwest::Client, server: &Server) -> HashMap<String, u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_item_survives_sigkill_exactly_once() {
-    let seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     println!("crash test seed {seed} (set CRASH_SEED to replay)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -119,11 +95,7 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
     for round in 0..ROUNDS {
         let mut server = start(dir.path());
         wait_ready(&client, &server).await;
-        let url = format!(
-            "{}/push/v1/organizations/default/sources/{}/documents",
-            server.base,
-            source_id(dir.path())
-        );
+        let url = format!("{}/push/v1/organizations/default/sources/{}/documents", server.base, source_id(dir.path()));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let (client, url, acked, sent) = (client.clone(), url.clone(), acked.clone(), sent.clone());
@@ -132,7 +104,8 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
                         let id = format!("file://crash/r{round}/c{c}/{i}");
                         sent.lock().unwrap().insert(id.clone());
                         let body = json!({"data": format!("<p>round {round} client {c} item {i}</p>"), "title": id});
-                        let response = client.put(&url).query(&[("documentId", &id)]).bearer_auth(KEY).json(&body).send().await;
+                        let response =
+                            client.put(&url).query(&[("documentId", &id)]).bearer_auth(KEY).json(&body).send().await;
                         match response {
                             Ok(r) if r.status() == 202 => {
                                 acked.lock().unwrap().insert(id);
@@ -151,10 +124,7 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
         for task in clients {
             task.await.unwrap();
         }
-        println!(
-            "round {round}: killed after {kill_after:?}; {} acknowledged so far",
-            acked.lock().unwrap().len()
-        );
+        println!("round {round}: killed after {kill_after:?}; {} acknowledged so far", acked.lock().unwrap().len());
     }
 
     let mut server = start(dir.path());
@@ -165,15 +135,8 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
 
     let acked = acked.lock().unwrap();
     let sent = sent.lock().unwrap();
-    assert!(
-        acked.len() > 100,
-        "too few items were pushed to test anything ({})",
-        acked.len()
-    );
-    let missing: Vec<_> = acked
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
+    assert!(acked.len() > 100, "too few items were pushed to test anything ({})", acked.len());
+    let missing: Vec<_> = acked.iter().filter(|id| !counts.contains_key(*id)).collect();
     assert!(
         missing.is_empty(),
         "{} acknowledged items were lost, e.g. {:?}",
@@ -181,19 +144,8 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
         &missing[..missing.len().min(5)]
     );
     let duplicated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        duplicated.is_empty(),
-        "items indexed more than once: {duplicated:?}"
-    );
+    assert!(duplicated.is_empty(), "items indexed more than once: {duplicated:?}");
     let unknown: Vec<_> = counts.keys().filter(|id| !sent.contains(*id)).collect();
-    assert!(
-        unknown.is_empty(),
-        "items that were never sent: {unknown:?}"
-    );
-    println!(
-        "{} acknowledged, {} indexed, {} sent",
-        acked.len(),
-        counts.len(),
-        sent.len()
-    );
+    assert!(unknown.is_empty(), "items that were never sent: {unknown:?}");
+    println!("{} acknowledged, {} indexed, {} sent", acked.len(), counts.len(), sent.len());
 }

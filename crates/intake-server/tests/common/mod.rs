@@ -49,9 +49,7 @@ impl TestServer {
     ) -> TestServer {
         let mut config = config(dir.path());
         tweak(&mut config);
-        let server = intake_server::start(config, Arc::new(clock.clone()))
-            .await
-            .unwrap();
+        let server = intake_server::start(config, Arc::new(clock.clone())).await.unwrap();
         let b = server.bootstrap.clone();
         let server = TestServer {
             key: b.api_key.clone().unwrap(),
@@ -79,10 +77,7 @@ impl TestServer {
 
     /// `/push/v1/organizations/{org}/sources/{src}` + `rest`.
     pub fn source_url(&self, rest: &str) -> String {
-        self.url(&format!(
-            "/push/v1/organizations/{}/sources/{}{rest}",
-            self.org, self.src
-        ))
+        self.url(&format!("/push/v1/organizations/{}/sources/{}{rest}", self.org, self.src))
     }
 
     pub fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
@@ -91,33 +86,18 @@ impl TestServer {
 
     /// PUTs an item body under the form-encoded `documentId`, with extra query text.
     pub async fn put_item(&self, id: &str, body: &Value, extra_query: &str) -> Response {
-        let url = format!(
-            "{}?documentId={}{extra_query}",
-            self.source_url("/documents"),
-            form(id)
-        );
-        self.request(Method::PUT, &url)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        let url = format!("{}?documentId={}{extra_query}", self.source_url("/documents"), form(id));
+        self.request(Method::PUT, &url).json(body).send().await.unwrap()
     }
 
     pub async fn delete_item(&self, id: &str, extra_query: &str) -> Response {
-        let url = format!(
-            "{}?documentId={}{extra_query}",
-            self.source_url("/documents"),
-            form(id)
-        );
+        let url = format!("{}?documentId={}{extra_query}", self.source_url("/documents"), form(id));
         self.request(Method::DELETE, &url).send().await.unwrap()
     }
 
     pub async fn search(&self, body: Value) -> Value {
         let response = self
-            .request(
-                Method::POST,
-                &self.url(&format!("/rest/search/v2?organizationId={}", self.org)),
-            )
+            .request(Method::POST, &self.url(&format!("/rest/search/v2?organizationId={}", self.org)))
             .json(&body)
             .send()
             .await
@@ -128,15 +108,9 @@ impl TestServer {
 
     /// The URIs matching `aq`, sorted.
     pub async fn uris(&self, aq: &str) -> Vec<String> {
-        let body = self
-            .search(json!({ "aq": aq, "numberOfResults": 1000 }))
-            .await;
-        let mut uris: Vec<String> = body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["uri"].as_str().unwrap().to_string())
-            .collect();
+        let body = self.search(json!({ "aq": aq, "numberOfResults": 1000 })).await;
+        let mut uris: Vec<String> =
+            body["results"].as_array().unwrap().iter().map(|r| r["uri"].as_str().unwrap().to_string()).collect();
         uris.sort();
         uris
     }
@@ -145,15 +119,7 @@ impl TestServer {
     pub async fn settle(&self) {
         let target = *self.server.state.journal.durable().borrow();
         wait_for(|| async {
-            let metrics = self
-                .client
-                .get(self.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
             let applied = metrics
                 .lines()
                 .find_map(|l| l.strip_prefix("intake_journal_applied_seq "))
@@ -164,16 +130,8 @@ impl TestServer {
     }
 
     pub async fn wait_ready(&self) {
-        wait_for(|| async {
-            self.client
-                .get(self.url("/ready"))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                == StatusCode::OK
-        })
-        .await;
+        wait_for(|| async { self.client.get(self.url("/ready")).send().await.unwrap().status() == StatusCode::OK })
+            .await;
     }
 
     /// Log entries of the organization, optionally filtered by document id (exact).
@@ -182,12 +140,7 @@ impl TestServer {
         if let Some(id) = document_id {
             url.push_str(&format!("&documentId={}", form(id)));
         }
-        let response = self
-            .request(Method::POST, &url)
-            .json(&filters)
-            .send()
-            .await
-            .unwrap();
+        let response = self.request(Method::POST, &url).json(&filters).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
         body["documentLogEntries"].as_array().unwrap().clone()
@@ -200,9 +153,10 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A liveness bound, not a performance one: the corpus tests apply hundreds of megabytes.
+    let deadline = Instant::now() + Duration::from_secs(300);
     while !check().await {
-        assert!(Instant::now() < deadline, "condition not reached in 30 s");
+        assert!(Instant::now() < deadline, "condition not reached in 300 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -212,9 +166,7 @@ pub fn form(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(byte as char),
             b' ' => out.push('+'),
             other => out.push_str(&format!("%{other:02X}")),
         }
@@ -225,36 +177,17 @@ pub fn form(value: &str) -> String {
 /// Asserts an error answer: status, errorCode, request id, and that the message contains each word.
 pub async fn assert_error(response: Response, status: u16, code: &str, words: &[&str]) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
-    let request_id = response
-        .headers()
-        .get("x-request-id")
-        .expect("an X-Request-ID header")
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        response
-            .headers()
-            .get("content-type")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    let request_id =
+        response.headers().get("x-request-id").expect("an X-Request-ID header").to_str().unwrap().to_string();
+    assert!(response.headers().get("content-type").unwrap().to_str().unwrap().starts_with("application/json"));
     let body: Value = response.json().await.expect("a JSON error body");
     assert_eq!(body["errorCode"], code, "{body}");
     assert_eq!(body["statusCode"], status, "{body}");
     assert_eq!(body["requestId"], request_id.as_str(), "{body}");
-    assert!(
-        body["resolution"].as_str().is_some_and(|r| !r.is_empty()),
-        "{body}"
-    );
+    assert!(body["resolution"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
     let message = body["message"].as_str().unwrap();
     for word in words {
-        assert!(
-            message.contains(word),
-            "message {message:?} should contain {word:?}"
-        );
+        assert!(message.contains(word), "message {message:?} should contain {word:?}");
     }
     body
 }
