@@ -10,6 +10,6 @@ pub mod prepare;
 pub mod schema;
 pub mod search;
 
-pub use org_index::{IndexError, IndexState, OpInfo, OrgIndex, Outcome};
+pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome};
 pub use prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
 pub use search::{SearchRequest, SearchResponse, Sort, search};

@@ -33,6 +33,19 @@ pub struct IndexState {
     pub watermarks: BTreeMap<String, OrderingId>,
     /// Delete-older-than operations waiting for their `queueDelay`.
     pub pending: Vec<PendingDeleteOlderThan>,
+    /// The batch file being applied when the commit was made, if any: replay resumes inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchProgress>,
+}
+
+/// How far a batch file's application got: its first `entries` entries are in the commit, and they logged
+/// `outcomes` outcomes (so a resumed batch numbers its log entries where it left off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    /// The journal record of the batch (one after `IndexState::journal_seq`).
+    pub journal_seq: u64,
+    pub entries: u64,
+    pub outcomes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +176,23 @@ impl OrgIndex {
             self.state.journal_seq = seq;
             self.dirty = true;
         }
+        if self.state.batch.is_some_and(|batch| batch.journal_seq <= seq) {
+            self.state.batch = None;
+            self.dirty = true;
+        }
+    }
+
+    /// Records how far the batch at `progress.journal_seq` is applied, for the next commit; every record
+    /// before it must be applied.
+    pub fn record_batch_progress(&mut self, progress: BatchProgress) {
+        self.advance_to(progress.journal_seq - 1);
+        self.state.batch = Some(progress);
+        self.dirty = true;
+    }
+
+    /// How far the batch at `seq` got before the last commit, if it was partly applied.
+    pub fn batch_progress(&self, seq: u64) -> Option<BatchProgress> {
+        self.state.batch.filter(|batch| batch.journal_seq == seq)
     }
 
     /// Adds or replaces an item, if no newer operation already decided it.

@@ -1,7 +1,7 @@
 //! The ordering rules and search, against a real on-disk tantivy index.
 
 use intake_index::search::{SearchRequest, Sort, search};
-use intake_index::{ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
+use intake_index::{BatchProgress, ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
 use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::{LogOperation, LogResult};
@@ -167,6 +167,29 @@ fn commits_record_the_journal_position() {
     let index = open(dir.path());
     assert_eq!(index.state().journal_seq, 7);
     assert_eq!(find(&index, "", ""), ["file://a"]);
+}
+
+#[test]
+fn a_partly_applied_batch_resumes_where_its_last_commit_left_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let progress = BatchProgress { journal_seq: 9, entries: 2, outcomes: 2 };
+    {
+        let mut index = open(dir.path());
+        upsert(&mut index, &item("file://a", "<p>x</p>", &[]), 1, 9);
+        upsert(&mut index, &item("file://b", "<p>x</p>", &[]), 1, 9);
+        index.record_batch_progress(progress);
+        index.commit().unwrap();
+    }
+    let mut index = open(dir.path());
+    assert_eq!(index.state().journal_seq, 8, "the batch record itself is not done");
+    assert_eq!(index.batch_progress(9), Some(progress));
+    assert_eq!(index.batch_progress(10), None);
+    assert_eq!(find(&index, "", "").len(), 2);
+    index.advance_to(9);
+    index.commit().unwrap();
+    drop(index);
+    let index = open(dir.path());
+    assert_eq!((index.state().journal_seq, index.batch_progress(9)), (9, None), "a finished batch leaves no progress");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::io::{self, Read};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::ApiError;
-use crate::item::{Item, ItemContext, item_from_json};
+use crate::item::{Content, Item, ItemContext, item_from_json};
 use crate::json::{self, Json, JsonPath};
 
 /// How many entries a batch file holds.
@@ -50,6 +50,18 @@ pub enum BatchEntry {
         document_id: String,
         delete_children: bool,
     },
+}
+
+impl BatchEntry {
+    /// The file container holding the item's data, if it has one.
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            BatchEntry::AddOrUpdate {
+                item: Ok(Item { content: Content::FileContainer { file_id, .. }, .. }), ..
+            } => Some(file_id),
+            _ => None,
+        }
+    }
 }
 
 /// Checks a batch file's structure without building its items.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use intake_index::prepare::{FieldTypes, ItemTarget, PreparedItem, prepare_item};
 use intake_index::schema::{Fields, build_schema};
-use intake_index::{OpInfo, OrgIndex, Outcome};
+use intake_index::{BatchProgress, OpInfo, OrgIndex, Outcome};
 use intake_model::batch::BatchEntry;
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
@@ -75,6 +75,8 @@ impl ApplierHandle {
 
 pub struct Applier {
     state: AppState,
+    /// Set when the server shuts down: the applier commits what it applied and ends, even inside a batch.
+    stop: Arc<AtomicBool>,
     config: ApplierConfig,
     fields: Fields,
     indexes: HashMap<String, OrgIndex>,
@@ -95,6 +97,10 @@ pub struct Applier {
     logged: (Seq, u32),
     /// File containers whose content was applied at a journal position: deleted once it is committed.
     consumed: Vec<(Seq, String)>,
+    /// The batch file being applied, by organization: commits made meanwhile record how far it got.
+    applying_batch: Option<(String, BatchProgress)>,
+    /// Containers pinned when the applier started; those the replay does not consume are deleted once it ends.
+    pinned_at_start: Vec<String>,
 }
 
 impl Applier {
@@ -108,10 +114,10 @@ impl Applier {
                 // Everything this thread starts — tantivy's indexing and merge threads, the rayon pool —
                 // inherits its priority: bursts of pushes are accepted at full speed, indexing takes the rest.
                 lower_thread_priority();
-                match Applier::open(state, config) {
+                match Applier::open(state, config, stop) {
                     Ok((applier, reader)) => {
                         let _ = opened.send(Ok(()));
-                        applier.run(reader, stop);
+                        applier.run(reader);
                     }
                     Err(error) => {
                         let _ = opened.send(Err(error));
@@ -124,8 +130,13 @@ impl Applier {
     }
 
     /// Opens the existing indexes and positions a reader after the lowest committed journal record.
-    fn open(state: AppState, config: ApplierConfig) -> anyhow::Result<(Applier, Box<dyn intake_store::JournalReader>)> {
+    fn open(
+        state: AppState,
+        config: ApplierConfig,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<(Applier, Box<dyn intake_store::JournalReader>)> {
         let mut applier = Applier {
+            stop,
             backlog_end: *state.journal.durable().borrow(),
             state,
             fields: build_schema().1,
@@ -141,7 +152,10 @@ impl Applier {
             last_sweep: Instant::now(),
             logged: (0, 0),
             consumed: Vec::new(),
+            applying_batch: None,
+            pinned_at_start: Vec::new(),
         };
+        applier.pinned_at_start = applier.state.catalog.pinned_containers()?;
         for organization in applier.state.catalog.organizations() {
             if applier.config.index_dir.join(&organization.id).exists() {
                 applier.open_index(&organization.id)?;
@@ -154,8 +168,8 @@ impl Applier {
         Ok((applier, reader))
     }
 
-    fn run(mut self, mut reader: Box<dyn intake_store::JournalReader>, stop: Arc<AtomicBool>) {
-        while !stop.load(Ordering::Acquire) {
+    fn run(mut self, mut reader: Box<dyn intake_store::JournalReader>) {
+        while !self.stopping() {
             let batch = match reader.next_batch(self.config.batch_bytes) {
                 Ok(batch) => batch,
                 Err(error) => {
@@ -180,6 +194,7 @@ impl Applier {
                 && !self.state.is_ready()
             {
                 tracing::info!(applied = self.applied_seq, "journal backlog applied; ready");
+                self.delete_unclaimed_containers();
                 self.state.ready.store(true, Ordering::Release);
             }
             self.prune_logs();
@@ -225,6 +240,10 @@ impl Applier {
             drop(items);
             for ((seq, operation), prepared) in window.into_iter().zip(prepared) {
                 self.apply(seq, operation, prepared);
+                if self.applying_batch.is_some() {
+                    // A batch interrupted by shutdown: what follows it is replayed at the next start.
+                    return;
+                }
             }
         }
         self.state.metrics.batch_applied(started.elapsed());
@@ -309,7 +328,10 @@ impl Applier {
                 Vec::new()
             }
             (OperationKind::Batch { file_id }, _) => {
-                self.apply_batch_file(&organization_id, &file_id, &info, operation.accepted_at_ms);
+                let resume = index.batch_progress(seq);
+                if !self.apply_batch_file(&organization_id, &file_id, &info, operation.accepted_at_ms, resume) {
+                    return; // interrupted by shutdown; its progress is committed and it resumes at the next start
+                }
                 self.consumed.push((seq, file_id));
                 Vec::new()
             }
@@ -329,23 +351,57 @@ impl Applier {
         self.record(&organization_id, outcomes);
     }
 
-    /// Applies a batch file entry by entry, in windows. It was validated when accepted; should it fail to read
-    /// now (its container vanished), the failure is logged against the file and what was read stays applied.
-    fn apply_batch_file(&mut self, organization_id: &str, file_id: &str, info: &OpInfo, accepted_at_ms: i64) {
+    /// Applies a batch file entry by entry, in windows, committing as it goes (so a large batch becomes
+    /// searchable progressively, and its log entries never pile up in memory). Each commit records how far the
+    /// batch got; after a crash, `resume` skips the entries already committed, so each is applied exactly once.
+    /// It was validated when accepted; should it fail to read now (its container vanished), the failure is
+    /// logged against the file and what was read stays applied.
+    fn apply_batch_file(
+        &mut self,
+        organization_id: &str,
+        file_id: &str,
+        info: &OpInfo,
+        accepted_at_ms: i64,
+        resume: Option<BatchProgress>,
+    ) -> bool {
         let reader = match intake_index::ContainerReader::open(&self.state, organization_id, file_id) {
-            Ok(reader) => reader,
+            Ok(reader) => StopAware { inner: reader, stop: self.stop.clone() },
             Err(reason) => {
-                return self.record_batch_failure(organization_id, file_id, info, reason);
+                self.record_batch_failure(organization_id, file_id, info, reason);
+                return true;
             }
         };
+        let seq = info.journal_seq;
+        let skip = resume.map_or(0, |progress| progress.entries);
+        if let Some(progress) = resume {
+            tracing::info!(organization = organization_id, file_id, entries = skip, "resuming a partly applied batch");
+            self.logged = (seq, progress.outcomes);
+        }
+        let start = BatchProgress { journal_seq: seq, entries: 0, outcomes: self.logged_for(seq) };
+        self.applying_batch = Some((organization_id.to_string(), start));
         let mut window = Vec::with_capacity(PREPARE_WINDOW);
+        let mut read_entries = 0;
         let read = intake_model::batch::read(reader, &mut |entry| {
+            read_entries += 1;
+            if read_entries <= skip {
+                // Already committed; its own container, if any, still has to go once the batch is done.
+                if let Some(container) = entry.container() {
+                    self.consumed.push((seq, container.to_string()));
+                }
+                return;
+            }
             window.push(entry);
             if window.len() == PREPARE_WINDOW {
                 self.apply_batch_window(organization_id, info, accepted_at_ms, std::mem::take(&mut window));
+                self.batch_window_applied(read_entries);
             }
         });
         self.apply_batch_window(organization_id, info, accepted_at_ms, window);
+        if read.is_err() && self.stopping() {
+            self.batch_window_applied(read_entries);
+            return false;
+        }
+        self.applying_batch = None;
         match read {
             Ok(summary) => tracing::info!(
                 organization = organization_id,
@@ -356,6 +412,34 @@ impl Applier {
             ),
             Err(error) => self.record_batch_failure(organization_id, file_id, info, error.message),
         }
+        true
+    }
+
+    /// Notes that the first `entries` entries of the batch being applied are applied, and commits if one is due.
+    fn batch_window_applied(&mut self, entries: u64) {
+        let Some((_, progress)) = &self.applying_batch else {
+            return;
+        };
+        let seq = progress.journal_seq;
+        let outcomes = self.logged_for(seq);
+        if let Some((_, progress)) = &mut self.applying_batch {
+            (progress.entries, progress.outcomes) = (entries, outcomes);
+        }
+        if self.commit_due(false) {
+            self.commit();
+        }
+    }
+
+    /// How many outcomes the operation at `seq` has logged so far.
+    fn logged_for(&self, seq: Seq) -> u32 {
+        match self.logged {
+            (logged_seq, next) if logged_seq == seq => next,
+            _ => 0,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 
     fn record_batch_failure(&mut self, organization_id: &str, file_id: &str, info: &OpInfo, reason: String) {
@@ -480,10 +564,7 @@ impl Applier {
                 );
             }
             // The outcomes of one operation are numbered, so a replay logs each exactly once.
-            let item_index = match self.logged {
-                (seq, next) if seq == outcome.journal_seq => next,
-                _ => 0,
-            };
+            let item_index = self.logged_for(outcome.journal_seq);
             self.logged = (outcome.journal_seq, item_index + 1);
             self.log_entries.push(LogEntry {
                 organization_id: organization_id.to_string(),
@@ -509,7 +590,7 @@ impl Applier {
         };
         // Reading full batches means a backlog: fewer, larger commits index it faster (less merging), and
         // nobody is waiting on a quarter-second visibility while it drains.
-        let interval = if self.draining_backlog {
+        let interval = if self.draining_backlog || self.applying_batch.is_some() {
             self.config.commit_interval.max(BACKLOG_COMMIT_INTERVAL)
         } else {
             self.config.commit_interval
@@ -530,7 +611,14 @@ impl Applier {
         }
         self.log_entries.clear();
         let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
-        let applied = self.applied_seq;
+        let mut applied = self.applied_seq;
+        if let Some((organization_id, progress)) = &self.applying_batch {
+            // Inside a batch: everything before it is applied, and the batch as far as `progress` says.
+            applied = progress.journal_seq - 1;
+            if let Some(index) = self.indexes.get_mut(organization_id) {
+                index.record_batch_progress(*progress);
+            }
+        }
         for (organization_id, index) in &mut self.indexes {
             let lagging = touch_idle && index.committed_seq() < applied;
             if !index.is_dirty() && !lagging {
@@ -581,6 +669,19 @@ impl Applier {
         }
         if let Err(error) = self.state.catalog.forget_container(file_id) {
             tracing::warn!(file_id, %error, "a file container could not be forgotten");
+        }
+    }
+
+    /// After the startup replay: a container pinned before the start that the replay did not consume belongs to
+    /// an operation committed before a crash could delete it, or to one a crash kept from being journaled.
+    fn delete_unclaimed_containers(&mut self) {
+        for file_id in std::mem::take(&mut self.pinned_at_start) {
+            let claimed = self.consumed.iter().any(|(_, consumed)| *consumed == file_id);
+            let still_there = self.state.catalog.container(&file_id).ok().flatten().is_some();
+            if still_there && !claimed {
+                tracing::info!(file_id, "deleting a file container left behind by a crash");
+                self.delete_container(&file_id);
+            }
         }
     }
 
@@ -673,5 +774,20 @@ fn task_of(operation: LogOperation, result: LogResult) -> LogTask {
         (LogOperation::Add | LogOperation::Update, LogResult::Error) => LogTask::Processing,
         (_, LogResult::Rejected) => LogTask::Validation,
         _ => LogTask::Indexing,
+    }
+}
+
+/// A container reader that fails once the applier is asked to stop, so a long batch ends at the next entry.
+struct StopAware {
+    inner: Box<dyn std::io::Read + Send>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::io::Read for StopAware {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.load(Ordering::Acquire) {
+            return Err(std::io::Error::other("the server is shutting down"));
+        }
+        self.inner.read(buf)
     }
 }

@@ -337,5 +337,20 @@ pub async fn push_batch(
         deletes = summary.delete,
         "batch accepted"
     );
-    call.journal(&state, ordering_id, OperationKind::Batch { file_id }).await
+    let accepted = call.journal(&state, ordering_id, OperationKind::Batch { file_id: file_id.clone() }).await;
+    unpin_unless_accepted(&state, Some(&file_id), accepted)
+}
+
+/// A container pinned for an operation the journal then refused goes back to expiring on its own.
+pub(crate) fn unpin_unless_accepted(
+    state: &AppState,
+    pinned: Option<&str>,
+    accepted: HandlerResult<Response>,
+) -> HandlerResult<Response> {
+    if let (Err(_), Some(file_id)) = (&accepted, pinned)
+        && let Err(error) = state.catalog.unpin_container(file_id)
+    {
+        tracing::warn!(file_id, %error, "a file container could not be unpinned");
+    }
+    accepted
 }

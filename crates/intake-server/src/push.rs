@@ -112,10 +112,14 @@ pub async fn put_document(
     // Held to the end: the body's share of the memory budget lasts until the operation is journaled.
     let body = state.body_budget.read(&headers, body, limits::MAX_SINGLE_REQUEST_BYTES, "The item request").await?;
     let item = parse_item(&body, ItemContext { document_id: Some(document_id), compression })?;
-    if let Content::FileContainer { file_id, .. } = &item.content {
-        pin_item_container(&state, &call.source.organization_id, file_id);
-    }
-    call.journal(&state, ordering_id, OperationKind::AddOrUpdate(Box::new(item))).await
+    let pinned = match &item.content {
+        Content::FileContainer { file_id, .. } if pin_item_container(&state, &call.source.organization_id, file_id) => {
+            Some(file_id.clone())
+        }
+        _ => None,
+    };
+    let accepted = call.journal(&state, ordering_id, OperationKind::AddOrUpdate(Box::new(item))).await;
+    crate::files::unpin_unless_accepted(&state, pinned.as_deref(), accepted)
 }
 
 /// Delete an item and, optionally, its children.
@@ -199,13 +203,12 @@ pub async fn set_status(
     Ok(accepted(StatusCode::CREATED, None, &call.request_id))
 }
 
-/// Keeps an item's container past its expiry until the item is applied. A container that is not there is
-/// not an error here: the item ends ERROR in the logs, naming it, as Coveo reports it after the 202.
-fn pin_item_container(state: &AppState, organization_id: &str, file_id: &str) {
+/// Keeps an item's container past its expiry until the item is applied; true when this call pinned it. A
+/// container that is not there is not an error here: the item ends ERROR in the logs, naming it, as Coveo
+/// reports it after the 202.
+fn pin_item_container(state: &AppState, organization_id: &str, file_id: &str) -> bool {
     let owned = state.catalog.container(file_id).ok().flatten().is_some_and(|c| c.organization_id == organization_id);
-    if owned {
-        let _ = state.catalog.pin_container(file_id);
-    }
+    owned && state.catalog.pin_container(file_id).unwrap_or(false)
 }
 
 fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiError> {

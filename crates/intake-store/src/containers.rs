@@ -78,6 +78,21 @@ impl Catalog {
         Ok(changed > 0)
     }
 
+    /// Lets a container expire again: its batch or item was not accepted after all.
+    pub fn unpin_container(&self, file_id: &str) -> Result<(), StoreError> {
+        self.connection().execute("UPDATE file_containers SET pinned = 0 WHERE file_id = ?1", [file_id])?;
+        Ok(())
+    }
+
+    /// Every pinned container: at startup, those a replay of the journal does not consume were left behind
+    /// by a crash (after their content was committed, or before their operation was journaled).
+    pub fn pinned_containers(&self) -> Result<Vec<String>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT file_id FROM file_containers WHERE pinned = 1")?;
+        let ids = statement.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
     pub fn forget_container(&self, file_id: &str) -> Result<(), StoreError> {
         self.connection().execute("DELETE FROM file_containers WHERE file_id = ?1", [file_id])?;
         Ok(())
