@@ -6,9 +6,13 @@
 #   2. push-to-searchable latency (202 → found by search), one item at a time
 #   3. end-to-end ingestion of linux-doc through single PUTs until every item is searchable, against the raw
 #      tantivy reference (tantivy's Python binding, 2 threads, no HTTP, no durability) on the same JSONL, same run
+#   4. the same corpus as one batch through a file container, against the same reference; batch validation speed
+#      against sha256sum of the same file
+#   5. peak server memory while a 250 MiB batch (Java SE 17 API pages) is uploaded, validated and applied
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
-# Installs what it needs: linux-doc-6.1 (Debian), tantivy (PyPI). SHARED points at the shared/ folder.
+# Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
+# SHARED points at the shared/ folder.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -104,3 +108,41 @@ intake.update(reference=sys.argv[2].strip(), reference_s=ref, ratio_reference_ti
 print(json.dumps(intake))' "$intake_result" "$reference")"
 done
 rm -rf "$out/tantivy-reference-index"
+
+# 4. Batch ingestion of linux-doc as one batch (file container → upload → PUT …/documents/batch → 202 → every item
+#    searchable) against the same raw tantivy reference, same run; and the batch's synchronous validation speed
+#    against sha256sum of the same file, same run.
+batch_file=$out/linux-doc.batch.json
+for run in $(seq 1 "$runs"); do
+    start_server
+    intake_result=$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$batch_file" --server-pid "$server")
+    stop_server
+    reference=$(python3 "$shared/corpus/tantivy_reference.py" "$corpus" "$out/tantivy-reference-index" 2)
+    sha_s=$( { TIMEFORMAT=%R; time sha256sum "$batch_file" > /dev/null; } 2>&1 )
+    record "$(python3 -c '
+import json, re, sys
+r = json.loads(sys.argv[1])
+ref = float(re.search(r"in ([0-9.]+)s", sys.argv[2]).group(1))
+sha_mb_per_s = r["mb"] / max(float(sys.argv[3]), 0.01)
+r.update(corpus="linux-doc", reference=sys.argv[2].strip(), reference_s=ref,
+         ratio_reference_time_over_intake_time=ref / r["all_searchable_s"],
+         sha256sum_s=float(sys.argv[3]), sha256sum_mb_per_s=sha_mb_per_s,
+         ratio_validate_over_sha256sum=r["validate_mb_per_s"] / sha_mb_per_s)
+print(json.dumps(r))' "$intake_result" "$reference" "$sha_s")"
+done
+rm -rf "$out/tantivy-reference-index" "$batch_file"
+
+# 5. Peak memory of a 250 MB batch: the Java SE 17 API pages (openjdk-17-doc, fetched by scripts/corpora) packed
+#    into one 250 MiB container, uploaded, validated and applied; the server's VmHWM against its idle VmRSS.
+corpora=$("$root/scripts/corpora")
+jdk=$out/openjdk17-api.jsonl
+[ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" \
+    "$jdk" --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+batch_file=$out/openjdk17.batch.json
+for run in $(seq 1 "$runs"); do
+    start_server
+    record "$("$loader" batch "${target[@]}" --corpus "$jdk" --batch-file "$batch_file" --max-bytes 262144000 --server-pid "$server" |
+        python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(corpus="openjdk-17-doc 250 MiB"); print(json.dumps(r))')"
+    stop_server
+done
+rm -f "$batch_file"

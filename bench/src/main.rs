@@ -1,6 +1,6 @@
-//! Load generator for Intake's benchmarks: push-to-searchable latency and end-to-end ingestion of a corpus
-//! (PUT throughput is measured with wrk and `bench/put.lua`). Prints one JSON object per run; `bench/run.sh`
-//! records them.
+//! Load generator for Intake's benchmarks: push-to-searchable latency, end-to-end ingestion of a corpus through
+//! single PUTs or as one batch (with the server's memory sampled meanwhile). PUT throughput is measured with wrk
+//! and `bench/put.lua`. Prints one JSON object per run; `bench/run.sh` records them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,6 +26,23 @@ enum Command {
         corpus: String,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+    },
+    /// Push the corpus as one batch file (upload, validate, apply) and wait until every item is searchable,
+    /// sampling the server's memory throughout.
+    Batch {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        corpus: String,
+        /// Where to write the batch file (kept, so the same bytes can be hashed for comparison).
+        #[arg(long)]
+        batch_file: String,
+        /// Stop adding corpus items before the batch file would exceed this many bytes.
+        #[arg(long, default_value_t = 256 * 1024 * 1024)]
+        max_bytes: usize,
+        /// The server's process id, for its resident memory.
+        #[arg(long)]
+        server_pid: u32,
     },
     /// Time from a 202 to the item being found by search, one item at a time.
     Searchable {
@@ -196,6 +213,140 @@ async fn searchable(target: Target, samples: usize) -> anyhow::Result<Value> {
     }))
 }
 
+/// Inline `data` is at most 5 MiB; larger corpus items belong in their own container and are left out.
+const MAX_INLINE_DATA: usize = 5 * 1024 * 1024;
+
+fn inline_data_fits(line: &str) -> anyhow::Result<bool> {
+    if line.len() <= MAX_INLINE_DATA {
+        return Ok(true);
+    }
+    let item: Value = serde_json::from_str(line)?;
+    Ok(item["data"].as_str().is_some_and(|data| data.len() <= MAX_INLINE_DATA))
+}
+
+/// Writes `{"addOrUpdate": [line, line, …]}` from the corpus lines that fit in `max_bytes`; returns the items
+/// and the file's size.
+fn write_batch_file(corpus: &str, path: &str, max_bytes: usize) -> anyhow::Result<(usize, usize)> {
+    let text = std::fs::read_to_string(corpus).with_context(|| format!("reading {corpus}"))?;
+    let mut batch = b"{\"addOrUpdate\":[".to_vec();
+    let mut items = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if !inline_data_fits(line)? {
+            continue;
+        }
+        if batch.len() + line.len() + 3 > max_bytes {
+            break;
+        }
+        if items > 0 {
+            batch.push(b',');
+        }
+        batch.extend_from_slice(line.as_bytes());
+        items += 1;
+    }
+    batch.extend_from_slice(b"]}");
+    std::fs::write(path, &batch).with_context(|| format!("writing {path}"))?;
+    Ok((items, batch.len()))
+}
+
+/// A process's resident memory in MB, from `/proc/PID/status` (`VmRSS`, `VmHWM` for the peak, `RssAnon`).
+fn memory_mb(pid: u32, field: &str) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field} for {pid}"))?;
+    let kb: f64 = line.split_whitespace().nth(1).context("a size")?.parse()?;
+    Ok(kb / 1024.0)
+}
+
+async fn batch(
+    target: Target,
+    corpus: String,
+    batch_file: String,
+    max_bytes: usize,
+    pid: u32,
+) -> anyhow::Result<Value> {
+    let (items, bytes) = write_batch_file(&corpus, &batch_file, max_bytes)?;
+    let body = std::fs::read(&batch_file)?;
+    let client = client(2);
+    let idle_mb = memory_mb(pid, "VmRSS:")?;
+    let idle_hwm_mb = memory_mb(pid, "VmHWM:")?;
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            let mut peak_anon = 0f64;
+            while sampling.load(Ordering::Relaxed) {
+                peak_anon = peak_anon.max(memory_mb(pid, "RssAnon:").unwrap_or(0.0));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak_anon
+        })
+    };
+
+    let started = Instant::now();
+    let container: Value = client
+        .post(format!("{}/push/v1/organizations/{}/files", target.url, target.org))
+        .bearer_auth(&target.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let upload_uri = container["uploadUri"].as_str().context("no uploadUri")?;
+    let uploaded = client
+        .put(upload_uri)
+        .header("content-type", "application/octet-stream")
+        .header("x-amz-server-side-encryption", "AES256")
+        .body(body)
+        .send()
+        .await?;
+    if uploaded.status() != 200 {
+        bail!("the upload answered {}: {}", uploaded.status(), uploaded.text().await?);
+    }
+    let upload_s = started.elapsed().as_secs_f64();
+    let pushed = Instant::now();
+    let accepted = client
+        .put(format!(
+            "{}/push/v1/organizations/{}/sources/{}/documents/batch?fileId={}",
+            target.url,
+            target.org,
+            target.source,
+            container["fileId"].as_str().context("no fileId")?
+        ))
+        .bearer_auth(&target.key)
+        .send()
+        .await?;
+    if accepted.status() != 202 {
+        bail!("the batch answered {}: {}", accepted.status(), accepted.text().await?);
+    }
+    let validate_s = pushed.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while target.total(&client, "").await? < items as u64 {
+        if Instant::now() > deadline {
+            bail!("the batch's items did not all become searchable within 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let searchable_s = started.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let peak_anon_mb = sampler.await?;
+    let peak_mb = memory_mb(pid, "VmHWM:")?;
+    Ok(json!({
+        "benchmark": "batch",
+        "docs": items,
+        "mb": bytes as f64 / 1e6,
+        "upload_s": upload_s,
+        "validate_s": validate_s,
+        "validate_mb_per_s": bytes as f64 / 1e6 / validate_s,
+        "apply_s": searchable_s - upload_s - validate_s,
+        "all_searchable_s": searchable_s,
+        "docs_per_s": items as f64 / searchable_s,
+        "mb_per_s": bytes as f64 / 1e6 / searchable_s,
+        "idle_rss_mb": idle_mb,
+        "peak_rss_before_mb": idle_hwm_mb,
+        "peak_rss_mb": peak_mb,
+        "peak_rss_above_idle_mb": peak_mb - idle_mb,
+        "peak_anon_sampled_mb": peak_anon_mb,
+    }))
+}
+
 /// Form-encodes a query value as the SDKs do.
 fn form(value: &str) -> String {
     value
@@ -213,6 +364,9 @@ async fn main() -> anyhow::Result<()> {
     let result = match Cli::parse().command {
         Command::Ingest { target, corpus, concurrency } => ingest(target, corpus, concurrency).await?,
         Command::Searchable { target, samples } => searchable(target, samples).await?,
+        Command::Batch { target, corpus, batch_file, max_bytes, server_pid } => {
+            batch(target, corpus, batch_file, max_bytes, server_pid).await?
+        }
     };
     println!("{result}");
     Ok(())

@@ -9,6 +9,7 @@ pub mod org_index;
 pub mod prepare;
 pub mod schema;
 pub mod search;
+pub mod stem;
 
 pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome};
 pub use prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};

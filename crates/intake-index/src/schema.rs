@@ -6,7 +6,9 @@
 use tantivy::schema::{
     FAST, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+
+use crate::stem::MemoStemmer;
 use tantivy::{Index, schema::Field};
 
 /// Exact-match fields compare whole values, ignoring case (Coveo's `@field==value`).
@@ -93,6 +95,15 @@ pub fn register_tokenizers(index: &Index) {
     index
         .tokenizers()
         .register(EXACT_TOKENIZER, TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).build());
+    // tantivy's own `en_stem`, with the stemmer remembering the words it has seen.
+    index.tokenizers().register(
+        TEXT_TOKENIZER,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(MemoStemmer)
+            .build(),
+    );
 }
 
 /// The unique key of an item in an organization's index.

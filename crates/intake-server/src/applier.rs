@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use intake_index::prepare::{FieldTypes, ItemTarget, PreparedItem, prepare_item};
 use intake_index::schema::{Fields, build_schema};
 use intake_index::{BatchProgress, OpInfo, OrgIndex, Outcome};
-use intake_model::batch::BatchEntry;
+use intake_model::batch::{BatchEntry, BatchReader, RawEntry};
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{ErrorCode, Operation, OperationKind};
@@ -53,6 +53,9 @@ const IDLE_POSITION_INTERVAL: Duration = Duration::from_secs(30);
 /// Items prepared at once. Each may expand to the item cap once decompressed, so this bounds the applier's
 /// memory; it is a few times the core count, enough to keep every core busy.
 const PREPARE_WINDOW: usize = 8;
+/// Batch entries are parsed and prepared in windows of this many entries, or of this many bytes of JSON.
+pub(crate) const BATCH_WINDOW_ENTRIES: usize = 64;
+pub(crate) const BATCH_WINDOW_BYTES: usize = 16 * 1024 * 1024;
 /// How often expired file containers are looked for.
 const CONTAINER_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How often to commit while a backlog drains (at most; the configured interval when it is longer).
@@ -329,7 +332,13 @@ impl Applier {
             }
             (OperationKind::Batch { file_id }, _) => {
                 let resume = index.batch_progress(seq);
-                if !self.apply_batch_file(&organization_id, &file_id, &info, operation.accepted_at_ms, resume) {
+                let batch = BatchJob {
+                    organization_id: &organization_id,
+                    file_id: &file_id,
+                    info: &info,
+                    accepted_at_ms: operation.accepted_at_ms,
+                };
+                if !self.apply_batch_file(&batch, resume) {
                     return; // interrupted by shutdown; its progress is committed and it resumes at the next start
                 }
                 self.consumed.push((seq, file_id));
@@ -355,62 +364,69 @@ impl Applier {
     /// searchable progressively, and its log entries never pile up in memory). Each commit records how far the
     /// batch got; after a crash, `resume` skips the entries already committed, so each is applied exactly once.
     /// It was validated when accepted; should it fail to read now (its container vanished), the failure is
-    /// logged against the file and what was read stays applied.
-    fn apply_batch_file(
-        &mut self,
-        organization_id: &str,
-        file_id: &str,
-        info: &OpInfo,
-        accepted_at_ms: i64,
-        resume: Option<BatchProgress>,
-    ) -> bool {
-        let reader = match intake_index::ContainerReader::open(&self.state, organization_id, file_id) {
+    /// logged against the file and what was read stays applied. False when interrupted by shutdown.
+    fn apply_batch_file(&mut self, batch: &BatchJob, resume: Option<BatchProgress>) -> bool {
+        let reader = match intake_index::ContainerReader::open(&self.state, batch.organization_id, batch.file_id) {
             Ok(reader) => StopAware { inner: reader, stop: self.stop.clone() },
             Err(reason) => {
-                self.record_batch_failure(organization_id, file_id, info, reason);
+                self.record_batch_failure(batch, reason);
                 return true;
             }
         };
-        let seq = info.journal_seq;
+        let seq = batch.info.journal_seq;
         let skip = resume.map_or(0, |progress| progress.entries);
         if let Some(progress) = resume {
-            tracing::info!(organization = organization_id, file_id, entries = skip, "resuming a partly applied batch");
+            tracing::info!(
+                organization = batch.organization_id,
+                file_id = batch.file_id,
+                entries = skip,
+                "resuming a partly applied batch"
+            );
             self.logged = (seq, progress.outcomes);
         }
         let start = BatchProgress { journal_seq: seq, entries: 0, outcomes: self.logged_for(seq) };
-        self.applying_batch = Some((organization_id.to_string(), start));
-        let mut window = Vec::with_capacity(PREPARE_WINDOW);
+        self.applying_batch = Some((batch.organization_id.to_string(), start));
+        let mut entries = BatchReader::new(reader);
         let mut read_entries = 0;
-        let read = intake_model::batch::read(reader, &mut |entry| {
-            read_entries += 1;
-            if read_entries <= skip {
-                // Already committed; its own container, if any, still has to go once the batch is done.
-                if let Some(container) = entry.container() {
-                    self.consumed.push((seq, container.to_string()));
+        let mut failure = None;
+        loop {
+            let mut window = match entries.next_window(BATCH_WINDOW_ENTRIES, BATCH_WINDOW_BYTES) {
+                Ok(window) if window.is_empty() => break,
+                Ok(window) => window,
+                Err(error) => {
+                    failure = Some(error);
+                    break;
                 }
-                return;
+            };
+            let first = read_entries;
+            read_entries += window.len() as u64;
+            if first < skip {
+                // Already committed; their own containers, if any, still have to go once the batch is done.
+                let fresh = window.split_off(window.len().min((skip - first) as usize));
+                for entry in window {
+                    if let Some(container) = entry.parse().ok().as_ref().and_then(BatchEntry::container) {
+                        self.consumed.push((seq, container.to_string()));
+                    }
+                }
+                window = fresh;
             }
-            window.push(entry);
-            if window.len() == PREPARE_WINDOW {
-                self.apply_batch_window(organization_id, info, accepted_at_ms, std::mem::take(&mut window));
-                self.batch_window_applied(read_entries);
-            }
-        });
-        self.apply_batch_window(organization_id, info, accepted_at_ms, window);
-        if read.is_err() && self.stopping() {
+            self.apply_batch_window(batch, window);
+            self.batch_window_applied(read_entries);
+        }
+        if failure.is_some() && self.stopping() {
             self.batch_window_applied(read_entries);
             return false;
         }
         self.applying_batch = None;
-        match read {
-            Ok(summary) => tracing::info!(
-                organization = organization_id,
-                file_id,
-                adds = summary.add_or_update,
-                deletes = summary.delete,
+        match failure {
+            None => tracing::info!(
+                organization = batch.organization_id,
+                file_id = batch.file_id,
+                adds = entries.summary().add_or_update,
+                deletes = entries.summary().delete,
                 "batch applied"
             ),
-            Err(error) => self.record_batch_failure(organization_id, file_id, info, error.message),
+            Some(error) => self.record_batch_failure(batch, error.message),
         }
         true
     }
@@ -442,31 +458,40 @@ impl Applier {
         self.stop.load(Ordering::Acquire)
     }
 
-    fn record_batch_failure(&mut self, organization_id: &str, file_id: &str, info: &OpInfo, reason: String) {
-        let failure =
-            failed(info, file_id, LogOperation::BatchFile, format!("the batch file could not be read: {reason}"));
-        self.record(organization_id, vec![failure]);
+    fn record_batch_failure(&mut self, batch: &BatchJob, reason: String) {
+        let failure = failed(
+            batch.info,
+            batch.file_id,
+            LogOperation::BatchFile,
+            format!("the batch file could not be read: {reason}"),
+        );
+        self.record(batch.organization_id, vec![failure]);
     }
 
-    /// Prepares a window of batch entries in parallel and applies them in file order, all with the batch's
-    /// `orderingId`.
-    fn apply_batch_window(
-        &mut self,
-        organization_id: &str,
-        info: &OpInfo,
-        accepted_at_ms: i64,
-        entries: Vec<BatchEntry>,
-    ) {
-        if entries.is_empty() {
+    /// Parses and prepares a window of batch entries in parallel, then applies them in file order, all with the
+    /// batch's `orderingId`.
+    fn apply_batch_window(&mut self, batch: &BatchJob, raw: Vec<RawEntry>) {
+        if raw.is_empty() {
             return;
         }
+        let parsed: Vec<_> = raw.par_iter().map(RawEntry::parse).collect();
+        drop(raw);
+        let mut entries = Vec::with_capacity(parsed.len());
+        for entry in parsed {
+            match entry {
+                Ok(entry) => entries.push(entry),
+                // Validated before the 202, so only a container changed on disk gets here.
+                Err(error) => self.record_batch_failure(batch, error.message),
+            }
+        }
+        let (organization_id, info) = (batch.organization_id, batch.info);
         // Each entry is prepared as an operation of the batch's source, order and acceptance time.
         let as_operation = Operation {
             organization_id: organization_id.to_string(),
             source_id: info.source_id.clone(),
             ordering_id: info.ordering_id,
             request_id: info.request_id.clone(),
-            accepted_at_ms,
+            accepted_at_ms: batch.accepted_at_ms,
             kind: OperationKind::PurgeSource,
         };
         let operations: Vec<(Seq, Operation)> =
@@ -775,6 +800,14 @@ fn task_of(operation: LogOperation, result: LogResult) -> LogTask {
         (_, LogResult::Rejected) => LogTask::Validation,
         _ => LogTask::Indexing,
     }
+}
+
+/// The batch being applied.
+struct BatchJob<'a> {
+    organization_id: &'a str,
+    file_id: &'a str,
+    info: &'a OpInfo,
+    accepted_at_ms: i64,
 }
 
 /// A container reader that fails once the applier is asked to stop, so a long batch ends at the next entry.

@@ -260,7 +260,11 @@ async fn unreadable_batches_are_explained() {
             br#"{"addOrUpdate":[{"documentId":"a","data":"x"},{"documentId":"b","data":"y"},{"data":"z"}]}"#.to_vec(),
             &["addOrUpdate[2] has no 'documentId'"],
         ),
-        (br#"[{"documentId":"a","data":"x"}]"#.to_vec(), &["invalid type", "batch object"]),
+        (br#"[{"documentId":"a","data":"x"}]"#.to_vec(), &["must be a JSON object", "line 1, column 1"]),
+        (
+            format!(r#"{{"addOrUpdate":[{{"documentId":"a","data":"{}"}}]}}"#, "x".repeat(32 << 20)).into_bytes(),
+            &["addOrUpdate[0] is over 32 MiB", "compressedBinaryDataFileId"],
+        ),
         (br#"{"addOrUpdate":[{"documentId":"a","data":"x"}]} trailing"#.to_vec(), &["trailing characters"]),
     ];
     for (bytes, words) in cases {
