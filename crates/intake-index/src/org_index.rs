@@ -342,6 +342,12 @@ impl OrgIndex {
         self.dirty = true;
     }
 
+    /// The items of the last commit (tombstones aside).
+    pub fn live_items(&self) -> u64 {
+        let live = TermQuery::new(Term::from_field_u64(self.fields.live, 1), IndexRecordOption::Basic);
+        self.searcher().search(&live, &tantivy::collector::Count).map_or(0, |count| count as u64)
+    }
+
     /// Commits everything applied so far with its [`IndexState`], then makes it searchable.
     pub fn commit(&mut self) -> Result<(), IndexError> {
         let payload = serde_json::to_string(&self.state).expect("index state serializes");

@@ -72,6 +72,10 @@ catalog! {
         "The batch file container could not be read as a batch.",
         "The container is unknown, expired or was never uploaded to, or its content is not UTF-8, not valid JSON, repeats a key, or has an item without `documentId`.",
         "Fix the batch file at the place the message names, upload it to a new file container and push the batch again.";
+    FaultRuleNotFound => 404, "FAULT_RULE_NOT_FOUND",
+        "The fault rule does not exist.",
+        "The rule id in the path is unknown in this organization, or the rule was removed.",
+        "List the organization's rules (`GET /rest/organizations/{org}/faults` or `intake admin fault list`) for their ids.";
     ApiKeyNotFound => 404, "API_KEY_NOT_FOUND",
         "The API key does not exist.",
         "The key id in the path is unknown in this organization, or the key was deleted.",
@@ -114,7 +118,7 @@ catalog! {
         "Send the Content-Type named in the message.";
     TooManyRequests => 429, "TOO_MANY_REQUESTS",
         "Too many requests.",
-        "A rate or daily call limit of the organization is reached, or the service is throttling.",
+        "A limit of the organization is reached (`pushApiRequestsPerSecond` with `pushApiBurst`, `pushApiMaximumDailyCalls`, `pushApiMaximumDailySecurityIdentities`), or a fault rule of the organization throttles it (the message says which).",
         "Wait the number of seconds given in the `Retry-After` header, then retry with exponential backoff.";
     TooManyDocumentsDaily => 429, "TOO_MANY_DOCUMENTS_DAILY",
         "The daily limit of items processed is reached.",
@@ -124,10 +128,18 @@ catalog! {
         "Intake failed to process the request.",
         "An unexpected internal error; the server log has the cause under the request id.",
         "Retry with backoff. If it persists, report it with the `requestId` of the answer.";
+    BadGateway => 502, "BAD_GATEWAY",
+        "A gateway in front of the service failed.",
+        "Intake itself never answers 502 on its own: this answer comes from a fault rule set on the organization (its message says so) to reproduce what Coveo's gateways do.",
+        "Retry with backoff. To stop it, remove the rule (`DELETE /rest/organizations/{org}/faults/{id}`).";
     ServiceUnavailable => 503, "SERVICE_UNAVAILABLE",
         "Intake cannot take the request right now.",
-        "The server is starting, shutting down, or its storage refused the write (for example a full disk).",
+        "The server is starting, shutting down, or its storage refused the write (for example a full disk); or a fault rule of the organization injected it (the message says so).",
         "Retry with backoff; check the server log and free disk space if the message says so.";
+    GatewayTimeout => 504, "GATEWAY_TIMEOUT",
+        "A gateway in front of the service timed out.",
+        "Intake itself never answers 504 on its own: this answer comes from a fault rule set on the organization (its message says so) to reproduce what Coveo's gateways do.",
+        "Retry with backoff. To stop it, remove the rule (`DELETE /rest/organizations/{org}/faults/{id}`).";
 }
 
 impl ErrorCode {

@@ -15,6 +15,7 @@ pub mod logs;
 pub mod operation;
 pub mod permissions;
 pub mod query;
+pub mod quota;
 
 pub use access::Privilege;
 pub use compression::CompressionType;

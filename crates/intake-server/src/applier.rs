@@ -650,8 +650,11 @@ impl Applier {
                 continue;
             }
             index.advance_to(applied);
-            if let Err(error) = index.commit() {
-                tracing::error!(organization = organization_id, %error, "index commit failed; retrying at the next commit");
+            match index.commit() {
+                Ok(()) => self.state.quotas.indexed(organization_id, index.live_items(), index.committed_seq()),
+                Err(error) => {
+                    tracing::error!(organization = organization_id, %error, "index commit failed; retrying at the next commit")
+                }
             }
         }
         if touch_idle {
@@ -758,6 +761,7 @@ impl Applier {
             fields: index.fields().clone(),
         };
         self.state.indexes.register(organization_id, handle);
+        self.state.quotas.indexed(organization_id, index.live_items(), index.committed_seq());
         self.indexes.insert(organization_id.to_string(), index);
         Ok(())
     }

@@ -28,6 +28,7 @@ use crate::applier::{BATCH_WINDOW_BYTES, BATCH_WINDOW_ENTRIES};
 use crate::http::{HandlerResult, require_json};
 use crate::platform::OrgCall;
 use crate::push::SourceCall;
+use crate::quotas::ItemCounts;
 use crate::state::AppState;
 
 /// A container lives this long after it is made, as Coveo's do.
@@ -68,6 +69,7 @@ pub async fn create_container(
     if org.paused {
         return Err(paused(&org.id).into());
     }
+    state.quotas.admit_call(&org.id)?;
     call.query.boolean("useVirtualHostedStyleUrl", false)?;
     require_json(&headers, false)?;
     state.body_budget.read(&headers, body, 1024 * 1024, "The request body").await?;
@@ -340,7 +342,10 @@ pub async fn push_batch(
         deletes = summary.delete,
         "batch accepted"
     );
-    let accepted = call.journal(&state, ordering_id, OperationKind::Batch { file_id: file_id.clone() }).await;
+    let counts =
+        ItemCounts { adds: summary.add_or_update as u64, documents: (summary.add_or_update + summary.delete) as u64 };
+    let batch = OperationKind::Batch { file_id: file_id.clone() };
+    let accepted = call.journal_counted(&state, ordering_id, batch, counts).await;
     unpin_unless_accepted(&state, Some(&file_id), accepted)
 }
 

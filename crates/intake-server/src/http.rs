@@ -129,7 +129,7 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 /// Keeps the status and headers that matter (Allow, Retry-After) and writes the JSON body.
 fn replace_body(original: Response, error: &ApiError, request_id: &str) -> Response {
     let mut response = error_response(error, request_id);
-    for name in [header::ALLOW, header::RETRY_AFTER] {
+    for name in [header::ALLOW, header::RETRY_AFTER, HeaderName::from_static("x-intake-fault")] {
         if let Some(value) = original.headers().get(&name) {
             response.headers_mut().entry(name).or_insert(value.clone());
         }

@@ -7,14 +7,17 @@
 pub mod applier;
 pub mod auth;
 pub mod bootstrap;
+pub mod faults;
 pub mod files;
 pub mod http;
+pub mod limits_api;
 pub mod logs_api;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod platform;
 pub mod push;
+pub mod quotas;
 pub mod search_api;
 pub mod state;
 
@@ -27,6 +30,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::middleware;
 use axum::serve::ListenerExt;
+use intake_model::quota::{FaultSpec, Limits};
 use intake_model::{ApiError, ErrorCode};
 use intake_store::{Catalog, Clock, FileJournal, ItemLog};
 use tokio::sync::oneshot;
@@ -58,6 +62,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// When set, the first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long.
     pub provisioning_delay: Option<Duration>,
+    /// Every organization's limits, unless it has its own (unlimited by default).
+    pub limits: Limits,
+    /// Fault rules from the configuration file: (organization, rule).
+    pub faults: Vec<(String, FaultSpec)>,
 }
 
 impl ServerConfig {
@@ -76,6 +84,8 @@ impl ServerConfig {
             token_lifetime: Duration::from_secs(3600),
             trusted_proxies: Vec::new(),
             provisioning_delay: None,
+            limits: Limits::default(),
+            faults: Vec::new(),
         }
     }
 }
@@ -90,6 +100,7 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     serving: tokio::task::JoinHandle<()>,
     applier: Option<ApplierHandle>,
+    saving_usage: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -106,6 +117,9 @@ impl RunningServer {
         if let Some(applier) = self.applier.take() {
             let _ = tokio::task::spawn_blocking(move || applier.stop()).await;
         }
+        self.saving_usage.abort();
+        let quotas = self.state.quotas.clone();
+        let _ = tokio::task::spawn_blocking(move || quotas.save()).await;
     }
 
     /// Waits until the server stops by itself (it never does) or the task fails.
@@ -130,6 +144,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     bootstrap::write_bootstrap(data_dir, &bootstrap)?;
 
     let token_secret = bootstrap::token_secret(&catalog)?;
+    let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone()));
+    let faults = Arc::new(faults::Faults::load(catalog.clone(), clock.clone(), &config.faults)?);
     let state = AppState {
         catalog,
         journal,
@@ -147,6 +163,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             trusted_proxies: config.trusted_proxies.clone(),
         }),
         provisioning_delay_ms: config.provisioning_delay.map(|d| d.as_millis() as i64),
+        quotas,
+        faults,
         ready: Arc::new(AtomicBool::new(false)),
     };
     let applier = Applier::start(
@@ -176,6 +194,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             tracing::error!(%error, "the HTTP server stopped");
         }
     });
+    let saving_usage = tokio::spawn(save_usage_every_second(state.quotas.clone()));
     tracing::info!(%addr, "Intake is listening");
     Ok(RunningServer {
         addr,
@@ -185,7 +204,18 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         shutdown: Some(shutdown),
         serving,
         applier: Some(applier),
+        saving_usage,
     })
+}
+
+/// Daily usage reaches the catalog within a second (and at shutdown): a crash forgets at most that second.
+async fn save_usage_every_second(quotas: Arc<quotas::Quotas>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticks.tick().await;
+        let quotas = quotas.clone();
+        let _ = tokio::task::spawn_blocking(move || quotas.save()).await;
+    }
 }
 
 /// Every route, wrapped in the panic catcher and the envelope (request id, JSON errors, metrics).
@@ -195,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/push/v1", push.clone())
         .nest("/v1", push)
         .merge(platform::router())
+        .merge(limits_api::router())
         .merge(files::upload_router())
         .merge(oauth::router())
         .merge(search_api::router())
@@ -207,6 +238,7 @@ pub fn router(state: AppState) -> Router {
 pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(state.clone(), faults::inject))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))
         .with_state(state)

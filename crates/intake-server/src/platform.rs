@@ -78,6 +78,11 @@ impl OrgCall {
         self.principal.authorize(&self.organization.id, &Privilege::platform(domain, kind, target_id))
     }
 
+    /// ORGANIZATION VIEW on this organization.
+    pub fn require_view(&self) -> Result<(), ApiError> {
+        self.require("ORGANIZATION", "VIEW", &self.organization.id)
+    }
+
     pub fn param(&self, name: &str) -> &str {
         self.path.get(name).map(String::as_str).unwrap_or_default()
     }
@@ -109,12 +114,19 @@ fn storage(error: StoreError) -> ApiError {
 
 /// A Platform body as a strict JSON tree (an empty body is `{}`).
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<StrictJson, ApiError> {
+    let bytes = read_body_bytes(state, headers, body).await?;
+    json::parse(&bytes).map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))
+}
+
+/// A Platform body's bytes, after its Content-Type and size are checked (an empty body is `{}`).
+pub(crate) async fn read_body_bytes(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
     require_json(headers, false)?;
     let bytes = state.body_budget.read(headers, body, MAX_PLATFORM_BODY_BYTES, "The request body").await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(StrictJson::Object(Vec::new()));
+        return Ok(b"{}".to_vec());
     }
-    json::parse(&bytes).map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))
+    // Platform bodies are small (1 MiB at most): a copy frees the body budget at once.
+    Ok(bytes.to_vec())
 }
 
 /// An optional string member of a body object.
@@ -234,6 +246,8 @@ pub async fn delete_organization(State(state): State<AppState>, call: OrgCall) -
     }
     let id = call.organization.id.clone();
     state.catalog.delete_organization(&id).map_err(storage)?;
+    state.quotas.forget(&id);
+    state.faults.forget(&id);
     call.journal(&state, "", OperationKind::PurgeOrganization).await?;
     tracing::info!(organization = id, "organization deleted");
     Ok(no_content())

@@ -20,6 +20,7 @@ use intake_store::Source;
 
 use crate::http::{HandlerError, HandlerResult, RequestId, accepted, require_json};
 use crate::platform::OrgCall;
+use crate::quotas::ItemCounts;
 use crate::state::AppState;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
@@ -34,8 +35,8 @@ pub fn router() -> Router<AppState> {
 
 /// What every source-scoped Push call starts with, checked in one place and in this order: the caller is
 /// authenticated (401) and of this organization (401), the organization exists (404), the caller may edit the
-/// source (403), the organization is not paused (400), the source exists (412). Then the decoded query string
-/// and the request id.
+/// source (403), the organization is not paused (400), the source exists (412), the organization's rate and
+/// daily calls allow one more (429). Then the decoded query string and the request id.
 pub struct SourceCall {
     pub source: Source,
     pub query: QueryParams,
@@ -57,7 +58,9 @@ impl FromRequestParts<AppState> for SourceCall {
             )
             .into());
         }
-        Ok(SourceCall { source: state.source(org, src)?, query: call.query, request_id: call.request_id })
+        let source = state.source(org, src)?;
+        state.quotas.admit_call(org)?;
+        Ok(SourceCall { source, query: call.query, request_id: call.request_id })
     }
 }
 
@@ -69,6 +72,24 @@ impl SourceCall {
         ordering_id: Option<OrderingId>,
         kind: OperationKind,
     ) -> HandlerResult<Response> {
+        let counts = match &kind {
+            OperationKind::AddOrUpdate(_) => ItemCounts { adds: 1, documents: 1 },
+            OperationKind::Delete { .. } => ItemCounts { adds: 0, documents: 1 },
+            _ => ItemCounts::default(),
+        };
+        self.journal_counted(state, ordering_id, kind, counts).await
+    }
+
+    /// Journals an operation whose items are `counts` (a batch's, known once its file is validated), once the
+    /// organization's item limits admit them.
+    pub(crate) async fn journal_counted(
+        &self,
+        state: &AppState,
+        ordering_id: Option<OrderingId>,
+        kind: OperationKind,
+        counts: ItemCounts,
+    ) -> HandlerResult<Response> {
+        let reservation = state.quotas.reserve(&self.source.organization_id, counts)?;
         let now = state.clock.now_ms();
         let operation = Operation {
             organization_id: self.source.organization_id.clone(),
@@ -78,10 +99,11 @@ impl SourceCall {
             accepted_at_ms: now,
             kind,
         };
-        state.journal.append(vec![operation.encode()]).await.map_err(|e| {
+        let seq = state.journal.append(vec![operation.encode()]).await.map_err(|e| {
             ApiError::new(ErrorCode::ServiceUnavailable, format!("The operation was not accepted: {e}. Retry later."))
                 .with_retry_after(1)
         })?;
+        reservation.journaled(seq);
         Ok(accepted(StatusCode::ACCEPTED, Some(operation.ordering_id), &self.request_id))
     }
 }

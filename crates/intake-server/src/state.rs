@@ -10,8 +10,10 @@ use intake_store::{Catalog, Clock, ItemLog, Journal, LocalBlobs, Organization, S
 use tantivy::{Index, IndexReader};
 
 use crate::auth::AuthSettings;
+use crate::faults::Faults;
 use crate::http::BodyBudget;
 use crate::metrics::Metrics;
+use crate::quotas::Quotas;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +29,10 @@ pub struct AppState {
     /// The base URL clients reach this server at (upload URLs start with it).
     pub public_base_url: Arc<str>,
     pub auth: Arc<AuthSettings>,
+    /// Each organization's limits and usage.
+    pub quotas: Arc<Quotas>,
+    /// Fault-injection rules.
+    pub faults: Arc<Faults>,
     /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long (off when None).
     pub provisioning_delay_ms: Option<i64>,
     /// Set once the applier has replayed the journal backlog found at start.

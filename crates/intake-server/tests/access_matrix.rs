@@ -271,6 +271,25 @@ fn routes(src: &str, doomed_src: &str, victim_key: &str) -> Vec<Route> {
             200,
             Rule::AnyCaller,
         ),
+        route(Method::GET, "/rest/organizations/acme/limits".into(), None, 200, Rule::Privilege),
+        route(Method::GET, "/rest/organizations/acme/limits/content/pushApiBurst".into(), None, 200, Rule::Privilege),
+        route(
+            Method::PUT,
+            "/rest/organizations/acme/limits/maximumItems".into(),
+            Some(json!({"value": 1000})),
+            200,
+            Rule::MasterOnly,
+        ),
+        // A rule that matches no path, so the routes after it are not disturbed; its id is 1, the first rule.
+        route(
+            Method::POST,
+            "/rest/organizations/acme/faults".into(),
+            Some(json!({"status": 503, "count": 1, "route": "/nowhere"})),
+            201,
+            Rule::MasterOnly,
+        ),
+        route(Method::GET, "/rest/organizations/acme/faults".into(), None, 200, Rule::MasterOnly),
+        route(Method::DELETE, "/rest/organizations/acme/faults/1".into(), None, 204, Rule::MasterOnly),
         route(Method::POST, "/rest/organizations/acme/pause".into(), Some(json!({})), 204, Rule::Privilege),
         route(Method::POST, "/rest/organizations/acme/resume".into(), Some(json!({})), 204, Rule::Privilege),
         route(Method::DELETE, "/rest/organizations/acme".into(), None, 204, Rule::MasterOnly),
@@ -328,5 +347,5 @@ async fn every_route_answers_every_credential_as_documented() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 27 * 12);
+    assert_eq!(checked, 33 * 12);
 }

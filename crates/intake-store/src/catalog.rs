@@ -129,6 +129,7 @@ impl Catalog {
         connection.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(crate::containers::SCHEMA)?;
+        connection.execute_batch(crate::quotas::SCHEMA)?;
         let snapshot = load_snapshot(&connection)?;
         Ok(Catalog { connection: Mutex::new(connection), snapshot: RwLock::new(snapshot) })
     }
@@ -260,7 +261,7 @@ impl Catalog {
     pub fn delete_organization(&self, organization_id: &str) -> Result<bool, StoreError> {
         let mut connection = self.connection.lock().expect("catalog lock");
         let transaction = connection.transaction()?;
-        for table in ["fields", "api_keys", "sources"] {
+        for table in crate::quotas::ORGANIZATION_TABLES.into_iter().chain(["fields", "api_keys", "sources"]) {
             transaction.execute(&format!("DELETE FROM {table} WHERE organization_id = ?1"), [organization_id])?;
         }
         let deleted = transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;

@@ -7,12 +7,14 @@ pub mod clock;
 pub mod containers;
 pub mod item_log;
 pub mod journal;
+pub mod quotas;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use containers::{FileContainer, LocalBlobs};
 pub use item_log::{ItemLog, LogEntry, LogQuery};
 pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
+pub use quotas::{DailyUsage, StoredFault};
 
 /// A storage failure, or a write that conflicts with what is stored.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
-//! `intake admin`: the Platform API from the command line — organizations, sources, API keys, fields. Each
-//! command is one call; the answer is printed as JSON.
+//! `intake admin`: the Platform API from the command line — organizations, sources, API keys, fields, limits
+//! and fault rules. Each command is one call; the answer is printed as JSON.
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -29,6 +29,65 @@ enum AdminCommand {
     /// Declared fields of the organization (--org)
     #[command(subcommand)]
     Field(FieldCommand),
+    /// Limits of the organization (--org) and their usage; changing them takes the master key
+    #[command(subcommand)]
+    Limit(LimitCommand),
+    /// Fault-injection rules of the organization (--org); master key
+    #[command(subcommand)]
+    Fault(FaultCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum LimitCommand {
+    /// Every limit with its value and usage
+    List,
+    Get {
+        key: String,
+    },
+    /// Set a limit: maximumItems, pushApiMaximumDailyCalls, pushApiMaximumDailyDocumentLimit,
+    /// pushApiMaximumDailySecurityIdentities, pushApiRequestsPerSecond or pushApiBurst
+    Set {
+        key: String,
+        value: u64,
+    },
+    /// Back to the server's default
+    Reset {
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FaultCommand {
+    /// Add a rule: `--status 503 --count 2`, `--status 500 --percent 10 --seed 7`, or `--throttle-after-idle 900`
+    Add {
+        /// 429, 500, 502, 503 or 504 (429 for --throttle-after-idle)
+        #[arg(long)]
+        status: Option<u16>,
+        /// Fail the next N matching calls
+        #[arg(long)]
+        count: Option<u64>,
+        /// Fail this percentage of matching calls, drawn from --seed
+        #[arg(long)]
+        percent: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A path pattern, `*` matching anything (e.g. `*/documents/batch`)
+        #[arg(long)]
+        route: Option<String>,
+        /// Only calls with this HTTP method
+        #[arg(long)]
+        method: Option<String>,
+        /// Retry-After seconds of 429 and 503 answers
+        #[arg(long)]
+        retry_after: Option<u64>,
+        /// Throttle (429) the first --count calls after this many seconds without calls
+        #[arg(long, value_name = "SECONDS")]
+        throttle_after_idle: Option<u64>,
+    },
+    List,
+    Remove {
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +242,33 @@ async fn dispatch(server: &Connection, command: AdminCommand) -> anyhow::Result<
                 let fields = fields.iter().map(|f| field(f)).collect::<anyhow::Result<Vec<_>>>()?;
                 (Method::POST, format!("{org}/indexes/fields/batch/create"), Some(Value::Array(fields)))
             }
+        },
+        AdminCommand::Limit(command) => match command {
+            LimitCommand::List => (Method::GET, format!("{org}/limits"), None),
+            LimitCommand::Get { key } => (Method::GET, format!("{org}/limits/{key}"), None),
+            LimitCommand::Set { key, value } => {
+                (Method::PUT, format!("{org}/limits/{key}"), Some(json!({"value": value})))
+            }
+            LimitCommand::Reset { key } => (Method::DELETE, format!("{org}/limits/{key}"), None),
+        },
+        AdminCommand::Fault(command) => match command {
+            FaultCommand::Add { status, count, percent, seed, route, method, retry_after, throttle_after_idle } => {
+                let kind = throttle_after_idle.map(|_| "throttleAfterIdle");
+                let rule = json!({
+                    "kind": kind, "status": status, "count": count, "percent": percent, "seed": seed,
+                    "route": route, "method": method, "retryAfter": retry_after, "idleSeconds": throttle_after_idle,
+                });
+                let rule: serde_json::Map<String, Value> = rule
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (Method::POST, format!("{org}/faults"), Some(Value::Object(rule)))
+            }
+            FaultCommand::List => (Method::GET, format!("{org}/faults"), None),
+            FaultCommand::Remove { id } => (Method::DELETE, format!("{org}/faults/{id}"), None),
         },
     };
     server.call(method, &path, body).await

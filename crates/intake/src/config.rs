@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use intake_model::quota::{FaultSpec, LimitKey, Limits};
 use intake_server::ServerConfig;
 use serde::Deserialize;
 
@@ -21,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, index_threads, index_memory_mb
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -58,8 +59,12 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     provisioning_delay_seconds: Option<u64>,
     index_threads: Option<usize>,
-
     index_memory_mb: Option<usize>,
+    /// Default limits of every organization: `[limits]` with `maximumItems = 100000`, …
+    limits: Option<toml::Table>,
+    /// Fault rules: `[[faults]]` with `organization` and the members of a rule (`status`, `count`, …).
+    #[serde(default)]
+    faults: Vec<toml::Table>,
 }
 
 impl ServeArgs {
@@ -103,8 +108,37 @@ impl ServeArgs {
         if let Some(mb) = file.index_memory_mb {
             config.index_memory_bytes = mb.max(16) * 1024 * 1024;
         }
+        config.limits = default_limits(file.limits.unwrap_or_default())?;
+        config.faults = file.faults.into_iter().enumerate().map(fault_rule).collect::<anyhow::Result<_>>()?;
         Ok(config)
     }
+}
+
+/// `[limits]`: each key a limit of the limits API, each value a whole number.
+fn default_limits(table: toml::Table) -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    for (name, value) in table {
+        let key = LimitKey::parse(&name)
+            .with_context(|| format!("[limits] has '{name}', which is not a limit: use {}", LimitKey::names()))?;
+        let value = value
+            .as_integer()
+            .and_then(|v| u64::try_from(v).ok())
+            .with_context(|| format!("[limits] {name} = {value}: a limit is a whole number ≥ 0"))?;
+        limits.set(key, Some(value));
+    }
+    Ok(limits)
+}
+
+/// A `[[faults]]` entry: the organization it applies to, and the rule as the API takes it.
+fn fault_rule((n, mut table): (usize, toml::Table)) -> anyhow::Result<(String, FaultSpec)> {
+    let context = || format!("[[faults]] number {}", n + 1);
+    let organization = match table.remove("organization") {
+        Some(toml::Value::String(org)) => org,
+        _ => anyhow::bail!("{} has no organization = \"…\"", context()),
+    };
+    let spec: FaultSpec = toml::Value::Table(table).try_into().with_context(context)?;
+    spec.check().map_err(|why| anyhow::anyhow!("{}: {why}", context()))?;
+    Ok((organization, spec))
 }
 
 #[cfg(test)]
@@ -134,6 +168,34 @@ mod tests {
         assert_eq!(defaults.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(defaults.data_dir, PathBuf::from("./intake-data"));
         assert!(defaults.master_key.is_none());
+    }
+
+    #[test]
+    fn limits_and_fault_rules_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("intake.toml");
+        let text = "[limits]\nmaximumItems = 100\npushApiRequestsPerSecond = 5\n\n\
+                    [[faults]]\norganization = \"default\"\nstatus = 503\ncount = 2\nroute = \"*/documents\"\n\n\
+                    [[faults]]\norganization = \"default\"\nkind = \"throttleAfterIdle\"\nidleSeconds = 60\n";
+        std::fs::write(&file, text).unwrap();
+        let config = Cli::parse_from(["intake", "--config", file.to_str().unwrap()]).serve.resolve().unwrap();
+        assert_eq!(config.limits.get(LimitKey::MaximumItems), Some(100));
+        assert_eq!(config.limits.get(LimitKey::RequestsPerSecond), Some(5));
+        assert_eq!(config.limits.get(LimitKey::Burst), None);
+        assert_eq!(config.faults.len(), 2);
+        assert_eq!((config.faults[0].0.as_str(), config.faults[0].1.status), ("default", Some(503)));
+        assert_eq!(config.faults[1].1.idle_seconds, Some(60));
+        for (bad, words) in [
+            ("[limits]\nmaximumItem = 1\n", "'maximumItem', which is not a limit"),
+            ("[limits]\nmaximumItems = -1\n", "whole number"),
+            ("[[faults]]\nstatus = 503\ncount = 1\n", "has no organization"),
+            ("[[faults]]\norganization = \"o\"\nstatus = 404\ncount = 1\n", "'status' is 404"),
+            ("[[faults]]\norganization = \"o\"\nstatuss = 503\n", "statuss"),
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let error = Cli::parse_from(["intake", "--config", file.to_str().unwrap()]).serve.resolve().unwrap_err();
+            assert!(format!("{error:#}").contains(words), "{bad}: {error:#}");
+        }
     }
 
     #[test]

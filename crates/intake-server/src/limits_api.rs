@@ -1,0 +1,154 @@
+//! The limits and fault-injection endpoints of the Platform API, under `/rest/organizations/{org}`.
+//!
+//! `GET …/limits` reports every limit with its value and current usage in the shape of Coveo's limits API
+//! (`{"content": {"maximumItems": {"limit", "actualCount", "lastUpdate"}, …}}`), `…/limits/content` one
+//! section, `…/limits/{key}` (or `…/limits/content/{key}`) one limit; reading takes ORGANIZATION VIEW.
+//! `PUT …/limits/{key}` `{"value": N}` sets one, `DELETE` (or `{"value": null}`) goes back to the server's
+//! default. Fault rules: `POST …/faults` → 201 with the rule and its `id`, `GET …/faults`,
+//! `DELETE …/faults/{id}`. Changing limits and anything about faults takes the master key.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use intake_model::json::{self, Json as StrictJson};
+use intake_model::quota::{FaultSpec, LIMITS_SECTION, LimitKey};
+use intake_model::{ApiError, ErrorCode};
+use serde_json::Value;
+
+use crate::http::HandlerResult;
+use crate::platform::{OrgCall, read_body_bytes};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/rest/organizations/{org}/limits", get(all_limits))
+        .route("/rest/organizations/{org}/limits/{name}", get(get_limit).put(set_limit).delete(reset_limit))
+        .route("/rest/organizations/{org}/limits/{section}/{key}", get(get_limit).put(set_limit).delete(reset_limit))
+        .route("/rest/organizations/{org}/faults", post(add_fault).get(list_faults))
+        .route("/rest/organizations/{org}/faults/{id}", axum::routing::delete(remove_fault))
+}
+
+/// Every limit of the organization, with its usage.
+pub async fn all_limits(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    call.require_view()?;
+    Ok(Json(state.quotas.report(&call.organization.id)?))
+}
+
+/// A section (`content`) or one limit.
+pub async fn get_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    call.require_view()?;
+    let mut report = state.quotas.report(&call.organization.id)?;
+    let section = report[LIMITS_SECTION].take();
+    match limit_named(&call)? {
+        None => Ok(Json(section)),
+        Some(key) => Ok(Json(section[key.name()].clone())),
+    }
+}
+
+/// `{"value": N}` sets the organization's own value; `{"value": null}` removes it.
+pub async fn set_limit(
+    State(state): State<AppState>,
+    call: OrgCall,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Json<Value>> {
+    require_master(&call, "the right to change limits")?;
+    let key = limit_named(&call)?.ok_or_else(|| {
+        ApiError::invalid_parameter("limitKey", LIMITS_SECTION, &format!("name one limit: {}", LimitKey::names()))
+    })?;
+    let bytes = read_body_bytes(&state, &headers, body).await?;
+    let body = json::parse(&bytes).map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))?;
+    let value = match body.get("value") {
+        None => return Err(ApiError::missing_parameter("value").into()),
+        Some(StrictJson::Null) => None,
+        Some(StrictJson::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(other) => {
+            let shown = match other {
+                StrictJson::Number(n) => n.to_string(),
+                other => other.kind().to_string(),
+            };
+            return Err(ApiError::invalid_parameter("value", &shown, "it must be a whole number ≥ 0, or null").into());
+        }
+    };
+    state.quotas.set_limit(&call.organization.id, key, value)?;
+    tracing::info!(organization = call.organization.id, limit = key.name(), ?value, "limit set");
+    let report = state.quotas.report(&call.organization.id)?;
+    Ok(Json(report[LIMITS_SECTION][key.name()].clone()))
+}
+
+/// Back to the server's default.
+pub async fn reset_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    require_master(&call, "the right to change limits")?;
+    let key =
+        limit_named(&call)?.ok_or_else(|| ApiError::invalid_parameter("limitKey", LIMITS_SECTION, "name one limit"))?;
+    state.quotas.set_limit(&call.organization.id, key, None)?;
+    let report = state.quotas.report(&call.organization.id)?;
+    Ok(Json(report[LIMITS_SECTION][key.name()].clone()))
+}
+
+/// The limit a path names: `None` for the section itself, 404 for an unknown section or key.
+fn limit_named(call: &OrgCall) -> Result<Option<LimitKey>, ApiError> {
+    let (section, key) = match (call.path.get("name"), call.path.get("section"), call.path.get("key")) {
+        (Some(name), _, _) if name.eq_ignore_ascii_case(LIMITS_SECTION) => return Ok(None),
+        (Some(name), _, _) => (LIMITS_SECTION, name.as_str()),
+        (None, Some(section), Some(key)) => (section.as_str(), key.as_str()),
+        _ => return Ok(None),
+    };
+    if !section.eq_ignore_ascii_case(LIMITS_SECTION) {
+        return Err(unknown_limit(&format!(
+            "There is no limits section '{section}': Intake's limits are in '{LIMITS_SECTION}'"
+        )));
+    }
+    LimitKey::parse(key)
+        .map(Some)
+        .ok_or_else(|| unknown_limit(&format!("There is no limit '{key}': the limits are {}", LimitKey::names())))
+}
+
+fn unknown_limit(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameter, format!("{message}."))
+}
+
+fn require_master(call: &OrgCall, what: &str) -> Result<(), ApiError> {
+    if call.principal.is_master() {
+        Ok(())
+    } else {
+        Err(call.principal.denied(&format!("{what} (only the master key has it)")))
+    }
+}
+
+/// Add a fault rule.
+pub async fn add_fault(
+    State(state): State<AppState>,
+    call: OrgCall,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    require_master(&call, "the right to inject faults")?;
+    let bytes = read_body_bytes(&state, &headers, body).await?;
+    json::parse(&bytes).map_err(|e| ApiError::invalid_json(format!("The body is not valid JSON: {e}.")))?;
+    let spec: FaultSpec = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid_json(format!("The fault rule is not valid: {e}.")))?;
+    let rule = state.faults.add(&call.organization.id, spec)?;
+    Ok((StatusCode::CREATED, Json(rule)).into_response())
+}
+
+pub async fn list_faults(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    require_master(&call, "the right to inject faults")?;
+    Ok(Json(Value::Array(state.faults.list(&call.organization.id))))
+}
+
+pub async fn remove_fault(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
+    require_master(&call, "the right to inject faults")?;
+    let id = call.param("id");
+    if !state.faults.remove(&call.organization.id, id)? {
+        return Err(ApiError::new(
+            ErrorCode::FaultRuleNotFound,
+            format!("Organization '{}' has no fault rule '{id}'.", call.organization.id),
+        )
+        .into());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
