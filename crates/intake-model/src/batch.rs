@@ -73,6 +73,9 @@ impl BatchEntry {
 /// The largest entry a batch file may hold: items with more data belong in their own file container.
 pub const MAX_ENTRY_BYTES: usize = 32 * 1024 * 1024;
 
+/// Ends the message of an entry without `documentId`.
+const MISSING_ID: &str = " has no 'documentId'";
+
 /// How much is read from the file at a time.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -164,7 +167,7 @@ impl RawEntry {
                 // A missing id is structural: without it the item cannot even be reported.
                 let document_id = match value.get("documentId") {
                     Some(Json::String(id)) if !id.trim().is_empty() => id.clone(),
-                    _ => return Err(located(format!("{path} has no 'documentId'"))),
+                    _ => return Err(located(format!("{path}{MISSING_ID}"))),
                 };
                 let item = item_from_json(value, ItemContext::default(), &path);
                 BatchEntry::AddOrUpdate { index: self.index, document_id, item }
@@ -193,7 +196,9 @@ impl RawEntry {
         // serde_json appends " at line L column C"; it is said once, with the byte offset, below.
         let text = text.split(" at line ").next().unwrap_or(&text);
         let (line, column) = (error.line() as u64, error.column() as u64);
-        let at = if line == 0 {
+        // A missing id is only known at the entry's end; the entry's start is the place to look.
+        let whole_entry = text.ends_with(MISSING_ID);
+        let at = if line == 0 || whole_entry {
             self.at
         } else {
             let line_start = match line {
@@ -593,7 +598,7 @@ impl<R: Read> Iterator for BatchReader<R> {
 fn delete_entry(value: &Json, path: &JsonPath) -> Result<(String, bool), String> {
     let document_id = match value.get("documentId") {
         Some(Json::String(id)) if !id.trim().is_empty() => id.clone(),
-        _ => return Err(format!("{path} has no 'documentId'")),
+        _ => return Err(format!("{path}{MISSING_ID}")),
     };
     let delete_children = match value.get("deleteChildren") {
         None | Some(Json::Null) => false,
@@ -678,7 +683,7 @@ impl<'de> Visitor<'de> for ShapeSeed {
             map.next_value_seed(ShapeSeed { path: RefCell::new(self.path.borrow().key(&key)), entry: false })?;
         }
         if self.entry && !has_id {
-            return Err(de::Error::custom(format!("{} has no 'documentId'", self.path.borrow())));
+            return Err(de::Error::custom(format!("{}{MISSING_ID}", self.path.borrow())));
         }
         Ok(())
     }
@@ -786,7 +791,7 @@ mod tests {
             (b"{\"addOrUpdate\":[{\"documentId\":\"a\",\"data\":\"\xff\"}]}", "not UTF-8: the byte 0xFF at byte offset 42"),
             (b"{\"addOrUpdate\":[\n{\"documentId\":\"a\" \"data\":\"x\"}]}", "not valid JSON: expected `,` or `}` at line 2, column 19 (byte offset 35)"),
             (br#"{"addOrUpdate":[{"documentId":"a","data":"x"},{"documentId":"b","title":"t","Title":"u","data":"x"}]}"#, "duplicate key 'Title' in addOrUpdate[1]"),
-            (br#"{"addOrUpdate":[{"documentId":"a","data":"x"},{"data":"x"}]}"#, "addOrUpdate[1] has no 'documentId'"),
+            (br#"{"addOrUpdate":[{"documentId":"a","data":"x"},{"data":"x"}]}"#, "addOrUpdate[1] has no 'documentId' at line 1, column 47 (byte offset 46)"),
             (br#"{"delete":[{"deleteChildren":true}]}"#, "delete[0] has no 'documentId'"),
             (br#"{"addOrUpdates":[]}"#, "unknown key 'addOrUpdates' at the top level"),
             (br#"{"addOrUpdate":[],"ADDORUPDATE":[]}"#, "duplicate key 'ADDORUPDATE' at the top level"),

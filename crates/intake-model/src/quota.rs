@@ -233,15 +233,20 @@ impl FaultRule {
 pub fn glob_matches(pattern: &str, path: &str) -> bool {
     let anchored = pattern.starts_with('/') || pattern.starts_with('*');
     let pattern = if anchored { pattern.to_string() } else { format!("*{pattern}") };
-    let parts: Vec<&str> = pattern.split('*').collect();
+    wildcard_matches(&pattern, path, '*')
+}
+
+/// Whether `text` is `pattern` with each `wildcard` standing for any run of characters.
+pub fn wildcard_matches(pattern: &str, text: &str, wildcard: char) -> bool {
+    let parts: Vec<&str> = pattern.split(wildcard).collect();
     let (first, last) = (parts[0], parts[parts.len() - 1]);
     if parts.len() == 1 {
-        return path == first;
+        return text == first;
     }
-    if !path.starts_with(first) || path.len() < first.len() + last.len() || !path.ends_with(last) {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
-    let mut rest = &path[first.len()..path.len() - last.len()];
+    let mut rest = &text[first.len()..text.len() - last.len()];
     for middle in &parts[1..parts.len() - 1] {
         match rest.find(middle) {
             Some(at) => rest = &rest[at + middle.len()..],

@@ -2,6 +2,10 @@
 
 use std::process::Command;
 
+mod common;
+
+use common::{bootstrap, spawn_server};
+
 fn intake(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_intake")).args(args).output().unwrap();
     (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
@@ -34,28 +38,6 @@ fn explain_prints_a_row_in_any_case() {
     assert!(ok && list.lines().count() == intake_model::CATALOG.len());
 }
 
-/// A real `intake serve` on a free port: the child, its port, and the banner it printed.
-fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, u16, String) {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--commit-interval-ms", "50"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("INTAKE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    while !banner.contains("API reference") {
-        assert!(stdout.read_line(&mut banner).unwrap() > 0, "the server stopped: {banner}");
-    }
-    (server, port, banner)
-}
-
 /// PUTs a JSON body with curl, as a shell user would; returns the HTTP status.
 fn curl_put(url: &str, key: &str, body: &str) -> String {
     let output = Command::new("curl")
@@ -66,15 +48,12 @@ fn curl_put(url: &str, key: &str, body: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn bootstrap(data_dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap()).unwrap()
-}
-
 /// `intake serve` prints the key once, and `intake search` finds a pushed item through bootstrap.json.
 #[test]
 fn serve_then_search_with_no_flags_but_the_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, port, banner) = spawn_server(dir.path());
+    let served = spawn_server(dir.path());
+    let (port, banner) = (served.port, &served.banner);
     let bootstrap = bootstrap(dir.path());
     let key = bootstrap["apiKey"].as_str().unwrap();
     assert!(banner.contains(&format!("Master key:     {key}   (shown once")), "{banner}");
@@ -101,15 +80,15 @@ fn serve_then_search_with_no_flags_but_the_data_dir() {
     );
     let (ok, _, err) = intake(&["search", "--data-dir", data_dir, "--aq", "@title==(", "x"]);
     assert!(!ok && err.contains("INVALID_QUERY_SYNTAX"), "{err}");
-    server.kill().unwrap();
-    let _ = server.wait();
+    drop(served);
 }
 
 /// `intake admin` drives the Platform API: an organization, a source, a key that can push and search.
 #[test]
 fn admin_creates_an_organization_a_source_and_a_working_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, port, _) = spawn_server(dir.path());
+    let served = spawn_server(dir.path());
+    let port = served.port;
     let data_dir = dir.path().to_str().unwrap();
     let admin = |args: &[&str]| -> serde_json::Value {
         let mut all = vec!["admin", "--data-dir", data_dir];
@@ -169,6 +148,5 @@ fn admin_creates_an_organization_a_source_and_a_working_key() {
     let (ok, _, err) =
         intake(&["admin", "--data-dir", data_dir, "--org", "testorg", "--api-key", value, "key", "list"]);
     assert!(!ok && err.contains("403 ACCESS_DENIED") && err.contains("API_KEY VIEW"), "{err}");
-    server.kill().unwrap();
-    let _ = server.wait();
+    drop(served);
 }
