@@ -9,6 +9,10 @@
 #   4. the same corpus as one batch through a file container, against the same reference; batch validation speed
 #      against sha256sum of the same file
 #   5. peak server memory while a 250 MiB batch (Java SE 17 API pages) is uploaded, validated and applied
+#   6. the cost of limit checks on the single-item PUT path: the 1 KB items with every limit set (never reached)
+#      against no limits, alternating, same run
+#
+# STEPS selects some of them (default: all), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -19,6 +23,8 @@ root=$(cd "$here/.." && pwd)
 shared=${SHARED:-$root/../shared}
 out=$here/out
 runs=${RUNS:-3}
+steps=" ${STEPS:-put searchable ingest batch memory limits} "
+wants() { [[ "$steps" == *" $1 "* ]]; }
 mkdir -p "$out"
 
 command -v wrk > /dev/null && [ -d /usr/share/doc/linux-doc-6.1/html ] || {
@@ -64,7 +70,7 @@ start_server() {
 stop_server() {
     kill "$server" 2> /dev/null || true
     wait "$server" 2> /dev/null || true
-    rm -rf "$data"
+    rm -rf "${data:-}"
 }
 trap stop_server EXIT
 record() {
@@ -72,9 +78,20 @@ record() {
         "$1" "$machine" "$commit" "$stamp" | tee -a "$results"
 }
 
+# Every limit of the default organization, set high enough never to refuse.
+set_limits() {
+    for limit in maximumItems pushApiMaximumDailyCalls pushApiMaximumDailyDocumentLimit \
+        pushApiMaximumDailySecurityIdentities pushApiRequestsPerSecond pushApiBurst; do
+        curl -sf -X PUT "http://127.0.0.1:$port/rest/organizations/default/limits/$limit" -H "Authorization: Bearer bench-key" \
+            -H "Content-Type: application/json" -d '{"value": 1000000000000}' > /dev/null
+    done
+}
+
+# put ITEMS LABEL [on]: wrk for 10 s against a fresh server (with every limit set when "on").
 put() {
-    local items=$1 label=$2
+    local items=$1 label=$2 limits=${3:-off}
     start_server
+    [ "$limits" = on ] && set_limits
     local result
     result=$(wrk -t2 -c64 -d10s -s "$here/put.lua" "http://127.0.0.1:$port" -- "$items" bench-key "$source_id" | tail -1)
     stop_server
@@ -83,19 +100,21 @@ import json, sys
 r = json.loads(sys.argv[1])
 lines = [l.split("\t", 1)[1] for l in open(sys.argv[2])]
 mean = sum(len(l.encode()) for l in lines) / len(lines)
-r.update(items=sys.argv[3], mean_body_bytes=round(mean), body_mb_per_s=round(r["requests_per_s"] * mean / 1e6, 1), connections=64)
-print(json.dumps(r))' "$result" "$items" "$label")"
+r.update(items=sys.argv[3], mean_body_bytes=round(mean), body_mb_per_s=round(r["requests_per_s"] * mean / 1e6, 1), connections=64, limits=sys.argv[4])
+print(json.dumps(r))' "$result" "$items" "$label" "$limits")"
 }
-for run in $(seq 1 "$runs"); do
+wants put && for run in $(seq 1 "$runs"); do
     put "$out/items.tsv" linux-doc
     put "$out/items-1k.tsv" linux-doc-1k
 done
 
-start_server
-record "$("$loader" searchable "${target[@]}" --samples 100)"
-stop_server
+if wants searchable; then
+    start_server
+    record "$("$loader" searchable "${target[@]}" --samples 100)"
+    stop_server
+fi
 
-for run in $(seq 1 "$runs"); do
+wants ingest && for run in $(seq 1 "$runs"); do
     start_server
     intake_result=$("$loader" ingest "${target[@]}" --corpus "$corpus" --concurrency 64)
     stop_server
@@ -113,7 +132,7 @@ rm -rf "$out/tantivy-reference-index"
 #    searchable) against the same raw tantivy reference, same run; and the batch's synchronous validation speed
 #    against sha256sum of the same file, same run.
 batch_file=$out/linux-doc.batch.json
-for run in $(seq 1 "$runs"); do
+wants batch && for run in $(seq 1 "$runs"); do
     start_server
     intake_result=$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$batch_file" --server-pid "$server")
     stop_server
@@ -134,15 +153,29 @@ rm -rf "$out/tantivy-reference-index" "$batch_file"
 
 # 5. Peak memory of a 250 MB batch: the Java SE 17 API pages (openjdk-17-doc, fetched by scripts/corpora) packed
 #    into one 250 MiB container, uploaded, validated and applied; the server's VmHWM against its idle VmRSS.
-corpora=$("$root/scripts/corpora")
-jdk=$out/openjdk17-api.jsonl
-[ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" \
-    "$jdk" --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
-batch_file=$out/openjdk17.batch.json
-for run in $(seq 1 "$runs"); do
-    start_server
-    record "$("$loader" batch "${target[@]}" --corpus "$jdk" --batch-file "$batch_file" --max-bytes 262144000 --server-pid "$server" |
-        python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(corpus="openjdk-17-doc 250 MiB"); print(json.dumps(r))')"
-    stop_server
-done
-rm -f "$batch_file"
+if wants memory; then
+    corpora=$("$root/scripts/corpora")
+    jdk=$out/openjdk17-api.jsonl
+    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
+        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
+        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    batch_file=$out/openjdk17.batch.json
+    for run in $(seq 1 "$runs"); do
+        start_server
+        record "$("$loader" batch "${target[@]}" --corpus "$jdk" --batch-file "$batch_file" --max-bytes 262144000 \
+            --server-pid "$server" |
+            python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(corpus="openjdk-17-doc 250 MiB"); print(json.dumps(r))')"
+        stop_server
+    done
+    rm -f "$batch_file"
+fi
+
+# 6. Limit checks on the single-item PUT path: off and on alternate, so both see the same machine.
+if wants limits; then
+    for run in $(seq 1 "$runs"); do
+        put "$out/items-1k.tsv" linux-doc-1k off
+        put "$out/items-1k.tsv" linux-doc-1k on
+    done
+    # The same cost measured alone, without the noise of the machine: nanoseconds per PUT in the checks.
+    record "$("$loader" limit-checks)"
+fi

@@ -44,6 +44,12 @@ enum Command {
         #[arg(long)]
         server_pid: u32,
     },
+    /// The cost of the limit checks of one item PUT (admit the call, reserve the item, record it journaled),
+    /// on two threads at once against one organization, with every limit set and with none.
+    LimitChecks {
+        #[arg(long, default_value_t = 1_000_000)]
+        operations: u64,
+    },
     /// Time from a 202 to the item being found by search, one item at a time.
     Searchable {
         #[command(flatten)]
@@ -347,6 +353,53 @@ async fn batch(
     }))
 }
 
+/// Nanoseconds of CPU per item PUT spent in the limit checks, limits on and off, on one thread and on two
+/// threads contending for the same organization (the worst case: every request of both cores at once).
+fn limit_checks(operations: u64) -> anyhow::Result<Value> {
+    use intake_model::quota::{LimitKey, Limits};
+    use intake_server::quotas::{ItemCounts, Quotas};
+
+    let dir = tempfile::tempdir()?;
+    let catalog = Arc::new(intake_store::Catalog::open(&dir.path().join("catalog.sqlite"))?);
+    let clock: Arc<dyn intake_store::Clock> = Arc::new(intake_store::SystemClock);
+    let mut every_limit = Limits::default();
+    for key in LimitKey::ALL {
+        every_limit.set(key, Some(u64::MAX / 4));
+    }
+    let mut result = json!({"benchmark": "limit_checks", "operations": operations});
+    for threads in [1u64, 2] {
+        for (label, limits) in [("off", Limits::default()), ("on", every_limit)] {
+            let quotas = Arc::new(Quotas::new(limits, catalog.clone(), clock.clone()));
+            let started = Instant::now();
+            let workers: Vec<_> = (0..threads)
+                .map(|worker| {
+                    let quotas = quotas.clone();
+                    std::thread::spawn(move || -> anyhow::Result<()> {
+                        for n in 0..operations / threads {
+                            quotas.admit_call("default")?;
+                            let reservation = quotas.reserve("default", ItemCounts { adds: 1, documents: 1 })?;
+                            let seq = n * threads + worker + 1;
+                            reservation.journaled(seq);
+                            // The applier commits about every 250 ms: some 5,000 PUTs at 20,000/s.
+                            if worker == 0 && n % (5_000 / threads) == 0 {
+                                quotas.indexed("default", seq, seq);
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+            }
+            // The threads share the work: wall time × threads / operations is the CPU time of one PUT's checks.
+            let cpu_ns = started.elapsed().as_nanos() as f64 * threads as f64 / operations as f64;
+            result[format!("ns_per_put_limits_{label}_{threads}_threads")] = json!(cpu_ns);
+        }
+    }
+    Ok(result)
+}
+
 /// Form-encodes a query value as the SDKs do.
 fn form(value: &str) -> String {
     value
@@ -364,6 +417,7 @@ async fn main() -> anyhow::Result<()> {
     let result = match Cli::parse().command {
         Command::Ingest { target, corpus, concurrency } => ingest(target, corpus, concurrency).await?,
         Command::Searchable { target, samples } => searchable(target, samples).await?,
+        Command::LimitChecks { operations } => limit_checks(operations)?,
         Command::Batch { target, corpus, batch_file, max_bytes, server_pid } => {
             batch(target, corpus, batch_file, max_bytes, server_pid).await?
         }
