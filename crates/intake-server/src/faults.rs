@@ -313,8 +313,13 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
     if let Ok(value) = HeaderValue::from_str(&rule) {
         response.headers_mut().insert("x-intake-fault", value);
     }
+    response.extensions_mut().insert(Injected);
     response
 }
+
+/// Marks an injected answer, so it is not logged as a failure of the server.
+#[derive(Clone, Copy)]
+pub struct Injected;
 
 #[cfg(test)]
 mod tests {

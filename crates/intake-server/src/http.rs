@@ -95,8 +95,11 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
     let mut response = next.run(request).await;
 
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        let injected = response.extensions().get::<crate::faults::Injected>().is_some();
         response = replace_body(response, &error, &request_id);
-        log_error(&error, &request_id, &method, &path);
+        if !injected {
+            log_error(&error, &request_id, &method, &path);
+        }
     } else if (response.status().is_client_error() || response.status().is_server_error())
         && !is_json(response.headers())
     {

@@ -10,7 +10,7 @@ use serde_json::Value;
 #[derive(Args, Debug, Clone)]
 pub struct ConnectionArgs {
     /// Server base URL [default: the one in bootstrap.json]
-    #[arg(long, env = "INTAKE_URL", global = true)]
+    #[arg(long, alias = "base-url", env = "INTAKE_URL", global = true)]
     url: Option<String>,
     /// API key or access token [default: the master key in bootstrap.json]
     #[arg(long, env = "INTAKE_API_KEY", hide_env_values = true, global = true)]
@@ -32,6 +32,26 @@ pub struct Connection {
 }
 
 impl ConnectionArgs {
+    pub fn has_url(&self) -> bool {
+        self.url.is_some()
+    }
+
+    pub fn set_url(&mut self, url: &str) {
+        self.url = Some(url.to_string());
+    }
+
+    /// What `intake serve` wrote in the data folder, if it did.
+    pub fn bootstrap(&self) -> Option<intake_server::bootstrap::Bootstrap> {
+        intake_server::bootstrap::read_bootstrap(&self.data_dir.clone().unwrap_or_else(crate::default_data_dir))
+    }
+
+    /// For a server other than the local one (Coveo's cloud): the key and organization must be given.
+    pub fn require_explicit(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.api_key.is_some(), "give --api-key (or INTAKE_API_KEY) for this server");
+        anyhow::ensure!(self.org.is_some(), "give --org for this server");
+        Ok(())
+    }
+
     pub fn connect(&self) -> anyhow::Result<Connection> {
         let data_dir = self.data_dir.clone().unwrap_or_else(crate::default_data_dir);
         let bootstrap = intake_server::bootstrap::read_bootstrap(&data_dir);

@@ -1,9 +1,11 @@
 //! The `intake` command: `serve` runs the server, `explain` prints an error code's catalog row, `search`
-//! queries a running server, `admin` manages its organizations, sources, keys and fields.
+//! queries a running server, `admin` manages its organizations, sources, keys and fields, `push` sends
+//! documents to a Push API source.
 
 mod admin;
 mod config;
 mod connection;
+mod push;
 mod search;
 
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ enum Command {
     Search(search::SearchArgs),
     /// Manage organizations, sources, API keys and fields of a running Intake (the Platform API).
     Admin(admin::AdminArgs),
+    /// Push folders of documents, JSON Lines of items or batch files to a source (Intake's or Coveo's).
+    Push(push::PushArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Explain { code, markdown } => explain(code.as_deref(), markdown),
         Command::Search(args) => tokio::runtime::Runtime::new()?.block_on(search::run(args)),
         Command::Admin(args) => tokio::runtime::Runtime::new()?.block_on(admin::run(args)),
+        Command::Push(args) => tokio::runtime::Runtime::new()?.block_on(push::run(args)),
     }
 }
 

@@ -1,0 +1,303 @@
+//! Sending what `intake push` prepared, choosing the transport: a handful of items as single PUTs, anything
+//! more packed into batch files (several uploading at once), items too large to send inline through a file
+//! container of their own. Files are read and made into items on a blocking thread while earlier batches
+//! travel; a bounded channel and a bounded number of batches in flight keep memory to a few batches.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use intake_client::{BatchPacker, PushClient};
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use super::items::{Content, Input, Naming, Prepared, prepare_file, prepare_line};
+use super::progress::Progress;
+
+/// At most this many items are sent as single PUTs; more go in batches.
+pub const SINGLE_ITEM_LIMIT: usize = 10;
+
+/// How to send.
+pub struct Plan {
+    pub ordering_id: i64,
+    pub batch_bytes: usize,
+    /// Batches (or single items) in flight at once.
+    pub parallel: usize,
+    pub naming: Naming,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// What was sent.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub items: u64,
+    pub batches: u64,
+    pub batch_files: u64,
+    pub single_puts: u64,
+    pub containers: u64,
+    pub bytes: u64,
+}
+
+/// One unit of work the senders finish: how many items and input bytes it carried, for progress.
+struct Done {
+    items: u64,
+    bytes: u64,
+}
+
+pub async fn send_all(
+    client: &PushClient,
+    inputs: Vec<Input>,
+    plan: Plan,
+    progress: &Progress,
+) -> anyhow::Result<Sent> {
+    let singles = inputs.len() <= SINGLE_ITEM_LIMIT && inputs.iter().all(|i| matches!(i, Input::File { .. }));
+    let plan = Arc::new(plan);
+    let (prepared, mut receive) = mpsc::channel::<anyhow::Result<Work>>(256);
+    let producer = {
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || produce(inputs, &plan, &prepared))
+    };
+    let in_flight = Arc::new(Semaphore::new(plan.parallel.max(1)));
+    let mut tasks: JoinSet<anyhow::Result<Done>> = JoinSet::new();
+    let mut packer = Packed::new(plan.batch_bytes);
+    let mut sent = Sent::default();
+    let mut failure = None;
+    while let Some(work) = receive.recv().await {
+        let work = match work {
+            Ok(work) => work,
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        };
+        let job = match work {
+            Work::Item(item) if singles => Some(Job::Single(item)),
+            Work::Item(Prepared { content: Content::Large { item, compressed }, document_id, source_bytes }) => {
+                Some(Job::Large { document_id, item, compressed, source_bytes })
+            }
+            Work::Item(item) => packer.add(item).map(Job::Batch),
+            Work::BatchFile { bytes, items, source_bytes } => Some(Job::BatchFile { bytes, items, source_bytes }),
+        };
+        if let Some(job) = job {
+            sent.count(&job);
+            spawn(&mut tasks, &in_flight, client, &plan, job).await;
+        }
+        if let Some(error) = drain_finished(&mut tasks, progress) {
+            failure = Some(error);
+            break;
+        }
+    }
+    drop(receive);
+    if failure.is_none()
+        && let Some(last) = packer.finish()
+    {
+        let job = Job::Batch(last);
+        sent.count(&job);
+        spawn(&mut tasks, &in_flight, client, &plan, job).await;
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done.context("a sending task failed")? {
+            Ok(done) => progress.advance(done.items, done.bytes),
+            Err(error) => failure = failure.or(Some(error)),
+        }
+    }
+    producer.await.context("the file reader failed")?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(sent),
+    }
+}
+
+/// What the reader hands to the sender.
+enum Work {
+    Item(Prepared),
+    BatchFile { bytes: Bytes, items: u64, source_bytes: u64 },
+}
+
+/// Reads every input, in order, into items (on a blocking thread).
+fn produce(inputs: Vec<Input>, plan: &Plan, out: &mpsc::Sender<anyhow::Result<Work>>) {
+    for input in inputs {
+        let result = match input {
+            Input::File { path, relative, .. } => {
+                prepare_file(&path, &relative, &plan.naming, &plan.metadata).map(|item| vec![Work::Item(item)])
+            }
+            Input::Jsonl { path, .. } => jsonl_items(&path),
+            Input::Batch { path, .. } => batch_file(&path).map(|work| vec![work]),
+        };
+        let works = match result {
+            Ok(works) => works,
+            Err(error) => {
+                let _ = out.blocking_send(Err(error));
+                return;
+            }
+        };
+        for work in works {
+            if out.blocking_send(Ok(work)).is_err() {
+                return; // the sender stopped (a failure)
+            }
+        }
+    }
+}
+
+fn jsonl_items(path: &PathBuf) -> anyhow::Result<Vec<Work>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{} cannot be read as text", path.display()))?;
+    let place = |n: usize| format!("{}:{}", path.display(), n + 1);
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| prepare_line(line, &place(n)).map(Work::Item))
+        .collect()
+}
+
+/// A ready batch file, checked as the server will check it.
+fn batch_file(path: &PathBuf) -> anyhow::Result<Work> {
+    let bytes = std::fs::read(path).with_context(|| format!("{} cannot be read", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= intake_model::limits::MAX_CONTAINER_BYTES,
+        "{} is {} bytes: a batch file holds at most 256 MiB; split it, or push it as JSON Lines with --jsonl",
+        path.display(),
+        bytes.len()
+    );
+    let summary =
+        intake_model::batch::validate(&bytes[..]).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+    let source_bytes = bytes.len() as u64;
+    Ok(Work::BatchFile { bytes: bytes.into(), items: (summary.add_or_update + summary.delete) as u64, source_bytes })
+}
+
+/// The batch being packed, with what it holds.
+struct Packed {
+    packer: BatchPacker,
+    items: u64,
+    bytes: u64,
+}
+
+/// A full batch: its file, its items, the input bytes they came from.
+struct Batch {
+    file: Bytes,
+    items: u64,
+    source_bytes: u64,
+}
+
+impl Packed {
+    fn new(max_bytes: usize) -> Packed {
+        Packed { packer: BatchPacker::new(max_bytes), items: 0, bytes: 0 }
+    }
+
+    /// Adds an item; returns the previous batch when this one did not fit in it.
+    fn add(&mut self, item: Prepared) -> Option<Batch> {
+        let Content::Entry(entry) = item.content else { unreachable!("large items are sent on their own") };
+        let full = self.packer.push_add(&entry).map(|file| self.take(file));
+        self.items += 1;
+        self.bytes += item.source_bytes;
+        full
+    }
+
+    fn finish(&mut self) -> Option<Batch> {
+        self.packer.finish().map(|file| self.take(file))
+    }
+
+    fn take(&mut self, file: Bytes) -> Batch {
+        let batch = Batch { file, items: self.items, source_bytes: self.bytes };
+        (self.items, self.bytes) = (0, 0);
+        batch
+    }
+}
+
+enum Job {
+    Single(Prepared),
+    Large { document_id: String, item: serde_json::Map<String, Value>, compressed: Vec<u8>, source_bytes: u64 },
+    Batch(Batch),
+    BatchFile { bytes: Bytes, items: u64, source_bytes: u64 },
+}
+
+impl Sent {
+    fn count(&mut self, job: &Job) {
+        match job {
+            Job::Single(item) => {
+                self.single_puts += 1;
+                self.items += 1;
+                self.bytes += item.source_bytes;
+            }
+            Job::Large { source_bytes, .. } => {
+                self.containers += 1;
+                self.single_puts += 1;
+                self.items += 1;
+                self.bytes += source_bytes;
+            }
+            Job::Batch(batch) => {
+                self.batches += 1;
+                self.items += batch.items;
+                self.bytes += batch.source_bytes;
+            }
+            Job::BatchFile { items, source_bytes, .. } => {
+                self.batch_files += 1;
+                self.items += items;
+                self.bytes += source_bytes;
+            }
+        }
+    }
+}
+
+/// Starts a job once fewer than `parallel` are in flight.
+async fn spawn(
+    tasks: &mut JoinSet<anyhow::Result<Done>>,
+    in_flight: &Arc<Semaphore>,
+    client: &PushClient,
+    plan: &Plan,
+    job: Job,
+) {
+    let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
+    let client = client.clone();
+    let ordering_id = Some(plan.ordering_id);
+    tasks.spawn(async move {
+        let done = run(&client, ordering_id, job).await;
+        drop(permit);
+        done
+    });
+}
+
+async fn run(client: &PushClient, ordering_id: Option<i64>, job: Job) -> anyhow::Result<Done> {
+    Ok(match job {
+        Job::Single(item) => {
+            let Content::Entry(entry) = item.content else { unreachable!("large items are their own jobs") };
+            client
+                .add_or_update(&item.document_id, entry.into(), ordering_id)
+                .await
+                .with_context(|| format!("pushing {}", item.document_id))?;
+            Done { items: 1, bytes: item.source_bytes }
+        }
+        Job::Large { document_id, mut item, compressed, source_bytes } => {
+            let container = client.create_container().await?;
+            client.upload(&container, compressed.into()).await.with_context(|| format!("uploading {document_id}"))?;
+            item.insert("compressedBinaryDataFileId".into(), json!(container.file_id));
+            let body = serde_json::to_vec(&Value::Object(item))?;
+            client
+                .add_or_update(&document_id, body.into(), ordering_id)
+                .await
+                .with_context(|| format!("pushing {document_id}"))?;
+            Done { items: 1, bytes: source_bytes }
+        }
+        Job::Batch(batch) => {
+            client.send_batch(batch.file, ordering_id).await.context("sending a batch")?;
+            Done { items: batch.items, bytes: batch.source_bytes }
+        }
+        Job::BatchFile { bytes, items, source_bytes } => {
+            client.send_batch(bytes, ordering_id).await.context("sending a batch file")?;
+            Done { items, bytes: source_bytes }
+        }
+    })
+}
+
+/// Counts the jobs already finished; the first failure, if any.
+fn drain_finished(tasks: &mut JoinSet<anyhow::Result<Done>>, progress: &Progress) -> Option<anyhow::Error> {
+    while let Some(done) = tasks.try_join_next() {
+        match done {
+            Ok(Ok(done)) => progress.advance(done.items, done.bytes),
+            Ok(Err(error)) => return Some(error),
+            Err(panic) => return Some(anyhow::anyhow!("a sending task failed: {panic}")),
+        }
+    }
+    None
+}
