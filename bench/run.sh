@@ -11,6 +11,8 @@
 #   5. peak server memory while a 250 MiB batch (Java SE 17 API pages) is uploaded, validated and applied
 #   6. the cost of limit checks on the single-item PUT path: the 1 KB items with every limit set (never reached)
 #      against no limits, alternating, same run
+#   7. `intake push` of the linux-doc folder against the official Node SDK's batchUpdateDocumentsFromFiles on the
+#      same pages, each against a fresh server, until every page is searchable
 #
 # STEPS selects some of them (default: all), e.g. STEPS="batch memory" bench/run.sh.
 #
@@ -23,7 +25,7 @@ root=$(cd "$here/.." && pwd)
 shared=${SHARED:-$root/../shared}
 out=$here/out
 runs=${RUNS:-3}
-steps=" ${STEPS:-put searchable ingest batch memory limits} "
+steps=" ${STEPS:-put searchable ingest batch memory limits push} "
 wants() { [[ "$steps" == *" $1 "* ]]; }
 mkdir -p "$out"
 
@@ -178,4 +180,46 @@ if wants limits; then
     done
     # The same cost measured alone, without the noise of the machine: nanoseconds per PUT in the checks.
     record "$("$loader" limit-checks)"
+fi
+
+# 7. Pushing a folder: `intake push` of the 3,185 linux-doc pages against the official Node SDK's
+#    batchUpdateDocumentsFromFiles (what the Coveo CLI's source:push:add does) on the same pages, as the JSON files
+#    it reads (50 documents each, made from the corpus JSONL). Each on a fresh server, until every page is
+#    searchable; both run in the same loop, so they see the same machine.
+if wants push; then
+    [ -d "$root/compat/node_modules/@coveo/push-api-client" ] ||
+        (cd "$root/compat" && npm ci --no-audit --no-fund --loglevel=error)
+    json_folder=$out/linux-doc-json
+    [ -d "$json_folder" ] || python3 - "$corpus" "$json_folder" <<'PY'
+import json, os, sys
+corpus, folder = sys.argv[1], sys.argv[2]
+os.makedirs(folder)
+docs = [json.loads(line) for line in open(corpus)]
+keep = ("documentId", "title", "fileExtension", "data")
+for n in range(0, len(docs), 50):
+    with open(f"{folder}/docs-{n // 50:03}.json", "w") as f:
+        json.dump([{k: d[k] for k in keep if k in d} for d in docs[n:n + 50]], f)
+PY
+    html=/usr/share/doc/linux-doc-6.1/html
+    # Both inputs read once, so both runs find them in the page cache.
+    find "$html" "$json_folder" -type f -exec cat {} + > /dev/null
+    for run in $(seq 1 "$runs"); do
+        start_server
+        node_result=$(PUSH_URL="http://127.0.0.1:$port" NODE_PATH="$root/compat/node_modules" \
+            "$loader" until-searchable "${target[@]}" --count 3185 -- \
+            node --require "$root/compat/coveo_redirect.cjs" "$here/push_node.cjs" bench-key default "$source_id" "$json_folder")
+        stop_server
+        start_server
+        intake_result=$("$loader" until-searchable "${target[@]}" --count 3185 -- \
+            "$intake" push "$html" --include '*.html' --quiet --url "http://127.0.0.1:$port" --api-key bench-key \
+            --org default --source "$source_id")
+        stop_server
+        record "$(python3 -c '
+import json, sys
+node, intake = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(json.dumps({"benchmark": "push_folder", "docs": 3185, "node_sdk_command_s": node["command_s"],
+    "node_sdk_all_searchable_s": node["all_searchable_s"], "intake_push_command_s": intake["command_s"],
+    "intake_push_all_searchable_s": intake["all_searchable_s"],
+    "ratio_node_time_over_intake_time": node["all_searchable_s"] / intake["all_searchable_s"]}))' "$node_result" "$intake_result")"
+    done
 fi

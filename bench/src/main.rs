@@ -50,6 +50,16 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         operations: u64,
     },
+    /// Runs a command (a push client), then waits until `count` items are searchable: how long each took.
+    UntilSearchable {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        count: u64,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Time from a 202 to the item being found by search, one item at a time.
     Searchable {
         #[command(flatten)]
@@ -353,6 +363,27 @@ async fn batch(
     }))
 }
 
+async fn until_searchable(target: Target, count: u64, command: Vec<String>) -> anyhow::Result<Value> {
+    let client = client(2);
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&command[0]).args(&command[1..]).stdout(std::process::Stdio::null()).status()
+    })
+    .await??;
+    if !status.success() {
+        bail!("the push command failed: {status}");
+    }
+    let command_s = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while target.total(&client, "").await? < count {
+        if Instant::now() > deadline {
+            bail!("the items did not all become searchable within 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(json!({"benchmark": "push", "docs": count, "command_s": command_s, "all_searchable_s": started.elapsed().as_secs_f64()}))
+}
+
 /// Nanoseconds of CPU per item PUT spent in the limit checks, limits on and off, on one thread and on two
 /// threads contending for the same organization (the worst case: every request of both cores at once).
 fn limit_checks(operations: u64) -> anyhow::Result<Value> {
@@ -418,6 +449,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest { target, corpus, concurrency } => ingest(target, corpus, concurrency).await?,
         Command::Searchable { target, samples } => searchable(target, samples).await?,
         Command::LimitChecks { operations } => limit_checks(operations)?,
+        Command::UntilSearchable { target, count, command } => until_searchable(target, count, command).await?,
         Command::Batch { target, corpus, batch_file, max_bytes, server_pid } => {
             batch(target, corpus, batch_file, max_bytes, server_pid).await?
         }

@@ -42,7 +42,7 @@ pub struct PushArgs {
     #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = key_value)]
     metadata: Vec<(String, String)>,
     /// Largest batch file: bytes, or with KiB, MiB (at most 256 MiB)
-    #[arg(long, default_value = "64MiB", value_parser = size)]
+    #[arg(long, default_value = "16MiB", value_parser = size)]
     batch_size: usize,
     /// Batches sent at once
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
