@@ -381,7 +381,9 @@ async fn until_searchable(target: Target, count: u64, command: Vec<String>) -> a
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(json!({"benchmark": "push", "docs": count, "command_s": command_s, "all_searchable_s": started.elapsed().as_secs_f64()}))
+    Ok(
+        json!({"benchmark": "push", "docs": count, "command_s": command_s, "all_searchable_s": started.elapsed().as_secs_f64()}),
+    )
 }
 
 /// Nanoseconds of CPU per item PUT spent in the limit checks, limits on and off, on one thread and on two

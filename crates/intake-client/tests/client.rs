@@ -146,4 +146,20 @@ async fn other_answers_are_final_and_attempts_run_out() {
         matches!(&error, ClientError::GaveUp { attempts: 2, last } if matches!(**last, ClientError::Transport { .. })),
         "{error}"
     );
+    // HTTPS (Coveo's cloud) is built in: against a server that answers plain HTTP, the TLS handshake fails.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = plain.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok((mut stream, _)) = plain.accept() {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let tls = PushClient::new(Endpoint { api_url: format!("https://{address}"), ..s.client.endpoint().clone() })
+        .unwrap()
+        .with_retry(RetryPolicy::never());
+    let error = tls.set_status("IDLE").await.unwrap_err();
+    let ClientError::GaveUp { last, .. } = error else { panic!("{error}") };
+    let detail = format!("{last:?}");
+    assert!(detail.contains("InvalidContentType") || detail.contains("CorruptMessage"), "{detail}");
 }
