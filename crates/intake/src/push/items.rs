@@ -1,6 +1,7 @@
 //! What `intake push` sends: the inputs named on the command line, listed, and each file made into a Push API
 //! item — `documentId` a `file://` URI (or one under `--base-uri`), a title, `fileExtension`, `date` from the
-//! modification time, metadata from `--meta`, and the content as text, or compressed when it is binary or large.
+//! modification time, metadata from `--meta`, and the content as text, or zlib-compressed when it is binary or
+//! over 1 MiB (in a file container of its own when even that is over 5 MiB).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,9 @@ use serde_json::{Map, Value, json};
 /// Inline `data` and `compressedBinaryData` hold at most this much (Coveo: 5 MB); larger content goes into a
 /// file container of its own.
 pub const MAX_INLINE_BYTES: usize = 5 * 1024 * 1024;
+
+/// Text larger than this is sent compressed: a quarter of the bytes on the wire for a little CPU.
+pub const COMPRESS_ABOVE_BYTES: usize = 1024 * 1024;
 
 /// Extensions whose files are binary whatever their bytes look like.
 const BINARY_EXTENSIONS: &[&str] = &[
@@ -197,7 +201,7 @@ pub fn prepare_file(
     item.insert("title".into(), json!(title(text, name)));
     let source_bytes = bytes.len() as u64;
     let large = match text {
-        Some(text) if text.len() <= MAX_INLINE_BYTES => {
+        Some(text) if text.len() <= COMPRESS_ABOVE_BYTES => {
             item.insert("data".into(), json!(text));
             None
         }
@@ -337,7 +341,15 @@ mod tests {
         assert_eq!(item["compressionType"], "ZLIB");
         assert!(item["compressedBinaryData"].is_string() && item["data"].is_null());
         assert_eq!((item["title"].as_str(), item["fileExtension"].as_str()), (Some("m.pdf"), Some(".pdf")));
-        // Large text that compresses well goes inline, compressed; content that does not goes to a container.
+        // Text over 1 MiB goes compressed, inline while that fits; content that does not fit goes to a container.
+        let medium = dir.path().join("medium.html");
+        std::fs::write(&medium, format!("<title>M</title>{}", "<p>walrus</p>".repeat(100_000))).unwrap();
+        let Content::Entry(entry) = prepare_file(&medium, "medium.html", &naming, &[]).unwrap().content else {
+            panic!()
+        };
+        let item: Value = serde_json::from_slice(&entry).unwrap();
+        assert_eq!((item["title"].as_str(), item["compressionType"].as_str()), (Some("M"), Some("ZLIB")));
+        assert!(item["data"].is_null() && item["compressedBinaryData"].as_str().unwrap().len() < 100_000);
         let text = dir.path().join("big.txt");
         std::fs::write(&text, "all work and no play ".repeat(300_000)).unwrap();
         let Content::Entry(entry) = prepare_file(&text, "big.txt", &naming, &[]).unwrap().content else { panic!() };
