@@ -410,7 +410,7 @@ fn limit_checks(operations: u64) -> anyhow::Result<Value> {
                     std::thread::spawn(move || -> anyhow::Result<()> {
                         for n in 0..operations / threads {
                             quotas.admit_call("default")?;
-                            let reservation = quotas.reserve("default", ItemCounts { adds: 1, documents: 1 })?;
+                            let reservation = quotas.reserve("default", ItemCounts::items(1, 1))?;
                             let seq = n * threads + worker + 1;
                             reservation.journaled(seq);
                             // The applier commits about every 250 ms: some 5,000 PUTs at 20,000/s.

@@ -342,8 +342,7 @@ pub async fn push_batch(
         deletes = summary.delete,
         "batch accepted"
     );
-    let counts =
-        ItemCounts { adds: summary.add_or_update as u64, documents: (summary.add_or_update + summary.delete) as u64 };
+    let counts = ItemCounts::items(summary.add_or_update as u64, (summary.add_or_update + summary.delete) as u64);
     let batch = OperationKind::Batch { file_id: file_id.clone() };
     let accepted = call.journal_counted(&state, ordering_id, batch, counts).await;
     unpin_unless_accepted(&state, Some(&file_id), accepted)

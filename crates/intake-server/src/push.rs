@@ -73,8 +73,8 @@ impl SourceCall {
         kind: OperationKind,
     ) -> HandlerResult<Response> {
         let counts = match &kind {
-            OperationKind::AddOrUpdate(_) => ItemCounts { adds: 1, documents: 1 },
-            OperationKind::Delete { .. } => ItemCounts { adds: 0, documents: 1 },
+            OperationKind::AddOrUpdate(_) => ItemCounts::items(1, 1),
+            OperationKind::Delete { .. } => ItemCounts::items(0, 1),
             _ => ItemCounts::default(),
         };
         self.journal_counted(state, ordering_id, kind, counts).await

@@ -20,12 +20,20 @@ use intake_model::{ApiError, ErrorCode};
 use intake_store::{Catalog, Clock, DailyUsage, Seq};
 use serde_json::{Map, Value, json};
 
-/// The items an operation adds to the counts: `documents` against the daily limit (adds and deletes), `adds`
-/// against the item limit.
+/// What an operation adds to the counts: `documents` against the daily item limit (adds and deletes), `adds`
+/// against the item limit, `identities` against the daily security identity limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ItemCounts {
     pub adds: u64,
     pub documents: u64,
+    pub identities: u64,
+}
+
+impl ItemCounts {
+    /// `adds` new items among `documents` items.
+    pub fn items(adds: u64, documents: u64) -> ItemCounts {
+        ItemCounts { adds, documents, identities: 0 }
+    }
 }
 
 pub struct Quotas {
@@ -98,6 +106,7 @@ impl Drop for Reservation {
             let mut quota = quota.lock().expect("quota lock");
             quota.items.reserved -= self.counts.adds;
             quota.usage.documents = quota.usage.documents.saturating_sub(self.counts.documents);
+            quota.usage.identities = quota.usage.identities.saturating_sub(self.counts.identities);
             quota.dirty = true;
         }
     }
@@ -163,8 +172,9 @@ impl Quotas {
         Ok(())
     }
 
-    /// Admits an operation's items against the daily item limit (429 TOO_MANY_DOCUMENTS_DAILY) and, for adds,
-    /// the item limit (412 DOCUMENT_LIMIT_EXCEEDED), and holds them until the operation is journaled.
+    /// Admits an operation's items against the daily item limit (429 TOO_MANY_DOCUMENTS_DAILY), its security
+    /// identities against theirs (429 TOO_MANY_REQUESTS) and, for adds, the item limit (412
+    /// DOCUMENT_LIMIT_EXCEEDED), and holds them until the operation is journaled.
     pub fn reserve(&self, organization_id: &str, counts: ItemCounts) -> Result<Reservation, ApiError> {
         if counts == ItemCounts::default() {
             return Ok(Reservation { quota: None, counts });
@@ -178,6 +188,12 @@ impl Quotas {
         {
             return Err(quota.over_daily_documents(limit, counts.documents, now));
         }
+        if let Some(limit) = quota.limits.get(LimitKey::DailySecurityIdentities)
+            && counts.identities > 0
+            && quota.usage.identities + counts.identities > limit
+        {
+            return Err(quota.over_daily_identities(limit, counts.identities, now));
+        }
         if counts.adds > 0
             && let Some(limit) = quota.limits.get(LimitKey::MaximumItems)
             && quota.items.count() + counts.adds > limit
@@ -185,6 +201,7 @@ impl Quotas {
             return Err(quota.over_items(limit, counts.adds));
         }
         quota.usage.documents += counts.documents;
+        quota.usage.identities += counts.identities;
         quota.items.reserved += counts.adds;
         quota.touch(now);
         drop(quota);
@@ -349,6 +366,20 @@ impl OrgQuota {
         .with_retry_after(seconds)
     }
 
+    fn over_daily_identities(&self, limit: u64, identities: u64, now: i64) -> ApiError {
+        let seconds = seconds_to_midnight(now);
+        ApiError::new(
+            ErrorCode::TooManyRequests,
+            format!(
+                "Organization '{}' has pushed {} security identities today (UTC); {identities} more would go over its \
+                 pushApiMaximumDailySecurityIdentities of {limit}. The count starts again at midnight UTC, in \
+                 {seconds} s (Retry-After).",
+                self.organization_id, self.usage.identities
+            ),
+        )
+        .with_retry_after(seconds)
+    }
+
     fn over_items(&self, limit: u64, adds: u64) -> ApiError {
         let items = &self.items;
         ApiError::new(
@@ -386,5 +417,62 @@ impl OrgQuota {
                 (used, self.tokens_at_ms)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use intake_store::ManualClock;
+
+    use super::*;
+
+    fn quotas(limits: &[(LimitKey, u64)]) -> (Quotas, ManualClock, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::open(&dir.path().join("catalog.sqlite")).unwrap());
+        let clock = ManualClock::new(20_000 * DAY_MS + 1_000);
+        let mut defaults = Limits::default();
+        for (key, value) in limits {
+            defaults.set(*key, Some(*value));
+        }
+        (Quotas::new(defaults, catalog, Arc::new(clock.clone())), clock, dir)
+    }
+
+    /// The security identity endpoints are not there yet; the limit they will reserve against already holds.
+    #[test]
+    fn security_identities_are_counted_per_day_and_given_back_when_not_journaled() {
+        let (quotas, clock, _dir) = quotas(&[(LimitKey::DailySecurityIdentities, 10)]);
+        let identities = |n| ItemCounts { identities: n, ..ItemCounts::default() };
+        quotas.reserve("acme", identities(6)).unwrap().journaled(1);
+        let refused = quotas.reserve("acme", identities(5)).err().unwrap();
+        assert_eq!((refused.code, refused.retry_after), (ErrorCode::TooManyRequests, Some(86_399)));
+        assert!(refused.message.contains("has pushed 6 security identities today (UTC); 5 more would go over"));
+        drop(quotas.reserve("acme", identities(4)).unwrap()); // the journal refused it: given back
+        quotas.reserve("acme", identities(4)).unwrap().journaled(2);
+        assert!(quotas.reserve("acme", identities(1)).is_err());
+        let report = quotas.report("acme").unwrap();
+        assert_eq!(report["content"]["pushApiMaximumDailySecurityIdentities"]["actualCount"], 10);
+        clock.advance_ms(DAY_MS);
+        quotas.reserve("acme", identities(10)).unwrap().journaled(3);
+    }
+
+    #[test]
+    fn pending_adds_are_released_by_the_commit_that_contains_them() {
+        let (quotas, _clock, _dir) = quotas(&[(LimitKey::MaximumItems, 3)]);
+        for seq in 1..=3 {
+            quotas.reserve("acme", ItemCounts::items(1, 1)).unwrap().journaled(seq);
+        }
+        assert_eq!(
+            quotas.reserve("acme", ItemCounts::items(1, 1)).err().unwrap().code,
+            ErrorCode::DocumentLimitExceeded
+        );
+        // Records 1 and 2 committed, one of them replacing an item: 1 live item, 1 pending add.
+        quotas.indexed("acme", 1, 2);
+        quotas.reserve("acme", ItemCounts::items(1, 1)).unwrap().journaled(4);
+        assert!(quotas.reserve("acme", ItemCounts::items(1, 1)).is_err());
+        // An add whose record the index already committed is not counted twice.
+        quotas.indexed("acme", 2, 5);
+        quotas.reserve("acme", ItemCounts::items(1, 1)).unwrap().journaled(5);
+        let report = quotas.report("acme").unwrap();
+        assert_eq!(report["content"]["maximumItems"]["actualCount"], 2);
     }
 }
