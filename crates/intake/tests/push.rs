@@ -256,3 +256,24 @@ fn a_full_run_removes_the_items_no_longer_present() {
     );
     assert_eq!(source["information"]["sourceStatus"]["type"], "IDLE", "{source}");
 }
+
+#[test]
+fn wait_lists_the_items_that_failed_after_they_were_accepted() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("items.jsonl");
+    let mut text = String::new();
+    for n in 0..12 {
+        text.push_str(&format!("{{\"documentId\": \"file:///ok/{n}\", \"data\": \"fine {n}\"}}\n"));
+    }
+    // Accepted with the batch (its structure is sound), refused when applied: the data is not Base64.
+    text.push_str("{\"documentId\": \"file:///broken\", \"compressedBinaryData\": \"not base64 at all!\"}\n");
+    std::fs::write(&lines, text).unwrap();
+    let (ok, out, err) = s.push(&[lines.to_str().unwrap(), "--wait"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("Pushed 13 items") && out.contains("1 batches"), "{out}");
+    assert!(out.contains("13 items processed: 12 COMPLETED, 1 not."), "{out}");
+    assert!(out.contains("  ERROR file:///broken: "), "{out}");
+    assert!(err.contains("1 items failed after they were accepted"), "{err}");
+    s.wait_total(12);
+}
