@@ -249,7 +249,12 @@ impl PushClient {
                 return (Err(ClientError::GaveUp { attempts: attempt, last: Box::new(error) }), answer_lost);
             }
             let wait = self.retry.delay(attempt, retry_after);
-            tracing::warn!(%error, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::warn!(
+                "{error}; retrying in {:.1} s (attempt {} of {})",
+                wait.as_secs_f64(),
+                attempt + 1,
+                self.retry.max_attempts
+            );
             self.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
             attempt += 1;

@@ -50,7 +50,18 @@ fn main() -> anyhow::Result<()> {
         Command::Explain { code, markdown } => explain(code.as_deref(), markdown),
         Command::Search(args) => tokio::runtime::Runtime::new()?.block_on(search::run(args)),
         Command::Admin(args) => tokio::runtime::Runtime::new()?.block_on(admin::run(args)),
-        Command::Push(args) => tokio::runtime::Runtime::new()?.block_on(push::run(args)),
+        Command::Push(args) => {
+            // Retries and other warnings of the client, one line each on standard error.
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_target(false)
+                .init();
+            tokio::runtime::Runtime::new()?.block_on(push::run(args))
+        }
     }
 }
 

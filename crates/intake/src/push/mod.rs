@@ -152,15 +152,14 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "Pushed {} items ({:.1} MB) in {elapsed:.1} s: {} batches, {} batch files, {} single PUTs ({} through their own \
-         file container); {} retries.{}",
-        sent.items,
+        "Pushed {} ({:.1} MB) in {elapsed:.1} s: {}, {}, {} ({} through their own file container); {}.{}",
+        count(sent.items, "item", "items"),
         sent.bytes as f64 / 1e6,
-        sent.batches,
-        sent.batch_files,
-        sent.single_puts,
+        count(sent.batches, "batch", "batches"),
+        count(sent.batch_files, "batch file", "batch files"),
+        count(sent.single_puts, "single PUT", "single PUTs"),
         sent.containers,
-        client.retries(),
+        count(client.retries(), "retry", "retries"),
         if args.full {
             format!(" Items older than orderingId {ordering_id} are deleted in {} min.", args.queue_delay)
         } else {
@@ -171,6 +170,10 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         wait_for_outcomes(&client, ordering_id, started_ms, sent.items, Duration::from_secs(args.wait_timeout)).await?;
     }
     Ok(())
+}
+
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn describe(paths: &[PathBuf]) -> String {
@@ -335,7 +338,7 @@ async fn wait_for_outcomes(
                 println!("  {result} {id}: {reason}");
             }
             if !failed.is_empty() {
-                bail!("{} items failed after they were accepted (listed above)", failed.len());
+                bail!("{} failed after being accepted (listed above)", count(failed.len() as u64, "item", "items"));
             }
             return Ok(());
         }
