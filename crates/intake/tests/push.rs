@@ -285,3 +285,22 @@ fn wait_lists_the_items_that_failed_after_they_were_accepted() {
     assert!(err.contains("1 item failed after being accepted"), "{err}");
     s.wait_total(12);
 }
+
+#[test]
+fn what_cannot_be_pushed_is_skipped_named_and_fails_the_run_after_the_rest() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("items.jsonl");
+    let mut text = String::new();
+    for n in 0..11 {
+        text.push_str(&format!("{{\"documentId\": \"file:///line/{n}\", \"data\": \"fine {n}\"}}\n"));
+    }
+    text.push_str("{\"data\": \"no id\"}\n");
+    std::fs::write(&lines, text).unwrap();
+    let (ok, out, err) = s.push(&[lines.to_str().unwrap(), "--quiet"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("Pushed 11 items"), "{out}");
+    assert!(err.contains(&format!("skipped {}:12: the item has no 'documentId'", lines.display())), "{err}");
+    assert!(err.contains("1 file or line could not be pushed"), "{err}");
+    s.wait_total(11);
+}

@@ -180,8 +180,15 @@ pub fn prepare_file(
     naming: &Naming,
     metadata: &[(String, String)],
 ) -> anyhow::Result<Prepared> {
+    let file = std::fs::metadata(path).with_context(|| format!("{} cannot be read", path.display()))?;
+    anyhow::ensure!(
+        file.len() <= intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
+        "{} is {} bytes: an item holds at most 256 MiB",
+        path.display(),
+        file.len()
+    );
     let bytes = std::fs::read(path).with_context(|| format!("{} cannot be read", path.display()))?;
-    let modified = std::fs::metadata(path)?.modified().ok();
+    let modified = file.modified().ok();
     let document_id = naming.document_id(relative)?;
     let name = relative.rsplit('/').next().unwrap_or(relative);
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());

@@ -169,6 +169,12 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     if args.wait {
         wait_for_outcomes(&client, ordering_id, started_ms, sent.items, Duration::from_secs(args.wait_timeout)).await?;
     }
+    if sent.skipped > 0 {
+        bail!(
+            "{} could not be pushed (listed above, \"skipped …\")",
+            count(sent.skipped, "file or line", "files or lines")
+        );
+    }
     Ok(())
 }
 

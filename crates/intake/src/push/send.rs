@@ -38,6 +38,8 @@ pub struct Sent {
     pub single_puts: u64,
     pub containers: u64,
     pub bytes: u64,
+    /// Files or lines that could not be made into items.
+    pub skipped: u64,
 }
 
 /// One unit of work the senders finish: how many items and input bytes it carried, for progress.
@@ -54,7 +56,7 @@ pub async fn send_all(
 ) -> anyhow::Result<Sent> {
     let singles = inputs.len() <= SINGLE_ITEM_LIMIT && inputs.iter().all(|i| matches!(i, Input::File { .. }));
     let plan = Arc::new(plan);
-    let (prepared, mut receive) = mpsc::channel::<anyhow::Result<Work>>(256);
+    let (prepared, mut receive) = mpsc::channel::<Work>(256);
     let producer = {
         let plan = plan.clone();
         tokio::task::spawn_blocking(move || produce(inputs, &plan, &prepared))
@@ -65,13 +67,6 @@ pub async fn send_all(
     let mut sent = Sent::default();
     let mut failure = None;
     while let Some(work) = receive.recv().await {
-        let work = match work {
-            Ok(work) => work,
-            Err(error) => {
-                failure = Some(error);
-                break;
-            }
-        };
         let job = match work {
             Work::Item(item) if singles => Some(Job::Single(item)),
             Work::Item(Prepared { content: Content::Large { item, compressed }, document_id, source_bytes }) => {
@@ -79,6 +74,11 @@ pub async fn send_all(
             }
             Work::Item(item) => packer.add(item).map(Job::Batch),
             Work::BatchFile { bytes, items, source_bytes } => Some(Job::BatchFile { bytes, items, source_bytes }),
+            Work::Skipped(why) => {
+                progress.println(&format!("skipped {why}"));
+                sent.skipped += 1;
+                None
+            }
         };
         if let Some(job) = job {
             sent.count(&job);
@@ -113,42 +113,54 @@ pub async fn send_all(
 /// What the reader hands to the sender.
 enum Work {
     Item(Prepared),
-    BatchFile { bytes: Bytes, items: u64, source_bytes: u64 },
+    BatchFile {
+        bytes: Bytes,
+        items: u64,
+        source_bytes: u64,
+    },
+    /// A file or line that cannot be pushed, and why.
+    Skipped(String),
 }
 
 /// Reads every input, in order, into items (on a blocking thread).
-fn produce(inputs: Vec<Input>, plan: &Plan, out: &mpsc::Sender<anyhow::Result<Work>>) {
+/// A file or line that cannot become an item is skipped with its reason; the rest is still pushed.
+fn produce(inputs: Vec<Input>, plan: &Plan, out: &mpsc::Sender<Work>) {
+    let send = |work: Work| out.blocking_send(work).is_ok();
     for input in inputs {
-        let result = match input {
+        let going = match input {
             Input::File { path, relative, .. } => {
-                prepare_file(&path, &relative, &plan.naming, &plan.metadata).map(|item| vec![Work::Item(item)])
+                send(match prepare_file(&path, &relative, &plan.naming, &plan.metadata) {
+                    Ok(item) => Work::Item(item),
+                    Err(error) => Work::Skipped(format!("{error:#}")),
+                })
             }
-            Input::Jsonl { path, .. } => jsonl_items(&path),
-            Input::Batch { path, .. } => batch_file(&path).map(|work| vec![work]),
+            Input::Jsonl { path, .. } => jsonl_items(&path, &send),
+            Input::Batch { path, .. } => send(batch_file(&path).unwrap_or_else(|e| Work::Skipped(format!("{e:#}")))),
         };
-        let works = match result {
-            Ok(works) => works,
-            Err(error) => {
-                let _ = out.blocking_send(Err(error));
-                return;
-            }
-        };
-        for work in works {
-            if out.blocking_send(Ok(work)).is_err() {
-                return; // the sender stopped (a failure)
-            }
+        if !going {
+            return; // the sender stopped (a failure)
         }
     }
 }
 
-fn jsonl_items(path: &PathBuf) -> anyhow::Result<Vec<Work>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{} cannot be read as text", path.display()))?;
-    let place = |n: usize| format!("{}:{}", path.display(), n + 1);
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| prepare_line(line, &place(n)).map(Work::Item))
-        .collect()
+/// Sends a JSON Lines file's items one line at a time; false when the sender stopped.
+fn jsonl_items(path: &PathBuf, send: &impl Fn(Work) -> bool) -> bool {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => std::io::BufReader::new(file),
+        Err(error) => return send(Work::Skipped(format!("{} cannot be read: {error}", path.display()))),
+    };
+    for (n, line) in std::io::BufRead::lines(file).enumerate() {
+        let place = format!("{}:{}", path.display(), n + 1);
+        let work = match line {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => prepare_line(&line, &place).map_or_else(|e| Work::Skipped(format!("{e:#}")), Work::Item),
+            Err(error) => Work::Skipped(format!("{place}: {error}")),
+        };
+        if !send(work) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A ready batch file, checked as the server will check it.
