@@ -235,11 +235,15 @@ fn dry_run(inputs: &[Input], naming: &Naming, metadata: &[(String, String)]) -> 
                 }
             }
             Input::Jsonl { path: file, .. } => {
-                let text = std::fs::read_to_string(file).with_context(|| format!("{path} is not readable text"))?;
-                for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let text = std::fs::File::open(file).with_context(|| format!("{path} cannot be read"))?;
+                for (n, line) in std::io::BufRead::lines(std::io::BufReader::new(text)).enumerate() {
+                    let line = line.with_context(|| format!("{path}:{} is not readable text", n + 1))?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
                     checked += 1;
                     let place = format!("{path}:{}", n + 1);
-                    let problem = items::prepare_line(line, &place)
+                    let problem = items::prepare_line(&line, &place)
                         .and_then(|item| check_item(&item).map_err(|why| anyhow::anyhow!("{place}: {why}")));
                     problems.extend(problem.err().map(|e| format!("{e:#}")));
                 }
