@@ -304,3 +304,23 @@ fn what_cannot_be_pushed_is_skipped_named_and_fails_the_run_after_the_rest() {
     assert!(err.contains("1 file or line could not be pushed"), "{err}");
     s.wait_total(11);
 }
+
+/// `intake serve` then `intake push DIR`, in the same folder, with no flags at all.
+#[test]
+fn push_needs_no_flags_next_to_a_server() {
+    let s = setup();
+    let folder = tempfile::tempdir().unwrap();
+    pages(folder.path(), 3);
+    let output = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["push", folder.path().to_str().unwrap()])
+        .current_dir(s.data.parent().unwrap())
+        .env_remove("INTAKE_URL")
+        .env_remove("INTAKE_API_KEY")
+        .env_remove("INTAKE_DATA_DIR")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(out.contains("Pushed 3 items") && out.contains("3 single PUTs"), "{out}");
+    s.wait_total(3);
+}
