@@ -226,8 +226,9 @@ impl RuleState {
             }
             _ if !may_fire => false,
             Trigger::Next { .. } => {
-                let remaining = self.remaining.get_or_insert(0);
-                *remaining = remaining.saturating_sub(1);
+                // Spent, but not yet removed by the call that spent it.
+                let Some(remaining) = self.remaining.as_mut().filter(|r| **r > 0) else { return Firing::No };
+                *remaining -= 1;
                 self.fired += 1;
                 return if *remaining == 0 { Firing::Last } else { Firing::Yes };
             }
@@ -324,6 +325,15 @@ pub struct Injected;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_counted_rule_fires_exactly_its_count_even_before_it_is_removed() {
+        let rule = serde_json::from_str::<FaultSpec>(r#"{"status": 503, "count": 2}"#).unwrap().check().unwrap();
+        let mut state = RuleState::new(&rule, None, 0);
+        let firings: Vec<_> = (0..4).map(|_| state.observe(&rule, 0, true)).collect();
+        assert!(matches!(firings[..], [Firing::Yes, Firing::Last, Firing::No, Firing::No]));
+        assert_eq!(state.fired, 2);
+    }
 
     #[test]
     fn faults_apply_to_organization_paths_but_not_to_their_own_endpoints() {

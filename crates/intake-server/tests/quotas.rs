@@ -474,3 +474,22 @@ async fn rules_survive_restarts_and_come_from_the_configuration() {
     let files = s.request(Method::POST, &s.url("/push/v1/organizations/default/files")).send().await.unwrap();
     assert_error(files, 503, "SERVICE_UNAVAILABLE", &["Injected by fault rule config-1"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_counted_rule_fails_exactly_its_count_under_concurrency() {
+    let s = Arc::new(TestServer::start().await);
+    add_fault(&s, json!({"status": 503, "count": 5})).await;
+    let calls: Vec<_> = (0..40)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move { s.put_item(&format!("file://c/{n}"), &item(n), "").await.status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 35, "{statuses:?}");
+    assert!(faults(&s).await.is_empty());
+}
