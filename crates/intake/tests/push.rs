@@ -324,3 +324,37 @@ fn push_needs_no_flags_next_to_a_server() {
     assert!(out.contains("Pushed 3 items") && out.contains("3 single PUTs"), "{out}");
     s.wait_total(3);
 }
+
+/// Files whose content is over 5 MiB even compressed go through a file container of their own, few or many.
+#[test]
+fn large_files_go_through_their_own_container() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..6_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.path().join("noise.bin"), &noise).unwrap();
+    pages(dir.path(), 2);
+    let (ok, out, err) = s.push(&[dir.path().to_str().unwrap(), "--wait"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("Pushed 3 items") && out.contains("3 single PUTs (1 through their own file container)"),
+        "{out}"
+    );
+    pages(dir.path(), 12);
+    let (ok, out, err) = s.push(&[dir.path().to_str().unwrap(), "--wait"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("Pushed 13 items") && out.contains(": 1 batch,") && out.contains("(1 through their own"),
+        "{out}"
+    );
+    s.wait_total(13);
+    let found = s.call("POST", "/rest/search/v2?organizationId=default", json!({"aq": "@uri==\"file:///noise.bin\""}));
+    assert_eq!(found["results"][0]["raw"]["size"], 6_000_000, "{found}");
+}

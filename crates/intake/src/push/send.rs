@@ -68,11 +68,15 @@ pub async fn send_all(
     let mut failure = None;
     while let Some(work) = receive.recv().await {
         let job = match work {
-            Work::Item(item) if singles => Some(Job::Single(item)),
             Work::Item(Prepared { content: Content::Large { item, compressed }, document_id, source_bytes }) => {
                 Some(Job::Large { document_id, item, compressed, source_bytes })
             }
-            Work::Item(item) => packer.add(item).map(Job::Batch),
+            Work::Item(Prepared { content: Content::Entry(entry), document_id, source_bytes }) if singles => {
+                Some(Job::Single { document_id, entry, source_bytes })
+            }
+            Work::Item(Prepared { content: Content::Entry(entry), source_bytes, .. }) => {
+                packer.add(&entry, source_bytes).map(Job::Batch)
+            }
             Work::BatchFile { bytes, items, source_bytes } => Some(Job::BatchFile { bytes, items, source_bytes }),
             Work::Skipped(why) => {
                 progress.println(&format!("skipped {why}"));
@@ -197,12 +201,11 @@ impl Packed {
         Packed { packer: BatchPacker::new(max_bytes), items: 0, bytes: 0 }
     }
 
-    /// Adds an item; returns the previous batch when this one did not fit in it.
-    fn add(&mut self, item: Prepared) -> Option<Batch> {
-        let Content::Entry(entry) = item.content else { unreachable!("large items are sent on their own") };
-        let full = self.packer.push_add(&entry).map(|file| self.take(file));
+    /// Adds an item's batch entry; returns the previous batch when this one did not fit in it.
+    fn add(&mut self, entry: &[u8], source_bytes: u64) -> Option<Batch> {
+        let full = self.packer.push_add(entry).map(|file| self.take(file));
         self.items += 1;
-        self.bytes += item.source_bytes;
+        self.bytes += source_bytes;
         full
     }
 
@@ -218,7 +221,7 @@ impl Packed {
 }
 
 enum Job {
-    Single(Prepared),
+    Single { document_id: String, entry: Vec<u8>, source_bytes: u64 },
     Large { document_id: String, item: serde_json::Map<String, Value>, compressed: Vec<u8>, source_bytes: u64 },
     Batch(Batch),
     BatchFile { bytes: Bytes, items: u64, source_bytes: u64 },
@@ -227,10 +230,10 @@ enum Job {
 impl Sent {
     fn count(&mut self, job: &Job) {
         match job {
-            Job::Single(item) => {
+            Job::Single { source_bytes, .. } => {
                 self.single_puts += 1;
                 self.items += 1;
-                self.bytes += item.source_bytes;
+                self.bytes += source_bytes;
             }
             Job::Large { source_bytes, .. } => {
                 self.containers += 1;
@@ -272,13 +275,12 @@ async fn spawn(
 
 async fn run(client: &PushClient, ordering_id: Option<i64>, job: Job) -> anyhow::Result<Done> {
     Ok(match job {
-        Job::Single(item) => {
-            let Content::Entry(entry) = item.content else { unreachable!("large items are their own jobs") };
+        Job::Single { document_id, entry, source_bytes } => {
             client
-                .add_or_update(&item.document_id, entry.into(), ordering_id)
+                .add_or_update(&document_id, entry.into(), ordering_id)
                 .await
-                .with_context(|| format!("pushing {}", item.document_id))?;
-            Done { items: 1, bytes: item.source_bytes }
+                .with_context(|| format!("pushing {document_id}"))?;
+            Done { items: 1, bytes: source_bytes }
         }
         Job::Large { document_id, mut item, compressed, source_bytes } => {
             let container = client.create_container().await?;
