@@ -39,4 +39,11 @@ async function fields() {
   return (await response.json()).items;
 }
 
-module.exports = {search, logs, eventually, createKey, fields};
+/** Adds a fault rule to the organization (master key); returns its id. */
+async function fault(rule) {
+  const response = await fetch(`${base}/rest/organizations/${org}/faults`, {method: 'POST', headers, body: JSON.stringify(rule)});
+  if (response.status !== 201) throw new Error(`adding a fault rule answered ${response.status}: ${await response.text()}`);
+  return (await response.json()).id;
+}
+
+module.exports = {search, logs, eventually, createKey, fields, fault};

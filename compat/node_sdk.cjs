@@ -10,7 +10,7 @@ const zlib = require('node:zlib');
 const {
   PushSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
 } = require('@coveo/push-api-client');
-const {search, logs, eventually, createKey, fields} = require('./intake.cjs');
+const {search, logs, eventually, createKey, fields, fault} = require('./intake.cjs');
 
 const privilege = (targetDomain, type) => ({owner: 'PLATFORM', targetDomain, type, targetId: '*'});
 const noFields = {createFields: false};
@@ -114,6 +114,21 @@ async function main() {
       const body = JSON.parse(error.body ?? '{}');
       assert.equal(body.errorCode, 'SOURCE_DOES_NOT_EXIST');
       assert.match(body.message, /default-nosuchsource/);
+      return true;
+    });
+  // Faults on demand, as Coveo's service produces them: the SDK retries an injected 429 and gets through; it
+  // does not retry a 503, and its error carries the injected answer.
+  await fault({status: 429, count: 2, retryAfter: 1, route: '*/documents'});
+  const throttled = new DocumentBuilder('file://node/throttled', 'Throttled').withData('<p>otter</p>');
+  assert.equal((await source.addOrUpdateDocument(src, throttled, noFields)).status, 202);
+  await eventually('the throttled item is searchable', async () => (await search({q: 'otter'})).totalCount === 1);
+  await fault({status: 503, count: 1, route: '*/documents'});
+  await assert.rejects(
+    source.addOrUpdateDocument(src, new DocumentBuilder('file://node/unavailable', 'x').withData('x'), noFields),
+    (error) => {
+      const body = JSON.parse(error.body ?? '{}');
+      assert.equal(body.errorCode, 'SERVICE_UNAVAILABLE');
+      assert.match(body.message, /Injected by fault rule/);
       return true;
     });
   console.log('node SDK: all scenarios passed');

@@ -70,6 +70,14 @@ def create_key(display_name, privileges):
     return response.json()["value"]
 
 
+def add_fault(rule):
+    """A fault rule on the organization, made with the master key."""
+    response = requests.post(
+        f"{BASE}/rest/organizations/{ORG}/faults", json=rule, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert response.status_code == 201, response.text
+
+
 def main():
     api_key = create_key(
         "python sdk",
@@ -130,6 +138,16 @@ def main():
     # An error answer is JSON with the catalog's code.
     missing = source.client.pushDocument("default-nosuchsource", DocumentBuilder("file://x", "x").withData("x").marshal())
     assert missing.status_code == 412 and missing.json()["errorCode"] == "SOURCE_DOES_NOT_EXIST", missing.text
+
+    # Faults on demand: urllib3 retries an injected 429 for the SDK; a 503 comes back as the SDK's answer.
+    add_fault({"status": 429, "count": 1, "route": "*/documents"})
+    throttled = DocumentBuilder("file://python/throttled", "Throttled").withData("<p>marmot</p>")
+    assert source.addOrUpdateDocument(SRC, throttled).status_code == 202
+    eventually("the throttled doc is searchable", lambda: search({"q": "marmot"})["totalCount"] == 1)
+    add_fault({"status": 503, "count": 1, "route": "*/documents"})
+    unavailable = source.addOrUpdateDocument(SRC, DocumentBuilder("file://python/unavailable", "x").withData("x"))
+    assert unavailable.status_code == 503, unavailable.text
+    assert unavailable.json()["errorCode"] == "SERVICE_UNAVAILABLE" and "Injected" in unavailable.json()["message"]
     print("python SDK: all scenarios passed")
 
 
