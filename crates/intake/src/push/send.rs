@@ -67,24 +67,7 @@ pub async fn send_all(
     let mut sent = Sent::default();
     let mut failure = None;
     while let Some(work) = receive.recv().await {
-        let job = match work {
-            Work::Item(Prepared { content: Content::Large { item, compressed }, document_id, source_bytes }) => {
-                Some(Job::Large { document_id, item, compressed, source_bytes })
-            }
-            Work::Item(Prepared { content: Content::Entry(entry), document_id, source_bytes }) if singles => {
-                Some(Job::Single { document_id, entry, source_bytes })
-            }
-            Work::Item(Prepared { content: Content::Entry(entry), source_bytes, .. }) => {
-                packer.add(&entry, source_bytes).map(Job::Batch)
-            }
-            Work::BatchFile { bytes, items, source_bytes } => Some(Job::BatchFile { bytes, items, source_bytes }),
-            Work::Skipped(why) => {
-                progress.println(&format!("skipped {why}"));
-                sent.skipped += 1;
-                None
-            }
-        };
-        if let Some(job) = job {
+        if let Some(job) = route(work, singles, &mut packer, &mut sent, progress) {
             sent.count(&job);
             spawn(&mut tasks, &in_flight, client, &plan, job).await;
         }
@@ -111,6 +94,27 @@ pub async fn send_all(
     match failure {
         Some(error) => Err(error),
         None => Ok(sent),
+    }
+}
+
+/// The job a piece of work becomes, if any yet: a batch job only once a batch is full.
+fn route(work: Work, singles: bool, packer: &mut Packed, sent: &mut Sent, progress: &Progress) -> Option<Job> {
+    match work {
+        Work::Item(Prepared { content: Content::Large { item, compressed }, document_id, source_bytes }) => {
+            Some(Job::Large { document_id, item, compressed, source_bytes })
+        }
+        Work::Item(Prepared { content: Content::Entry(entry), document_id, source_bytes }) if singles => {
+            Some(Job::Single { document_id, entry, source_bytes })
+        }
+        Work::Item(Prepared { content: Content::Entry(entry), source_bytes, .. }) => {
+            packer.add(&entry, source_bytes).map(Job::Batch)
+        }
+        Work::BatchFile { bytes, items, source_bytes } => Some(Job::BatchFile { bytes, items, source_bytes }),
+        Work::Skipped(why) => {
+            progress.println(&format!("skipped {why}"));
+            sent.skipped += 1;
+            None
+        }
     }
 }
 
