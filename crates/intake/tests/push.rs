@@ -325,21 +325,18 @@ fn push_needs_no_flags_next_to_a_server() {
     s.wait_total(3);
 }
 
-/// Files whose content is over 5 MiB even compressed go through a file container of their own, few or many.
+/// Files whose content is over 5 MiB even compressed (the R reference manual, a 6.5 MB PDF) go through a file
+/// container of their own, among few files or many.
 #[test]
 fn large_files_go_through_their_own_container() {
+    let Ok(corpora) = std::env::var("INTAKE_TEST_CORPORA") else {
+        eprintln!("INTAKE_TEST_CORPORA is not set (./run-tests sets it): skipped");
+        return;
+    };
+    let manual = Path::new(&corpora).join("r-doc-pdf/usr/share/R/doc/manual/refman.pdf");
     let s = setup();
     let dir = tempfile::tempdir().unwrap();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..6_000_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(dir.path().join("noise.bin"), &noise).unwrap();
+    std::fs::copy(&manual, dir.path().join("refman.pdf")).unwrap();
     pages(dir.path(), 2);
     let (ok, out, err) = s.push(&[dir.path().to_str().unwrap(), "--wait"]);
     assert!(ok, "{out}\n{err}");
@@ -355,6 +352,7 @@ fn large_files_go_through_their_own_container() {
         "{out}"
     );
     s.wait_total(13);
-    let found = s.call("POST", "/rest/search/v2?organizationId=default", json!({"aq": "@uri==\"file:///noise.bin\""}));
-    assert_eq!(found["results"][0]["raw"]["size"], 6_000_000, "{found}");
+    let found = s.call("POST", "/rest/search/v2?organizationId=default", json!({"aq": "@uri==\"file:///refman.pdf\""}));
+    assert_eq!(found["results"][0]["uri"], "file:///refman.pdf", "{found}");
+    assert_eq!(found["results"][0]["raw"]["size"], std::fs::metadata(&manual).unwrap().len(), "{found}");
 }
