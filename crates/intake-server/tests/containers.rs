@@ -12,37 +12,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
 
-/// `POST /files`: (uploadUri, fileId).
-async fn container(s: &TestServer) -> (String, String) {
-    let response = s
-        .request(Method::POST, &s.url(&format!("/push/v1/organizations/{}/files", s.org)))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    (body["uploadUri"].as_str().unwrap().to_string(), body["fileId"].as_str().unwrap().to_string())
-}
-
-async fn upload(s: &TestServer, uri: &str, bytes: Vec<u8>) -> Response {
-    s.client
-        .put(uri)
-        .header("content-type", "application/octet-stream")
-        .header("x-amz-server-side-encryption", "AES256")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Makes a container holding `bytes`; returns its fileId.
-async fn uploaded(s: &TestServer, bytes: Vec<u8>) -> String {
-    let (uri, file_id) = container(s).await;
-    assert_eq!(upload(s, &uri, bytes).await.status(), 200);
-    file_id
-}
-
 async fn push_batch(s: &TestServer, file_id: &str, extra_query: &str) -> Response {
     let url = format!("{}?fileId={file_id}{extra_query}", s.source_url("/documents/batch"));
     s.request(Method::PUT, &url).json(&json!({})).send().await.unwrap()
@@ -83,10 +52,10 @@ async fn a_container_is_created_uploaded_and_consumed_by_a_batch() {
         .await
         .unwrap();
     assert_eq!(legacy.status(), 201);
-    let (uri, file_id) = container(&s).await;
+    let (uri, file_id) = s.container().await;
     assert!(uri.starts_with(&format!("{}/upload/{}/{file_id}?", s.server.base_url(), s.org)), "{uri}");
     let first = json!({"addOrUpdate": [{"documentId": "file://replaced", "data": "<p>first</p>"}]});
-    assert_eq!(upload(&s, &uri, first.to_string().into_bytes()).await.status(), 200);
+    assert_eq!(s.upload(&uri, first.to_string().into_bytes()).await.status(), 200);
     let batch = json!({
         "AddOrUpdate": [
             {"DocumentId": "file://b/1", "Data": "<p>batch one</p>", "Title": "One", "category": "b"},
@@ -96,7 +65,7 @@ async fn a_container_is_created_uploaded_and_consumed_by_a_batch() {
         "delete": [{"documentId": "file://old", "deleteChildren": true}]
     });
     assert_eq!(
-        upload(&s, &uri, batch.to_string().into_bytes()).await.status(),
+        s.upload(&uri, batch.to_string().into_bytes()).await.status(),
         200,
         "a second upload replaces the first"
     );
@@ -126,7 +95,7 @@ async fn a_container_is_created_uploaded_and_consumed_by_a_batch() {
 #[tokio::test]
 async fn uploads_refuse_wrong_headers_signatures_and_expired_links() {
     let s = TestServer::start().await;
-    let (uri, file_id) = container(&s).await;
+    let (uri, file_id) = s.container().await;
     let put = |content_type: Option<&'static str>, encryption: Option<&'static str>| {
         let mut request = s.client.put(&uri).body("{}");
         if let Some(value) = content_type {
@@ -191,7 +160,7 @@ async fn uploads_refuse_wrong_headers_signatures_and_expired_links() {
 
     s.clock.advance_ms(60 * 60 * 1000);
     assert_error(
-        upload(&s, &uri, b"{}".to_vec()).await,
+        s.upload(&uri, b"{}".to_vec()).await,
         403,
         "ACCESS_DENIED",
         &["expired", "create a new file container"],
@@ -202,11 +171,11 @@ async fn uploads_refuse_wrong_headers_signatures_and_expired_links() {
 #[tokio::test]
 async fn a_container_holds_exactly_256_mib() {
     let s = TestServer::start().await;
-    let (uri, file_id) = container(&s).await;
+    let (uri, file_id) = s.container().await;
     let exact = vec![b' '; 256 * MIB];
-    assert_eq!(upload(&s, &uri, exact).await.status(), 200);
+    assert_eq!(s.upload(&uri, exact).await.status(), 200);
     assert_eq!(s.server.state.catalog.container(&file_id).unwrap().unwrap().size, Some(256 * MIB as u64));
-    let over = upload(&s, &uri, vec![b' '; 256 * MIB + 1]).await;
+    let over = s.upload(&uri, vec![b' '; 256 * MIB + 1]).await;
     assert_error(over, 413, "REQUEST_ENTITY_TOO_LARGE", &["268435457 bytes", "256 MiB"]).await;
     assert_eq!(
         s.server.state.catalog.container(&file_id).unwrap().unwrap().size,
@@ -215,7 +184,7 @@ async fn a_container_holds_exactly_256_mib() {
     );
 
     // Without a Content-Length the body is cut off at the limit, not read to its end.
-    let (uri, _) = container(&s).await;
+    let (uri, _) = s.container().await;
     let url = reqwest::Url::parse(&uri).unwrap();
     let mut stream = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
     let head = format!(
@@ -268,7 +237,7 @@ async fn unreadable_batches_are_explained() {
         (br#"{"addOrUpdate":[{"documentId":"a","data":"x"}]} trailing"#.to_vec(), &["trailing characters"]),
     ];
     for (bytes, words) in cases {
-        let file_id = uploaded(&s, bytes).await;
+        let file_id = s.uploaded(bytes).await;
         let response = push_batch(&s, &file_id, "").await;
         assert_error(response, 404, "ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3", words).await;
     }
@@ -276,13 +245,13 @@ async fn unreadable_batches_are_explained() {
         assert_error(response, 404, "ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3", words)
     };
     assert_refused(push_batch(&s, "nope", "").await, &["'nope'", "does not exist"]).await;
-    let (_, never) = container(&s).await;
+    let (_, never) = s.container().await;
     assert_refused(push_batch(&s, &never, "").await, &["never uploaded to"]).await;
     let good = br#"{"addOrUpdate":[{"documentId":"file://ok","data":"x"}]}"#.to_vec();
-    let used = uploaded(&s, good.clone()).await;
+    let used = s.uploaded(good.clone()).await;
     assert_eq!(push_batch(&s, &used, "").await.status(), 202);
     assert_refused(push_batch(&s, &used, "").await, &["already handed to another batch"]).await;
-    let late = uploaded(&s, good).await;
+    let late = s.uploaded(good).await;
     s.clock.advance_ms(60 * 60 * 1000);
     assert_refused(push_batch(&s, &late, "").await, &["expired at"]).await;
     let missing = s.request(Method::PUT, &s.source_url("/documents/batch")).send().await.unwrap();
@@ -296,10 +265,7 @@ async fn another_organizations_container_cannot_be_used() {
     let response = s.request(Method::POST, &s.url("/push/v1/organizations/other/files")).send().await.unwrap();
     let theirs: Value = response.json().await.unwrap();
     let file_id = theirs["fileId"].as_str().unwrap();
-    assert_eq!(
-        upload(&s, theirs["uploadUri"].as_str().unwrap(), br#"{"addOrUpdate":[]}"#.to_vec()).await.status(),
-        200
-    );
+    assert_eq!(s.upload(theirs["uploadUri"].as_str().unwrap(), br#"{"addOrUpdate":[]}"#.to_vec()).await.status(), 200);
     assert_error(
         push_batch(&s, file_id, "").await,
         404,
@@ -321,18 +287,18 @@ async fn container_items_decode_every_compression_and_are_deleted_once_applied()
         "<html><head><title>From a container</title></head><body><p>quokka habitat</p></body></html>".repeat(100);
     let mut ids = Vec::new();
     for kind in ["UNCOMPRESSED", "ZLIB", "GZIP", "DEFLATE", "LZMA"] {
-        let file_id = uploaded(&s, compress(kind, html.as_bytes())).await;
+        let file_id = s.uploaded(compress(kind, html.as_bytes())).await;
         let body = json!({"compressedBinaryDataFileId": file_id, "compressionType": kind, "fileExtension": ".html"});
         assert_eq!(s.put_item(&format!("file://c/{kind}"), &body, "").await.status(), 202);
         ids.push(file_id);
     }
     // In a batch too: raw bytes, per-item compressionType.
-    let in_batch = uploaded(&s, compress("GZIP", html.as_bytes())).await;
+    let in_batch = s.uploaded(compress("GZIP", html.as_bytes())).await;
     let batch = json!({"addOrUpdate": [{"documentId": "file://c/batch", "compressedBinaryDataFileId": in_batch, "compressionType": "GZIP"}]});
-    let batch_file = uploaded(&s, batch.to_string().into_bytes()).await;
+    let batch_file = s.uploaded(batch.to_string().into_bytes()).await;
     assert_eq!(push_batch(&s, &batch_file, "").await.status(), 202);
     // Past the cap once decompressed: REJECTED, and the bomb costs nothing more.
-    let bomb = uploaded(&s, compress("ZLIB", &vec![b'a'; 16 * MIB])).await;
+    let bomb = s.uploaded(compress("ZLIB", &vec![b'a'; 16 * MIB])).await;
     s.put_item("file://c/bomb", &json!({"compressedBinaryDataFileId": bomb}), "").await;
     s.settle().await;
     let found = s.search(json!({"q": "quokka", "numberOfResults": 10})).await;
@@ -348,7 +314,7 @@ async fn container_items_decode_every_compression_and_are_deleted_once_applied()
 async fn unused_containers_expire_and_disk_use_returns_to_nothing() {
     let s = TestServer::start().await;
     for _ in 0..3 {
-        uploaded(&s, vec![b'x'; MIB]).await;
+        s.uploaded(vec![b'x'; MIB]).await;
     }
     assert_eq!(s.server.state.blobs.total_bytes().unwrap(), 3 * MIB as u64);
     s.clock.advance_ms(60 * 60 * 1000);

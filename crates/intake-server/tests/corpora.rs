@@ -40,23 +40,6 @@ fn html_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-async fn container(s: &TestServer, bytes: Vec<u8>) -> String {
-    let response =
-        s.request(Method::POST, &s.url(&format!("/push/v1/organizations/{}/files", s.org))).send().await.unwrap();
-    let created: Value = response.json().await.unwrap();
-    let upload = s
-        .client
-        .put(created["uploadUri"].as_str().unwrap())
-        .header("content-type", "application/octet-stream")
-        .header("x-amz-server-side-encryption", "AES256")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), 200);
-    created["fileId"].as_str().unwrap().to_string()
-}
-
 async fn count(s: &TestServer, body: Value) -> u64 {
     s.search(body).await["totalCount"].as_u64().unwrap()
 }
@@ -91,7 +74,7 @@ async fn the_whole_java_api_documentation_through_batches() {
         });
         // Pages over the 5 MiB of inline data go in their own container, as a careful client sends them.
         if bytes.len() > 5 * 1024 * 1024 {
-            item["compressedBinaryDataFileId"] = container(&s, bytes).await.into();
+            item["compressedBinaryDataFileId"] = s.uploaded(bytes).await.into();
             item["compressionType"] = "UNCOMPRESSED".into();
             large += 1;
         } else {
@@ -105,7 +88,7 @@ async fn the_whole_java_api_documentation_through_batches() {
     ready.push(push(&mut batch));
     for bytes in ready {
         assert!(bytes.len() < 256 * 1024 * 1024);
-        let file_id = container(&s, bytes).await;
+        let file_id = s.uploaded(bytes).await;
         let url = format!("{}?fileId={file_id}", s.source_url("/documents/batch"));
         let response = s.request(Method::PUT, &url).send().await.unwrap();
         assert_eq!(response.status(), 202, "{:?}", response.text().await);
@@ -143,15 +126,15 @@ async fn items_too_large_for_a_request_go_through_containers() {
     )
     .await;
 
-    let raw = container(&s, index_7).await;
+    let raw = s.uploaded(index_7).await;
     let body = json!({"compressedBinaryDataFileId": raw, "compressionType": "UNCOMPRESSED", "fileExtension": ".html"});
     assert_eq!(s.put_item("file://jdk/index-7.html", &body, "").await.status(), 202);
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gzip.write_all(&string_uses).unwrap();
-    let compressed = container(&s, gzip.finish().unwrap()).await;
+    let compressed = s.uploaded(gzip.finish().unwrap()).await;
     let body = json!({"compressedBinaryDataFileId": compressed, "compressionType": "GZIP", "fileExtension": ".html"});
     assert_eq!(s.put_item("file://jdk/class-use/String.html", &body, "").await.status(), 202);
-    let pdf = container(&s, manual).await;
+    let pdf = s.uploaded(manual).await;
     let body = json!({"compressedBinaryDataFileId": pdf, "compressionType": "UNCOMPRESSED", "fileExtension": ".pdf", "title": "R Reference Manual"});
     assert_eq!(s.put_item("file://r/refman.pdf", &body, "").await.status(), 202);
     s.settle().await;

@@ -46,28 +46,10 @@ fn retry_after(response: &Response) -> Option<u64> {
 
 /// A batch of `adds` new items and `deletes` deletes, uploaded to a new container; returns its fileId.
 async fn uploaded_batch(s: &TestServer, prefix: &str, adds: usize, deletes: usize) -> String {
-    let container: Value = s
-        .request(Method::POST, &s.url(&format!("/push/v1/organizations/{}/files", s.org)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let add: Vec<Value> =
         (0..adds).map(|n| json!({"documentId": format!("{prefix}{n}"), "data": "batch item"})).collect();
     let delete: Vec<Value> = (0..deletes).map(|n| json!({"documentId": format!("{prefix}gone{n}")})).collect();
-    let upload = s
-        .client
-        .put(container["uploadUri"].as_str().unwrap())
-        .header("content-type", "application/octet-stream")
-        .header("x-amz-server-side-encryption", "AES256")
-        .body(serde_json::to_vec(&json!({"addOrUpdate": add, "delete": delete})).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), 200);
-    container["fileId"].as_str().unwrap().to_string()
+    s.uploaded(serde_json::to_vec(&json!({"addOrUpdate": add, "delete": delete})).unwrap()).await
 }
 
 async fn push_batch(s: &TestServer, file_id: &str) -> Response {

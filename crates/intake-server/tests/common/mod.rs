@@ -129,6 +129,34 @@ impl TestServer {
         .await;
     }
 
+    /// `POST /files`: (uploadUri, fileId).
+    pub async fn container(&self) -> (String, String) {
+        let url = self.url(&format!("/push/v1/organizations/{}/files", self.org));
+        let response = self.request(Method::POST, &url).json(&json!({})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (body["uploadUri"].as_str().unwrap().to_string(), body["fileId"].as_str().unwrap().to_string())
+    }
+
+    /// `PUT uploadUri` with the required headers.
+    pub async fn upload(&self, uri: &str, bytes: Vec<u8>) -> Response {
+        self.client
+            .put(uri)
+            .header("content-type", "application/octet-stream")
+            .header("x-amz-server-side-encryption", "AES256")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Makes a container holding `bytes`; returns its fileId.
+    pub async fn uploaded(&self, bytes: Vec<u8>) -> String {
+        let (uri, file_id) = self.container().await;
+        assert_eq!(self.upload(&uri, bytes).await.status(), StatusCode::OK);
+        file_id
+    }
+
     pub async fn wait_ready(&self) {
         wait_for(|| async { self.client.get(self.url("/ready")).send().await.unwrap().status() == StatusCode::OK })
             .await;
