@@ -36,6 +36,18 @@ impl ItemCounts {
     }
 }
 
+/// A limit on what an operation carries per UTC day, and how its refusal is answered.
+struct DailyKind {
+    key: LimitKey,
+    code: ErrorCode,
+    what: &'static str,
+}
+
+const DAILY_ITEMS: DailyKind =
+    DailyKind { key: LimitKey::DailyDocuments, code: ErrorCode::TooManyDocumentsDaily, what: "items" };
+const DAILY_IDENTITIES: DailyKind =
+    DailyKind { key: LimitKey::DailySecurityIdentities, code: ErrorCode::TooManyRequests, what: "security identities" };
+
 pub struct Quotas {
     defaults: Limits,
     catalog: Arc<Catalog>,
@@ -183,16 +195,17 @@ impl Quotas {
         let now = self.clock.now_ms();
         let mut quota = handle.lock().expect("quota lock");
         quota.roll_over(now);
-        if let Some(limit) = quota.limits.get(LimitKey::DailyDocuments)
-            && quota.usage.documents + counts.documents > limit
-        {
-            return Err(quota.over_daily_documents(limit, counts.documents, now));
-        }
-        if let Some(limit) = quota.limits.get(LimitKey::DailySecurityIdentities)
-            && counts.identities > 0
-            && quota.usage.identities + counts.identities > limit
-        {
-            return Err(quota.over_daily_identities(limit, counts.identities, now));
+        let daily = [
+            (&DAILY_ITEMS, quota.usage.documents, counts.documents),
+            (&DAILY_IDENTITIES, quota.usage.identities, counts.identities),
+        ];
+        for (kind, used, more) in daily {
+            if let Some(limit) = quota.limits.get(kind.key)
+                && more > 0
+                && used + more > limit
+            {
+                return Err(quota.over_daily(kind, used, more, limit, now));
+            }
         }
         if counts.adds > 0
             && let Some(limit) = quota.limits.get(LimitKey::MaximumItems)
@@ -352,29 +365,16 @@ impl OrgQuota {
         .with_retry_after(seconds)
     }
 
-    fn over_daily_documents(&self, limit: u64, documents: u64, now: i64) -> ApiError {
+    fn over_daily(&self, kind: &DailyKind, used: u64, more: u64, limit: u64, now: i64) -> ApiError {
         let seconds = seconds_to_midnight(now);
         ApiError::new(
-            ErrorCode::TooManyDocumentsDaily,
+            kind.code,
             format!(
-                "Organization '{}' has pushed {} items today (UTC); {documents} more would go over its \
-                 pushApiMaximumDailyDocumentLimit of {limit}. The count starts again at midnight UTC, in {seconds} s \
-                 (Retry-After).",
-                self.organization_id, self.usage.documents
-            ),
-        )
-        .with_retry_after(seconds)
-    }
-
-    fn over_daily_identities(&self, limit: u64, identities: u64, now: i64) -> ApiError {
-        let seconds = seconds_to_midnight(now);
-        ApiError::new(
-            ErrorCode::TooManyRequests,
-            format!(
-                "Organization '{}' has pushed {} security identities today (UTC); {identities} more would go over its \
-                 pushApiMaximumDailySecurityIdentities of {limit}. The count starts again at midnight UTC, in \
-                 {seconds} s (Retry-After).",
-                self.organization_id, self.usage.identities
+                "Organization '{}' has pushed {used} {what} today (UTC); {more} more would go over its {key} of \
+                 {limit}. The count starts again at midnight UTC, in {seconds} s (Retry-After).",
+                self.organization_id,
+                what = kind.what,
+                key = kind.key.name()
             ),
         )
         .with_retry_after(seconds)
