@@ -2,7 +2,6 @@
 //! (highest `orderingId` wins, tombstones, delete-older-than watermarks), HTML text extraction, and search
 //! with Coveo's `q` / `aq` syntax.
 
-pub mod aq;
 pub mod dates;
 pub mod extract;
 pub mod org_index;
@@ -10,6 +9,7 @@ pub mod prepare;
 pub mod schema;
 pub mod search;
 pub mod stem;
+pub mod syntax;
 
 pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome};
 pub use prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};

@@ -108,8 +108,8 @@ pub struct OrgIndex {
     overlay: HashMap<String, ItemState>,
     /// Whether anything changed since the last commit.
     dirty: bool,
-    /// The journal position of the last successful commit.
-    committed_seq: u64,
+    /// The state recorded by the last successful commit.
+    committed: IndexState,
 }
 
 impl OrgIndex {
@@ -127,7 +127,7 @@ impl OrgIndex {
             None => IndexState::default(),
         };
         Ok(OrgIndex {
-            committed_seq: state.journal_seq,
+            committed: state.clone(),
             index,
             writer,
             reader,
@@ -163,7 +163,18 @@ impl OrgIndex {
 
     /// The journal position of the last successful commit: what survives a crash.
     pub fn committed_seq(&self) -> u64 {
-        self.committed_seq
+        self.committed.journal_seq
+    }
+
+    /// The state the last successful commit recorded (what a restart would find).
+    pub fn committed_state(&self) -> &IndexState {
+        &self.committed
+    }
+
+    /// Deletes the files no commit refers to any more, such as the segments of a commit that failed.
+    pub fn collect_garbage(&self) -> Result<(), IndexError> {
+        self.writer.garbage_collect_files().wait()?;
+        Ok(())
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -195,45 +206,46 @@ impl OrgIndex {
         self.state.batch.filter(|batch| batch.journal_seq == seq)
     }
 
-    /// Adds or replaces an item, if no newer operation already decided it.
-    pub fn upsert(&mut self, item: PreparedItem, op: &OpInfo) -> Outcome {
+    /// Adds or replaces an item, if no newer operation already decided it. An error is the index's own
+    /// failure (its writer stopped, say on a full disk), never the item's: the caller goes back to the last
+    /// commit and applies the operation again later.
+    pub fn upsert(&mut self, item: PreparedItem, op: &OpInfo) -> Result<Outcome, IndexError> {
         let outcome =
             |operation, result, reason: Option<String>| outcome(op, &item.document_id, operation, result, reason);
         let document = match item.document {
             Ok(document) => document,
             Err(refusal) => {
-                return outcome(LogOperation::Add, refusal.result, Some(refusal.reason));
+                return Ok(outcome(LogOperation::Add, refusal.result, Some(refusal.reason)));
             }
         };
         if let Some(rejection) = self.below_watermark(op) {
-            return outcome(LogOperation::Add, LogResult::Rejected, Some(rejection));
+            return Ok(outcome(LogOperation::Add, LogResult::Rejected, Some(rejection)));
         }
         let current = self.item_state(&item.key);
         if let Some(newer) = newer_than(current, op.ordering_id) {
-            return outcome(LogOperation::Add, LogResult::Skipped, Some(newer));
+            return Ok(outcome(LogOperation::Add, LogResult::Skipped, Some(newer)));
         }
         self.writer.delete_term(Term::from_field_text(self.fields.key, &item.key));
-        if let Err(e) = self.writer.add_document(document) {
-            return outcome(LogOperation::Add, LogResult::Error, Some(format!("the index refused the item: {e}")));
-        }
+        self.writer.add_document(document)?;
         self.set_state(item.key, ItemState::Live(op.ordering_id));
         let operation =
             if matches!(current, Some(ItemState::Live(_))) { LogOperation::Update } else { LogOperation::Add };
-        outcome(operation, LogResult::Completed, None)
+        Ok(outcome(operation, LogResult::Completed, None))
     }
 
-    /// Deletes an item and, with `children`, every item whose URI starts with its URI and `/`.
-    pub fn delete(&mut self, document_id: &str, children: bool, op: &OpInfo) -> Vec<Outcome> {
+    /// Deletes an item and, with `children`, every item whose URI starts with its URI and `/`. An error is the
+    /// index's own failure, as for [`OrgIndex::upsert`].
+    pub fn delete(&mut self, document_id: &str, children: bool, op: &OpInfo) -> Result<Vec<Outcome>, IndexError> {
         let operation = if children { LogOperation::DeleteAndChildren } else { LogOperation::Delete };
         if let Some(rejection) = self.below_watermark(op) {
-            return vec![outcome(op, document_id, operation, LogResult::Rejected, Some(rejection))];
+            return Ok(vec![outcome(op, document_id, operation, LogResult::Rejected, Some(rejection))]);
         }
         let key = item_key(&op.source_id, document_id);
         let current = self.item_state(&key);
         let mut outcomes = vec![match newer_than(current, op.ordering_id) {
             Some(newer) => outcome(op, document_id, operation, LogResult::Skipped, Some(newer)),
             None => {
-                self.tombstone(&key, document_id, op);
+                self.tombstone(&key, document_id, op)?;
                 match current {
                     Some(ItemState::Live(_)) => outcome(op, document_id, operation, LogResult::Completed, None),
                     _ => outcome(
@@ -254,13 +266,13 @@ impl OrgIndex {
                     }
                     continue;
                 }
-                self.tombstone(&child_key, &child_id, op);
+                self.tombstone(&child_key, &child_id, op)?;
                 if matches!(state, ItemState::Live(_)) {
                     outcomes.push(outcome(op, &child_id, operation, LogResult::Completed, None));
                 }
             }
         }
-        outcomes
+        Ok(outcomes)
     }
 
     /// Queues a delete-older-than until `due_at_ms`.
@@ -354,7 +366,7 @@ impl OrgIndex {
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
-        self.committed_seq = self.state.journal_seq;
+        self.committed = self.state.clone();
         self.reader.reload()?;
         self.overlay.clear();
         self.dirty = false;
@@ -372,7 +384,7 @@ impl OrgIndex {
         })
     }
 
-    fn tombstone(&mut self, key: &str, document_id: &str, op: &OpInfo) {
+    fn tombstone(&mut self, key: &str, document_id: &str, op: &OpInfo) -> Result<(), IndexError> {
         self.writer.delete_term(Term::from_field_text(self.fields.key, key));
         let mut doc = TantivyDocument::default();
         doc.add_text(self.fields.key, key);
@@ -380,9 +392,9 @@ impl OrgIndex {
         doc.add_text(self.fields.source, &op.source_id);
         doc.add_i64(self.fields.ordering_id, op.ordering_id);
         doc.add_u64(self.fields.live, 0);
-        // A tombstone has only indexed scalar fields; adding it cannot fail.
-        let _ = self.writer.add_document(doc);
+        self.writer.add_document(doc)?;
         self.set_state(key.to_string(), ItemState::Deleted(op.ordering_id));
+        Ok(())
     }
 
     fn set_state(&mut self, key: String, state: ItemState) {

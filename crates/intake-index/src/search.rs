@@ -9,15 +9,15 @@ use intake_model::{ApiError, ErrorCode, FieldType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime, DocAddress, Index, Order, Searcher, TantivyDocument, Term};
 
-use crate::aq::{self, Expr, Op};
 use crate::dates::{parse_date_ms, parse_day};
 use crate::prepare::FieldTypes;
 use crate::schema::Fields;
+use crate::syntax::{self, Expr, Op, SyntaxError};
 
 /// The most results one page may hold, and the deepest page start (bounded memory per query).
 pub const MAX_RESULTS_PER_PAGE: usize = 1000;
@@ -91,12 +91,10 @@ pub fn search(
     fields: &Fields,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
-    let builder = QueryBuilder { index, fields, field_types: &request.field_types };
-    let text_query = builder.free_text(&request.q);
-    let filter = match aq::parse(&request.aq)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'aq' is not valid: {e}.")))?
-    {
-        Some(expr) => Some(builder.expression(&expr)?),
+    let builder = QueryBuilder::new(index, fields, &request.field_types);
+    let text_query = builder.free_text(&request.q)?;
+    let filter = match syntax::parse(&request.aq).map_err(|e| invalid_expression("aq", e))? {
+        Some(expr) => builder.expression(&expr, Scope::Advanced)?,
         None => None,
     };
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
@@ -145,42 +143,86 @@ fn internal(e: tantivy::TantivyError) -> ApiError {
     ApiError::internal(format!("the search failed: {e}"))
 }
 
-/// Builds tantivy queries from `q` and `aq` for one index.
-struct QueryBuilder<'a> {
-    index: &'a Index,
-    fields: &'a Fields,
-    field_types: &'a FieldTypes,
+/// An expression over one of the limits, or malformed, as the client's error.
+fn invalid_expression(parameter: &str, error: SyntaxError) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'{parameter}' is not valid: {error}."))
 }
 
-impl QueryBuilder<'_> {
-    /// A parser over `fields` where words are ANDed, as in Coveo; quotes make phrases.
-    fn parser(&self, fields: Vec<Field>) -> QueryParser {
-        let mut parser = QueryParser::for_index(self.index, fields);
-        parser.set_conjunction_by_default();
-        parser
-    }
+/// Where a bare word of an expression is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// `q`: the title (boosted) and the body.
+    FreeText,
+    /// `aq`: the body.
+    Advanced,
+}
 
-    /// `q`: free text over title and body. Syntax the parser does not know is taken as plain words.
-    fn free_text(&self, q: &str) -> Option<Box<dyn Query>> {
-        if q.trim().is_empty() {
-            return None;
+/// Builds tantivy queries from `q` and `aq` for one index.
+struct QueryBuilder<'a> {
+    fields: &'a Fields,
+    field_types: &'a FieldTypes,
+    /// Phrases over the title (boosted) and the body, for `q`.
+    free_text: QueryParser,
+    /// Phrases over the body, for words of `aq`.
+    body: QueryParser,
+    title: QueryParser,
+}
+
+impl<'a> QueryBuilder<'a> {
+    fn new(index: &Index, fields: &'a Fields, field_types: &'a FieldTypes) -> QueryBuilder<'a> {
+        let mut free_text = QueryParser::for_index(index, vec![fields.title, fields.body]);
+        free_text.set_field_boost(fields.title, 2.0);
+        QueryBuilder {
+            fields,
+            field_types,
+            free_text,
+            body: QueryParser::for_index(index, vec![fields.body]),
+            title: QueryParser::for_index(index, vec![fields.title]),
         }
-        let mut parser = self.parser(vec![self.fields.title, self.fields.body]);
-        parser.set_field_boost(self.fields.title, 2.0);
-        Some(parser.parse_query_lenient(q).0)
     }
 
-    /// The query of an `aq` expression.
-    fn expression(&self, expr: &Expr) -> Result<Box<dyn Query>, ApiError> {
-        let all = |items: &[Expr], occur: Occur| -> Result<Box<dyn Query>, ApiError> {
-            let clauses = items.iter().map(|e| Ok((occur, self.expression(e)?))).collect::<Result<_, ApiError>>()?;
-            Ok(Box::new(BooleanQuery::new(clauses)))
+    /// `q`: free text over title and body, in the query syntax; when it does not parse, its words as plain
+    /// words. The limits hold either way.
+    fn free_text(&self, q: &str) -> Result<Option<Box<dyn Query>>, ApiError> {
+        let expr = match syntax::parse(q) {
+            Ok(expr) => expr,
+            Err(error) if error.over_limit => return Err(invalid_expression("q", error)),
+            Err(_) => {
+                let words = syntax::plain_words(q).map_err(|e| invalid_expression("q", e))?;
+                (!words.is_empty()).then(|| Expr::And(words.into_iter().map(Expr::Text).collect()))
+            }
+        };
+        match expr {
+            Some(expr) => self.expression(&expr, Scope::FreeText),
+            None => Ok(None),
+        }
+    }
+
+    /// The query of an expression; `None` when it holds nothing to search for (words that are only
+    /// punctuation), so it neither narrows nor empties what it is combined with. Recursion follows the
+    /// expression's nesting, which the parser bounds.
+    fn expression(&self, expr: &Expr, scope: Scope) -> Result<Option<Box<dyn Query>>, ApiError> {
+        let all = |items: &[Expr], occur: Occur| -> Result<Option<Box<dyn Query>>, ApiError> {
+            let mut clauses = Vec::with_capacity(items.len());
+            for item in items {
+                if let Some(query) = self.expression(item, scope)? {
+                    clauses.push((occur, query));
+                }
+            }
+            Ok(match clauses.len() {
+                0 => None,
+                1 => clauses.pop().map(|(_, query)| query),
+                _ => Some(Box::new(BooleanQuery::new(clauses))),
+            })
         };
         Ok(match expr {
             Expr::And(items) => all(items, Occur::Must)?,
             Expr::Or(items) => all(items, Occur::Should)?,
-            Expr::Not(inner) => negate(self.expression(inner)?),
-            Expr::Text(word) => self.phrase(self.fields.body, word),
+            Expr::Not(inner) => self.expression(inner, scope)?.map(negate),
+            Expr::Text(word) => match scope {
+                Scope::FreeText => phrase(&self.free_text, word),
+                Scope::Advanced => phrase(&self.body, word),
+            },
             Expr::Field { name, op, values } => {
                 let mut any: Vec<(Occur, Box<dyn Query>)> = values
                     .iter()
@@ -188,14 +230,9 @@ impl QueryBuilder<'_> {
                     .collect::<Result<_, ApiError>>()?;
                 let query: Box<dyn Query> =
                     if any.len() == 1 { any.remove(0).1 } else { Box::new(BooleanQuery::new(any)) };
-                if *op == Op::NotEqual { negate(query) } else { query }
+                Some(if *op == Op::NotEqual { negate(query) } else { query })
             }
         })
-    }
-
-    /// The words of `text` in that order in `field`.
-    fn phrase(&self, field: Field, text: &str) -> Box<dyn Query> {
-        self.parser(vec![field]).parse_query_lenient(&format!("\"{}\"", text.replace('"', " "))).0
     }
 
     /// One `@name op value`.
@@ -222,7 +259,9 @@ impl QueryBuilder<'_> {
                 ),
             )),
             ("uri" | "sysuri", _) => Ok(exact(fields.uri, value)),
-            ("title" | "systitle", Op::Contains) => Ok(self.phrase(fields.title, value)),
+            ("title" | "systitle", Op::Contains) => {
+                Ok(phrase(&self.title, value).unwrap_or_else(|| Box::new(EmptyQuery)))
+            }
             ("title" | "systitle", _) => Ok(exact(fields.title_exact, &lower)),
             ("source" | "syssource", _) => Ok(exact(fields.source_name, &lower)),
             ("filetype" | "sysfiletype", _) => Ok(exact(fields.filetype, lower.trim_start_matches('.'))),
@@ -233,6 +272,14 @@ impl QueryBuilder<'_> {
             }
         }
     }
+}
+
+/// The words of `text` in that order, in the parser's fields; `None` when `text` has no word to look for.
+fn phrase(parser: &QueryParser, text: &str) -> Option<Box<dyn Query>> {
+    let query = parser.parse_query(&format!("\"{}\"", text.replace(['"', '\\'], " "))).ok()?;
+    let mut terms = 0;
+    query.query_terms(&mut |_, _| terms += 1);
+    (terms > 0).then_some(query)
 }
 
 fn negate(query: Box<dyn Query>) -> Box<dyn Query> {

@@ -48,7 +48,7 @@ fn upsert_typed(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64, f
         containers: &NoContainers,
     };
     let prepared = prepare_item(item, &target, index.fields());
-    index.upsert(prepared, &op(ordering_id, seq))
+    index.upsert(prepared, &op(ordering_id, seq)).unwrap()
 }
 
 fn find(index: &OrgIndex, q: &str, aq: &str) -> Vec<String> {
@@ -91,7 +91,7 @@ fn the_highest_ordering_id_wins_whatever_the_arrival_order() {
     assert!(find(&index, "older", "").is_empty());
 
     // A delete leaves a tombstone: an older add arriving afterwards still loses, even after a commit.
-    let deleted = index.delete("file://a", false, &op(30, 3));
+    let deleted = index.delete("file://a", false, &op(30, 3)).unwrap();
     assert_eq!((deleted[0].operation, deleted[0].result), (LogOperation::Delete, LogResult::Completed));
     index.commit().unwrap();
     assert_eq!(upsert(&mut index, &item("file://a", "<p>zombie</p>", &[]), 25, 4).result, LogResult::Skipped);
@@ -116,7 +116,7 @@ fn delete_children_removes_by_uri_prefix_only() {
     }
     index.commit().unwrap();
     upsert(&mut index, &item("file://folder/new.txt", "<p>word</p>", &[]), 50, 5); // newer than the delete, uncommitted
-    let outcomes = index.delete("file://folder", true, &op(20, 6));
+    let outcomes = index.delete("file://folder", true, &op(20, 6)).unwrap();
     let mut deleted: Vec<_> =
         outcomes.iter().filter(|o| o.result == LogResult::Completed).map(|o| o.document_id.as_str()).collect();
     deleted.sort();

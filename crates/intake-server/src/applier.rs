@@ -8,6 +8,11 @@
 //! At start the applier resumes after the lowest committed position; records an index already holds are
 //! skipped, so after a crash every operation is applied exactly once. `/ready` turns true once the backlog
 //! found at start is applied and committed.
+//!
+//! A commit that fails (a full disk, say) is never skipped over: the applier drops what it applied since the
+//! last commit, reopens the index, and applies the journal again from the last committed position, with
+//! backoff, until a commit succeeds. Meanwhile `/ready` says why, and the logs API shows no outcome beyond
+//! the last commit: COMPLETED means committed and searchable.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,7 +28,7 @@ use intake_model::batch::{BatchEntry, BatchReader, RawEntry};
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{ErrorCode, Operation, OperationKind};
-use intake_store::{LogEntry, Seq};
+use intake_store::{CommittedThrough, LogEntry, Seq};
 use rayon::prelude::*;
 
 use crate::state::{AppState, SearchHandle};
@@ -60,6 +65,9 @@ pub(crate) const BATCH_WINDOW_BYTES: usize = 16 * 1024 * 1024;
 const CONTAINER_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How often to commit while a backlog drains (at most; the configured interval when it is longer).
 const BACKLOG_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// The first wait after a failed commit; it doubles with each failure in a row, up to the longest.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LONGEST_RETRY: Duration = Duration::from_secs(5);
 
 pub struct ApplierHandle {
     stop: Arc<AtomicBool>,
@@ -99,11 +107,25 @@ pub struct Applier {
     /// The last operation outcomes were logged for, and the index of its next outcome.
     logged: (Seq, u32),
     /// File containers whose content was applied at a journal position: deleted once it is committed.
-    consumed: Vec<(Seq, String)>,
+    consumed: Vec<Consumed>,
     /// The batch file being applied, by organization: commits made meanwhile record how far it got.
     applying_batch: Option<(String, BatchProgress)>,
     /// Containers pinned when the applier started; those the replay does not consume are deleted once it ends.
     pinned_at_start: Vec<String>,
+    /// Set when an index failed (a commit, a write, opening it): why. What was applied since the last commit
+    /// is dropped and applied again from there, after a wait.
+    rewind: Option<String>,
+    /// Failures in a row, for the backoff.
+    failures: u32,
+    /// Outcomes by result since the last commit: counted in `/metrics` once committed.
+    uncommitted_results: HashMap<&'static str, u64>,
+}
+
+/// A file container whose content was applied by the operation at `seq`.
+struct Consumed {
+    seq: Seq,
+    organization_id: String,
+    file_id: String,
 }
 
 impl Applier {
@@ -157,6 +179,9 @@ impl Applier {
             consumed: Vec::new(),
             applying_batch: None,
             pinned_at_start: Vec::new(),
+            rewind: None,
+            failures: 0,
+            uncommitted_results: HashMap::new(),
         };
         applier.pinned_at_start = applier.state.catalog.pinned_containers()?;
         for organization in applier.state.catalog.organizations() {
@@ -173,6 +198,13 @@ impl Applier {
 
     fn run(mut self, mut reader: Box<dyn intake_store::JournalReader>) {
         while !self.stopping() {
+            if let Some(reason) = self.rewind.take() {
+                match self.recover(&reason) {
+                    Some(resumed) => reader = resumed,
+                    None => self.rewind = Some(reason),
+                }
+                continue;
+            }
             let batch = match reader.next_batch(self.config.batch_bytes) {
                 Ok(batch) => batch,
                 Err(error) => {
@@ -187,6 +219,9 @@ impl Applier {
             if !idle {
                 self.apply_records(batch);
             }
+            if self.rewinding() {
+                continue;
+            }
             self.run_due_deletes();
             if self.commit_due(idle) {
                 self.commit();
@@ -194,11 +229,12 @@ impl Applier {
             if idle
                 && self.applied_seq >= self.backlog_end
                 && self.first_uncommitted.is_none()
-                && !self.state.is_ready()
+                && !self.rewinding()
+                && !self.state.readiness.is_replayed()
             {
                 tracing::info!(applied = self.applied_seq, "journal backlog applied; ready");
                 self.delete_unclaimed_containers();
-                self.state.ready.store(true, Ordering::Release);
+                self.state.readiness.set_replayed();
             }
             self.prune_logs();
             self.sweep_containers();
@@ -212,8 +248,85 @@ impl Applier {
                 self.state.journal.wait_beyond(self.applied_seq, wait);
             }
         }
-        self.commit();
+        if !self.rewinding() {
+            self.commit();
+        }
         tracing::info!(applied = self.applied_seq, "applier stopped");
+    }
+
+    /// An index failed: everything applied since the last commit is dropped. The failure is logged and shown
+    /// on `/ready` and `/metrics`; the run loop then waits and applies again from the last commit.
+    fn fail(&mut self, reason: String) {
+        if self.rewind.is_some() {
+            return;
+        }
+        self.failures += 1;
+        let wait = self.retry_wait();
+        tracing::error!(
+            reason,
+            failures = self.failures,
+            committed = self.resume_seq(),
+            retry_in_ms = wait.as_millis() as u64,
+            "applying stopped; every operation after the last commit stays in the journal and is applied again"
+        );
+        self.state.metrics.commit_failed();
+        self.state.readiness.set_stalled(Some(format!(
+            "Applying is stopped: {reason}. Accepted operations are kept in the journal and applied again from the \
+             last commit (journal record {}); retrying every {} s or sooner. Free disk space if the reason says so.",
+            self.resume_seq(),
+            LONGEST_RETRY.as_secs()
+        )));
+        self.rewind = Some(reason);
+    }
+
+    fn rewinding(&self) -> bool {
+        self.rewind.is_some()
+    }
+
+    fn retry_wait(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        (FIRST_RETRY * 2u32.pow(doublings)).min(LONGEST_RETRY)
+    }
+
+    /// Waits, then reopens every index from its last commit and positions a reader after the lowest one;
+    /// `None` (to wait and try again) if an index or the journal cannot be opened yet.
+    fn recover(&mut self, reason: &str) -> Option<Box<dyn intake_store::JournalReader>> {
+        let deadline = Instant::now() + self.retry_wait();
+        while Instant::now() < deadline && !self.stopping() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.stopping() {
+            return None;
+        }
+        let organizations: Vec<String> = self.indexes.keys().cloned().collect();
+        for organization_id in organizations {
+            // Dropping the writer discards what it held; the folder keeps the last commit.
+            drop(self.indexes.remove(&organization_id));
+            if let Err(error) = self.open_index(&organization_id) {
+                tracing::warn!(organization = organization_id, %error, reason, "the index cannot be reopened yet");
+                self.failures += 1;
+                return None;
+            }
+        }
+        let committed = self.resume_seq();
+        let reader = match self.state.journal.reader(committed) {
+            Ok(reader) => reader,
+            Err(error) => {
+                tracing::warn!(%error, "the journal cannot be read yet");
+                self.failures += 1;
+                return None;
+            }
+        };
+        self.applied_seq = committed;
+        self.log_entries.clear();
+        self.uncommitted_results.clear();
+        self.waiting_since.clear();
+        self.first_uncommitted = None;
+        self.applying_batch = None;
+        self.logged = (0, 0);
+        self.consumed.retain(|consumed| consumed.seq <= committed);
+        tracing::info!(resume_after = committed, "applying again from the last commit");
+        Some(reader)
     }
 
     /// Decodes journal records, then prepares and applies them window by window: a window's items are prepared
@@ -243,8 +356,8 @@ impl Applier {
             drop(items);
             for ((seq, operation), prepared) in window.into_iter().zip(prepared) {
                 self.apply(seq, operation, prepared);
-                if self.applying_batch.is_some() {
-                    // A batch interrupted by shutdown: what follows it is replayed at the next start.
+                if self.applying_batch.is_some() || self.rewinding() {
+                    // A batch interrupted by shutdown, or an index failure: what follows is applied again later.
                     return;
                 }
             }
@@ -302,7 +415,8 @@ impl Applier {
         let index = match self.index_for(&organization_id) {
             Ok(index) => index,
             Err(error) => {
-                tracing::error!(seq, organization = organization_id, %error, "the organization's index cannot be opened; the operation is lost");
+                self.applied_seq = seq - 1; // not applied: with no index to hold a position, this is where to resume
+                self.fail(format!("the index of organization '{organization_id}' cannot be opened: {error}"));
                 return;
             }
         };
@@ -317,18 +431,18 @@ impl Applier {
         };
         let container = prepared.as_ref().and_then(|p| p.container.clone());
         let outcomes = match (operation.kind, prepared) {
-            (OperationKind::AddOrUpdate(_), Some(prepared)) => vec![index.upsert(prepared, &info)],
+            (OperationKind::AddOrUpdate(_), Some(prepared)) => index.upsert(prepared, &info).map(|o| vec![o]),
             (OperationKind::Delete { document_id, delete_children }, _) => {
                 index.delete(&document_id, delete_children, &info)
             }
             (OperationKind::DeleteOlderThan { queue_delay_minutes }, _) => {
                 let minutes = queue_delay_cap.map_or(queue_delay_minutes, |cap| queue_delay_minutes.min(cap));
                 index.schedule_delete_older_than(operation.accepted_at_ms + i64::from(minutes) * 60_000, &info);
-                Vec::new()
+                Ok(Vec::new())
             }
             (OperationKind::PurgeSource, _) => {
                 index.purge_source(&operation.source_id);
-                Vec::new()
+                Ok(Vec::new())
             }
             (OperationKind::Batch { file_id }, _) => {
                 let resume = index.batch_progress(seq);
@@ -339,17 +453,26 @@ impl Applier {
                     accepted_at_ms: operation.accepted_at_ms,
                 };
                 if !self.apply_batch_file(&batch, resume) {
-                    return; // interrupted by shutdown; its progress is committed and it resumes at the next start
+                    // Interrupted by shutdown (its progress is committed; it resumes at the next start) or by an
+                    // index failure (it is applied again from the last commit).
+                    return;
                 }
-                self.consumed.push((seq, file_id));
-                Vec::new()
+                self.consume(seq, &organization_id, file_id);
+                Ok(Vec::new())
             }
             (OperationKind::AddOrUpdate(_), None) | (OperationKind::PurgeOrganization, _) => {
                 unreachable!("items are always prepared; organization purges are handled above")
             }
         };
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                self.fail(format!("the index of organization '{organization_id}' failed: {error}"));
+                return;
+            }
+        };
         if let Some(file_id) = container {
-            self.consumed.push((seq, file_id));
+            self.consume(seq, &organization_id, file_id);
         }
         if let Some(index) = self.indexes.get_mut(&organization_id) {
             index.advance_to(seq);
@@ -405,13 +528,19 @@ impl Applier {
                 let fresh = window.split_off(window.len().min((skip - first) as usize));
                 for entry in window {
                     if let Some(container) = entry.parse().ok().as_ref().and_then(BatchEntry::container) {
-                        self.consumed.push((seq, container.to_string()));
+                        self.consume(seq, batch.organization_id, container.to_string());
                     }
                 }
                 window = fresh;
             }
             self.apply_batch_window(batch, window);
+            if self.rewinding() {
+                return false;
+            }
             self.batch_window_applied(read_entries);
+            if self.rewinding() {
+                return false;
+            }
         }
         if failure.is_some() && self.stopping() {
             self.batch_window_applied(read_entries);
@@ -505,17 +634,37 @@ impl Applier {
             .collect();
         let prepared = self.prepare(&operations, &items);
         drop(items);
-        let Some(index) = self.indexes.get_mut(organization_id) else {
-            return;
+        let (outcomes, containers) = match self.apply_batch_entries(organization_id, info, entries, prepared) {
+            Ok(applied) => applied,
+            Err(error) => {
+                self.fail(format!("the index of organization '{organization_id}' failed: {error}"));
+                return;
+            }
         };
-        let mut outcomes = Vec::new();
+        for file_id in containers {
+            self.consume(info.journal_seq, organization_id, file_id);
+        }
+        self.record(organization_id, outcomes);
+    }
+
+    /// Applies parsed batch entries and their prepared items in file order: their outcomes, and the
+    /// containers they consumed.
+    fn apply_batch_entries(
+        &mut self,
+        organization_id: &str,
+        info: &OpInfo,
+        entries: Vec<BatchEntry>,
+        prepared: Vec<Option<PreparedItem>>,
+    ) -> Result<(Vec<Outcome>, Vec<String>), intake_index::IndexError> {
+        let (mut outcomes, mut containers) = (Vec::new(), Vec::new());
+        let Some(index) = self.indexes.get_mut(organization_id) else {
+            return Ok((outcomes, containers));
+        };
         for (entry, prepared) in entries.into_iter().zip(prepared) {
             match (entry, prepared) {
                 (BatchEntry::AddOrUpdate { .. }, Some(prepared)) => {
-                    if let Some(file_id) = &prepared.container {
-                        self.consumed.push((info.journal_seq, file_id.clone()));
-                    }
-                    outcomes.push(index.upsert(prepared, info));
+                    containers.extend(prepared.container.clone());
+                    outcomes.push(index.upsert(prepared, info)?);
                 }
                 (BatchEntry::AddOrUpdate { document_id, item: Err(error), .. }, _) => {
                     // Over a size limit is REJECTED, like any limit; anything else wrong with the item is an ERROR.
@@ -527,20 +676,21 @@ impl Applier {
                     outcomes.push(Outcome { result, ..failed(info, &document_id, LogOperation::Add, error.message) });
                 }
                 (BatchEntry::Delete { document_id, delete_children, .. }, _) => {
-                    outcomes.extend(index.delete(&document_id, delete_children, info));
+                    outcomes.extend(index.delete(&document_id, delete_children, info)?);
                 }
                 (BatchEntry::AddOrUpdate { item: Ok(_), .. }, None) => {
                     unreachable!("valid items are prepared")
                 }
             }
         }
-        self.record(organization_id, outcomes);
+        Ok((outcomes, containers))
     }
 
     /// Drops a deleted organization's index and its folder (again on replay: it is idempotent).
     fn purge_organization(&mut self, organization_id: &str) {
         drop(self.indexes.remove(organization_id));
         self.state.indexes.unregister(organization_id);
+        self.state.commit_marks.remove(organization_id);
         let dir = self.config.index_dir.join(organization_id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => tracing::info!(organization = organization_id, "deleted the organization's index"),
@@ -564,7 +714,8 @@ impl Applier {
             match index.run_due(now_ms) {
                 Ok(outcomes) => self.record(&organization_id, outcomes),
                 Err(error) => {
-                    tracing::error!(organization = organization_id, %error, "delete-older-than failed")
+                    self.fail(format!("a delete-older-than of organization '{organization_id}' failed: {error}"));
+                    return;
                 }
             }
         }
@@ -577,7 +728,7 @@ impl Applier {
         }
         let now_ms = self.state.clock.now_ms();
         for outcome in outcomes {
-            self.state.metrics.item_outcome(outcome.result.as_str());
+            *self.uncommitted_results.entry(outcome.result.as_str()).or_default() += 1;
             if outcome.result != LogResult::Completed {
                 tracing::info!(
                     organization = organization_id,
@@ -631,12 +782,16 @@ impl Applier {
     /// ones, to move their journal position), then releases the journal behind the lowest position.
     fn commit(&mut self) {
         let started = Instant::now();
+        // Outcomes are written first, so a crash right after the index commit loses none; the logs API shows
+        // them only once the commit holding them succeeded (see `CommitMarks`).
         if let Err(error) = self.state.item_log.append(&self.log_entries) {
-            tracing::error!(%error, entries = self.log_entries.len(), "the item log could not be written");
+            self.fail(format!("the item log could not be written: {error}"));
+            return;
         }
         self.log_entries.clear();
         let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
         let mut applied = self.applied_seq;
+        let mut failed = None;
         if let Some((organization_id, progress)) = &self.applying_batch {
             // Inside a batch: everything before it is applied, and the batch as far as `progress` says.
             applied = progress.journal_seq - 1;
@@ -651,11 +806,23 @@ impl Applier {
             }
             index.advance_to(applied);
             match index.commit() {
-                Ok(()) => self.state.quotas.indexed(organization_id, index.live_items(), index.committed_seq()),
+                Ok(()) => {
+                    self.state.quotas.indexed(organization_id, index.live_items(), index.committed_seq());
+                    self.state.commit_marks.set(organization_id, committed_through(index));
+                }
                 Err(error) => {
-                    tracing::error!(organization = organization_id, %error, "index commit failed; retrying at the next commit")
+                    failed = Some(format!("the index commit of organization '{organization_id}' failed: {error}"));
+                    break;
                 }
             }
+        }
+        if let Some(reason) = failed {
+            self.fail(reason);
+            return;
+        }
+        self.recovered();
+        for (result, count) in self.uncommitted_results.drain() {
+            self.state.metrics.item_outcomes(result, count);
         }
         if touch_idle {
             self.last_full_commit = Instant::now();
@@ -665,33 +832,75 @@ impl Applier {
             self.state.metrics.searchable_after(now_ms - accepted_at);
         }
         self.first_uncommitted = None;
-        let committed = self.committed_seq();
+        let committed = self.caught_up_seq();
         if let Err(error) = self.state.journal.release_through(committed) {
             tracing::warn!(%error, "journal segments could not be released");
         }
         let (done, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.consumed).into_iter().partition(|(seq, _)| *seq <= committed);
+            std::mem::take(&mut self.consumed).into_iter().partition(|consumed| consumed.seq <= committed);
         self.consumed = waiting;
-        for (_, file_id) in done {
-            self.delete_container(&file_id);
+        for consumed in done {
+            self.delete_container(Some(&consumed.organization_id), &consumed.file_id);
         }
         tracing::debug!(applied, committed, took_ms = started.elapsed().as_millis() as u64, "committed");
     }
 
-    /// The journal position every index has committed (all of it, when no index exists yet).
-    fn committed_seq(&self) -> Seq {
+    /// A commit succeeded: if applying had stopped, it is running again.
+    fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(committed = self.caught_up_seq(), failures = self.failures, "index commits succeed again");
+            self.failures = 0;
+            self.state.readiness.set_stalled(None);
+            self.state.metrics.stalled(false);
+        }
+    }
+
+    /// Where applying resumes after a failure (or a restart): the lowest position an index committed, or,
+    /// with no index yet, what was applied.
+    fn resume_seq(&self) -> Seq {
         let committed = self.indexes.values().map(OrgIndex::committed_seq).min();
         committed.unwrap_or(self.applied_seq)
+    }
+
+    /// The journal position up to which everything applied is committed: an index with nothing uncommitted
+    /// holds every record applied so far (those after its own commit do not concern it). Segments up to here
+    /// can be released, containers consumed up to here deleted; `/metrics` reports it as applied.
+    /// A batch is caught up only once applied whole.
+    fn caught_up_seq(&self) -> Seq {
+        let behind = |index: &&OrgIndex| index.is_dirty() || index.committed_state().batch.is_some();
+        let lowest = self.indexes.values().filter(behind).map(OrgIndex::committed_seq).min();
+        let caught_up = lowest.unwrap_or(self.applied_seq).min(self.applied_seq);
+        match &self.applying_batch {
+            Some((_, progress)) => caught_up.min(progress.journal_seq - 1),
+            None => caught_up,
+        }
+    }
+
+    /// Deletes the container once the operation at `seq` is committed.
+    fn consume(&mut self, seq: Seq, organization_id: &str, file_id: String) {
+        self.consumed.push(Consumed { seq, organization_id: organization_id.to_string(), file_id });
     }
 
     fn publish_positions(&self) {
         self.state.metrics.journal_syncs(self.state.journal.sync_count());
         let durable = *self.state.journal.durable().borrow();
-        self.state.metrics.journal_positions(durable, self.committed_seq());
+        self.state.metrics.journal_positions(durable, self.caught_up_seq());
     }
 
-    /// Deletes a container whose content is committed (or that expired unused).
-    fn delete_container(&self, file_id: &str) {
+    /// Deletes a container whose content is committed (or that expired unused). A container consumed by an
+    /// operation is deleted only if it belongs to that operation's organization: an item or batch entry that
+    /// names another organization's container fails to read it and must never destroy it.
+    fn delete_container(&self, owner: Option<&str>, file_id: &str) {
+        if let Some(owner) = owner {
+            match self.state.catalog.container(file_id) {
+                Ok(Some(container)) if container.organization_id == owner => {}
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(file_id, %error, "a file container could not be looked up; it is kept");
+                    return;
+                }
+            }
+        }
         if let Err(error) = self.state.blobs.delete(file_id) {
             tracing::warn!(file_id, %error, "a file container could not be deleted");
         }
@@ -704,11 +913,11 @@ impl Applier {
     /// an operation committed before a crash could delete it, or to one a crash kept from being journaled.
     fn delete_unclaimed_containers(&mut self) {
         for file_id in std::mem::take(&mut self.pinned_at_start) {
-            let claimed = self.consumed.iter().any(|(_, consumed)| *consumed == file_id);
+            let claimed = self.consumed.iter().any(|consumed| consumed.file_id == file_id);
             let still_there = self.state.catalog.container(&file_id).ok().flatten().is_some();
             if still_there && !claimed {
                 tracing::info!(file_id, "deleting a file container left behind by a crash");
-                self.delete_container(&file_id);
+                self.delete_container(None, &file_id);
             }
         }
     }
@@ -723,7 +932,7 @@ impl Applier {
             Ok(expired) => {
                 for file_id in expired {
                     tracing::debug!(file_id, "file container expired");
-                    self.delete_container(&file_id);
+                    self.delete_container(None, &file_id);
                 }
             }
             Err(error) => tracing::warn!(%error, "expired file containers could not be listed"),
@@ -762,8 +971,22 @@ impl Applier {
         };
         self.state.indexes.register(organization_id, handle);
         self.state.quotas.indexed(organization_id, index.live_items(), index.committed_seq());
+        self.state.commit_marks.set(organization_id, committed_through(&index));
+        if let Err(error) = index.collect_garbage() {
+            tracing::warn!(organization = organization_id, %error, "unused index files could not be deleted");
+        }
         self.indexes.insert(organization_id.to_string(), index);
         Ok(())
+    }
+}
+
+/// What the index's last commit holds, as the logs API filters on it.
+fn committed_through(index: &OrgIndex) -> CommittedThrough {
+    let state = index.committed_state();
+    CommittedThrough {
+        journal_seq: state.journal_seq,
+        pending: state.pending.iter().map(|pending| pending.journal_seq).collect(),
+        batch: state.batch.map(|batch| (batch.journal_seq, batch.outcomes)),
     }
 }
 

@@ -119,7 +119,7 @@ impl Faults {
         let id = self
             .catalog
             .add_fault_rule(organization_id, &text, state.remaining, now)
-            .map_err(|e| ApiError::internal(format!("the fault rule could not be saved: {e}")))?;
+            .map_err(|e| crate::http::storage_failure("The fault rule could not be saved", e))?;
         let active = ActiveRule {
             id: id.to_string(),
             stored: Some(id),
@@ -154,7 +154,7 @@ impl Faults {
         if let Some(stored) = rule.stored {
             self.catalog
                 .delete_fault_rule(organization_id, stored)
-                .map_err(|e| ApiError::internal(format!("the fault rule could not be removed: {e}")))?;
+                .map_err(|e| crate::http::storage_failure("The fault rule could not be removed", e))?;
         }
         Ok(true)
     }

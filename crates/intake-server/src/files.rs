@@ -25,7 +25,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::applier::{BATCH_WINDOW_BYTES, BATCH_WINDOW_ENTRIES};
-use crate::http::{HandlerResult, require_json};
+use crate::http::{HandlerResult, require_json, storage_failure, task_failed};
 use crate::platform::OrgCall;
 use crate::push::SourceCall;
 use crate::quotas::ItemCounts;
@@ -82,7 +82,10 @@ pub async fn create_container(
         size: None,
         pinned: false,
     };
-    state.catalog.create_container(&container).map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .catalog
+        .create_container(&container)
+        .map_err(|e| storage_failure("The file container could not be created", e))?;
     let upload_uri = upload_uri(&state, &container);
     tracing::info!(organization = org.id, file_id = container.file_id, "file container created");
     let body = json!({
@@ -157,7 +160,8 @@ pub async fn upload(
         .into());
     }
     check_upload_headers(&headers)?;
-    let container = state.catalog.container(&file_id).map_err(|e| ApiError::internal(e.to_string()))?;
+    let container =
+        state.catalog.container(&file_id).map_err(|e| storage_failure("The file container could not be read", e))?;
     match container {
         None => {
             return Err(ApiError::new(
@@ -176,7 +180,10 @@ pub async fn upload(
         Some(_) => {}
     }
     let size = store_upload(&state, &headers, body, &file_id).await?;
-    state.catalog.set_container_size(&file_id, size).map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .catalog
+        .set_container_size(&file_id, size)
+        .map_err(|e| storage_failure("The upload could not be recorded", e))?;
     tracing::info!(file_id, size, "file container uploaded");
     Ok(StatusCode::OK.into_response())
 }
@@ -238,7 +245,7 @@ async fn store_upload(state: &AppState, headers: &HeaderMap, body: Body, file_id
             let (blobs, temporary, id) = (state.blobs.clone(), temporary.clone(), file_id.to_string());
             tokio::task::spawn_blocking(move || blobs.publish(&temporary, &id))
                 .await
-                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(task_failed)?
                 .map(|()| size)
                 .map_err(|e| {
                     ApiError::new(ErrorCode::ServiceUnavailable, format!("The upload could not be stored: {e}."))
@@ -272,10 +279,7 @@ async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<
         file.write_all(&chunk).map_err(unavailable)?;
     }
     let file = file.into_inner().map_err(|e| unavailable(e.into_error()))?;
-    tokio::task::spawn_blocking(move || file.sync_all())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(unavailable)?;
+    tokio::task::spawn_blocking(move || file.sync_all()).await.map_err(task_failed)?.map_err(unavailable)?;
     Ok(size)
 }
 
@@ -307,7 +311,7 @@ pub async fn push_batch(
     let container = state
         .catalog
         .container(&file_id)
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| storage_failure("The file container could not be read", e))?
         .filter(|c| c.organization_id == organization_id)
         .ok_or_else(|| {
             unreadable("it does not exist (it expired, was already used, or belongs to another organization)".into())
@@ -330,9 +334,9 @@ pub async fn push_batch(
         validate_batch(file).map_err(|e| e.message)
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(task_failed)?
     .map_err(unreadable)?;
-    if !state.catalog.pin_container(&file_id).map_err(|e| ApiError::internal(e.to_string()))? {
+    if !state.catalog.pin_container(&file_id).map_err(|e| storage_failure("The batch could not be accepted", e))? {
         return Err(unreadable("it was already handed to another batch or item".into()).into());
     }
     tracing::info!(

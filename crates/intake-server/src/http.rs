@@ -175,6 +175,21 @@ fn is_json(headers: &HeaderMap) -> bool {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
 }
 
+/// A storage failure as the client's answer. A full disk is `503` with `Retry-After`: it passes once space is
+/// freed, and nothing was stored. A conflict is `409 ALREADY_EXISTS`; anything else `500`. `what` names the
+/// write, as in "the file container could not be created".
+pub fn storage_failure(what: &str, error: intake_store::StoreError) -> ApiError {
+    match error {
+        intake_store::StoreError::Conflict(message) => ApiError::new(ErrorCode::AlreadyExists, format!("{message}.")),
+        error if error.is_disk_full() => ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!("{what}: the server's disk is full ({error}). Nothing was stored; retry once space is freed."),
+        )
+        .with_retry_after(5),
+        error => ApiError::internal(format!("{what}: {error}")),
+    }
+}
+
 /// A panic in a handler: logged with its message, answered 500 INTERNAL_SERVER_ERROR.
 pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let detail = panic
@@ -187,6 +202,11 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         "Failed to process the request due to an internal error; the server log has the cause under this request id.",
     ))
     .into_response()
+}
+
+/// A blocking task of a handler that ended without an answer (it panicked): a 500.
+pub fn task_failed(error: tokio::task::JoinError) -> ApiError {
+    ApiError::internal(format!("the work of this request stopped unexpectedly: {error}"))
 }
 
 /// Checks that a body comes as JSON. An empty body passes when the endpoint does not need one.

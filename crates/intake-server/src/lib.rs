@@ -24,7 +24,6 @@ pub mod state;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
@@ -165,7 +164,9 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         provisioning_delay_ms: config.provisioning_delay.map(|d| d.as_millis() as i64),
         quotas,
         faults,
-        ready: Arc::new(AtomicBool::new(false)),
+        search_gate: search_api::SearchGate::new(),
+        readiness: Arc::default(),
+        commit_marks: Arc::default(),
     };
     let applier = Applier::start(
         state.clone(),

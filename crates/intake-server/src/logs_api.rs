@@ -12,7 +12,7 @@ use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::http::HandlerResult;
+use crate::http::{HandlerResult, storage_failure, task_failed};
 use crate::state::AppState;
 
 const MAX_LOGS_BODY_BYTES: u64 = 1024 * 1024;
@@ -82,12 +82,13 @@ pub async fn read_logs(
         exclude_tasks: enums(&filters, "excludeTasks", LogTask::parse, LogTask::ALL.iter().map(|t| t.as_str()))?,
         page: query.non_negative("page", u32::MAX as u64)?.unwrap_or(0) as u32,
         per_page: query.non_negative("perPage", MAX_PER_PAGE)?.unwrap_or(100).max(1) as u32,
+        committed: state.commit_marks.get(&org),
     };
     let item_log = state.item_log.clone();
     let (entries, has_next) = tokio::task::spawn_blocking(move || item_log.query(&log_query))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("the item log could not be read: {e}")))?;
+        .map_err(task_failed)?
+        .map_err(|e| storage_failure("The item log could not be read", e))?;
     let entries: Vec<Value> = entries.iter().map(entry_json).collect();
     Ok(Json(json!({ "documentLogEntries": entries, "hasNextPage": has_next })).into_response())
 }

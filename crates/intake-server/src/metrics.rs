@@ -41,6 +41,8 @@ pub struct Metrics {
     items: Family<ResultLabels, Counter>,
     apply_seconds: Histogram,
     searchable_seconds: Histogram,
+    commit_failures: Counter,
+    applier_stalled: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -96,7 +98,21 @@ impl Default for Metrics {
             "Time from an operation's acceptance to its commit (searchable)",
             searchable_seconds.clone(),
         );
+        let commit_failures = Counter::default();
+        registry.register(
+            "index_commit_failures",
+            "Failed index commits (or index writes); each is retried from the last commit",
+            commit_failures.clone(),
+        );
+        let applier_stalled: Gauge = Gauge::default();
+        registry.register(
+            "applier_stalled",
+            "1 while applying is stopped by a failing index or item log (a full disk, say), else 0",
+            applier_stalled.clone(),
+        );
         Metrics {
+            commit_failures,
+            applier_stalled,
             registry,
             requests,
             request_seconds,
@@ -131,8 +147,18 @@ impl Metrics {
         self.journal_syncs.inc_by(total.saturating_sub(seen));
     }
 
-    pub fn item_outcome(&self, result: &str) {
-        self.items.get_or_create(&ResultLabels { result: result.to_string() }).inc();
+    pub fn item_outcomes(&self, result: &str, count: u64) {
+        self.items.get_or_create(&ResultLabels { result: result.to_string() }).inc_by(count);
+    }
+
+    /// An index commit or write failed: applying stops until one succeeds.
+    pub fn commit_failed(&self) {
+        self.commit_failures.inc();
+        self.applier_stalled.set(1);
+    }
+
+    pub fn stalled(&self, stalled: bool) {
+        self.applier_stalled.set(i64::from(stalled));
     }
 
     pub fn batch_applied(&self, elapsed: Duration) {

@@ -65,18 +65,16 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The journal backlog found at start is applied: search reflects every operation accepted before start.
-#[utoipa::path(get, path = "/ready", tag = "Operations", security(()), responses((status = 200, description = "Ready"), (status = 503, description = "Still replaying the journal")))]
+/// The journal backlog found at start is applied and index commits succeed: search reflects what was accepted.
+#[utoipa::path(get, path = "/ready", tag = "Operations", security(()), responses((status = 200, description = "Ready"), (status = 503, description = "Still replaying the journal, or index commits are failing (the message says why)")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    if state.is_ready() {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "replaying", "message": "The journal backlog is being applied." })),
-        )
-            .into_response()
-    }
+    let readiness = &state.readiness;
+    let (status, message) = match readiness.stalled() {
+        Some(reason) => ("stalled", reason),
+        None if !readiness.is_replayed() => ("replaying", "The journal backlog is being applied.".to_string()),
+        None => return Json(json!({ "status": "ready" })).into_response(),
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": status, "message": message }))).into_response()
 }
 
 /// Prometheus metrics in the text exposition format.

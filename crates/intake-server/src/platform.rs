@@ -106,10 +106,7 @@ impl OrgCall {
 }
 
 fn storage(error: StoreError) -> ApiError {
-    match error {
-        StoreError::Conflict(message) => ApiError::new(ErrorCode::AlreadyExists, format!("{message}.")),
-        other => ApiError::internal(other.to_string()),
-    }
+    crate::http::storage_failure("The change could not be saved", error)
 }
 
 /// A Platform body as a strict JSON tree (an empty body is `{}`).

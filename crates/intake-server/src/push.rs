@@ -18,7 +18,7 @@ use intake_model::{
 };
 use intake_store::Source;
 
-use crate::http::{HandlerError, HandlerResult, RequestId, accepted, require_json};
+use crate::http::{HandlerError, HandlerResult, RequestId, accepted, require_json, storage_failure};
 use crate::platform::OrgCall;
 use crate::quotas::ItemCounts;
 use crate::state::AppState;
@@ -220,7 +220,7 @@ pub async fn set_status(
     state
         .catalog
         .set_source_status(&source.organization_id, &source.id, status, state.clock.now_ms())
-        .map_err(|e| ApiError::internal(format!("the source status could not be saved: {e}")))?;
+        .map_err(|e| storage_failure("The source status could not be saved", e))?;
     tracing::info!(source = source.id, status = status.as_str(), request_id = call.request_id.0, "source status set");
     Ok(accepted(StatusCode::CREATED, None, &call.request_id))
 }

@@ -134,7 +134,7 @@ impl Quotas {
         if let Some(quota) = self.organizations.read().expect("quotas lock").get(organization_id) {
             return Ok(quota.clone());
         }
-        let storage = |e: intake_store::StoreError| ApiError::internal(format!("the limits could not be read: {e}"));
+        let storage = |e| crate::http::storage_failure("The limits could not be read", e);
         let now = self.clock.now_ms();
         let limits = self.defaults.with(&self.catalog.limit_overrides(organization_id).map_err(storage)?);
         let day = now.div_euclid(DAY_MS);
@@ -241,7 +241,7 @@ impl Quotas {
         let now = self.clock.now_ms();
         self.catalog
             .set_limit(organization_id, key, value, now)
-            .map_err(|e| ApiError::internal(format!("the limit could not be saved: {e}")))?;
+            .map_err(|e| crate::http::storage_failure("The limit could not be saved", e))?;
         let quota = self.organization(organization_id)?;
         let mut quota = quota.lock().expect("quota lock");
         let effective = value.or(self.defaults.get(key));

@@ -9,11 +9,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search};
-use intake_model::{ApiError, Privilege, QueryParams};
+use intake_model::{ApiError, ErrorCode, Privilege, QueryParams};
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, RequestId};
+use crate::http::{HandlerResult, RequestId, task_failed};
 use crate::state::AppState;
 
 const MAX_SEARCH_BODY_BYTES: u64 = 1024 * 1024;
@@ -39,6 +39,13 @@ pub async fn run_search(
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(query.as_deref());
     let body = state.body_budget.read_optional_json(&headers, body, MAX_SEARCH_BODY_BYTES, "The search body").await?;
+    if !body.is_object() {
+        return Err(ApiError::invalid_json(format!(
+            "The search body must be a JSON object such as {{\"q\": \"words\"}}; it is {}.",
+            json_kind(&body)
+        ))
+        .into());
+    }
     let params = Params { query: &query, body: &body };
     let organization_id = match (params.text("organizationId")?, principal.organization_id()) {
         (Some(id), _) => id,
@@ -68,8 +75,15 @@ pub async fn run_search(
     let started = std::time::Instant::now();
     let response = match state.indexes.get(&organization_id) {
         Some(handle) => {
-            let searcher = handle.reader.searcher();
-            search(&handle.index, &searcher, &handle.fields, &request)?
+            // Searches run beside the request path, a few at a time: each is bounded (terms, depth, page), so
+            // the gate bounds what they hold together, and a burst of heavy ones waits instead of piling up.
+            let _permit = state.search_gate.enter().await?;
+            tokio::task::spawn_blocking(move || {
+                let searcher = handle.reader.searcher();
+                search(&handle.index, &searcher, &handle.fields, &request)
+            })
+            .await
+            .map_err(task_failed)??
         }
         None => SearchResponse { total_count: 0, total_count_filtered: 0, results: Vec::new() },
     };
@@ -79,6 +93,59 @@ pub async fn run_search(
     body["indexDuration"] = duration.into();
     body["searchUid"] = request_id.0.into();
     Ok(Json(body).into_response())
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// How many searches run at once; the others wait, up to [`SEARCH_QUEUE_WAIT`], then get a 503.
+#[derive(Clone)]
+pub struct SearchGate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    size: usize,
+}
+
+const SEARCH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl SearchGate {
+    /// As many searches at once as there are cores (at least two).
+    pub fn new() -> SearchGate {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        SearchGate { slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)), size: cores }
+    }
+
+    async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let busy = || {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!(
+                    "Every search slot stayed busy for {} s (searches run {} at a time); retry in a moment.",
+                    SEARCH_QUEUE_WAIT.as_secs(),
+                    self.size
+                ),
+            )
+            .with_retry_after(1)
+        };
+        match tokio::time::timeout(SEARCH_QUEUE_WAIT, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(busy()),
+        }
+    }
+}
+
+impl Default for SearchGate {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Without `organizationId`, a server with a single organization searches that one.

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use intake_index::schema::Fields;
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, ItemLog, Journal, LocalBlobs, Organization, Source};
+use intake_store::{Catalog, Clock, CommittedThrough, ItemLog, Journal, LocalBlobs, Organization, Source};
 use tantivy::{Index, IndexReader};
 
 use crate::auth::AuthSettings;
@@ -35,8 +35,12 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long (off when None).
     pub provisioning_delay_ms: Option<i64>,
-    /// Set once the applier has replayed the journal backlog found at start.
-    pub ready: Arc<AtomicBool>,
+    /// Bounds how many searches run at once.
+    pub search_gate: crate::search_api::SearchGate,
+    /// Whether search reflects what was accepted, and why not.
+    pub readiness: Arc<Readiness>,
+    /// What each organization's index has committed: the logs API shows only those outcomes.
+    pub commit_marks: Arc<CommitMarks>,
 }
 
 impl AppState {
@@ -81,7 +85,59 @@ impl AppState {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.readiness.is_ready()
+    }
+}
+
+/// Why the server may not reflect what it accepted: the journal found at start is still being replayed, or
+/// index commits are failing (a full disk, say) and being retried.
+#[derive(Default)]
+pub struct Readiness {
+    replayed: AtomicBool,
+    stalled: RwLock<Option<String>>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.replayed.load(Ordering::Acquire) && self.stalled().is_none()
+    }
+
+    pub fn is_replayed(&self) -> bool {
+        self.replayed.load(Ordering::Acquire)
+    }
+
+    pub fn set_replayed(&self) {
+        self.replayed.store(true, Ordering::Release);
+    }
+
+    /// Why applying is stopped, while it is.
+    pub fn stalled(&self) -> Option<String> {
+        self.stalled.read().expect("readiness lock").clone()
+    }
+
+    pub fn set_stalled(&self, reason: Option<String>) {
+        *self.stalled.write().expect("readiness lock") = reason;
+    }
+}
+
+/// Per organization, the state its index's last commit recorded.
+#[derive(Default)]
+pub struct CommitMarks {
+    marks: RwLock<HashMap<String, CommittedThrough>>,
+}
+
+impl CommitMarks {
+    pub fn set(&self, organization_id: &str, committed: CommittedThrough) {
+        self.marks.write().expect("commit marks lock").insert(organization_id.to_string(), committed);
+    }
+
+    pub fn remove(&self, organization_id: &str) {
+        self.marks.write().expect("commit marks lock").remove(organization_id);
+    }
+
+    /// What the organization's index committed; nothing when it has no index yet.
+    pub fn get(&self, organization_id: &str) -> CommittedThrough {
+        self.marks.read().expect("commit marks lock").get(organization_id).cloned().unwrap_or_default()
     }
 }
 

@@ -1,8 +1,9 @@
 //! The item log: every item operation's outcome, queryable as Coveo's Logs API answers it.
 //!
 //! The applier writes a group of entries in one transaction before the index commit that makes them true.
-//! Entries are keyed by (journal seq, index within the operation), so a replay after a crash writes nothing
-//! twice.
+//! Entries are keyed by (journal seq, index within the operation), so a replay after a crash (or after a
+//! failed commit) writes nothing twice. A query shows only the entries whose operation the organization's
+//! index has committed ([`CommittedThrough`]): an outcome is reported once it is true, never before.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -31,6 +32,17 @@ pub struct LogEntry {
     pub datetime_ms: i64,
 }
 
+/// How far an organization's index has committed, which decides the entries a query shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommittedThrough {
+    /// Every operation up to this journal record is committed…
+    pub journal_seq: u64,
+    /// …except these delete-older-than operations, which had not run (or whose run was not committed).
+    pub pending: Vec<u64>,
+    /// Of the batch being applied when the commit was made, (its journal record, its outcomes committed).
+    pub batch: Option<(u64, u32)>,
+}
+
 /// How `documentId` is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdMatching {
@@ -57,6 +69,8 @@ pub struct LogQuery {
     pub exclude_tasks: Vec<LogTask>,
     pub page: u32,
     pub per_page: u32,
+    /// What the organization's index has committed: entries beyond it are not shown.
+    pub committed: CommittedThrough,
 }
 
 /// A stored entry with its row id (the `guid` of the Logs API answer derives from it).
@@ -161,6 +175,7 @@ impl ItemLog {
         });
         filter(&mut sql, &mut values, "result", &query.results, &query.exclude_results, |r| r.as_str().to_string());
         filter(&mut sql, &mut values, "task", &query.tasks, &query.exclude_tasks, |t| t.as_str().to_string());
+        committed_only(&mut sql, &mut values, &query.committed);
         sql.push_str(" ORDER BY datetime_ms DESC, row_id DESC LIMIT ? OFFSET ?");
         let per_page = query.per_page.max(1) as i64;
         values.push((per_page + 1).into());
@@ -221,6 +236,23 @@ fn filter<T>(
     values.extend(list.iter().map(|v| text(v).into()));
 }
 
+/// Keeps the entries whose operation is committed (see [`CommittedThrough`]).
+fn committed_only(sql: &mut String, values: &mut Vec<rusqlite::types::Value>, committed: &CommittedThrough) {
+    sql.push_str(" AND ((journal_seq <= ?");
+    values.push((committed.journal_seq as i64).into());
+    if !committed.pending.is_empty() {
+        sql.push_str(&format!(" AND journal_seq NOT IN ({})", vec!["?"; committed.pending.len()].join(", ")));
+        values.extend(committed.pending.iter().map(|seq| (*seq as i64).into()));
+    }
+    sql.push(')');
+    if let Some((seq, outcomes)) = committed.batch {
+        sql.push_str(" OR (journal_seq = ? AND item_index < ?)");
+        values.push((seq as i64).into());
+        values.push(i64::from(outcomes).into());
+    }
+    sql.push(')');
+}
+
 /// A Logs API wildcard (`*`, `?`) as an SQLite GLOB, with GLOB's own specials escaped.
 fn glob_pattern(wildcard: &str) -> String {
     wildcard
@@ -265,8 +297,15 @@ mod tests {
         ])
         .unwrap();
         log.append(&[entry(1, "file://a/1", LogResult::Error, 40)]).unwrap(); // a replay: ignored
-        let base =
-            LogQuery { organization_id: "org".into(), from_ms: 0, to_ms: 100, per_page: 2, ..Default::default() };
+        let committed = CommittedThrough { journal_seq: 3, ..Default::default() };
+        let base = LogQuery {
+            organization_id: "org".into(),
+            from_ms: 0,
+            to_ms: 100,
+            per_page: 2,
+            committed,
+            ..Default::default()
+        };
         let (page, more) = log.query(&base).unwrap();
         assert_eq!(page.iter().map(|e| e.entry.journal_seq).collect::<Vec<_>>(), [3, 2]);
         assert!(more);
@@ -283,5 +322,35 @@ mod tests {
         assert_eq!(wild.len(), 1);
         let partial = log.query(&LogQuery { document_id: Some(("a/".into(), IdMatching::Partial)), ..base }).unwrap().0;
         assert_eq!(partial.len(), 2);
+    }
+
+    #[test]
+    fn shows_only_what_the_index_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
+        let batch_entry = |index| LogEntry { item_index: index, ..entry(5, "file://batch", LogResult::Completed, 10) };
+        log.append(&[
+            entry(1, "file://1", LogResult::Completed, 10),
+            entry(2, "file://older-than", LogResult::Completed, 10),
+            entry(3, "file://3", LogResult::Completed, 10),
+            batch_entry(0),
+            batch_entry(1),
+            batch_entry(2),
+        ])
+        .unwrap();
+        let seqs = |committed: CommittedThrough| -> Vec<(u64, u32)> {
+            let query =
+                LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
+            let mut seqs: Vec<_> =
+                log.query(&query).unwrap().0.iter().map(|e| (e.entry.journal_seq, e.entry.item_index)).collect();
+            seqs.sort();
+            seqs
+        };
+        assert_eq!(seqs(CommittedThrough::default()), []);
+        assert_eq!(seqs(CommittedThrough { journal_seq: 3, pending: vec![2], batch: None }), [(1, 0), (3, 0)]);
+        assert_eq!(
+            seqs(CommittedThrough { journal_seq: 4, pending: vec![], batch: Some((5, 2)) }),
+            [(1, 0), (2, 0), (3, 0), (5, 0), (5, 1)]
+        );
     }
 }

@@ -449,7 +449,8 @@ impl FileReader {
                         .first()
                         .cloned()
                         .ok_or_else(|| JournalError::Read("the journal has no segment".into()))?;
-                    tracing::warn!(
+                    // Released records were committed by every index they concern.
+                    tracing::debug!(
                         wanted = self.next_seq,
                         oldest = oldest.first_seq,
                         "records before the oldest journal segment were released; reading from it"

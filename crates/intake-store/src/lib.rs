@@ -12,7 +12,7 @@ pub mod quotas;
 pub use catalog::{ApiKey, Catalog, Field, Organization, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use containers::{FileContainer, LocalBlobs};
-pub use item_log::{ItemLog, LogEntry, LogQuery};
+pub use item_log::{CommittedThrough, ItemLog, LogEntry, LogQuery};
 pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
 pub use quotas::{DailyUsage, StoredFault};
 
@@ -28,6 +28,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The storage is full (no space left, or over a quota): the write may succeed once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => e.code == rusqlite::ErrorCode::DiskFull,
+            StoreError::Io(e) => is_disk_full(e),
+            _ => false,
+        }
+    }
+
     /// A uniqueness violation becomes a [`StoreError::Conflict`] with `message`; anything else stays as it is.
     pub(crate) fn conflict_or(error: rusqlite::Error, message: String) -> StoreError {
         match &error {
@@ -37,4 +46,9 @@ impl StoreError {
             _ => StoreError::Sqlite(error),
         }
     }
+}
+
+/// Whether an I/O error means the disk (or the user's quota) is full: ENOSPC or EDQUOT.
+pub fn is_disk_full(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }

@@ -96,8 +96,13 @@ impl TestServer {
     }
 
     pub async fn search(&self, body: Value) -> Value {
+        self.search_in(&self.org, body).await
+    }
+
+    /// A search of another organization (with the master key).
+    pub async fn search_in(&self, organization_id: &str, body: Value) -> Value {
         let response = self
-            .request(Method::POST, &self.url(&format!("/rest/search/v2?organizationId={}", self.org)))
+            .request(Method::POST, &self.url(&format!("/rest/search/v2?organizationId={organization_id}")))
             .json(&body)
             .send()
             .await

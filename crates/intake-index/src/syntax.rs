@@ -1,4 +1,4 @@
-//! A parser for the part of Coveo's query syntax that `aq` uses in practice.
+//! A parser for the part of Coveo's query syntax that `q` and `aq` use in practice.
 //!
 //! ```text
 //! expr      := and ("OR" and)*
@@ -10,8 +10,20 @@
 //! value     := '"' text '"' | bare-text
 //! ```
 //! Keywords are case-sensitive (`AND`, `OR`, `NOT`), as in Coveo.
+//!
+//! Every input is bounded before it can cost anything: at most [`MAX_EXPRESSION_CHARS`] characters,
+//! [`MAX_DEPTH`] levels of parentheses and `NOT`/`-`, and [`MAX_TERMS`] words, phrases and field values. The
+//! parser recurses only on nesting, so the depth limit is also the bound on its stack (and on the recursion
+//! of everything that walks an [`Expr`]: the query builder, tantivy's scorers, `Drop`).
 
 use std::fmt;
+
+/// The longest expression accepted, in characters.
+pub const MAX_EXPRESSION_CHARS: usize = 65_536;
+/// How deep parentheses, `NOT` and `-` may nest.
+pub const MAX_DEPTH: usize = 64;
+/// How many words, phrases and field values one expression may hold.
+pub const MAX_TERMS: usize = 1_024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -59,6 +71,8 @@ impl fmt::Display for Op {
 pub struct SyntaxError {
     pub offset: usize,
     pub message: String,
+    /// The expression is over one of the limits (length, depth, terms), not merely malformed.
+    pub over_limit: bool,
 }
 
 impl fmt::Display for SyntaxError {
@@ -69,7 +83,7 @@ impl fmt::Display for SyntaxError {
 
 /// Parses an expression; an empty or blank one is `None`.
 pub fn parse(input: &str) -> Result<Option<Expr>, SyntaxError> {
-    let mut parser = Parser { chars: input.chars().collect(), pos: 0 };
+    let mut parser = Parser::new(input)?;
     parser.skip_space();
     if parser.at_end() {
         return Ok(None);
@@ -82,12 +96,89 @@ pub fn parse(input: &str) -> Result<Option<Expr>, SyntaxError> {
     Ok(Some(expr))
 }
 
+/// The words of an expression taken as plain text (for `q` whose syntax does not parse): every
+/// whitespace-separated run, within the same limits.
+pub fn plain_words(input: &str) -> Result<Vec<String>, SyntaxError> {
+    check_length(input)?;
+    let mut words = Vec::new();
+    let mut offset = 0;
+    for word in input.split_whitespace() {
+        offset += input[offset..].find(word).unwrap_or(0);
+        if words.len() == MAX_TERMS {
+            return Err(too_many_terms(input[..offset].chars().count()));
+        }
+        words.push(word.to_string());
+        offset += word.len();
+    }
+    Ok(words)
+}
+
+fn check_length(input: &str) -> Result<(), SyntaxError> {
+    // Counting characters is itself bounded by the body limit the input came through.
+    let chars = input.chars().count();
+    if chars > MAX_EXPRESSION_CHARS {
+        return Err(SyntaxError {
+            offset: MAX_EXPRESSION_CHARS,
+            message: format!(
+                "it is {chars} characters long, over the limit of {MAX_EXPRESSION_CHARS} characters per expression"
+            ),
+            over_limit: true,
+        });
+    }
+    Ok(())
+}
+
+fn too_many_terms(offset: usize) -> SyntaxError {
+    SyntaxError {
+        offset,
+        message: format!(
+            "it has more than {MAX_TERMS} terms (words, phrases and field values), the limit per expression; \
+             narrow the query or split it"
+        ),
+        over_limit: true,
+    }
+}
+
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Open parentheses and negations around the current position.
+    depth: usize,
+    /// Words, phrases and field values read so far.
+    terms: usize,
 }
 
 impl Parser {
+    fn new(input: &str) -> Result<Parser, SyntaxError> {
+        check_length(input)?;
+        Ok(Parser { chars: input.chars().collect(), pos: 0, depth: 0, terms: 0 })
+    }
+
+    /// Parses `inner` one nesting level deeper, refusing to go past [`MAX_DEPTH`].
+    fn nested(&mut self, inner: impl FnOnce(&mut Parser) -> Result<Expr, SyntaxError>) -> Result<Expr, SyntaxError> {
+        if self.depth == MAX_DEPTH {
+            return Err(SyntaxError {
+                offset: self.pos,
+                message: format!(
+                    "parentheses, NOT and '-' nest more than {MAX_DEPTH} levels deep, the limit; flatten the expression"
+                ),
+                over_limit: true,
+            });
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
+    /// Counts one more term, refusing to go past [`MAX_TERMS`].
+    fn count_term(&mut self) -> Result<(), SyntaxError> {
+        if self.terms == MAX_TERMS {
+            return Err(too_many_terms(self.pos));
+        }
+        self.terms += 1;
+        Ok(())
+    }
     fn or(&mut self) -> Result<Expr, SyntaxError> {
         let mut terms = vec![self.and()?];
         while self.keyword("OR") {
@@ -112,20 +203,22 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
         self.skip_space();
         if self.keyword("NOT") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Expr::Not(Box::new(p.unary()?))));
         }
         match self.peek() {
             None => Err(self.error("the expression ends where a term was expected".to_string())),
             Some('-') => {
                 self.pos += 1;
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                self.nested(|p| Ok(Expr::Not(Box::new(p.unary()?))))
             }
             Some('(') => {
                 self.pos += 1;
-                let inner = self.or()?;
-                self.skip_space();
-                self.expect(')')?;
-                Ok(inner)
+                self.nested(|p| {
+                    let inner = p.or()?;
+                    p.skip_space();
+                    p.expect(')')?;
+                    Ok(inner)
+                })
             }
             Some('@') => self.field(),
             Some(')') => Err(self.error("')' without a matching '('".to_string())),
@@ -192,9 +285,10 @@ impl Parser {
         None
     }
 
-    /// A quoted string (with `\"` and `\\` escapes) or a bare run up to a space, `)` or `,`.
+    /// A quoted string (with `\"` and `\\` escapes) or a bare run up to a space, `)` or `,`: one term.
     fn value(&mut self) -> Result<String, SyntaxError> {
         self.skip_space();
+        self.count_term()?;
         if self.peek() == Some('"') {
             let open = self.pos;
             self.pos += 1;
@@ -205,6 +299,7 @@ impl Parser {
                         return Err(SyntaxError {
                             offset: open,
                             message: "the quote opened here is never closed".to_string(),
+                            over_limit: false,
                         });
                     }
                     Some('"') => {
@@ -274,7 +369,7 @@ impl Parser {
     }
 
     fn error(&self, message: String) -> SyntaxError {
-        SyntaxError { offset: self.pos, message }
+        SyntaxError { offset: self.pos, message, over_limit: false }
     }
 }
 
@@ -314,5 +409,37 @@ mod tests {
         assert!(parse("(@a==1").unwrap_err().message.contains("')' was expected"));
         assert!(parse("@a==1)").unwrap_err().message.contains("unexpected ')'"));
         assert!(parse("@==1").unwrap_err().message.contains("field name"));
+    }
+
+    #[test]
+    fn nesting_is_bounded_by_the_depth_limit() {
+        let at_limit = format!("{}@title==a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&at_limit).is_ok());
+        for deep in [
+            format!("{}@title==a{}", "(".repeat(3000), ")".repeat(3000)),
+            "NOT ".repeat(10_000) + "a",
+            "-".repeat(100_000) + "a",
+            format!("{}a", "(".repeat(MAX_DEPTH + 1)),
+            "- NOT ( ".repeat(30) + "a",
+        ] {
+            let error = parse(&deep).unwrap_err();
+            assert!(error.over_limit, "{error}");
+            let limit = if deep.len() > MAX_EXPRESSION_CHARS { "65536 characters" } else { "64 levels" };
+            assert!(error.message.contains(limit), "{error}");
+        }
+    }
+
+    #[test]
+    fn terms_and_length_are_bounded() {
+        assert!(parse(&"word ".repeat(MAX_TERMS)).is_ok());
+        let error = parse(&"word ".repeat(MAX_TERMS + 1)).unwrap_err();
+        assert!(error.over_limit && error.message.contains("1024 terms"), "{error}");
+        assert_eq!(error.offset, MAX_TERMS * 5);
+        let list = format!("@uri==({})", vec!["x"; 100_000].join(","));
+        assert!(parse(&list).unwrap_err().message.contains("over the limit of 65536 characters"));
+        let list = format!("@uri==({})", vec!["x"; MAX_TERMS + 1].join(","));
+        assert!(parse(&list).unwrap_err().message.contains("1024 terms"));
+        assert_eq!(plain_words("a  b\tc").unwrap(), ["a", "b", "c"]);
+        assert!(plain_words(&"w ".repeat(MAX_TERMS + 1)).unwrap_err().over_limit);
     }
 }
