@@ -108,14 +108,26 @@ catalog! {
         "The organization's item limit is reached.",
         "Accepting this add would bring the items in the index plus the pending adds over the organization's `maximumItems` limit.",
         "Delete items, or raise the limit (`PUT /rest/organizations/{org}/limits/maximumItems`).";
+    RequestTimeout => 408, "REQUEST_TIMEOUT",
+        "The request body came too slowly.",
+        "The client sent no byte of the body for the body idle timeout (30 s by default), or sent it slower than the minimum pace (1 KiB/s by default, after a 10 s grace period). Only the time the server waits for the client counts.",
+        "Send the body without pauses; on a slow link, push large content through a file container. The limits are in docs/operations.md.";
     RequestEntityTooLarge => 413, "REQUEST_ENTITY_TOO_LARGE",
         "The request or a part of it is too large.",
         "A single item request is over 6 MiB, inline `data` or `compressedBinaryData` is over 5 MiB, or a file container upload is over 256 MiB.",
         "Push large items through a file container and `compressedBinaryDataFileId`, and large volumes as batches.";
+    UriTooLong => 414, "URI_TOO_LONG",
+        "The request's URI is too long.",
+        "The path and query string together are over 32 KiB.",
+        "Shorten the query string: a `documentId` is at most 2,000 bytes; send search parameters in a JSON body instead of the query string.";
     UnsupportedMediaType => 415, "UNSUPPORTED_MEDIA_TYPE",
         "The request's Content-Type is not accepted here.",
         "Push API calls with a body need `Content-Type: application/json`; uploads to a file container need exactly the headers returned in `requiredHeaders`.",
         "Send the Content-Type named in the message.";
+    RequestHeaderFieldsTooLarge => 431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        "The request's headers are too large.",
+        "The headers are over 64 KiB in all, or there are more than 100 of them.",
+        "Send fewer or shorter headers (a cookie jar sent by mistake is the usual cause).";
     TooManyRequests => 429, "TOO_MANY_REQUESTS",
         "Too many requests.",
         "A limit of the organization is reached (`pushApiRequestsPerSecond` with `pushApiBurst`, `pushApiMaximumDailyCalls`, `pushApiMaximumDailySecurityIdentities`), or a fault rule of the organization throttles it (the message says which).",

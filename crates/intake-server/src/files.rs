@@ -269,8 +269,11 @@ async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("The upload was interrupted: {e}.")))?;
+        let chunk = chunk.map_err(|e| {
+            crate::http::body_failure(&e).unwrap_or_else(|| {
+                ApiError::new(ErrorCode::InvalidParameter, format!("The upload was interrupted: {e}."))
+            })
+        })?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large(size));

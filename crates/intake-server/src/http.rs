@@ -75,7 +75,57 @@ pub fn error_response(error: &ApiError, request_id: &str) -> Response {
     if let Some(seconds) = error.retry_after {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+    if error.code == ErrorCode::RequestTimeout {
+        // The rest of a crawling body is not worth waiting for.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
+}
+
+/// Intake's limits on a request's head, checked before anything else (hyper's own sit above them).
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 100;
+
+/// Refuses a request whose head is over the limits, or that came on a connection past the cap and is not
+/// for the operations endpoints.
+fn check_head(request: &Request) -> Result<(), ApiError> {
+    let uri = request.uri().to_string().len();
+    if uri > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::UriTooLong,
+            format!(
+                "The URI is {uri} bytes long; the limit is {MAX_URI_BYTES} bytes ({}).",
+                human_size(MAX_URI_BYTES as u64)
+            ),
+        ));
+    }
+    let headers = request.headers();
+    let head: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers.len() > MAX_HEADERS || head > MAX_HEAD_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::RequestHeaderFieldsTooLarge,
+            format!(
+                "The request has {} headers, {head} bytes in all; the limits are {MAX_HEADERS} headers and {} in all.",
+                headers.len(),
+                human_size(MAX_HEAD_BYTES as u64)
+            ),
+        ));
+    }
+    if let Some(over) = request.extensions().get::<crate::serve::OverCapacity>()
+        && !matches!(request.uri().path(), "/health" | "/ready" | "/metrics")
+    {
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!(
+                "The server has {} connections open, its limit; this one only answers /health, /ready and /metrics \
+                 and is closed after this answer. Retry in a moment, and reuse connections.",
+                over.max_connections
+            ),
+        )
+        .with_retry_after(1));
+    }
+    Ok(())
 }
 
 /// The outermost layer: assigns the request id, renders errors as JSON, adds headers, counts the request.
@@ -92,7 +142,10 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
     let path = request.uri().path().to_string();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
 
-    let mut response = next.run(request).await;
+    let mut response = match check_head(&request) {
+        Ok(()) => next.run(request).await,
+        Err(error) => HandlerError(error).into_response(),
+    };
 
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         let injected = response.extensions().get::<crate::faults::Injected>().is_some();
@@ -277,9 +330,9 @@ impl BodyBudget {
                     human_size(limit)
                 ),
             )),
-            Err(error) => {
-                Err(ApiError::new(ErrorCode::InvalidJson, format!("The request body could not be read: {error}.")))
-            }
+            Err(error) => Err(body_failure(&error).unwrap_or_else(|| {
+                ApiError::new(ErrorCode::InvalidJson, format!("The request body could not be read: {error}."))
+            })),
         }
     }
 }
@@ -314,6 +367,18 @@ impl std::ops::Deref for ReadBody {
     fn deref(&self) -> &[u8] {
         &self.bytes
     }
+}
+
+/// The error of a body that came too slowly (408), if that is what `error` is.
+pub fn body_failure(error: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(slow) = current.downcast_ref::<crate::serve::BodyTooSlow>() {
+            return Some(ApiError::new(ErrorCode::RequestTimeout, slow.to_string()));
+        }
+        source = current.source();
+    }
+    None
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {

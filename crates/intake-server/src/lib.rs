@@ -19,6 +19,7 @@ pub mod platform;
 pub mod push;
 pub mod quotas;
 pub mod search_api;
+pub mod serve;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -28,10 +29,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::serve::ListenerExt;
 use intake_model::quota::{FaultSpec, Limits};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, FileJournal, ItemLog};
+use intake_store::{Catalog, Clock, DataDirLock, FileJournal, ItemLog};
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Fault rules from the configuration file: (organization, rule).
     pub faults: Vec<(String, FaultSpec)>,
+    /// Connection cap, header and body timeouts.
+    pub connections: serve::ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -85,6 +87,7 @@ impl ServerConfig {
             provisioning_delay: None,
             limits: Limits::default(),
             faults: Vec::new(),
+            connections: serve::ConnectionLimits::default(),
         }
     }
 }
@@ -100,6 +103,8 @@ pub struct RunningServer {
     serving: tokio::task::JoinHandle<()>,
     applier: Option<ApplierHandle>,
     saving_usage: tokio::task::JoinHandle<()>,
+    /// Released last, once nothing writes to the data directory any more.
+    _lock: DataDirLock,
 }
 
 impl RunningServer {
@@ -131,12 +136,13 @@ impl RunningServer {
 pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)?;
+    let lock = DataDirLock::acquire(data_dir, &format!("listening on {}", config.listen))?;
     let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.sqlite"))?);
     let item_log = Arc::new(ItemLog::open(&data_dir.join("logs.sqlite"))?);
     let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
     let prepared = bootstrap::prepare(&catalog, data_dir, config.master_key.as_deref(), clock.now_ms())?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = serve::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let bootstrap = Bootstrap { base_url: base_url.trim_end_matches('/').to_string(), ..prepared.bootstrap };
@@ -183,18 +189,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 
     let app = router(state.clone());
     let (shutdown, signal) = oneshot::channel::<()>();
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let serving = tokio::spawn(async move {
-        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = signal.await;
-            });
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the HTTP server stopped");
-        }
-    });
+    let connections = config.connections.clone().fitted_to_descriptors();
+    let serving = tokio::spawn(serve::serve(listener, app, connections, state.metrics.clone(), async move {
+        let _ = signal.await;
+    }));
     let saving_usage = tokio::spawn(save_usage_every_second(state.quotas.clone()));
     tracing::info!(%addr, "Intake is listening");
     Ok(RunningServer {
@@ -206,6 +204,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         serving,
         applier: Some(applier),
         saving_usage,
+        _lock: lock,
     })
 }
 

@@ -43,6 +43,9 @@ pub struct Metrics {
     searchable_seconds: Histogram,
     commit_failures: Counter,
     applier_stalled: Gauge,
+    connections_open: Gauge,
+    connections_over_capacity: Counter,
+    connections_refused: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -110,7 +113,24 @@ impl Default for Metrics {
             "1 while applying is stopped by a failing index or item log (a full disk, say), else 0",
             applier_stalled.clone(),
         );
+        let connections_open: Gauge = Gauge::default();
+        registry.register("connections_open", "HTTP connections open", connections_open.clone());
+        let connections_over_capacity = Counter::default();
+        registry.register(
+            "connections_over_capacity",
+            "Connections accepted past the cap, answered only on /health, /ready and /metrics",
+            connections_over_capacity.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once: the cap and its headroom were reached",
+            connections_refused.clone(),
+        );
         Metrics {
+            connections_open,
+            connections_over_capacity,
+            connections_refused,
             commit_failures,
             applier_stalled,
             registry,
@@ -155,6 +175,21 @@ impl Metrics {
     pub fn commit_failed(&self) {
         self.commit_failures.inc();
         self.applier_stalled.set(1);
+    }
+
+    pub fn connection_opened(&self, over_capacity: bool) {
+        self.connections_open.inc();
+        if over_capacity {
+            self.connections_over_capacity.inc();
+        }
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     pub fn stalled(&self, stalled: bool) {

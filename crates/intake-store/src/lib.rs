@@ -7,6 +7,7 @@ pub mod clock;
 pub mod containers;
 pub mod item_log;
 pub mod journal;
+pub mod lock;
 pub mod quotas;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, Source};
@@ -14,6 +15,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use containers::{FileContainer, LocalBlobs};
 pub use item_log::{CommittedThrough, ItemLog, LogEntry, LogQuery};
 pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
+pub use lock::{DataDirLock, LockError};
 pub use quotas::{DailyUsage, StoredFault};
 
 /// A storage failure, or a write that conflicts with what is stored.

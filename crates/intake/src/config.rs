@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -43,6 +43,21 @@ pub struct ServeArgs {
     /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this many seconds (off by default)
     #[arg(long, env = "INTAKE_PROVISIONING_DELAY_SECONDS")]
     provisioning_delay_seconds: Option<u64>,
+    /// Open connections at most (lowered to fit the file descriptor limit) [default: 16384]
+    #[arg(long, env = "INTAKE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers; also closes idle keep-alive connections [default: 30]
+    #[arg(long, env = "INTAKE_HEADER_TIMEOUT_SECONDS")]
+    header_timeout_seconds: Option<u64>,
+    /// Seconds a request body may send nothing before it is cut with 408 [default: 30]
+    #[arg(long, env = "INTAKE_BODY_IDLE_TIMEOUT_SECONDS")]
+    body_idle_timeout_seconds: Option<u64>,
+    /// The slowest pace of a request body, in bytes per second, after the grace period [default: 1024]
+    #[arg(long, env = "INTAKE_BODY_MIN_BYTES_PER_SECOND")]
+    body_min_bytes_per_second: Option<u64>,
+    /// Seconds a request body may go slower than the minimum pace before it is cut [default: 10]
+    #[arg(long, env = "INTAKE_BODY_GRACE_SECONDS")]
+    body_grace_seconds: Option<u64>,
 }
 
 /// The `--config` file.
@@ -58,6 +73,11 @@ struct FileConfig {
     token_lifetime_seconds: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
     provisioning_delay_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    header_timeout_seconds: Option<u64>,
+    body_idle_timeout_seconds: Option<u64>,
+    body_min_bytes_per_second: Option<u64>,
+    body_grace_seconds: Option<u64>,
     index_threads: Option<usize>,
     index_memory_mb: Option<usize>,
     /// Default limits of every organization: `[limits]` with `maximumItems = 100000`, …
@@ -102,6 +122,23 @@ impl ServeArgs {
             .collect::<anyhow::Result<_>>()?;
         config.provisioning_delay =
             self.provisioning_delay_seconds.or(file.provisioning_delay_seconds).map(Duration::from_secs);
+        let connections = &mut config.connections;
+        if let Some(max) = self.max_connections.or(file.max_connections) {
+            connections.max_connections = max.max(1);
+        }
+        let seconds = |flag: Option<u64>, file: Option<u64>| flag.or(file).map(|s| Duration::from_secs(s.max(1)));
+        if let Some(timeout) = seconds(self.header_timeout_seconds, file.header_timeout_seconds) {
+            connections.header_timeout = timeout;
+        }
+        if let Some(timeout) = seconds(self.body_idle_timeout_seconds, file.body_idle_timeout_seconds) {
+            connections.body_idle_timeout = timeout;
+        }
+        if let Some(rate) = self.body_min_bytes_per_second.or(file.body_min_bytes_per_second) {
+            connections.body_min_rate = rate.max(1);
+        }
+        if let Some(grace) = self.body_grace_seconds.or(file.body_grace_seconds) {
+            connections.body_grace = Duration::from_secs(grace);
+        }
         if let Some(threads) = file.index_threads {
             config.index_threads = threads.max(1);
         }

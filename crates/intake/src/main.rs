@@ -8,6 +8,7 @@ mod connection;
 mod push;
 mod search;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG").unwrap_or_else(|_| "warn".into()),
                 )
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .without_time()
                 .with_target(false)
                 .init();
@@ -71,6 +73,8 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("INTAKE_LOG").unwrap_or_else(|_| "info,tantivy=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only where a terminal shows them, not in files and journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = args.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

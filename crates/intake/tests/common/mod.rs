@@ -24,13 +24,31 @@ impl Served {
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// The most memory the process has held so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
 }
 
 /// Starts `intake serve` on a free port in `data_dir` and waits until it listens.
 pub fn spawn_server(data_dir: &Path) -> Served {
+    spawn_server_with(data_dir, &[])
+}
+
+/// Starts `intake serve` with more flags.
+pub fn spawn_server_with(data_dir: &Path, flags: &[&str]) -> Served {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--commit-interval-ms", "50"])
+        .args(flags)
         .arg("--data-dir")
         .arg(data_dir)
         .env("INTAKE_LOG", "warn")
