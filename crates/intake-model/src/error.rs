@@ -48,6 +48,14 @@ catalog! {
         "The organization is paused.",
         "An administrator paused the organization; push calls are refused until it is resumed.",
         "Resume the organization (`POST /rest/organizations/{org}/resume` or `intake admin org resume`), then retry.";
+    InvalidRequest => 400, "INVALID_REQUEST",
+        "The OAuth token request is malformed.",
+        "`POST /oauth/token` lacks `grant_type`, `client_id` or `client_secret` (in the form or as HTTP Basic credentials), or repeats one of them. The answer also carries RFC 6749's `error: invalid_request`.",
+        "Send `grant_type=client_credentials`, `client_id=<API key id>` and `client_secret=<API key value>`, each once.";
+    UnsupportedGrantType => 400, "UNSUPPORTED_GRANT_TYPE",
+        "The OAuth grant type is not supported.",
+        "`grant_type` is not `client_credentials`, the only grant Intake issues tokens for (RFC 6749 `unsupported_grant_type`).",
+        "Send `grant_type=client_credentials`.";
     InvalidQuerySyntax => 400, "INVALID_QUERY_SYNTAX",
         "The search query could not be parsed.",
         "The `aq` expression uses syntax Intake does not understand, such as an unterminated quote, an unbalanced parenthesis or an operator without a value.",
@@ -60,6 +68,10 @@ catalog! {
         "The token is not recognized.",
         "The API key or access token is unknown, disabled, deleted or expired, belongs to another organization, or the caller's IP address is not allowed for it.",
         "Check that the token is the full value of an active key of this organization, and that your IP address is allowed for it.";
+    InvalidClient => 401, "INVALID_CLIENT",
+        "The OAuth client credentials are not recognized.",
+        "`client_id` is not the id of an active API key whose value is `client_secret` (RFC 6749 `invalid_client`).",
+        "Use an API key's id as `client_id` and its value as `client_secret`; check that the key is enabled, unexpired and allows your IP address.";
     AccessDenied => 403, "ACCESS_DENIED",
         "The token lacks a privilege this call needs.",
         "The API key or access token is valid but was not granted the privilege that the message names.",
@@ -168,6 +180,16 @@ impl ErrorCode {
     /// The code as spelled on the wire, e.g. `INVALID_JSON`.
     pub fn as_str(self) -> &'static str {
         self.entry().name
+    }
+
+    /// RFC 6749's `error` value, for the codes `/oauth/token` answers.
+    pub fn oauth_error(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::InvalidRequest => Some("invalid_request"),
+            ErrorCode::UnsupportedGrantType => Some("unsupported_grant_type"),
+            ErrorCode::InvalidClient => Some("invalid_client"),
+            _ => None,
+        }
     }
 
     /// Looks a code up by its wire name, ignoring case (`intake explain invalid_json` works).

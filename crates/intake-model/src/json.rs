@@ -43,6 +43,38 @@ impl Json {
     }
 }
 
+/// The value as compact JSON text, as a client wrote it (for messages that quote it).
+impl fmt::Display for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Number(n) => write!(f, "{n}"),
+            Json::String(s) => f.write_str(&serde_json::to_string(s).map_err(|_| fmt::Error)?),
+            Json::Array(items) => {
+                f.write_char('[')?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_char(',')?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_char(']')
+            }
+            Json::Object(entries) => {
+                f.write_char('{')?;
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_char(',')?;
+                    }
+                    write!(f, "{}:{value}", serde_json::to_string(key).map_err(|_| fmt::Error)?)?;
+                }
+                f.write_char('}')
+            }
+        }
+    }
+}
+
 /// Where a value sits in the document, e.g. `permissions[0].allowedPermissions[2]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JsonPath(Vec<Segment>);

@@ -27,9 +27,19 @@ impl QueryParams {
         QueryParams { pairs }
     }
 
-    /// The first value of `name`, if present.
+    /// The value of `name`, if present. A parameter given twice is refused: which one was meant is not ours to
+    /// guess.
     pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        match self.pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        let mut given = self.pairs.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let first = given.next();
+        let repeats = given.count();
+        if repeats > 0 {
+            return Err(ApiError::new(
+                crate::ErrorCode::InvalidParameter,
+                format!("Parameter '{name}' is given {} times; give it once.", repeats + 1),
+            ));
+        }
+        match first {
             None => Ok(None),
             Some((_, Ok(value))) => Ok(Some(value.as_str())),
             Some((_, Err(raw))) => Err(ApiError::invalid_parameter(
@@ -52,7 +62,7 @@ impl QueryParams {
     pub fn ordering_id(&self, name: &str) -> Result<Option<OrderingId>, ApiError> {
         match self.get(name)? {
             None | Some("") => Ok(None),
-            Some(value) => value.trim().parse::<i64>().ok().filter(|v| *v >= 0).map(Some).ok_or_else(|| {
+            Some(value) => digits(value).and_then(|v| v.parse::<i64>().ok()).map(Some).ok_or_else(|| {
                 ApiError::invalid_parameter(
                     name,
                     value,
@@ -76,9 +86,11 @@ impl QueryParams {
     pub fn non_negative(&self, name: &str, max: u64) -> Result<Option<u64>, ApiError> {
         match self.get(name)? {
             None | Some("") => Ok(None),
-            Some(value) => value.trim().parse::<u64>().ok().filter(|v| *v <= max).map(Some).ok_or_else(|| {
-                ApiError::invalid_parameter(name, value, &format!("it must be an integer from 0 to {max}"))
-            }),
+            Some(value) => {
+                digits(value).and_then(|v| v.parse::<u64>().ok()).filter(|v| *v <= max).map(Some).ok_or_else(|| {
+                    ApiError::invalid_parameter(name, value, &format!("it must be an integer from 0 to {max}"))
+                })
+            }
         }
     }
 
@@ -88,6 +100,11 @@ impl QueryParams {
         check_document_id(id).map_err(|why| ApiError::invalid_parameter("documentId", id, &why))?;
         Ok(id)
     }
+}
+
+/// `value` when it is only ASCII digits: no sign, no spaces (`%205` is not 5), no decimal point.
+fn digits(value: &str) -> Option<&str> {
+    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then_some(value)
 }
 
 /// A document id is any non-blank string of at most [`limits::MAX_DOCUMENT_ID_BYTES`] bytes.
@@ -165,6 +182,20 @@ mod tests {
         assert!(q.non_negative("queueDelay", 100).unwrap_err().message.contains("'queueDelay'"));
         assert!(q.document_id().unwrap_err().message.contains("UTF-8"));
         assert_eq!(QueryParams::parse(None).document_id().unwrap_err().code, ErrorCode::MissingParameter);
+    }
+
+    #[test]
+    fn a_repeated_parameter_or_a_padded_number_is_refused() {
+        let twice = QueryParams::parse(Some("documentId=a&DocumentId=b"));
+        let error = twice.document_id().unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidParameter);
+        assert!(error.message.contains("'documentId' is given 2 times"), "{}", error.message);
+        for padded in ["%205", "5%20", "+5", "5.0", "-0"] {
+            let q = QueryParams::parse(Some(&format!("orderingId={padded}&queueDelay={padded}")));
+            assert!(q.ordering_id("orderingId").is_err(), "{padded}");
+            assert!(q.non_negative("queueDelay", 100).is_err(), "{padded}");
+        }
+        assert_eq!(QueryParams::parse(Some("orderingId=5")).ordering_id("orderingId").unwrap(), Some(5));
     }
 
     #[test]

@@ -64,6 +64,19 @@ impl LimitKey {
         matches!(self, LimitKey::DailyCalls | LimitKey::DailyDocuments | LimitKey::DailySecurityIdentities)
     }
 
+    /// Whether `value` means something for this limit: a rate or a burst of 0 would refuse every call, which
+    /// is what pausing the organization or a fault rule is for, so it is refused with that advice.
+    pub fn check(self, value: u64) -> Result<(), String> {
+        match self {
+            LimitKey::RequestsPerSecond | LimitKey::Burst if value == 0 => Err(format!(
+                "{} must be at least 1; to refuse every push, pause the organization or add a fault rule, and to \
+                 lift the limit set it to null",
+                self.name()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn slot(self) -> usize {
         self as usize
     }

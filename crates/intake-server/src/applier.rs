@@ -68,6 +68,8 @@ const BACKLOG_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// The first wait after a failed commit; it doubles with each failure in a row, up to the longest.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(5);
+/// Below this much free space, a failure is reported as the disk being full.
+const LOW_DISK_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct ApplierHandle {
     stop: Arc<AtomicBool>,
@@ -260,6 +262,8 @@ impl Applier {
         if self.rewind.is_some() {
             return;
         }
+        // Index writers report a failed worker without its cause; the commonest one is worth checking.
+        let reason = reason + &self.disk_note();
         self.failures += 1;
         let wait = self.retry_wait();
         tracing::error!(
@@ -277,6 +281,17 @@ impl Applier {
             LONGEST_RETRY.as_secs()
         )));
         self.rewind = Some(reason);
+    }
+
+    /// "; the disk holding the data directory is full (…)" when it has less than [`LOW_DISK_BYTES`] left.
+    fn disk_note(&self) -> String {
+        let data_dir = self.config.index_dir.parent().unwrap_or(&self.config.index_dir);
+        match intake_store::disk::free_bytes(data_dir) {
+            Some(free) if free < LOW_DISK_BYTES => {
+                format!("; the disk holding the data directory is full ({} free)", intake_store::disk::readable(free))
+            }
+            _ => String::new(),
+        }
     }
 
     fn rewinding(&self) -> bool {

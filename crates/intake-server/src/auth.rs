@@ -123,6 +123,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Authorization schemes a message may name (anything else may be a token sent without its scheme).
+const KNOWN_SCHEMES: [&str; 6] = ["Bearer", "Basic", "Digest", "Token", "ApiKey", "Negotiate"];
+
 /// Reads `Authorization: Bearer <token>`.
 pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
@@ -134,11 +137,17 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = value.to_str().unwrap_or("");
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        // Never quote the header: a client that forgot "Bearer " sent its secret as the scheme.
+        let seen = match KNOWN_SCHEMES.iter().find(|known| known.eq_ignore_ascii_case(scheme)) {
+            Some(known) if !token.trim().is_empty() || known.eq_ignore_ascii_case("bearer") => {
+                format!("it uses the {known} scheme")
+            }
+            _ => "its value is not shown, as it may be a secret".to_string(),
+        };
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             format!(
-                "The Authorization header is not a Bearer token (it starts with '{}'): send 'Authorization: Bearer <token>'.",
-                intake_model::error::shorten(scheme, 20)
+                "The Authorization header is not of the form 'Bearer <token>' ({seen}): send 'Authorization: Bearer <API key or access token>'."
             ),
         ));
     }

@@ -25,12 +25,14 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::applier::{BATCH_WINDOW_BYTES, BATCH_WINDOW_ENTRIES};
-use crate::http::{HandlerResult, require_json, storage_failure, task_failed};
+use crate::http::{BodyLimit, HandlerResult, require_json, storage_failure, task_failed};
 use crate::platform::OrgCall;
 use crate::push::SourceCall;
 use crate::quotas::ItemCounts;
 use crate::state::AppState;
 
+/// The body these calls ignore (`{}` from the SDKs).
+const IGNORED_BODY: BodyLimit = BodyLimit::small("The request body (which this call ignores)");
 /// A container lives this long after it is made, as Coveo's do.
 pub const CONTAINER_LIFETIME_MS: i64 = 60 * 60 * 1000;
 const ENCRYPTION_HEADER: &str = "x-amz-server-side-encryption";
@@ -72,7 +74,7 @@ pub async fn create_container(
     state.quotas.admit_call(&org.id)?;
     call.query.boolean("useVirtualHostedStyleUrl", false)?;
     require_json(&headers, false)?;
-    state.body_budget.read(&headers, body, 1024 * 1024, "The request body").await?;
+    state.body_budget.read(&headers, body, IGNORED_BODY).await?;
     let now = state.clock.now_ms();
     let container = FileContainer {
         file_id: uuid::Uuid::new_v4().to_string(),
@@ -306,7 +308,7 @@ pub async fn push_batch(
     let file_id = call.query.required("fileId")?.to_string();
     let ordering_id = call.query.ordering_id("orderingId")?;
     require_json(&headers, false)?;
-    state.body_budget.read(&headers, body, 1024 * 1024, "The request body").await?;
+    state.body_budget.read(&headers, body, IGNORED_BODY).await?;
     let organization_id = call.source.organization_id.clone();
     let unreadable = |why: String| {
         ApiError::new(ErrorCode::ErrorDeserializingBatchDocumentFromS3, format!("File container '{file_id}': {why}."))

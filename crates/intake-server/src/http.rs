@@ -64,13 +64,18 @@ pub type HandlerResult<T> = Result<T, HandlerError>;
 /// The catalog's JSON body for an error.
 pub fn error_response(error: &ApiError, request_id: &str) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({
+    let mut body = json!({
         "statusCode": error.status(),
         "errorCode": error.code.as_str(),
         "message": error.message,
         "requestId": request_id,
         "resolution": error.code.entry().resolution,
     });
+    if let Some(oauth) = error.code.oauth_error() {
+        // OAuth clients read RFC 6749's fields.
+        body["error"] = oauth.into();
+        body["error_description"] = error.message.clone().into();
+    }
     let mut response = (status, Json(body)).into_response();
     if let Some(seconds) = error.retry_after {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -289,6 +294,21 @@ fn media_type(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
+/// What a request body is, the most bytes it may have, and what to do instead when it has more.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    pub what: &'static str,
+    pub bytes: u64,
+    pub advice: &'static str,
+}
+
+impl BodyLimit {
+    /// A body for options or small settings (1 MiB), whose advice is to send less.
+    pub const fn small(what: &'static str) -> BodyLimit {
+        BodyLimit { what, bytes: 1024 * 1024, advice: "Send a smaller body." }
+    }
+}
+
 /// How many request-body bytes may be held in memory at once, across all requests.
 pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 
@@ -303,18 +323,12 @@ impl BodyBudget {
     }
 
     /// Reads a body of at most `limit` bytes; a larger one is refused before it is read whole (413).
-    pub async fn read(&self, headers: &HeaderMap, body: Body, limit: u64, what: &str) -> Result<ReadBody, ApiError> {
+    pub async fn read(&self, headers: &HeaderMap, body: Body, rule: BodyLimit) -> Result<ReadBody, ApiError> {
+        let BodyLimit { what, bytes: limit, advice } = rule;
         let declared =
             headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if let Some(size) = declared.filter(|size| *size > limit) {
-            return Err(ApiError::new(
-                ErrorCode::RequestEntityTooLarge,
-                format!(
-                    "{what} is {size} bytes; the limit is {limit} bytes ({}). Push large items through a file \
-                     container ('compressedBinaryDataFileId') and many items as a batch.",
-                    human_size(limit)
-                ),
-            ));
+            return Err(ApiError::too_large(what, size, limit, advice));
         }
         // A chunked body reserves the whole limit: its size is only known once read.
         let kib = declared.unwrap_or(limit).div_ceil(1024).max(1) as u32;
@@ -326,7 +340,7 @@ impl BodyBudget {
             Err(error) if is_length_limit(&error) => Err(ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
                 format!(
-                    "{what} is over the limit of {limit} bytes ({}); it was refused after {limit} bytes.",
+                    "{what} is over the limit of {limit} bytes ({}); it was refused after {limit} bytes. {advice}",
                     human_size(limit)
                 ),
             )),
@@ -343,11 +357,11 @@ impl BodyBudget {
         &self,
         headers: &HeaderMap,
         body: Body,
-        limit: u64,
-        what: &str,
+        rule: BodyLimit,
     ) -> Result<serde_json::Value, ApiError> {
         require_json(headers, false)?;
-        let bytes = self.read(headers, body, limit, what).await?;
+        let what = rule.what;
+        let bytes = self.read(headers, body, rule).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(json!({}));
         }

@@ -73,6 +73,9 @@ pub async fn set_limit(
             return Err(ApiError::invalid_parameter("value", &shown, "it must be a whole number ≥ 0, or null").into());
         }
     };
+    if let Some(value) = value {
+        key.check(value).map_err(|why| ApiError::invalid_parameter("value", &value.to_string(), &why))?;
+    }
     state.quotas.set_limit(&call.organization.id, key, value)?;
     tracing::info!(organization = call.organization.id, limit = key.name(), ?value, "limit set");
     let report = state.quotas.report(&call.organization.id)?;

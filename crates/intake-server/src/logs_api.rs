@@ -12,10 +12,10 @@ use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, storage_failure, task_failed};
+use crate::http::{BodyLimit, HandlerResult, storage_failure, task_failed};
 use crate::state::AppState;
 
-const MAX_LOGS_BODY_BYTES: u64 = 1024 * 1024;
+const LOGS_BODY: BodyLimit = BodyLimit::small("The logs filter body");
 const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 const MAX_PER_PAGE: u64 = 1000;
 
@@ -50,8 +50,7 @@ pub async fn read_logs(
     state.organization(&org)?;
     principal.authorize(&org, &Privilege::platform("LOGS", "VIEW", "*"))?;
     let query = QueryParams::parse(query.as_deref());
-    let filters =
-        state.body_budget.read_optional_json(&headers, body, MAX_LOGS_BODY_BYTES, "The logs filter body").await?;
+    let filters = state.body_budget.read_optional_json(&headers, body, LOGS_BODY).await?;
     let now = state.clock.now_ms();
     let to_ms = time_parameter(&query, "to")?.unwrap_or(now);
     let log_query = LogQuery {

@@ -8,45 +8,50 @@ use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine as _;
+use intake_model::error::shorten;
 use intake_model::{ApiError, ErrorCode, QueryParams};
 use serde_json::{Value, json};
 
 use crate::auth::{Principal, authenticate, check_key_use, issue_token, secret_hash};
-use crate::http::HandlerResult;
+use crate::http::{BodyLimit, HandlerResult};
 use crate::state::AppState;
 
-const MAX_FORM_BYTES: u64 = 64 * 1024;
+const FORM: BodyLimit = BodyLimit { what: "The form", bytes: 64 * 1024, advice: "A token request is a short form." };
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/token", post(token)).route("/oauth/check_token", post(check_token).get(check_token))
 }
 
 /// Client credentials for an access token: `grant_type=client_credentials`, the key's id as `client_id` and its
-/// value as `client_secret`, in the form body or as HTTP Basic credentials.
+/// value as `client_secret`, in the form body or as HTTP Basic credentials. Errors are RFC 6749's: 400
+/// `invalid_request` or `unsupported_grant_type`, 401 `invalid_client`.
 pub async fn token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
     let (parts, body) = request.into_parts();
-    let form = read_form(&state, &parts, body).await?;
-    let grant = form.required("grant_type")?;
+    let form = read_form(&state, &parts, body).await.map_err(as_oauth_error)?;
+    let grant = form.required("grant_type").map_err(as_oauth_error)?;
     if grant != "client_credentials" {
-        return Err(
-            ApiError::invalid_parameter("grant_type", grant, "the only grant type is client_credentials").into()
-        );
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("The grant type '{}' is not supported: send grant_type=client_credentials.", shorten(grant, 40)),
+        )
+        .into());
     }
     let (client_id, secret) = match basic_credentials(&parts) {
         Some(credentials) => credentials,
-        None => (form.get("client_id")?.unwrap_or("").to_string(), form.required("client_secret")?.to_string()),
+        None => (
+            form.required("client_id").map_err(as_oauth_error)?.to_string(),
+            form.required("client_secret").map_err(as_oauth_error)?.to_string(),
+        ),
     };
-    let key = state
-        .catalog
-        .api_key_by_hash(&secret_hash(&secret))
-        .filter(|key| client_id.is_empty() || key.id == client_id)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidToken,
-                "The client credentials are not recognized: the client id is an API key's id and the secret its value.",
-            )
-        })?;
-    check_key_use(&key, &parts, &state)?;
+    let unknown = || {
+        ApiError::new(
+            ErrorCode::InvalidClient,
+            "The client credentials are not recognized: client_id is an API key's id and client_secret its value.",
+        )
+    };
+    let key =
+        state.catalog.api_key_by_hash(&secret_hash(&secret)).filter(|key| key.id == client_id).ok_or_else(unknown)?;
+    check_key_use(&key, &parts, &state).map_err(|e| ApiError::new(ErrorCode::InvalidClient, e.message))?;
     let now = state.clock.now_ms();
     let expires_at =
         key.expiration_ms.map_or(now + state.auth.token_lifetime_ms, |end| end.min(now + state.auth.token_lifetime_ms));
@@ -59,6 +64,16 @@ pub async fn token(State(state): State<AppState>, request: Request) -> HandlerRe
         "scope": "full",
         "organizationId": key.organization_id,
     })))
+}
+
+/// A parameter error of the token endpoint, as RFC 6749 words it (400 `invalid_request`).
+fn as_oauth_error(error: ApiError) -> ApiError {
+    match error.code {
+        ErrorCode::MissingParameter | ErrorCode::InvalidParameter => {
+            ApiError::new(ErrorCode::InvalidRequest, error.message)
+        }
+        _ => error,
+    }
 }
 
 /// Whether a token is valid: `{active, client_id, organizationId, exp, authorities}`, or 401 INVALID_TOKEN.
@@ -96,7 +111,7 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
 
 /// The query string and an `application/x-www-form-urlencoded` body, as one set of parameters.
 async fn read_form(state: &AppState, parts: &Parts, body: Body) -> Result<QueryParams, ApiError> {
-    let bytes = state.body_budget.read(&parts.headers, body, MAX_FORM_BYTES, "The form").await?;
+    let bytes = state.body_budget.read(&parts.headers, body, FORM).await?;
     let form = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::invalid_parameter("body", "(bytes)", "the form must be UTF-8"))?;
     let query = parts.uri.query().unwrap_or("");
@@ -113,7 +128,7 @@ async fn form_field_multipart(state: &AppState, parts: &Parts, body: Body) -> Re
     if !multipart {
         return Ok(read_form(state, parts, body).await?.get("token")?.map(str::to_string));
     }
-    let bytes = state.body_budget.read(&parts.headers, body, MAX_FORM_BYTES, "The form").await?;
+    let bytes = state.body_budget.read(&parts.headers, body, FORM).await?;
     let request = Request::from_parts(parts.clone(), Body::from(bytes.to_vec()));
     let mut form = Multipart::from_request(request, state)
         .await

@@ -23,10 +23,10 @@ use intake_store::{ApiKey, Field, Organization, Source, StoreError};
 use serde_json::{Value, json};
 
 use crate::auth::{Principal, parse_block, secret_hash};
-use crate::http::{HandlerError, HandlerResult, RequestId, require_json};
+use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, require_json};
 use crate::state::AppState;
 
-const MAX_PLATFORM_BODY_BYTES: u64 = 1024 * 1024;
+const PLATFORM_BODY: BodyLimit = BodyLimit::small("The request body");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -118,7 +118,7 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
 /// A Platform body's bytes, after its Content-Type and size are checked (an empty body is `{}`).
 pub(crate) async fn read_body_bytes(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
     require_json(headers, false)?;
-    let bytes = state.body_budget.read(headers, body, MAX_PLATFORM_BODY_BYTES, "The request body").await?;
+    let bytes = state.body_budget.read(headers, body, PLATFORM_BODY).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
     }
@@ -458,7 +458,7 @@ fn expiration(body: &StrictJson, now: i64) -> Result<Option<i64>, ApiError> {
         Some(StrictJson::String(s)) => intake_index::dates::parse_date_ms(s),
         Some(_) => None,
     };
-    let shown = body.get("expirationDate").map(|v| format!("{v:?}")).unwrap_or_default();
+    let shown = body.get("expirationDate").map(ToString::to_string).unwrap_or_default();
     match ms {
         Some(ms) if ms > now => Ok(Some(ms)),
         Some(_) => Err(ApiError::invalid_parameter("expirationDate", &shown, "it is in the past")),

@@ -18,13 +18,18 @@ use intake_model::{
 };
 use intake_store::Source;
 
-use crate::http::{HandlerError, HandlerResult, RequestId, accepted, require_json, storage_failure};
+use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, accepted, require_json, storage_failure};
 use crate::platform::OrgCall;
 use crate::quotas::ItemCounts;
 use crate::state::AppState;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
-const MAX_IGNORED_BODY_BYTES: u64 = 1024 * 1024;
+const IGNORED_BODY: BodyLimit = BodyLimit::small("The request body (which this call ignores)");
+const ITEM_REQUEST: BodyLimit = BodyLimit {
+    what: "The item request",
+    bytes: limits::MAX_SINGLE_REQUEST_BYTES,
+    advice: "Push large items through a file container ('compressedBinaryDataFileId') and many items as a batch.",
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -132,7 +137,7 @@ pub async fn put_document(
     let compression = compression_type(&call.query)?;
     require_json(&headers, true)?;
     // Held to the end: the body's share of the memory budget lasts until the operation is journaled.
-    let body = state.body_budget.read(&headers, body, limits::MAX_SINGLE_REQUEST_BYTES, "The item request").await?;
+    let body = state.body_budget.read(&headers, body, ITEM_REQUEST).await?;
     let item = parse_item(&body, ItemContext { document_id: Some(document_id), compression })?;
     let pinned = match &item.content {
         Content::FileContainer { file_id, .. } if pin_item_container(&state, &call.source.organization_id, file_id) => {
@@ -249,5 +254,5 @@ fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiE
 /// Bodies of calls that need none (`{}` from the Node SDK) are read and ignored, but must still be JSON.
 async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
     require_json(headers, false)?;
-    state.body_budget.read(headers, body, MAX_IGNORED_BODY_BYTES, "The request body").await.map(drop)
+    state.body_budget.read(headers, body, IGNORED_BODY).await.map(drop)
 }

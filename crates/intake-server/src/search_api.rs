@@ -13,10 +13,14 @@ use intake_model::{ApiError, ErrorCode, Privilege, QueryParams};
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::http::{HandlerResult, RequestId, task_failed};
+use crate::http::{BodyLimit, HandlerResult, RequestId, task_failed};
 use crate::state::AppState;
 
-const MAX_SEARCH_BODY_BYTES: u64 = 1024 * 1024;
+const SEARCH_BODY: BodyLimit = BodyLimit {
+    what: "The search body",
+    bytes: 1024 * 1024,
+    advice: "A search body holds options and expressions; each expression is at most 64 KiB (docs/search.md).",
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/rest/search/v2", get(run_search).post(run_search))
@@ -38,7 +42,7 @@ pub async fn run_search(
     body: Body,
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(query.as_deref());
-    let body = state.body_budget.read_optional_json(&headers, body, MAX_SEARCH_BODY_BYTES, "The search body").await?;
+    let body = state.body_budget.read_optional_json(&headers, body, SEARCH_BODY).await?;
     if !body.is_object() {
         return Err(ApiError::invalid_json(format!(
             "The search body must be a JSON object such as {{\"q\": \"words\"}}; it is {}.",

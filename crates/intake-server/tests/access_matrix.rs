@@ -130,7 +130,7 @@ async fn master(s: &TestServer, method: Method, path: &str, body: Value) -> Valu
 async fn credentials(s: &TestServer) -> Credentials {
     master(s, Method::POST, "/rest/organizations", json!({"id": "globex", "displayName": "Globex"})).await;
     let in_a_minute = common::START_MS + 60_000;
-    let (_, full) = create_key(s, "acme", json!({"displayName": "full", "privileges": all_privileges()})).await;
+    let (full_id, full) = create_key(s, "acme", json!({"displayName": "full", "privileges": all_privileges()})).await;
     let (_, none) = create_key(s, "acme", json!({"displayName": "none"})).await;
     let (_, expired) = create_key(
         s,
@@ -154,7 +154,11 @@ async fn credentials(s: &TestServer) -> Credentials {
     let token: Value = s
         .client
         .post(s.url("/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_secret", full.as_str())])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", full_id.as_str()),
+            ("client_secret", full.as_str()),
+        ])
         .send()
         .await
         .unwrap()

@@ -143,7 +143,15 @@ async fn credentials_are_checked_first() {
         .send()
         .await
         .unwrap();
-    assert_error(basic, 401, "UNAUTHORIZED", &["not a Bearer token", "'Basic'"]).await;
+    assert_error(basic, 401, "UNAUTHORIZED", &["not of the form 'Bearer <token>'", "the Basic scheme"]).await;
+    // A key sent without "Bearer " is never quoted back, not even its start.
+    let secret = "intake_s3cr3tkeyvalue0123456789";
+    let bare = s.client.put(&url).header("authorization", secret).json(&json!({"data": "x"})).send().await.unwrap();
+    let body = assert_error(bare, 401, "UNAUTHORIZED", &["not shown"]).await;
+    assert!(!body.to_string().contains("intake_s3"), "{body}");
+    let spaced = s.client.put(&url).header("authorization", format!("{secret} x")).json(&json!({"data": "x"})).send();
+    let body = assert_error(spaced.await.unwrap(), 401, "UNAUTHORIZED", &["not shown"]).await;
+    assert!(!body.to_string().contains("intake_s3"), "{body}");
     let unknown = s.client.put(&url).bearer_auth("not-the-key").json(&json!({"data": "x"})).send().await.unwrap();
     assert_error(unknown, 401, "INVALID_TOKEN", &["not recognized"]).await;
     let search = s.client.post(s.url("/rest/search/v2")).json(&json!({})).send().await.unwrap();

@@ -131,3 +131,55 @@ async fn an_item_cannot_consume_another_organizations_container() {
     let found = s.search_in("globex", json!({"q": "private"})).await;
     assert_eq!(found["totalCount"], 1, "{found}");
 }
+
+#[tokio::test]
+async fn ambiguous_or_padded_parameters_are_refused_naming_them() {
+    let s = TestServer::start().await;
+    let twice = format!("{}?documentId=file%3A%2F%2Fa&documentId=file%3A%2F%2Fb", s.source_url("/documents"));
+    let response = s.request(Method::PUT, &twice).json(&json!({"data": "x"})).send().await.unwrap();
+    assert_error(response, 412, "INVALID_PARAMETER", &["'documentId' is given 2 times"]).await;
+    for padded in ["%205", "5%20", "%2B5"] {
+        let response = s.put_item("file://a", &json!({"data": "x"}), &format!("&orderingId={padded}")).await;
+        assert_error(response, 412, "INVALID_PARAMETER", &["'orderingId'", "integer"]).await;
+    }
+    assert_eq!(s.put_item("file://a", &json!({"data": "x"}), "&orderingId=5").await.status(), 202);
+}
+
+#[tokio::test]
+async fn refusals_speak_of_what_was_sent() {
+    let s = TestServer::start().await;
+    // An oversized search or API key body is not told to use file containers.
+    let huge = json!({"q": "x".repeat(2 * 1024 * 1024)});
+    let body =
+        assert_error(search_error(&s, huge.clone()).await, 413, "REQUEST_ENTITY_TOO_LARGE", &["The search body"]).await;
+    assert!(!body["message"].as_str().unwrap().contains("container"), "{body}");
+    let url = s.url(&format!("/rest/organizations/{}/apikeys", s.org));
+    let response = s.request(Method::POST, &url).json(&huge).send().await.unwrap();
+    let body = assert_error(response, 413, "REQUEST_ENTITY_TOO_LARGE", &["The request body"]).await;
+    assert!(!body["message"].as_str().unwrap().contains("container"), "{body}");
+    // A bad expirationDate is quoted as JSON, not as Rust's debug form.
+    let response =
+        s.request(Method::POST, &url).json(&json!({"displayName": "k", "expirationDate": "tomorrow"})).send();
+    let body =
+        assert_error(response.await.unwrap(), 412, "INVALID_PARAMETER", &["'\"tomorrow\"'", "epoch milliseconds"])
+            .await;
+    assert!(!body["message"].as_str().unwrap().contains("String("), "{body}");
+    // A rate of 0 would mean nothing: refused, with what to do instead.
+    let limit = s.url(&format!("/rest/organizations/{}/limits/content/pushApiRequestsPerSecond", s.org));
+    let response = s.request(Method::PUT, &limit).json(&json!({"value": 0})).send().await.unwrap();
+    assert_error(response, 412, "INVALID_PARAMETER", &["at least 1", "pause the organization"]).await;
+    // An over-long URI and oversized headers get the JSON error too.
+    let long = s.url(&format!("/rest/search/v2?q={}", "a".repeat(40_000)));
+    assert_error(s.request(Method::GET, &long).send().await.unwrap(), 414, "URI_TOO_LONG", &["32 KiB"]).await;
+    let mut request = s.request(Method::GET, &s.url("/rest/search/v2"));
+    for i in 0..120 {
+        request = request.header(format!("x-extra-{i}"), "v");
+    }
+    assert_error(
+        request.send().await.unwrap(),
+        431,
+        "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        &["123 headers", "100 headers"],
+    )
+    .await;
+}

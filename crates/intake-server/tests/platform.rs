@@ -244,10 +244,14 @@ async fn keys_rotate_and_never_grant_more_than_their_creator() {
 async fn access_tokens_carry_their_keys_privileges_and_expire() {
     let s = TestServer::start_with(|config| config.token_lifetime = Duration::from_secs(600)).await;
     let (src, key) = organization(&s, "acme").await;
+    let id = ok_json(send(&s, &s.key, Method::GET, "/rest/organizations/acme/apikeys", None).await).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let token: Value = s
         .client
         .post(s.url("/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_secret", &key)])
+        .form(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &key)])
         .send()
         .await
         .unwrap()
@@ -280,27 +284,57 @@ async fn access_tokens_carry_their_keys_privileges_and_expire() {
     tampered.push('x');
     assert_error(push(&s, &tampered, "acme", &src, "file://t").await, 401, "INVALID_TOKEN", &["signature"]).await;
 
-    let bad_secret = s
-        .client
-        .post(s.url("/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_secret", "nope")])
-        .send()
-        .await
-        .unwrap();
-    assert_error(bad_secret, 401, "INVALID_TOKEN", &["client credentials"]).await;
-    let bad_grant = s
-        .client
-        .post(s.url("/oauth/token"))
-        .form(&[("grant_type", "password"), ("client_secret", key.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_error(bad_grant, 412, "INVALID_PARAMETER", &["'grant_type'", "client_credentials"]).await;
+    // Errors are RFC 6749's: 400 invalid_request / unsupported_grant_type, 401 invalid_client.
+    let token_error = |form: Vec<(&'static str, String)>| {
+        let request = s.client.post(s.url("/oauth/token")).form(&form);
+        async move { request.send().await.unwrap() }
+    };
+    let grant = || ("grant_type", "client_credentials".to_string());
+    let cases = [
+        (
+            vec![grant(), ("client_id", id.clone()), ("client_secret", "nope".into())],
+            401,
+            "INVALID_CLIENT",
+            "invalid_client",
+            "client credentials",
+        ),
+        (vec![grant(), ("client_secret", key.clone())], 400, "INVALID_REQUEST", "invalid_request", "'client_id'"),
+        (vec![grant(), ("client_id", id.clone())], 400, "INVALID_REQUEST", "invalid_request", "'client_secret'"),
+        (
+            vec![("client_id", id.clone()), ("client_secret", key.clone())],
+            400,
+            "INVALID_REQUEST",
+            "invalid_request",
+            "'grant_type'",
+        ),
+        (
+            vec![grant(), grant(), ("client_id", id.clone()), ("client_secret", key.clone())],
+            400,
+            "INVALID_REQUEST",
+            "invalid_request",
+            "given 2 times",
+        ),
+        (
+            vec![("grant_type", "password".into()), ("client_id", id.clone()), ("client_secret", key.clone())],
+            400,
+            "UNSUPPORTED_GRANT_TYPE",
+            "unsupported_grant_type",
+            "'password'",
+        ),
+        (
+            vec![grant(), ("client_id", "another".into()), ("client_secret", key.clone())],
+            401,
+            "INVALID_CLIENT",
+            "invalid_client",
+            "client credentials",
+        ),
+    ];
+    for (form, status, code, rfc, words) in cases {
+        let body = assert_error(token_error(form).await, status, code, &[words]).await;
+        assert_eq!(body["error"], rfc, "{body}");
+        assert_eq!(body["error_description"], body["message"]);
+    }
     // HTTP Basic credentials work too; a disabled key gets no token.
-    let id = ok_json(send(&s, &s.key, Method::GET, "/rest/organizations/acme/apikeys", None).await).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let basic = s
         .client
         .post(s.url("/oauth/token"))
@@ -314,11 +348,11 @@ async fn access_tokens_carry_their_keys_privileges_and_expire() {
     let disabled = s
         .client
         .post(s.url("/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_secret", key.as_str())])
+        .form(&[("grant_type", "client_credentials"), ("client_id", id.as_str()), ("client_secret", key.as_str())])
         .send()
         .await
         .unwrap();
-    assert_error(disabled, 401, "INVALID_TOKEN", &["disabled"]).await;
+    assert_error(disabled, 401, "INVALID_CLIENT", &["disabled"]).await;
 }
 
 #[tokio::test]

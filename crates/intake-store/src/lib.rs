@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod containers;
+pub mod disk;
 pub mod item_log;
 pub mod journal;
 pub mod lock;

@@ -161,6 +161,7 @@ fn default_limits(table: toml::Table) -> anyhow::Result<Limits> {
             .as_integer()
             .and_then(|v| u64::try_from(v).ok())
             .with_context(|| format!("[limits] {name} = {value}: a limit is a whole number ≥ 0"))?;
+        key.check(value).map_err(|why| anyhow::anyhow!("[limits] {name} = {value}: {why}"))?;
         limits.set(key, Some(value));
     }
     Ok(limits)

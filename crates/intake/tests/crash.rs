@@ -4,105 +4,23 @@
 //! for a large batch: killed right after its 202 and again each time part of it became searchable, it ends
 //! applied exactly once, each item logged exactly once, and its container gone.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{KEY, Server};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-const KEY: &str = "crash-test-key";
 const CLIENTS: usize = 8;
 const ROUNDS: usize = 4;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    /// A failing test must not leave a server behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start(data_dir: &Path) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--master-key", KEY, "--commit-interval-ms", "100"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("INTAKE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    Server { child, base: format!("http://127.0.0.1:{port}") }
-}
-
-async fn is_ready(client: &reqwest::Client, server: &Server) -> bool {
-    let response = client.get(format!("{}/ready", server.base)).send().await;
-    response.is_ok_and(|r| r.status() == 200)
-}
-
-async fn wait_ready(client: &reqwest::Client, server: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !is_ready(client, server).await {
-        assert!(Instant::now() < deadline, "the server did not become ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn source_id(data_dir: &Path) -> String {
-    let bootstrap: Value =
-        serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap()).unwrap();
-    bootstrap["sourceId"].as_str().unwrap().to_string()
-}
-
-/// How many items the organization's index holds (0 while the server is not listening yet).
-async fn total(client: &reqwest::Client, server: &Server) -> u64 {
-    let search = client
-        .post(format!("{}/rest/search/v2?organizationId=default", server.base))
-        .bearer_auth(KEY)
-        .json(&json!({"numberOfResults": 0}));
-    match search.send().await {
-        Ok(response) => response.json::<Value>().await.unwrap()["totalCount"].as_u64().unwrap(),
-        Err(_) => 0,
-    }
-}
-
-/// Every URI matching `aq` with how many times it appears (at most 100,000: search pages no deeper).
-async fn indexed(client: &reqwest::Client, server: &Server, aq: &str) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    let mut first = 0;
-    loop {
-        let page: Value = client
-            .post(format!("{}/rest/search/v2?organizationId=default", server.base))
-            .bearer_auth(KEY)
-            .json(&json!({"aq": aq, "numberOfResults": 1000, "firstResult": first}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let results = page["results"].as_array().unwrap();
-        for result in results {
-            *counts.entry(result["uri"].as_str().unwrap().to_string()).or_insert(0) += 1;
-        }
-        first += results.len();
-        if results.is_empty() || first >= page["totalCount"].as_u64().unwrap() as usize {
-            return counts;
-        }
-    }
+    Server::start(data_dir, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,8 +35,8 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
 
     for round in 0..ROUNDS {
         let mut server = start(dir.path());
-        wait_ready(&client, &server).await;
-        let url = format!("{}/push/v1/organizations/default/sources/{}/documents", server.base, source_id(dir.path()));
+        server.wait_ready().await;
+        let url = server.documents_url();
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let (client, url, acked, sent) = (client.clone(), url.clone(), acked.clone(), sent.clone());
@@ -151,10 +69,9 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
     }
 
     let mut server = start(dir.path());
-    wait_ready(&client, &server).await;
-    let counts = indexed(&client, &server, "").await;
-    server.child.kill().unwrap();
-    let _ = server.child.wait();
+    server.wait_ready().await;
+    let counts = server.indexed("").await;
+    server.kill();
 
     let acked = acked.lock().unwrap();
     let sent = sent.lock().unwrap();
@@ -196,65 +113,9 @@ fn batch_file() -> Vec<u8> {
     serde_json::to_vec(&json!({"addOrUpdate": add, "delete": delete})).unwrap()
 }
 
-/// Creates a container, uploads `bytes` to it and pushes it as a batch.
-async fn push_batch(client: &reqwest::Client, server: &Server, source_url: &str, bytes: Vec<u8>) {
-    let container: Value = client
-        .post(format!("{}/push/v1/organizations/default/files", server.base))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let uploaded = client
-        .put(container["uploadUri"].as_str().unwrap())
-        .header("content-type", "application/octet-stream")
-        .header("x-amz-server-side-encryption", "AES256")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), 200);
-    let accepted = client
-        .put(format!("{source_url}/batch"))
-        .query(&[("fileId", container["fileId"].as_str().unwrap())])
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 202, "{}", accepted.text().await.unwrap());
-}
-
-/// How many times each (documentId, operation, result) was logged.
-async fn logged(client: &reqwest::Client, server: &Server) -> HashMap<(String, String, String), usize> {
-    let mut counts = HashMap::new();
-    for page in 0.. {
-        let body: Value = client
-            .post(format!("{}/logs/v1/organizations/default", server.base))
-            .query(&[("perPage", "1000"), ("page", &page.to_string())])
-            .bearer_auth(KEY)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for entry in body["documentLogEntries"].as_array().unwrap() {
-            let key = ["id", "operation", "result"].map(|k| entry[k].as_str().unwrap().to_string());
-            *counts.entry(key.into()).or_insert(0) += 1;
-        }
-        if !body["hasNextPage"].as_bool().unwrap() {
-            break;
-        }
-    }
-    counts
-}
-
 /// SIGTERM in the middle of a batch: the server stops at once (it does not finish the batch first),
 /// and what it applied is committed: the next start shows at least `seen` items at once.
-async fn stop_gracefully(mut server: Server, client: &reqwest::Client, data_dir: &Path, seen: u64) {
+async fn stop_gracefully(mut server: Server, data_dir: &Path, seen: u64) {
     let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -269,7 +130,7 @@ async fn stop_gracefully(mut server: Server, client: &reqwest::Client, data_dir:
     let server = start(data_dir);
     let mut first = 0;
     while first == 0 {
-        first = total(client, &server).await; // 0 until it listens
+        first = server.total().await; // 0 until it listens
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(first >= seen, "a graceful stop lost committed progress: {first} < {seen}");
@@ -285,22 +146,17 @@ fn container_files(data_dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_applied_exactly_once_across_sigkills() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let mut server = start(dir.path());
-    wait_ready(&client, &server).await;
-    let source_url =
-        format!("{}/push/v1/organizations/default/sources/{}/documents", server.base, source_id(dir.path()));
+    server.wait_ready().await;
     for i in 0..DELETED_BY_BATCH {
-        let id = format!("file://before/{i}");
-        let put = client.put(&source_url).query(&[("documentId", &id)]).bearer_auth(KEY).json(&json!({"data": "x"}));
-        assert_eq!(put.send().await.unwrap().status(), 202);
+        assert_eq!(server.put_item(&format!("file://before/{i}"), &json!({"data": "x"})).await, Some(202));
     }
-    while total(&client, &server).await < DELETED_BY_BATCH as u64 {
+    while server.total().await < DELETED_BY_BATCH as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    push_batch(&client, &server, &source_url, batch_file()).await;
-    server.child.kill().unwrap(); // right after the 202: journaled, not applied
-    server.child.wait().unwrap();
+    let file_id = server.upload(batch_file()).await.unwrap();
+    assert_eq!(server.push_batch(&file_id).await, 202);
+    server.kill(); // right after the 202: journaled, not applied
 
     // Each time part of the batch becomes searchable, kill again: the next start must resume after it. The
     // server is ready once the whole batch is applied.
@@ -310,10 +166,10 @@ async fn a_batch_is_applied_exactly_once_across_sigkills() {
         let server = start(dir.path());
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            if is_ready(&client, &server).await {
+            if server.is_ready().await {
                 break;
             }
-            let count = total(&client, &server).await;
+            let count = server.total().await;
             if count > seen {
                 seen = count;
                 killed_inside += 1;
@@ -323,7 +179,7 @@ async fn a_batch_is_applied_exactly_once_across_sigkills() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         if round == 1 {
-            stop_gracefully(server, &client, dir.path(), seen).await;
+            stop_gracefully(server, dir.path(), seen).await;
         } else {
             drop(server); // SIGKILL
         }
@@ -335,20 +191,19 @@ async fn a_batch_is_applied_exactly_once_across_sigkills() {
     assert!(killed_inside >= 2, "the batch was applied too fast to be interrupted ({killed_inside} kills inside)");
 
     let mut server = start(dir.path());
-    wait_ready(&client, &server).await; // ready once the journal backlog, the batch included, is applied
+    server.wait_ready().await; // ready once the journal backlog, the batch included, is applied
     let mut counts = HashMap::new();
     for bucket in 0..BUCKETS {
-        counts.extend(indexed(&client, &server, &format!("@bucket=={bucket}")).await);
+        counts.extend(server.indexed(&format!("@bucket=={bucket}")).await);
     }
-    assert_eq!(total(&client, &server).await, BATCH_ITEMS as u64, "the batch's deletes leave only its own items");
+    assert_eq!(server.total().await, BATCH_ITEMS as u64, "the batch's deletes leave only its own items");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !container_files(dir.path()).is_empty() {
         assert!(Instant::now() < deadline, "the batch container was never deleted: {:?}", container_files(dir.path()));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let logs = logged(&client, &server).await;
-    server.child.kill().unwrap();
-    let _ = server.child.wait();
+    let logs = server.logged().await;
+    server.kill();
 
     let missing: Vec<_> =
         (0..BATCH_ITEMS).map(|i| format!("file://batch/{i}")).filter(|id| !counts.contains_key(id)).collect();

@@ -1,9 +1,13 @@
-//! A real `intake serve` process for the command-line tests.
+//! A real `intake serve` process for the command-line, crash and hostile tests, and what they ask of it.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 /// A running `intake serve`; killed when dropped, so a failing test leaves nothing behind.
 pub struct Served {
@@ -43,18 +47,25 @@ pub fn spawn_server(data_dir: &Path) -> Served {
     spawn_server_with(data_dir, &[])
 }
 
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `intake serve` on `port` in `data_dir`, committing every 50 ms unless the flags say otherwise.
+fn serve_command(data_dir: &Path, port: u16, flags: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intake"));
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    if !flags.contains(&"--commit-interval-ms") {
+        command.args(["--commit-interval-ms", "50"]);
+    }
+    command.args(flags).arg("--data-dir").arg(data_dir).env("INTAKE_LOG", "warn");
+    command
+}
+
 /// Starts `intake serve` with more flags.
 pub fn spawn_server_with(data_dir: &Path, flags: &[&str]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--commit-interval-ms", "50"])
-        .args(flags)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("INTAKE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = serve_command(data_dir, port, flags).stdout(Stdio::piped()).spawn().unwrap();
     let mut banner = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     while !banner.contains("API reference") {
@@ -66,4 +77,184 @@ pub fn spawn_server_with(data_dir: &Path, flags: &[&str]) -> Served {
 /// What `intake serve` wrote to `<data-dir>/bootstrap.json`.
 pub fn bootstrap(data_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(data_dir.join("bootstrap.json")).unwrap()).unwrap()
+}
+
+/// The master key of [`Server`]s.
+pub const KEY: &str = "process-test-key";
+
+/// A running `intake serve` with [`KEY`], not waited for: the crash tests start one while its journal is
+/// replayed. Killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, flags: &[&str]) -> Server {
+        let port = free_port();
+        let mut all = vec!["--master-key", KEY];
+        all.extend_from_slice(flags);
+        let child = serve_command(data_dir, port, &all).stdout(Stdio::null()).spawn().unwrap();
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub async fn is_ready(&self) -> bool {
+        let response = self.client.get(format!("{}/ready", self.base)).send().await;
+        response.is_ok_and(|r| r.status() == 200)
+    }
+
+    /// Whether the process runs (a zombie does not).
+    pub fn alive(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    }
+
+    /// Waits until the server answers (it may still be replaying its journal).
+    pub async fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.client.get(format!("{}/health", self.base)).send().await.is_err() {
+            assert!(self.alive(), "the server exited");
+            assert!(Instant::now() < deadline, "the server did not start listening");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !self.is_ready().await {
+            assert!(self.alive(), "the server exited");
+            assert!(Instant::now() < deadline, "the server did not become ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn source_id(&self) -> String {
+        bootstrap(&self.data_dir)["sourceId"].as_str().unwrap().to_string()
+    }
+
+    /// `…/sources/{the default source}/documents`.
+    pub fn documents_url(&self) -> String {
+        format!("{}/push/v1/organizations/default/sources/{}/documents", self.base, self.source_id())
+    }
+
+    /// PUTs an item; the status, or `None` if the server did not answer.
+    pub async fn put_item(&self, id: &str, body: &Value) -> Option<u16> {
+        let put = self.client.put(self.documents_url()).query(&[("documentId", id)]).bearer_auth(KEY).json(body);
+        put.send().await.ok().map(|r| r.status().as_u16())
+    }
+
+    /// How many items the organization's index holds (0 while the server is not listening yet).
+    pub async fn total(&self) -> u64 {
+        let search = self
+            .client
+            .post(format!("{}/rest/search/v2?organizationId=default", self.base))
+            .bearer_auth(KEY)
+            .json(&json!({"numberOfResults": 0}));
+        match search.send().await {
+            Ok(response) => response.json::<Value>().await.unwrap()["totalCount"].as_u64().unwrap(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Every URI matching `aq` with how many times it appears (at most 100,000: search pages no deeper).
+    pub async fn indexed(&self, aq: &str) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        let mut first = 0;
+        loop {
+            let body = json!({"aq": aq, "numberOfResults": 1000, "firstResult": first});
+            let page = self.post_json("/rest/search/v2?organizationId=default", body).await;
+            let results = page["results"].as_array().unwrap();
+            for result in results {
+                *counts.entry(result["uri"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            }
+            first += results.len();
+            if results.is_empty() || first >= page["totalCount"].as_u64().unwrap() as usize {
+                return counts;
+            }
+        }
+    }
+
+    /// POSTs `body` to `path` with the master key; the JSON answer.
+    pub async fn post_json(&self, path: &str, body: Value) -> Value {
+        let response = self.client.post(format!("{}{path}", self.base)).bearer_auth(KEY).json(&body).send().await;
+        response.unwrap().json().await.unwrap()
+    }
+
+    /// How many times each (documentId, operation, result) was logged.
+    pub async fn logged(&self) -> HashMap<(String, String, String), usize> {
+        let mut counts = HashMap::new();
+        for page in 0.. {
+            let body =
+                self.post_json(&format!("/logs/v1/organizations/default?perPage=1000&page={page}"), json!({})).await;
+            for entry in body["documentLogEntries"].as_array().unwrap() {
+                let key = ["id", "operation", "result"].map(|k| entry[k].as_str().unwrap().to_string());
+                *counts.entry(key.into()).or_insert(0) += 1;
+            }
+            if !body["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+        }
+        counts
+    }
+
+    /// Creates a container and uploads `bytes`: its fileId, or the status that refused it.
+    pub async fn upload(&self, bytes: Vec<u8>) -> Result<String, u16> {
+        let created = self
+            .client
+            .post(format!("{}/push/v1/organizations/default/files", self.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        if created.status() != 201 {
+            return Err(created.status().as_u16());
+        }
+        let container: Value = created.json().await.unwrap();
+        let uploaded = self
+            .client
+            .put(container["uploadUri"].as_str().unwrap())
+            .header("content-type", "application/octet-stream")
+            .header("x-amz-server-side-encryption", "AES256")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        match uploaded.status().as_u16() {
+            200 => Ok(container["fileId"].as_str().unwrap().to_string()),
+            status => Err(status),
+        }
+    }
+
+    /// Pushes the container `file_id` as a batch: the status.
+    pub async fn push_batch(&self, file_id: &str) -> u16 {
+        let accepted = self
+            .client
+            .put(format!("{}/batch", self.documents_url()))
+            .query(&[("fileId", file_id)])
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        accepted.status().as_u16()
+    }
 }
