@@ -49,10 +49,15 @@ pub struct ApplierConfig {
     pub max_item_bytes: u64,
     /// Caps every `queueDelay` (tests and CI run the rebuild flow without waiting 15 minutes).
     pub queue_delay_cap_minutes: Option<u32>,
+    /// Item log entries older than this are deleted.
+    pub log_retention: Duration,
+    /// The item log's oldest entries are deleted past this size.
+    pub log_max_bytes: u64,
 }
 
-/// Item log entries are kept this long, as Coveo keeps its logs.
-const LOG_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
+/// How often the item log is pruned by age, and checked against its size limit.
+const PRUNE_BY_AGE_INTERVAL: Duration = Duration::from_secs(3600);
+const PRUNE_BY_SIZE_INTERVAL: Duration = Duration::from_secs(1);
 /// An index with nothing to commit still records its position this often, so the journal can be released.
 const IDLE_POSITION_INTERVAL: Duration = Duration::from_secs(30);
 /// Items prepared at once. Each may expand to the item cap once decompressed, so this bounds the applier's
@@ -105,6 +110,7 @@ pub struct Applier {
     draining_backlog: bool,
     last_full_commit: Instant,
     last_prune: Instant,
+    last_prune_by_size: Instant,
     last_sweep: Instant,
     /// The last operation outcomes were logged for, and the index of its next outcome.
     logged: (Seq, u32),
@@ -175,7 +181,9 @@ impl Applier {
             first_uncommitted: None,
             draining_backlog: false,
             last_full_commit: Instant::now(),
-            last_prune: Instant::now() - Duration::from_secs(3600),
+            // Due at once (an Instant cannot go before the clock's start, which may be the machine's boot).
+            last_prune: Instant::now().checked_sub(PRUNE_BY_AGE_INTERVAL).unwrap_or_else(Instant::now),
+            last_prune_by_size: Instant::now().checked_sub(PRUNE_BY_SIZE_INTERVAL).unwrap_or_else(Instant::now),
             last_sweep: Instant::now(),
             logged: (0, 0),
             consumed: Vec::new(),
@@ -954,14 +962,31 @@ impl Applier {
         }
     }
 
+    /// Keeps the item log within its retention (hourly) and its size limit (every few seconds).
     fn prune_logs(&mut self) {
-        if self.last_prune.elapsed() < Duration::from_secs(3600) {
+        let log = &self.state.item_log;
+        if self.last_prune_by_size.elapsed() >= PRUNE_BY_SIZE_INTERVAL {
+            self.last_prune_by_size = Instant::now();
+            match log.prune_to_size(self.config.log_max_bytes) {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(
+                    pruned,
+                    limit = intake_store::disk::readable(self.config.log_max_bytes),
+                    "pruned the oldest item log entries to keep the log within its size limit"
+                ),
+                Err(error) => tracing::warn!(%error, "the item log could not be pruned"),
+            }
+        }
+        if self.last_prune.elapsed() < PRUNE_BY_AGE_INTERVAL {
             return;
         }
         self.last_prune = Instant::now();
-        match self.state.item_log.prune_before(self.state.clock.now_ms() - LOG_RETENTION_MS) {
+        let retention = self.config.log_retention;
+        match log.prune_before(self.state.clock.now_ms() - retention.as_millis() as i64) {
             Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned item log entries older than 14 days"),
+            Ok(pruned) => {
+                tracing::info!(pruned, retention_hours = retention.as_secs() / 3600, "pruned old item log entries")
+            }
             Err(error) => tracing::warn!(%error, "the item log could not be pruned"),
         }
     }

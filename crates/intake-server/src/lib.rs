@@ -7,6 +7,7 @@
 pub mod applier;
 pub mod auth;
 pub mod bootstrap;
+pub mod disk_usage;
 pub mod faults;
 pub mod files;
 pub mod http;
@@ -67,6 +68,11 @@ pub struct ServerConfig {
     pub faults: Vec<(String, FaultSpec)>,
     /// Connection cap, header and body timeouts.
     pub connections: serve::ConnectionLimits,
+    /// How long item log entries are kept, and the most bytes the item log may take (oldest go first).
+    pub log_retention: Duration,
+    pub log_max_bytes: u64,
+    /// `/ready` warns when the data directory's disk has less than this share free.
+    pub disk_warning_percent: u8,
 }
 
 impl ServerConfig {
@@ -88,6 +94,9 @@ impl ServerConfig {
             limits: Limits::default(),
             faults: Vec::new(),
             connections: serve::ConnectionLimits::default(),
+            log_retention: Duration::from_secs(14 * 24 * 3600),
+            log_max_bytes: 1024 * 1024 * 1024,
+            disk_warning_percent: 10,
         }
     }
 }
@@ -171,6 +180,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         quotas,
         faults,
         search_gate: search_api::SearchGate::new(),
+        disk_usage: Arc::new(disk_usage::DiskUsage::new(data_dir, config.disk_warning_percent)),
         readiness: Arc::default(),
         commit_marks: Arc::default(),
     };
@@ -184,6 +194,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             batch_bytes: 16 * 1024 * 1024,
             max_item_bytes: config.max_item_bytes,
             queue_delay_cap_minutes: config.queue_delay_cap_minutes,
+            log_retention: config.log_retention,
+            log_max_bytes: config.log_max_bytes,
         },
     )?;
 
@@ -194,6 +206,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         let _ = signal.await;
     }));
     let saving_usage = tokio::spawn(save_usage_every_second(state.quotas.clone()));
+
     tracing::info!(%addr, "Intake is listening");
     Ok(RunningServer {
         addr,

@@ -23,6 +23,11 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartLabels {
+    part: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
 }
@@ -46,6 +51,9 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_over_capacity: Counter,
     connections_refused: Counter,
+    data_bytes: Family<PartLabels, Gauge>,
+    disk_free: Gauge,
+    disk_total: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -127,7 +135,20 @@ impl Default for Metrics {
             "Connections closed at once: the cap and its headroom were reached",
             connections_refused.clone(),
         );
+        let data_bytes = Family::<PartLabels, Gauge>::default();
+        registry.register(
+            "data_bytes",
+            "Bytes the data directory takes, by part (journal, index, logs, catalog, containers)",
+            data_bytes.clone(),
+        );
+        let disk_free: Gauge = Gauge::default();
+        registry.register("disk_free_bytes", "Bytes free on the data directory's disk", disk_free.clone());
+        let disk_total: Gauge = Gauge::default();
+        registry.register("disk_total_bytes", "Size of the data directory's disk", disk_total.clone());
         Metrics {
+            data_bytes,
+            disk_free,
+            disk_total,
             connections_open,
             connections_over_capacity,
             connections_refused,
@@ -175,6 +196,15 @@ impl Metrics {
     pub fn commit_failed(&self) {
         self.commit_failures.inc();
         self.applier_stalled.set(1);
+    }
+
+    pub fn data_bytes(&self, part: &str, bytes: u64) {
+        self.data_bytes.get_or_create(&PartLabels { part: part.to_string() }).set(bytes as i64);
+    }
+
+    pub fn disk(&self, free: u64, total: u64) {
+        self.disk_free.set(free as i64);
+        self.disk_total.set(total as i64);
     }
 
     pub fn connection_opened(&self, over_capacity: bool) {

@@ -66,20 +66,25 @@ pub async fn health() -> Json<serde_json::Value> {
 }
 
 /// The journal backlog found at start is applied and index commits succeed: search reflects what was accepted.
+/// The answer also carries the data directory's use per part and its disk's free space, with a warning when
+/// that runs low.
 #[utoipa::path(get, path = "/ready", tag = "Operations", security(()), responses((status = 200, description = "Ready"), (status = 503, description = "Still replaying the journal, or index commits are failing (the message says why)")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let readiness = &state.readiness;
+    let disk = crate::disk_usage::report(state.disk_usage.clone(), state.metrics.clone()).await;
     let (status, message) = match readiness.stalled() {
         Some(reason) => ("stalled", reason),
         None if !readiness.is_replayed() => ("replaying", "The journal backlog is being applied.".to_string()),
-        None => return Json(json!({ "status": "ready" })).into_response(),
+        None => return Json(json!({ "status": "ready", "disk": disk })).into_response(),
     };
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": status, "message": message }))).into_response()
+    let body = json!({ "status": status, "message": message, "disk": disk });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "Operations", security(()), responses((status = 200, description = "Metrics")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    crate::disk_usage::refresh(state.disk_usage.clone(), state.metrics.clone()).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 

@@ -35,6 +35,8 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     /// The first source of a new organization answers SOURCE_DOES_NOT_EXIST for this long (off when None).
     pub provisioning_delay_ms: Option<i64>,
+    /// What the data directory takes, part by part.
+    pub disk_usage: Arc<crate::disk_usage::DiskUsage>,
     /// Bounds how many searches run at once.
     pub search_gate: crate::search_api::SearchGate,
     /// Whether search reflects what was accepted, and why not.

@@ -4,6 +4,18 @@ use std::path::Path;
 
 /// Bytes the file system holding `path` has free for this process, if it can be asked.
 pub fn free_bytes(path: &Path) -> Option<u64> {
+    file_system(path).map(|fs| fs.free)
+}
+
+/// The size of a file system and what it has free for this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSystem {
+    pub free: u64,
+    pub total: u64,
+}
+
+/// The file system holding `path`, if it can be asked.
+pub fn file_system(path: &Path) -> Option<FileSystem> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -16,7 +28,8 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
             }
             stats.assume_init()
         };
-        Some(stats.f_bavail as u64 * stats.f_frsize as u64)
+        let block = stats.f_frsize as u64;
+        Some(FileSystem { free: stats.f_bavail as u64 * block, total: stats.f_blocks as u64 * block })
     }
     #[cfg(not(unix))]
     {
@@ -25,10 +38,16 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     }
 }
 
-/// Bytes the files under `dir` take (0 when it does not exist). Walks the tree without following links.
-pub fn used_bytes(dir: &Path) -> u64 {
+/// Bytes the file at `path`, or the files under it, take (0 when it does not exist). Walks the tree without
+/// following links.
+pub fn used_bytes(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_file() => return metadata.len(),
+        Ok(metadata) if metadata.is_dir() => {}
+        _ => return 0,
+    }
     let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
+    let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -71,6 +90,7 @@ mod tests {
         std::fs::write(dir.path().join("a"), [0u8; 1000]).unwrap();
         std::fs::write(dir.path().join("sub/b"), [0u8; 24]).unwrap();
         assert_eq!(used_bytes(dir.path()), 1024);
+        assert_eq!(used_bytes(&dir.path().join("a")), 1000);
         assert_eq!(used_bytes(&dir.path().join("missing")), 0);
         assert!(free_bytes(dir.path()).unwrap() > 0);
         assert_eq!(readable(1536), "1.5 KiB");

@@ -111,8 +111,17 @@ impl ItemLog {
     /// entries, which the journal does not replay — the index itself is never affected.
     pub fn open(path: &Path) -> Result<ItemLog, StoreError> {
         let writer = Connection::open(path)?;
-        writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+        // Incremental auto-vacuum lets pruning give space back to the disk (set before the first table; an
+        // older log without it is converted once).
+        writer.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         writer.execute_batch(SCHEMA)?;
+        let auto_vacuum: i64 = writer.query_row("PRAGMA auto_vacuum", [], |row| row.get(0))?;
+        if auto_vacuum == 0 {
+            tracing::info!(log = %path.display(), "converting the item log so that pruning returns space to the disk");
+            if let Err(error) = writer.execute_batch("VACUUM") {
+                tracing::warn!(%error, "the item log could not be converted; pruning will reuse its space instead");
+            }
+        }
         let reader = Connection::open(path)?;
         Ok(ItemLog { writer: Mutex::new(writer), reader: Mutex::new(reader) })
     }
@@ -212,7 +221,60 @@ impl ItemLog {
     /// Deletes entries older than `before_ms` (Coveo keeps 14 days).
     pub fn prune_before(&self, before_ms: i64) -> Result<usize, StoreError> {
         let connection = self.writer.lock().expect("item log lock");
-        Ok(connection.execute("DELETE FROM item_log WHERE datetime_ms < ?1", [before_ms])?)
+        let pruned = connection.execute("DELETE FROM item_log WHERE datetime_ms < ?1", [before_ms])?;
+        give_back_space(&connection);
+        Ok(pruned)
+    }
+
+    /// The bytes the log's entries and indexes take (its pages in use).
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let connection = self.writer.lock().expect("item log lock");
+        used_bytes(&connection)
+    }
+
+    /// Deletes the oldest entries until the log takes at most `max_bytes`, leaving a tenth of it free so this
+    /// does not run at every write; returns how many went.
+    pub fn prune_to_size(&self, max_bytes: u64) -> Result<usize, StoreError> {
+        let connection = self.writer.lock().expect("item log lock");
+        let mut pruned = 0;
+        loop {
+            let used = used_bytes(&connection)?;
+            if used <= max_bytes {
+                break;
+            }
+            let rows: i64 = connection.query_row("SELECT count(*) FROM item_log", [], |row| row.get(0))?;
+            if rows == 0 {
+                break;
+            }
+            let target = max_bytes - max_bytes / 10;
+            let doomed = ((rows as f64) * (used - target) as f64 / used as f64).ceil().max(1.0) as i64;
+            pruned += connection.execute(
+                "DELETE FROM item_log WHERE row_id IN (SELECT row_id FROM item_log ORDER BY row_id LIMIT ?1)",
+                [doomed],
+            )?;
+            give_back_space(&connection);
+        }
+        Ok(pruned)
+    }
+}
+
+fn used_bytes(connection: &Connection) -> Result<u64, StoreError> {
+    let pragma = |name: &str| connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0));
+    let pages = pragma("page_count")? - pragma("freelist_count")?;
+    Ok((pages.max(0) * pragma("page_size")?) as u64)
+}
+
+/// Returns freed pages to the disk (with incremental auto-vacuum; a no-op otherwise) and trims the WAL. Each
+/// step of `incremental_vacuum` frees one page, so every row is read.
+fn give_back_space(connection: &Connection) {
+    let vacuum = || -> rusqlite::Result<()> {
+        let mut statement = connection.prepare("PRAGMA incremental_vacuum")?;
+        let mut rows = statement.query([])?;
+        while rows.next()?.is_some() {}
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    };
+    if let Err(error) = vacuum() {
+        tracing::debug!(%error, "the item log's free pages could not be returned to the disk");
     }
 }
 
@@ -322,6 +384,31 @@ mod tests {
         assert_eq!(wild.len(), 1);
         let partial = log.query(&LogQuery { document_id: Some(("a/".into(), IdMatching::Partial)), ..base }).unwrap().0;
         assert_eq!(partial.len(), 2);
+    }
+
+    #[test]
+    fn pruning_by_size_keeps_the_newest_entries_and_returns_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.sqlite");
+        let log = ItemLog::open(&path).unwrap();
+        for batch in 0..20u64 {
+            let entries: Vec<LogEntry> = (0..500)
+                .map(|i| entry(batch * 500 + i + 1, &format!("file://{batch}/{i}"), LogResult::Completed, 10))
+                .collect();
+            log.append(&entries).unwrap();
+        }
+        let full = log.size_bytes().unwrap();
+        let limit = full / 4;
+        let pruned = log.prune_to_size(limit).unwrap();
+        assert!(pruned > 5000, "{pruned}");
+        assert!(log.size_bytes().unwrap() <= limit);
+        let file = std::fs::metadata(&path).unwrap().len();
+        assert!(file <= limit + 64 * 1024, "the file kept its pages: {file} > {limit} (was {full})");
+        let committed = CommittedThrough { journal_seq: u64::MAX >> 1, ..Default::default() };
+        let query =
+            LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 1, committed, ..Default::default() };
+        let newest = &log.query(&query).unwrap().0[0];
+        assert_eq!(newest.entry.journal_seq, 10_000, "the newest entry stays");
     }
 
     #[test]

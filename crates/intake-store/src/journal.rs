@@ -61,7 +61,8 @@ pub trait JournalReader: Send {
 }
 
 const HEADER: usize = 16;
-const SEGMENT_TARGET_BYTES: u64 = 64 * 1024 * 1024;
+/// Segments are released whole once every index holds their records: smaller ones give space back sooner.
+const SEGMENT_TARGET_BYTES: u64 = 16 * 1024 * 1024;
 /// A record is at most a 6 MiB request plus its framing; anything larger in a length field is corruption.
 const MAX_RECORD_BYTES: u32 = 512 * 1024 * 1024;
 /// At most this many bytes go into one write+sync, so one giant group does not delay the next forever.
@@ -599,7 +600,7 @@ mod tests {
     async fn rotated_segments_are_read_across_and_released() {
         let dir = tempfile::tempdir().unwrap();
         let journal = FileJournal::open(dir.path()).unwrap();
-        let big = vec![vec![7u8; 40 * 1024 * 1024]];
+        let big = vec![vec![7u8; (SEGMENT_TARGET_BYTES * 5 / 8) as usize]];
         journal.append(big.clone()).await.unwrap();
         journal.append(big.clone()).await.unwrap();
         journal.append(big).await.unwrap(); // written to a second segment

@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, disk_warning_percent, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -58,6 +58,15 @@ pub struct ServeArgs {
     /// Seconds a request body may go slower than the minimum pace before it is cut [default: 10]
     #[arg(long, env = "INTAKE_BODY_GRACE_SECONDS")]
     body_grace_seconds: Option<u64>,
+    /// Days item log entries are kept [default: 14]
+    #[arg(long, env = "INTAKE_LOG_RETENTION_DAYS")]
+    log_retention_days: Option<u64>,
+    /// The most MiB the item log may take; its oldest entries go first [default: 1024]
+    #[arg(long, env = "INTAKE_LOG_MAX_MB")]
+    log_max_mb: Option<u64>,
+    /// /ready warns when the data directory's disk has less than this percent free [default: 10]
+    #[arg(long, env = "INTAKE_DISK_WARNING_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    disk_warning_percent: Option<u8>,
 }
 
 /// The `--config` file.
@@ -78,6 +87,9 @@ struct FileConfig {
     body_idle_timeout_seconds: Option<u64>,
     body_min_bytes_per_second: Option<u64>,
     body_grace_seconds: Option<u64>,
+    log_retention_days: Option<u64>,
+    log_max_mb: Option<u64>,
+    disk_warning_percent: Option<u8>,
     index_threads: Option<usize>,
     index_memory_mb: Option<usize>,
     /// Default limits of every organization: `[limits]` with `maximumItems = 100000`, …
@@ -138,6 +150,16 @@ impl ServeArgs {
         }
         if let Some(grace) = self.body_grace_seconds.or(file.body_grace_seconds) {
             connections.body_grace = Duration::from_secs(grace);
+        }
+        if let Some(days) = self.log_retention_days.or(file.log_retention_days) {
+            config.log_retention = Duration::from_secs(days.max(1) * 24 * 3600);
+        }
+        if let Some(mb) = self.log_max_mb.or(file.log_max_mb) {
+            config.log_max_bytes = mb.max(1) * 1024 * 1024;
+        }
+        if let Some(percent) = self.disk_warning_percent.or(file.disk_warning_percent) {
+            anyhow::ensure!(percent <= 100, "disk_warning_percent = {percent}: a percentage is 0 to 100");
+            config.disk_warning_percent = percent;
         }
         if let Some(threads) = file.index_threads {
             config.index_threads = threads.max(1);
