@@ -217,19 +217,14 @@ impl Server {
         counts
     }
 
-    /// Creates a container and uploads `bytes`: its fileId, or the status that refused it.
+    /// Creates a container and uploads `bytes`: its fileId, or the status that refused it (0: no answer).
     pub async fn upload(&self, bytes: Vec<u8>) -> Result<String, u16> {
-        let created = self
-            .client
-            .post(format!("{}/push/v1/organizations/default/files", self.base))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap();
+        let create = self.client.post(format!("{}/push/v1/organizations/default/files", self.base)).bearer_auth(KEY);
+        let created = create.send().await.map_err(|_| 0u16)?;
         if created.status() != 201 {
             return Err(created.status().as_u16());
         }
-        let container: Value = created.json().await.unwrap();
+        let container: Value = created.json().await.map_err(|_| 0u16)?;
         let uploaded = self
             .client
             .put(container["uploadUri"].as_str().unwrap())
@@ -238,7 +233,7 @@ impl Server {
             .body(bytes)
             .send()
             .await
-            .unwrap();
+            .map_err(|_| 0u16)?;
         match uploaded.status().as_u16() {
             200 => Ok(container["fileId"].as_str().unwrap().to_string()),
             status => Err(status),

@@ -1,0 +1,30 @@
+//! The `q` / `aq` parser: any text parses or fails with a position, and stays within the limits.
+#![no_main]
+
+use intake_index::syntax::{self, Expr, MAX_DEPTH, MAX_TERMS};
+use libfuzzer_sys::fuzz_target;
+
+/// (depth, terms) of an expression.
+fn measure(expr: &Expr) -> (usize, usize) {
+    match expr {
+        Expr::And(items) | Expr::Or(items) => items
+            .iter()
+            .map(measure)
+            .fold((0, 0), |(depth, terms), (d, t)| (depth.max(d), terms + t)),
+        Expr::Not(inner) => {
+            let (depth, terms) = measure(inner);
+            (depth + 1, terms)
+        }
+        Expr::Field { values, .. } => (0, values.len()),
+        Expr::Text(_) => (0, 1),
+    }
+}
+
+fuzz_target!(|text: &str| {
+    if let Ok(Some(expr)) = syntax::parse(text) {
+        let (depth, terms) = measure(&expr);
+        assert!(depth <= MAX_DEPTH, "depth {depth}");
+        assert!(terms <= MAX_TERMS, "{terms} terms");
+    }
+    let _ = syntax::plain_words(text);
+});
