@@ -32,7 +32,7 @@ use crate::state::AppState;
         ready,
         metrics,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -47,6 +47,31 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Answers every route may give besides its own: any 4xx of the catalog (docs/errors.md), and 503 when the
+/// server is starting, stopping, over its connection cap or out of disk (with `Retry-After`).
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::ResponseBuilder;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.entry("4XX".into()).or_insert_with(|| {
+                    ResponseBuilder::new().description("The catalog's JSON error; see docs/errors.md").build().into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description("SERVICE_UNAVAILABLE: starting, stopping, over the connection cap or out of disk; retry after Retry-After")
+                        .build()
+                        .into()
+                });
+            }
+        }
     }
 }
 
