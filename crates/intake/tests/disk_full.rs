@@ -118,6 +118,14 @@ async fn metric(server: &Server, name: &str) -> u64 {
 
 /// While the disk is full: every COMPLETED in the logs is searchable, and if something acknowledged is not
 /// searchable, `/ready` says that applying is stopped and why.
+/// Writes that do not fit are refused with a 503, never a 500: a 1 MiB file container, and with `item`, an item.
+async fn writes_are_refused(server: &Server, item: bool) {
+    assert_eq!(server.upload(vec![b'x'; 1 << 20]).await, Err(503), "a file container on a full disk");
+    if item {
+        assert_eq!(server.put_item("file://refused", &item_body(0)).await, Some(503), "an item on a full disk");
+    }
+}
+
 async fn while_full_the_server_tells_the_truth(server: &Server, acked: &[String]) {
     tokio::time::sleep(Duration::from_secs(3)).await; // past the commit interval: commits were tried
     let searchable = server.indexed("").await;
@@ -178,6 +186,7 @@ async fn items_acknowledged_on_a_full_disk_are_all_applied_once_space_returns() 
     let mut acked = push_until_full(&server, "first").await;
     let filler = Filler::fill(tmpfs.path().join("filler"), u64::MAX);
     assert!(acked.len() > 100, "only {} items fit", acked.len());
+    writes_are_refused(&server, true).await;
     while_full_the_server_tells_the_truth(&server, &acked).await;
 
     filler.free();
@@ -238,6 +247,7 @@ async fn a_batch_accepted_on_a_full_disk_is_applied_once_space_returns() {
     let server = Server::start(&data, &[]);
     server.wait_ready().await;
     let (filler, ids) = push_batch_onto_a_full_disk(&server, &tmpfs, "batch").await;
+    writes_are_refused(&server, false).await;
     while_full_the_server_tells_the_truth(&server, &ids).await;
     filler.free();
     everything_acknowledged_is_applied_once(&server, &ids).await;
