@@ -23,6 +23,8 @@ use crate::syntax::{self, Expr, Op, SyntaxError};
 pub const MAX_RESULTS_PER_PAGE: usize = 1000;
 pub const MAX_FIRST_RESULT: usize = 100_000;
 const EXCERPT_CHARS: usize = 200;
+/// The most stored bytes (metadata, text head, title…) one page of results may hold.
+pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest {
@@ -132,11 +134,25 @@ pub fn search(
         generator
     });
     let mut results = Vec::with_capacity(addresses.len());
+    let mut page_bytes = 0;
     for (score, address) in addresses {
         let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
+        page_bytes += stored_bytes(&doc);
+        if page_bytes > MAX_PAGE_BYTES && !results.is_empty() {
+            // Items may carry megabytes of metadata: a page stops short rather than hold gigabytes.
+            tracing::warn!(results = results.len(), limit = MAX_PAGE_BYTES, "a search page was cut at its size limit");
+            break;
+        }
         results.push(hit(fields, &doc, score, snippets.as_ref()));
     }
     Ok(SearchResponse { total_count: total, total_count_filtered: total, results })
+}
+
+/// What a stored document weighs (its text and byte values).
+fn stored_bytes(doc: &TantivyDocument) -> usize {
+    doc.field_values()
+        .map(|(_, value)| value.as_str().map(str::len).or_else(|| value.as_bytes().map(<[u8]>::len)).unwrap_or(8))
+        .sum()
 }
 
 fn internal(e: tantivy::TantivyError) -> ApiError {

@@ -272,3 +272,18 @@ fn declared_fields_compare_as_numbers_and_dates() {
     let err = search(index.index(), &index.searcher(), index.fields(), &request).unwrap_err();
     assert!(err.message.contains("not an integer"), "{}", err.message);
 }
+
+#[test]
+fn a_page_stops_short_of_holding_too_many_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = open(dir.path());
+    let notes = "n".repeat(20 * 1024 * 1024);
+    for i in 0..4 {
+        upsert(&mut index, &item(&format!("file://heavy/{i}"), "<p>heavy</p>", &[("notes", &notes)]), 10, i + 1);
+    }
+    index.commit().unwrap();
+    let request = SearchRequest { q: "heavy".into(), number_of_results: 10, ..Default::default() };
+    let response = search(index.index(), &index.searcher(), index.fields(), &request).unwrap();
+    assert_eq!(response.total_count, 4);
+    assert_eq!(response.results.len(), 3, "three items of 20 MiB fit in a 64 MiB page, not four");
+}
