@@ -13,8 +13,10 @@
 #      against no limits, alternating, same run
 #   7. `intake push` of the linux-doc folder against the official Node SDK's batchUpdateDocumentsFromFiles on the
 #      same pages, each against a fresh server, until every page is searchable
+#   8. (only when asked: STEPS=versus BASELINE=/path/to/other/intake) the single PUT of step 1 for this build and
+#      another one, alternating, same run: a change's before and after
 #
-# STEPS selects some of them (default: all), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -109,6 +111,21 @@ wants put && for run in $(seq 1 "$runs"); do
     put "$out/items.tsv" linux-doc
     put "$out/items-1k.tsv" linux-doc-1k
 done
+
+# 8. This build against BASELINE, alternating: each measurement says which binary (and its version) it was.
+if wants versus; then
+    [ -x "${BASELINE:-}" ] || { echo "STEPS=versus needs BASELINE=/path/to/another/intake binary"; exit 1; }
+    this=$intake
+    for run in $(seq 1 "$runs"); do
+        for build in "$this" "$BASELINE"; do
+            intake=$build
+            for items in items-1k items; do
+                put "$out/$items.tsv" "linux-doc${items#items} $( [ "$build" = "$this" ] && echo this || echo baseline )"
+            done
+        done
+    done
+    intake=$this
+fi
 
 if wants searchable; then
     start_server
