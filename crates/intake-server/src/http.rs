@@ -95,7 +95,7 @@ pub const MAX_HEADERS: usize = 100;
 /// Refuses a request whose head is over the limits, or that came on a connection past the cap and is not
 /// for the operations endpoints.
 fn check_head(request: &Request) -> Result<(), ApiError> {
-    let uri = request.uri().to_string().len();
+    let uri = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri > MAX_URI_BYTES {
         return Err(ApiError::new(
             ErrorCode::UriTooLong,
