@@ -762,7 +762,8 @@ impl Applier {
                     "item not applied"
                 );
             }
-            // The outcomes of one operation are numbered, so a replay logs each exactly once.
+            // The outcomes of one operation are numbered; applied again, an operation's outcomes replace those
+            // of the earlier attempt (the item log's drafts), so each is logged exactly once.
             let item_index = self.logged_for(outcome.journal_seq);
             self.logged = (outcome.journal_seq, item_index + 1);
             self.log_entries.push(LogEntry {

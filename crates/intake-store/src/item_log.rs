@@ -1,9 +1,11 @@
 //! The item log: every item operation's outcome, queryable as Coveo's Logs API answers it.
 //!
 //! The applier writes a group of entries in one transaction before the index commit that makes them true.
-//! Entries are keyed by (journal seq, index within the operation), so a replay after a crash (or after a
-//! failed commit) writes nothing twice. A query shows only the entries whose operation the organization's
-//! index has committed ([`CommittedThrough`]): an outcome is reported once it is true, never before.
+//! Entries are keyed by (journal seq, index within the operation). A query shows only the entries whose
+//! operation the organization's index has committed ([`CommittedThrough`]): an outcome is reported once it is
+//! true, never before. So entries beyond the commit are drafts: when an operation is applied again (a replay
+//! after a crash or a failed commit), its outcomes replace the draft's, which may differ (a delete-older-than
+//! runs when it is due, so a replay may run it between other operations), and nothing is logged twice.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -126,7 +128,8 @@ impl ItemLog {
         Ok(ItemLog { writer: Mutex::new(writer), reader: Mutex::new(reader) })
     }
 
-    /// Writes entries in one transaction; an entry already there (same seq and item) is kept as it was.
+    /// Writes entries in one transaction. An operation's entries from its first index on replace those an
+    /// earlier attempt at it left (drafts: see the module documentation).
     pub fn append(&self, entries: &[LogEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
@@ -134,8 +137,17 @@ impl ItemLog {
         let mut connection = self.writer.lock().expect("item log lock");
         let transaction = connection.transaction()?;
         {
+            let mut drop_draft =
+                transaction.prepare_cached("DELETE FROM item_log WHERE journal_seq = ?1 AND item_index >= ?2")?;
+            let mut previous = None;
+            for e in entries {
+                if previous != Some(e.journal_seq) {
+                    drop_draft.execute(params![e.journal_seq as i64, e.item_index])?;
+                    previous = Some(e.journal_seq);
+                }
+            }
             let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO item_log (organization_id, source_id, document_id, operation, result, task, reason,
+                "INSERT OR REPLACE INTO item_log (organization_id, source_id, document_id, operation, result, task, reason,
                  request_id, ordering_id, journal_seq, item_index, datetime_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for e in entries {
@@ -349,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn filters_pages_and_ignores_replays() {
+    fn filters_and_pages() {
         let dir = tempfile::tempdir().unwrap();
         let log = ItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
         log.append(&[
@@ -358,7 +370,6 @@ mod tests {
             entry(3, "file://b/[x]", LogResult::Completed, 30),
         ])
         .unwrap();
-        log.append(&[entry(1, "file://a/1", LogResult::Error, 40)]).unwrap(); // a replay: ignored
         let committed = CommittedThrough { journal_seq: 3, ..Default::default() };
         let base = LogQuery {
             organization_id: "org".into(),
@@ -409,6 +420,38 @@ mod tests {
             LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 1, committed, ..Default::default() };
         let newest = &log.query(&query).unwrap().0[0];
         assert_eq!(newest.entry.journal_seq, 10_000, "the newest entry stays");
+    }
+
+    #[test]
+    fn an_operation_applied_again_replaces_its_draft_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
+        let outcome = |index, id: &str| LogEntry { item_index: index, ..entry(7, id, LogResult::Completed, 10) };
+        // A delete with children, first applied when the parent had children 4 and 5 (then a crash before the
+        // commit), then again when it had 1, 4 and 5: the second attempt's outcomes are the truth.
+        log.append(&[outcome(0, "p"), outcome(1, "p/4"), outcome(2, "p/5")]).unwrap();
+        log.append(&[outcome(0, "p"), outcome(1, "p/1"), outcome(2, "p/4"), outcome(3, "p/5")]).unwrap();
+        // A batch resumed after its first two outcomes: only those from the third on are replaced.
+        let batch = |index, id: &str| LogEntry { item_index: index, ..entry(9, id, LogResult::Completed, 10) };
+        log.append(&[batch(0, "b/0"), batch(1, "b/1"), batch(2, "b/draft"), batch(3, "b/draft2")]).unwrap();
+        log.append(&[batch(2, "b/2")]).unwrap();
+        let committed = CommittedThrough { journal_seq: 9, ..Default::default() };
+        let query =
+            LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
+        let mut logged: Vec<(u64, u32, String)> = log
+            .query(&query)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| (e.entry.journal_seq, e.entry.item_index, e.entry.document_id))
+            .collect();
+        logged.sort();
+        let expected: Vec<(u64, u32, String)> =
+            [(7, 0, "p"), (7, 1, "p/1"), (7, 2, "p/4"), (7, 3, "p/5"), (9, 0, "b/0"), (9, 1, "b/1"), (9, 2, "b/2")]
+                .into_iter()
+                .map(|(seq, index, id)| (seq, index, id.to_string()))
+                .collect();
+        assert_eq!(logged, expected);
     }
 
     #[test]
