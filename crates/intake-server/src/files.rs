@@ -8,12 +8,10 @@
 
 use std::io::Write;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use intake_model::batch::{BatchError, BatchReader, BatchSummary, RawEntry};
@@ -30,6 +28,8 @@ use crate::platform::OrgCall;
 use crate::push::SourceCall;
 use crate::quotas::ItemCounts;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The body these calls ignore (`{}` from the SDKs).
 const IGNORED_BODY: BodyLimit = BodyLimit::small("The request body (which this call ignores)");
@@ -37,21 +37,19 @@ const IGNORED_BODY: BodyLimit = BodyLimit::small("The request body (which this c
 pub const CONTAINER_LIFETIME_MS: i64 = 60 * 60 * 1000;
 const ENCRYPTION_HEADER: &str = "x-amz-server-side-encryption";
 
-/// `POST …/files` under a Push prefix.
-pub fn push_router() -> Router<AppState> {
-    Router::new()
-        .route("/organizations/{org}/files", post(create_container))
-        .route("/organizations/{org}/sources/{src}/documents/batch", put(push_batch))
+/// `POST …/files` and batches, relative to the Push API's prefix.
+pub fn push_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_container)).routes(routes!(push_batch))
 }
 
 /// The upload endpoint the `uploadUri`s point at.
-pub fn upload_router() -> Router<AppState> {
-    Router::new().route("/upload/{org}/{file_id}", put(upload))
+pub fn upload_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload))
 }
 
 /// Create a file container.
 #[utoipa::path(
-    post, path = "/push/v1/organizations/{org}/files", tag = "File containers",
+    post, path = "/organizations/{org}/files", tag = "File containers",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("useVirtualHostedStyleUrl" = Option<bool>, Query, description = "Accepted for compatibility; the URL is Intake's own"),
@@ -290,7 +288,7 @@ async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<
 
 /// Add, update and delete items with a batch file from a container.
 #[utoipa::path(
-    put, path = "/push/v1/organizations/{org}/sources/{src}/documents/batch", tag = "Items",
+    put, path = "/organizations/{org}/sources/{src}/documents/batch", tag = "Items",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("src" = String, Path, description = "Source id"),

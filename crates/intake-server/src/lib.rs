@@ -35,6 +35,8 @@ use intake_model::{ApiError, ErrorCode};
 use intake_store::{Catalog, Clock, DataDirLock, FileJournal, ItemLog};
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::applier::{Applier, ApplierConfig, ApplierHandle};
 use crate::bootstrap::Bootstrap;
@@ -231,20 +233,31 @@ async fn save_usage_every_second(quotas: Arc<quotas::Quotas>) {
     }
 }
 
-/// Every route, wrapped in the panic catcher and the envelope (request id, JSON errors, metrics).
+/// Every route, with the OpenAPI document its handlers' annotations describe: a route exists only through a
+/// documented handler (`routes!`), so the document cannot miss one.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ops::ApiDoc::openapi())
+        .nest("/push/v1", push_api())
+        .merge(platform::routes())
+        .merge(limits_api::routes())
+        .merge(files::upload_routes())
+        .merge(oauth::routes())
+        .merge(search_api::routes())
+        .merge(logs_api::routes())
+        .merge(ops::routes())
+}
+
+/// The Push API's routes, relative to its prefix.
+fn push_api() -> OpenApiRouter<AppState> {
+    push::routes().merge(files::push_routes())
+}
+
+/// Every route, wrapped in the panic catcher and the envelope. The Push API is served under its legacy prefix
+/// `/v1` too (the document says so once, in its description).
 pub fn router(state: AppState) -> Router {
-    let push = push::router().merge(files::push_router());
-    let routes = Router::new()
-        .nest("/push/v1", push.clone())
-        .nest("/v1", push)
-        .merge(platform::router())
-        .merge(limits_api::router())
-        .merge(files::upload_router())
-        .merge(oauth::router())
-        .merge(search_api::router())
-        .merge(logs_api::router())
-        .merge(ops::router());
-    wrap(routes, state)
+    let (routes, _) = routes().split_for_parts();
+    let (legacy, _) = push_api().split_for_parts();
+    wrap(routes.nest("/v1", legacy), state)
 }
 
 /// Adds what every route shares: the 404 fallback, the panic catcher and the envelope.

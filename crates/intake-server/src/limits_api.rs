@@ -7,12 +7,11 @@
 //! default. Fault rules: `POST …/faults` → 201 with the rule and its `id`, `GET …/faults`,
 //! `DELETE …/faults/{id}`. Changing limits and anything about faults takes the master key.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use intake_model::json::{self, Json as StrictJson};
 use intake_model::quota::{FaultSpec, LIMITS_SECTION, LimitKey};
 use intake_model::{ApiError, ErrorCode};
@@ -21,23 +20,61 @@ use serde_json::Value;
 use crate::http::HandlerResult;
 use crate::platform::{OrgCall, read_body_bytes};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/rest/organizations/{org}/limits", get(all_limits))
-        .route("/rest/organizations/{org}/limits/{name}", get(get_limit).put(set_limit).delete(reset_limit))
-        .route("/rest/organizations/{org}/limits/{section}/{key}", get(get_limit).put(set_limit).delete(reset_limit))
-        .route("/rest/organizations/{org}/faults", post(add_fault).get(list_faults))
-        .route("/rest/organizations/{org}/faults/{id}", axum::routing::delete(remove_fault))
+/// Limits (also as `…/limits/{section}/{key}`) and fault rules.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(all_limits))
+        .routes(routes!(get_limit, set_limit, reset_limit))
+        .routes(routes!(get_section_limit, set_section_limit, reset_section_limit))
+        .routes(routes!(add_fault, list_faults))
+        .routes(routes!(remove_fault))
+}
+
+/// One limit, named by its section and key.
+#[utoipa::path(get, path = "/rest/organizations/{org}/limits/{section}/{key}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("section" = String, Path, description = "`content`, the section of every Intake limit"), ("key" = String, Path, description = "A limit such as `maximumItems`")),
+    responses((status = 200, description = "{limit, actualCount, lastUpdate}"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
+pub async fn get_section_limit(state: State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    get_limit(state, call).await
+}
+
+/// Sets one limit, named by its section and key.
+#[utoipa::path(put, path = "/rest/organizations/{org}/limits/{section}/{key}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("section" = String, Path, description = "`content`, the section of every Intake limit"), ("key" = String, Path, description = "A limit such as `maximumItems`")),
+    request_body(content = serde_json::Value, description = "{value: N}, or {value: null}", content_type = "application/json"),
+    responses((status = 200, description = "{limit, actualCount, lastUpdate}"), (status = 400, description = "INVALID_JSON"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
+pub async fn set_section_limit(
+    state: State<AppState>,
+    call: OrgCall,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Json<Value>> {
+    set_limit(state, call, headers, body).await
+}
+
+/// Resets one limit, named by its section and key.
+#[utoipa::path(delete, path = "/rest/organizations/{org}/limits/{section}/{key}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("section" = String, Path, description = "`content`, the section of every Intake limit"), ("key" = String, Path, description = "A limit such as `maximumItems`")),
+    responses((status = 200, description = "The limit, back to the server's default"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
+pub async fn reset_section_limit(state: State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    reset_limit(state, call).await
 }
 
 /// Every limit of the organization, with its usage.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/limits", tag = "Limits", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "{content: {<limit>: {limit, actualCount, lastUpdate}}}"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn all_limits(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require_view()?;
     Ok(Json(state.quotas.report(&call.organization.id)?))
 }
 
 /// A section (`content`) or one limit.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/limits/{name}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("name" = String, Path, description = "`content` (the section), or a limit such as `maximumItems` or `pushApiRequestsPerSecond`")),
+    responses((status = 200, description = "The section, or one limit: {limit, actualCount, lastUpdate}"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
+)]
 pub async fn get_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require_view()?;
     let mut report = state.quotas.report(&call.organization.id)?;
@@ -49,6 +86,11 @@ pub async fn get_limit(State(state): State<AppState>, call: OrgCall) -> HandlerR
 }
 
 /// `{"value": N}` sets the organization's own value; `{"value": null}` removes it.
+#[utoipa::path(
+    put, path = "/rest/organizations/{org}/limits/{name}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("name" = String, Path, description = "`content` (the section), or a limit such as `maximumItems` or `pushApiRequestsPerSecond`")),
+    request_body(content = serde_json::Value, description = "{value: N} sets the organization's own value; {value: null} removes it", content_type = "application/json"),
+    responses((status = 200, description = "The limit: {limit, actualCount, lastUpdate}"), (status = 400, description = "INVALID_JSON"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
+)]
 pub async fn set_limit(
     State(state): State<AppState>,
     call: OrgCall,
@@ -83,6 +125,10 @@ pub async fn set_limit(
 }
 
 /// Back to the server's default.
+#[utoipa::path(
+    delete, path = "/rest/organizations/{org}/limits/{name}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("name" = String, Path, description = "`content` (the section), or a limit such as `maximumItems` or `pushApiRequestsPerSecond`")),
+    responses((status = 200, description = "The limit, back to the server's default"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
+)]
 pub async fn reset_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     require_master(&call, "the right to change limits")?;
     let key =
@@ -123,6 +169,11 @@ fn require_master(call: &OrgCall, what: &str) -> Result<(), ApiError> {
 }
 
 /// Add a fault rule.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/faults", tag = "Fault injection", params(("org" = String, Path, description = "Organization id")),
+    request_body(content = serde_json::Value, description = "A fault rule: {status, count? | percent?, route?, methods?, retryAfterSeconds?, …} (docs/limits-and-faults.md)", content_type = "application/json"),
+    responses((status = 201, description = "The rule, with its id"), (status = 400, description = "INVALID_JSON: not a fault rule"), (status = 403, description = "ACCESS_DENIED: only the master key injects faults"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER"))
+)]
 pub async fn add_fault(
     State(state): State<AppState>,
     call: OrgCall,
@@ -138,11 +189,21 @@ pub async fn add_fault(
     Ok((StatusCode::CREATED, Json(rule)).into_response())
 }
 
+/// The organization's fault rules.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/faults", tag = "Fault injection", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "The organization's rules"), (status = 403, description = "ACCESS_DENIED: only the master key"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn list_faults(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     require_master(&call, "the right to inject faults")?;
     Ok(Json(Value::Array(state.faults.list(&call.organization.id))))
 }
 
+/// Remove a fault rule.
+#[utoipa::path(
+    delete, path = "/rest/organizations/{org}/faults/{id}", tag = "Fault injection", params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Rule id")),
+    responses((status = 204, description = "Removed"), (status = 403, description = "ACCESS_DENIED: only the master key"), (status = 404, description = "ORGANIZATION_NOT_FOUND or FAULT_RULE_NOT_FOUND"))
+)]
 pub async fn remove_fault(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     require_master(&call, "the right to inject faults")?;
     let id = call.param("id");

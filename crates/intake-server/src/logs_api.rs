@@ -1,10 +1,10 @@
 //! `POST /logs/v1/organizations/{org}` (and `GET`): the item log in the shape of Coveo's Logs API.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use intake_index::dates::{format_ms, parse_date_ms};
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{ApiError, Privilege, QueryParams};
@@ -14,18 +14,21 @@ use serde_json::{Value, json};
 use crate::auth::Principal;
 use crate::http::{BodyLimit, HandlerResult, storage_failure, task_failed};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const LOGS_BODY: BodyLimit = BodyLimit::small("The logs filter body");
 const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 const MAX_PER_PAGE: u64 = 1000;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/logs/v1/organizations/{org}", get(read_logs).post(read_logs))
+/// `/logs/v1/organizations/{org}`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read_logs))
 }
 
 /// Item outcomes of an organization, newest first.
 #[utoipa::path(
-    post, path = "/logs/v1/organizations/{org}", tag = "Logs",
+    method(get, post), path = "/logs/v1/organizations/{org}", tag = "Logs",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("from" = Option<String>, Query, description = "Start (ISO 8601); default: 7 days ago"),
@@ -36,7 +39,13 @@ pub fn router() -> Router<AppState> {
         ("perPage" = Option<u32>, Query, description = "Entries per page (default 100, at most 1000)"),
     ),
     request_body(content = serde_json::Value, description = "Filters: sourcesIds, tasks, operations, results, and their exclude* twins", content_type = "application/json"),
-    responses((status = 200, description = "{documentLogEntries, hasNextPage}"), (status = "4XX", description = "See docs/errors.md"))
+    responses(
+        (status = 200, description = "{documentLogEntries: [{datetime, guid, id, meta, operation, organizationId, requestId, resourceId, result, sourceId, task}], hasNextPage}"),
+        (status = 400, description = "INVALID_JSON: the filters body"),
+        (status = 403, description = "ACCESS_DENIED: LOGS VIEW"),
+        (status = 404, description = "ORGANIZATION_NOT_FOUND"),
+        (status = 412, description = "INVALID_PARAMETER: a date, documentIdMatching, page, perPage, or a filter value"),
+    )
 )]
 pub async fn read_logs(
     State(state): State<AppState>,

@@ -1,12 +1,11 @@
 //! Access tokens: `POST /oauth/token` (client credentials: the key's id and value) and `POST /oauth/check_token`
 //! (as the Coveo CLI calls it, with a `token` form field).
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::post;
-use axum::{Json, Router};
 use base64::Engine as _;
 use intake_model::error::shorten;
 use intake_model::{ApiError, ErrorCode, QueryParams};
@@ -15,16 +14,28 @@ use serde_json::{Value, json};
 use crate::auth::{Principal, authenticate, check_key_use, issue_token, secret_hash};
 use crate::http::{BodyLimit, HandlerResult};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const FORM: BodyLimit = BodyLimit { what: "The form", bytes: 64 * 1024, advice: "A token request is a short form." };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/oauth/token", post(token)).route("/oauth/check_token", post(check_token).get(check_token))
+/// `/oauth/token` and `/oauth/check_token`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(token)).routes(routes!(check_token))
 }
 
 /// Client credentials for an access token: `grant_type=client_credentials`, the key's id as `client_id` and its
 /// value as `client_secret`, in the form body or as HTTP Basic credentials. Errors are RFC 6749's: 400
 /// `invalid_request` or `unsupported_grant_type`, 401 `invalid_client`.
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "Access tokens", security(()),
+    request_body(content = String, description = "grant_type=client_credentials&client_id=<key id>&client_secret=<key value> (or the two as HTTP Basic credentials)", content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "{access_token, token_type: bearer, expires_in, scope, organizationId}"),
+        (status = 400, description = "INVALID_REQUEST (RFC 6749 invalid_request) or UNSUPPORTED_GRANT_TYPE"),
+        (status = 401, description = "INVALID_CLIENT (RFC 6749 invalid_client)"),
+    )
+)]
 pub async fn token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
     let (parts, body) = request.into_parts();
     let form = read_form(&state, &parts, body).await.map_err(as_oauth_error)?;
@@ -77,6 +88,15 @@ fn as_oauth_error(error: ApiError) -> ApiError {
 }
 
 /// Whether a token is valid: `{active, client_id, organizationId, exp, authorities}`, or 401 INVALID_TOKEN.
+#[utoipa::path(
+    method(get, post), path = "/oauth/check_token", tag = "Access tokens", security(()),
+    request_body(content = String, description = "token=<token>, as a form (multipart, as the Coveo CLI sends it, or urlencoded) or in the query string", content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "{active, client_id, organizationId, exp, authorities}"),
+        (status = 401, description = "INVALID_TOKEN: unknown, expired or tampered"),
+        (status = 412, description = "MISSING_PARAMETER: no token"),
+    )
+)]
 pub async fn check_token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
     let (parts, body) = request.into_parts();
     let token = match form_field_multipart(&state, &parts, body).await? {

@@ -1,15 +1,21 @@
 //! Operations: `/health`, `/ready`, Prometheus `/metrics`, the OpenAPI document generated from the handlers,
 //! and a browsable API reference at `/docs` (self-contained: it works offline).
 
+use std::sync::OnceLock;
+
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use serde_json::json;
-use utoipa::OpenApi;
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
+/// The document's frame; its paths come from the handlers as the routers register them (see [`document`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -18,29 +24,50 @@ use crate::state::AppState;
                        under the legacy prefix `/v1` (without `/push`). Authenticate with `Authorization: Bearer <key>`. \
                        Errors are JSON: `{statusCode, errorCode, message, requestId, resolution}` (see docs/errors.md)."
     ),
-    paths(
-        crate::push::put_document,
-        crate::push::delete_document,
-        crate::push::delete_older_than,
-        crate::push::set_status,
-        crate::files::create_container,
-        crate::files::upload,
-        crate::files::push_batch,
-        crate::search_api::run_search,
-        crate::logs_api::read_logs,
-        health,
-        ready,
-        metrics,
-    ),
-    modifiers(&BearerAuth, &CommonErrors),
+    components(schemas(ErrorBody)),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
 
+/// Every error answer (docs/errors.md lists the codes).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a shape for the document; the envelope writes the real thing
+#[schema(example = json!({"statusCode": 412, "errorCode": "MISSING_PARAMETER", "message": "Parameter 'documentId' is missing.", "requestId": "0b5f…", "resolution": "Add the parameter named in the message."}))]
+pub struct ErrorBody {
+    #[schema(rename = "statusCode")]
+    status_code: u16,
+    /// A code of the catalog, such as INVALID_JSON.
+    #[schema(rename = "errorCode")]
+    error_code: String,
+    /// What exactly is wrong: the parameter, key, byte offset or item.
+    message: String,
+    /// Also in the `X-Request-ID` header.
+    #[schema(rename = "requestId")]
+    request_id: String,
+    /// What to do.
+    resolution: String,
+}
+
+/// The OpenAPI document of every route, built once from the routers.
+pub fn document() -> &'static Document {
+    static DOCUMENT: OnceLock<Document> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut document = crate::routes().split_for_parts().1;
+        finish(&mut document);
+        document
+    })
+}
+
+/// Finishes the document the routers collected: the bearer scheme, and the answers every route shares.
+fn finish(document: &mut Document) {
+    BearerAuth.modify(document);
+    CommonErrors.modify(document);
+}
+
 struct BearerAuth;
 
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -50,38 +77,45 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Answers every route may give besides its own: any 4xx of the catalog (docs/errors.md), and 503 when the
-/// server is starting, stopping, over its connection cap or out of disk (with `Retry-After`).
+/// Answers every route may give besides its own, each with the JSON error body: 401 where a token is needed,
+/// 503 when the server is starting, stopping, over its connection cap or out of disk (with `Retry-After`), and
+/// the catalog's other 4xx (408, 413, 414, 415, 429, 431 can come from any route).
 struct CommonErrors;
 
-impl utoipa::Modify for CommonErrors {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::ResponseBuilder;
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut Document) {
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            let body =
+                ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))));
+            ResponseBuilder::new().description(description).content("application/json", body.build()).build().into()
+        };
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
+                let public = operation.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
                 let responses = &mut operation.responses.responses;
-                responses.entry("4XX".into()).or_insert_with(|| {
-                    ResponseBuilder::new().description("The catalog's JSON error; see docs/errors.md").build().into()
-                });
+                if !public {
+                    responses
+                        .entry("401".into())
+                        .or_insert_with(|| error("UNAUTHORIZED (no `Authorization: Bearer …`) or INVALID_TOKEN"));
+                }
+                responses.entry("4XX".into()).or_insert_with(|| error("Another error of the catalog (docs/errors.md)"));
                 responses.entry("503".into()).or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description("SERVICE_UNAVAILABLE: starting, stopping, over the connection cap or out of disk; retry after Retry-After")
-                        .build()
-                        .into()
+                    error("SERVICE_UNAVAILABLE: starting, stopping, over the connection cap or out of disk; retry after Retry-After")
                 });
             }
         }
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/docs", get(reference_page))
+/// `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(reference_page))
 }
 
 /// The process is up.
@@ -113,10 +147,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations", security(()), responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
+pub async fn openapi() -> Json<&'static Document> {
+    Json(document())
 }
 
-async fn reference_page() -> Html<&'static str> {
+/// A browsable reference of this document (self-contained: it works offline).
+#[utoipa::path(get, path = "/docs", tag = "Operations", security(()), responses((status = 200, description = "An HTML page", content_type = "text/html")))]
+pub async fn reference_page() -> Html<&'static str> {
     Html(include_str!("reference.html"))
 }

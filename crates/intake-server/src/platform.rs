@@ -7,13 +7,12 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use intake_model::access::parse_privilege;
 use intake_model::field::valid_field_name;
 use intake_model::json::{self, Json as StrictJson, JsonPath};
@@ -21,6 +20,8 @@ use intake_model::{ApiError, ErrorCode, FieldType, OperationKind, Privilege, Que
 use intake_store::catalog::random_id;
 use intake_store::{ApiKey, Field, Organization, Source, StoreError};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Principal, parse_block, secret_hash};
 use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, require_json};
@@ -28,22 +29,23 @@ use crate::state::AppState;
 
 const PLATFORM_BODY: BodyLimit = BodyLimit::small("The request body");
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/rest/organizations", get(list_organizations).post(create_organization))
-        .route("/rest/organizations/{org}", get(get_organization).delete(delete_organization))
-        .route("/rest/organizations/{org}/pause", post(pause_organization))
-        .route("/rest/organizations/{org}/resume", post(resume_organization))
-        .route("/rest/organizations/{org}/status", get(organization_status))
-        .route("/rest/organizations/{org}/sources", get(list_sources).post(create_source))
-        .route("/rest/organizations/{org}/sources/{src}", get(get_source).delete(delete_source))
-        .route("/rest/organizations/{org}/apikeys", get(list_keys).post(create_key))
-        .route("/rest/organizations/{org}/apikeys/{id}", get(get_key).delete(delete_key))
-        .route("/rest/organizations/{org}/apikeys/{id}/disable", put(disable_key))
-        .route("/rest/organizations/{org}/apikeys/{id}/activate", put(activate_key))
-        .route("/rest/organizations/{org}/indexes/page/fields", get(list_fields))
-        .route("/rest/organizations/{org}/indexes/fields/batch/create", post(create_fields))
-        .route("/rest/privilege/evaluate", post(evaluate_privilege))
+/// Organizations, sources, API keys, fields and privilege evaluation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_organizations, create_organization))
+        .routes(routes!(get_organization, delete_organization))
+        .routes(routes!(pause_organization))
+        .routes(routes!(resume_organization))
+        .routes(routes!(organization_status))
+        .routes(routes!(list_sources, create_source))
+        .routes(routes!(get_source, delete_source))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(get_key, delete_key))
+        .routes(routes!(disable_key))
+        .routes(routes!(activate_key))
+        .routes(routes!(list_fields))
+        .routes(routes!(create_fields))
+        .routes(routes!(evaluate_privilege))
 }
 
 /// An organization-scoped Platform call: the caller is of this organization, and it exists.
@@ -175,6 +177,11 @@ fn organization_json(organization: &Organization) -> Value {
 }
 
 /// Create an organization (master key only).
+#[utoipa::path(
+    post, path = "/rest/organizations", tag = "Organizations",
+    request_body(content = serde_json::Value, description = "{id?, displayName}: the id is made from the display name when absent", content_type = "application/json"),
+    responses((status = 201, description = "{id, displayName, type, createdDate, paused, readOnly}"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: only the master key creates organizations"), (status = 409, description = "ALREADY_EXISTS"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
 pub async fn create_organization(
     State(state): State<AppState>,
     principal: Principal,
@@ -221,6 +228,10 @@ fn organization_id_from(display_name: &str) -> String {
 }
 
 /// The organizations the caller can see: all for the master key, its own for an API key that may view it.
+#[utoipa::path(
+    get, path = "/rest/organizations", tag = "Organizations",
+    responses((status = 200, description = "The organizations the caller may view: [{id, displayName, type, createdDate, paused, readOnly}]"))
+)]
 pub async fn list_organizations(State(state): State<AppState>, principal: Principal) -> HandlerResult<Json<Value>> {
     let visible = state
         .catalog
@@ -231,12 +242,21 @@ pub async fn list_organizations(State(state): State<AppState>, principal: Princi
     Ok(Json(Value::Array(visible.map(|org| organization_json(&org)).collect())))
 }
 
+/// One organization.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "{id, displayName, type, createdDate, paused, readOnly}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn get_organization(call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
     Ok(Json(organization_json(&call.organization)))
 }
 
 /// Delete an organization, its sources, keys, fields and index (master key only).
+#[utoipa::path(
+    delete, path = "/rest/organizations/{org}", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 204, description = "Deleted with its sources, keys, fields and index"), (status = 403, description = "ACCESS_DENIED: only the master key deletes organizations"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn delete_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     if !call.principal.is_master() {
         return Err(call.principal.denied("the right to delete organizations (only the master key has it)").into());
@@ -250,10 +270,20 @@ pub async fn delete_organization(State(state): State<AppState>, call: OrgCall) -
     Ok(no_content())
 }
 
+/// Pause an organization: push calls are refused until it is resumed.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/pause", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 204, description = "Paused: push calls answer ORGANIZATION_IS_PAUSED"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn pause_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     set_paused(&state, &call, true)
 }
 
+/// Resume a paused organization.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/resume", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 204, description = "Resumed"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn resume_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     set_paused(&state, &call, false)
 }
@@ -265,6 +295,11 @@ fn set_paused(state: &AppState, call: &OrgCall, paused: bool) -> HandlerResult<R
     Ok(no_content())
 }
 
+/// An organization's status, as Coveo's status endpoint reports it.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/status", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "{status, lifeCycleState, pauseState, paused, resumable, readOnly, errorCodes}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn organization_status(call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
     let state = if call.organization.paused { "PAUSED" } else { "ACTIVE" };
@@ -310,6 +345,12 @@ fn choice(body: &StrictJson, key: &str, allowed: &[&str], default: &str) -> Resu
     }
 }
 
+/// Create a source (PUSH or CATALOG).
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/sources", tag = "Sources", params(("org" = String, Path, description = "Organization id")),
+    request_body(content = serde_json::Value, description = "{name, sourceType: PUSH | CATALOG, sourceVisibility: PRIVATE | SECURED | SHARED}", content_type = "application/json"),
+    responses((status = 201, description = "The source: {id, name, organizationId, sourceType, sourceVisibility, pushEnabled, streamEnabled, createdDate, information}"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 409, description = "ALREADY_EXISTS: a source of that name exists"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
 pub async fn create_source(
     State(state): State<AppState>,
     call: OrgCall,
@@ -333,6 +374,10 @@ pub async fn create_source(
 }
 
 /// The sources the caller may view (403 when it may view none).
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/sources", tag = "Sources", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "The organization's sources"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn list_sources(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     let org = &call.organization.id;
     let may_view = |id: &str| call.principal.holds(&Privilege::platform("SOURCE", "VIEW", id));
@@ -343,6 +388,11 @@ pub async fn list_sources(State(state): State<AppState>, call: OrgCall) -> Handl
     Ok(Json(Value::Array(sources.iter().map(source_json).collect())))
 }
 
+/// One source.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/sources/{src}", tag = "Sources", params(("org" = String, Path, description = "Organization id"), ("src" = String, Path, description = "Source id")),
+    responses((status = 200, description = "The source"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "SOURCE_DOES_NOT_EXIST"))
+)]
 pub async fn get_source(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     let src = call.param("src");
     call.require("SOURCE", "VIEW", src)?;
@@ -350,6 +400,10 @@ pub async fn get_source(State(state): State<AppState>, call: OrgCall) -> Handler
 }
 
 /// Delete a source; its items leave the index shortly after.
+#[utoipa::path(
+    delete, path = "/rest/organizations/{org}/sources/{src}", tag = "Sources", params(("org" = String, Path, description = "Organization id"), ("src" = String, Path, description = "Source id")),
+    responses((status = 204, description = "Deleted with its items"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "SOURCE_DOES_NOT_EXIST"))
+)]
 pub async fn delete_source(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     let src = call.param("src").to_string();
     call.require("SOURCE", "EDIT", &src)?;
@@ -388,6 +442,11 @@ fn key_json(key: &ApiKey, now_ms: i64, value: Option<&str>) -> Value {
 }
 
 /// Create an API key: its value is in this answer only.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/apikeys", tag = "API keys", params(("org" = String, Path, description = "Organization id")),
+    request_body(content = serde_json::Value, description = "{displayName, privileges: [{owner, targetDomain, type?, targetId?}], expirationDate?, allowedIps?, deniedIps?, enabled?}", content_type = "application/json"),
+    responses((status = 201, description = "The key, with its value (shown this once)"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: API_KEY CREATE, or a privilege the caller does not hold"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     call: OrgCall,
@@ -470,6 +529,11 @@ fn expiration(body: &StrictJson, now: i64) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// The organization's API keys, without their values.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/apikeys", tag = "API keys", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "The organization's keys, without their values"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
 pub async fn list_keys(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require("API_KEY", "VIEW", "*")?;
     let now = state.clock.now_ms();
@@ -488,15 +552,30 @@ fn find_key(state: &AppState, call: &OrgCall) -> Result<ApiKey, ApiError> {
     })
 }
 
+/// One API key, without its value.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/apikeys/{id}", tag = "API keys", params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "API key id")),
+    responses((status = 200, description = "The key, without its value"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND or API_KEY_NOT_FOUND"))
+)]
 pub async fn get_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     call.require("API_KEY", "VIEW", call.param("id"))?;
     Ok(Json(key_json(&find_key(&state, &call)?, state.clock.now_ms(), None)))
 }
 
+/// Disable an API key.
+#[utoipa::path(
+    put, path = "/rest/organizations/{org}/apikeys/{id}/disable", tag = "API keys", params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "API key id")),
+    responses((status = 200, description = "The key, disabled"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND or API_KEY_NOT_FOUND"))
+)]
 pub async fn disable_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     set_key_enabled(&state, &call, false)
 }
 
+/// Enable an API key again.
+#[utoipa::path(
+    put, path = "/rest/organizations/{org}/apikeys/{id}/activate", tag = "API keys", params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "API key id")),
+    responses((status = 200, description = "The key, enabled"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND or API_KEY_NOT_FOUND"))
+)]
 pub async fn activate_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
     set_key_enabled(&state, &call, true)
 }
@@ -510,6 +589,11 @@ fn set_key_enabled(state: &AppState, call: &OrgCall, enabled: bool) -> HandlerRe
     Ok(Json(key_json(&key, state.clock.now_ms(), None)))
 }
 
+/// Delete an API key.
+#[utoipa::path(
+    delete, path = "/rest/organizations/{org}/apikeys/{id}", tag = "API keys", params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "API key id")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND or API_KEY_NOT_FOUND"))
+)]
 pub async fn delete_key(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
     call.require("API_KEY", "EDIT", call.param("id"))?;
     let key = find_key(&state, &call)?;
@@ -525,6 +609,11 @@ fn field_json(field: &Field) -> Value {
 }
 
 /// One page of the organization's declared fields.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/indexes/page/fields", tag = "Fields",
+    params(("org" = String, Path, description = "Organization id"), ("page" = Option<u32>, Query, description = "Page, from 0"), ("perPage" = Option<u32>, Query, description = "Fields per page (default 100, at most 1000)")),
+    responses((status = 200, description = "{items: [{name, type, description}], totalEntries, totalPages}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
 pub async fn list_fields(
     State(state): State<AppState>,
     call: OrgCall,
@@ -544,6 +633,11 @@ pub async fn list_fields(
 }
 
 /// Declare fields: `[{name, type, description?}]`.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/indexes/fields/batch/create", tag = "Fields", params(("org" = String, Path, description = "Organization id")),
+    request_body(content = serde_json::Value, description = "[{name, type: STRING | LONG | LONG_64 | DOUBLE | DATE, description?}]", content_type = "application/json"),
+    responses((status = 204, description = "Declared (or redeclared)"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
 pub async fn create_fields(
     State(state): State<AppState>,
     call: OrgCall,
@@ -587,6 +681,11 @@ pub async fn create_fields(
 // ---- Privileges ----
 
 /// `{organizationId, requestedPrivilege}` → `{approved}`: whether the caller holds the privilege there.
+#[utoipa::path(
+    post, path = "/rest/privilege/evaluate", tag = "Privileges",
+    request_body(content = serde_json::Value, description = "{organizationId, requestedPrivilege: {owner, targetDomain, type?, targetId?}}", content_type = "application/json"),
+    responses((status = 200, description = "{approved}: whether the caller holds the privilege in that organization"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
 pub async fn evaluate_privilege(
     State(state): State<AppState>,
     principal: Principal,

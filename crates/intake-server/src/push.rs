@@ -4,13 +4,11 @@
 //! organization, source — all in [`SourceCall`] — then parameters, Content-Type, size, body), journals the
 //! operation and answers only once it is durable.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{delete, post, put};
 use intake_model::item::{Content, ItemContext, parse_item};
 use intake_model::{
     ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, Privilege, QueryParams, SourceStatus,
@@ -22,6 +20,8 @@ use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, accepted, r
 use crate::platform::OrgCall;
 use crate::quotas::ItemCounts;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
 const IGNORED_BODY: BodyLimit = BodyLimit::small("The request body (which this call ignores)");
@@ -31,11 +31,12 @@ const ITEM_REQUEST: BodyLimit = BodyLimit {
     advice: "Push large items through a file container ('compressedBinaryDataFileId') and many items as a batch.",
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/organizations/{org}/sources/{src}/documents", put(put_document).delete(delete_document))
-        .route("/organizations/{org}/sources/{src}/documents/olderthan", delete(delete_older_than))
-        .route("/organizations/{org}/sources/{src}/status", post(set_status))
+/// The item and status routes, relative to the Push API's prefix.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_document, delete_document))
+        .routes(routes!(delete_older_than))
+        .routes(routes!(set_status))
 }
 
 /// What every source-scoped Push call starts with, checked in one place and in this order: the caller is
@@ -115,7 +116,7 @@ impl SourceCall {
 
 /// Add or update an item.
 #[utoipa::path(
-    put, path = "/push/v1/organizations/{org}/sources/{src}/documents", tag = "Items",
+    put, path = "/organizations/{org}/sources/{src}/documents", tag = "Items",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("src" = String, Path, description = "Source id"),
@@ -151,7 +152,7 @@ pub async fn put_document(
 
 /// Delete an item and, optionally, its children.
 #[utoipa::path(
-    delete, path = "/push/v1/organizations/{org}/sources/{src}/documents", tag = "Items",
+    delete, path = "/organizations/{org}/sources/{src}/documents", tag = "Items",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("src" = String, Path, description = "Source id"),
@@ -176,7 +177,7 @@ pub async fn delete_document(
 
 /// Delete the items whose last operation is older than `orderingId`, after `queueDelay` minutes.
 #[utoipa::path(
-    delete, path = "/push/v1/organizations/{org}/sources/{src}/documents/olderthan", tag = "Items",
+    delete, path = "/organizations/{org}/sources/{src}/documents/olderthan", tag = "Items",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("src" = String, Path, description = "Source id"),
@@ -202,7 +203,7 @@ pub async fn delete_older_than(
 
 /// Set the status of a Push source (an activity); answered 201 with a JSON body, which the Node SDK parses.
 #[utoipa::path(
-    post, path = "/push/v1/organizations/{org}/sources/{src}/status", tag = "Sources",
+    post, path = "/organizations/{org}/sources/{src}/status", tag = "Sources",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("src" = String, Path, description = "Source id"),

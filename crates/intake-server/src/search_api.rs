@@ -3,11 +3,11 @@
 //! Parameters come from the query string or a JSON body (the body wins). Permission trimming is not applied
 //! yet: every caller sees every item.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search};
 use intake_model::{ApiError, ErrorCode, Privilege, QueryParams};
 use serde_json::Value;
@@ -15,6 +15,8 @@ use serde_json::Value;
 use crate::auth::Principal;
 use crate::http::{BodyLimit, HandlerResult, RequestId, task_failed};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const SEARCH_BODY: BodyLimit = BodyLimit {
     what: "The search body",
@@ -22,16 +24,23 @@ const SEARCH_BODY: BodyLimit = BodyLimit {
     advice: "A search body holds options and expressions; each expression is at most 64 KiB (docs/search.md).",
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/rest/search/v2", get(run_search).post(run_search))
+/// `/rest/search/v2`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(run_search))
 }
 
 /// Search the items of an organization.
 #[utoipa::path(
-    post, path = "/rest/search/v2", tag = "Search",
+    method(get, post), path = "/rest/search/v2", tag = "Search",
     params(("organizationId" = Option<String>, Query, description = "Organization id; optional when the server has one organization")),
-    request_body(content = serde_json::Value, description = "{q, aq, numberOfResults, firstResult, sortCriteria}", content_type = "application/json"),
-    responses((status = 200, description = "{totalCount, results: [{title, uri, clickUri, excerpt, raw}]}"), (status = "4XX", description = "See docs/errors.md"))
+    request_body(content = serde_json::Value, description = "{q, aq, numberOfResults, firstResult, sortCriteria} (or the same in the query string)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "{totalCount, totalCountFiltered, duration, searchUid, results: [{title, uri, clickUri, excerpt, raw}]}"),
+        (status = 400, description = "INVALID_JSON (not a JSON object) or INVALID_QUERY_SYNTAX (naming the position, or the limit: 65,536 characters, 64 levels, 1,024 terms)"),
+        (status = 403, description = "ACCESS_DENIED: SEARCH_API EXECUTE_QUERY"),
+        (status = 404, description = "ORGANIZATION_NOT_FOUND"),
+        (status = 412, description = "MISSING_PARAMETER (organizationId, with several organizations) or INVALID_PARAMETER"),
+    )
 )]
 pub async fn run_search(
     State(state): State<AppState>,
