@@ -2,7 +2,6 @@
 //! (highest `orderingId` wins, tombstones, delete-older-than watermarks), HTML text extraction, and search
 //! with Coveo's `q` / `aq` syntax.
 
-pub mod dates;
 pub mod extract;
 pub mod org_index;
 pub mod prepare;

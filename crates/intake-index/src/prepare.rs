@@ -11,9 +11,9 @@ use intake_model::{OrderingId, limits};
 use serde_json::{Map, Value};
 use tantivy::{DateTime, TantivyDocument};
 
-use crate::dates::parse_date_ms;
 use crate::extract::{ContentKind, content_kind, extract};
 use crate::schema::{Fields, TEXT_HEAD_BYTES, item_key};
+use intake_model::dates::parse_date_ms;
 
 /// Where an item goes and what it is, besides its body.
 #[derive(Debug, Clone)]

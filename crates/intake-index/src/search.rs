@@ -14,10 +14,10 @@ use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime, DocAddress, Index, Order, Searcher, TantivyDocument, Term};
 
-use crate::dates::{parse_date_ms, parse_day};
 use crate::prepare::FieldTypes;
 use crate::schema::Fields;
 use crate::syntax::{self, Expr, Op, SyntaxError};
+use intake_model::dates::{parse_date_ms, parse_day};
 
 /// The most results one page may hold, and the deepest page start (bounded memory per query).
 pub const MAX_RESULTS_PER_PAGE: usize = 1000;

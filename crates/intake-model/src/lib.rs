@@ -7,6 +7,7 @@
 pub mod access;
 pub mod batch;
 pub mod compression;
+pub mod dates;
 pub mod error;
 pub mod field;
 pub mod item;

@@ -16,14 +16,13 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use intake_model::{ApiError, ErrorCode, Privilege};
 use intake_store::ApiKey;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::http::HandlerError;
+use crate::signing;
 use crate::state::AppState;
 
 const TOKEN_PREFIX: &str = "itk_";
@@ -113,15 +112,7 @@ impl Principal {
     }
 }
 
-/// The SHA-256 of a secret, hex-encoded; secrets are only ever stored this way.
-pub fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares two hashes without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use crate::signing::secret_hash;
 
 /// Authorization schemes a message may name (anything else may be a token sent without its scheme).
 const KNOWN_SCHEMES: [&str; 6] = ["Bearer", "Basic", "Digest", "Token", "ApiKey", "Negotiate"];
@@ -165,7 +156,7 @@ impl FromRequestParts<AppState> for Principal {
 /// Who a token (the master key, an API key's value, or an access token) stands for, calling from this request.
 pub fn authenticate(token: &str, parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let settings = &state.auth;
-    if constant_time_eq(secret_hash(token).as_bytes(), settings.master_key_hash.as_bytes()) {
+    if signing::same_hash(&secret_hash(token), &settings.master_key_hash) {
         return Ok(Principal::Master);
     }
     let now = state.clock.now_ms();
@@ -175,7 +166,7 @@ pub fn authenticate(token: &str, parts: &Parts, state: &AppState) -> Result<Prin
             if claims.expires_at_ms <= now {
                 return Err(invalid_token(&format!(
                     "The access token expired at {}; request a new one from /oauth/token.",
-                    intake_index::dates::format_ms(claims.expires_at_ms)
+                    intake_model::dates::format_ms(claims.expires_at_ms)
                 )));
             }
             let key = state.catalog.api_key(&claims.organization_id, &claims.key_id).ok_or_else(|| {
@@ -220,7 +211,7 @@ fn check_key(key: &ApiKey, now: i64) -> Result<(), ApiError> {
             "The API key '{}' ({}) expired at {}.",
             key.display_name,
             key.id,
-            intake_index::dates::format_ms(expiration)
+            intake_model::dates::format_ms(expiration)
         )));
     }
     Ok(())
@@ -283,17 +274,11 @@ pub struct TokenClaims {
     pub expires_at_ms: i64,
 }
 
-fn signature(secret: &[u8], payload: &str) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(payload.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
 /// A signed access token for `key`, valid until `expires_at_ms`.
 pub fn issue_token(key: &ApiKey, expires_at_ms: i64, secret: &[u8]) -> String {
     let claims = TokenClaims { key_id: key.id.clone(), organization_id: key.organization_id.clone(), expires_at_ms };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
-    let signature = URL_SAFE_NO_PAD.encode(signature(secret, &payload));
+    let signature = URL_SAFE_NO_PAD.encode(signing::sign(secret, payload.as_bytes()));
     format!("{TOKEN_PREFIX}{payload}.{signature}")
 }
 
@@ -306,7 +291,7 @@ pub fn verify_token(signed: &str, secret: &[u8]) -> Result<TokenClaims, ApiError
     };
     let (payload, given) = signed.split_once('.').ok_or_else(forged)?;
     let given = URL_SAFE_NO_PAD.decode(given).map_err(|_| forged())?;
-    if !constant_time_eq(&given, &signature(secret, payload)) {
+    if !signing::verify(secret, payload.as_bytes(), &given) {
         return Err(forged());
     }
     let claims = URL_SAFE_NO_PAD.decode(payload).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());

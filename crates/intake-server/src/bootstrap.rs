@@ -77,11 +77,11 @@ pub fn prepare(catalog: &Catalog, data_dir: &Path, given_key: Option<&str>, now_
 /// The secret that signs access tokens: made on first start, kept in the catalog.
 pub fn token_secret(catalog: &Catalog) -> anyhow::Result<Vec<u8>> {
     const TOKEN_SECRET: &str = "token_secret";
-    if let Some(hex) = catalog.setting(TOKEN_SECRET)? {
-        return Ok((0..hex.len()).step_by(2).filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect());
+    if let Some(stored) = catalog.setting(TOKEN_SECRET)? {
+        return hex::decode(stored.trim()).map_err(|e| anyhow::anyhow!("the stored token secret is not hex: {e}"));
     }
     let secret: [u8; 32] = rand::random();
-    catalog.set_setting(TOKEN_SECRET, &secret.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+    catalog.set_setting(TOKEN_SECRET, &hex::encode(secret))?;
     Ok(secret.to_vec())
 }
 

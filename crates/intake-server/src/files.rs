@@ -13,20 +13,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use hmac::{Hmac, Mac};
 use intake_model::batch::{BatchError, BatchReader, BatchSummary, RawEntry};
 use intake_model::error::human_size;
 use intake_model::{ApiError, ErrorCode, OperationKind, Privilege, QueryParams, limits};
 use intake_store::FileContainer;
 use rayon::prelude::*;
 use serde_json::json;
-use sha2::Sha256;
 
 use crate::applier::{BATCH_WINDOW_BYTES, BATCH_WINDOW_ENTRIES};
 use crate::http::{BodyLimit, HandlerResult, require_json, storage_failure, task_failed};
 use crate::platform::OrgCall;
 use crate::push::SourceCall;
 use crate::quotas::ItemCounts;
+use crate::signing;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -103,15 +102,14 @@ fn paused(org: &str) -> ApiError {
     )
 }
 
-fn signature(secret: &[u8], organization_id: &str, file_id: &str, expires_ms: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(format!("{organization_id}/{file_id}:{expires_ms}").as_bytes());
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+/// What an upload URL signs: the container, its organization and the URL's expiry.
+fn upload_claim(organization_id: &str, file_id: &str, expires_ms: i64) -> String {
+    format!("{organization_id}/{file_id}:{expires_ms}")
 }
 
 fn upload_uri(state: &AppState, container: &FileContainer) -> String {
-    let signature =
-        signature(&state.auth.token_secret, &container.organization_id, &container.file_id, container.expires_at_ms);
+    let claim = upload_claim(&container.organization_id, &container.file_id, container.expires_at_ms);
+    let signature = hex::encode(signing::sign(&state.auth.token_secret, claim.as_bytes()));
     format!(
         "{}/upload/{}/{}?expires={}&signature={signature}",
         state.public_base_url, container.organization_id, container.file_id, container.expires_at_ms
@@ -139,10 +137,9 @@ pub async fn upload(
 ) -> HandlerResult<Response> {
     let query = QueryParams::parse(uri.query());
     let expires: i64 = query.get("expires")?.and_then(|e| e.parse().ok()).unwrap_or(0);
-    let given = query.get("signature")?.unwrap_or("");
-    let expected = signature(&state.auth.token_secret, &org, &file_id, expires);
-    if given.len() != expected.len() || !given.bytes().zip(expected.bytes()).fold(true, |same, (a, b)| same & (a == b))
-    {
+    let given = hex::decode(query.get("signature")?.unwrap_or("")).unwrap_or_default();
+    let claim = upload_claim(&org, &file_id, expires);
+    if !signing::verify(&state.auth.token_secret, claim.as_bytes(), &given) {
         return Err(ApiError::new(
             ErrorCode::AccessDenied,
             "The upload URL's signature does not match: use the uploadUri exactly as POST /files returned it.",
@@ -154,7 +151,7 @@ pub async fn upload(
             ErrorCode::AccessDenied,
             format!(
                 "The upload URL expired at {}: create a new file container.",
-                intake_index::dates::format_ms(expires)
+                intake_model::dates::format_ms(expires)
             ),
         )
         .into());
@@ -324,7 +321,7 @@ pub async fn push_batch(
     }
     if state.clock.now_ms() >= container.expires_at_ms {
         return Err(
-            unreadable(format!("it expired at {}", intake_index::dates::format_ms(container.expires_at_ms))).into()
+            unreadable(format!("it expired at {}", intake_model::dates::format_ms(container.expires_at_ms))).into()
         );
     }
     if container.size.is_none() {

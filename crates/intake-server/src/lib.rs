@@ -21,6 +21,7 @@ pub mod push;
 pub mod quotas;
 pub mod search_api;
 pub mod serve;
+pub mod signing;
 pub mod state;
 
 use std::net::SocketAddr;

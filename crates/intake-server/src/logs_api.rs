@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use intake_index::dates::{format_ms, parse_date_ms};
+use intake_model::dates::{format_ms, parse_date_ms};
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{ApiError, Privilege, QueryParams};
 use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};

@@ -514,7 +514,7 @@ fn expiration(body: &StrictJson, now: i64) -> Result<Option<i64>, ApiError> {
     let ms = match body.get("expirationDate") {
         None | Some(StrictJson::Null) => return Ok(None),
         Some(StrictJson::Number(n)) => n.as_i64(),
-        Some(StrictJson::String(s)) => intake_index::dates::parse_date_ms(s),
+        Some(StrictJson::String(s)) => intake_model::dates::parse_date_ms(s),
         Some(_) => None,
     };
     let shown = body.get("expirationDate").map(ToString::to_string).unwrap_or_default();

@@ -287,7 +287,7 @@ fn markdown_heading(text: &str) -> Option<String> {
 
 /// `2026-11-25T19:23:25.000Z`.
 pub fn iso_date(ms: i64) -> String {
-    intake_index::dates::format_ms(ms)
+    intake_model::dates::format_ms(ms)
 }
 
 /// Makes a JSON Lines line into a batch entry: it must be an object with a `documentId`.
