@@ -21,9 +21,8 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::applier::{BATCH_WINDOW_BYTES, BATCH_WINDOW_ENTRIES};
+use crate::context::{OrgCall, SourceCall, unpin_unless_accepted};
 use crate::http::{BodyLimit, HandlerResult, require_json, storage_failure, task_failed};
-use crate::platform::OrgCall;
-use crate::push::SourceCall;
 use crate::quotas::ItemCounts;
 use crate::signing;
 use crate::state::AppState;
@@ -65,9 +64,7 @@ pub async fn create_container(
         return Err(call.principal.denied("the privilege PLATFORM SOURCE EDIT on some source").into());
     }
     let org = &call.organization;
-    if org.paused {
-        return Err(paused(&org.id).into());
-    }
+    call.refuse_if_paused()?;
     state.quotas.admit_call(&org.id)?;
     call.query.boolean("useVirtualHostedStyleUrl", false)?;
     require_json(&headers, false)?;
@@ -93,13 +90,6 @@ pub async fn create_container(
         "requiredHeaders": { ENCRYPTION_HEADER: "AES256", "Content-Type": "application/octet-stream" },
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
-}
-
-fn paused(org: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::OrganizationIsPaused,
-        format!("Organization '{org}' is paused: push calls are refused until it is resumed."),
-    )
 }
 
 /// What an upload URL signs: the container, its organization and the URL's expiry.
@@ -365,18 +355,4 @@ fn validate_batch(file: std::fs::File) -> Result<BatchSummary, BatchError> {
             return Err(fault);
         }
     }
-}
-
-/// A container pinned for an operation the journal then refused goes back to expiring on its own.
-pub(crate) fn unpin_unless_accepted(
-    state: &AppState,
-    pinned: Option<&str>,
-    accepted: HandlerResult<Response>,
-) -> HandlerResult<Response> {
-    if let (Err(_), Some(file_id)) = (&accepted, pinned)
-        && let Err(error) = state.catalog.unpin_container(file_id)
-    {
-        tracing::warn!(file_id, %error, "a file container could not be unpinned");
-    }
-    accepted
 }

@@ -50,6 +50,13 @@ impl From<ApiError> for HandlerError {
     }
 }
 
+/// A storage failure in a handler: 503 on a full disk, 409 on a conflict, else 500 (see [`storage_failure`]).
+impl From<intake_store::StoreError> for HandlerError {
+    fn from(error: intake_store::StoreError) -> Self {
+        HandlerError(storage_failure("The change could not be saved", error))
+    }
+}
+
 impl IntoResponse for HandlerError {
     fn into_response(self) -> Response {
         let mut response =

@@ -7,6 +7,7 @@
 pub mod applier;
 pub mod auth;
 pub mod bootstrap;
+pub mod context;
 pub mod disk_usage;
 pub mod faults;
 pub mod files;

@@ -17,8 +17,8 @@ use intake_model::quota::{FaultSpec, LIMITS_SECTION, LimitKey};
 use intake_model::{ApiError, ErrorCode};
 use serde_json::Value;
 
+use crate::context::{OrgCall, read_body_bytes};
 use crate::http::HandlerResult;
-use crate::platform::{OrgCall, read_body_bytes};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -5,23 +5,17 @@
 //! operation and answers only once it is durable.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use intake_model::item::{Content, ItemContext, parse_item};
-use intake_model::{
-    ApiError, CompressionType, ErrorCode, Operation, OperationKind, OrderingId, Privilege, QueryParams, SourceStatus,
-    limits,
-};
-use intake_store::Source;
-
-use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, accepted, require_json, storage_failure};
-use crate::platform::OrgCall;
-use crate::quotas::ItemCounts;
-use crate::state::AppState;
+use intake_model::{ApiError, CompressionType, OperationKind, QueryParams, SourceStatus, limits};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use crate::context::{SourceCall, pin_item_container, unpin_unless_accepted};
+use crate::http::{BodyLimit, HandlerResult, accepted, require_json, storage_failure};
+use crate::state::AppState;
 
 /// Bodies the endpoint ignores are still read (to keep the connection usable) up to this size.
 const IGNORED_BODY: BodyLimit = BodyLimit::small("The request body (which this call ignores)");
@@ -37,81 +31,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(put_document, delete_document))
         .routes(routes!(delete_older_than))
         .routes(routes!(set_status))
-}
-
-/// What every source-scoped Push call starts with, checked in one place and in this order: the caller is
-/// authenticated (401) and of this organization (401), the organization exists (404), the caller may edit the
-/// source (403), the organization is not paused (400), the source exists (412), the organization's rate and
-/// daily calls allow one more (429). Then the decoded query string and the request id.
-pub struct SourceCall {
-    pub source: Source,
-    pub query: QueryParams,
-    pub request_id: RequestId,
-}
-
-impl FromRequestParts<AppState> for SourceCall {
-    type Rejection = HandlerError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let call = OrgCall::from_request_parts(parts, state).await?;
-        let org = &call.organization.id;
-        let src = call.param("src");
-        call.principal.authorize(org, &Privilege::platform("SOURCE", "EDIT", src))?;
-        if call.organization.paused {
-            return Err(ApiError::new(
-                ErrorCode::OrganizationIsPaused,
-                format!("Organization '{org}' is paused: push calls are refused until it is resumed."),
-            )
-            .into());
-        }
-        let source = state.source(org, src)?;
-        state.quotas.admit_call(org)?;
-        Ok(SourceCall { source, query: call.query, request_id: call.request_id })
-    }
-}
-
-impl SourceCall {
-    /// Journals one operation on the source and answers `202` once it is durable.
-    pub(crate) async fn journal(
-        &self,
-        state: &AppState,
-        ordering_id: Option<OrderingId>,
-        kind: OperationKind,
-    ) -> HandlerResult<Response> {
-        let counts = match &kind {
-            OperationKind::AddOrUpdate(_) => ItemCounts::items(1, 1),
-            OperationKind::Delete { .. } => ItemCounts::items(0, 1),
-            _ => ItemCounts::default(),
-        };
-        self.journal_counted(state, ordering_id, kind, counts).await
-    }
-
-    /// Journals an operation whose items are `counts` (a batch's, known once its file is validated), once the
-    /// organization's item limits admit them.
-    pub(crate) async fn journal_counted(
-        &self,
-        state: &AppState,
-        ordering_id: Option<OrderingId>,
-        kind: OperationKind,
-        counts: ItemCounts,
-    ) -> HandlerResult<Response> {
-        let reservation = state.quotas.reserve(&self.source.organization_id, counts)?;
-        let now = state.clock.now_ms();
-        let operation = Operation {
-            organization_id: self.source.organization_id.clone(),
-            source_id: self.source.id.clone(),
-            ordering_id: ordering_id.unwrap_or(now),
-            request_id: self.request_id.0.clone(),
-            accepted_at_ms: now,
-            kind,
-        };
-        let seq = state.journal.append(vec![operation.encode()]).await.map_err(|e| {
-            ApiError::new(ErrorCode::ServiceUnavailable, format!("The operation was not accepted: {e}. Retry later."))
-                .with_retry_after(1)
-        })?;
-        reservation.journaled(seq);
-        Ok(accepted(StatusCode::ACCEPTED, Some(operation.ordering_id), &self.request_id))
-    }
 }
 
 /// Add or update an item.
@@ -147,7 +66,7 @@ pub async fn put_document(
         _ => None,
     };
     let accepted = call.journal(&state, ordering_id, OperationKind::AddOrUpdate(Box::new(item))).await;
-    crate::files::unpin_unless_accepted(&state, pinned.as_deref(), accepted)
+    unpin_unless_accepted(&state, pinned.as_deref(), accepted)
 }
 
 /// Delete an item and, optionally, its children.
@@ -229,14 +148,6 @@ pub async fn set_status(
         .map_err(|e| storage_failure("The source status could not be saved", e))?;
     tracing::info!(source = source.id, status = status.as_str(), request_id = call.request_id.0, "source status set");
     Ok(accepted(StatusCode::CREATED, None, &call.request_id))
-}
-
-/// Keeps an item's container past its expiry until the item is applied; true when this call pinned it. A
-/// container that is not there is not an error here: the item ends ERROR in the logs, naming it, as Coveo
-/// reports it after the 202.
-fn pin_item_container(state: &AppState, organization_id: &str, file_id: &str) -> bool {
-    let owned = state.catalog.container(file_id).ok().flatten().is_some_and(|c| c.organization_id == organization_id);
-    owned && state.catalog.pin_container(file_id).unwrap_or(false)
 }
 
 fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiError> {

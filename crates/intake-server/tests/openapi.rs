@@ -14,8 +14,11 @@ use serde_json::Value;
 #[test]
 fn every_route_is_registered_through_the_documented_handlers() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in walkdir::WalkDir::new(&src) {
+        let path = entry.unwrap().into_path();
+        if path.extension().is_none_or(|ext| ext != "rs") {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         for (number, line) in text.lines().enumerate() {
             let code = line.trim_start();

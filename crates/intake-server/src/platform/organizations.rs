@@ -1,0 +1,165 @@
+//! Organizations: create (master key), list, read, delete (master key), pause, resume, status.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use intake_model::ApiError;
+use intake_model::{OperationKind, Privilege};
+use intake_store::Organization;
+use intake_store::catalog::random_id;
+use serde_json::{Value, json};
+
+use super::{created, no_content, text};
+use crate::auth::Principal;
+use crate::context::{OrgCall, read_body};
+use crate::http::HandlerResult;
+use crate::state::AppState;
+
+fn organization_json(organization: &Organization) -> Value {
+    json!({
+        "id": organization.id,
+        "displayName": organization.display_name,
+        "type": "PRODUCTION",
+        "createdDate": organization.created_at_ms,
+        "paused": organization.paused,
+        "readOnly": false,
+    })
+}
+
+/// Create an organization (master key only).
+#[utoipa::path(
+    post, path = "/rest/organizations", tag = "Organizations",
+    request_body(content = serde_json::Value, description = "{id?, displayName}: the id is made from the display name when absent", content_type = "application/json"),
+    responses((status = 201, description = "{id, displayName, type, createdDate, paused, readOnly}"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: only the master key creates organizations"), (status = 409, description = "ALREADY_EXISTS"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+)]
+pub async fn create_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    if !principal.is_master() {
+        return Err(principal.denied("the right to create organizations (only the master key has it)").into());
+    }
+    let body = read_body(&state, &headers, body).await?;
+    let display_name = text(&body, "displayName")?.filter(|s| !s.is_empty());
+    let id = match text(&body, "id")?.filter(|s| !s.is_empty()) {
+        Some(id) => id,
+        None => {
+            organization_id_from(display_name.as_deref().ok_or_else(|| ApiError::missing_parameter("displayName"))?)
+        }
+    };
+    if !valid_organization_id(&id) {
+        return Err(ApiError::invalid_parameter(
+            "id",
+            &id,
+            "an organization id is 1 to 64 lower-case letters, digits and hyphens, starting with a letter or digit",
+        )
+        .into());
+    }
+    let organization =
+        state.catalog.create_organization(&id, display_name.as_deref().unwrap_or(&id), state.clock.now_ms())?;
+    tracing::info!(organization = id, "organization created");
+    Ok(created(organization_json(&organization)))
+}
+
+fn valid_organization_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `My Org!` → `myorg` + 8 random characters, as Coveo's ids look.
+fn organization_id_from(display_name: &str) -> String {
+    let slug: String = display_name.to_lowercase().chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+    format!("{slug}{}", random_id(8))
+}
+
+/// The organizations the caller can see: all for the master key, its own for an API key that may view it.
+#[utoipa::path(
+    get, path = "/rest/organizations", tag = "Organizations",
+    responses((status = 200, description = "The organizations the caller may view: [{id, displayName, type, createdDate, paused, readOnly}]"))
+)]
+pub async fn list_organizations(State(state): State<AppState>, principal: Principal) -> HandlerResult<Json<Value>> {
+    let visible = state
+        .catalog
+        .organizations()
+        .into_iter()
+        .filter(|org| principal.organization_id().is_none_or(|own| own == org.id))
+        .filter(|org| principal.holds(&Privilege::platform("ORGANIZATION", "VIEW", &org.id)));
+    Ok(Json(Value::Array(visible.map(|org| organization_json(&org)).collect())))
+}
+
+/// One organization.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "{id, displayName, type, createdDate, paused, readOnly}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
+pub async fn get_organization(call: OrgCall) -> HandlerResult<Json<Value>> {
+    call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
+    Ok(Json(organization_json(&call.organization)))
+}
+
+/// Delete an organization, its sources, keys, fields and index (master key only).
+#[utoipa::path(
+    delete, path = "/rest/organizations/{org}", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 204, description = "Deleted with its sources, keys, fields and index"), (status = 403, description = "ACCESS_DENIED: only the master key deletes organizations"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
+pub async fn delete_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
+    if !call.principal.is_master() {
+        return Err(call.principal.denied("the right to delete organizations (only the master key has it)").into());
+    }
+    let id = call.organization.id.clone();
+    state.catalog.delete_organization(&id)?;
+    state.quotas.forget(&id);
+    state.faults.forget(&id);
+    call.journal(&state, "", OperationKind::PurgeOrganization).await?;
+    tracing::info!(organization = id, "organization deleted");
+    Ok(no_content())
+}
+
+/// Pause an organization: push calls are refused until it is resumed.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/pause", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 204, description = "Paused: push calls answer ORGANIZATION_IS_PAUSED"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
+pub async fn pause_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
+    set_paused(&state, &call, true)
+}
+
+/// Resume a paused organization.
+#[utoipa::path(
+    post, path = "/rest/organizations/{org}/resume", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 204, description = "Resumed"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
+pub async fn resume_organization(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Response> {
+    set_paused(&state, &call, false)
+}
+
+fn set_paused(state: &AppState, call: &OrgCall, paused: bool) -> HandlerResult<Response> {
+    call.require("ORGANIZATION", "EDIT", &call.organization.id)?;
+    state.catalog.set_paused(&call.organization.id, paused)?;
+    tracing::info!(organization = call.organization.id, paused, "organization pause state changed");
+    Ok(no_content())
+}
+
+/// An organization's status, as Coveo's status endpoint reports it.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/status", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
+    responses((status = 200, description = "{status, lifeCycleState, pauseState, paused, resumable, readOnly, errorCodes}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+)]
+pub async fn organization_status(call: OrgCall) -> HandlerResult<Json<Value>> {
+    call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
+    let state = if call.organization.paused { "PAUSED" } else { "ACTIVE" };
+    Ok(Json(json!({
+        "status": "HEALTHY",
+        "lifeCycleState": state,
+        "pauseState": state,
+        "paused": call.organization.paused,
+        "resumable": call.organization.paused,
+        "readOnly": false,
+        "errorCodes": [],
+    })))
+}
