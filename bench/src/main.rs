@@ -393,7 +393,7 @@ fn limit_checks(operations: u64) -> anyhow::Result<Value> {
     use intake_server::quotas::{ItemCounts, Quotas};
 
     let dir = tempfile::tempdir()?;
-    let catalog = Arc::new(intake_store::Catalog::open(&dir.path().join("catalog.sqlite"))?);
+    let catalog = Arc::new(intake_store::SqliteCatalog::open(&dir.path().join("catalog.sqlite"))?);
     let clock: Arc<dyn intake_store::Clock> = Arc::new(intake_store::SystemClock);
     let mut every_limit = Limits::default();
     for key in LimitKey::ALL {

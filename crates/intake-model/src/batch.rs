@@ -238,6 +238,11 @@ enum State {
     Done,
 }
 
+/// Batch entries are validated, parsed and prepared in windows of this many entries, or of this many bytes of
+/// JSON: enough to keep every core busy, little enough to bound memory.
+pub const WINDOW_ENTRIES: usize = 64;
+pub const WINDOW_BYTES: usize = 16 * 1024 * 1024;
+
 /// Splits a batch file into [`RawEntry`]s, checking the top-level structure as it goes.
 pub struct BatchReader<R> {
     reader: R,

@@ -41,7 +41,12 @@ pub fn bootstrap_path(data_dir: &Path) -> PathBuf {
 
 /// Creates the default organization, source and master key on first start, and works out the master key
 /// of this start: the one given, else the one generated before (found in `bootstrap.json`).
-pub fn prepare(catalog: &Catalog, data_dir: &Path, given_key: Option<&str>, now_ms: i64) -> anyhow::Result<Prepared> {
+pub fn prepare(
+    catalog: &dyn Catalog,
+    data_dir: &Path,
+    given_key: Option<&str>,
+    now_ms: i64,
+) -> anyhow::Result<Prepared> {
     if catalog.organizations().is_empty() {
         catalog.create_organization(DEFAULT_ORGANIZATION, "Default organization", now_ms)?;
         let source = catalog.create_source(DEFAULT_ORGANIZATION, DEFAULT_SOURCE_NAME, "PUSH", "SHARED", now_ms)?;
@@ -75,7 +80,7 @@ pub fn prepare(catalog: &Catalog, data_dir: &Path, given_key: Option<&str>, now_
 }
 
 /// The secret that signs access tokens: made on first start, kept in the catalog.
-pub fn token_secret(catalog: &Catalog) -> anyhow::Result<Vec<u8>> {
+pub fn token_secret(catalog: &dyn Catalog) -> anyhow::Result<Vec<u8>> {
     const TOKEN_SECRET: &str = "token_secret";
     if let Some(stored) = catalog.setting(TOKEN_SECRET)? {
         return hex::decode(stored.trim()).map_err(|e| anyhow::anyhow!("the stored token secret is not hex: {e}"));

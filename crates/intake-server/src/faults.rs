@@ -27,7 +27,7 @@ use crate::http::HandlerError;
 use crate::state::AppState;
 
 pub struct Faults {
-    catalog: Arc<Catalog>,
+    catalog: Arc<dyn Catalog>,
     clock: Arc<dyn Clock>,
     rules: RwLock<Vec<Arc<ActiveRule>>>,
     /// Whether any rule exists: the request path costs one atomic load when none does.
@@ -67,7 +67,7 @@ enum Firing {
 impl Faults {
     /// Loads the stored rules and adds those of the configuration file.
     pub fn load(
-        catalog: Arc<Catalog>,
+        catalog: Arc<dyn Catalog>,
         clock: Arc<dyn Clock>,
         configured: &[(String, FaultSpec)],
     ) -> anyhow::Result<Faults> {

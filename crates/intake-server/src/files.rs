@@ -13,14 +13,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use intake_model::batch::{BatchError, BatchReader, BatchSummary, RawEntry};
+use intake_model::batch::{BatchError, BatchReader, BatchSummary, RawEntry, WINDOW_BYTES, WINDOW_ENTRIES};
 use intake_model::error::human_size;
 use intake_model::{ApiError, ErrorCode, OperationKind, Privilege, QueryParams, limits};
 use intake_store::FileContainer;
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::applier::{BATCH_WINDOW_BYTES, BATCH_WINDOW_ENTRIES};
 use crate::context::{OrgCall, SourceCall, unpin_unless_accepted};
 use crate::http::{BodyLimit, HandlerResult, require_json, storage_failure, task_failed};
 use crate::quotas::ItemCounts;
@@ -217,7 +216,8 @@ fn too_large(size: u64) -> ApiError {
     )
 }
 
-/// Streams the body to a temporary file, never past the container limit, then makes it the container's content.
+/// Streams the body to the blob store, never past the container limit; the container's content changes only
+/// once the whole upload is durable.
 async fn store_upload(state: &AppState, headers: &HeaderMap, body: Body, file_id: &str) -> Result<u64, ApiError> {
     let limit = limits::MAX_CONTAINER_BYTES;
     let declared =
@@ -225,34 +225,12 @@ async fn store_upload(state: &AppState, headers: &HeaderMap, body: Body, file_id
     if let Some(size) = declared.filter(|size| *size > limit) {
         return Err(too_large(size));
     }
-    let temporary = state.blobs.temporary(file_id);
-    let written = write_stream(body, &temporary, limit).await;
-    let result = match written {
-        Ok(size) => {
-            let (blobs, temporary, id) = (state.blobs.clone(), temporary.clone(), file_id.to_string());
-            tokio::task::spawn_blocking(move || blobs.publish(&temporary, &id))
-                .await
-                .map_err(task_failed)?
-                .map(|()| size)
-                .map_err(|e| {
-                    ApiError::new(ErrorCode::ServiceUnavailable, format!("The upload could not be stored: {e}."))
-                        .with_retry_after(1)
-                })
-        }
-        Err(error) => Err(error),
-    };
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
-}
-
-async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<u64, ApiError> {
-    let unavailable = |e: std::io::Error| {
+    let unavailable = |e: &dyn std::fmt::Display| {
         ApiError::new(ErrorCode::ServiceUnavailable, format!("The upload could not be stored: {e}."))
             .with_retry_after(1)
     };
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(unavailable)?);
+    // Dropped on any failure below, the writer leaves nothing behind.
+    let mut writer = state.blobs.create(file_id).map_err(|e| unavailable(&e))?;
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -265,12 +243,10 @@ async fn write_stream(body: Body, path: &std::path::Path, limit: u64) -> Result<
         if size > limit {
             return Err(too_large(size));
         }
-        // Small blocking writes to the page cache; the one sync is below, off the async threads.
-        file.write_all(&chunk).map_err(unavailable)?;
+        // Small blocking writes to the page cache (local blobs); the one sync is in `finish`, off the async threads.
+        writer.write_all(&chunk).map_err(|e| unavailable(&e))?;
     }
-    let file = file.into_inner().map_err(|e| unavailable(e.into_error()))?;
-    tokio::task::spawn_blocking(move || file.sync_all()).await.map_err(task_failed)?.map_err(unavailable)?;
-    Ok(size)
+    tokio::task::spawn_blocking(move || writer.finish()).await.map_err(task_failed)?.map_err(|e| unavailable(&e))
 }
 
 /// Add, update and delete items with a batch file from a container.
@@ -320,8 +296,8 @@ pub async fn push_batch(
     let blobs = state.blobs.clone();
     let id = file_id.clone();
     let summary = tokio::task::spawn_blocking(move || {
-        let file = blobs.open_blob(&id).map_err(|e| e.to_string())?;
-        validate_batch(file).map_err(|e| e.message)
+        let content = blobs.open(&id).map_err(|e| e.to_string())?;
+        validate_batch(content).map_err(|e| e.message)
     })
     .await
     .map_err(task_failed)?
@@ -344,10 +320,10 @@ pub async fn push_batch(
 
 /// Checks a batch file's structure: split here, its entries checked on every core; the first fault in file
 /// order is the one reported.
-fn validate_batch(file: std::fs::File) -> Result<BatchSummary, BatchError> {
-    let mut entries = BatchReader::new(file);
+fn validate_batch(content: impl std::io::Read) -> Result<BatchSummary, BatchError> {
+    let mut entries = BatchReader::new(content);
     loop {
-        let window = entries.next_window(BATCH_WINDOW_ENTRIES, BATCH_WINDOW_BYTES)?;
+        let window = entries.next_window(WINDOW_ENTRIES, WINDOW_BYTES)?;
         if window.is_empty() {
             return Ok(entries.summary());
         }

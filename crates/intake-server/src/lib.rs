@@ -1,10 +1,9 @@
-//! Intake's HTTP server: the Push API (under `/push/v1` and the legacy `/v1`), Search, Logs and operations
-//! endpoints, and the applier that turns the journal into searchable indexes.
+//! Intake's HTTP server: the Push API (under `/push/v1` and the legacy `/v1`), Platform, Search, Logs and
+//! operations endpoints; the edge of the data path (the applier, in `intake-applier`, takes it from the journal).
 //!
 //! [`start`] opens the data folder (catalog, journal, item log, indexes), prepares the default organization
 //! on first start, starts the applier and serves HTTP until [`RunningServer::stop`].
 
-pub mod applier;
 pub mod auth;
 pub mod bootstrap;
 pub mod context;
@@ -34,16 +33,16 @@ use axum::Router;
 use axum::middleware;
 use intake_model::quota::{FaultSpec, Limits};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, DataDirLock, FileJournal, ItemLog};
+use intake_store::{Catalog, Clock, DataDirLock, FileJournal, LocalBlobs, SqliteCatalog, SqliteItemLog};
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::applier::{Applier, ApplierConfig, ApplierHandle};
 use crate::bootstrap::Bootstrap;
 use crate::http::{HandlerError, envelope, panic_response};
-use crate::state::{AppState, SearchIndexes};
+use crate::state::{AppState, ApplierObserver};
+use intake_applier::{ApplierConfig, ApplierHandle, Inputs};
 
 /// Everything `intake serve` can be told.
 #[derive(Debug, Clone)]
@@ -150,10 +149,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)?;
     let lock = DataDirLock::acquire(data_dir, &format!("listening on {}", config.listen))?;
-    let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.sqlite"))?);
-    let item_log = Arc::new(ItemLog::open(&data_dir.join("logs.sqlite"))?);
+    let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?);
+    let item_log = Arc::new(SqliteItemLog::open(&data_dir.join("logs.sqlite"))?);
     let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
-    let prepared = bootstrap::prepare(&catalog, data_dir, config.master_key.as_deref(), clock.now_ms())?;
+    let prepared = bootstrap::prepare(catalog.as_ref(), data_dir, config.master_key.as_deref(), clock.now_ms())?;
 
     let listener = serve::bind(config.listen)?;
     let addr = listener.local_addr()?;
@@ -161,18 +160,18 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let bootstrap = Bootstrap { base_url: base_url.trim_end_matches('/').to_string(), ..prepared.bootstrap };
     bootstrap::write_bootstrap(data_dir, &bootstrap)?;
 
-    let token_secret = bootstrap::token_secret(&catalog)?;
+    let token_secret = bootstrap::token_secret(catalog.as_ref())?;
     let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone()));
     let faults = Arc::new(faults::Faults::load(catalog.clone(), clock.clone(), &config.faults)?);
     let state = AppState {
         catalog,
         journal,
         item_log,
-        indexes: Arc::new(SearchIndexes::default()),
+        indexes: Arc::default(),
         clock,
         metrics: Arc::new(metrics::Metrics::default()),
         body_budget: http::BodyBudget::new(http::BODY_BUDGET_BYTES),
-        blobs: Arc::new(intake_store::LocalBlobs::open(&data_dir.join("containers"))?),
+        blobs: Arc::new(LocalBlobs::open(&data_dir.join("containers"))?),
         public_base_url: bootstrap.base_url.clone().into(),
         auth: Arc::new(auth::AuthSettings {
             master_key_hash: prepared.master_key_hash,
@@ -188,8 +187,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         readiness: Arc::default(),
         commit_marks: Arc::default(),
     };
-    let applier = Applier::start(
-        state.clone(),
+    let applier = ApplierHandle::start(
+        applier_inputs(&state),
         ApplierConfig {
             index_dir: data_dir.join("index"),
             threads: config.index_threads,
@@ -223,6 +222,24 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         saving_usage,
         _lock: lock,
     })
+}
+
+/// What the applier is given of the server's state.
+fn applier_inputs(state: &AppState) -> Inputs {
+    Inputs {
+        journal: state.journal.clone(),
+        catalog: state.catalog.clone(),
+        item_log: state.item_log.clone(),
+        blobs: state.blobs.clone(),
+        clock: state.clock.clone(),
+        registry: state.indexes.clone(),
+        commit_marks: state.commit_marks.clone(),
+        observer: Arc::new(ApplierObserver {
+            quotas: state.quotas.clone(),
+            metrics: state.metrics.clone(),
+            readiness: state.readiness.clone(),
+        }),
+    }
 }
 
 /// Daily usage reaches the catalog within a second (and at shutdown): a crash forgets at most that second.

@@ -50,7 +50,7 @@ const DAILY_IDENTITIES: DailyKind =
 
 pub struct Quotas {
     defaults: Limits,
-    catalog: Arc<Catalog>,
+    catalog: Arc<dyn Catalog>,
     clock: Arc<dyn Clock>,
     organizations: RwLock<HashMap<String, Arc<Mutex<OrgQuota>>>>,
 }
@@ -125,7 +125,7 @@ impl Drop for Reservation {
 }
 
 impl Quotas {
-    pub fn new(defaults: Limits, catalog: Arc<Catalog>, clock: Arc<dyn Clock>) -> Quotas {
+    pub fn new(defaults: Limits, catalog: Arc<dyn Catalog>, clock: Arc<dyn Clock>) -> Quotas {
         Quotas { defaults, catalog, clock, organizations: RwLock::default() }
     }
 
@@ -428,7 +428,7 @@ mod tests {
 
     fn quotas(limits: &[(LimitKey, u64)]) -> (Quotas, ManualClock, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let catalog = Arc::new(Catalog::open(&dir.path().join("catalog.sqlite")).unwrap());
+        let catalog = Arc::new(intake_store::SqliteCatalog::open(&dir.path().join("catalog.sqlite")).unwrap());
         let clock = ManualClock::new(20_000 * DAY_MS + 1_000);
         let mut defaults = Limits::default();
         for (key, value) in limits {

@@ -83,7 +83,7 @@ pub async fn run_search(
                 )
             })?,
         },
-        field_types: crate::applier::field_types(&state.catalog, &organization_id),
+        field_types: intake_applier::field_types(state.catalog.as_ref(), &organization_id),
     };
     let started = std::time::Instant::now();
     let response = match state.indexes.get(&organization_id) {

@@ -1,13 +1,11 @@
 //! The state every handler shares, and the lookups most of them start with.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use intake_index::schema::Fields;
+use intake_applier::{CommitMarks, IndexRegistry};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, CommittedThrough, ItemLog, Journal, LocalBlobs, Organization, Source};
-use tantivy::{Index, IndexReader};
+use intake_store::{BlobStore, Catalog, Clock, ItemLog, Journal, Organization, Seq, Source};
 
 use crate::auth::AuthSettings;
 use crate::faults::Faults;
@@ -17,15 +15,15 @@ use crate::quotas::Quotas;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub catalog: Arc<Catalog>,
+    pub catalog: Arc<dyn Catalog>,
     pub journal: Arc<dyn Journal>,
-    pub item_log: Arc<ItemLog>,
-    pub indexes: Arc<SearchIndexes>,
+    pub item_log: Arc<dyn ItemLog>,
+    pub indexes: Arc<IndexRegistry>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub body_budget: BodyBudget,
     /// The bytes of file containers.
-    pub blobs: Arc<LocalBlobs>,
+    pub blobs: Arc<dyn BlobStore>,
     /// The base URL clients reach this server at (upload URLs start with it).
     pub public_base_url: Arc<str>,
     pub auth: Arc<AuthSettings>,
@@ -122,67 +120,46 @@ impl Readiness {
     }
 }
 
-/// Per organization, the state its index's last commit recorded.
-#[derive(Default)]
-pub struct CommitMarks {
-    marks: RwLock<HashMap<String, CommittedThrough>>,
+/// What the applier reports, delivered: item counts to the quotas, failures to `/ready`, progress to `/metrics`.
+pub struct ApplierObserver {
+    pub quotas: Arc<Quotas>,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
 }
 
-impl CommitMarks {
-    pub fn set(&self, organization_id: &str, committed: CommittedThrough) {
-        self.marks.write().expect("commit marks lock").insert(organization_id.to_string(), committed);
+impl intake_applier::Observer for ApplierObserver {
+    fn indexed(&self, organization_id: &str, live_items: u64, committed_seq: Seq) {
+        self.quotas.indexed(organization_id, live_items, committed_seq);
     }
 
-    pub fn remove(&self, organization_id: &str) {
-        self.marks.write().expect("commit marks lock").remove(organization_id);
+    fn replayed(&self) {
+        self.readiness.set_replayed();
     }
 
-    /// What the organization's index committed; nothing when it has no index yet.
-    pub fn get(&self, organization_id: &str) -> CommittedThrough {
-        self.marks.read().expect("commit marks lock").get(organization_id).cloned().unwrap_or_default()
-    }
-}
-
-/// What search needs of an organization's index: cheap clones of the index and its reader.
-#[derive(Clone)]
-pub struct SearchHandle {
-    pub index: Index,
-    pub reader: IndexReader,
-    pub fields: Fields,
-}
-
-/// The searchable indexes, by organization. The applier owns the writers and registers each index here.
-#[derive(Default)]
-pub struct SearchIndexes {
-    handles: RwLock<HashMap<String, SearchHandle>>,
-}
-
-impl SearchIndexes {
-    pub fn register(&self, organization_id: &str, handle: SearchHandle) {
-        self.handles.write().expect("index registry lock").insert(organization_id.to_string(), handle);
+    fn failed(&self, reason: &str) {
+        self.metrics.commit_failed();
+        self.readiness.set_stalled(Some(reason.to_string()));
     }
 
-    pub fn unregister(&self, organization_id: &str) {
-        self.handles.write().expect("index registry lock").remove(organization_id);
+    fn recovered(&self) {
+        self.readiness.set_stalled(None);
+        self.metrics.stalled(false);
     }
 
-    pub fn get(&self, organization_id: &str) -> Option<SearchHandle> {
-        self.handles.read().expect("index registry lock").get(organization_id).cloned()
+    fn outcomes_committed(&self, result: &'static str, count: u64) {
+        self.metrics.item_outcomes(result, count);
     }
-}
 
-impl intake_index::ContainerReader for AppState {
-    /// An uploaded container of the organization, for an item that points at it.
-    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
-        let missing = || format!("file container '{file_id}' does not exist or has expired");
-        let container = self.catalog.container(file_id).map_err(|e| e.to_string())?.ok_or_else(missing)?;
-        if container.organization_id != organization_id {
-            return Err(missing());
-        }
-        if container.size.is_none() {
-            return Err(format!("file container '{file_id}' was never uploaded to"));
-        }
-        let file = self.blobs.open_blob(file_id).map_err(|_| missing())?;
-        Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, file)))
+    fn searchable_after(&self, elapsed_ms: i64) {
+        self.metrics.searchable_after(elapsed_ms);
+    }
+
+    fn records_applied(&self, elapsed: std::time::Duration) {
+        self.metrics.batch_applied(elapsed);
+    }
+
+    fn positions(&self, durable: Seq, caught_up: Seq, syncs: u64) {
+        self.metrics.journal_syncs(syncs);
+        self.metrics.journal_positions(durable, caught_up);
     }
 }

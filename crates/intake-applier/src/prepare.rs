@@ -1,0 +1,93 @@
+//! The parallel stage: items are decompressed, their text extracted and their documents built on every core,
+//! a window at a time, before they are applied in journal order.
+
+use std::collections::HashMap;
+
+use intake_index::prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
+use intake_index::schema::Fields;
+use intake_model::item::Item;
+use intake_model::{Operation, OrderingId};
+use intake_store::Catalog;
+use rayon::prelude::*;
+
+use crate::Inputs;
+
+/// Where an item comes from: the operation that carries it (for a batch entry, the batch's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub organization_id: &'a str,
+    pub source_id: &'a str,
+    pub ordering_id: OrderingId,
+    /// Epoch milliseconds of acceptance.
+    pub accepted_at_ms: i64,
+}
+
+impl<'a> Origin<'a> {
+    pub fn of(operation: &'a Operation) -> Origin<'a> {
+        Origin {
+            organization_id: &operation.organization_id,
+            source_id: &operation.source_id,
+            ordering_id: operation.ordering_id,
+            accepted_at_ms: operation.accepted_at_ms,
+        }
+    }
+}
+
+/// Prepares items in parallel; the result has one entry per entry of `items`, `None` where it has no item.
+pub(crate) fn prepare(
+    inputs: &Inputs,
+    fields: &Fields,
+    max_item_bytes: u64,
+    items: &[Option<(Origin, &Item)>],
+) -> Vec<Option<PreparedItem>> {
+    let now_ms = inputs.clock.now_ms();
+    let mut declared: HashMap<&str, FieldTypes> = HashMap::new();
+    let mut source_names: HashMap<(&str, &str), String> = HashMap::new();
+    for (origin, _) in items.iter().flatten() {
+        let (org, src) = (origin.organization_id, origin.source_id);
+        declared.entry(org).or_insert_with(|| field_types(inputs.catalog.as_ref(), org));
+        source_names
+            .entry((org, src))
+            .or_insert_with(|| inputs.catalog.source(org, src).map_or_else(|| src.to_string(), |s| s.name));
+    }
+    items
+        .par_iter()
+        .map(|work| {
+            let (origin, item) = work.as_ref()?;
+            let (org, src) = (origin.organization_id, origin.source_id);
+            let target = ItemTarget {
+                organization_id: org,
+                source_id: src,
+                source_name: &source_names[&(org, src)],
+                ordering_id: origin.ordering_id,
+                accepted_at_ms: origin.accepted_at_ms,
+                now_ms,
+                max_item_bytes,
+                field_types: &declared[org],
+                containers: inputs,
+            };
+            Some(prepare_item(item, &target, fields))
+        })
+        .collect()
+}
+
+/// The declared fields of an organization, by name.
+pub fn field_types(catalog: &dyn Catalog, organization_id: &str) -> FieldTypes {
+    catalog.fields(organization_id).into_iter().map(|field| (field.name, field.field_type)).collect()
+}
+
+impl ContainerReader for Inputs {
+    /// An uploaded container of the organization, for an item or a batch that points at it.
+    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
+        let missing = || format!("file container '{file_id}' does not exist or has expired");
+        let container = self.catalog.container(file_id).map_err(|e| e.to_string())?.ok_or_else(missing)?;
+        if container.organization_id != organization_id {
+            return Err(missing());
+        }
+        if container.size.is_none() {
+            return Err(format!("file container '{file_id}' was never uploaded to"));
+        }
+        let content = self.blobs.open(file_id).map_err(|_| missing())?;
+        Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, content)))
+    }
+}

@@ -1,0 +1,324 @@
+//! The pipeline against real parts: a file journal, SQLite catalog and item log, container files and tantivy
+//! indexes in a temporary folder, a manual clock. A "crash" ends the applier thread without its final commit.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use intake_index::search::{SearchRequest, search};
+use intake_model::item::{Content, Item};
+use intake_model::logs::{LogOperation, LogResult};
+use intake_model::{Operation, OperationKind};
+use intake_store::{
+    Catalog, FileContainer, FileJournal, LocalBlobs, LogQuery, ManualClock, Seq, SqliteCatalog, SqliteItemLog,
+};
+
+use super::*;
+use crate::pipeline::Applier;
+
+const ORG: &str = "acme";
+const START_MS: i64 = 1_800_000_000_000;
+
+#[derive(Default)]
+struct Recorder {
+    replayed: AtomicBool,
+    caught_up: AtomicU64,
+    reads_applied: AtomicU64,
+    live_items: Mutex<HashMap<String, u64>>,
+    failures: Mutex<Vec<String>>,
+}
+
+impl Observer for Recorder {
+    fn indexed(&self, organization_id: &str, live_items: u64, _committed_seq: Seq) {
+        self.live_items.lock().unwrap().insert(organization_id.to_string(), live_items);
+    }
+    fn replayed(&self) {
+        self.replayed.store(true, Ordering::SeqCst);
+    }
+    fn failed(&self, reason: &str) {
+        self.failures.lock().unwrap().push(reason.to_string());
+    }
+    fn records_applied(&self, _elapsed: Duration) {
+        self.reads_applied.fetch_add(1, Ordering::SeqCst);
+    }
+    fn positions(&self, _durable: Seq, caught_up: Seq, _syncs: u64) {
+        self.caught_up.store(caught_up, Ordering::SeqCst);
+    }
+}
+
+/// A data folder with one organization and one source, and the applier's inputs over it.
+struct Harness {
+    dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+    clock: ManualClock,
+    source: String,
+    inputs: Inputs,
+    recorder: Arc<Recorder>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(&dir.path().join("catalog.sqlite")).unwrap());
+        catalog.create_organization(ORG, "Acme", START_MS).unwrap();
+        let source = catalog.create_source(ORG, "Docs", "PUSH", "SHARED", START_MS).unwrap().id;
+        let mut harness = Harness {
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            clock: ManualClock::new(START_MS),
+            source,
+            recorder: Arc::default(),
+            inputs: Harness::inputs(dir.path(), catalog, ManualClock::new(START_MS), Arc::default()),
+            dir,
+        };
+        harness.inputs.clock = Arc::new(harness.clock.clone());
+        harness.inputs.observer = harness.recorder.clone();
+        harness
+    }
+
+    fn inputs(dir: &std::path::Path, catalog: Arc<dyn Catalog>, clock: ManualClock, observer: Arc<Recorder>) -> Inputs {
+        Inputs {
+            journal: Arc::new(FileJournal::open(&dir.join("journal")).unwrap()),
+            catalog,
+            item_log: Arc::new(SqliteItemLog::open(&dir.join("logs.sqlite")).unwrap()),
+            blobs: Arc::new(LocalBlobs::open(&dir.join("containers")).unwrap()),
+            clock: Arc::new(clock),
+            registry: Arc::default(),
+            commit_marks: Arc::default(),
+            observer,
+        }
+    }
+
+    /// The same data folder as after a restart: the journal, logs and registries opened again.
+    fn restart(&mut self) {
+        self.recorder = Arc::default();
+        self.inputs =
+            Harness::inputs(self.dir.path(), self.inputs.catalog.clone(), self.clock.clone(), self.recorder.clone());
+    }
+
+    fn config(&self, commit_interval: Duration) -> ApplierConfig {
+        ApplierConfig {
+            index_dir: self.dir.path().join("index"),
+            threads: 1,
+            memory_bytes: 15_000_000,
+            commit_interval,
+            batch_bytes: 16 << 20,
+            max_item_bytes: 1 << 20,
+            queue_delay_cap_minutes: None,
+            log_retention: Duration::from_secs(14 * 86_400),
+            log_max_bytes: 1 << 30,
+        }
+    }
+
+    fn start(&self) -> ApplierHandle {
+        ApplierHandle::start(self.inputs.clone(), self.config(Duration::from_millis(20))).unwrap()
+    }
+
+    /// Journals an operation on the source, as the edge does, and returns its position.
+    fn push(&self, ordering_id: i64, kind: OperationKind) -> Seq {
+        let operation = Operation {
+            organization_id: ORG.into(),
+            source_id: self.source.clone(),
+            ordering_id,
+            request_id: format!("request-{ordering_id}"),
+            accepted_at_ms: self.clock.now_ms(),
+            kind,
+        };
+        self.runtime.block_on(self.inputs.journal.append(vec![operation.encode()])).unwrap()
+    }
+
+    fn add(&self, ordering_id: i64, id: &str, text: &str) -> Seq {
+        self.push(ordering_id, OperationKind::AddOrUpdate(Box::new(item(id, text))))
+    }
+
+    /// Waits until everything through `seq` is committed.
+    fn wait_committed(&self, seq: Seq) {
+        wait_until(|| self.recorder.caught_up.load(Ordering::SeqCst) >= seq, "the journal to be committed");
+    }
+
+    /// Every outcome in the item log, oldest first, as (document, operation, result).
+    fn outcomes(&self) -> Vec<(String, LogOperation, LogResult)> {
+        let query = LogQuery {
+            organization_id: ORG.into(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            per_page: 10_000,
+            committed: self.inputs.commit_marks.get(ORG),
+            ..LogQuery::default()
+        };
+        let (mut entries, _) = self.inputs.item_log.query(&query).unwrap();
+        entries.sort_by_key(|stored| (stored.entry.journal_seq, stored.entry.item_index));
+        entries.into_iter().map(|s| (s.entry.document_id, s.entry.operation, s.entry.result)).collect()
+    }
+
+    /// The items a search finds, sorted.
+    fn find(&self, q: &str) -> Vec<String> {
+        let handle = self.inputs.registry.get(ORG).expect("the organization's index is registered");
+        let request = SearchRequest { q: q.into(), number_of_results: 1000, ..Default::default() };
+        let searcher = handle.reader.searcher();
+        let found = search(&handle.index, &searcher, &handle.fields, &request).unwrap();
+        let mut uris: Vec<String> = found.results.into_iter().map(|r| r.uri).collect();
+        uris.sort();
+        uris
+    }
+
+    /// An uploaded file container of the organization holding `content`.
+    fn container(&self, file_id: &str, content: &[u8]) {
+        let catalog = &self.inputs.catalog;
+        let now = self.clock.now_ms();
+        let container = FileContainer {
+            file_id: file_id.into(),
+            organization_id: ORG.into(),
+            created_at_ms: now,
+            expires_at_ms: now + 3_600_000,
+            size: None,
+            pinned: false,
+        };
+        catalog.create_container(&container).unwrap();
+        let mut writer = self.inputs.blobs.create(file_id).unwrap();
+        writer.write_all(content).unwrap();
+        writer.finish().unwrap();
+        catalog.set_container_size(file_id, content.len() as u64).unwrap();
+        assert!(catalog.pin_container(file_id).unwrap());
+    }
+}
+
+fn item(id: &str, text: &str) -> Item {
+    Item {
+        document_id: id.to_string(),
+        content: Content::Text(text.to_string()),
+        file_extension: Some(".txt".to_string()),
+        parent_id: None,
+        permissions: vec![],
+        metadata: Default::default(),
+    }
+}
+
+fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn outcome(document: &str, operation: LogOperation, result: LogResult) -> (String, LogOperation, LogResult) {
+    (document.to_string(), operation, result)
+}
+
+#[test]
+fn the_highest_ordering_id_wins_and_every_outcome_is_logged_once_committed() {
+    let harness = Harness::new();
+    let applier = harness.start();
+    harness.add(20, "file://a", "newer words");
+    harness.add(10, "file://a", "older words");
+    harness.add(5, "file://b", "bravo");
+    let last = harness.push(30, OperationKind::Delete { document_id: "file://b".into(), delete_children: false });
+    harness.wait_committed(last);
+    use LogOperation::*;
+    use LogResult::*;
+    assert_eq!(
+        harness.outcomes(),
+        [
+            outcome("file://a", Add, Completed),
+            outcome("file://a", Add, Skipped),
+            outcome("file://b", Add, Completed),
+            outcome("file://b", Delete, Completed)
+        ]
+    );
+    assert_eq!(harness.find("newer"), ["file://a"]);
+    assert!(harness.find("older").is_empty());
+    assert!(harness.find("bravo").is_empty());
+    assert!(harness.recorder.replayed.load(Ordering::SeqCst));
+    assert_eq!(harness.recorder.live_items.lock().unwrap()[ORG], 1);
+    applier.stop();
+}
+
+#[test]
+fn delete_older_than_waits_for_its_queue_delay_then_removes_only_older_items() {
+    let harness = Harness::new();
+    let applier = harness.start();
+    harness.add(10, "file://old", "stale");
+    harness.add(30, "file://new", "fresh");
+    let scheduled = harness.push(20, OperationKind::DeleteOlderThan { queue_delay_minutes: 15 });
+    harness.wait_committed(scheduled);
+    assert_eq!(harness.find(""), ["file://new", "file://old"], "nothing is deleted before the delay");
+
+    harness.clock.advance_ms(15 * 60_000);
+    wait_until(|| harness.find("").len() == 1, "the delete-older-than to run");
+    assert_eq!(harness.find(""), ["file://new"]);
+    wait_until(|| harness.outcomes().len() == 3, "the delete to be logged");
+    assert_eq!(harness.outcomes()[2], outcome("file://old", LogOperation::DeleteOlderThan, LogResult::Completed));
+    applier.stop();
+}
+
+#[test]
+fn a_batch_file_is_applied_in_file_order_and_its_container_deleted_once_committed() {
+    let harness = Harness::new();
+    let applier = harness.start();
+    harness.add(1, "file://gone", "to be deleted");
+    // More entries than a window, so the batch is applied (and may be committed) in several steps.
+    let mut entries: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"documentId":"file://doc-{i:03}","data":"entry number{i} of the batch"}}"#))
+        .collect();
+    entries.push(r#"{"documentId":"file://doc-000","data":"rewritten later in the same file"}"#.into());
+    let body = format!(r#"{{"addOrUpdate":[{}],"delete":[{{"documentId":"file://gone"}}]}}"#, entries.join(","));
+    harness.container("batch-1", body.as_bytes());
+    let seq = harness.push(50, OperationKind::Batch { file_id: "batch-1".into() });
+    harness.wait_committed(seq);
+
+    let outcomes = harness.outcomes();
+    assert_eq!(outcomes.len(), 1 + 301 + 1);
+    assert_eq!(outcomes[1], outcome("file://doc-000", LogOperation::Add, LogResult::Completed));
+    assert_eq!(outcomes[301], outcome("file://doc-000", LogOperation::Update, LogResult::Completed));
+    assert_eq!(outcomes[302], outcome("file://gone", LogOperation::Delete, LogResult::Completed));
+    assert_eq!(harness.find("rewritten"), ["file://doc-000"]);
+    assert_eq!(harness.find("number299"), ["file://doc-299"]);
+    assert_eq!(harness.find("").len(), 300);
+    wait_until(|| harness.inputs.catalog.container("batch-1").unwrap().is_none(), "the container to be deleted");
+    assert!(harness.inputs.blobs.open("batch-1").err().is_some_and(|e| e.is_not_found()), "its bytes are gone too");
+    applier.stop();
+}
+
+#[test]
+fn after_a_crash_every_operation_is_applied_exactly_once() {
+    let mut harness = Harness::new();
+    // A first run commits five items.
+    let applier = harness.start();
+    let mut last = 0;
+    for i in 0..5 {
+        last = harness.add(i + 1, &format!("file://{i}"), "first run");
+    }
+    harness.wait_committed(last);
+    applier.stop();
+
+    // A second run applies five more and an update, then dies before committing them.
+    harness.restart();
+    for i in 5..10 {
+        harness.add(i + 1, &format!("file://{i}"), "second run");
+    }
+    harness.add(100, "file://0", "updated in the second run");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut applier, reader) =
+        Applier::open(harness.inputs.clone(), harness.config(Duration::from_secs(3600)), stop.clone()).unwrap();
+    applier.crash_on_stop = true;
+    let thread = std::thread::spawn(move || applier.run(reader));
+    wait_until(|| harness.recorder.reads_applied.load(Ordering::SeqCst) >= 1, "the second run to apply");
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    assert_eq!(harness.outcomes().len(), 5, "nothing of the second run was committed");
+
+    // The third run applies the second run's operations again, each once.
+    harness.restart();
+    let applier = harness.start();
+    wait_until(|| harness.recorder.replayed.load(Ordering::SeqCst), "the replay");
+    let outcomes = harness.outcomes();
+    assert_eq!(outcomes.len(), 11, "{outcomes:?}");
+    assert_eq!(outcomes[10], outcome("file://0", LogOperation::Update, LogResult::Completed));
+    assert_eq!(harness.find("").len(), 10);
+    assert_eq!(harness.find("updated"), ["file://0"]);
+    assert_eq!(harness.find("first"), ["file://1", "file://2", "file://3", "file://4"]);
+    assert!(harness.recorder.failures.lock().unwrap().is_empty());
+    applier.stop();
+}
