@@ -1,6 +1,16 @@
-//! Intake's storage: the catalog (organizations, sources, settings), the journal of accepted operations,
-//! and the item log, behind small types so the embedded default (SQLite + local files) and the scale-out
-//! parts (PostgreSQL, S3) can pass the same tests.
+//! Intake's storage, behind one trait per concern so the embedded default and the scale-out backends
+//! (PostgreSQL, S3) are interchangeable and pass the same contract suite (`tests/contract.rs`):
+//!
+//! | concern | trait | embedded backend |
+//! |---|---|---|
+//! | organizations, sources, keys, fields, settings | [`OrganizationStore`] | [`SqliteCatalog`] |
+//! | limits, daily usage, fault rules | [`LimitStore`] | [`SqliteCatalog`] |
+//! | file container records | [`ContainerStore`] | [`SqliteCatalog`] |
+//! | container bytes | [`BlobStore`] | [`LocalBlobs`] |
+//! | item outcomes | [`ItemLog`] | [`SqliteItemLog`] |
+//! | accepted operations | [`Journal`] | [`FileJournal`] |
+//!
+//! [`Catalog`] is the first three together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
 
 pub mod catalog;
 pub mod clock;
@@ -8,16 +18,20 @@ pub mod containers;
 pub mod disk;
 pub mod item_log;
 pub mod journal;
+pub mod limits;
+pub mod local;
 pub mod lock;
-pub mod quotas;
+pub mod sqlite;
 
-pub use catalog::{ApiKey, Catalog, Field, Organization, Source};
+pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use containers::{FileContainer, LocalBlobs};
-pub use item_log::{CommittedThrough, ItemLog, LogEntry, LogQuery};
-pub use journal::{FileJournal, Journal, JournalError, JournalReader, Seq};
+pub use containers::{BlobStore, BlobWriter, ContainerStore, FileContainer};
+pub use item_log::{CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry};
+pub use journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
+pub use limits::{DailyUsage, LimitStore, StoredFault};
+pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
-pub use quotas::{DailyUsage, StoredFault};
+pub use sqlite::{SqliteCatalog, SqliteItemLog};
 
 /// A storage failure, or a write that conflicts with what is stored.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +40,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Schema(String),
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -38,6 +54,11 @@ impl StoreError {
             StoreError::Io(e) => is_disk_full(e),
             _ => false,
         }
+    }
+
+    /// What was asked for is not there (a blob, say).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
     }
 
     /// A uniqueness violation becomes a [`StoreError::Conflict`] with `message`; anything else stays as it is.

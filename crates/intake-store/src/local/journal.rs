@@ -1,20 +1,11 @@
-//! The journal: the durable, ordered log of accepted operations.
-//!
-//! [`Journal::append`] resolves only once its records are on disk. Appends that arrive while a sync is in
-//! progress wait for the next one and share it (group commit), so sixty-four concurrent clients cost one
-//! `fdatasync`, not sixty-four.
-//!
-//! The embedded journal ([`FileJournal`]) is a folder of segment files named by their first sequence number.
+//! The embedded journal ([`FileJournal`]): a folder of segment files named by their first sequence number.
 //! Each record is framed as `[len u32][crc32 u32][seq u64][payload]`, the CRC covering seq and payload. On
 //! open, the tail of the last segment is scanned and a torn or corrupt record (a crash mid-write) is cut off:
-//! it was never acknowledged. Segments whose records every index has committed are deleted
-//! ([`Journal::release_through`]).
+//! it was never acknowledged. Segments whose records every index has committed are deleted.
 
 use std::fs::{self, File, OpenOptions};
-use std::future::Future;
 use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -22,43 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Position of a record in the journal; the first record is 1, 0 means "nothing".
-pub type Seq = u64;
-
-/// What an append resolves to: the sequence number of its last record.
-pub type AppendFuture = Pin<Box<dyn Future<Output = Result<Seq, JournalError>> + Send>>;
-
-#[derive(Debug, thiserror::Error, Clone)]
-pub enum JournalError {
-    #[error("the journal could not write to disk: {0}")]
-    Write(String),
-    #[error("the journal is closed")]
-    Closed,
-    #[error("the journal could not be read: {0}")]
-    Read(String),
-}
-
-/// A durable, ordered log of opaque records.
-pub trait Journal: Send + Sync + 'static {
-    /// Appends records in order; resolves once they are durable.
-    fn append(&self, records: Vec<Vec<u8>>) -> AppendFuture;
-    /// A reader positioned after `after`.
-    fn reader(&self, after: Seq) -> Result<Box<dyn JournalReader>, JournalError>;
-    /// The last durable sequence number, updated after every sync.
-    fn durable(&self) -> watch::Receiver<Seq>;
-    /// Blocks until a record after `seq` is durable or `timeout` passes; returns the durable end.
-    fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq;
-    /// How many syncs made records durable since the journal was opened (fewer than appends: group commit).
-    fn sync_count(&self) -> u64;
-    /// Records up to `seq` are no longer needed; their storage may be reclaimed.
-    fn release_through(&self, seq: Seq) -> Result<(), JournalError>;
-}
-
-/// Reads records in order, never past the durable end.
-pub trait JournalReader: Send {
-    /// Up to `max_bytes` of records (at least one if any is durable).
-    fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<(Seq, Vec<u8>)>, JournalError>;
-}
+use crate::journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
 
 const HEADER: usize = 16;
 /// Segments are released whole once every index holds their records: smaller ones give space back sooner.
@@ -519,45 +474,6 @@ mod tests {
 
     fn records(range: std::ops::Range<u32>) -> Vec<Vec<u8>> {
         range.map(|i| format!("record {i}").into_bytes()).collect()
-    }
-
-    #[tokio::test]
-    async fn appends_are_read_back_in_order_after_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let journal = FileJournal::open(dir.path()).unwrap();
-            assert_eq!(journal.append(records(0..3)).await.unwrap(), 3);
-            assert_eq!(journal.append(records(3..4)).await.unwrap(), 4);
-        }
-        let journal = FileJournal::open(dir.path()).unwrap();
-        assert_eq!(*journal.durable().borrow(), 4);
-        let mut reader = journal.reader(1).unwrap();
-        let batch = reader.next_batch(1 << 20).unwrap();
-        assert_eq!(batch.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [2, 3, 4]);
-        assert_eq!(batch[2].1, b"record 3");
-        assert!(reader.next_batch(1 << 20).unwrap().is_empty());
-        journal.append(records(4..5)).await.unwrap();
-        assert_eq!(reader.next_batch(1 << 20).unwrap()[0].0, 5);
-    }
-
-    #[tokio::test]
-    async fn concurrent_appends_share_syncs_and_get_distinct_seqs() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Arc::new(FileJournal::open(dir.path()).unwrap());
-        let tasks: Vec<_> = (0..200)
-            .map(|i| {
-                let journal = journal.clone();
-                tokio::spawn(async move { journal.append(vec![vec![i as u8; 100]]).await.unwrap() })
-            })
-            .collect();
-        let mut seqs = Vec::new();
-        for task in tasks {
-            seqs.push(task.await.unwrap());
-        }
-        seqs.sort();
-        assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
-        let syncs = journal.sync_count();
-        assert!(syncs < 200, "200 concurrent appends took {syncs} syncs: no group commit");
     }
 
     #[tokio::test]

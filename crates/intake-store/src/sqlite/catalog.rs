@@ -1,4 +1,5 @@
-//! The catalog: organizations, sources and server settings, in SQLite (WAL, synchronous FULL).
+//! The SQLite catalog (`catalog.sqlite`, WAL, synchronous FULL): organizations, sources, keys, fields and
+//! settings here; limits and file containers in the sibling modules.
 //!
 //! Reads on the request path come from an in-memory copy that every write updates; this process is the
 //! only writer, so the copy is always current.
@@ -7,59 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
-use intake_model::{FieldType, Privilege, SourceStatus};
-use rand::Rng;
+use intake_model::{FieldType, SourceStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Organization {
-    pub id: String,
-    pub display_name: String,
-    pub created_at_ms: i64,
-    pub paused: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub id: String,
-    pub organization_id: String,
-    pub name: String,
-    /// `PUSH` or `CATALOG`.
-    pub source_type: String,
-    /// `PRIVATE`, `SECURED` or `SHARED`.
-    pub visibility: String,
-    pub status: Option<SourceStatus>,
-    pub status_updated_at_ms: Option<i64>,
-    pub created_at_ms: i64,
-}
-
-/// An API key. Its value is never stored: only its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    pub id: String,
-    pub organization_id: String,
-    pub display_name: String,
-    pub description: String,
-    pub value_hash: String,
-    pub privileges: Vec<Privilege>,
-    /// CIDR blocks (or single addresses); empty means every address.
-    pub allowed_ips: Vec<String>,
-    pub denied_ips: Vec<String>,
-    pub enabled: bool,
-    pub created_at_ms: i64,
-    pub expiration_ms: Option<i64>,
-}
-
-/// A declared index field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    pub organization_id: String,
-    pub name: String,
-    pub field_type: FieldType,
-    pub description: String,
-}
+use crate::catalog::{ApiKey, Field, Organization, OrganizationStore, Source, random_id};
 
 #[derive(Default)]
 struct Snapshot {
@@ -72,12 +25,14 @@ struct Snapshot {
     fields: HashMap<(String, String), Field>,
 }
 
-pub struct Catalog {
+/// The embedded catalog.
+pub struct SqliteCatalog {
     connection: Mutex<Connection>,
     snapshot: RwLock<Snapshot>,
 }
 
-const SCHEMA: &str = "
+/// Step 1 of the catalog's schema (see [`crate::migrations`]): never edited once released.
+pub(crate) const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS organizations (
     id TEXT PRIMARY KEY,
@@ -118,28 +73,28 @@ CREATE TABLE IF NOT EXISTS fields (
 );
 ";
 
-impl Catalog {
+impl SqliteCatalog {
     /// The connection, for the catalog's other tables (file containers).
     pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.connection.lock().expect("catalog lock")
     }
 
-    pub fn open(path: &Path) -> Result<Catalog, StoreError> {
-        let connection = Connection::open(path)?;
+    pub fn open(path: &Path) -> Result<SqliteCatalog, StoreError> {
+        let mut connection = Connection::open(path)?;
         connection.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
-        connection.execute_batch(SCHEMA)?;
-        connection.execute_batch(crate::containers::SCHEMA)?;
-        connection.execute_batch(crate::quotas::SCHEMA)?;
+        super::migrations::migrate(&mut connection, super::migrations::CATALOG, "catalog.sqlite")?;
         let snapshot = load_snapshot(&connection)?;
-        Ok(Catalog { connection: Mutex::new(connection), snapshot: RwLock::new(snapshot) })
+        Ok(SqliteCatalog { connection: Mutex::new(connection), snapshot: RwLock::new(snapshot) })
     }
+}
 
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+impl OrganizationStore for SqliteCatalog {
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         Ok(connection.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0)).optional()?)
     }
 
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         connection.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -148,7 +103,7 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn create_organization(&self, id: &str, display_name: &str, now_ms: i64) -> Result<Organization, StoreError> {
+    fn create_organization(&self, id: &str, display_name: &str, now_ms: i64) -> Result<Organization, StoreError> {
         let organization = Organization {
             id: id.to_string(),
             display_name: display_name.to_string(),
@@ -166,18 +121,18 @@ impl Catalog {
         Ok(organization)
     }
 
-    pub fn organization(&self, id: &str) -> Option<Organization> {
+    fn organization(&self, id: &str) -> Option<Organization> {
         self.snapshot.read().expect("snapshot lock").organizations.get(id).cloned()
     }
 
-    pub fn organizations(&self) -> Vec<Organization> {
+    fn organizations(&self) -> Vec<Organization> {
         let mut all: Vec<_> = self.snapshot.read().expect("snapshot lock").organizations.values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
 
     /// Creates a source with a Coveo-style id: `<organization>-<26 random lower-case letters and digits>`.
-    pub fn create_source(
+    fn create_source(
         &self,
         organization_id: &str,
         name: &str,
@@ -210,12 +165,12 @@ impl Catalog {
         Ok(source)
     }
 
-    pub fn source(&self, organization_id: &str, source_id: &str) -> Option<Source> {
+    fn source(&self, organization_id: &str, source_id: &str) -> Option<Source> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
         snapshot.sources.get(&(organization_id.to_string(), source_id.to_string())).cloned()
     }
 
-    pub fn sources(&self, organization_id: &str) -> Vec<Source> {
+    fn sources(&self, organization_id: &str) -> Vec<Source> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
         let mut all: Vec<_> =
             snapshot.sources.values().filter(|s| s.organization_id == organization_id).cloned().collect();
@@ -223,7 +178,7 @@ impl Catalog {
         all
     }
 
-    pub fn set_source_status(
+    fn set_source_status(
         &self,
         organization_id: &str,
         source_id: &str,
@@ -242,11 +197,9 @@ impl Catalog {
         }
         Ok(())
     }
-}
 
-impl Catalog {
     /// Pauses or resumes an organization; returns false when it does not exist.
-    pub fn set_paused(&self, organization_id: &str, paused: bool) -> Result<bool, StoreError> {
+    fn set_paused(&self, organization_id: &str, paused: bool) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         let changed = connection
             .execute("UPDATE organizations SET paused = ?1 WHERE id = ?2", params![paused as i64, organization_id])?;
@@ -258,10 +211,10 @@ impl Catalog {
     }
 
     /// Deletes an organization with its sources, keys and fields; returns false when it does not exist.
-    pub fn delete_organization(&self, organization_id: &str) -> Result<bool, StoreError> {
+    fn delete_organization(&self, organization_id: &str) -> Result<bool, StoreError> {
         let mut connection = self.connection.lock().expect("catalog lock");
         let transaction = connection.transaction()?;
-        for table in crate::quotas::ORGANIZATION_TABLES.into_iter().chain(["fields", "api_keys", "sources"]) {
+        for table in super::limits::ORGANIZATION_TABLES.into_iter().chain(["fields", "api_keys", "sources"]) {
             transaction.execute(&format!("DELETE FROM {table} WHERE organization_id = ?1"), [organization_id])?;
         }
         let deleted = transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;
@@ -275,7 +228,7 @@ impl Catalog {
     }
 
     /// Deletes a source; returns false when it does not exist.
-    pub fn delete_source(&self, organization_id: &str, source_id: &str) -> Result<bool, StoreError> {
+    fn delete_source(&self, organization_id: &str, source_id: &str) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         let deleted = connection
             .execute("DELETE FROM sources WHERE id = ?1 AND organization_id = ?2", [source_id, organization_id])?;
@@ -287,7 +240,7 @@ impl Catalog {
         Ok(deleted > 0)
     }
 
-    pub fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+    fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         connection.execute(
             "INSERT INTO api_keys (id, organization_id, display_name, description, value_hash, privileges, allowed_ips,
@@ -311,16 +264,16 @@ impl Catalog {
     }
 
     /// The key whose value hashes to `value_hash`.
-    pub fn api_key_by_hash(&self, value_hash: &str) -> Option<ApiKey> {
+    fn api_key_by_hash(&self, value_hash: &str) -> Option<ApiKey> {
         self.snapshot.read().expect("snapshot lock").api_keys.get(value_hash).cloned()
     }
 
-    pub fn api_key(&self, organization_id: &str, key_id: &str) -> Option<ApiKey> {
+    fn api_key(&self, organization_id: &str, key_id: &str) -> Option<ApiKey> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
         snapshot.api_keys.values().find(|k| k.id == key_id && k.organization_id == organization_id).cloned()
     }
 
-    pub fn api_keys(&self, organization_id: &str) -> Vec<ApiKey> {
+    fn api_keys(&self, organization_id: &str) -> Vec<ApiKey> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
         let mut keys: Vec<_> =
             snapshot.api_keys.values().filter(|k| k.organization_id == organization_id).cloned().collect();
@@ -329,7 +282,7 @@ impl Catalog {
     }
 
     /// Enables or disables a key; returns the key as it now is, or None when it does not exist.
-    pub fn set_api_key_enabled(
+    fn set_api_key_enabled(
         &self,
         organization_id: &str,
         key_id: &str,
@@ -348,7 +301,7 @@ impl Catalog {
         }))
     }
 
-    pub fn delete_api_key(&self, organization_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    fn delete_api_key(&self, organization_id: &str, key_id: &str) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         let deleted = connection
             .execute("DELETE FROM api_keys WHERE id = ?1 AND organization_id = ?2", [key_id, organization_id])?;
@@ -361,7 +314,7 @@ impl Catalog {
     }
 
     /// Declares fields (a field declared again takes the new type and description).
-    pub fn upsert_fields(&self, fields: &[Field]) -> Result<(), StoreError> {
+    fn upsert_fields(&self, fields: &[Field]) -> Result<(), StoreError> {
         let mut connection = self.connection.lock().expect("catalog lock");
         let transaction = connection.transaction()?;
         for field in fields {
@@ -380,7 +333,7 @@ impl Catalog {
     }
 
     /// The declared fields of an organization, by name.
-    pub fn fields(&self, organization_id: &str) -> Vec<Field> {
+    fn fields(&self, organization_id: &str) -> Vec<Field> {
         let snapshot = self.snapshot.read().expect("snapshot lock");
         let mut fields: Vec<_> =
             snapshot.fields.values().filter(|f| f.organization_id == organization_id).cloned().collect();
@@ -388,7 +341,7 @@ impl Catalog {
         fields
     }
 
-    pub fn field(&self, organization_id: &str, name: &str) -> Option<Field> {
+    fn field(&self, organization_id: &str, name: &str) -> Option<Field> {
         self.snapshot
             .read()
             .expect("snapshot lock")
@@ -478,86 +431,4 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
         snapshot.fields.insert((field.organization_id.clone(), field.name.clone()), field);
     }
     Ok(snapshot)
-}
-
-/// Lower-case letters and digits, as Coveo's ids look.
-pub fn random_id(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn organizations_and_sources_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("catalog.sqlite");
-        let source_id = {
-            let catalog = Catalog::open(&path).unwrap();
-            catalog.create_organization("default", "Default", 1).unwrap();
-            let source = catalog.create_source("default", "main", "PUSH", "SHARED", 2).unwrap();
-            assert!(source.id.starts_with("default-") && source.id.len() == "default-".len() + 26);
-            catalog.set_source_status("default", &source.id, SourceStatus::Rebuild, 3).unwrap();
-            assert!(matches!(
-                catalog.create_source("default", "main", "PUSH", "SHARED", 4),
-                Err(StoreError::Conflict(_))
-            ));
-            catalog.set_setting("k", "v").unwrap();
-            source.id
-        };
-        let catalog = Catalog::open(&path).unwrap();
-        assert_eq!(catalog.organizations().len(), 1);
-        let source = catalog.source("default", &source_id).unwrap();
-        assert_eq!(source.status, Some(SourceStatus::Rebuild));
-        assert!(catalog.source("other", &source_id).is_none());
-        assert_eq!(catalog.setting("k").unwrap().as_deref(), Some("v"));
-    }
-
-    #[test]
-    fn keys_fields_pausing_and_deletion_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("catalog.sqlite");
-        let key = ApiKey {
-            id: "k1".into(),
-            organization_id: "acme".into(),
-            display_name: "push".into(),
-            description: String::new(),
-            value_hash: "hash".into(),
-            privileges: vec![Privilege::platform("SOURCE", "EDIT", "*")],
-            allowed_ips: vec!["127.0.0.0/8".into()],
-            denied_ips: vec![],
-            enabled: true,
-            created_at_ms: 1,
-            expiration_ms: Some(99),
-        };
-        {
-            let catalog = Catalog::open(&path).unwrap();
-            catalog.create_organization("acme", "Acme", 1).unwrap();
-            catalog.create_api_key(&key).unwrap();
-            catalog
-                .upsert_fields(&[Field {
-                    organization_id: "acme".into(),
-                    name: "rank".into(),
-                    field_type: FieldType::Long,
-                    description: String::new(),
-                }])
-                .unwrap();
-            assert!(catalog.set_paused("acme", true).unwrap());
-            assert!(!catalog.set_api_key_enabled("acme", "k1", false).unwrap().unwrap().enabled);
-        }
-        let catalog = Catalog::open(&path).unwrap();
-        assert!(catalog.organization("acme").unwrap().paused);
-        let stored = catalog.api_key_by_hash("hash").unwrap();
-        assert_eq!(
-            (stored.enabled, stored.privileges.clone(), stored.expiration_ms),
-            (false, key.privileges.clone(), Some(99))
-        );
-        assert_eq!(catalog.field("acme", "rank").unwrap().field_type, FieldType::Long);
-        assert!(catalog.delete_organization("acme").unwrap());
-        assert!(catalog.api_key_by_hash("hash").is_none() && catalog.fields("acme").is_empty());
-        assert!(!catalog.delete_organization("acme").unwrap());
-    }
 }

@@ -1,11 +1,5 @@
-//! The item log: every item operation's outcome, queryable as Coveo's Logs API answers it.
-//!
-//! The applier writes a group of entries in one transaction before the index commit that makes them true.
-//! Entries are keyed by (journal seq, index within the operation). A query shows only the entries whose
-//! operation the organization's index has committed ([`CommittedThrough`]): an outcome is reported once it is
-//! true, never before. So entries beyond the commit are drafts: when an operation is applied again (a replay
-//! after a crash or a failed commit), its outcomes replace the draft's, which may differ (a delete-older-than
-//! runs when it is due, so a replay may run it between other operations), and nothing is logged twice.
+//! The item log in SQLite (`logs.sqlite`): one row per outcome, keyed by (journal seq, index within the
+//! operation), with indexes by time and by document.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,80 +8,16 @@ use intake_model::logs::{LogOperation, LogResult, LogTask};
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::StoreError;
+use crate::item_log::{CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry};
 
-/// One outcome of one operation on one item.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogEntry {
-    pub organization_id: String,
-    pub source_id: String,
-    pub document_id: String,
-    pub operation: LogOperation,
-    pub result: LogResult,
-    pub task: LogTask,
-    /// Why, for anything but COMPLETED.
-    pub reason: Option<String>,
-    pub request_id: String,
-    pub ordering_id: i64,
-    pub journal_seq: u64,
-    /// The outcome's place among those of its operation (a batch or a delete with children has many).
-    pub item_index: u32,
-    pub datetime_ms: i64,
-}
-
-/// How far an organization's index has committed, which decides the entries a query shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommittedThrough {
-    /// Every operation up to this journal record is committed…
-    pub journal_seq: u64,
-    /// …except these delete-older-than operations, which had not run (or whose run was not committed).
-    pub pending: Vec<u64>,
-    /// Of the batch being applied when the commit was made, (its journal record, its outcomes committed).
-    pub batch: Option<(u64, u32)>,
-}
-
-/// How `documentId` is matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdMatching {
-    Exact,
-    Partial,
-    /// `*` is any run of characters, `?` any one.
-    Wildcard,
-}
-
-/// A filter over the log, as the Logs API's query and body give it. Empty lists mean "any".
-#[derive(Debug, Clone, Default)]
-pub struct LogQuery {
-    pub organization_id: String,
-    pub from_ms: i64,
-    pub to_ms: i64,
-    pub document_id: Option<(String, IdMatching)>,
-    pub source_ids: Vec<String>,
-    pub exclude_source_ids: Vec<String>,
-    pub operations: Vec<LogOperation>,
-    pub exclude_operations: Vec<LogOperation>,
-    pub results: Vec<LogResult>,
-    pub exclude_results: Vec<LogResult>,
-    pub tasks: Vec<LogTask>,
-    pub exclude_tasks: Vec<LogTask>,
-    pub page: u32,
-    pub per_page: u32,
-    /// What the organization's index has committed: entries beyond it are not shown.
-    pub committed: CommittedThrough,
-}
-
-/// A stored entry with its row id (the `guid` of the Logs API answer derives from it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredLogEntry {
-    pub row_id: i64,
-    pub entry: LogEntry,
-}
-
-pub struct ItemLog {
+/// The embedded item log.
+pub struct SqliteItemLog {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
+/// Step 1 of the item log's schema (see [`crate::migrations`]).
+pub(crate) const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS item_log (
     row_id INTEGER PRIMARY KEY,
     organization_id TEXT NOT NULL,
@@ -108,15 +38,15 @@ CREATE INDEX IF NOT EXISTS item_log_by_time ON item_log (organization_id, dateti
 CREATE INDEX IF NOT EXISTS item_log_by_document ON item_log (organization_id, document_id);
 ";
 
-impl ItemLog {
+impl SqliteItemLog {
     /// Opens the log. Synchronous NORMAL: a process crash loses nothing; an OS crash may lose the last
     /// entries, which the journal does not replay — the index itself is never affected.
-    pub fn open(path: &Path) -> Result<ItemLog, StoreError> {
-        let writer = Connection::open(path)?;
+    pub fn open(path: &Path) -> Result<SqliteItemLog, StoreError> {
+        let mut writer = Connection::open(path)?;
         // Incremental auto-vacuum lets pruning give space back to the disk (set before the first table; an
         // older log without it is converted once).
         writer.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
-        writer.execute_batch(SCHEMA)?;
+        super::migrations::migrate(&mut writer, super::migrations::ITEM_LOG, "logs.sqlite")?;
         let auto_vacuum: i64 = writer.query_row("PRAGMA auto_vacuum", [], |row| row.get(0))?;
         if auto_vacuum == 0 {
             tracing::info!(log = %path.display(), "converting the item log so that pruning returns space to the disk");
@@ -125,12 +55,14 @@ impl ItemLog {
             }
         }
         let reader = Connection::open(path)?;
-        Ok(ItemLog { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(SqliteItemLog { writer: Mutex::new(writer), reader: Mutex::new(reader) })
     }
+}
 
+impl ItemLog for SqliteItemLog {
     /// Writes entries in one transaction. An operation's entries from its first index on replace those an
     /// earlier attempt at it left (drafts: see the module documentation).
-    pub fn append(&self, entries: &[LogEntry]) -> Result<(), StoreError> {
+    fn append(&self, entries: &[LogEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -172,7 +104,7 @@ impl ItemLog {
     }
 
     /// One page of entries, newest first, and whether another page follows.
-    pub fn query(&self, query: &LogQuery) -> Result<(Vec<StoredLogEntry>, bool), StoreError> {
+    fn query(&self, query: &LogQuery) -> Result<(Vec<StoredLogEntry>, bool), StoreError> {
         let mut sql = String::from(
             "SELECT row_id, organization_id, source_id, document_id, operation, result, task, reason, request_id,
              ordering_id, journal_seq, item_index, datetime_ms FROM item_log WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms <= ?",
@@ -231,7 +163,7 @@ impl ItemLog {
     }
 
     /// Deletes entries older than `before_ms` (Coveo keeps 14 days).
-    pub fn prune_before(&self, before_ms: i64) -> Result<usize, StoreError> {
+    fn prune_before(&self, before_ms: i64) -> Result<usize, StoreError> {
         let connection = self.writer.lock().expect("item log lock");
         let pruned = connection.execute("DELETE FROM item_log WHERE datetime_ms < ?1", [before_ms])?;
         give_back_space(&connection);
@@ -239,14 +171,14 @@ impl ItemLog {
     }
 
     /// The bytes the log's entries and indexes take (its pages in use).
-    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+    fn size_bytes(&self) -> Result<u64, StoreError> {
         let connection = self.writer.lock().expect("item log lock");
         used_bytes(&connection)
     }
 
     /// Deletes the oldest entries until the log takes at most `max_bytes`, leaving a tenth of it free so this
     /// does not run at every write; returns how many went.
-    pub fn prune_to_size(&self, max_bytes: u64) -> Result<usize, StoreError> {
+    fn prune_to_size(&self, max_bytes: u64) -> Result<usize, StoreError> {
         let connection = self.writer.lock().expect("item log lock");
         let mut pruned = 0;
         loop {
@@ -361,47 +293,10 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = ItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
-        log.append(&[
-            entry(1, "file://a/1", LogResult::Completed, 10),
-            entry(2, "file://a/2", LogResult::Error, 20),
-            entry(3, "file://b/[x]", LogResult::Completed, 30),
-        ])
-        .unwrap();
-        let committed = CommittedThrough { journal_seq: 3, ..Default::default() };
-        let base = LogQuery {
-            organization_id: "org".into(),
-            from_ms: 0,
-            to_ms: 100,
-            per_page: 2,
-            committed,
-            ..Default::default()
-        };
-        let (page, more) = log.query(&base).unwrap();
-        assert_eq!(page.iter().map(|e| e.entry.journal_seq).collect::<Vec<_>>(), [3, 2]);
-        assert!(more);
-        let (page, more) = log.query(&LogQuery { page: 1, ..base.clone() }).unwrap();
-        assert_eq!((page.len(), more, page[0].entry.result), (1, false, LogResult::Completed));
-        let errors = log.query(&LogQuery { results: vec![LogResult::Error], ..base.clone() }).unwrap().0;
-        assert_eq!(errors.len(), 1);
-        let not_errors = log.query(&LogQuery { exclude_results: vec![LogResult::Error], ..base.clone() }).unwrap().0;
-        assert_eq!(not_errors.len(), 2);
-        let wild = log
-            .query(&LogQuery { document_id: Some(("file://b/[x*".into(), IdMatching::Wildcard)), ..base.clone() })
-            .unwrap()
-            .0;
-        assert_eq!(wild.len(), 1);
-        let partial = log.query(&LogQuery { document_id: Some(("a/".into(), IdMatching::Partial)), ..base }).unwrap().0;
-        assert_eq!(partial.len(), 2);
-    }
-
-    #[test]
     fn pruning_by_size_keeps_the_newest_entries_and_returns_space() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.sqlite");
-        let log = ItemLog::open(&path).unwrap();
+        let log = SqliteItemLog::open(&path).unwrap();
         for batch in 0..20u64 {
             let entries: Vec<LogEntry> = (0..500)
                 .map(|i| entry(batch * 500 + i + 1, &format!("file://{batch}/{i}"), LogResult::Completed, 10))
@@ -420,67 +315,5 @@ mod tests {
             LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 1, committed, ..Default::default() };
         let newest = &log.query(&query).unwrap().0[0];
         assert_eq!(newest.entry.journal_seq, 10_000, "the newest entry stays");
-    }
-
-    #[test]
-    fn an_operation_applied_again_replaces_its_draft_outcomes() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = ItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
-        let outcome = |index, id: &str| LogEntry { item_index: index, ..entry(7, id, LogResult::Completed, 10) };
-        // A delete with children, first applied when the parent had children 4 and 5 (then a crash before the
-        // commit), then again when it had 1, 4 and 5: the second attempt's outcomes are the truth.
-        log.append(&[outcome(0, "p"), outcome(1, "p/4"), outcome(2, "p/5")]).unwrap();
-        log.append(&[outcome(0, "p"), outcome(1, "p/1"), outcome(2, "p/4"), outcome(3, "p/5")]).unwrap();
-        // A batch resumed after its first two outcomes: only those from the third on are replaced.
-        let batch = |index, id: &str| LogEntry { item_index: index, ..entry(9, id, LogResult::Completed, 10) };
-        log.append(&[batch(0, "b/0"), batch(1, "b/1"), batch(2, "b/draft"), batch(3, "b/draft2")]).unwrap();
-        log.append(&[batch(2, "b/2")]).unwrap();
-        let committed = CommittedThrough { journal_seq: 9, ..Default::default() };
-        let query =
-            LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
-        let mut logged: Vec<(u64, u32, String)> = log
-            .query(&query)
-            .unwrap()
-            .0
-            .into_iter()
-            .map(|e| (e.entry.journal_seq, e.entry.item_index, e.entry.document_id))
-            .collect();
-        logged.sort();
-        let expected: Vec<(u64, u32, String)> =
-            [(7, 0, "p"), (7, 1, "p/1"), (7, 2, "p/4"), (7, 3, "p/5"), (9, 0, "b/0"), (9, 1, "b/1"), (9, 2, "b/2")]
-                .into_iter()
-                .map(|(seq, index, id)| (seq, index, id.to_string()))
-                .collect();
-        assert_eq!(logged, expected);
-    }
-
-    #[test]
-    fn shows_only_what_the_index_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = ItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
-        let batch_entry = |index| LogEntry { item_index: index, ..entry(5, "file://batch", LogResult::Completed, 10) };
-        log.append(&[
-            entry(1, "file://1", LogResult::Completed, 10),
-            entry(2, "file://older-than", LogResult::Completed, 10),
-            entry(3, "file://3", LogResult::Completed, 10),
-            batch_entry(0),
-            batch_entry(1),
-            batch_entry(2),
-        ])
-        .unwrap();
-        let seqs = |committed: CommittedThrough| -> Vec<(u64, u32)> {
-            let query =
-                LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
-            let mut seqs: Vec<_> =
-                log.query(&query).unwrap().0.iter().map(|e| (e.entry.journal_seq, e.entry.item_index)).collect();
-            seqs.sort();
-            seqs
-        };
-        assert_eq!(seqs(CommittedThrough::default()), []);
-        assert_eq!(seqs(CommittedThrough { journal_seq: 3, pending: vec![2], batch: None }), [(1, 0), (3, 0)]);
-        assert_eq!(
-            seqs(CommittedThrough { journal_seq: 4, pending: vec![], batch: Some((5, 2)) }),
-            [(1, 0), (2, 0), (3, 0), (5, 0), (5, 1)]
-        );
     }
 }

@@ -1,12 +1,13 @@
-//! What the server's limits and fault rules keep across restarts, in the catalog: each organization's limit
-//! overrides, its usage of the daily limits (one row per organization and UTC day), and its fault rules.
+//! Limits, daily usage (one row per organization and UTC day) and fault rules in the SQLite catalog.
 
 use intake_model::quota::{LimitKey, Limits};
 use rusqlite::{OptionalExtension, params};
 
-use crate::{Catalog, StoreError};
+use super::SqliteCatalog;
+use crate::{DailyUsage, LimitStore, StoreError, StoredFault};
 
-pub(crate) const SCHEMA: &str = "
+/// Step 3 of the catalog's schema: limits, daily usage, fault rules.
+pub(crate) const SCHEMA_V3: &str = "
 CREATE TABLE IF NOT EXISTS org_limits (
     organization_id TEXT NOT NULL,
     limit_key TEXT NOT NULL,
@@ -38,29 +39,9 @@ pub(crate) const ORGANIZATION_TABLES: [&str; 3] = ["org_limits", "daily_usage", 
 /// Daily usage older than this many days is dropped when usage is saved.
 const USAGE_DAYS_KEPT: i64 = 31;
 
-/// An organization's usage of its daily limits on one UTC day (`day` = epoch milliseconds / 86,400,000).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DailyUsage {
-    pub day: i64,
-    pub calls: u64,
-    pub documents: u64,
-    pub identities: u64,
-    pub updated_at_ms: i64,
-}
-
-/// A fault rule as stored: its author's JSON, and how many firings a counted rule has left.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredFault {
-    pub id: i64,
-    pub organization_id: String,
-    pub spec: String,
-    pub remaining: Option<u64>,
-    pub created_at_ms: i64,
-}
-
-impl Catalog {
+impl LimitStore for SqliteCatalog {
     /// The limits set on the organization (unset ones are `None`: the server's defaults apply).
-    pub fn limit_overrides(&self, organization_id: &str) -> Result<Limits, StoreError> {
+    fn limit_overrides(&self, organization_id: &str) -> Result<Limits, StoreError> {
         let connection = self.connection();
         let mut statement = connection.prepare("SELECT limit_key, value FROM org_limits WHERE organization_id = ?1")?;
         let rows =
@@ -76,7 +57,7 @@ impl Catalog {
     }
 
     /// Sets one limit of the organization, or removes the override (`None`).
-    pub fn set_limit(
+    fn set_limit(
         &self,
         organization_id: &str,
         key: LimitKey,
@@ -99,7 +80,7 @@ impl Catalog {
     }
 
     /// The organization's usage on `day`, if it used anything.
-    pub fn daily_usage(&self, organization_id: &str, day: i64) -> Result<Option<DailyUsage>, StoreError> {
+    fn daily_usage(&self, organization_id: &str, day: i64) -> Result<Option<DailyUsage>, StoreError> {
         Ok(self
             .connection()
             .query_row(
@@ -119,7 +100,7 @@ impl Catalog {
     }
 
     /// Saves usage rows in one transaction, and drops rows over a month old.
-    pub fn save_daily_usage(&self, rows: &[(String, DailyUsage)]) -> Result<(), StoreError> {
+    fn save_daily_usage(&self, rows: &[(String, DailyUsage)]) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         for (organization_id, usage) in rows {
@@ -144,7 +125,7 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn fault_rules(&self) -> Result<Vec<StoredFault>, StoreError> {
+    fn fault_rules(&self) -> Result<Vec<StoredFault>, StoreError> {
         let connection = self.connection();
         let mut statement = connection
             .prepare("SELECT id, organization_id, spec, remaining, created_at_ms FROM fault_rules ORDER BY id")?;
@@ -161,7 +142,7 @@ impl Catalog {
     }
 
     /// Stores a new rule; returns its id.
-    pub fn add_fault_rule(
+    fn add_fault_rule(
         &self,
         organization_id: &str,
         spec: &str,
@@ -176,49 +157,17 @@ impl Catalog {
         Ok(connection.last_insert_rowid())
     }
 
-    pub fn set_fault_remaining(&self, id: i64, remaining: u64) -> Result<(), StoreError> {
+    fn set_fault_remaining(&self, id: i64, remaining: u64) -> Result<(), StoreError> {
         self.connection()
             .execute("UPDATE fault_rules SET remaining = ?1 WHERE id = ?2", params![remaining as i64, id])?;
         Ok(())
     }
 
     /// Removes a rule; false when the organization has no rule with that id.
-    pub fn delete_fault_rule(&self, organization_id: &str, id: i64) -> Result<bool, StoreError> {
+    fn delete_fault_rule(&self, organization_id: &str, id: i64) -> Result<bool, StoreError> {
         let deleted = self
             .connection()
             .execute("DELETE FROM fault_rules WHERE id = ?1 AND organization_id = ?2", params![id, organization_id])?;
         Ok(deleted > 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_usage_and_rules_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("catalog.sqlite");
-        let rule;
-        {
-            let catalog = Catalog::open(&path).unwrap();
-            catalog.set_limit("acme", LimitKey::MaximumItems, Some(10), 1).unwrap();
-            catalog.set_limit("acme", LimitKey::Burst, Some(3), 1).unwrap();
-            catalog.set_limit("acme", LimitKey::Burst, None, 2).unwrap();
-            let usage = DailyUsage { day: 20_000, calls: 5, documents: 7, identities: 0, updated_at_ms: 9 };
-            catalog.save_daily_usage(&[("acme".into(), usage)]).unwrap();
-            rule = catalog.add_fault_rule("acme", r#"{"status":503,"count":2}"#, Some(2), 3).unwrap();
-            catalog.set_fault_remaining(rule, 1).unwrap();
-        }
-        let catalog = Catalog::open(&path).unwrap();
-        let limits = catalog.limit_overrides("acme").unwrap();
-        assert_eq!((limits.get(LimitKey::MaximumItems), limits.get(LimitKey::Burst)), (Some(10), None));
-        assert_eq!(catalog.daily_usage("acme", 20_000).unwrap().unwrap().documents, 7);
-        assert_eq!(catalog.daily_usage("acme", 20_001).unwrap(), None);
-        let rules = catalog.fault_rules().unwrap();
-        assert_eq!((rules.len(), rules[0].id, rules[0].remaining), (1, rule, Some(1)));
-        assert!(!catalog.delete_fault_rule("other", rule).unwrap());
-        assert!(catalog.delete_fault_rule("acme", rule).unwrap());
-        assert!(catalog.fault_rules().unwrap().is_empty());
     }
 }

@@ -1,0 +1,7 @@
+//! The embedded journal and blob store: files in the data directory.
+
+mod blobs;
+mod journal;
+
+pub use blobs::LocalBlobs;
+pub use journal::FileJournal;

@@ -1,0 +1,411 @@
+//! The storage contract: one suite of tests, run against every backend (as tantivy runs one suite against each
+//! `Directory`). A backend opens its stores at one place; opening them again at the same place is a restart,
+//! and what was written before must be there. A new backend adds one line to the `contract!` list at the end.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use intake_model::logs::{LogOperation, LogResult, LogTask};
+use intake_model::quota::LimitKey;
+use intake_model::{FieldType, Privilege, SourceStatus};
+use intake_store::{
+    ApiKey, BlobStore, Catalog, CommittedThrough, DailyUsage, Field, FileContainer, IdMatching, ItemLog, Journal,
+    LogEntry, LogQuery, StoreError,
+};
+
+/// Opens a backend's stores; each call opens them again, as after a restart.
+pub trait Backend {
+    fn catalog(&self) -> Arc<dyn Catalog>;
+    fn item_log(&self) -> Arc<dyn ItemLog>;
+    fn blobs(&self) -> Arc<dyn BlobStore>;
+    fn journal(&self) -> Arc<dyn Journal>;
+}
+
+/// The embedded default: SQLite files and local folders in a temporary directory.
+struct Embedded(tempfile::TempDir);
+
+impl Embedded {
+    fn new() -> Embedded {
+        Embedded(tempfile::tempdir().unwrap())
+    }
+}
+
+impl Backend for Embedded {
+    fn catalog(&self) -> Arc<dyn Catalog> {
+        Arc::new(intake_store::SqliteCatalog::open(&self.0.path().join("catalog.sqlite")).unwrap())
+    }
+    fn item_log(&self) -> Arc<dyn ItemLog> {
+        Arc::new(intake_store::SqliteItemLog::open(&self.0.path().join("logs.sqlite")).unwrap())
+    }
+    fn blobs(&self) -> Arc<dyn BlobStore> {
+        Arc::new(intake_store::LocalBlobs::open(&self.0.path().join("containers")).unwrap())
+    }
+    fn journal(&self) -> Arc<dyn Journal> {
+        Arc::new(intake_store::FileJournal::open(&self.0.path().join("journal")).unwrap())
+    }
+}
+
+macro_rules! contract {
+    ($($backend:ident => $open:expr;)*) => {$(
+        mod $backend {
+            use super::*;
+
+            #[test]
+            fn organizations_and_sources_survive_reopen() {
+                super::organizations_and_sources_survive_reopen(&$open);
+            }
+            #[test]
+            fn keys_fields_pausing_and_deletion_survive_reopen() {
+                super::keys_fields_pausing_and_deletion_survive_reopen(&$open);
+            }
+            #[test]
+            fn limits_usage_and_rules_survive_reopen() {
+                super::limits_usage_and_rules_survive_reopen(&$open);
+            }
+            #[test]
+            fn containers_are_pinned_once_and_expire_unless_pinned() {
+                super::containers_are_pinned_once_and_expire_unless_pinned(&$open);
+            }
+            #[test]
+            fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing() {
+                super::a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(&$open);
+            }
+            #[test]
+            fn the_item_log_filters_and_pages() {
+                super::the_item_log_filters_and_pages(&$open);
+            }
+            #[test]
+            fn an_operation_applied_again_replaces_its_draft_outcomes() {
+                super::an_operation_applied_again_replaces_its_draft_outcomes(&$open);
+            }
+            #[test]
+            fn the_item_log_shows_only_what_the_index_committed() {
+                super::the_item_log_shows_only_what_the_index_committed(&$open);
+            }
+            #[test]
+            fn journal_appends_are_read_back_in_order_after_reopen() {
+                super::journal_appends_are_read_back_in_order_after_reopen(&$open);
+            }
+            #[test]
+            fn concurrent_appends_share_syncs_and_get_distinct_seqs() {
+                super::concurrent_appends_share_syncs_and_get_distinct_seqs(&$open);
+            }
+        }
+    )*};
+}
+
+contract! {
+    embedded => Embedded::new();
+}
+
+fn organizations_and_sources_survive_reopen(backend: &dyn Backend) {
+    let source_id = {
+        let catalog = backend.catalog();
+        catalog.create_organization("default", "Default", 1).unwrap();
+        assert!(matches!(catalog.create_organization("default", "Again", 1), Err(StoreError::Conflict(_))));
+        let source = catalog.create_source("default", "main", "PUSH", "SHARED", 2).unwrap();
+        assert!(source.id.starts_with("default-") && source.id.len() == "default-".len() + 26);
+        catalog.set_source_status("default", &source.id, SourceStatus::Rebuild, 3).unwrap();
+        assert!(matches!(catalog.create_source("default", "main", "PUSH", "SHARED", 4), Err(StoreError::Conflict(_))));
+        catalog.set_setting("k", "v").unwrap();
+        source.id
+    };
+    let catalog = backend.catalog();
+    assert_eq!(catalog.organizations().len(), 1);
+    let source = catalog.source("default", &source_id).unwrap();
+    assert_eq!((source.status, source.status_updated_at_ms), (Some(SourceStatus::Rebuild), Some(3)));
+    assert!(catalog.source("other", &source_id).is_none(), "a source is found only in its organization");
+    assert_eq!(catalog.setting("k").unwrap().as_deref(), Some("v"));
+    assert!(catalog.delete_source("default", &source_id).unwrap());
+    assert!(!catalog.delete_source("default", &source_id).unwrap());
+    assert!(backend.catalog().sources("default").is_empty());
+}
+
+fn keys_fields_pausing_and_deletion_survive_reopen(backend: &dyn Backend) {
+    let key = ApiKey {
+        id: "k1".into(),
+        organization_id: "acme".into(),
+        display_name: "push".into(),
+        description: String::new(),
+        value_hash: "hash".into(),
+        privileges: vec![Privilege::platform("SOURCE", "EDIT", "*")],
+        allowed_ips: vec!["127.0.0.0/8".into()],
+        denied_ips: vec![],
+        enabled: true,
+        created_at_ms: 1,
+        expiration_ms: Some(99),
+    };
+    let rank = |field_type| Field {
+        organization_id: "acme".into(),
+        name: "rank".into(),
+        field_type,
+        description: String::new(),
+    };
+    {
+        let catalog = backend.catalog();
+        catalog.create_organization("acme", "Acme", 1).unwrap();
+        catalog.create_api_key(&key).unwrap();
+        catalog.upsert_fields(&[rank(FieldType::Double)]).unwrap();
+        catalog.upsert_fields(&[rank(FieldType::Long)]).unwrap();
+        assert!(catalog.set_paused("acme", true).unwrap());
+        assert!(!catalog.set_paused("nobody", true).unwrap());
+        assert!(!catalog.set_api_key_enabled("acme", "k1", false).unwrap().unwrap().enabled);
+        assert!(catalog.set_api_key_enabled("other", "k1", true).unwrap().is_none(), "keys are per organization");
+    }
+    let catalog = backend.catalog();
+    assert!(catalog.organization("acme").unwrap().paused);
+    let stored = catalog.api_key_by_hash("hash").unwrap();
+    assert_eq!((stored.enabled, &stored.privileges, stored.expiration_ms), (false, &key.privileges, Some(99)));
+    assert_eq!(catalog.api_keys("acme").len(), 1);
+    assert_eq!(catalog.field("acme", "rank").unwrap().field_type, FieldType::Long, "the last declaration wins");
+    assert!(catalog.delete_organization("acme").unwrap());
+    assert!(catalog.api_key_by_hash("hash").is_none() && catalog.fields("acme").is_empty());
+    assert!(!catalog.delete_organization("acme").unwrap());
+    assert!(backend.catalog().organization("acme").is_none());
+}
+
+fn limits_usage_and_rules_survive_reopen(backend: &dyn Backend) {
+    let rule;
+    {
+        let catalog = backend.catalog();
+        catalog.set_limit("acme", LimitKey::MaximumItems, Some(10), 1).unwrap();
+        catalog.set_limit("acme", LimitKey::Burst, Some(3), 1).unwrap();
+        catalog.set_limit("acme", LimitKey::Burst, None, 2).unwrap();
+        let usage = DailyUsage { day: 20_000, calls: 5, documents: 7, identities: 0, updated_at_ms: 9 };
+        catalog.save_daily_usage(&[("acme".into(), usage)]).unwrap();
+        rule = catalog.add_fault_rule("acme", r#"{"status":503,"count":2}"#, Some(2), 3).unwrap();
+        catalog.set_fault_remaining(rule, 1).unwrap();
+    }
+    let catalog = backend.catalog();
+    let limits = catalog.limit_overrides("acme").unwrap();
+    assert_eq!((limits.get(LimitKey::MaximumItems), limits.get(LimitKey::Burst)), (Some(10), None));
+    assert_eq!(catalog.daily_usage("acme", 20_000).unwrap().unwrap().documents, 7);
+    assert_eq!(catalog.daily_usage("acme", 20_001).unwrap(), None);
+    let rules = catalog.fault_rules().unwrap();
+    assert_eq!((rules.len(), rules[0].id, rules[0].remaining), (1, rule, Some(1)));
+    assert!(!catalog.delete_fault_rule("other", rule).unwrap());
+    assert!(catalog.delete_fault_rule("acme", rule).unwrap());
+    assert!(catalog.fault_rules().unwrap().is_empty());
+}
+
+fn containers_are_pinned_once_and_expire_unless_pinned(backend: &dyn Backend) {
+    {
+        let catalog = backend.catalog();
+        for (id, expires) in [("a", 10), ("b", 10), ("c", 100)] {
+            let container = FileContainer {
+                file_id: id.into(),
+                organization_id: "o".into(),
+                created_at_ms: 0,
+                expires_at_ms: expires,
+                size: None,
+                pinned: false,
+            };
+            catalog.create_container(&container).unwrap();
+        }
+        catalog.set_container_size("a", 5).unwrap();
+        assert!(catalog.pin_container("b").unwrap());
+        assert!(!catalog.pin_container("b").unwrap(), "pinned once");
+    }
+    let catalog = backend.catalog();
+    assert_eq!(catalog.expired_containers(50).unwrap(), ["a"]);
+    assert_eq!(catalog.pinned_containers().unwrap(), ["b"]);
+    assert_eq!(catalog.container("a").unwrap().unwrap().size, Some(5));
+    catalog.unpin_container("b").unwrap();
+    assert_eq!(catalog.expired_containers(50).unwrap().len(), 2);
+    catalog.forget_container("a").unwrap();
+    assert!(catalog.container("a").unwrap().is_none());
+}
+
+fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(backend: &dyn Backend) {
+    let read = |blobs: &dyn BlobStore, id: &str| {
+        let mut text = String::new();
+        blobs.open(id).unwrap().read_to_string(&mut text).unwrap();
+        text
+    };
+    {
+        let blobs = backend.blobs();
+        for content in ["first upload", "second"] {
+            let mut writer = blobs.create("f1").unwrap();
+            writer.write_all(content.as_bytes()).unwrap();
+            assert_eq!(writer.finish().unwrap(), content.len() as u64);
+        }
+        let mut unfinished = blobs.create("f1").unwrap();
+        unfinished.write_all(b"interrupted upload").unwrap();
+        assert_eq!(read(blobs.as_ref(), "f1"), "second", "nothing changes before finish");
+        drop(unfinished);
+        let mut never = blobs.create("f2").unwrap();
+        never.write_all(b"never finished").unwrap();
+        drop(never);
+    }
+    let blobs = backend.blobs();
+    assert_eq!(read(blobs.as_ref(), "f1"), "second");
+    assert!(blobs.open("f2").err().is_some_and(|e| e.is_not_found()), "an unfinished blob is not there");
+    assert_eq!(blobs.total_bytes().unwrap(), 6, "unfinished blobs take no space");
+    blobs.delete("f1").unwrap();
+    blobs.delete("f1").unwrap();
+    assert!(blobs.open("f1").err().is_some_and(|e| e.is_not_found()));
+}
+
+fn entry(seq: u64, id: &str, result: LogResult, at: i64) -> LogEntry {
+    LogEntry {
+        organization_id: "org".into(),
+        source_id: "src".into(),
+        document_id: id.into(),
+        operation: LogOperation::Add,
+        result,
+        task: LogTask::Indexing,
+        reason: None,
+        request_id: "r".into(),
+        ordering_id: 1,
+        journal_seq: seq,
+        item_index: 0,
+        datetime_ms: at,
+    }
+}
+
+fn the_item_log_filters_and_pages(backend: &dyn Backend) {
+    backend
+        .item_log()
+        .append(&[
+            entry(1, "file://a/1", LogResult::Completed, 10),
+            entry(2, "file://a/2", LogResult::Error, 20),
+            entry(3, "file://b/[x]", LogResult::Completed, 30),
+        ])
+        .unwrap();
+    let log = backend.item_log();
+    let committed = CommittedThrough { journal_seq: 3, ..Default::default() };
+    let base = LogQuery {
+        organization_id: "org".into(),
+        from_ms: 0,
+        to_ms: 100,
+        per_page: 2,
+        committed,
+        ..Default::default()
+    };
+    let (page, more) = log.query(&base).unwrap();
+    assert_eq!(page.iter().map(|e| e.entry.journal_seq).collect::<Vec<_>>(), [3, 2]);
+    assert!(more);
+    let (page, more) = log.query(&LogQuery { page: 1, ..base.clone() }).unwrap();
+    assert_eq!((page.len(), more, page[0].entry.result), (1, false, LogResult::Completed));
+    let errors = log.query(&LogQuery { results: vec![LogResult::Error], ..base.clone() }).unwrap().0;
+    assert_eq!(errors.len(), 1);
+    let not_errors = log.query(&LogQuery { exclude_results: vec![LogResult::Error], ..base.clone() }).unwrap().0;
+    assert_eq!(not_errors.len(), 2);
+    let wild = log
+        .query(&LogQuery { document_id: Some(("file://b/[x*".into(), IdMatching::Wildcard)), ..base.clone() })
+        .unwrap()
+        .0;
+    assert_eq!(wild.len(), 1);
+    let partial =
+        log.query(&LogQuery { document_id: Some(("a/".into(), IdMatching::Partial)), ..base.clone() }).unwrap().0;
+    assert_eq!(partial.len(), 2);
+    let other = log.query(&LogQuery { organization_id: "other".into(), ..base }).unwrap().0;
+    assert!(other.is_empty(), "entries are per organization");
+}
+
+fn an_operation_applied_again_replaces_its_draft_outcomes(backend: &dyn Backend) {
+    let log = backend.item_log();
+    let outcome = |index, id: &str| LogEntry { item_index: index, ..entry(7, id, LogResult::Completed, 10) };
+    // A delete with children, first applied when the parent had children 4 and 5 (then a crash before the
+    // commit), then again when it had 1, 4 and 5: the second attempt's outcomes are the truth.
+    log.append(&[outcome(0, "p"), outcome(1, "p/4"), outcome(2, "p/5")]).unwrap();
+    log.append(&[outcome(0, "p"), outcome(1, "p/1"), outcome(2, "p/4"), outcome(3, "p/5")]).unwrap();
+    // A batch resumed after its first two outcomes: only those from the third on are replaced.
+    let batch = |index, id: &str| LogEntry { item_index: index, ..entry(9, id, LogResult::Completed, 10) };
+    log.append(&[batch(0, "b/0"), batch(1, "b/1"), batch(2, "b/draft"), batch(3, "b/draft2")]).unwrap();
+    log.append(&[batch(2, "b/2")]).unwrap();
+    let committed = CommittedThrough { journal_seq: 9, ..Default::default() };
+    let query = LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
+    let mut logged: Vec<(u64, u32, String)> = backend
+        .item_log()
+        .query(&query)
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|e| (e.entry.journal_seq, e.entry.item_index, e.entry.document_id))
+        .collect();
+    logged.sort();
+    let expected: Vec<(u64, u32, String)> =
+        [(7, 0, "p"), (7, 1, "p/1"), (7, 2, "p/4"), (7, 3, "p/5"), (9, 0, "b/0"), (9, 1, "b/1"), (9, 2, "b/2")]
+            .into_iter()
+            .map(|(seq, index, id)| (seq, index, id.to_string()))
+            .collect();
+    assert_eq!(logged, expected);
+}
+
+fn the_item_log_shows_only_what_the_index_committed(backend: &dyn Backend) {
+    let log = backend.item_log();
+    let batch_entry = |index| LogEntry { item_index: index, ..entry(5, "file://batch", LogResult::Completed, 10) };
+    log.append(&[
+        entry(1, "file://1", LogResult::Completed, 10),
+        entry(2, "file://older-than", LogResult::Completed, 10),
+        entry(3, "file://3", LogResult::Completed, 10),
+        batch_entry(0),
+        batch_entry(1),
+        batch_entry(2),
+    ])
+    .unwrap();
+    let seqs = |committed: CommittedThrough| -> Vec<(u64, u32)> {
+        let query =
+            LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
+        let mut seqs: Vec<_> =
+            log.query(&query).unwrap().0.iter().map(|e| (e.entry.journal_seq, e.entry.item_index)).collect();
+        seqs.sort();
+        seqs
+    };
+    assert_eq!(seqs(CommittedThrough::default()), []);
+    assert_eq!(seqs(CommittedThrough { journal_seq: 3, pending: vec![2], batch: None }), [(1, 0), (3, 0)]);
+    assert_eq!(
+        seqs(CommittedThrough { journal_seq: 4, pending: vec![], batch: Some((5, 2)) }),
+        [(1, 0), (2, 0), (3, 0), (5, 0), (5, 1)]
+    );
+}
+
+fn records(range: std::ops::Range<u32>) -> Vec<Vec<u8>> {
+    range.map(|i| format!("record {i}").into_bytes()).collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn journal_appends_are_read_back_in_order_after_reopen(backend: &dyn Backend) {
+    let runtime = runtime();
+    {
+        let journal = backend.journal();
+        assert_eq!(runtime.block_on(journal.append(records(0..3))).unwrap(), 3);
+        assert_eq!(runtime.block_on(journal.append(records(3..4))).unwrap(), 4);
+    }
+    let journal = backend.journal();
+    assert_eq!(*journal.durable().borrow(), 4);
+    let mut reader = journal.reader(1).unwrap();
+    let batch = reader.next_batch(1 << 20).unwrap();
+    assert_eq!(batch.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(batch[2].1, b"record 3");
+    assert!(reader.next_batch(1 << 20).unwrap().is_empty());
+    runtime.block_on(journal.append(records(4..5))).unwrap();
+    assert_eq!(journal.wait_beyond(4, std::time::Duration::from_secs(5)), 5);
+    assert_eq!(reader.next_batch(1 << 20).unwrap()[0].0, 5);
+}
+
+fn concurrent_appends_share_syncs_and_get_distinct_seqs(backend: &dyn Backend) {
+    let runtime = runtime();
+    let journal = backend.journal();
+    let mut seqs = runtime.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let journal = journal.clone();
+                tokio::spawn(async move { journal.append(vec![vec![i as u8; 100]]).await.unwrap() })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for task in tasks {
+            seqs.push(task.await.unwrap());
+        }
+        seqs
+    });
+    seqs.sort();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    let syncs = journal.sync_count();
+    assert!(syncs < 200, "200 concurrent appends took {syncs} syncs: no group commit");
+}
