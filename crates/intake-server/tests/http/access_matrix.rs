@@ -1,7 +1,7 @@
 //! The auth matrix: every authenticated route × every kind of credential, asserting status and errorCode.
 //! Keys are created through the Platform API with the master key; the injected clock expires keys and tokens.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! First start: the default organization, source and a generated master key, written to bootstrap.json
 //! (mode 0600); later starts reuse them.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

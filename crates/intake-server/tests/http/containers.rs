@@ -1,11 +1,9 @@
 //! File containers, uploads and batches over real HTTP: every error with its message, the 256 MiB boundary,
 //! raw container items in every compression, and the container lifecycle.
 
-mod common;
+use crate::common;
 
-use std::io::Write;
-
-use common::{TestServer, assert_error, wait_for};
+use common::{TestServer, assert_error, compress, wait_for};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,32 +13,6 @@ const MIB: usize = 1024 * 1024;
 async fn push_batch(s: &TestServer, file_id: &str, extra_query: &str) -> Response {
     let url = format!("{}?fileId={file_id}{extra_query}", s.source_url("/documents/batch"));
     s.request(Method::PUT, &url).json(&json!({})).send().await.unwrap()
-}
-
-fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
-    match kind {
-        "ZLIB" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "GZIP" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "DEFLATE" => {
-            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "LZMA" => {
-            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        _ => data.to_vec(),
-    }
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! large for a request (5 MB HTML pages, a 6.5 MB PDF) through `compressedBinaryDataFileId`.
 //! The corpora come from Debian packages unpacked by `scripts/corpora` (run by `./run-tests`).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

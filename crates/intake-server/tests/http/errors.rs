@@ -1,7 +1,7 @@
 //! Every mistake a client can make on the item path, answered with the catalog's status and code and a
 //! message that names the culprit — over real HTTP.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -2,7 +2,7 @@
 //! before its fix; each asserts the status, the error code, the words of the message, and that the server is
 //! still up and right afterwards.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, assert_error, form};
 use reqwest::{Method, StatusCode};

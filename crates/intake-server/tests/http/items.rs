@@ -1,53 +1,13 @@
 //! The item path end to end over real HTTP: push, apply, search, logs, restart.
 
-mod common;
+use crate::common;
 
-use std::io::Write;
-
-use base64::Engine;
-use common::{TestServer, assert_error, form, wait_for};
+use common::{TestServer, assert_error, b64, compress, form, wait_for};
 use intake_model::SourceStatus;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const HTML: &str = "<html><head><title>Compressed page</title></head><body><p>zebra crossing</p></body></html>";
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
-    match kind {
-        "ZLIB" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "GZIP" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "DEFLATE" => {
-            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "LZMA" => {
-            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "LZMA-ALONE" => {
-            let options = liblzma::stream::LzmaOptions::new_preset(6).unwrap();
-            let stream = liblzma::stream::Stream::new_lzma_encoder(&options).unwrap();
-            let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        _ => data.to_vec(),
-    }
-}
 
 #[tokio::test]
 async fn an_item_with_metadata_and_permissions_is_searchable() {

@@ -5,7 +5,7 @@
 //! not list). The black-box check calls every documented operation and expects anything but the router's own
 //! 404 or 405.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::Method;

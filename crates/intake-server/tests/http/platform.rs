@@ -1,7 +1,7 @@
 //! The Platform API and access control end to end: organizations, sources, keys, tokens, fields, pausing,
 //! IP rules from real loopback addresses and through a trusted proxy.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Limits (item limit, daily quotas, burst rate) and fault injection, over real HTTP with the injected clock.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

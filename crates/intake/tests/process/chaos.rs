@@ -9,7 +9,7 @@
 //! items (a parent and its children) and sends one operation at a time, so within a group the journal order is
 //! the orderingId order; a delete-older-than touches every group.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -4,7 +4,7 @@
 //! for a large batch: killed right after its 202 and again each time part of it became searchable, it ends
 //! applied exactly once, each item logged exactly once, and its container gone.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;

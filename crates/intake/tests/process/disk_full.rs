@@ -3,7 +3,7 @@
 //! once after space returns, with or without a restart; meanwhile the logs API must never report COMPLETED for
 //! an item that is not searchable, and the server must say why it stopped.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -1,7 +1,7 @@
 //! The disk a load takes is bounded by what the operator sets: the item log by age and size, the journal by
 //! what the index has not committed yet; `/metrics` and `/ready` say what each part takes.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

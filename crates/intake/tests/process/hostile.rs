@@ -2,7 +2,7 @@
 //! and crawling connections, ten thousand idle connections, a connection flood past the cap, and searches
 //! built to exhaust memory. Each test failed before its fix.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! `intake push` against a real `intake serve`: a folder of the Linux kernel documentation, retries against
 //! injected faults, an interrupted run resumed, `--dry-run` on bad inputs, and `--full` removing what is gone.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

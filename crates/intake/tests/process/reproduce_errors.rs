@@ -2,7 +2,7 @@
 //! `intake serve` (with `curl` and the `intake` binary on the PATH, as a reader would), and its answer matches
 //! the one shown — status line, headers, and each member of the JSON body, where `…` stands for anything.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

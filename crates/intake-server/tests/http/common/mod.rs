@@ -1,9 +1,11 @@
 //! A real Intake server on a loopback port, with a manual clock, and a client for it.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use intake_server::{RunningServer, ServerConfig};
 use intake_store::ManualClock;
 use reqwest::{Method, Response, StatusCode};
@@ -223,4 +225,43 @@ pub async fn assert_error(response: Response, status: u16, code: &str, words: &[
         assert!(message.contains(word), "message {message:?} should contain {word:?}");
     }
     body
+}
+
+/// `data` compressed as the Push API's `compressionType` names it (anything else: as it is).
+pub fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
+    match kind {
+        "ZLIB" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "GZIP" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "DEFLATE" => {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "LZMA" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "LZMA-ALONE" => {
+            let options = liblzma::stream::LzmaOptions::new_preset(6).unwrap();
+            let stream = liblzma::stream::Stream::new_lzma_encoder(&options).unwrap();
+            let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        _ => data.to_vec(),
+    }
+}
+
+/// Standard base64, as `compressedBinaryData` carries it.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

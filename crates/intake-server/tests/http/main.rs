@@ -1,0 +1,15 @@
+//! The HTTP API over real loopback connections, against a server started in the test process on real files:
+//! one test binary for the crate, one module per area, shared helpers in `common`.
+
+mod common;
+
+mod access_matrix;
+mod bootstrap;
+mod containers;
+mod corpora;
+mod errors;
+mod hostile;
+mod items;
+mod openapi;
+mod platform;
+mod quotas;
