@@ -81,6 +81,23 @@ impl OrgCall {
     }
 }
 
+/// What [`OrgCall`] refuses, for the OpenAPI document of every route under an organization's path.
+pub const ORG_CALL_REFUSALS: &[(&str, &str)] = &[
+    (
+        "401",
+        "UNAUTHORIZED (no `Authorization: Bearer …`) or INVALID_TOKEN (unknown, expired, or of another organization)",
+    ),
+    ("403", "ACCESS_DENIED: the key lacks the privilege the message names"),
+    ("404", "ORGANIZATION_NOT_FOUND"),
+];
+
+/// What [`SourceCall`] refuses besides [`ORG_CALL_REFUSALS`], for the document of every source-scoped Push call.
+pub const SOURCE_CALL_REFUSALS: &[(&str, &str)] = &[
+    ("400", "ORGANIZATION_IS_PAUSED"),
+    ("412", "SOURCE_DOES_NOT_EXIST"),
+    ("429", "TOO_MANY_REQUESTS: over the organization's rate or daily calls (with Retry-After)"),
+];
+
 /// What every source-scoped Push call starts with, checked in one place and in this order: the caller is
 /// authenticated (401) and of this organization (401), the organization exists (404), the caller may edit the
 /// source (403), the organization is not paused (400), the source exists (412), the organization's rate and

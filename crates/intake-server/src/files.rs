@@ -18,7 +18,6 @@ use intake_model::error::human_size;
 use intake_model::{ApiError, ErrorCode, OperationKind, Privilege, QueryParams, limits};
 use intake_store::FileContainer;
 use rayon::prelude::*;
-use serde_json::json;
 
 use crate::context::{OrgCall, SourceCall, unpin_unless_accepted};
 use crate::http::{BodyLimit, HandlerResult, require_json, storage_failure, task_failed};
@@ -51,7 +50,7 @@ pub fn upload_routes() -> OpenApiRouter<AppState> {
         ("org" = String, Path, description = "Organization id"),
         ("useVirtualHostedStyleUrl" = Option<bool>, Query, description = "Accepted for compatibility; the URL is Intake's own"),
     ),
-    responses((status = 201, description = "{uploadUri, fileId, requiredHeaders}"), (status = "4XX", description = "See docs/errors.md"))
+    responses((status = 201, description = "The container, with where to upload its content", body = ContainerCreated))
 )]
 pub async fn create_container(
     State(state): State<AppState>,
@@ -83,12 +82,32 @@ pub async fn create_container(
         .map_err(|e| storage_failure("The file container could not be created", e))?;
     let upload_uri = upload_uri(&state, &container);
     tracing::info!(organization = org.id, file_id = container.file_id, "file container created");
-    let body = json!({
-        "uploadUri": upload_uri,
-        "fileId": container.file_id,
-        "requiredHeaders": { ENCRYPTION_HEADER: "AES256", "Content-Type": "application/octet-stream" },
-    });
+    let body = ContainerCreated {
+        upload_uri,
+        file_id: container.file_id,
+        required_headers: RequiredHeaders { encryption: "AES256", content_type: "application/octet-stream" },
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// A new file container: where to upload its content, for how long, and with which headers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerCreated {
+    /// Intake's own signed upload URL; it expires with the container (60 minutes).
+    upload_uri: String,
+    /// Names the container in `…/documents/batch?fileId=` and `compressedBinaryDataFileId`.
+    file_id: String,
+    /// Send exactly these with the upload.
+    required_headers: RequiredHeaders,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RequiredHeaders {
+    #[serde(rename = "x-amz-server-side-encryption")]
+    encryption: &'static str,
+    #[serde(rename = "Content-Type")]
+    content_type: &'static str,
 }
 
 /// What an upload URL signs: the container, its organization and the URL's expiry.
@@ -258,7 +277,7 @@ async fn store_upload(state: &AppState, headers: &HeaderMap, body: Body, file_id
         ("fileId" = String, Query, description = "The file container holding the batch file"),
         ("orderingId" = Option<i64>, Query, description = "Order of every operation of the batch"),
     ),
-    responses((status = 202, description = "Validated and journaled"), (status = 404, description = "ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3, with where the batch file is wrong"))
+    responses((status = 202, description = "Validated and journaled (durable)", body = crate::http::Accepted), (status = 404, description = "ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3, with where the batch file is wrong"))
 )]
 pub async fn push_batch(
     State(state): State<AppState>,

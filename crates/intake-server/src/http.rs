@@ -415,12 +415,18 @@ fn is_length_limit(error: &axum::Error) -> bool {
 
 /// The common success answer of an accepted operation (clients may parse it; a JSON object always parses).
 pub fn accepted(status: StatusCode, ordering_id: Option<i64>, request_id: &RequestId) -> Response {
-    let mut body = serde_json::Map::new();
-    if let Some(ordering_id) = ordering_id {
-        body.insert("orderingId".into(), ordering_id.into());
-    }
-    body.insert("requestId".into(), request_id.0.clone().into());
-    (status, Json(body)).into_response()
+    (status, Json(Accepted { ordering_id, request_id: request_id.0.clone() })).into_response()
+}
+
+/// What a Push API write answers once the operation is durable.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// The operation's order: the `orderingId` given, or the time of acceptance in epoch milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_id: Option<i64>,
+    /// Also in the `X-Request-ID` header, and in the logs of every item of the operation.
+    pub request_id: String,
 }
 
 #[cfg(test)]

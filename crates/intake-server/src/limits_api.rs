@@ -15,7 +15,13 @@ use axum::response::{IntoResponse, Response};
 use intake_model::json::{self, Json as StrictJson};
 use intake_model::quota::{FaultSpec, LIMITS_SECTION, LimitKey};
 use intake_model::{ApiError, ErrorCode};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::quotas::{LimitAnswer, LimitsReport};
 
 use crate::context::{OrgCall, read_body_bytes};
 use crate::http::HandlerResult;
@@ -35,37 +41,37 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// One limit, named by its section and key.
 #[utoipa::path(get, path = "/rest/organizations/{org}/limits/{section}/{key}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("section" = String, Path, description = "`content`, the section of every Intake limit"), ("key" = String, Path, description = "A limit such as `maximumItems`")),
-    responses((status = 200, description = "{limit, actualCount, lastUpdate}"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
-pub async fn get_section_limit(state: State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    responses((status = 200, description = "The limit", body = LimitOrSection), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
+pub async fn get_section_limit(state: State<AppState>, call: OrgCall) -> HandlerResult<Json<LimitOrSection>> {
     get_limit(state, call).await
 }
 
 /// Sets one limit, named by its section and key.
 #[utoipa::path(put, path = "/rest/organizations/{org}/limits/{section}/{key}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("section" = String, Path, description = "`content`, the section of every Intake limit"), ("key" = String, Path, description = "A limit such as `maximumItems`")),
-    request_body(content = serde_json::Value, description = "{value: N}, or {value: null}", content_type = "application/json"),
-    responses((status = 200, description = "{limit, actualCount, lastUpdate}"), (status = 400, description = "INVALID_JSON"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
+    request_body(content = LimitValue, description = "The organization's own value, or null to go back to the default", content_type = "application/json"),
+    responses((status = 200, description = "The limit", body = LimitOrSection), (status = 400, description = "INVALID_JSON"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
 pub async fn set_section_limit(
     state: State<AppState>,
     call: OrgCall,
     headers: HeaderMap,
     body: Body,
-) -> HandlerResult<Json<Value>> {
+) -> HandlerResult<Json<LimitOrSection>> {
     set_limit(state, call, headers, body).await
 }
 
 /// Resets one limit, named by its section and key.
 #[utoipa::path(delete, path = "/rest/organizations/{org}/limits/{section}/{key}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("section" = String, Path, description = "`content`, the section of every Intake limit"), ("key" = String, Path, description = "A limit such as `maximumItems`")),
-    responses((status = 200, description = "The limit, back to the server's default"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
-pub async fn reset_section_limit(state: State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+    responses((status = 200, description = "The limit, back to the server's default", body = LimitOrSection), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)")))]
+pub async fn reset_section_limit(state: State<AppState>, call: OrgCall) -> HandlerResult<Json<LimitOrSection>> {
     reset_limit(state, call).await
 }
 
 /// Every limit of the organization, with its usage.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/limits", tag = "Limits", params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "{content: {<limit>: {limit, actualCount, lastUpdate}}}"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+    responses((status = 200, description = "Every limit with its use", body = LimitsReport), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
 )]
-pub async fn all_limits(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn all_limits(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<LimitsReport>> {
     call.require_view()?;
     Ok(Json(state.quotas.report(&call.organization.id)?))
 }
@@ -73,30 +79,29 @@ pub async fn all_limits(State(state): State<AppState>, call: OrgCall) -> Handler
 /// A section (`content`) or one limit.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/limits/{name}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("name" = String, Path, description = "`content` (the section), or a limit such as `maximumItems` or `pushApiRequestsPerSecond`")),
-    responses((status = 200, description = "The section, or one limit: {limit, actualCount, lastUpdate}"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
+    responses((status = 200, description = "The section, or one limit", body = LimitOrSection), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
 )]
-pub async fn get_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn get_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<LimitOrSection>> {
     call.require_view()?;
-    let mut report = state.quotas.report(&call.organization.id)?;
-    let section = report[LIMITS_SECTION].take();
-    match limit_named(&call)? {
-        None => Ok(Json(section)),
-        Some(key) => Ok(Json(section[key.name()].clone())),
-    }
+    let report = state.quotas.report(&call.organization.id)?;
+    Ok(Json(match limit_named(&call)? {
+        None => LimitOrSection::Section(report.content),
+        Some(key) => LimitOrSection::Limit(one_limit(report, key)),
+    }))
 }
 
 /// `{"value": N}` sets the organization's own value; `{"value": null}` removes it.
 #[utoipa::path(
     put, path = "/rest/organizations/{org}/limits/{name}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("name" = String, Path, description = "`content` (the section), or a limit such as `maximumItems` or `pushApiRequestsPerSecond`")),
-    request_body(content = serde_json::Value, description = "{value: N} sets the organization's own value; {value: null} removes it", content_type = "application/json"),
-    responses((status = 200, description = "The limit: {limit, actualCount, lastUpdate}"), (status = 400, description = "INVALID_JSON"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
+    request_body(content = LimitValue, description = "The organization's own value, or null to go back to the default", content_type = "application/json"),
+    responses((status = 200, description = "The limit", body = LimitOrSection), (status = 400, description = "INVALID_JSON"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
 )]
 pub async fn set_limit(
     State(state): State<AppState>,
     call: OrgCall,
     headers: HeaderMap,
     body: Body,
-) -> HandlerResult<Json<Value>> {
+) -> HandlerResult<Json<LimitOrSection>> {
     require_master(&call, "the right to change limits")?;
     let key = limit_named(&call)?.ok_or_else(|| {
         ApiError::invalid_parameter("limitKey", LIMITS_SECTION, &format!("name one limit: {}", LimitKey::names()))
@@ -121,21 +126,42 @@ pub async fn set_limit(
     state.quotas.set_limit(&call.organization.id, key, value)?;
     tracing::info!(organization = call.organization.id, limit = key.name(), ?value, "limit set");
     let report = state.quotas.report(&call.organization.id)?;
-    Ok(Json(report[LIMITS_SECTION][key.name()].clone()))
+    Ok(Json(LimitOrSection::Limit(one_limit(report, key))))
 }
 
 /// Back to the server's default.
 #[utoipa::path(
     delete, path = "/rest/organizations/{org}/limits/{name}", tag = "Limits", params(("org" = String, Path, description = "Organization id"), ("name" = String, Path, description = "`content` (the section), or a limit such as `maximumItems` or `pushApiRequestsPerSecond`")),
-    responses((status = 200, description = "The limit, back to the server's default"), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
+    responses((status = 200, description = "The limit, back to the server's default", body = LimitOrSection), (status = 403, description = "ACCESS_DENIED: ORGANIZATION VIEW to read; only the master key changes limits"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER: no such section or limit, or a value that is not a whole number (a rate or burst of 0 included)"))
 )]
-pub async fn reset_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn reset_limit(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<LimitOrSection>> {
     require_master(&call, "the right to change limits")?;
     let key =
         limit_named(&call)?.ok_or_else(|| ApiError::invalid_parameter("limitKey", LIMITS_SECTION, "name one limit"))?;
     state.quotas.set_limit(&call.organization.id, key, None)?;
     let report = state.quotas.report(&call.organization.id)?;
-    Ok(Json(report[LIMITS_SECTION][key.name()].clone()))
+    Ok(Json(LimitOrSection::Limit(one_limit(report, key))))
+}
+
+/// A limit's new value.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
+pub struct LimitValue {
+    /// A whole number (at least 1 for a rate or burst), or null to go back to the server's default.
+    value: Option<u64>,
+}
+
+/// What a limits path answers: one limit, or the whole section.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LimitOrSection {
+    Limit(LimitAnswer),
+    /// By limit name.
+    Section(BTreeMap<String, LimitAnswer>),
+}
+
+fn one_limit(mut report: LimitsReport, key: LimitKey) -> LimitAnswer {
+    report.content.remove(key.name()).expect("the report has every limit")
 }
 
 /// The limit a path names: `None` for the section itself, 404 for an unknown section or key.
@@ -172,7 +198,7 @@ fn require_master(call: &OrgCall, what: &str) -> Result<(), ApiError> {
 #[utoipa::path(
     post, path = "/rest/organizations/{org}/faults", tag = "Fault injection", params(("org" = String, Path, description = "Organization id")),
     request_body(content = serde_json::Value, description = "A fault rule: {status, count? | percent?, route?, methods?, retryAfterSeconds?, …} (docs/limits-and-faults.md)", content_type = "application/json"),
-    responses((status = 201, description = "The rule, with its id"), (status = 400, description = "INVALID_JSON: not a fault rule"), (status = 403, description = "ACCESS_DENIED: only the master key injects faults"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER"))
+    responses((status = 201, description = "The rule as it was added, with its id, status, source, createdDate and fired", body = Object), (status = 400, description = "INVALID_JSON: not a fault rule"), (status = 403, description = "ACCESS_DENIED: only the master key injects faults"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "INVALID_PARAMETER"))
 )]
 pub async fn add_fault(
     State(state): State<AppState>,
@@ -192,11 +218,11 @@ pub async fn add_fault(
 /// The organization's fault rules.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/faults", tag = "Fault injection", params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "The organization's rules"), (status = 403, description = "ACCESS_DENIED: only the master key"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+    responses((status = 200, description = "The organization's rules: each as it was added, with id, status, source (api or configuration), createdDate, fired and, for a counted rule, remaining", body = Vec<Object>), (status = 403, description = "ACCESS_DENIED: only the master key"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
 )]
-pub async fn list_faults(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn list_faults(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Vec<Value>>> {
     require_master(&call, "the right to inject faults")?;
-    Ok(Json(Value::Array(state.faults.list(&call.organization.id))))
+    Ok(Json(state.faults.list(&call.organization.id)))
 }
 
 /// Remove a fault rule.

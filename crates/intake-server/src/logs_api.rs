@@ -9,7 +9,9 @@ use intake_model::dates::{format_ms, parse_date_ms};
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{ApiError, Privilege, QueryParams};
 use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::http::{BodyLimit, HandlerResult, storage_failure, task_failed};
@@ -40,7 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ),
     request_body(content = serde_json::Value, description = "Filters: sourcesIds, tasks, operations, results, and their exclude* twins", content_type = "application/json"),
     responses(
-        (status = 200, description = "{documentLogEntries: [{datetime, guid, id, meta, operation, organizationId, requestId, resourceId, result, sourceId, task}], hasNextPage}"),
+        (status = 200, description = "One page of outcomes, newest first", body = LogsPage),
         (status = 400, description = "INVALID_JSON: the filters body"),
         (status = 403, description = "ACCESS_DENIED: LOGS VIEW"),
         (status = 404, description = "ORGANIZATION_NOT_FOUND"),
@@ -97,29 +99,71 @@ pub async fn read_logs(
         .await
         .map_err(task_failed)?
         .map_err(|e| storage_failure("The item log could not be read", e))?;
-    let entries: Vec<Value> = entries.iter().map(entry_json).collect();
-    Ok(Json(json!({ "documentLogEntries": entries, "hasNextPage": has_next })).into_response())
+    let entries = entries.iter().map(LogEntryAnswer::from).collect();
+    Ok(Json(LogsPage { document_log_entries: entries, has_next_page: has_next }).into_response())
 }
 
-fn entry_json(stored: &StoredLogEntry) -> Value {
-    let e = &stored.entry;
-    let mut meta = json!({ "orderingId": e.ordering_id.to_string(), "journalSeq": e.journal_seq });
-    if let Some(reason) = &e.reason {
-        meta["error"] = reason.clone().into();
+/// One page of the item log, as Coveo's Logs API answers it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsPage {
+    document_log_entries: Vec<LogEntryAnswer>,
+    has_next_page: bool,
+}
+
+/// One outcome of one operation on one item.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntryAnswer {
+    /// When the outcome was recorded (ISO 8601, UTC).
+    datetime: String,
+    guid: String,
+    /// The item's `documentId`.
+    id: String,
+    meta: LogMeta,
+    /// `ADD`, `UPDATE`, `DELETE`, `DELETE_OLDER_THAN`, `BATCH_FILE`…
+    operation: &'static str,
+    organization_id: String,
+    request_id: String,
+    resource_id: String,
+    /// `COMPLETED`, `WARNING`, `REJECTED`, `SKIPPED` or `ERROR`.
+    result: &'static str,
+    source_id: String,
+    /// `STREAMING_EXTENSION`, `PROCESSING`, `INDEXING`…
+    task: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogMeta {
+    ordering_id: String,
+    journal_seq: u64,
+    /// Why, for anything but COMPLETED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl From<&StoredLogEntry> for LogEntryAnswer {
+    fn from(stored: &StoredLogEntry) -> LogEntryAnswer {
+        let e = &stored.entry;
+        LogEntryAnswer {
+            datetime: format_ms(e.datetime_ms),
+            guid: format!("00000000-0000-4000-8000-{:012x}", stored.row_id),
+            id: e.document_id.clone(),
+            meta: LogMeta {
+                ordering_id: e.ordering_id.to_string(),
+                journal_seq: e.journal_seq,
+                error: e.reason.clone(),
+            },
+            operation: e.operation.as_str(),
+            organization_id: e.organization_id.clone(),
+            request_id: e.request_id.clone(),
+            resource_id: e.source_id.clone(),
+            result: e.result.as_str(),
+            source_id: e.source_id.clone(),
+            task: e.task.as_str(),
+        }
     }
-    json!({
-        "datetime": format_ms(e.datetime_ms),
-        "guid": format!("00000000-0000-4000-8000-{:012x}", stored.row_id),
-        "id": e.document_id,
-        "meta": meta,
-        "operation": e.operation.as_str(),
-        "organizationId": e.organization_id,
-        "requestId": e.request_id,
-        "resourceId": e.source_id,
-        "result": e.result.as_str(),
-        "sourceId": e.source_id,
-        "task": e.task.as_str(),
-    })
 }
 
 fn time_parameter(query: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {

@@ -9,11 +9,12 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use intake_model::error::shorten;
 use intake_model::{ApiError, ErrorCode, QueryParams};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::auth::{Principal, authenticate, check_key_use, issue_token, secret_hash};
 use crate::http::{BodyLimit, HandlerResult};
 use crate::state::AppState;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,12 +32,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
     post, path = "/oauth/token", tag = "Access tokens", security(()),
     request_body(content = String, description = "grant_type=client_credentials&client_id=<key id>&client_secret=<key value> (or the two as HTTP Basic credentials)", content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "{access_token, token_type: bearer, expires_in, scope, organizationId}"),
+        (status = 200, description = "An access token for the key", body = TokenAnswer),
         (status = 400, description = "INVALID_REQUEST (RFC 6749 invalid_request) or UNSUPPORTED_GRANT_TYPE"),
         (status = 401, description = "INVALID_CLIENT (RFC 6749 invalid_client)"),
     )
 )]
-pub async fn token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
+pub async fn token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<TokenAnswer>> {
     let (parts, body) = request.into_parts();
     let form = read_form(&state, &parts, body).await.map_err(as_oauth_error)?;
     let grant = form.required("grant_type").map_err(as_oauth_error)?;
@@ -68,13 +69,13 @@ pub async fn token(State(state): State<AppState>, request: Request) -> HandlerRe
         key.expiration_ms.map_or(now + state.auth.token_lifetime_ms, |end| end.min(now + state.auth.token_lifetime_ms));
     let token = issue_token(&key, expires_at, &state.auth.token_secret);
     tracing::info!(organization = key.organization_id, key = key.id, "access token issued");
-    Ok(Json(json!({
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": (expires_at - now) / 1000,
-        "scope": "full",
-        "organizationId": key.organization_id,
-    })))
+    Ok(Json(TokenAnswer {
+        access_token: token,
+        token_type: "bearer",
+        expires_in: (expires_at - now) / 1000,
+        scope: "full",
+        organization_id: key.organization_id,
+    }))
 }
 
 /// A parameter error of the token endpoint, as RFC 6749 words it (400 `invalid_request`).
@@ -92,12 +93,12 @@ fn as_oauth_error(error: ApiError) -> ApiError {
     method(get, post), path = "/oauth/check_token", tag = "Access tokens", security(()),
     request_body(content = String, description = "token=<token>, as a form (multipart, as the Coveo CLI sends it, or urlencoded) or in the query string", content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "{active, client_id, organizationId, exp, authorities}"),
+        (status = 200, description = "The token is valid", body = TokenCheck),
         (status = 401, description = "INVALID_TOKEN: unknown, expired or tampered"),
         (status = 412, description = "MISSING_PARAMETER: no token"),
     )
 )]
-pub async fn check_token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<Value>> {
+pub async fn check_token(State(state): State<AppState>, request: Request) -> HandlerResult<Json<TokenCheck>> {
     let (parts, body) = request.into_parts();
     let token = match form_field_multipart(&state, &parts, body).await? {
         Some(token) => token,
@@ -105,16 +106,51 @@ pub async fn check_token(State(state): State<AppState>, request: Request) -> Han
     };
     let principal = authenticate(&token, &parts, &state)?;
     let body = match &principal {
-        Principal::Master => json!({ "active": true, "client_id": "master", "authorities": ["*"] }),
-        Principal::Key(key) | Principal::Token(key) => json!({
-            "active": true,
-            "client_id": key.id,
-            "organizationId": key.organization_id,
-            "exp": key.expiration_ms.map(|ms| ms / 1000),
-            "authorities": key.privileges.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        }),
+        Principal::Master => TokenCheck {
+            active: true,
+            client_id: "master".into(),
+            organization_id: None,
+            exp: None,
+            authorities: vec!["*".into()],
+        },
+        Principal::Key(key) | Principal::Token(key) => TokenCheck {
+            active: true,
+            client_id: key.id.clone(),
+            organization_id: Some(key.organization_id.clone()),
+            exp: Some(key.expiration_ms.map(|ms| ms / 1000)),
+            authorities: key.privileges.iter().map(ToString::to_string).collect(),
+        },
     };
     Ok(Json(body))
+}
+
+/// An access token (RFC 6749 §5.1, with Coveo's `organizationId`).
+#[derive(Serialize, ToSchema)]
+pub struct TokenAnswer {
+    access_token: String,
+    /// Always `bearer`.
+    token_type: &'static str,
+    /// Seconds until it expires.
+    expires_in: i64,
+    scope: &'static str,
+    #[serde(rename = "organizationId")]
+    organization_id: String,
+}
+
+/// What a valid token is.
+#[derive(Serialize, ToSchema)]
+pub struct TokenCheck {
+    active: bool,
+    /// The API key's id, or `master`.
+    client_id: String,
+    #[serde(rename = "organizationId", skip_serializing_if = "Option::is_none")]
+    organization_id: Option<String>,
+    /// Epoch seconds of the key's expiry; null when it never expires. Absent for the master key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    exp: Option<Option<i64>>,
+    /// The key's privileges (`*` for the master key).
+    authorities: Vec<String>,
 }
 
 /// `Authorization: Basic base64(id:secret)`.

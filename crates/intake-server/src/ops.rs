@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +45,12 @@ pub struct ErrorBody {
     request_id: String,
     /// What to do.
     resolution: String,
+    /// For the `/oauth/*` endpoints: RFC 6749's error (`invalid_request`, `invalid_client`, …).
+    #[schema(nullable = false)]
+    error: Option<String>,
+    /// For the `/oauth/*` endpoints: the message again, as RFC 6749 names it.
+    #[schema(nullable = false)]
+    error_description: Option<String>,
 }
 
 /// The OpenAPI document of every route, built once from the routers.
@@ -61,7 +66,49 @@ pub fn document() -> &'static Document {
 /// Finishes the document the routers collected: the bearer scheme, and the answers every route shares.
 fn finish(document: &mut Document) {
     BearerAuth.modify(document);
+    Refusals { prefix: "/push/v1/organizations/{org}/sources/{src}/", refusals: crate::context::SOURCE_CALL_REFUSALS }
+        .modify(document);
+    for prefix in ["/push/v1/organizations/{org}/", "/rest/organizations/{org}", "/logs/v1/organizations/{org}"] {
+        Refusals { prefix, refusals: crate::context::ORG_CALL_REFUSALS }.modify(document);
+    }
     CommonErrors.modify(document);
+}
+
+fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let body = ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))));
+    ResponseBuilder::new().description(description).content("application/json", body.build()).build().into()
+}
+
+/// The refusals of the request context a route's path implies (`OrgCall`, `SourceCall`): a status the route
+/// already documents gets the context's codes added to its description.
+struct Refusals {
+    prefix: &'static str,
+    refusals: &'static [(&'static str, &'static str)],
+}
+
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut Document) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with(self.prefix) {
+                continue;
+            }
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for (status, description) in self.refusals {
+                    match responses.get_mut(*status) {
+                        Some(RefOr::T(documented)) if !documented.description.contains(description) => {
+                            documented.description = format!("{}; or {description}", documented.description);
+                        }
+                        Some(_) => {}
+                        None => {
+                            responses.insert(status.to_string(), error_answer(description));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 struct BearerAuth;
@@ -84,11 +131,7 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut Document) {
-        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
-            let body =
-                ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))));
-            ResponseBuilder::new().description(description).content("application/json", body.build()).build().into()
-        };
+        let error = error_answer;
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
@@ -103,6 +146,16 @@ impl Modify for CommonErrors {
                 responses.entry("503".into()).or_insert_with(|| {
                     error("SERVICE_UNAVAILABLE: starting, stopping, over the connection cap or out of disk; retry after Retry-After")
                 });
+                // Every error answer, documented by its route or above, has the catalog's body.
+                for (status, response) in responses.iter_mut() {
+                    let bare = match &*response {
+                        RefOr::T(documented) if documented.content.is_empty() => Some(documented.description.clone()),
+                        _ => None,
+                    };
+                    if let (true, Some(description)) = (status.starts_with(['4', '5']), bare) {
+                        *response = error(&description);
+                    }
+                }
             }
         }
     }
@@ -119,29 +172,47 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/health", tag = "Operations", security(()), responses((status = 200, description = "Up")))]
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health", tag = "Operations", security(()), responses((status = 200, description = "Up", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// Whether search reflects what was accepted, and why not; the data directory's use and its disk's space.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `replaying` or `stalled`.
+    status: &'static str,
+    /// Why not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    /// `{bytes: {<part>: n}, free, total, warning?}`.
+    #[schema(value_type = Object)]
+    disk: serde_json::Value,
 }
 
 /// The journal backlog found at start is applied and index commits succeed: search reflects what was accepted.
 /// The answer also carries the data directory's use per part and its disk's free space, with a warning when
 /// that runs low.
-#[utoipa::path(get, path = "/ready", tag = "Operations", security(()), responses((status = 200, description = "Ready"), (status = 503, description = "Still replaying the journal, or index commits are failing (the message says why)")))]
+#[utoipa::path(get, path = "/ready", tag = "Operations", security(()), responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Still replaying the journal, or index commits are failing (the message says why)", body = Readiness)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let readiness = &state.readiness;
     let disk = crate::disk_usage::report(state.disk_usage.clone(), state.metrics.clone()).await;
     let (status, message) = match readiness.stalled() {
         Some(reason) => ("stalled", reason),
         None if !readiness.is_replayed() => ("replaying", "The journal backlog is being applied.".to_string()),
-        None => return Json(json!({ "status": "ready", "disk": disk })).into_response(),
+        None => return Json(Readiness { status: "ready", message: None, disk }).into_response(),
     };
-    let body = json!({ "status": status, "message": message, "disk": disk });
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status, message: Some(message), disk })).into_response()
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "Operations", security(()), responses((status = 200, description = "Metrics")))]
+#[utoipa::path(get, path = "/metrics", tag = "Operations", security(()), responses((status = 200, description = "Metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     crate::disk_usage::refresh(state.disk_usage.clone(), state.metrics.clone()).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()

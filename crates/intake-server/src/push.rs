@@ -43,8 +43,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ("orderingId" = Option<i64>, Query, description = "Order of the operation; default: epoch milliseconds"),
         ("compressionType" = Option<String>, Query, description = "UNCOMPRESSED, DEFLATE, GZIP, LZMA or ZLIB (default ZLIB)"),
     ),
-    request_body(content = serde_json::Value, description = "The item body (DocumentBody)", content_type = "application/json"),
-    responses((status = 202, description = "Journaled; applied asynchronously"), (status = "4XX", description = "See docs/errors.md"))
+    request_body(content = DocumentBody, description = "The item", content_type = "application/json"),
+    responses((status = 202, description = "Journaled (durable); applied asynchronously", body = crate::http::Accepted), (status = 400, description = "INVALID_JSON: the body is not an item (the message gives the line, column and key)"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the parameter; DOCUMENT_LIMIT_EXCEEDED"), (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: over 6 MiB; push it through a file container"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not application/json"), (status = 429, description = "TOO_MANY_DOCUMENTS_DAILY (with Retry-After)"))
 )]
 pub async fn put_document(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ pub async fn put_document(
         ("deleteChildren" = Option<bool>, Query, description = "Also delete the items whose URI starts with documentId + '/'"),
         ("orderingId" = Option<i64>, Query, description = "Order of the operation"),
     ),
-    responses((status = 202, description = "Journaled"), (status = "4XX", description = "See docs/errors.md"))
+    responses((status = 202, description = "Journaled (durable)", body = crate::http::Accepted), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the parameter"))
 )]
 pub async fn delete_document(
     State(state): State<AppState>,
@@ -103,7 +103,7 @@ pub async fn delete_document(
         ("orderingId" = i64, Query, description = "Items last updated by an operation with a strictly lower orderingId are deleted"),
         ("queueDelay" = Option<u32>, Query, description = "Minutes to wait before deleting (default 15)"),
     ),
-    responses((status = 202, description = "Journaled"), (status = "4XX", description = "See docs/errors.md"))
+    responses((status = 202, description = "Journaled (durable)", body = crate::http::Accepted), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the parameter"))
 )]
 pub async fn delete_older_than(
     State(state): State<AppState>,
@@ -128,7 +128,7 @@ pub async fn delete_older_than(
         ("src" = String, Path, description = "Source id"),
         ("statusType" = String, Query, description = "INCREMENTAL, REFRESH, REBUILD or IDLE"),
     ),
-    responses((status = 201, description = "Status set"), (status = "4XX", description = "See docs/errors.md"))
+    responses((status = 201, description = "Status set", body = crate::http::Accepted), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER: statusType must be REBUILD, REFRESH, INCREMENTAL or IDLE"))
 )]
 pub async fn set_status(
     State(state): State<AppState>,
@@ -167,4 +167,33 @@ fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiE
 async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
     require_json(headers, false)?;
     state.body_budget.read(headers, body, IGNORED_BODY).await.map(drop)
+}
+
+/// An item, as the Push API takes it (Coveo's DocumentBody): its content in at most one of `data`,
+/// `compressedBinaryData` and `compressedBinaryDataFileId`; every other key is metadata (a string, a number, a
+/// boolean, or an array of them).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
+pub struct DocumentBody {
+    /// The item's text or HTML.
+    data: Option<String>,
+    /// The item's bytes, compressed as `compressionType` says, in base64.
+    compressed_binary_data: Option<String>,
+    /// A file container holding the item's bytes, compressed as `compressionType` says.
+    compressed_binary_data_file_id: Option<String>,
+    /// `UNCOMPRESSED`, `DEFLATE`, `GZIP`, `LZMA` or `ZLIB` (default `ZLIB`).
+    compression_type: Option<String>,
+    /// Such as `.html`, `.txt`, `.pdf`.
+    file_extension: Option<String>,
+    /// The `documentId` of the item's parent.
+    parent_id: Option<String>,
+    /// Permission sets: `[{allowAnonymous?, allowedPermissions?, deniedPermissions?}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    permissions: Option<Vec<serde_json::Value>>,
+    title: Option<String>,
+    /// ISO 8601 (or epoch milliseconds, as a number).
+    date: Option<String>,
+    clickable_uri: Option<String>,
+    author: Option<String>,
 }

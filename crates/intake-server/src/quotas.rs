@@ -15,10 +15,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use intake_model::quota::{DAY_MS, LIMITS_SECTION, LimitKey, Limits, seconds_to_midnight};
+use intake_model::quota::{DAY_MS, LimitKey, Limits, seconds_to_midnight};
 use intake_model::{ApiError, ErrorCode};
 use intake_store::{Catalog, Clock, DailyUsage, Seq};
-use serde_json::{Map, Value, json};
 
 /// What an operation adds to the counts: `documents` against the daily item limit (adds and deletes), `adds`
 /// against the item limit, `identities` against the daily security identity limit.
@@ -122,6 +121,24 @@ impl Drop for Reservation {
             quota.dirty = true;
         }
     }
+}
+
+/// Every limit of an organization (the section `content`, as Coveo's limits API groups them).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LimitsReport {
+    /// By limit name.
+    pub content: BTreeMap<String, LimitAnswer>,
+}
+
+/// One limit and its use.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitAnswer {
+    /// Null when unlimited.
+    pub limit: Option<u64>,
+    pub actual_count: u64,
+    /// Epoch milliseconds of the last change of `actualCount`.
+    pub last_update: i64,
 }
 
 impl Quotas {
@@ -256,20 +273,20 @@ impl Quotas {
 
     /// The limits report of spec §5.3: per section, per key, `{limit, actualCount, lastUpdate}` (`limit` is null
     /// when unlimited).
-    pub fn report(&self, organization_id: &str) -> Result<Value, ApiError> {
+    pub fn report(&self, organization_id: &str) -> Result<LimitsReport, ApiError> {
         let quota = self.organization(organization_id)?;
         let now = self.clock.now_ms();
         let mut quota = quota.lock().expect("quota lock");
         quota.roll_over(now);
-        let mut section = Map::new();
+        let mut content = BTreeMap::new();
         for key in LimitKey::ALL {
-            let (actual, updated) = quota.usage_of(key, now);
-            section.insert(
+            let (actual_count, last_update) = quota.usage_of(key, now);
+            content.insert(
                 key.name().to_string(),
-                json!({"limit": quota.limits.get(key), "actualCount": actual, "lastUpdate": updated}),
+                LimitAnswer { limit: quota.limits.get(key), actual_count, last_update },
             );
         }
-        Ok(json!({ LIMITS_SECTION: section }))
+        Ok(LimitsReport { content })
     }
 
     /// Saves the usage that changed since the last save.
@@ -450,7 +467,7 @@ mod tests {
         quotas.reserve("acme", identities(4)).unwrap().journaled(2);
         assert!(quotas.reserve("acme", identities(1)).is_err());
         let report = quotas.report("acme").unwrap();
-        assert_eq!(report["content"]["pushApiMaximumDailySecurityIdentities"]["actualCount"], 10);
+        assert_eq!(report.content["pushApiMaximumDailySecurityIdentities"].actual_count, 10);
         clock.advance_ms(DAY_MS);
         quotas.reserve("acme", identities(10)).unwrap().journaled(3);
     }
@@ -473,6 +490,6 @@ mod tests {
         quotas.indexed("acme", 2, 5);
         quotas.reserve("acme", ItemCounts::items(1, 1)).unwrap().journaled(5);
         let report = quotas.report("acme").unwrap();
-        assert_eq!(report["content"]["maximumItems"]["actualCount"], 2);
+        assert_eq!(report.content["maximumItems"].actual_count, 2);
     }
 }

@@ -11,45 +11,82 @@ use intake_model::field::valid_field_name;
 use intake_model::json::Json as StrictJson;
 use intake_model::{FieldType, QueryParams};
 use intake_store::Field;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{no_content, required_text, text};
 use crate::context::{OrgCall, read_body};
 use crate::http::HandlerResult;
 use crate::state::AppState;
 
-fn field_json(field: &Field) -> Value {
-    json!({ "name": field.name, "type": field.field_type.as_str(), "description": field.description })
+/// A field to declare.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
+pub struct NewField {
+    /// Lower-case letters, digits and underscores, starting with a letter.
+    name: String,
+    /// `STRING`, `LONG`, `LONG_64`, `DOUBLE` or `DATE`.
+    #[schema(rename = "type")]
+    field_type: String,
+    description: Option<String>,
+}
+
+/// A declared field.
+#[derive(Serialize, ToSchema)]
+pub struct FieldAnswer {
+    name: String,
+    /// `STRING`, `LONG`, `LONG_64`, `DOUBLE` or `DATE`.
+    #[serde(rename = "type")]
+    field_type: &'static str,
+    description: String,
+}
+
+/// One page of declared fields.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldPage {
+    items: Vec<FieldAnswer>,
+    total_entries: usize,
+    total_pages: usize,
+}
+
+impl From<&Field> for FieldAnswer {
+    fn from(field: &Field) -> FieldAnswer {
+        FieldAnswer {
+            name: field.name.clone(),
+            field_type: field.field_type.as_str(),
+            description: field.description.clone(),
+        }
+    }
 }
 
 /// One page of the organization's declared fields.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/indexes/page/fields", tag = "Fields",
     params(("org" = String, Path, description = "Organization id"), ("page" = Option<u32>, Query, description = "Page, from 0"), ("perPage" = Option<u32>, Query, description = "Fields per page (default 100, at most 1000)")),
-    responses((status = 200, description = "{items: [{name, type, description}], totalEntries, totalPages}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+    responses((status = 200, description = "One page of the declared fields", body = FieldPage), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
 )]
 pub async fn list_fields(
     State(state): State<AppState>,
     call: OrgCall,
     RawQuery(query): RawQuery,
-) -> HandlerResult<Json<Value>> {
+) -> HandlerResult<Json<FieldPage>> {
     call.require("FIELD", "VIEW", "*")?;
     let query = QueryParams::parse(query.as_deref());
     let page = query.non_negative("page", u32::MAX as u64)?.unwrap_or(0) as usize;
     let per_page = query.non_negative("perPage", 1000)?.unwrap_or(100).max(1) as usize;
     let fields = state.catalog.fields(&call.organization.id);
-    let items: Vec<Value> = fields.iter().skip(page * per_page).take(per_page).map(field_json).collect();
-    Ok(Json(json!({
-        "items": items,
-        "totalEntries": fields.len(),
-        "totalPages": fields.len().div_ceil(per_page).max(1),
-    })))
+    Ok(Json(FieldPage {
+        items: fields.iter().skip(page * per_page).take(per_page).map(FieldAnswer::from).collect(),
+        total_entries: fields.len(),
+        total_pages: fields.len().div_ceil(per_page).max(1),
+    }))
 }
 
 /// Declare fields: `[{name, type, description?}]`.
 #[utoipa::path(
     post, path = "/rest/organizations/{org}/indexes/fields/batch/create", tag = "Fields", params(("org" = String, Path, description = "Organization id")),
-    request_body(content = serde_json::Value, description = "[{name, type: STRING | LONG | LONG_64 | DOUBLE | DATE, description?}]", content_type = "application/json"),
+    request_body(content = Vec<NewField>, description = "The fields to declare", content_type = "application/json"),
     responses((status = 204, description = "Declared (or redeclared)"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
 )]
 pub async fn create_fields(

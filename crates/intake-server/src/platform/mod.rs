@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use intake_model::ApiError;
 use intake_model::json::Json as StrictJson;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -73,7 +72,7 @@ fn strings(body: &StrictJson, key: &str) -> Result<Vec<String>, ApiError> {
     }
 }
 
-fn created(body: Value) -> Response {
+fn created(body: impl serde::Serialize) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 

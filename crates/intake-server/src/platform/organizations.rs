@@ -9,7 +9,8 @@ use intake_model::ApiError;
 use intake_model::{OperationKind, Privilege};
 use intake_store::Organization;
 use intake_store::catalog::random_id;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{created, no_content, text};
 use crate::auth::Principal;
@@ -17,22 +18,65 @@ use crate::context::{OrgCall, read_body};
 use crate::http::HandlerResult;
 use crate::state::AppState;
 
-fn organization_json(organization: &Organization) -> Value {
-    json!({
-        "id": organization.id,
-        "displayName": organization.display_name,
-        "type": "PRODUCTION",
-        "createdDate": organization.created_at_ms,
-        "paused": organization.paused,
-        "readOnly": false,
-    })
+/// An organization to create.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
+pub struct NewOrganization {
+    /// Made from the display name when absent.
+    id: Option<String>,
+    display_name: String,
+}
+
+/// An organization, as Coveo's Platform API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationAnswer {
+    id: String,
+    display_name: String,
+    /// Always `PRODUCTION`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Epoch milliseconds.
+    created_date: i64,
+    paused: bool,
+    read_only: bool,
+}
+
+impl From<&Organization> for OrganizationAnswer {
+    fn from(organization: &Organization) -> OrganizationAnswer {
+        OrganizationAnswer {
+            id: organization.id.clone(),
+            display_name: organization.display_name.clone(),
+            kind: "PRODUCTION",
+            created_date: organization.created_at_ms,
+            paused: organization.paused,
+            read_only: false,
+        }
+    }
+}
+
+/// An organization's status, as Coveo's status endpoint reports it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationStatus {
+    /// Always `HEALTHY`.
+    status: &'static str,
+    /// `ACTIVE` or `PAUSED`.
+    life_cycle_state: &'static str,
+    /// `ACTIVE` or `PAUSED`.
+    pause_state: &'static str,
+    paused: bool,
+    resumable: bool,
+    read_only: bool,
+    error_codes: Vec<String>,
 }
 
 /// Create an organization (master key only).
 #[utoipa::path(
     post, path = "/rest/organizations", tag = "Organizations",
-    request_body(content = serde_json::Value, description = "{id?, displayName}: the id is made from the display name when absent", content_type = "application/json"),
-    responses((status = 201, description = "{id, displayName, type, createdDate, paused, readOnly}"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: only the master key creates organizations"), (status = 409, description = "ALREADY_EXISTS"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+    request_body(content = NewOrganization, description = "The organization to create", content_type = "application/json"),
+    responses((status = 201, description = "The organization", body = OrganizationAnswer), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: only the master key creates organizations"), (status = 409, description = "ALREADY_EXISTS"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
 )]
 pub async fn create_organization(
     State(state): State<AppState>,
@@ -62,7 +106,7 @@ pub async fn create_organization(
     let organization =
         state.catalog.create_organization(&id, display_name.as_deref().unwrap_or(&id), state.clock.now_ms())?;
     tracing::info!(organization = id, "organization created");
-    Ok(created(organization_json(&organization)))
+    Ok(created(OrganizationAnswer::from(&organization)))
 }
 
 fn valid_organization_id(id: &str) -> bool {
@@ -80,26 +124,29 @@ fn organization_id_from(display_name: &str) -> String {
 /// The organizations the caller can see: all for the master key, its own for an API key that may view it.
 #[utoipa::path(
     get, path = "/rest/organizations", tag = "Organizations",
-    responses((status = 200, description = "The organizations the caller may view: [{id, displayName, type, createdDate, paused, readOnly}]"))
+    responses((status = 200, description = "The organizations the caller may view", body = Vec<OrganizationAnswer>))
 )]
-pub async fn list_organizations(State(state): State<AppState>, principal: Principal) -> HandlerResult<Json<Value>> {
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> HandlerResult<Json<Vec<OrganizationAnswer>>> {
     let visible = state
         .catalog
         .organizations()
         .into_iter()
         .filter(|org| principal.organization_id().is_none_or(|own| own == org.id))
         .filter(|org| principal.holds(&Privilege::platform("ORGANIZATION", "VIEW", &org.id)));
-    Ok(Json(Value::Array(visible.map(|org| organization_json(&org)).collect())))
+    Ok(Json(visible.map(|org| OrganizationAnswer::from(&org)).collect()))
 }
 
 /// One organization.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "{id, displayName, type, createdDate, paused, readOnly}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+    responses((status = 200, description = "The organization", body = OrganizationAnswer), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
 )]
-pub async fn get_organization(call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn get_organization(call: OrgCall) -> HandlerResult<Json<OrganizationAnswer>> {
     call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
-    Ok(Json(organization_json(&call.organization)))
+    Ok(Json(OrganizationAnswer::from(&call.organization)))
 }
 
 /// Delete an organization, its sources, keys, fields and index (master key only).
@@ -148,18 +195,18 @@ fn set_paused(state: &AppState, call: &OrgCall, paused: bool) -> HandlerResult<R
 /// An organization's status, as Coveo's status endpoint reports it.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/status", tag = "Organizations", params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "{status, lifeCycleState, pauseState, paused, resumable, readOnly, errorCodes}"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+    responses((status = 200, description = "The organization's status", body = OrganizationStatus), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
 )]
-pub async fn organization_status(call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn organization_status(call: OrgCall) -> HandlerResult<Json<OrganizationStatus>> {
     call.require("ORGANIZATION", "VIEW", &call.organization.id)?;
     let state = if call.organization.paused { "PAUSED" } else { "ACTIVE" };
-    Ok(Json(json!({
-        "status": "HEALTHY",
-        "lifeCycleState": state,
-        "pauseState": state,
-        "paused": call.organization.paused,
-        "resumable": call.organization.paused,
-        "readOnly": false,
-        "errorCodes": [],
-    })))
+    Ok(Json(OrganizationStatus {
+        status: "HEALTHY",
+        life_cycle_state: state,
+        pause_state: state,
+        paused: call.organization.paused,
+        resumable: call.organization.paused,
+        read_only: false,
+        error_codes: Vec::new(),
+    }))
 }

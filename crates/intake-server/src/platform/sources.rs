@@ -9,25 +9,75 @@ use intake_model::ApiError;
 use intake_model::json::Json as StrictJson;
 use intake_model::{OperationKind, Privilege};
 use intake_store::Source;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{created, no_content, required_text, text};
 use crate::context::{OrgCall, read_body};
 use crate::http::HandlerResult;
 use crate::state::AppState;
 
-fn source_json(source: &Source) -> Value {
-    json!({
-        "id": source.id,
-        "name": source.name,
-        "organizationId": source.organization_id,
-        "sourceType": source.source_type,
-        "sourceVisibility": source.visibility,
-        "pushEnabled": true,
-        "streamEnabled": source.source_type == "CATALOG",
-        "createdDate": source.created_at_ms,
-        "information": { "sourceStatus": { "type": source.status.map_or("IDLE", |s| s.as_str()) } },
-    })
+/// A source to create.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
+pub struct NewSource {
+    /// Unique in the organization; at most 255 characters.
+    name: String,
+    /// `PUSH` (default) or `CATALOG`, any case.
+    source_type: Option<String>,
+    /// `PRIVATE`, `SECURED` (default) or `SHARED`, any case.
+    source_visibility: Option<String>,
+}
+
+/// A source, as Coveo's Platform API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceAnswer {
+    id: String,
+    name: String,
+    organization_id: String,
+    /// `PUSH` or `CATALOG`.
+    source_type: String,
+    /// `PRIVATE`, `SECURED` or `SHARED`.
+    source_visibility: String,
+    push_enabled: bool,
+    /// True for a `CATALOG` source.
+    stream_enabled: bool,
+    /// Epoch milliseconds.
+    created_date: i64,
+    information: SourceInformation,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceInformation {
+    source_status: SourceStatusAnswer,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SourceStatusAnswer {
+    /// `IDLE`, or the status set by the Push API's `…/status` (`REBUILD`, `REFRESH`, `INCREMENTAL`).
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl From<&Source> for SourceAnswer {
+    fn from(source: &Source) -> SourceAnswer {
+        SourceAnswer {
+            id: source.id.clone(),
+            name: source.name.clone(),
+            organization_id: source.organization_id.clone(),
+            source_type: source.source_type.clone(),
+            source_visibility: source.visibility.clone(),
+            push_enabled: true,
+            stream_enabled: source.source_type == "CATALOG",
+            created_date: source.created_at_ms,
+            information: SourceInformation {
+                source_status: SourceStatusAnswer { kind: source.status.map_or("IDLE", |s| s.as_str()).to_string() },
+            },
+        }
+    }
 }
 
 const SOURCE_TYPES: &[&str] = &["PUSH", "CATALOG"];
@@ -48,8 +98,8 @@ fn choice(body: &StrictJson, key: &str, allowed: &[&str], default: &str) -> Resu
 /// Create a source (PUSH or CATALOG).
 #[utoipa::path(
     post, path = "/rest/organizations/{org}/sources", tag = "Sources", params(("org" = String, Path, description = "Organization id")),
-    request_body(content = serde_json::Value, description = "{name, sourceType: PUSH | CATALOG, sourceVisibility: PRIVATE | SECURED | SHARED}", content_type = "application/json"),
-    responses((status = 201, description = "The source: {id, name, organizationId, sourceType, sourceVisibility, pushEnabled, streamEnabled, createdDate, information}"), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 409, description = "ALREADY_EXISTS: a source of that name exists"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
+    request_body(content = NewSource, description = "The source to create", content_type = "application/json"),
+    responses((status = 201, description = "The source", body = SourceAnswer), (status = 400, description = "INVALID_JSON: the body is not a JSON object of the shape shown, or repeats a key"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 409, description = "ALREADY_EXISTS: a source of that name exists"), (status = 412, description = "MISSING_PARAMETER or INVALID_PARAMETER, naming the member"))
 )]
 pub async fn create_source(
     State(state): State<AppState>,
@@ -68,33 +118,33 @@ pub async fn create_source(
     let source =
         state.catalog.create_source(&call.organization.id, &name, &source_type, &visibility, state.clock.now_ms())?;
     tracing::info!(organization = call.organization.id, source = source.id, "source created");
-    Ok(created(source_json(&source)))
+    Ok(created(SourceAnswer::from(&source)))
 }
 
 /// The sources the caller may view (403 when it may view none).
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/sources", tag = "Sources", params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "The organization's sources"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
+    responses((status = 200, description = "The organization's sources", body = Vec<SourceAnswer>), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"))
 )]
-pub async fn list_sources(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn list_sources(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Vec<SourceAnswer>>> {
     let org = &call.organization.id;
     let may_view = |id: &str| call.principal.holds(&Privilege::platform("SOURCE", "VIEW", id));
     let sources: Vec<Source> = state.catalog.sources(org).into_iter().filter(|s| may_view(&s.id)).collect();
     if sources.is_empty() && !may_view("*") {
         call.require("SOURCE", "VIEW", "*")?;
     }
-    Ok(Json(Value::Array(sources.iter().map(source_json).collect())))
+    Ok(Json(sources.iter().map(SourceAnswer::from).collect()))
 }
 
 /// One source.
 #[utoipa::path(
     get, path = "/rest/organizations/{org}/sources/{src}", tag = "Sources", params(("org" = String, Path, description = "Organization id"), ("src" = String, Path, description = "Source id")),
-    responses((status = 200, description = "The source"), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "SOURCE_DOES_NOT_EXIST"))
+    responses((status = 200, description = "The source", body = SourceAnswer), (status = 403, description = "ACCESS_DENIED: the key lacks the privilege the message names"), (status = 404, description = "ORGANIZATION_NOT_FOUND"), (status = 412, description = "SOURCE_DOES_NOT_EXIST"))
 )]
-pub async fn get_source(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<Value>> {
+pub async fn get_source(State(state): State<AppState>, call: OrgCall) -> HandlerResult<Json<SourceAnswer>> {
     let src = call.param("src");
     call.require("SOURCE", "VIEW", src)?;
-    Ok(Json(source_json(&state.source(&call.organization.id, src)?)))
+    Ok(Json(SourceAnswer::from(&state.source(&call.organization.id, src)?)))
 }
 
 /// Delete a source; its items leave the index shortly after.
