@@ -11,3 +11,4 @@ mod disk_use;
 mod hostile;
 mod push;
 mod reproduce_errors;
+mod upgrade;
