@@ -13,8 +13,8 @@
 #      against no limits, alternating, same run
 #   7. `intake push` of the linux-doc folder against the official Node SDK's batchUpdateDocumentsFromFiles on the
 #      same pages, each against a fresh server, until every page is searchable
-#   8. (only when asked: STEPS=versus BASELINE=/path/to/other/intake) the single PUT of step 1 for this build and
-#      another one, alternating, same run: a change's before and after
+#   8. (only when asked: STEPS=versus BASELINE=/path/to/other/intake) steps 1, 2 and 4 (single PUT, push-to-
+#      searchable, one batch) for this build and another one, alternating, same run: a change's before and after
 #
 # STEPS selects some of them (default: all but versus), e.g. STEPS="batch memory" bench/run.sh.
 #
@@ -116,14 +116,24 @@ done
 if wants versus; then
     [ -x "${BASELINE:-}" ] || { echo "STEPS=versus needs BASELINE=/path/to/another/intake binary"; exit 1; }
     this=$intake
+    labelled() { python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(build=sys.argv[1]); print(json.dumps(r))' "$1"; }
     for run in $(seq 1 "$runs"); do
         for build in "$this" "$BASELINE"; do
             intake=$build
+            label=$( [ "$build" = "$this" ] && echo this || echo baseline )
             for items in items-1k items; do
-                put "$out/$items.tsv" "linux-doc${items#items} $( [ "$build" = "$this" ] && echo this || echo baseline )"
+                put "$out/$items.tsv" "linux-doc${items#items} $label"
             done
+            start_server
+            record "$("$loader" searchable "${target[@]}" --samples 100 | labelled "$label")"
+            stop_server
+            start_server
+            record "$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$out/versus.batch.json" \
+                --server-pid "$server" | labelled "$label")"
+            stop_server
         done
     done
+    rm -f "$out/versus.batch.json"
     intake=$this
 fi
 
