@@ -8,9 +8,13 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchRequest, SearchResponse, Sort, search};
+use intake_index::search::{
+    MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchHit, SearchRequest, SearchResponse, Sort, search,
+};
 use intake_model::{ApiError, ErrorCode, Privilege, QueryParams};
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::http::{BodyLimit, HandlerResult, RequestId, task_failed};
@@ -33,9 +37,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     method(get, post), path = "/rest/search/v2", tag = "Search",
     params(("organizationId" = Option<String>, Query, description = "Organization id; optional when the server has one organization")),
-    request_body(content = serde_json::Value, description = "{q, aq, numberOfResults, firstResult, sortCriteria} (or the same in the query string)", content_type = "application/json"),
+    request_body(content = SearchQuery, description = "The query (or the same keys in the query string)", content_type = "application/json"),
     responses(
-        (status = 200, description = "{totalCount, totalCountFiltered, duration, searchUid, results: [{title, uri, clickUri, excerpt, raw}]}"),
+        (status = 200, description = "One page of results", body = SearchAnswer),
         (status = 400, description = "INVALID_JSON (not a JSON object) or INVALID_QUERY_SYNTAX (naming the position, or the limit: 65,536 characters, 64 levels, 1,024 terms)"),
         (status = 403, description = "ACCESS_DENIED: SEARCH_API EXECUTE_QUERY"),
         (status = 404, description = "ORGANIZATION_NOT_FOUND"),
@@ -100,12 +104,94 @@ pub async fn run_search(
         }
         None => SearchResponse { total_count: 0, total_count_filtered: 0, results: Vec::new() },
     };
-    let mut body = serde_json::to_value(&response).map_err(|e| ApiError::internal(e.to_string()))?;
     let duration = started.elapsed().as_millis() as u64;
-    body["duration"] = duration.into();
-    body["indexDuration"] = duration.into();
-    body["searchUid"] = request_id.0.into();
-    Ok(Json(body).into_response())
+    let answer = SearchAnswer {
+        total_count: response.total_count,
+        total_count_filtered: response.total_count_filtered,
+        duration,
+        index_duration: duration,
+        search_uid: request_id.0,
+        results: response.results.into_iter().map(SearchResult::from).collect(),
+    };
+    Ok(Json(answer).into_response())
+}
+
+/// A query, as Coveo's Search API v2 takes it (every key may be in the query string instead).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
+pub struct SearchQuery {
+    /// Free text, with the query syntax (docs/search.md).
+    q: Option<String>,
+    /// An advanced expression: field operators, AND/OR/NOT, parentheses.
+    aq: Option<String>,
+    /// From 0, at most 100,000.
+    first_result: Option<u32>,
+    /// At most 1,000 (default 10).
+    number_of_results: Option<u32>,
+    /// `relevancy`, `date descending` or `date ascending`.
+    sort_criteria: Option<String>,
+    /// Needed with the master key when the server has several organizations.
+    organization_id: Option<String>,
+}
+
+/// One page of results, as Coveo's Search API v2 answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchAnswer {
+    total_count: usize,
+    total_count_filtered: usize,
+    /// Milliseconds.
+    duration: u64,
+    /// Milliseconds.
+    index_duration: u64,
+    /// The request id.
+    search_uid: String,
+    results: Vec<SearchResult>,
+}
+
+/// One result.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    title: String,
+    uri: String,
+    printable_uri: String,
+    click_uri: String,
+    unique_id: String,
+    /// The start of the item's text.
+    excerpt: String,
+    excerpt_highlights: Vec<ExcerptHighlight>,
+    score: f32,
+    /// The item's metadata and the standard fields (`uri`, `source`, `date`, …).
+    #[schema(value_type = Object)]
+    raw: serde_json::Map<String, Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExcerptHighlight {
+    offset: usize,
+    length: usize,
+}
+
+impl From<SearchHit> for SearchResult {
+    fn from(hit: SearchHit) -> SearchResult {
+        SearchResult {
+            title: hit.title,
+            uri: hit.uri,
+            printable_uri: hit.printable_uri,
+            click_uri: hit.click_uri,
+            unique_id: hit.unique_id,
+            excerpt: hit.excerpt,
+            excerpt_highlights: hit
+                .excerpt_highlights
+                .into_iter()
+                .map(|h| ExcerptHighlight { offset: h.offset, length: h.length })
+                .collect(),
+            score: hit.score,
+            raw: hit.raw,
+        }
+    }
 }
 
 /// What a JSON value is, for messages.
