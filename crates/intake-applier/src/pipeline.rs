@@ -41,6 +41,11 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(5);
 /// Below this much free space, a failure is reported as the disk being full.
 const LOW_DISK_BYTES: u64 = 64 * 1024 * 1024;
+/// Once caught up, the applier commits at once (near-real-time visibility), but never sooner after the last
+/// commit than this, nor than a few times what that commit took: under a steady trickle of pushes, commits stay
+/// a small share of the applier's time and the index does not fill with tiny segments.
+const MIN_COMMIT_GAP: Duration = Duration::from_millis(20);
+const COMMIT_GAP_FACTOR: u32 = 4;
 /// The longest wait for new records while idle.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Outcomes held for the next commit at most; more commit at once.
@@ -66,6 +71,8 @@ pub(crate) struct Applier {
     /// The last read of the journal was full: more records were waiting.
     draining_backlog: bool,
     last_full_commit: Instant,
+    /// When the last commit ended, and how long it took.
+    last_commit: (Instant, Duration),
     /// The last operation outcomes were logged for, and the index of its next outcome.
     logged: (Seq, u32),
     /// The batch file being applied, by organization: commits made meanwhile record how far it got.
@@ -104,6 +111,7 @@ impl Applier {
             first_uncommitted: None,
             draining_backlog: false,
             last_full_commit: Instant::now(),
+            last_commit: (Instant::now(), Duration::ZERO),
             logged: (0, 0),
             applying_batch: None,
             rewind: None,
@@ -151,10 +159,7 @@ impl Applier {
             self.publish_positions();
             if idle {
                 // New records end the wait at once; the bound is how late a commit or a stop may be noticed.
-                let wait = match self.first_uncommitted {
-                    Some(_) => (self.config.commit_interval / 4).min(IDLE_WAIT),
-                    None => IDLE_WAIT,
-                };
+                let wait = self.until_commit_due().unwrap_or(IDLE_WAIT).min(IDLE_WAIT);
                 self.inputs.journal.wait_beyond(self.applied_seq, wait);
             }
         }
@@ -492,19 +497,42 @@ impl Applier {
         }
     }
 
+    /// Whether to commit now. `idle`: the last read found nothing more in the journal (the applier has caught
+    /// up), so what was applied is committed as soon as the commit gap allows; otherwise the commit interval
+    /// is the ceiling.
     fn commit_due(&self, idle: bool) -> bool {
         let Some(first) = self.first_uncommitted else {
             return self.indexes.values().any(|index| index.is_dirty())
                 || (idle && self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL && self.any_index_behind());
         };
-        // Reading full batches means a backlog: fewer, larger commits index it faster (less merging), and
-        // nobody is waiting on a quarter-second visibility while it drains.
-        let interval = if self.draining_backlog || self.applying_batch.is_some() {
+        let caught_up = idle && !self.draining_backlog && self.applying_batch.is_none();
+        (caught_up && self.last_commit.0.elapsed() >= self.commit_gap())
+            || first.elapsed() >= self.commit_interval()
+            || self.log_entries.len() >= MAX_PENDING_OUTCOMES
+    }
+
+    /// The longest time applied operations wait for a commit. Reading full batches means a backlog: fewer,
+    /// larger commits index it faster (less merging), and nobody is waiting on quick visibility while it drains.
+    fn commit_interval(&self) -> Duration {
+        if self.draining_backlog || self.applying_batch.is_some() {
             self.config.commit_interval.max(BACKLOG_COMMIT_INTERVAL)
         } else {
             self.config.commit_interval
-        };
-        first.elapsed() >= interval || self.log_entries.len() >= MAX_PENDING_OUTCOMES
+        }
+    }
+
+    /// How long an idle applier may wait for new records before a commit may be due; `None` with nothing to
+    /// commit.
+    fn until_commit_due(&self) -> Option<Duration> {
+        let first = self.first_uncommitted?;
+        let by_interval = self.commit_interval().saturating_sub(first.elapsed());
+        let by_gap = self.commit_gap().saturating_sub(self.last_commit.0.elapsed());
+        Some(by_interval.min(by_gap))
+    }
+
+    /// The least time between commits of a caught-up applier.
+    fn commit_gap(&self) -> Duration {
+        (self.last_commit.1 * COMMIT_GAP_FACTOR).max(MIN_COMMIT_GAP)
     }
 
     fn any_index_behind(&self) -> bool {
@@ -545,6 +573,7 @@ impl Applier {
             tracing::warn!(%error, "journal segments could not be released");
         }
         self.housekeeping.committed_through(committed);
+        self.last_commit = (Instant::now(), started.elapsed());
         tracing::debug!(applied, committed, took_ms = started.elapsed().as_millis() as u64, "committed");
     }
 

@@ -322,3 +322,18 @@ fn after_a_crash_every_operation_is_applied_exactly_once() {
     assert!(harness.recorder.failures.lock().unwrap().is_empty());
     applier.stop();
 }
+
+#[test]
+fn a_caught_up_applier_commits_at_once_not_when_the_interval_runs_out() {
+    let harness = Harness::new();
+    // An interval no test waits for: only the commit of a caught-up applier can make the item searchable.
+    let applier = ApplierHandle::start(harness.inputs.clone(), harness.config(Duration::from_secs(3600))).unwrap();
+    let seq = harness.add(1, "file://lone", "a lone push");
+    harness.wait_committed(seq);
+    assert_eq!(harness.find("lone"), ["file://lone"]);
+    // And again for the next one, right after a commit: the gap delays it, the interval does not.
+    let seq = harness.add(2, "file://next", "the next push");
+    harness.wait_committed(seq);
+    assert_eq!(harness.find("next"), ["file://next"]);
+    applier.stop();
+}
