@@ -28,7 +28,7 @@ pub struct ServeArgs {
     /// The base URL clients reach this server at, when behind a proxy
     #[arg(long, env = "INTAKE_PUBLIC_URL")]
     public_url: Option<String>,
-    /// How long applied operations wait before becoming searchable, in milliseconds [default: 250]
+    /// The longest applied operations wait before becoming searchable, in milliseconds; once the applier has caught up it commits at once [default: 250]
     #[arg(long, env = "INTAKE_COMMIT_INTERVAL_MS")]
     commit_interval_ms: Option<u64>,
     /// Wait at most this many minutes before applying a delete-older-than, whatever its queueDelay (for tests)
