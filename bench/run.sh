@@ -3,7 +3,8 @@
 #
 #   1. single-item durable PUT of real corpus items (linux-doc) at 64 connections with wrk: throughput, p50/p99
 #      latency; and the same with each item's data cut to 1 KB, to separate per-request from per-byte costs
-#   2. push-to-searchable latency (202 → found by search), one item at a time
+#   2. push-to-searchable latency (202 → found by search), one item at a time; (only when asked: STEPS=loaded)
+#      the same while 64 connections PUT 1 KB items
 #   3. end-to-end ingestion of linux-doc through single PUTs until every item is searchable, against the raw
 #      tantivy reference (tantivy's Python binding, 2 threads, no HTTP, no durability) on the same JSONL, same run
 #   4. the same corpus as one batch through a file container, against the same reference; batch validation speed
@@ -142,6 +143,30 @@ if wants searchable; then
     record "$("$loader" searchable "${target[@]}" --samples 100)"
     stop_server
 fi
+
+# 2b. Push-to-searchable while 64 connections PUT 1 KB items (wrk, 30 s): 30 probes from one more client, for
+#     this build and, when BASELINE is given, that one too (alternating).
+wants loaded && for run in $(seq 1 "$runs"); do
+    for build in "$intake" ${BASELINE:-}; do
+        this_build=$intake
+        intake=$build
+        start_server
+        wrk -t2 -c64 -d30s -s "$here/put.lua" "http://127.0.0.1:$port" -- "$out/items-1k.tsv" bench-key "$source_id" \
+            > "$out/loaded-wrk.json" &
+        load=$!
+        sleep 2
+        probes=$("$loader" searchable "${target[@]}" --samples 30)
+        wait "$load"
+        stop_server
+        intake=$this_build
+        label=$( [ "$build" = "$intake" ] && echo this || echo baseline )
+        record "$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); load = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+r.update(benchmark="searchable_under_load", build=sys.argv[3], load_requests_per_s=load["requests_per_s"], load_p99_ms=load["p99_ms"])
+print(json.dumps(r))' "$probes" "$out/loaded-wrk.json" "$label")"
+    done
+done
 
 wants ingest && for run in $(seq 1 "$runs"); do
     start_server
