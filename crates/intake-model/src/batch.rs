@@ -20,6 +20,7 @@ use std::io::Read;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::ApiError;
+use crate::identity::{IdentityBodyKind, IdentityChange, identity_change};
 use crate::item::{Content, Item, ItemContext, item_from_json};
 use crate::json::{self, Json, JsonPath};
 
@@ -28,6 +29,8 @@ use crate::json::{self, Json, JsonPath};
 pub struct BatchSummary {
     pub add_or_update: usize,
     pub delete: usize,
+    /// Entries of an identity batch: `members`, `mappings` and `deleted`.
+    pub identities: usize,
 }
 
 /// Why a file is not a readable batch; the message says where.
@@ -88,12 +91,47 @@ pub fn validate(reader: impl Read) -> Result<BatchSummary, BatchError> {
     Ok(entries.summary())
 }
 
+/// Checks an identity batch file whole: every entry must be a valid identity body. Returns how many there are.
+pub fn validate_identities(reader: impl Read) -> Result<usize, BatchError> {
+    let mut entries = BatchReader::with_layout(reader, IDENTITY_BATCH);
+    for entry in &mut entries {
+        entry?.parse_identity()?;
+    }
+    Ok(entries.summary().identities)
+}
+
 /// Which array an entry is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     AddOrUpdate,
     Delete,
+    /// An identity batch's `members` (identities with their members), `mappings` (aliases) and `deleted`.
+    Members,
+    Mappings,
+    Deleted,
 }
+
+/// The top-level keys a kind of batch file has, and how to say so.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLayout {
+    keys: &'static [(&'static str, EntryKind)],
+    shape: &'static str,
+    names: &'static str,
+}
+
+/// An item batch: `{"addOrUpdate": [...], "delete": [...]}`.
+pub const ITEM_BATCH: BatchLayout = BatchLayout {
+    keys: &[("addorupdate", EntryKind::AddOrUpdate), ("delete", EntryKind::Delete)],
+    shape: r#"{"addOrUpdate": [...], "delete": [...]}"#,
+    names: "'addOrUpdate' and 'delete'",
+};
+
+/// An identity batch: `{"members": [...], "mappings": [...], "deleted": [...]}`.
+pub const IDENTITY_BATCH: BatchLayout = BatchLayout {
+    keys: &[("members", EntryKind::Members), ("mappings", EntryKind::Mappings), ("deleted", EntryKind::Deleted)],
+    shape: r#"{"members": [...], "mappings": [...], "deleted": [...]}"#,
+    names: "'members', 'mappings' and 'deleted'",
+};
 
 /// A place in the file: 1-based line and column (in bytes), and the byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +214,25 @@ impl RawEntry {
                 let (document_id, delete_children) = delete_entry(&value, &path).map_err(located)?;
                 BatchEntry::Delete { index: self.index, document_id, delete_children }
             }
+            EntryKind::Members | EntryKind::Mappings | EntryKind::Deleted => {
+                return Err(located(format!("{path} is an identity, not an item")));
+            }
         })
+    }
+
+    /// Builds an entry of an identity batch; any fault in it is the file's (an identity batch is applied whole).
+    pub fn parse_identity(&self) -> Result<IdentityChange, BatchError> {
+        let path = self.path();
+        let value = self.deserialize(json::StrictSeedAt::new(path.clone()))?;
+        let kind = match self.kind {
+            EntryKind::Members => IdentityBodyKind::Members,
+            EntryKind::Mappings => IdentityBodyKind::Mappings,
+            EntryKind::Deleted => IdentityBodyKind::Deleted,
+            EntryKind::AddOrUpdate | EntryKind::Delete => {
+                return Err(BatchError::at(format!("{path} is an item, not an identity"), self.at));
+            }
+        };
+        identity_change(value, kind, &path).map_err(|error| BatchError::at(error.message.trim_end_matches('.'), self.at))
     }
 
     fn deserialize<'a, T: DeserializeSeed<'a>>(&'a self, seed: T) -> Result<T::Value, BatchError> {
@@ -246,6 +302,7 @@ pub const WINDOW_BYTES: usize = 16 * 1024 * 1024;
 /// Splits a batch file into [`RawEntry`]s, checking the top-level structure as it goes.
 pub struct BatchReader<R> {
     reader: R,
+    layout: BatchLayout,
     buf: Vec<u8>,
     /// The next byte to look at, in `buf`.
     pos: usize,
@@ -266,9 +323,15 @@ pub struct BatchReader<R> {
 }
 
 impl<R: Read> BatchReader<R> {
+    /// A reader of an item batch.
     pub fn new(reader: R) -> BatchReader<R> {
+        BatchReader::with_layout(reader, ITEM_BATCH)
+    }
+
+    pub fn with_layout(reader: R, layout: BatchLayout) -> BatchReader<R> {
         BatchReader {
             reader,
+            layout,
             buf: Vec::with_capacity(READ_CHUNK),
             pos: 0,
             base: 0,
@@ -388,15 +451,12 @@ impl<R: Read> BatchReader<R> {
         let key: String = serde_json::from_slice(&self.buf[self.pos..end])
             .map_err(|_| BatchError::syntax("expected a key string", at))?;
         self.advance(end - self.pos);
-        let kind = match key.to_lowercase().as_str() {
-            "addorupdate" => EntryKind::AddOrUpdate,
-            "delete" => EntryKind::Delete,
-            _ => {
-                return Err(BatchError::at(
-                    format!("unknown key '{key}' at the top level: a batch has 'addOrUpdate' and 'delete'"),
-                    at,
-                ));
-            }
+        let lower = key.to_lowercase();
+        let Some(&(_, kind)) = self.layout.keys.iter().find(|(name, _)| *name == lower) else {
+            return Err(BatchError::at(
+                format!("unknown key '{key}' at the top level: a batch has {}", self.layout.names),
+                at,
+            ));
         };
         if !self.seen.insert(kind) {
             return Err(BatchError::at(
@@ -514,6 +574,7 @@ impl<R: Read> BatchReader<R> {
         match kind {
             EntryKind::AddOrUpdate => self.summary.add_or_update += 1,
             EntryKind::Delete => self.summary.delete += 1,
+            EntryKind::Members | EntryKind::Mappings | EntryKind::Deleted => self.summary.identities += 1,
         }
         self.state = State::AfterEntry;
         Ok(entry)
@@ -530,7 +591,7 @@ impl<R: Read> BatchReader<R> {
                     }
                     Some(_) => {
                         return Err(BatchError::at(
-                            r#"the batch file must be a JSON object {"addOrUpdate": [...], "delete": [...]}"#,
+                            format!("the batch file must be a JSON object {}", self.layout.shape),
                             self.here(),
                         ));
                     }
@@ -778,9 +839,9 @@ mod tests {
     fn counts_entries_in_any_key_case() {
         let text = br#"{"AddOrUpdate":[{"DocumentId":"file://a","Data":"x"},{"documentId":"file://b","data":"y"}],
                         "delete":[{"documentId":"file://c","deleteChildren":true}]}"#;
-        assert_eq!(check(text).unwrap(), BatchSummary { add_or_update: 2, delete: 1 });
+        assert_eq!(check(text).unwrap(), BatchSummary { add_or_update: 2, delete: 1, identities: 0 });
         let (got, result) = entries(text);
-        assert_eq!(result.unwrap(), BatchSummary { add_or_update: 2, delete: 1 });
+        assert_eq!(result.unwrap(), BatchSummary { add_or_update: 2, delete: 1, identities: 0 });
         assert!(
             matches!(&got[1], BatchEntry::AddOrUpdate { index: 1, item: Ok(item), .. } if item.document_id == "file://b")
         );

@@ -84,6 +84,10 @@ catalog! {
         "The batch file container could not be read as a batch.",
         "The container is unknown, expired or was never uploaded to, or its content is not UTF-8, not valid JSON, repeats a key, or has an item without `documentId`.",
         "Fix the batch file at the place the message names, upload it to a new file container and push the batch again.";
+    SecurityProviderNotFound => 404, "SECURITY_PROVIDER_NOT_FOUND",
+        "The security provider does not exist.",
+        "The provider id in the path is unknown in this organization, or the provider was deleted.",
+        "List the organization's providers (`GET /rest/organizations/{org}/securityproviders` or `intake admin provider list`) for their ids, or create it with `PUT /rest/organizations/{org}/securityproviders/{id}`.";
     FaultRuleNotFound => 404, "FAULT_RULE_NOT_FOUND",
         "The fault rule does not exist.",
         "The rule id in the path is unknown in this organization, or the rule was removed.",
@@ -108,6 +112,14 @@ catalog! {
         "The source does not exist.",
         "The source id in the path is unknown in this organization, was deleted, or is still being provisioned.",
         "Check the source id (`intake serve` prints the default one). If the source was just created, retry in a moment.";
+    SecurityProviderDoesNotExist => 412, "SECURITY_PROVIDER_DOES_NOT_EXIST",
+        "The security identity provider does not exist.",
+        "Identities are pushed to a provider that is not defined in this organization (the Push API does not create providers).",
+        "Create the provider first (`PUT /rest/organizations/{org}/securityproviders/{providerId}` with `type: EXPANDED`, as the SDKs' `createOrUpdateSecurityProvider` does, or `intake admin provider create`), then push again.";
+    InvalidSearchToken => 401, "INVALID_SEARCH_TOKEN",
+        "The search token is expired, forged, or not for this organization.",
+        "A search was made with a token whose signature does not verify, whose `exp` has passed, or that was issued for another organization.",
+        "Ask your server for a new search token (`POST /rest/search/v2/token` with a key that has the impersonation privilege); tokens last `validFor` milliseconds (15 min to 24 h).";
     MissingParameter => 412, "MISSING_PARAMETER",
         "A required parameter is missing.",
         "A query parameter the endpoint requires (such as `documentId`, `orderingId` or `statusType`) is absent or empty.",

@@ -10,6 +10,7 @@ pub mod compression;
 pub mod dates;
 pub mod error;
 pub mod field;
+pub mod identity;
 pub mod item;
 pub mod json;
 pub mod logs;

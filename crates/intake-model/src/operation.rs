@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::OrderingId;
+use crate::identity::IdentityChange;
 use crate::item::Item;
 
 /// One accepted operation. The journal holds these in acceptance order; the applier replays them.
@@ -38,6 +39,22 @@ pub enum OperationKind {
     PurgeSource,
     /// The organization was deleted: remove its whole index.
     PurgeOrganization,
+    /// A security identity of a provider (`source_id` is empty: identities belong to providers, not sources).
+    Identity {
+        provider_id: String,
+        change: IdentityChange,
+    },
+    /// An identity batch file in a file container (validated when accepted), applied whole.
+    IdentityBatch {
+        provider_id: String,
+        file_id: String,
+    },
+    /// Disables the provider's identities last updated by an operation with an `orderingId` below the
+    /// operation's, once `queue_delay_minutes` have passed since acceptance.
+    DisableOldIdentities {
+        provider_id: String,
+        queue_delay_minutes: u32,
+    },
 }
 
 /// The first byte of every encoded operation; bump it when the encoding changes.

@@ -1,11 +1,12 @@
 //! The catalog: what Intake knows of its tenants and their settings, split by concern — organizations,
 //! sources, API keys, declared fields and server settings ([`OrganizationStore`]); limits, daily usage and
-//! fault rules ([`LimitStore`]); file containers ([`ContainerStore`]). A backend implements all three
+//! fault rules ([`LimitStore`]); file containers ([`ContainerStore`]); security providers ([`ProviderStore`]). A backend implements all four
 //! ([`Catalog`]); every backend passes the same contract suite (`tests/contract.rs`).
 
 use intake_model::{FieldType, Privilege, SourceStatus};
 use rand::Rng;
 
+use crate::security::ProviderStore;
 use crate::{ContainerStore, LimitStore, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,9 +119,9 @@ pub trait OrganizationStore: Send + Sync {
 }
 
 /// The whole catalog of one backend.
-pub trait Catalog: OrganizationStore + LimitStore + ContainerStore {}
+pub trait Catalog: OrganizationStore + LimitStore + ContainerStore + ProviderStore {}
 
-impl<T: OrganizationStore + LimitStore + ContainerStore> Catalog for T {}
+impl<T: OrganizationStore + LimitStore + ContainerStore + ProviderStore> Catalog for T {}
 
 /// Lower-case letters and digits, as Coveo's ids look.
 pub fn random_id(len: usize) -> String {

@@ -6,11 +6,13 @@
 //! | organizations, sources, keys, fields, settings | [`OrganizationStore`] | [`SqliteCatalog`] |
 //! | limits, daily usage, fault rules | [`LimitStore`] | [`SqliteCatalog`] |
 //! | file container records | [`ContainerStore`] | [`SqliteCatalog`] |
+//! | security providers | [`ProviderStore`] | [`SqliteCatalog`] |
+//! | security identities | [`IdentityStore`] | [`SqliteIdentities`] |
 //! | container bytes | [`BlobStore`] | [`LocalBlobs`] |
 //! | item outcomes | [`ItemLog`] | [`SqliteItemLog`] |
 //! | accepted operations | [`Journal`] | [`FileJournal`] |
 //!
-//! [`Catalog`] is the first three together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
+//! [`Catalog`] is the first four together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
 
 pub mod catalog;
 pub mod clock;
@@ -21,6 +23,7 @@ pub mod journal;
 pub mod limits;
 pub mod local;
 pub mod lock;
+pub mod security;
 pub mod sqlite;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
@@ -31,7 +34,8 @@ pub use journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
 pub use limits::{DailyUsage, LimitStore, StoredFault};
 pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
-pub use sqlite::{SqliteCatalog, SqliteItemLog};
+pub use security::{Alias, EMAIL_PROVIDER, IdentityStore, ProviderStore, SecurityProvider, StoredIdentity};
+pub use sqlite::{SqliteCatalog, SqliteIdentities, SqliteItemLog};
 
 /// A storage failure, or a write that conflicts with what is stored.
 #[derive(Debug, thiserror::Error)]

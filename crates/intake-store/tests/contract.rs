@@ -10,8 +10,10 @@ use intake_model::quota::LimitKey;
 use intake_model::{FieldType, Privilege, SourceStatus};
 use intake_store::{
     ApiKey, BlobStore, Catalog, CommittedThrough, DailyUsage, Field, FileContainer, IdMatching, ItemLog, Journal,
-    LogEntry, LogQuery, StoreError,
+    IdentityStore, LogEntry, LogQuery, SecurityProvider, StoreError, StoredIdentity,
 };
+use intake_model::identity::SecurityIdentity;
+use intake_model::permissions::IdentityType;
 
 /// Opens a backend's stores; each call opens them again, as after a restart.
 pub trait Backend {
@@ -19,6 +21,7 @@ pub trait Backend {
     fn item_log(&self) -> Arc<dyn ItemLog>;
     fn blobs(&self) -> Arc<dyn BlobStore>;
     fn journal(&self) -> Arc<dyn Journal>;
+    fn identities(&self) -> Arc<dyn IdentityStore>;
 }
 
 /// The embedded default: SQLite files and local folders in a temporary directory.
@@ -42,6 +45,9 @@ impl Backend for Embedded {
     }
     fn journal(&self) -> Arc<dyn Journal> {
         Arc::new(intake_store::FileJournal::open(&self.0.path().join("journal")).unwrap())
+    }
+    fn identities(&self) -> Arc<dyn IdentityStore> {
+        Arc::new(intake_store::SqliteIdentities::open(&self.0.path().join("identities.sqlite")).unwrap())
     }
 }
 
@@ -85,6 +91,14 @@ macro_rules! contract {
             #[test]
             fn journal_appends_are_read_back_in_order_after_reopen() {
                 super::journal_appends_are_read_back_in_order_after_reopen(&$open);
+            }
+            #[test]
+            fn providers_are_replaced_whole_and_matched_ignoring_case() {
+                super::providers_are_replaced_whole_and_matched_ignoring_case(&$open);
+            }
+            #[test]
+            fn identities_are_upserted_by_provider_name_and_type() {
+                super::identities_are_upserted_by_provider_name_and_type(&$open);
             }
             #[test]
             fn concurrent_appends_share_syncs_and_get_distinct_seqs() {
@@ -408,4 +422,64 @@ fn concurrent_appends_share_syncs_and_get_distinct_seqs(backend: &dyn Backend) {
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     let syncs = journal.sync_count();
     assert!(syncs < 200, "200 concurrent appends took {syncs} syncs: no group commit");
+}
+
+fn providers_are_replaced_whole_and_matched_ignoring_case(backend: &dyn Backend) {
+    let mut provider = SecurityProvider {
+        id: "Corp Provider".into(),
+        organization_id: "acme".into(),
+        display_name: "Corp".into(),
+        provider_type: "EXPANDED".into(),
+        cascading: vec![intake_store::EMAIL_PROVIDER.into()],
+        sources: vec!["acme-src".into()],
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    };
+    {
+        let catalog = backend.catalog();
+        assert!(catalog.put_provider(&provider).unwrap(), "created");
+        provider.sources.clear();
+        assert!(!catalog.put_provider(&provider).unwrap(), "replaced");
+    }
+    let catalog = backend.catalog();
+    assert_eq!(catalog.provider("acme", "corp provider").unwrap(), Some(provider.clone()));
+    assert!(catalog.provider("other", "Corp Provider").unwrap().is_none(), "found only in its organization");
+    let ids: Vec<String> = catalog.providers("acme").unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, ["Corp Provider", intake_store::EMAIL_PROVIDER], "the e-mail provider is always there");
+    assert!(catalog.delete_provider("acme", "CORP PROVIDER").unwrap());
+    assert!(!catalog.delete_provider("acme", "Corp Provider").unwrap());
+}
+
+fn identities_are_upserted_by_provider_name_and_type(backend: &dyn Backend) {
+    let user = |name: &str| SecurityIdentity { name: name.into(), kind: IdentityType::User, additional_info: vec![] };
+    let group = |name: &str, members: Vec<SecurityIdentity>, ordering_id| StoredIdentity {
+        organization_id: "acme".into(),
+        provider_id: "P".into(),
+        name: name.into(),
+        kind: IdentityType::Group,
+        additional_info: vec![("dn".into(), "cn=x".into())],
+        members,
+        well_knowns: vec![],
+        aliases: vec![],
+        enabled: true,
+        ordering_id,
+        updated_at_ms: ordering_id,
+    };
+    {
+        let store = backend.identities();
+        store.write(&[group("Team", vec![user("alice")], 1), group("Other", vec![], 1)]).unwrap();
+        store.write(&[group("team", vec![user("bob")], 2)]).unwrap();
+        let mut as_user = group("team", vec![], 3);
+        as_user.kind = IdentityType::User;
+        store.write(&[as_user]).unwrap();
+    }
+    let store = backend.identities();
+    let mut all = store.load("acme").unwrap();
+    all.sort_by_key(|i| (i.name.to_lowercase(), i.kind.as_str()));
+    let summary: Vec<(String, &str, i64)> = all.iter().map(|i| (i.name.clone(), i.kind.as_str(), i.ordering_id)).collect();
+    assert_eq!(summary, [("Other".into(), "Group", 1), ("team".into(), "Group", 2), ("team".into(), "User", 3)]);
+    assert_eq!(all[1].members, vec![user("bob")], "the newer write replaced the members");
+    assert!(store.load("other").unwrap().is_empty());
+    store.delete_provider("acme", "p").unwrap();
+    assert!(store.load("acme").unwrap().is_empty());
 }

@@ -12,12 +12,16 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 use crate::StoreError;
 
 /// `catalog.sqlite`: organizations, sources, keys, fields and settings (1); file containers (2); limits, daily
-/// usage and fault rules (3) — the order they came in.
+/// usage and fault rules (3); security providers (4) — the order they came in.
 pub const CATALOG: &[M<'static>] = &[
     M::up(super::catalog::SCHEMA_V1).comment("organizations, sources, API keys, fields, settings"),
     M::up(super::containers::SCHEMA_V2).comment("file containers"),
     M::up(super::limits::SCHEMA_V3).comment("limit overrides, daily usage, fault rules"),
+    M::up(super::providers::SCHEMA_V4).comment("security providers"),
 ];
+
+/// `identities.sqlite`: security identities.
+pub const IDENTITIES: &[M<'static>] = &[M::up(super::identities::SCHEMA_V1).comment("security identities")];
 
 /// `logs.sqlite`: the item log.
 pub const ITEM_LOG: &[M<'static>] = &[M::up(super::item_log::SCHEMA_V1).comment("item log")];
@@ -61,6 +65,7 @@ mod tests {
     fn every_list_of_steps_is_valid() {
         Migrations::from_slice(CATALOG).validate().unwrap();
         Migrations::from_slice(ITEM_LOG).validate().unwrap();
+        Migrations::from_slice(IDENTITIES).validate().unwrap();
     }
 
     #[test]
@@ -70,6 +75,6 @@ mod tests {
         connection.pragma_update(None, "user_version", 99).unwrap();
         let error = migrate(&mut connection, CATALOG, "catalog.sqlite").unwrap_err().to_string();
         assert!(error.contains("catalog.sqlite has schema version 99"), "{error}");
-        assert!(error.contains("knows versions up to 3") && error.contains("newer release"), "{error}");
+        assert!(error.contains("knows versions up to 4") && error.contains("newer release"), "{error}");
     }
 }

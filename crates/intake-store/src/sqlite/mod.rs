@@ -2,9 +2,12 @@
 
 mod catalog;
 mod containers;
+mod identities;
 mod item_log;
 mod limits;
+mod providers;
 pub mod migrations;
 
 pub use catalog::SqliteCatalog;
+pub use identities::SqliteIdentities;
 pub use item_log::SqliteItemLog;

@@ -1,0 +1,68 @@
+//! Security providers in the SQLite catalog.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteCatalog;
+use crate::StoreError;
+use crate::security::{ProviderStore, SecurityProvider};
+
+/// Step 4 of the catalog's schema: security providers (ids unique ignoring case).
+pub(crate) const SCHEMA_V4: &str = "
+CREATE TABLE security_providers (
+    organization_id TEXT NOT NULL,
+    id TEXT NOT NULL COLLATE NOCASE,
+    body TEXT NOT NULL,
+    PRIMARY KEY (organization_id, id)
+);
+";
+
+impl ProviderStore for SqliteCatalog {
+    fn put_provider(&self, provider: &SecurityProvider) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(provider).expect("a provider serializes");
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let deleted = transaction.execute(
+            "DELETE FROM security_providers WHERE organization_id = ?1 AND id = ?2",
+            params![provider.organization_id, provider.id],
+        )?;
+        transaction.execute(
+            "INSERT INTO security_providers (organization_id, id, body) VALUES (?1, ?2, ?3)",
+            params![provider.organization_id, provider.id, body],
+        )?;
+        transaction.commit()?;
+        Ok(deleted == 0)
+    }
+
+    fn stored_provider(&self, organization_id: &str, provider_id: &str) -> Result<Option<SecurityProvider>, StoreError> {
+        let connection = self.connection();
+        let body: Option<String> = connection
+            .query_row(
+                "SELECT body FROM security_providers WHERE organization_id = ?1 AND id = ?2",
+                params![organization_id, provider_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        body.map(|body| decode(&body)).transpose()
+    }
+
+    fn stored_providers(&self, organization_id: &str) -> Result<Vec<SecurityProvider>, StoreError> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare("SELECT body FROM security_providers WHERE organization_id = ?1 ORDER BY id")?;
+        let bodies = statement.query_map([organization_id], |row| row.get::<_, String>(0))?;
+        bodies.map(|body| decode(&body?)).collect()
+    }
+
+    fn delete_provider(&self, organization_id: &str, provider_id: &str) -> Result<bool, StoreError> {
+        let connection = self.connection();
+        let deleted = connection.execute(
+            "DELETE FROM security_providers WHERE organization_id = ?1 AND id = ?2",
+            params![organization_id, provider_id],
+        )?;
+        Ok(deleted > 0)
+    }
+}
+
+fn decode(body: &str) -> Result<SecurityProvider, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Schema(format!("a stored security provider does not decode: {e}")))
+}
