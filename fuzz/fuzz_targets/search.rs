@@ -59,6 +59,9 @@ fn fixture() -> &'static Fixture {
                 max_item_bytes: 1 << 20,
                 field_types: &field_types,
                 containers: &NoContainers,
+                default_provider: "Email Security Provider",
+                secured: i % 2 == 0,
+                identities: None,
             };
             let prepared = prepare_item(&item, &target, index.fields());
             let op = OpInfo { source_id: "src".into(), ordering_id: i, request_id: "r".into(), journal_seq: i as u64 + 1 };
@@ -80,5 +83,6 @@ fuzz_target!(|input: &str| {
         ..Default::default()
     };
     let index = &fixture.index;
-    let _ = search(index.index(), &index.searcher(), index.fields(), &request);
+    // The anonymous viewer (the default): the permission filter runs on every query.
+    let _ = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request);
 });

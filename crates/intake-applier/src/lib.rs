@@ -31,7 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use intake_store::{BlobStore, Catalog, Clock, ItemLog, Journal};
+use intake_index::security::IdentityGraphs;
+use intake_store::{BlobStore, Catalog, Clock, IdentityStore, ItemLog, Journal};
 
 pub use observer::Observer;
 pub use prepare::field_types;
@@ -54,6 +55,10 @@ pub struct Inputs {
     pub commit_marks: Arc<CommitMarks>,
     /// Told of commits, failures and progress.
     pub observer: Arc<dyn Observer>,
+    /// Where identity operations are stored (at commits) …
+    pub identity_store: Arc<dyn IdentityStore>,
+    /// … and the graphs search resolves users in, which the applier changes as it applies them.
+    pub identities: Arc<IdentityGraphs>,
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@
 //! the last commit: COMPLETED means committed and searchable.
 
 mod batch;
+mod identities;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use intake_index::{BatchProgress, OpInfo, OrgIndex, Outcome};
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{Operation, OperationKind};
-use intake_store::{CommittedThrough, JournalReader, LogEntry, Seq};
+use intake_store::{CommittedThrough, JournalReader, LogEntry, Seq, StoredIdentity};
 
 use crate::housekeeping::Housekeeping;
 use crate::prepare::{Origin, prepare};
@@ -85,6 +86,8 @@ pub(crate) struct Applier {
     failures: u32,
     /// Outcomes by result since the last commit: reported once committed.
     uncommitted_results: HashMap<&'static str, u64>,
+    /// Identities changed since the last commit: written to the identity store before the indexes commit.
+    identity_writes: Vec<StoredIdentity>,
     /// Tests only: end without the final commit, as a crash would.
     #[cfg(test)]
     pub(crate) crash_on_stop: bool,
@@ -118,6 +121,7 @@ impl Applier {
             rewind: None,
             failures: 0,
             uncommitted_results: HashMap::new(),
+            identity_writes: Vec::new(),
             #[cfg(test)]
             crash_on_stop: false,
         };
@@ -283,6 +287,7 @@ impl Applier {
         self.applied_seq = committed;
         self.log_entries.clear();
         self.uncommitted_results.clear();
+        self.identity_writes.clear();
         self.waiting_since.clear();
         self.first_uncommitted = None;
         self.applying_batch = None;
@@ -353,7 +358,13 @@ impl Applier {
             return; // replayed: this index already committed it
         }
         let info = OpInfo {
-            source_id: operation.source_id.clone(),
+            // Identities are logged under their provider, as items under their source.
+            source_id: match &operation.kind {
+                OperationKind::Identity { provider_id, .. }
+                | OperationKind::IdentityBatch { provider_id, .. }
+                | OperationKind::DisableOldIdentities { provider_id, .. } => provider_id.clone(),
+                _ => operation.source_id.clone(),
+            },
             ordering_id: operation.ordering_id,
             request_id: operation.request_id.clone(),
             journal_seq: seq,
@@ -372,6 +383,21 @@ impl Applier {
             (OperationKind::PurgeSource, _) => {
                 index.purge_source(&operation.source_id);
                 Ok(Vec::new())
+            }
+            (OperationKind::DisableOldIdentities { queue_delay_minutes, .. }, _) => {
+                let minutes = queue_delay_cap.map_or(queue_delay_minutes, |cap| queue_delay_minutes.min(cap));
+                index.schedule_identity_disable(operation.accepted_at_ms + i64::from(minutes) * 60_000, &info);
+                Ok(Vec::new())
+            }
+            (OperationKind::Identity { change, .. }, _) => {
+                index.touch();
+                Ok(self.apply_identity(&organization_id, &change, &info))
+            }
+            (OperationKind::IdentityBatch { file_id, .. }, _) => {
+                index.touch();
+                let outcomes = self.apply_identity_batch(&organization_id, &file_id, &info);
+                self.housekeeping.consume(seq, &organization_id, file_id);
+                Ok(outcomes)
             }
             (OperationKind::Batch { file_id }, _) => {
                 let resume = index.batch_progress(seq);
@@ -428,6 +454,11 @@ impl Applier {
     fn purge_organization(&mut self, organization_id: &str) {
         drop(self.indexes.remove(organization_id));
         self.inputs.registry.unregister(organization_id);
+        self.inputs.identities.remove(organization_id);
+        self.identity_writes.retain(|identity| identity.organization_id != organization_id);
+        if let Err(error) = self.inputs.identity_store.delete_organization(organization_id) {
+            tracing::error!(organization = organization_id, %error, "the organization's identities could not be deleted");
+        }
         self.inputs.commit_marks.remove(organization_id);
         let dir = self.config.index_dir.join(organization_id);
         match std::fs::remove_dir_all(&dir) {
@@ -449,12 +480,23 @@ impl Applier {
             .collect();
         for organization_id in due {
             let index = self.indexes.get_mut(&organization_id).expect("listed above");
+            let identity_disables = index.take_due_identity_disables(now_ms);
             match index.run_due(now_ms) {
                 Ok(outcomes) => self.record(&organization_id, outcomes),
                 Err(error) => {
                     self.fail(format!("a delete-older-than of organization '{organization_id}' failed: {error}"));
                     return;
                 }
+            }
+            for pending in identity_disables {
+                let info = OpInfo {
+                    source_id: pending.source_id,
+                    ordering_id: pending.ordering_id,
+                    request_id: pending.request_id,
+                    journal_seq: pending.journal_seq,
+                };
+                let outcomes = self.disable_old_identities(&organization_id, &info);
+                self.record(&organization_id, outcomes);
             }
         }
     }
@@ -544,8 +586,13 @@ impl Applier {
     /// ones, to move their journal position), then releases the journal behind the lowest position.
     fn commit(&mut self) {
         let started = Instant::now();
-        // Outcomes are written first, so a crash right after the index commit loses none; the logs API shows
-        // them only once the commit holding them succeeded (see `CommitMarks`).
+        // Identities and outcomes are written first, so a crash right after the index commit loses none; the
+        // logs API shows outcomes only once the commit holding them succeeded (see `CommitMarks`).
+        if let Err(error) = self.inputs.identity_store.write(&self.identity_writes) {
+            self.fail(format!("the identity store could not be written: {error}"));
+            return;
+        }
+        self.identity_writes.clear();
         if let Err(error) = self.inputs.item_log.append(&self.log_entries) {
             self.fail(format!("the item log could not be written: {error}"));
             return;
@@ -662,6 +709,7 @@ impl Applier {
             index: index.index().clone(),
             reader: index.reader().clone(),
             fields: index.fields().clone(),
+            permissions: Default::default(),
         };
         self.inputs.registry.register(organization_id, handle);
         self.inputs.observer.indexed(organization_id, index.live_items(), index.committed_seq());

@@ -7,7 +7,7 @@ use intake_index::prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedIte
 use intake_index::schema::Fields;
 use intake_model::item::Item;
 use intake_model::{Operation, OrderingId};
-use intake_store::Catalog;
+use intake_store::{Catalog, EMAIL_PROVIDER};
 use rayon::prelude::*;
 
 use crate::Inputs;
@@ -42,33 +42,64 @@ pub(crate) fn prepare(
 ) -> Vec<Option<PreparedItem>> {
     let now_ms = inputs.clock.now_ms();
     let mut declared: HashMap<&str, FieldTypes> = HashMap::new();
-    let mut source_names: HashMap<(&str, &str), String> = HashMap::new();
+    let mut graphs = HashMap::new();
+    let mut sources: HashMap<(&str, &str), SourceFacts> = HashMap::new();
     for (origin, _) in items.iter().flatten() {
         let (org, src) = (origin.organization_id, origin.source_id);
         declared.entry(org).or_insert_with(|| field_types(inputs.catalog.as_ref(), org));
-        source_names
-            .entry((org, src))
-            .or_insert_with(|| inputs.catalog.source(org, src).map_or_else(|| src.to_string(), |s| s.name));
+        graphs.entry(org).or_insert_with(|| inputs.identities.of(org));
+        sources.entry((org, src)).or_insert_with(|| SourceFacts::of(inputs.catalog.as_ref(), org, src));
     }
+    let graphs: HashMap<&str, _> =
+        graphs.iter().map(|(org, graph)| (*org, graph.read().expect("identity graph lock"))).collect();
     items
         .par_iter()
         .map(|work| {
             let (origin, item) = work.as_ref()?;
             let (org, src) = (origin.organization_id, origin.source_id);
+            let source = &sources[&(org, src)];
             let target = ItemTarget {
                 organization_id: org,
                 source_id: src,
-                source_name: &source_names[&(org, src)],
+                source_name: &source.name,
                 ordering_id: origin.ordering_id,
                 accepted_at_ms: origin.accepted_at_ms,
                 now_ms,
                 max_item_bytes,
                 field_types: &declared[org],
                 containers: inputs,
+                default_provider: &source.provider,
+                secured: source.secured,
+                identities: Some(&*graphs[org]),
             };
             Some(prepare_item(item, &target, fields))
         })
         .collect()
+}
+
+/// What preparing an item needs to know of its source.
+struct SourceFacts {
+    name: String,
+    /// The provider its items' permissions default to: the first provider that references the source, or the
+    /// Email Security Provider.
+    provider: String,
+    secured: bool,
+}
+
+impl SourceFacts {
+    fn of(catalog: &dyn Catalog, organization_id: &str, source_id: &str) -> SourceFacts {
+        let source = catalog.source(organization_id, source_id);
+        let providers = catalog.providers(organization_id).unwrap_or_default();
+        let provider = providers
+            .into_iter()
+            .find(|provider| provider.sources.iter().any(|s| s == source_id))
+            .map_or_else(|| EMAIL_PROVIDER.to_string(), |provider| provider.id);
+        SourceFacts {
+            name: source.as_ref().map_or_else(|| source_id.to_string(), |s| s.name.clone()),
+            provider,
+            secured: source.is_some_and(|s| !s.visibility.eq_ignore_ascii_case("SHARED")),
+        }
+    }
 }
 
 /// The declared fields of an organization, by name.

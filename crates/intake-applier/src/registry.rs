@@ -2,9 +2,10 @@
 //! commit holds.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use intake_index::schema::Fields;
+use intake_index::security::PermissionTables;
 use intake_store::CommittedThrough;
 use tantivy::{Index, IndexReader};
 
@@ -14,6 +15,8 @@ pub struct SearchHandle {
     pub index: Index,
     pub reader: IndexReader,
     pub fields: Fields,
+    /// The compiled permissions of the index's segments.
+    pub permissions: Arc<PermissionTables>,
 }
 
 /// The searchable indexes, by organization. The applier owns the writers and registers each index here.

@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use intake_index::search::{SearchRequest, search};
+use intake_index::security::Viewer;
 use intake_model::item::{Content, Item};
 use intake_model::logs::{LogOperation, LogResult};
 use intake_model::{Operation, OperationKind};
 use intake_store::{
-    Catalog, FileContainer, FileJournal, LocalBlobs, LogQuery, ManualClock, Seq, SqliteCatalog, SqliteItemLog,
+    Catalog, FileContainer, FileJournal, LocalBlobs, LogQuery, ManualClock, Seq, SqliteCatalog, SqliteIdentities,
+    SqliteItemLog,
 };
 
 use super::*;
@@ -87,6 +89,8 @@ impl Harness {
             registry: Arc::default(),
             commit_marks: Arc::default(),
             observer,
+            identity_store: Arc::new(SqliteIdentities::open(&dir.join("identities.sqlite")).unwrap()),
+            identities: Arc::default(),
         }
     }
 
@@ -155,9 +159,9 @@ impl Harness {
     /// The items a search finds, sorted.
     fn find(&self, q: &str) -> Vec<String> {
         let handle = self.inputs.registry.get(ORG).expect("the organization's index is registered");
-        let request = SearchRequest { q: q.into(), number_of_results: 1000, ..Default::default() };
+        let request = SearchRequest { q: q.into(), number_of_results: 1000, viewer: Viewer::All, ..Default::default() };
         let searcher = handle.reader.searcher();
-        let found = search(&handle.index, &searcher, &handle.fields, &request).unwrap();
+        let found = search(&handle.index, &searcher, &handle.fields, &handle.permissions, &request).unwrap();
         let mut uris: Vec<String> = found.results.into_iter().map(|r| r.uri).collect();
         uris.sort();
         uris

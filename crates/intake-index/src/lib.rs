@@ -1,12 +1,13 @@
 //! Intake's index: a tantivy index per organization, the rules that apply journaled operations to it
 //! (highest `orderingId` wins, tombstones, delete-older-than watermarks), HTML text extraction, and search
-//! with Coveo's `q` / `aq` syntax.
+//! with Coveo's `q` / `aq` syntax, trimmed to what the searcher's security identities may see.
 
 pub mod extract;
 pub mod org_index;
 pub mod prepare;
 pub mod schema;
 pub mod search;
+pub mod security;
 pub mod stem;
 pub mod syntax;
 

@@ -33,6 +33,9 @@ pub struct IndexState {
     pub watermarks: BTreeMap<String, OrderingId>,
     /// Delete-older-than operations waiting for their `queueDelay`.
     pub pending: Vec<PendingDeleteOlderThan>,
+    /// Disabling of old security identities waiting for their `queueDelay` (`source_id` holds the provider).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_pending: Vec<PendingDeleteOlderThan>,
     /// The batch file being applied when the commit was made, if any: replay resumes inside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchProgress>,
@@ -230,7 +233,10 @@ impl OrgIndex {
         self.set_state(item.key, ItemState::Live(op.ordering_id));
         let operation =
             if matches!(current, Some(ItemState::Live(_))) { LogOperation::Update } else { LogOperation::Add };
-        Ok(outcome(operation, LogResult::Completed, None))
+        Ok(match item.warning {
+            Some(warning) => outcome(operation, LogResult::Warning, Some(warning)),
+            None => outcome(operation, LogResult::Completed, None),
+        })
     }
 
     /// Deletes an item and, with `children`, every item whose URI starts with its URI and `/`. An error is the
@@ -287,9 +293,38 @@ impl OrgIndex {
         self.dirty = true;
     }
 
-    /// When the next pending delete-older-than is due.
+    /// Records that an operation kept outside the documents (a security identity) was applied: the next commit
+    /// must record the position past it, so its outcomes show and it is not applied again.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Queues the disabling of a provider's old identities until `due_at_ms` (`op.source_id` is the provider).
+    pub fn schedule_identity_disable(&mut self, due_at_ms: i64, op: &OpInfo) {
+        self.state.identity_pending.push(PendingDeleteOlderThan {
+            source_id: op.source_id.clone(),
+            ordering_id: op.ordering_id,
+            due_at_ms,
+            request_id: op.request_id.clone(),
+            journal_seq: op.journal_seq,
+        });
+        self.dirty = true;
+    }
+
+    /// Takes the identity disablings due at `now_ms`: the caller applies them before the next commit.
+    pub fn take_due_identity_disables(&mut self, now_ms: i64) -> Vec<PendingDeleteOlderThan> {
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.state.identity_pending).into_iter().partition(|p| p.due_at_ms <= now_ms);
+        self.state.identity_pending = waiting;
+        if !due.is_empty() {
+            self.dirty = true;
+        }
+        due
+    }
+
+    /// When the next pending delete-older-than (of items or identities) is due.
     pub fn next_due_ms(&self) -> Option<i64> {
-        self.state.pending.iter().map(|p| p.due_at_ms).min()
+        self.state.pending.iter().chain(&self.state.identity_pending).map(|p| p.due_at_ms).min()
     }
 
     /// Applies every pending delete-older-than due at `now_ms`.

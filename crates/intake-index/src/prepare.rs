@@ -13,7 +13,9 @@ use tantivy::{DateTime, TantivyDocument};
 
 use crate::extract::{ContentKind, content_kind, extract};
 use crate::schema::{Fields, TEXT_HEAD_BYTES, item_key};
+use crate::security::IdentityGraph;
 use intake_model::dates::parse_date_ms;
+use intake_model::permissions::{PermissionLevel, PermissionSet};
 
 /// Where an item goes and what it is, besides its body.
 #[derive(Debug, Clone)]
@@ -31,6 +33,12 @@ pub struct ItemTarget<'a> {
     pub field_types: &'a FieldTypes,
     /// Where `compressedBinaryDataFileId` content is read from.
     pub containers: &'a dyn ContainerReader,
+    /// The provider of the item's permissions that name none: the source's.
+    pub default_provider: &'a str,
+    /// The source is not public (SECURED or PRIVATE): an item without permissions is visible to nobody.
+    pub secured: bool,
+    /// The organization's identities: permissions naming identities never pushed are worth a warning.
+    pub identities: Option<&'a IdentityGraph>,
 }
 
 /// Opens file containers for items that point at one.
@@ -57,6 +65,8 @@ pub struct PreparedItem {
     pub document: Result<TantivyDocument, Refusal>,
     /// The file container the item's data came from: deleted once the item is committed.
     pub container: Option<String>,
+    /// Indexed, but worth a WARNING in the logs: why.
+    pub warning: Option<String>,
 }
 
 /// Why an item is not indexed: ERROR (its data is unusable) or REJECTED (it breaks a limit).
@@ -83,7 +93,51 @@ pub fn prepare_item(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Pr
             Content::FileContainer { file_id, .. } => Some(file_id.clone()),
             _ => None,
         },
+        warning: permission_warning(item, target),
     }
+}
+
+/// Permissions as indexed: every identity with its provider (the source's when the item names none).
+fn with_providers(permissions: &[PermissionLevel], default_provider: &str) -> Vec<PermissionLevel> {
+    let mut permissions = permissions.to_vec();
+    let identities = permissions.iter_mut().flat_map(|level| level.sets.iter_mut()).flat_map(|set| {
+        let PermissionSet { allowed, denied, .. } = set;
+        allowed.iter_mut().chain(denied.iter_mut())
+    });
+    for identity in identities {
+        identity.security_provider.get_or_insert_with(|| default_provider.to_string());
+    }
+    permissions
+}
+
+/// Why an item's permissions will not do what its pusher probably meant: none in a secured source, or
+/// identities nobody pushed (they grant nothing until pushed).
+fn permission_warning(item: &Item, target: &ItemTarget<'_>) -> Option<String> {
+    if item.permissions.is_empty() {
+        return target.secured.then(|| {
+            format!(
+                "the item has no permissions and its source '{}' is not public: only searches with viewAllContent \
+                 see it. Give it permissions (for everyone: [{{\"allowAnonymous\": true}}]) or make the source SHARED",
+                target.source_name
+            )
+        });
+    }
+    let graph = target.identities?;
+    let named =
+        item.permissions.iter().flat_map(|level| &level.sets).flat_map(|set| set.allowed.iter().chain(&set.denied));
+    let unknown = graph.unknown(named.map(|identity| {
+        let provider = identity.security_provider.as_deref().unwrap_or(target.default_provider);
+        (provider, identity.identity.as_str(), identity.identity_type)
+    }));
+    if unknown.is_empty() {
+        return None;
+    }
+    const SHOWN: usize = 10;
+    let more = if unknown.len() > SHOWN { format!(" and {} more", unknown.len() - SHOWN) } else { String::new() };
+    Some(format!(
+        "the item's permissions name identities never pushed, which grant nothing until they are: {}{more}",
+        unknown[..unknown.len().min(SHOWN)].join(", ")
+    ))
 }
 
 fn build_document(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Result<TantivyDocument, Refusal> {
@@ -124,7 +178,8 @@ fn build_document(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Resu
     if !typed.is_empty() {
         doc.add_object(fields.meta_typed, typed);
     }
-    doc.add_bytes(fields.permissions, &serde_json::to_vec(&item.permissions).expect("permissions serialize"));
+    let permissions = with_providers(&item.permissions, target.default_provider);
+    doc.add_bytes(fields.permissions, &serde_json::to_vec(&permissions).expect("permissions serialize"));
     if let Some(parent) = &item.parent_id {
         doc.add_text(fields.parent_id, parent);
     }

@@ -1,9 +1,11 @@
 //! Search over an organization's index: `q` (free text), `aq` (field expressions), paging, sorting, and
 //! results in the shape of Coveo's Search API v2.
 //!
-//! Permission trimming comes with the security-identity work; until then every caller sees every item.
+//! Every count and every page covers only what the searcher may see: the permission filter
+//! ([`crate::security::trim`]) is one more required clause of the query.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use intake_model::{ApiError, ErrorCode, FieldType};
 use serde::Serialize;
@@ -16,6 +18,7 @@ use tantivy::{DateTime, DocAddress, Index, Order, Searcher, TantivyDocument, Ter
 
 use crate::prepare::FieldTypes;
 use crate::schema::Fields;
+use crate::security::{PermissionTables, Viewer};
 use crate::syntax::{self, Expr, Op, SyntaxError};
 use intake_model::dates::{parse_date_ms, parse_day};
 
@@ -35,6 +38,8 @@ pub struct SearchRequest {
     pub sort: Sort,
     /// The organization's declared fields: comparisons on numeric and date fields are typed ranges.
     pub field_types: FieldTypes,
+    /// Who searches: what they may see.
+    pub viewer: Viewer,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,6 +96,7 @@ pub fn search(
     index: &Index,
     searcher: &Searcher,
     fields: &Fields,
+    permissions: &Arc<PermissionTables>,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
     let builder = QueryBuilder::new(index, fields, &request.field_types);
@@ -106,6 +112,11 @@ pub fn search(
     }
     if let Some(filter) = filter {
         clauses.push((Occur::Must, filter));
+    }
+    let live: Vec<_> = searcher.segment_readers().iter().map(|segment| segment.segment_id()).collect();
+    permissions.retain(&live);
+    if let Some(visible) = permissions.visible_to(fields, &request.viewer) {
+        clauses.push((Occur::Must, Box::new(visible)));
     }
     let query = BooleanQuery::new(clauses);
     let limit = request.number_of_results;

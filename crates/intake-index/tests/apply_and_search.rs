@@ -1,6 +1,7 @@
 //! The ordering rules and search, against a real on-disk tantivy index.
 
 use intake_index::search::{SearchRequest, Sort, search};
+use intake_index::security::Viewer;
 use intake_index::{BatchProgress, ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
 use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
@@ -46,6 +47,9 @@ fn upsert_typed(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64, f
         max_item_bytes: 1 << 20,
         field_types,
         containers: &NoContainers,
+        default_provider: "Email Security Provider",
+        secured: false,
+        identities: None,
     };
     let prepared = prepare_item(item, &target, index.fields());
     index.upsert(prepared, &op(ordering_id, seq)).unwrap()
@@ -62,9 +66,10 @@ fn find_typed(index: &OrgIndex, q: &str, aq: &str, field_types: &FieldTypes) -> 
         number_of_results: 100,
         sort: Sort::Relevancy,
         field_types: field_types.clone(),
+        viewer: Viewer::All,
         ..Default::default()
     };
-    let mut uris: Vec<String> = search(index.index(), &index.searcher(), index.fields(), &request)
+    let mut uris: Vec<String> = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request)
         .unwrap()
         .results
         .into_iter()
@@ -260,8 +265,9 @@ fn declared_fields_compare_as_numbers_and_dates() {
     assert_eq!(find("@published<2024-01-05T10:00:00Z"), ["file://c"]);
     // Undeclared fields still match as text; ranges on them are explained.
     assert_eq!(find_typed(&index, "", "@rank==10", &FieldTypes::new()), ["file://b"]);
-    let request = SearchRequest { aq: "@rank>2".into(), number_of_results: 10, ..Default::default() };
-    let err = search(index.index(), &index.searcher(), index.fields(), &request).unwrap_err();
+    let request =
+        SearchRequest { aq: "@rank>2".into(), number_of_results: 10, viewer: Viewer::All, ..Default::default() };
+    let err = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request).unwrap_err();
     assert!(err.message.contains("not a declared numeric or date field"), "{}", err.message);
     let request = SearchRequest {
         aq: "@rank>two".into(),
@@ -269,7 +275,7 @@ fn declared_fields_compare_as_numbers_and_dates() {
         field_types: types.clone(),
         ..Default::default()
     };
-    let err = search(index.index(), &index.searcher(), index.fields(), &request).unwrap_err();
+    let err = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request).unwrap_err();
     assert!(err.message.contains("not an integer"), "{}", err.message);
 }
 
@@ -282,8 +288,8 @@ fn a_page_stops_short_of_holding_too_many_bytes() {
         upsert(&mut index, &item(&format!("file://heavy/{i}"), "<p>heavy</p>", &[("notes", &notes)]), 10, i + 1);
     }
     index.commit().unwrap();
-    let request = SearchRequest { q: "heavy".into(), number_of_results: 10, ..Default::default() };
-    let response = search(index.index(), &index.searcher(), index.fields(), &request).unwrap();
+    let request = SearchRequest { q: "heavy".into(), number_of_results: 10, viewer: Viewer::All, ..Default::default() };
+    let response = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request).unwrap();
     assert_eq!(response.total_count, 4);
     assert_eq!(response.results.len(), 3, "three items of 20 MiB fit in a 64 MiB page, not four");
 }

@@ -232,7 +232,8 @@ impl RawEntry {
                 return Err(BatchError::at(format!("{path} is an item, not an identity"), self.at));
             }
         };
-        identity_change(value, kind, &path).map_err(|error| BatchError::at(error.message.trim_end_matches('.'), self.at))
+        identity_change(value, kind, &path)
+            .map_err(|error| BatchError::at(error.message.trim_end_matches('.'), self.at))
     }
 
     fn deserialize<'a, T: DeserializeSeed<'a>>(&'a self, seed: T) -> Result<T::Value, BatchError> {

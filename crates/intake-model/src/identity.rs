@@ -144,7 +144,10 @@ fn mapped_identity(value: Json, path: &JsonPath) -> Result<MappedIdentity, ApiEr
 
 fn security_identity(value: Json, path: &JsonPath) -> Result<SecurityIdentity, ApiError> {
     let Json::Object(entries) = value else {
-        return Err(invalid(path, &format!("must be an identity object {{name, type, additionalInfo}}, not {}", value.kind())));
+        return Err(invalid(
+            path,
+            &format!("must be an identity object {{name, type, additionalInfo}}, not {}", value.kind()),
+        ));
     };
     let (mut name, mut kind, mut additional_info) = (None, None, Vec::new());
     for (key, value) in entries {
@@ -158,7 +161,12 @@ fn security_identity(value: Json, path: &JsonPath) -> Result<SecurityIdentity, A
                 })?);
             }
             "additionalinfo" => additional_info = info(value, &at)?,
-            _ => return Err(invalid(&at, "is not a key of an identity; its keys are 'name', 'type' and 'additionalInfo'")),
+            _ => {
+                return Err(invalid(
+                    &at,
+                    "is not a key of an identity; its keys are 'name', 'type' and 'additionalInfo'",
+                ));
+            }
         }
     }
     let name = name
@@ -184,9 +192,10 @@ fn info(value: Json, path: &JsonPath) -> Result<Vec<(String, String)>, ApiError>
 fn bounded_array(value: Json, path: &JsonPath) -> Result<Vec<Json>, ApiError> {
     match value {
         Json::Null => Ok(Vec::new()),
-        Json::Array(items) if items.len() > MAX_IDENTITY_LINKS => {
-            Err(invalid(path, &format!("has {} entries; an identity may list at most {MAX_IDENTITY_LINKS}", items.len())))
-        }
+        Json::Array(items) if items.len() > MAX_IDENTITY_LINKS => Err(invalid(
+            path,
+            &format!("has {} entries; an identity may list at most {MAX_IDENTITY_LINKS}", items.len()),
+        )),
         Json::Array(items) => Ok(items),
         other => Err(invalid(path, &format!("must be an array, not {}", other.kind()))),
     }
@@ -217,14 +226,16 @@ mod tests {
     #[test]
     fn reads_each_body_as_the_sdks_send_it() {
         let body = br#"{"identity":{"name":"team","type":"GROUP","additionalInfo":{}},"members":[{"name":"alice@example.com","type":"USER","additionalInfo":{}}],"wellKnowns":[]}"#;
-        let IdentityChange::Upsert { identity, members, .. } = parse_identity_body(body, IdentityBodyKind::Members).unwrap()
+        let IdentityChange::Upsert { identity, members, .. } =
+            parse_identity_body(body, IdentityBodyKind::Members).unwrap()
         else {
             panic!("an upsert")
         };
         assert_eq!((identity.name.as_str(), identity.kind), ("team", IdentityType::Group));
         assert_eq!(members[0].kind, IdentityType::User);
         let body = br#"{"identity":{"name":"alice","type":"USER"},"mappings":[{"name":"alice@example.com","type":"User","additionalInfo":{},"provider":"Email Security Provider"}],"wellKnowns":[]}"#;
-        let IdentityChange::Alias { mappings, .. } = parse_identity_body(body, IdentityBodyKind::Mappings).unwrap() else {
+        let IdentityChange::Alias { mappings, .. } = parse_identity_body(body, IdentityBodyKind::Mappings).unwrap()
+        else {
             panic!("an alias")
         };
         assert_eq!(mappings[0].provider.as_deref(), Some("Email Security Provider"));
@@ -235,16 +246,20 @@ mod tests {
 
     #[test]
     fn names_the_offending_place() {
-        let err = parse_identity_body(br#"{"identity":{"name":"a","type":"ROBOT"}}"#, IdentityBodyKind::Members).unwrap_err();
+        let err =
+            parse_identity_body(br#"{"identity":{"name":"a","type":"ROBOT"}}"#, IdentityBodyKind::Members).unwrap_err();
         assert!(err.message.contains("'identity.type' is 'ROBOT'"), "{}", err.message);
         let err = parse_identity_body(br#"{"members":[]}"#, IdentityBodyKind::Members).unwrap_err();
         assert!(err.message.contains("has no 'identity'"), "{}", err.message);
-        let err = parse_identity_body(br#"{"identity":{"name":"a"},"members":[{"type":"USER"}]}"#, IdentityBodyKind::Members)
-            .unwrap_err();
+        let err =
+            parse_identity_body(br#"{"identity":{"name":"a"},"members":[{"type":"USER"}]}"#, IdentityBodyKind::Members)
+                .unwrap_err();
         assert!(err.message.contains("'members[0]' has no 'name'"), "{}", err.message);
-        let err = parse_identity_body(br#"{"identity":{"name":"a"},"mappings":[]}"#, IdentityBodyKind::Members).unwrap_err();
+        let err =
+            parse_identity_body(br#"{"identity":{"name":"a"},"mappings":[]}"#, IdentityBodyKind::Members).unwrap_err();
         assert!(err.message.contains("'mappings' is not a key"), "{}", err.message);
-        let err = parse_identity_body(br#"{"identity":{"name":"a","Name":"b"}}"#, IdentityBodyKind::Deleted).unwrap_err();
+        let err =
+            parse_identity_body(br#"{"identity":{"name":"a","Name":"b"}}"#, IdentityBodyKind::Deleted).unwrap_err();
         assert!(err.message.contains("duplicate key"), "{}", err.message);
     }
 }

@@ -22,6 +22,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::http::HandlerError;
+use crate::search_tokens::{self, SearchTokenClaims};
 use crate::signing;
 use crate::state::AppState;
 
@@ -46,6 +47,8 @@ pub enum Principal {
     Key(ApiKey),
     /// An access token issued for an API key.
     Token(ApiKey),
+    /// A search token: it may only search, as its users.
+    SearchToken(Box<SearchTokenClaims>),
 }
 
 impl Principal {
@@ -54,6 +57,7 @@ impl Principal {
         match self {
             Principal::Master => None,
             Principal::Key(key) | Principal::Token(key) => Some(&key.organization_id),
+            Principal::SearchToken(claims) => Some(&claims.organization),
         }
     }
 
@@ -66,6 +70,7 @@ impl Principal {
         match self {
             Principal::Master => true,
             Principal::Key(key) | Principal::Token(key) => key.privileges.iter().any(|held| held.grants(needed)),
+            Principal::SearchToken(_) => SEARCH_TOKEN_PRIVILEGE.with(|held| held.grants(needed)),
         }
     }
 
@@ -77,6 +82,7 @@ impl Principal {
                 .privileges
                 .iter()
                 .any(|held| held.grants(&Privilege { target_id: held.target_id.clone(), ..needed.clone() })),
+            Principal::SearchToken(_) => self.holds(needed),
         }
     }
 
@@ -107,12 +113,18 @@ impl Principal {
             Principal::Master => "The master key".to_string(),
             Principal::Key(key) => format!("The API key '{}' ({})", key.display_name, key.id),
             Principal::Token(key) => format!("The access token of API key '{}' ({})", key.display_name, key.id),
+            Principal::SearchToken(_) => "A search token (which may only search)".to_string(),
         };
         ApiError::new(ErrorCode::AccessDenied, format!("{who} lacks {what}."))
     }
 }
 
 pub use crate::signing::secret_hash;
+
+thread_local! {
+    /// What a search token holds: searching.
+    static SEARCH_TOKEN_PRIVILEGE: Privilege = Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*");
+}
 
 /// Authorization schemes a message may name (anything else may be a token sent without its scheme).
 const KNOWN_SCHEMES: [&str; 6] = ["Bearer", "Basic", "Digest", "Token", "ApiKey", "Negotiate"];
@@ -160,6 +172,19 @@ pub fn authenticate(token: &str, parts: &Parts, state: &AppState) -> Result<Prin
         return Ok(Principal::Master);
     }
     let now = state.clock.now_ms();
+    if search_tokens::is_search_token(token) {
+        let claims = search_tokens::verify_search_token(token, &settings.token_secret, now)?;
+        if !claims.kid.is_empty() {
+            let key = state.catalog.api_key(&claims.organization, &claims.kid).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidSearchToken,
+                    format!("The search token was issued by API key '{}', which no longer exists.", claims.kid),
+                )
+            })?;
+            check_key(&key, now)?;
+        }
+        return Ok(Principal::SearchToken(Box::new(claims)));
+    }
     let (key, principal): (ApiKey, fn(ApiKey) -> Principal) = match token.strip_prefix(TOKEN_PREFIX) {
         Some(signed) => {
             let claims = verify_token(signed, &settings.token_secret)?;

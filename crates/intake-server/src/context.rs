@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use intake_model::json::{self, Json as StrictJson};
 use intake_model::{ApiError, ErrorCode, Operation, OperationKind, OrderingId, Privilege, QueryParams};
-use intake_store::{Organization, Seq, Source};
+use intake_store::{Organization, SecurityProvider, Seq, Source};
 
 use crate::auth::Principal;
 use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, accepted, require_json};
@@ -148,19 +148,95 @@ impl SourceCall {
         kind: OperationKind,
         counts: ItemCounts,
     ) -> HandlerResult<Response> {
-        let reservation = state.quotas.reserve(&self.source.organization_id, counts)?;
-        let now = state.clock.now_ms();
-        let operation = Operation {
-            organization_id: self.source.organization_id.clone(),
-            source_id: self.source.id.clone(),
-            ordering_id: ordering_id.unwrap_or(now),
-            request_id: self.request_id.0.clone(),
-            accepted_at_ms: now,
-            kind,
-        };
-        let seq = append(state, &operation).await?;
-        reservation.journaled(seq);
-        Ok(accepted(StatusCode::ACCEPTED, Some(operation.ordering_id), &self.request_id))
+        let target = (self.source.organization_id.as_str(), self.source.id.as_str());
+        journal_accepted(state, target, &self.request_id, ordering_id, kind, counts).await
+    }
+}
+
+/// Journals an operation on `(organization, source)` once the organization's limits admit its `counts`, and
+/// answers `202` once it is durable.
+async fn journal_accepted(
+    state: &AppState,
+    (organization_id, source_id): (&str, &str),
+    request_id: &RequestId,
+    ordering_id: Option<OrderingId>,
+    kind: OperationKind,
+    counts: ItemCounts,
+) -> HandlerResult<Response> {
+    let reservation = state.quotas.reserve(organization_id, counts)?;
+    let now = state.clock.now_ms();
+    let operation = Operation {
+        organization_id: organization_id.to_string(),
+        source_id: source_id.to_string(),
+        ordering_id: ordering_id.unwrap_or(now),
+        request_id: request_id.0.clone(),
+        accepted_at_ms: now,
+        kind,
+    };
+    let seq = append(state, &operation).await?;
+    reservation.journaled(seq);
+    Ok(accepted(StatusCode::ACCEPTED, Some(operation.ordering_id), request_id))
+}
+
+/// What [`ProviderCall`] refuses besides [`ORG_CALL_REFUSALS`], for the document of every identity call.
+pub const PROVIDER_CALL_REFUSALS: &[(&str, &str)] = &[
+    ("400", "ORGANIZATION_IS_PAUSED"),
+    ("412", "SECURITY_PROVIDER_DOES_NOT_EXIST"),
+    (
+        "429",
+        "TOO_MANY_REQUESTS: over the organization's rate, daily calls or daily security identities (with Retry-After)",
+    ),
+];
+
+/// What every security identity call starts with, in this order: the caller is authenticated and of this
+/// organization (401), the organization exists (404), the caller may edit the provider (403, SECURITY_PROVIDER
+/// EDIT), the organization is not paused (400), the provider exists (412), the organization's rate and daily
+/// calls allow one more (429).
+pub struct ProviderCall {
+    pub provider: SecurityProvider,
+    pub query: QueryParams,
+    pub request_id: RequestId,
+}
+
+impl FromRequestParts<AppState> for ProviderCall {
+    type Rejection = HandlerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let call = OrgCall::from_request_parts(parts, state).await?;
+        let org = &call.organization.id;
+        let provider_id = call.param("provider");
+        call.principal.authorize(org, &Privilege::platform("SECURITY_PROVIDER", "EDIT", provider_id))?;
+        call.refuse_if_paused()?;
+        let provider = state
+            .catalog
+            .provider(org, provider_id)
+            .map_err(|e| crate::http::storage_failure("The security provider could not be read", e))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::SecurityProviderDoesNotExist,
+                    format!(
+                        "Security provider '{provider_id}' does not exist in organization '{org}'. Create it first \
+                         (PUT /rest/organizations/{org}/securityproviders/{provider_id}, or intake admin provider create)."
+                    ),
+                )
+            })?;
+        state.quotas.admit_call(org)?;
+        Ok(ProviderCall { provider, query: call.query, request_id: call.request_id })
+    }
+}
+
+impl ProviderCall {
+    /// Journals an identity operation of `identities` identities, answering `202` once it is durable.
+    pub async fn journal(
+        &self,
+        state: &AppState,
+        ordering_id: Option<OrderingId>,
+        kind: OperationKind,
+        identities: u64,
+    ) -> HandlerResult<Response> {
+        let counts = ItemCounts { identities, ..ItemCounts::default() };
+        let target = (self.provider.organization_id.as_str(), "");
+        journal_accepted(state, target, &self.request_id, ordering_id, kind, counts).await
     }
 }
 

@@ -290,40 +290,7 @@ pub async fn push_batch(
     require_json(&headers, false)?;
     state.body_budget.read(&headers, body, IGNORED_BODY).await?;
     let organization_id = call.source.organization_id.clone();
-    let unreadable = |why: String| {
-        ApiError::new(ErrorCode::ErrorDeserializingBatchDocumentFromS3, format!("File container '{file_id}': {why}."))
-    };
-    let container = state
-        .catalog
-        .container(&file_id)
-        .map_err(|e| storage_failure("The file container could not be read", e))?
-        .filter(|c| c.organization_id == organization_id)
-        .ok_or_else(|| {
-            unreadable("it does not exist (it expired, was already used, or belongs to another organization)".into())
-        })?;
-    if container.pinned {
-        return Err(unreadable("it was already handed to another batch or item".into()).into());
-    }
-    if state.clock.now_ms() >= container.expires_at_ms {
-        return Err(
-            unreadable(format!("it expired at {}", intake_model::dates::format_ms(container.expires_at_ms))).into()
-        );
-    }
-    if container.size.is_none() {
-        return Err(unreadable("it was never uploaded to: PUT the batch file to its uploadUri first".into()).into());
-    }
-    let blobs = state.blobs.clone();
-    let id = file_id.clone();
-    let summary = tokio::task::spawn_blocking(move || {
-        let content = blobs.open(&id).map_err(|e| e.to_string())?;
-        validate_batch(content).map_err(|e| e.message)
-    })
-    .await
-    .map_err(task_failed)?
-    .map_err(unreadable)?;
-    if !state.catalog.pin_container(&file_id).map_err(|e| storage_failure("The batch could not be accepted", e))? {
-        return Err(unreadable("it was already handed to another batch or item".into()).into());
-    }
+    let summary = claim_container(&state, &organization_id, &file_id, validate_batch).await?;
     tracing::info!(
         organization = organization_id,
         file_id,
@@ -335,6 +302,50 @@ pub async fn push_batch(
     let batch = OperationKind::Batch { file_id: file_id.clone() };
     let accepted = call.journal_counted(&state, ordering_id, batch, counts).await;
     unpin_unless_accepted(&state, Some(&file_id), accepted)
+}
+
+/// Checks that `file_id` is a container of the organization with an uploaded file that `validate` accepts
+/// (read off the async threads), and pins it for the operation about to be journaled. Every refusal is
+/// ERROR_DESERIALIZING_BATCH_DOCUMENT_FROM_S3 saying why.
+pub async fn claim_container<T: Send + 'static>(
+    state: &AppState,
+    organization_id: &str,
+    file_id: &str,
+    validate: impl FnOnce(Box<dyn std::io::Read + Send>) -> Result<T, BatchError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let unreadable = |why: String| {
+        ApiError::new(ErrorCode::ErrorDeserializingBatchDocumentFromS3, format!("File container '{file_id}': {why}."))
+    };
+    let container = state
+        .catalog
+        .container(file_id)
+        .map_err(|e| storage_failure("The file container could not be read", e))?
+        .filter(|c| c.organization_id == organization_id)
+        .ok_or_else(|| {
+            unreadable("it does not exist (it expired, was already used, or belongs to another organization)".into())
+        })?;
+    if container.pinned {
+        return Err(unreadable("it was already handed to another batch or item".into()));
+    }
+    if state.clock.now_ms() >= container.expires_at_ms {
+        return Err(unreadable(format!("it expired at {}", intake_model::dates::format_ms(container.expires_at_ms))));
+    }
+    if container.size.is_none() {
+        return Err(unreadable("it was never uploaded to: PUT the batch file to its uploadUri first".into()));
+    }
+    let blobs = state.blobs.clone();
+    let id = file_id.to_string();
+    let checked = tokio::task::spawn_blocking(move || {
+        let content = blobs.open(&id).map_err(|e| e.to_string())?;
+        validate(content).map_err(|e| e.message)
+    })
+    .await
+    .map_err(task_failed)?
+    .map_err(unreadable)?;
+    if !state.catalog.pin_container(file_id).map_err(|e| storage_failure("The batch could not be accepted", e))? {
+        return Err(unreadable("it was already handed to another batch or item".into()));
+    }
+    Ok(checked)
 }
 
 /// Checks a batch file's structure: split here, its entries checked on every core; the first fault in file

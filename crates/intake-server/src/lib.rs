@@ -11,6 +11,7 @@ pub mod disk_usage;
 pub mod faults;
 pub mod files;
 pub mod http;
+pub mod identities;
 pub mod limits_api;
 pub mod logs_api;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod platform;
 pub mod push;
 pub mod quotas;
 pub mod search_api;
+pub mod search_tokens;
 pub mod serve;
 pub mod signing;
 pub mod state;
@@ -31,9 +33,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
+use intake_index::security::{IdentityGraph, IdentityGraphs};
 use intake_model::quota::{FaultSpec, Limits};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, DataDirLock, FileJournal, LocalBlobs, SqliteCatalog, SqliteItemLog};
+use intake_store::{
+    Catalog, Clock, DataDirLock, FileJournal, IdentityStore, LocalBlobs, SqliteCatalog, SqliteIdentities, SqliteItemLog,
+};
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -152,6 +157,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?);
     let item_log = Arc::new(SqliteItemLog::open(&data_dir.join("logs.sqlite"))?);
     let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
+    let identity_store: Arc<dyn IdentityStore> = Arc::new(SqliteIdentities::open(&data_dir.join("identities.sqlite"))?);
+    let identities = Arc::new(load_identities(catalog.as_ref(), identity_store.as_ref())?);
     let prepared = bootstrap::prepare(catalog.as_ref(), data_dir, config.master_key.as_deref(), clock.now_ms())?;
 
     let listener = serve::bind(config.listen)?;
@@ -186,6 +193,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         disk_usage: Arc::new(disk_usage::DiskUsage::new(data_dir, config.disk_warning_percent)),
         readiness: Arc::default(),
         commit_marks: Arc::default(),
+        identity_store,
+        identities,
     };
     let applier = ApplierHandle::start(
         applier_inputs(&state),
@@ -239,7 +248,22 @@ fn applier_inputs(state: &AppState) -> Inputs {
             metrics: state.metrics.clone(),
             readiness: state.readiness.clone(),
         }),
+        identity_store: state.identity_store.clone(),
+        identities: state.identities.clone(),
     }
+}
+
+/// Every organization's identity graph, from the identity store.
+fn load_identities(catalog: &dyn Catalog, store: &dyn IdentityStore) -> anyhow::Result<IdentityGraphs> {
+    let graphs = IdentityGraphs::default();
+    for organization in catalog.organizations() {
+        let identities = store.load(&organization.id)?;
+        if !identities.is_empty() {
+            tracing::info!(organization = organization.id, identities = identities.len(), "security identities loaded");
+            graphs.install(IdentityGraph::load(&organization.id, identities), &organization.id);
+        }
+    }
+    Ok(graphs)
 }
 
 /// Daily usage reaches the catalog within a second (and at shutdown): a crash forgets at most that second.
@@ -268,7 +292,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The Push API's routes, relative to its prefix.
 fn push_api() -> OpenApiRouter<AppState> {
-    push::routes().merge(files::push_routes())
+    push::routes().merge(files::push_routes()).merge(identities::routes())
 }
 
 /// Every route, wrapped in the panic catcher and the envelope. The Push API is served under its legacy prefix

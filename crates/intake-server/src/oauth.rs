@@ -120,6 +120,13 @@ pub async fn check_token(State(state): State<AppState>, request: Request) -> Han
             exp: Some(key.expiration_ms.map(|ms| ms / 1000)),
             authorities: key.privileges.iter().map(ToString::to_string).collect(),
         },
+        Principal::SearchToken(claims) => TokenCheck {
+            active: true,
+            client_id: claims.kid.clone(),
+            organization_id: Some(claims.organization.clone()),
+            exp: Some(Some(claims.exp)),
+            authorities: vec!["SEARCH_API EXECUTE_QUERY".into()],
+        },
     };
     Ok(Json(body))
 }

@@ -68,6 +68,11 @@ fn finish(document: &mut Document) {
     BearerAuth.modify(document);
     Refusals { prefix: "/push/v1/organizations/{org}/sources/{src}/", refusals: crate::context::SOURCE_CALL_REFUSALS }
         .modify(document);
+    Refusals {
+        prefix: "/push/v1/organizations/{org}/providers/{provider}/",
+        refusals: crate::context::PROVIDER_CALL_REFUSALS,
+    }
+    .modify(document);
     for prefix in ["/push/v1/organizations/{org}/", "/rest/organizations/{org}", "/logs/v1/organizations/{org}"] {
         Refusals { prefix, refusals: crate::context::ORG_CALL_REFUSALS }.modify(document);
     }

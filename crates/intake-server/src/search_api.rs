@@ -1,7 +1,8 @@
 //! `POST /rest/search/v2` (and `GET` with query parameters): Coveo's Search API v2, for what was pushed.
 //!
-//! Parameters come from the query string or a JSON body (the body wins). Permission trimming is not applied
-//! yet: every caller sees every item.
+//! Parameters come from the query string or a JSON body (the body wins). Every answer is trimmed to what the
+//! caller may see: a search token searches as its users, any other key as the anonymous user, and
+//! `viewAllContent` (with its privilege) sees everything.
 
 use axum::Json;
 use axum::body::Body;
@@ -11,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use intake_index::search::{
     MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchHit, SearchRequest, SearchResponse, Sort, search,
 };
+use intake_index::security::{IdentityRef, Resolution, Viewer};
 use intake_model::{ApiError, ErrorCode, Privilege, QueryParams};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::http::{BodyLimit, HandlerResult, RequestId, task_failed};
+use crate::http::{BodyLimit, HandlerResult, RequestId, storage_failure, task_failed};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,7 +32,7 @@ const SEARCH_BODY: BodyLimit = BodyLimit {
 
 /// `/rest/search/v2`.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(run_search))
+    OpenApiRouter::new().routes(routes!(run_search)).routes(routes!(crate::search_tokens::issue_search_token))
 }
 
 /// Search the items of an organization.
@@ -72,9 +74,10 @@ pub async fn run_search(
     principal.enter(&organization_id)?;
     state.organization(&organization_id)?;
     principal.authorize(&organization_id, &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"))?;
+    let viewer = viewer(&state, &principal, &organization_id, params.flag("viewAllContent")?)?;
     let request = SearchRequest {
         q: params.text("q")?.unwrap_or_default(),
-        aq: params.text("aq")?.unwrap_or_default(),
+        aq: with_token_filter(params.text("aq")?.unwrap_or_default(), &principal),
         first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
         number_of_results: params.count("numberOfResults", MAX_RESULTS_PER_PAGE)?.unwrap_or(10),
         sort: match params.text("sortCriteria")? {
@@ -88,6 +91,7 @@ pub async fn run_search(
             })?,
         },
         field_types: intake_applier::field_types(state.catalog.as_ref(), &organization_id),
+        viewer,
     };
     let started = std::time::Instant::now();
     let response = match state.indexes.get(&organization_id) {
@@ -97,7 +101,7 @@ pub async fn run_search(
             let _permit = state.search_gate.enter().await?;
             tokio::task::spawn_blocking(move || {
                 let searcher = handle.reader.searcher();
-                search(&handle.index, &searcher, &handle.fields, &request)
+                search(&handle.index, &searcher, &handle.fields, &handle.permissions, &request)
             })
             .await
             .map_err(task_failed)??
@@ -133,6 +137,8 @@ pub struct SearchQuery {
     sort_criteria: Option<String>,
     /// Needed with the master key when the server has several organizations.
     organization_id: Option<String>,
+    /// See every item, whatever its permissions (needs SEARCH_API VIEW_ALL_CONTENT).
+    view_all_content: Option<bool>,
 }
 
 /// One page of results, as Coveo's Search API v2 answers.
@@ -256,6 +262,59 @@ fn only_organization(state: &AppState) -> Result<String, ApiError> {
     }
 }
 
+/// Who searches: everything with `viewAllContent` (which needs SEARCH_API VIEW_ALL_CONTENT, and is never a
+/// search token's); a search token's users, resolved in the organization's identities; anyone else as the
+/// anonymous user. Items of public (SHARED) sources are everyone's.
+pub fn viewer(
+    state: &AppState,
+    principal: &Principal,
+    organization_id: &str,
+    view_all_content: bool,
+) -> Result<Viewer, ApiError> {
+    if view_all_content {
+        if let Principal::SearchToken(_) = principal {
+            return Err(principal.denied("the privilege SEARCH_API VIEW_ALL_CONTENT (viewAllContent)"));
+        }
+        principal.authorize(organization_id, &Privilege::new("SEARCH_API", "VIEW_ALL_CONTENT", None, "*"))?;
+        return Ok(Viewer::All);
+    }
+    let public_sources = state
+        .catalog
+        .sources(organization_id)
+        .into_iter()
+        .filter(|source| source.visibility.eq_ignore_ascii_case("SHARED"))
+        .map(|source| source.id)
+        .collect();
+    let keys = match principal {
+        Principal::SearchToken(claims) => resolve(state, organization_id, &claims.users())?.keys,
+        _ => Resolution::anonymous().keys,
+    };
+    Ok(Viewer::Trimmed { keys, public_sources })
+}
+
+/// What users resolve to in an organization's identities.
+pub fn resolve(state: &AppState, organization_id: &str, users: &[IdentityRef]) -> Result<Resolution, ApiError> {
+    let providers = state
+        .catalog
+        .providers(organization_id)
+        .map_err(|e| storage_failure("The security providers could not be read", e))?;
+    let graph = state.identities.of(organization_id);
+    let graph = graph.read().expect("identity graph lock");
+    Ok(graph.resolve(users, &providers))
+}
+
+/// A search token's filter is ANDed with the query's advanced expression.
+fn with_token_filter(aq: String, principal: &Principal) -> String {
+    match principal {
+        Principal::SearchToken(claims) => match claims.filter.as_deref() {
+            Some(filter) if aq.trim().is_empty() => filter.to_string(),
+            Some(filter) => format!("({aq}) ({filter})"),
+            None => aq,
+        },
+        _ => aq,
+    }
+}
+
 /// A search parameter from the JSON body, else from the query string.
 struct Params<'a> {
     query: &'a QueryParams,
@@ -268,6 +327,14 @@ impl Params<'_> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Null) | None => Ok(self.query.get(name)?.map(str::to_string)),
             Some(other) => Err(ApiError::invalid_parameter(name, &other.to_string(), "it must be a string")),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.body.get(name) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Null) | None => self.query.boolean(name, false),
+            Some(other) => Err(ApiError::invalid_parameter(name, &other.to_string(), "it must be true or false")),
         }
     }
 

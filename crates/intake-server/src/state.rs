@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use intake_applier::{CommitMarks, IndexRegistry};
+use intake_index::security::IdentityGraphs;
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{BlobStore, Catalog, Clock, ItemLog, Journal, Organization, Seq, Source};
+use intake_store::{BlobStore, Catalog, Clock, IdentityStore, ItemLog, Journal, Organization, Seq, Source};
 
 use crate::auth::AuthSettings;
 use crate::faults::Faults;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// What each organization's index has committed: the logs API shows only those outcomes.
     pub commit_marks: Arc<CommitMarks>,
+    /// The security identities pushed (the applier writes them) …
+    pub identity_store: Arc<dyn IdentityStore>,
+    /// … and each organization's identity graph, which searches resolve users in.
+    pub identities: Arc<IdentityGraphs>,
 }
 
 impl AppState {

@@ -54,7 +54,8 @@ pub trait ProviderStore: Send + Sync {
     /// Creates or replaces a provider; true when it was created.
     fn put_provider(&self, provider: &SecurityProvider) -> Result<bool, StoreError>;
     /// The stored provider (the built-in e-mail provider is not stored unless changed).
-    fn stored_provider(&self, organization_id: &str, provider_id: &str) -> Result<Option<SecurityProvider>, StoreError>;
+    fn stored_provider(&self, organization_id: &str, provider_id: &str)
+    -> Result<Option<SecurityProvider>, StoreError>;
     /// The organization's stored providers, by id.
     fn stored_providers(&self, organization_id: &str) -> Result<Vec<SecurityProvider>, StoreError>;
     fn delete_provider(&self, organization_id: &str, provider_id: &str) -> Result<bool, StoreError>;
@@ -63,7 +64,9 @@ pub trait ProviderStore: Send + Sync {
     fn provider(&self, organization_id: &str, provider_id: &str) -> Result<Option<SecurityProvider>, StoreError> {
         match self.stored_provider(organization_id, provider_id)? {
             Some(provider) => Ok(Some(provider)),
-            None if provider_id.eq_ignore_ascii_case(EMAIL_PROVIDER) => Ok(Some(SecurityProvider::email(organization_id))),
+            None if provider_id.eq_ignore_ascii_case(EMAIL_PROVIDER) => {
+                Ok(Some(SecurityProvider::email(organization_id)))
+            }
             None => Ok(None),
         }
     }
@@ -74,7 +77,7 @@ pub trait ProviderStore: Send + Sync {
         if !providers.iter().any(|p| p.id.eq_ignore_ascii_case(EMAIL_PROVIDER)) {
             providers.push(SecurityProvider::email(organization_id));
         }
-        providers.sort_by(|a, b| a.id.to_lowercase().cmp(&b.id.to_lowercase()));
+        providers.sort_by_key(|p| p.id.to_lowercase());
         Ok(providers)
     }
 }

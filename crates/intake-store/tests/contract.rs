@@ -5,15 +5,15 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use intake_model::identity::SecurityIdentity;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
+use intake_model::permissions::IdentityType;
 use intake_model::quota::LimitKey;
 use intake_model::{FieldType, Privilege, SourceStatus};
 use intake_store::{
-    ApiKey, BlobStore, Catalog, CommittedThrough, DailyUsage, Field, FileContainer, IdMatching, ItemLog, Journal,
-    IdentityStore, LogEntry, LogQuery, SecurityProvider, StoreError, StoredIdentity,
+    ApiKey, BlobStore, Catalog, CommittedThrough, DailyUsage, Field, FileContainer, IdMatching, IdentityStore, ItemLog,
+    Journal, LogEntry, LogQuery, SecurityProvider, StoreError, StoredIdentity,
 };
-use intake_model::identity::SecurityIdentity;
-use intake_model::permissions::IdentityType;
 
 /// Opens a backend's stores; each call opens them again, as after a restart.
 pub trait Backend {
@@ -476,7 +476,8 @@ fn identities_are_upserted_by_provider_name_and_type(backend: &dyn Backend) {
     let store = backend.identities();
     let mut all = store.load("acme").unwrap();
     all.sort_by_key(|i| (i.name.to_lowercase(), i.kind.as_str()));
-    let summary: Vec<(String, &str, i64)> = all.iter().map(|i| (i.name.clone(), i.kind.as_str(), i.ordering_id)).collect();
+    let summary: Vec<(String, &str, i64)> =
+        all.iter().map(|i| (i.name.clone(), i.kind.as_str(), i.ordering_id)).collect();
     assert_eq!(summary, [("Other".into(), "Group", 1), ("team".into(), "Group", 2), ("team".into(), "User", 3)]);
     assert_eq!(all[1].members, vec![user("bob")], "the newer write replaced the members");
     assert!(store.load("other").unwrap().is_empty());

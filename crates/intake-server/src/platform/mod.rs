@@ -1,5 +1,5 @@
-//! The subset of Coveo's Platform API that push clients use: organizations, sources, API keys, fields, and
-//! privilege evaluation, under `/rest`.
+//! The subset of Coveo's Platform API that push clients use: organizations, sources, API keys, fields,
+//! security providers and privilege evaluation, under `/rest`.
 //!
 //! Every organization-scoped call goes through [`OrgCall`](crate::context::OrgCall): the caller must belong to the organization (else
 //! 401 INVALID_TOKEN, before its existence is revealed), the organization must exist (404), and the handler
@@ -9,6 +9,7 @@ mod fields;
 mod keys;
 mod organizations;
 mod privileges;
+mod providers;
 mod sources;
 
 use axum::Json;
@@ -24,6 +25,7 @@ use fields::*;
 use keys::*;
 use organizations::*;
 use privileges::*;
+use providers::*;
 use sources::*;
 
 /// Organizations, sources, API keys, fields and privilege evaluation.
@@ -43,6 +45,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_fields))
         .routes(routes!(create_fields))
         .routes(routes!(evaluate_privilege))
+        .routes(routes!(list_providers, create_provider))
+        .routes(routes!(get_provider, put_provider, delete_provider))
 }
 
 /// An optional string member of a body object.

@@ -44,7 +44,7 @@ async fn organization(s: &TestServer, id: &str) -> (String, String) {
             &s.key,
             Method::POST,
             &format!("/rest/organizations/{id}/apikeys"),
-            Some(json!({"displayName": "pusher", "privileges": [privilege("SOURCE", "EDIT", &source_id), {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY"}]})),
+            Some(json!({"displayName": "pusher", "privileges": [privilege("SOURCE", "EDIT", &source_id), {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY"}, {"owner": "SEARCH_API", "targetDomain": "VIEW_ALL_CONTENT"}]})),
         )
         .await,
     )
@@ -57,11 +57,12 @@ async fn push(s: &TestServer, token: &str, org: &str, src: &str, id: &str) -> Re
     send(s, token, Method::PUT, &path, Some(json!({"data": format!("<p>{id} payload</p>"), "rank": 5}))).await
 }
 
+/// How many items match `aq`, whatever their permissions (these tests are not about them).
 async fn count(s: &TestServer, token: &str, org: &str, aq: &str) -> u64 {
-    let body = ok_json(
-        send(s, token, Method::POST, &format!("/rest/search/v2?organizationId={org}"), Some(json!({"aq": aq}))).await,
-    )
-    .await;
+    let query = json!({"aq": aq, "viewAllContent": true});
+    let body =
+        ok_json(send(s, token, Method::POST, &format!("/rest/search/v2?organizationId={org}"), Some(query)).await)
+            .await;
     body["totalCount"].as_u64().unwrap()
 }
 

@@ -214,7 +214,12 @@ impl OrganizationStore for SqliteCatalog {
     fn delete_organization(&self, organization_id: &str) -> Result<bool, StoreError> {
         let mut connection = self.connection.lock().expect("catalog lock");
         let transaction = connection.transaction()?;
-        for table in super::limits::ORGANIZATION_TABLES.into_iter().chain(["security_providers", "fields", "api_keys", "sources"]) {
+        for table in super::limits::ORGANIZATION_TABLES.into_iter().chain([
+            "security_providers",
+            "fields",
+            "api_keys",
+            "sources",
+        ]) {
             transaction.execute(&format!("DELETE FROM {table} WHERE organization_id = ?1"), [organization_id])?;
         }
         let deleted = transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;

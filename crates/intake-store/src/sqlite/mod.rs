@@ -5,8 +5,8 @@ mod containers;
 mod identities;
 mod item_log;
 mod limits;
-mod providers;
 pub mod migrations;
+mod providers;
 
 pub use catalog::SqliteCatalog;
 pub use identities::SqliteIdentities;

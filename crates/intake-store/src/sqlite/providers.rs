@@ -33,7 +33,11 @@ impl ProviderStore for SqliteCatalog {
         Ok(deleted == 0)
     }
 
-    fn stored_provider(&self, organization_id: &str, provider_id: &str) -> Result<Option<SecurityProvider>, StoreError> {
+    fn stored_provider(
+        &self,
+        organization_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<SecurityProvider>, StoreError> {
         let connection = self.connection();
         let body: Option<String> = connection
             .query_row(
@@ -64,5 +68,6 @@ impl ProviderStore for SqliteCatalog {
 }
 
 fn decode(body: &str) -> Result<SecurityProvider, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::Schema(format!("a stored security provider does not decode: {e}")))
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Schema(format!("a stored security provider does not decode: {e}")))
 }

@@ -101,8 +101,12 @@ impl TestServer {
         self.search_in(&self.org, body).await
     }
 
-    /// A search of another organization (with the master key).
-    pub async fn search_in(&self, organization_id: &str, body: Value) -> Value {
+    /// A search of another organization, with the master key and `viewAllContent` unless the body says
+    /// otherwise: most tests are not about permissions.
+    pub async fn search_in(&self, organization_id: &str, mut body: Value) -> Value {
+        if body.get("viewAllContent").is_none() {
+            body["viewAllContent"] = Value::Bool(true);
+        }
         let response = self
             .request(Method::POST, &self.url(&format!("/rest/search/v2?organizationId={organization_id}")))
             .json(&body)

@@ -1,0 +1,280 @@
+//! Permission trimming: which items a searcher may see, decided per query from the items' stored permissions
+//! and the searcher's resolved identities, before anything is counted.
+//!
+//! Each segment's permissions are compiled once (segments never change) into a table: every distinct
+//! (source, permission levels) of the segment, interned identity keys, and the model of each document. A query
+//! evaluates each distinct model once against the searcher's identities — a bit set over the interned keys —
+//! and filters with the resulting documents, so trimming costs one pass over the segment's models and never
+//! reads a stored document.
+//!
+//! The rule, in [`Model::visible`]: items of a public (SHARED) source are visible to everyone. Otherwise the
+//! permission levels are read in order; the first level that mentions the searcher (an identity of theirs
+//! allowed or denied in one of its sets, or a set allowing anonymous access) decides: the item is visible when
+//! every set of that level allows them (or anonymous access) and none denies them. No deciding level: not
+//! visible.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use intake_model::permissions::PermissionLevel;
+use tantivy::index::SegmentId;
+use tantivy::query::{BitSetDocSet, ConstScorer, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::schema::Value as _;
+use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyDocument, TantivyError};
+use tantivy_common::BitSet;
+
+use super::graph::identity_key;
+use crate::schema::Fields;
+
+/// Who searches, as trimming sees it. The default is the anonymous user with no public source.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// Sees every item (`viewAllContent` with its privilege).
+    All,
+    /// Sees the items its identities are allowed to see, and every item of `public_sources`.
+    Trimmed { keys: HashSet<String>, public_sources: HashSet<String> },
+}
+
+impl Default for Viewer {
+    fn default() -> Viewer {
+        Viewer::Trimmed { keys: HashSet::from([super::EVERYONE.to_string()]), public_sources: HashSet::new() }
+    }
+}
+
+/// One permission set, its identities interned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SetModel {
+    anonymous: bool,
+    allowed: Vec<u32>,
+    denied: Vec<u32>,
+}
+
+/// The permissions of items alike: their source and their levels of sets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Model {
+    source: u32,
+    levels: Vec<Vec<SetModel>>,
+}
+
+impl Model {
+    fn visible(&self, holds: impl Fn(u32) -> bool, public_source: impl Fn(u32) -> bool) -> bool {
+        if public_source(self.source) {
+            return true;
+        }
+        for level in &self.levels {
+            let mentions = |set: &SetModel| {
+                set.anonymous || set.allowed.iter().any(|id| holds(*id)) || set.denied.iter().any(|id| holds(*id))
+            };
+            if !level.iter().any(mentions) {
+                continue;
+            }
+            let denied = level.iter().any(|set| set.denied.iter().any(|id| holds(*id)));
+            return !denied && level.iter().all(|set| set.anonymous || set.allowed.iter().any(|id| holds(*id)));
+        }
+        false
+    }
+}
+
+/// A segment's permissions: each document's model.
+struct SegmentTable {
+    models: Vec<Model>,
+    doc_model: Vec<u32>,
+}
+
+/// The compiled permissions of an index's segments, and the identity keys they name.
+#[derive(Default)]
+pub struct PermissionTables {
+    interned: RwLock<HashMap<String, u32>>,
+    segments: Mutex<HashMap<SegmentId, Arc<SegmentTable>>>,
+}
+
+impl PermissionTables {
+    fn intern(&self, key: &str) -> u32 {
+        if let Some(id) = self.interned.read().expect("interner lock").get(key) {
+            return *id;
+        }
+        let mut interned = self.interned.write().expect("interner lock");
+        let next = interned.len() as u32;
+        *interned.entry(key.to_string()).or_insert(next)
+    }
+
+    fn source_key(source_id: &str) -> String {
+        format!("\u{1e}source\u{1e}{source_id}")
+    }
+
+    /// The searcher's identities as a bit set over the interned keys (keys no item names are left out).
+    fn compile(&self, viewer: &Viewer) -> Option<CompiledViewer> {
+        let Viewer::Trimmed { keys, public_sources } = viewer else { return None };
+        let interned = self.interned.read().expect("interner lock");
+        let mut held = BitSet::with_max_value(interned.len() as u32 + 1);
+        let ids = keys
+            .iter()
+            .map(String::as_str)
+            .map(str::to_owned)
+            .chain(public_sources.iter().map(|source| Self::source_key(source)));
+        let mut public = HashSet::new();
+        for (i, key) in ids.enumerate() {
+            if let Some(id) = interned.get(&key) {
+                if i >= keys.len() {
+                    public.insert(*id);
+                } else {
+                    held.insert(*id);
+                }
+            }
+        }
+        Some(CompiledViewer { held, public })
+    }
+
+    /// The table of a segment, compiled on first use from its stored permissions.
+    fn table(&self, fields: &Fields, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentTable>> {
+        if let Some(table) = self.segments.lock().expect("tables lock").get(&segment.segment_id()) {
+            return Ok(table.clone());
+        }
+        let table = Arc::new(self.build(fields, segment)?);
+        self.segments.lock().expect("tables lock").insert(segment.segment_id(), table.clone());
+        Ok(table)
+    }
+
+    fn build(&self, fields: &Fields, segment: &SegmentReader) -> tantivy::Result<SegmentTable> {
+        let store = segment.get_store_reader(64)?;
+        let mut ids: HashMap<Model, u32> = HashMap::new();
+        let mut models = Vec::new();
+        let mut doc_model = Vec::with_capacity(segment.max_doc() as usize);
+        for doc in 0..segment.max_doc() {
+            let document: TantivyDocument = store.get(doc)?;
+            let source = document.get_first(fields.source).and_then(|v| v.as_str()).unwrap_or_default();
+            let levels: Vec<PermissionLevel> = document
+                .get_first(fields.permissions)
+                .and_then(|v| v.as_bytes())
+                .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                .unwrap_or_default();
+            let model = self.model(source, &levels);
+            let next = models.len() as u32;
+            let id = *ids.entry(model.clone()).or_insert_with(|| {
+                models.push(model);
+                next
+            });
+            doc_model.push(id);
+        }
+        Ok(SegmentTable { models, doc_model })
+    }
+
+    fn model(&self, source: &str, levels: &[PermissionLevel]) -> Model {
+        let interned = |identities: &[intake_model::permissions::PermissionIdentity]| {
+            identities
+                .iter()
+                .map(|i| {
+                    let provider = i.security_provider.as_deref().unwrap_or_default();
+                    self.intern(&identity_key(provider, &i.identity, i.identity_type))
+                })
+                .collect()
+        };
+        Model {
+            source: self.intern(&Self::source_key(source)),
+            levels: levels
+                .iter()
+                .map(|level| {
+                    level
+                        .sets
+                        .iter()
+                        .map(|set| SetModel {
+                            anonymous: set.allow_anonymous,
+                            allowed: interned(&set.allowed),
+                            denied: interned(&set.denied),
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Forgets the tables of segments the searcher no longer has (merged away).
+    pub fn retain(&self, live: &[SegmentId]) {
+        self.segments.lock().expect("tables lock").retain(|id, _| live.contains(id));
+    }
+
+    /// A query matching the items `viewer` may see; `None` when it sees everything.
+    pub fn visible_to(self: &Arc<Self>, fields: &Fields, viewer: &Viewer) -> Option<VisibleQuery> {
+        match viewer {
+            Viewer::All => None,
+            Viewer::Trimmed { .. } => {
+                Some(VisibleQuery { tables: self.clone(), fields: fields.clone(), viewer: Arc::new(viewer.clone()) })
+            }
+        }
+    }
+
+    /// Whether `viewer` may see the item with these permissions in `source` (for explanations).
+    pub fn allows(&self, viewer: &Viewer, source: &str, levels: &[PermissionLevel]) -> bool {
+        let model = self.model(source, levels);
+        match self.compile(viewer) {
+            None => true,
+            Some(viewer) => model.visible(|id| viewer.held.contains(id), |id| viewer.public.contains(&id)),
+        }
+    }
+}
+
+struct CompiledViewer {
+    held: BitSet,
+    public: HashSet<u32>,
+}
+
+impl CompiledViewer {
+    fn visible_docs(&self, table: &SegmentTable, max_doc: DocId) -> BitSet {
+        let visible: Vec<bool> = table
+            .models
+            .iter()
+            .map(|model| {
+                model.visible(|id| id < self.held.max_value() && self.held.contains(id), |id| self.public.contains(&id))
+            })
+            .collect();
+        let mut docs = BitSet::with_max_value(max_doc);
+        for (doc, model) in table.doc_model.iter().enumerate() {
+            if visible[*model as usize] {
+                docs.insert(doc as DocId);
+            }
+        }
+        docs
+    }
+}
+
+/// Matches the documents a viewer may see (score 0: it filters, it does not rank).
+#[derive(Clone)]
+pub struct VisibleQuery {
+    tables: Arc<PermissionTables>,
+    fields: Fields,
+    viewer: Arc<Viewer>,
+}
+
+impl std::fmt::Debug for VisibleQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VisibleQuery")
+    }
+}
+
+impl Query for VisibleQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for VisibleQuery {
+    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        // The segment's table first: compiling it interns the keys its items name, which the viewer is
+        // then compiled against.
+        let table = self.tables.table(&self.fields, reader)?;
+        let docs = match self.tables.compile(&self.viewer) {
+            Some(viewer) => viewer.visible_docs(&table, reader.max_doc()),
+            None => BitSet::with_max_value_and_full(reader.max_doc()),
+        };
+        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), 0.0)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) == doc {
+            Ok(Explanation::new("visible to the searcher", 0.0))
+        } else {
+            Err(TantivyError::InvalidArgument("the searcher may not see this item".to_string()))
+        }
+    }
+}
