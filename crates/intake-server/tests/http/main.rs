@@ -13,3 +13,4 @@ mod items;
 mod openapi;
 mod platform;
 mod quotas;
+mod security;
