@@ -375,7 +375,7 @@ impl IdentityGraph {
             for granted in stored.map(|s| s.well_knowns.as_slice()).unwrap_or_default() {
                 next(IdentityRef::of(&identity.provider, granted), Relation::Granted);
             }
-            if identity.kind == IdentityType::User {
+            if identity.kind == IdentityType::User && identity.name.contains('@') {
                 for same in self.same_email(&identity, &email_cascaded) {
                     next(same, Relation::SameEmail);
                 }
@@ -385,7 +385,8 @@ impl IdentityGraph {
         resolution
     }
 
-    /// The user under the same name in the Email Security Provider and in every provider cascading to it.
+    /// The user under the same name in the Email Security Provider and in every provider cascading to it (for
+    /// names that are e-mail addresses).
     fn same_email(&self, user: &IdentityRef, email_cascaded: &[&str]) -> Vec<IdentityRef> {
         let is_email = user.provider.eq_ignore_ascii_case(EMAIL_PROVIDER);
         if !is_email && !email_cascaded.iter().any(|p| p.eq_ignore_ascii_case(&user.provider)) {

@@ -14,3 +14,4 @@ mod openapi;
 mod platform;
 mod quotas;
 mod security;
+mod security_property;
