@@ -1,7 +1,8 @@
 // The official Node SDK (@coveo/push-api-client) against Intake, with an API key made through the Platform
 // API (not the master key): create a source, add with metadata, permissions and compressedBinaryData (with
 // createFields at its default, so the SDK evaluates privileges and declares fields), delete with children,
-// deleteDocumentsOlderThan, source status, an error answer.
+// deleteDocumentsOlderThan, source status, an error answer; security identities (provider, identity, alias,
+// delete, delete old, a batch through a file container) and items trimmed for search-token users.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -10,7 +11,7 @@ const zlib = require('node:zlib');
 const {
   PushSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
 } = require('@coveo/push-api-client');
-const {search, logs, eventually, createKey, fields, fault} = require('./intake.cjs');
+const {search, logs, eventually, createKey, fields, fault, searchToken, searchAs} = require('./intake.cjs');
 
 const privilege = (targetDomain, type) => ({owner: 'PLATFORM', targetDomain, type, targetId: '*'});
 const noFields = {createFields: false};
@@ -19,6 +20,7 @@ const specialUri = 'https://example.com/docs/a b/été?x=1&y=2#frag';
 async function main() {
   const apiKey = await createKey('node sdk', [
     privilege('SOURCE', 'CREATE'), privilege('SOURCE', 'EDIT'), privilege('FIELD', 'CREATE'), privilege('FIELD', 'EDIT'),
+    privilege('SECURITY_PROVIDER', 'CREATE'), privilege('SECURITY_PROVIDER', 'EDIT'),
   ]);
   const source = new PushSource(apiKey, process.env.INTAKE_ORG, {retryAfter: 200, maxRetries: 4});
   const created = await source.create('node sdk source', 'SHARED');
@@ -131,7 +133,53 @@ async function main() {
       assert.match(body.message, /Injected by fault rule/);
       return true;
     });
+  await securedContent(source);
   console.log('node SDK: all scenarios passed');
+}
+
+/** Security identities through the SDK, then search as users with search tokens. */
+async function securedContent(source) {
+  const secured = (await source.create('node sdk secured', 'SECURED')).id;
+  const provider = 'acceptance-provider';
+  const email = 'Email Security Provider';
+  await source.platformClient.securityCache.createOrUpdateProvider({
+    id: provider, name: provider, type: 'EXPANDED', nodeRequired: false,
+    referencedBy: [{id: secured, type: 'SOURCE'}],
+    cascadingSecurityProviders: {[email]: {id: email, name: email, type: 'EMAIL'}},
+  });
+  const user = (name) => ({name, type: 'USER', additionalInfo: {}});
+  const identity = source.identity;
+  await identity.createSecurityIdentity(provider, {identity: {name: 'team', type: 'GROUP', additionalInfo: {}}, members: [user('alice@example.com'), user('bob@example.com')], wellKnowns: []});
+  await identity.createOrUpdateSecurityIdentityAlias(provider, {identity: user('asmith'), mappings: [{...user('alice.smith@example.com'), provider: email}], wellKnowns: []});
+  await identity.deleteSecurityIdentity(provider, {identity: user('bob@example.com')});
+  await identity.deleteOldSecurityIdentities(provider, {orderingId: 1704067200000, queueDelay: 15});
+  // A batch of identities through a file container (the SDK has no helper for the upload).
+  const container = await source.platformClient.pushApi.createFileContainer();
+  const batch = {members: [{identity: {name: 'readers', type: 'GROUP', additionalInfo: {}}, members: [user('carol@example.com')], wellKnowns: []}], mappings: [], deleted: []};
+  const uploaded = await fetch(container.uploadUri, {method: 'PUT', headers: container.requiredHeaders, body: JSON.stringify(batch)});
+  assert.equal(uploaded.status, 200);
+  await identity.manageSecurityIdentities(provider, {fileId: container.fileId});
+
+  const docs = [
+    ['file://secured/team', new PermissionSetBuilder(false).withAllowedPermissions(new GroupSecurityIdentityBuilder('team', provider))],
+    ['file://secured/alias', new PermissionSetBuilder(false).withAllowedPermissions(new UserSecurityIdentityBuilder('asmith', provider))],
+    ['file://secured/readers', new PermissionSetBuilder(false).withAllowedPermissions(new GroupSecurityIdentityBuilder('readers', provider))],
+    ['file://secured/public', new PermissionSetBuilder(true)],
+  ];
+  for (const [uri, permissions] of docs) {
+    const doc = new DocumentBuilder(uri, uri).withData('<p>vault contents</p>').withPermissionSet(permissions);
+    assert.equal((await source.addOrUpdateDocument(secured, doc, noFields)).status, 202);
+  }
+  const sees = async (who) => (await searchAs(await searchToken(who), {q: 'vault', numberOfResults: 100})).results.map((r) => r.uri).sort();
+  await eventually('alice sees the team item', async () => (await sees('alice@example.com')).includes('file://secured/team'));
+  assert.deepEqual(await sees('alice@example.com'), ['file://secured/public', 'file://secured/team']);
+  assert.deepEqual(await sees('bob@example.com'), ['file://secured/public'], 'bob was disabled');
+  assert.deepEqual(await sees('alice.smith@example.com'), ['file://secured/alias', 'file://secured/public']);
+  assert.deepEqual(await sees('carol@example.com'), ['file://secured/public', 'file://secured/readers']);
+  assert.deepEqual(await sees('mallory@example.com'), ['file://secured/public']);
+  const identityLogs = await logs('bob@example.com');
+  assert.equal(identityLogs[0].operation, 'DELETE');
+  assert.equal(identityLogs[0].result, 'COMPLETED');
 }
 
 main().catch((error) => {

@@ -1,6 +1,7 @@
 """The official Python SDK (coveo-push-api-client.py) against Intake, with an API key made through the Platform
 API: create a source, add with metadata, permissions and compressedBinaryData; delete with children; then check
-search and the logs API."""
+search and the logs API. Then security identities (identity, alias, delete, delete old, a batch through a file
+container) and items trimmed for search-token users."""
 import base64
 import os
 import re
@@ -10,7 +11,22 @@ import zlib
 from datetime import datetime, timezone
 
 import requests
-from push_api_clientpy import BackoffOptions, DocumentBuilder, PlatformClient, Source, UserSecurityIdentityBuilder
+from push_api_clientpy import (
+    AliasMapping,
+    BackoffOptions,
+    DocumentBuilder,
+    FileContainer,
+    GroupSecurityIdentityBuilder,
+    IdentityModel,
+    PlatformClient,
+    SecurityIdentityAliasModel,
+    SecurityIdentityBatchConfig,
+    SecurityIdentityDelete,
+    SecurityIdentityDeleteOptions,
+    SecurityIdentityModel,
+    Source,
+    UserSecurityIdentityBuilder,
+)
 
 BASE = os.environ["PUSH_URL"]
 KEY = os.environ["INTAKE_KEY"]
@@ -32,10 +48,23 @@ class RedirectSession(requests.Session):
             super().mount("http://", adapter)
 
 
-def search(body):
-    response = requests.post(f"{BASE}/rest/search/v2?organizationId={ORG}", json=body, headers={"Authorization": f"Bearer {KEY}"})
+def search(body, bearer=None):
+    """A search with the master key and viewAllContent (every item), or as the user of a search token."""
+    body = body if bearer else {"viewAllContent": True, **body}
+    headers = {"Authorization": f"Bearer {bearer or KEY}"}
+    response = requests.post(f"{BASE}/rest/search/v2?organizationId={ORG}", json=body, headers=headers)
     response.raise_for_status()
     return response.json()
+
+
+def search_token(user):
+    """A search token for an e-mail user, issued with the master key."""
+    body = {"userIds": [{"name": user, "provider": "Email Security Provider", "type": "User"}]}
+    response = requests.post(
+        f"{BASE}/rest/search/v2/token?organizationId={ORG}", json=body, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
 
 
 def logs(document_id, filters=None):
@@ -81,7 +110,11 @@ def add_fault(rule):
 def main():
     api_key = create_key(
         "python sdk",
-        [{"owner": "PLATFORM", "targetDomain": "SOURCE", "type": kind, "targetId": "*"} for kind in ("CREATE", "EDIT")],
+        [
+            {"owner": "PLATFORM", "targetDomain": domain, "type": kind, "targetId": "*"}
+            for domain in ("SOURCE", "SECURITY_PROVIDER")
+            for kind in ("CREATE", "EDIT")
+        ],
     )
     backoff = BackoffOptions(retry_after=1, max_retries=3)
     source = Source(api_key, ORG, backoff)
@@ -148,7 +181,70 @@ def main():
     unavailable = source.addOrUpdateDocument(SRC, DocumentBuilder("file://python/unavailable", "x").withData("x"))
     assert unavailable.status_code == 503, unavailable.text
     assert unavailable.json()["errorCode"] == "SERVICE_UNAVAILABLE" and "Injected" in unavailable.json()["message"]
+    secured_content(source, api_key)
     print("python SDK: all scenarios passed")
+
+
+def secured_content(source, api_key):
+    """Security identities through the SDK's client, then search as users with search tokens."""
+    created = source.create("python sdk secured", "SECURED")
+    assert created.status_code == 201, created.text
+    secured = created.json()["id"]
+    provider, email = "python-provider", "Email Security Provider"
+    response = requests.put(
+        f"{BASE}/rest/organizations/{ORG}/securityproviders/{provider}",
+        json={
+            "id": provider, "name": provider, "type": "EXPANDED", "nodeRequired": False,
+            "referencedBy": [{"id": secured, "type": "SOURCE"}],
+            "cascadingSecurityProviders": {email: {"id": email, "name": email, "type": "EMAIL"}},
+        },
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    assert response.status_code == 201, response.text
+    client = source.client
+    user = lambda name: IdentityModel(AdditionalInfo={}, Name=name, Type="USER")  # noqa: E731
+    team = SecurityIdentityModel(
+        Identity=IdentityModel(AdditionalInfo={}, Name="crew", Type="GROUP"),
+        WellKnowns=[],
+        Members=[user("dana@example.com"), user("eve@example.com")],
+    )
+    assert client.createOrUpdateSecurityIdentity(provider, team).status_code == 202
+    alias = SecurityIdentityAliasModel(
+        Identity=user("dsmith"), WellKnowns=[],
+        Mappings=[AliasMapping(AdditionalInfo={}, Name="dana.smith@example.com", Type="USER", Provider=email)],
+    )
+    assert client.createOrUpdateSecurityIdentityAlias(provider, alias).status_code == 202
+    assert client.deleteSecurityIdentity(provider, SecurityIdentityDelete(Identity=user("eve@example.com"))).status_code == 202
+    old = SecurityIdentityDeleteOptions(QueueDelay=15, OrderingID=1704067200000)
+    assert client.deleteOldSecurityIdentities(provider, old).status_code == 202
+    container = client.createFileContainer().json()
+    batch = {"members": [{"identity": {"name": "auditors", "type": "GROUP", "additionalInfo": {}},
+                          "members": [{"name": "fay@example.com", "type": "USER", "additionalInfo": {}}]}],
+             "mappings": [], "deleted": []}
+    uploaded = requests.put(container["uploadUri"], json=batch, headers=container["requiredHeaders"])
+    assert uploaded.status_code == 200, uploaded.text
+    config = SecurityIdentityBatchConfig(FileID=container["fileId"], OrderingID=int(time.time() * 1000))
+    assert client.manageSecurityIdentities(provider, config).status_code == 202
+
+    docs = {
+        "file://pysecured/crew": GroupSecurityIdentityBuilder("crew", provider),
+        "file://pysecured/alias": UserSecurityIdentityBuilder("dsmith", provider),
+        "file://pysecured/auditors": GroupSecurityIdentityBuilder("auditors", provider),
+    }
+    for uri, allowed in docs.items():
+        # The SDK's permission set allows anonymous users unless told otherwise.
+        doc = DocumentBuilder(uri, uri).withData("<p>ledger entries</p>").withAllowedPermissions(allowed).withAllowAnonymousUsers(False)
+        assert source.addOrUpdateDocument(secured, doc).status_code == 202
+
+    def sees(who):
+        found = search({"q": "ledger", "numberOfResults": 100}, bearer=search_token(who))
+        return sorted(result["uri"] for result in found["results"])
+
+    eventually("dana sees the crew item", lambda: sees("dana@example.com") == ["file://pysecured/crew"])
+    assert sees("eve@example.com") == [], "eve was disabled"
+    assert sees("dana.smith@example.com") == ["file://pysecured/alias"]
+    assert sees("fay@example.com") == ["file://pysecured/auditors"]
+    assert sees("mallory@example.com") == []
 
 
 if __name__ == "__main__":

@@ -111,16 +111,18 @@ fn with_providers(permissions: &[PermissionLevel], default_provider: &str) -> Ve
 }
 
 /// Why an item's permissions will not do what its pusher probably meant: none in a secured source, or
-/// identities nobody pushed (they grant nothing until pushed).
+/// identities nobody pushed (they grant nothing until pushed). In a public (SHARED) source permissions decide
+/// nothing, so there is nothing to warn of.
 fn permission_warning(item: &Item, target: &ItemTarget<'_>) -> Option<String> {
+    if !target.secured {
+        return None;
+    }
     if item.permissions.is_empty() {
-        return target.secured.then(|| {
-            format!(
-                "the item has no permissions and its source '{}' is not public: only searches with viewAllContent \
-                 see it. Give it permissions (for everyone: [{{\"allowAnonymous\": true}}]) or make the source SHARED",
-                target.source_name
-            )
-        });
+        return Some(format!(
+            "the item has no permissions and its source '{}' is not public: only searches with viewAllContent see \
+             it. Give it permissions (for everyone: [{{\"allowAnonymous\": true}}]) or make the source SHARED",
+            target.source_name
+        ));
     }
     let graph = target.identities?;
     let named =
