@@ -16,8 +16,11 @@
 #      same pages, each against a fresh server, until every page is searchable
 #   8. (only when asked: STEPS=versus BASELINE=/path/to/other/intake) steps 1, 2 and 4 (single PUT, push-to-
 #      searchable, one batch) for this build and another one, alternating, same run: a change's before and after
+#   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
+#      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
+#      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded and security), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -222,6 +225,26 @@ if wants memory; then
         stop_server
     done
     rm -f "$batch_file"
+fi
+
+# 9. Security: trimmed search against untrimmed (same queries, same server, alternating), an identity batch until
+#    resolvable, and identity resolution in process.
+if wants security; then
+    corpora=$("$root/scripts/corpora")
+    jdk=$out/openjdk17-api.jsonl
+    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
+        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
+        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    for run in $(seq 1 "$runs"); do
+        start_server
+        record "$("$loader" trimmed "${target[@]}" --corpus "$jdk")"
+        stop_server
+        start_server
+        set_limits
+        record "$("$loader" identity-batch "${target[@]}")"
+        stop_server
+        record "$("$loader" resolve)"
+    done
 fi
 
 # 6. Limit checks on the single-item PUT path: off and on alternate, so both see the same machine.

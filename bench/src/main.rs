@@ -2,6 +2,8 @@
 //! single PUTs or as one batch (with the server's memory sampled meanwhile). PUT throughput is measured with wrk
 //! and `bench/put.lua`. Prints one JSON object per run; `bench/run.sh` records them.
 
+mod security;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -59,6 +61,30 @@ enum Command {
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// Trimmed search against untrimmed on a corpus with permissions: identities, items, then the same queries
+    /// as a user in many groups and with viewAllContent, alternating.
+    Trimmed {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        corpus: String,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// An identity batch of many identities (users in groups), from the PUT until the last one is resolvable.
+    IdentityBatch {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 100_000)]
+        identities: usize,
+    },
+    /// Resolving a user in many groups in an identity graph of 10,000 users and 1,000 nested groups, in process.
+    Resolve {
+        #[arg(long, default_value_t = 10_000)]
+        samples: usize,
     },
     /// Time from a 202 to the item being found by search, one item at a time.
     Searchable {
@@ -298,33 +324,13 @@ async fn batch(
     };
 
     let started = Instant::now();
-    let container: Value = client
-        .post(format!("{}/push/v1/organizations/{}/files", target.url, target.org))
-        .bearer_auth(&target.key)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let upload_uri = container["uploadUri"].as_str().context("no uploadUri")?;
-    let uploaded = client
-        .put(upload_uri)
-        .header("content-type", "application/octet-stream")
-        .header("x-amz-server-side-encryption", "AES256")
-        .body(body)
-        .send()
-        .await?;
-    if uploaded.status() != 200 {
-        bail!("the upload answered {}: {}", uploaded.status(), uploaded.text().await?);
-    }
+    let file_id = upload(&client, &target, body).await?;
     let upload_s = started.elapsed().as_secs_f64();
     let pushed = Instant::now();
     let accepted = client
         .put(format!(
             "{}/push/v1/organizations/{}/sources/{}/documents/batch?fileId={}",
-            target.url,
-            target.org,
-            target.source,
-            container["fileId"].as_str().context("no fileId")?
+            target.url, target.org, target.source, file_id
         ))
         .bearer_auth(&target.key)
         .send()
@@ -361,6 +367,29 @@ async fn batch(
         "peak_rss_above_idle_mb": peak_mb - idle_mb,
         "peak_anon_sampled_mb": peak_anon_mb,
     }))
+}
+
+/// Creates a file container, uploads `body` to it, and returns its fileId.
+async fn upload(client: &reqwest::Client, target: &Target, body: Vec<u8>) -> anyhow::Result<String> {
+    let container: Value = client
+        .post(format!("{}/push/v1/organizations/{}/files", target.url, target.org))
+        .bearer_auth(&target.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let upload_uri = container["uploadUri"].as_str().context("no uploadUri")?;
+    let uploaded = client
+        .put(upload_uri)
+        .header("content-type", "application/octet-stream")
+        .header("x-amz-server-side-encryption", "AES256")
+        .body(body)
+        .send()
+        .await?;
+    if uploaded.status() != 200 {
+        bail!("the upload answered {}: {}", uploaded.status(), uploaded.text().await?);
+    }
+    Ok(container["fileId"].as_str().context("no fileId")?.to_string())
 }
 
 async fn until_searchable(target: Target, count: u64, command: Vec<String>) -> anyhow::Result<Value> {
@@ -455,6 +484,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Batch { target, corpus, batch_file, max_bytes, server_pid } => {
             batch(target, corpus, batch_file, max_bytes, server_pid).await?
         }
+        Command::Trimmed { target, corpus, queries, rounds } => {
+            security::trimmed(target, corpus, queries, rounds).await?
+        }
+        Command::IdentityBatch { target, identities } => security::identity_batch(target, identities).await?,
+        Command::Resolve { samples } => security::resolve(samples),
     };
     println!("{result}");
     Ok(())
