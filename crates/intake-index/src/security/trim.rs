@@ -86,6 +86,41 @@ struct SegmentTable {
 pub struct PermissionTables {
     interned: RwLock<HashMap<String, u32>>,
     segments: Mutex<HashMap<SegmentId, Arc<SegmentTable>>>,
+    /// What a viewer (by fingerprint) may see of a segment: a searcher's next query — or the count and the page
+    /// of the same query — reuses it. Bounded by [`VISIBLE_CACHE_BYTES`].
+    visible: Mutex<VisibleCache>,
+}
+
+/// The most bytes of cached visible-document sets (a bit per document of each segment and viewer).
+const VISIBLE_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Default)]
+struct VisibleCache {
+    sets: HashMap<(SegmentId, u64), Arc<BitSet>>,
+    bytes: usize,
+}
+
+impl VisibleCache {
+    fn get(&self, key: &(SegmentId, u64)) -> Option<Arc<BitSet>> {
+        self.sets.get(key).cloned()
+    }
+
+    /// Keeps a set; when over the bound, the cache starts afresh (cheaper than tracking use, and a viewer's
+    /// sets are rebuilt on its next query).
+    fn put(&mut self, key: (SegmentId, u64), set: Arc<BitSet>) {
+        let bytes = set.max_value() as usize / 8 + 64;
+        if self.bytes + bytes > VISIBLE_CACHE_BYTES {
+            self.sets.clear();
+            self.bytes = 0;
+        }
+        self.bytes += bytes;
+        self.sets.insert(key, set);
+    }
+
+    fn retain(&mut self, live: &[SegmentId]) {
+        self.sets.retain(|(segment, _), _| live.contains(segment));
+        self.bytes = self.sets.values().map(|set| set.max_value() as usize / 8 + 64).sum();
+    }
 }
 
 impl PermissionTables {
@@ -191,15 +226,19 @@ impl PermissionTables {
     /// Forgets the tables of segments the searcher no longer has (merged away).
     pub fn retain(&self, live: &[SegmentId]) {
         self.segments.lock().expect("tables lock").retain(|id, _| live.contains(id));
+        self.visible.lock().expect("visible cache lock").retain(live);
     }
 
     /// A query matching the items `viewer` may see; `None` when it sees everything.
     pub fn visible_to(self: &Arc<Self>, fields: &Fields, viewer: &Viewer) -> Option<VisibleQuery> {
         match viewer {
             Viewer::All => None,
-            Viewer::Trimmed { .. } => {
-                Some(VisibleQuery { tables: self.clone(), fields: fields.clone(), viewer: Arc::new(viewer.clone()) })
-            }
+            Viewer::Trimmed { keys, public_sources } => Some(VisibleQuery {
+                tables: self.clone(),
+                fields: fields.clone(),
+                viewer: Arc::new(viewer.clone()),
+                fingerprint: fingerprint(keys, public_sources),
+            }),
         }
     }
 
@@ -243,6 +282,20 @@ pub struct VisibleQuery {
     tables: Arc<PermissionTables>,
     fields: Fields,
     viewer: Arc<Viewer>,
+    /// Identifies the viewer's identities and public sources in the cache of visible sets.
+    fingerprint: u64,
+}
+
+/// A hash of a viewer's identities and public sources, in a stable order.
+fn fingerprint(keys: &HashSet<String>, public_sources: &HashSet<String>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut keys: Vec<&String> = keys.iter().collect();
+    keys.sort();
+    let mut sources: Vec<&String> = public_sources.iter().collect();
+    sources.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (keys, sources).hash(&mut hasher);
+    hasher.finish()
 }
 
 impl std::fmt::Debug for VisibleQuery {
@@ -259,14 +312,23 @@ impl Query for VisibleQuery {
 
 impl Weight for VisibleQuery {
     fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        // The segment's table first: compiling it interns the keys its items name, which the viewer is
-        // then compiled against.
-        let table = self.tables.table(&self.fields, reader)?;
-        let docs = match self.tables.compile(&self.viewer) {
-            Some(viewer) => viewer.visible_docs(&table, reader.max_doc()),
-            None => BitSet::with_max_value_and_full(reader.max_doc()),
+        let key = (reader.segment_id(), self.fingerprint);
+        let cached = self.tables.visible.lock().expect("visible cache lock").get(&key);
+        let docs = match cached {
+            Some(docs) => docs,
+            None => {
+                // The segment's table first: compiling it interns the keys its items name, which the viewer is
+                // then compiled against.
+                let table = self.tables.table(&self.fields, reader)?;
+                let docs = Arc::new(match self.tables.compile(&self.viewer) {
+                    Some(viewer) => viewer.visible_docs(&table, reader.max_doc()),
+                    None => BitSet::with_max_value_and_full(reader.max_doc()),
+                });
+                self.tables.visible.lock().expect("visible cache lock").put(key, docs.clone());
+                docs
+            }
         };
-        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), 0.0)))
+        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(BitSet::clone(&docs)), 0.0)))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
