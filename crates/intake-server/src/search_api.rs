@@ -4,6 +4,8 @@
 //! caller may see: a search token searches as its users, any other key as the anonymous user, and
 //! `viewAllContent` (with its privilege) sees everything.
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -278,6 +280,15 @@ pub fn viewer(
         principal.authorize(organization_id, &Privilege::new("SEARCH_API", "VIEW_ALL_CONTENT", None, "*"))?;
         return Ok(Viewer::All);
     }
+    let keys = match principal {
+        Principal::SearchToken(claims) => resolve(state, organization_id, &claims.users())?.keys,
+        _ => Resolution::anonymous().keys,
+    };
+    Ok(trimmed_viewer(state, organization_id, keys))
+}
+
+/// A viewer holding `keys`, who also sees the organization's public (SHARED) sources.
+pub fn trimmed_viewer(state: &AppState, organization_id: &str, keys: HashSet<String>) -> Viewer {
     let public_sources = state
         .catalog
         .sources(organization_id)
@@ -285,11 +296,7 @@ pub fn viewer(
         .filter(|source| source.visibility.eq_ignore_ascii_case("SHARED"))
         .map(|source| source.id)
         .collect();
-    let keys = match principal {
-        Principal::SearchToken(claims) => resolve(state, organization_id, &claims.users())?.keys,
-        _ => Resolution::anonymous().keys,
-    };
-    Ok(Viewer::Trimmed { keys, public_sources })
+    Viewer::Trimmed { keys, public_sources }
 }
 
 /// What users resolve to in an organization's identities.

@@ -1,5 +1,5 @@
-//! `intake admin`: the Platform API from the command line — organizations, sources, API keys, fields, limits
-//! and fault rules. Each command is one call; the answer is printed as JSON.
+//! `intake admin`: the Platform API from the command line — organizations, sources, API keys, fields, limits,
+//! fault rules, security providers and identities. Each command is one call; the answer is printed as JSON.
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -35,6 +35,59 @@ enum AdminCommand {
     /// Fault-injection rules of the organization (--org); master key
     #[command(subcommand)]
     Fault(FaultCommand),
+    /// Security identity providers of the organization (--org)
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// What a user resolves to, and why they can or cannot see an item
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ProviderCommand {
+    /// Every provider, the Email Security Provider included
+    List,
+    Get {
+        id: String,
+    },
+    /// Create or replace a provider (type EXPANDED), cascading to the Email Security Provider unless told
+    Create {
+        id: String,
+        /// A source whose items' permissions default to this provider (repeatable)
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// A provider its aliases may point to (repeatable; default: Email Security Provider)
+        #[arg(long = "cascade")]
+        cascading: Vec<String>,
+    },
+    /// Delete a provider and its identities
+    Delete {
+        id: String,
+    },
+    /// The identities pushed to a provider
+    Identities {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IdentityCommand {
+    /// Everything a user resolves to (groups, aliases, granted identities), with how
+    Resolve {
+        /// The user's name, such as alice@example.com
+        user: String,
+        /// The user's provider
+        #[arg(long, default_value = "Email Security Provider")]
+        provider: String,
+    },
+    /// Why a user can or cannot see an item: the chain of identities, and the level and set that decided
+    Explain {
+        user: String,
+        /// The item's documentId
+        document: String,
+        #[arg(long, default_value = "Email Security Provider")]
+        provider: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,8 +323,54 @@ async fn dispatch(server: &Connection, command: AdminCommand) -> anyhow::Result<
             FaultCommand::List => (Method::GET, format!("{org}/faults"), None),
             FaultCommand::Remove { id } => (Method::DELETE, format!("{org}/faults/{id}"), None),
         },
+        AdminCommand::Provider(command) => match command {
+            ProviderCommand::List => (Method::GET, format!("{org}/securityproviders"), None),
+            ProviderCommand::Get { id } => (Method::GET, format!("{org}/securityproviders/{}", segment(&id)), None),
+            ProviderCommand::Create { id, sources, cascading } => {
+                let cascading = if cascading.is_empty() { vec![EMAIL_PROVIDER.to_string()] } else { cascading };
+                let body = json!({
+                    "name": id, "type": "EXPANDED",
+                    "referencedBy": sources.iter().map(|s| json!({"id": s, "type": "SOURCE"})).collect::<Vec<_>>(),
+                    "cascadingSecurityProviders": cascading.iter().map(|p| (p.clone(), json!({"id": p, "name": p}))).collect::<serde_json::Map<_, _>>(),
+                });
+                (Method::PUT, format!("{org}/securityproviders/{}", segment(&id)), Some(body))
+            }
+            ProviderCommand::Delete { id } => {
+                (Method::DELETE, format!("{org}/securityproviders/{}", segment(&id)), None)
+            }
+            ProviderCommand::Identities { id } => {
+                (Method::GET, format!("{org}/securitycache/entities/{}/members?perPage=1000", segment(&id)), None)
+            }
+        },
+        AdminCommand::Identity(command) => match command {
+            IdentityCommand::Resolve { user, provider } => (
+                Method::POST,
+                format!(
+                    "{org}/securitycache/entities/{}/members/parents?recursive=true&perPage=1000",
+                    segment(&provider)
+                ),
+                Some(json!({"name": user, "provider": provider, "type": "User"})),
+            ),
+            IdentityCommand::Explain { user, document, provider } => (
+                Method::POST,
+                format!("{org}/securitycache/explain"),
+                Some(json!({"user": {"name": user, "provider": provider, "type": "User"}, "documentId": document})),
+            ),
+        },
     };
     server.call(method, &path, body).await
+}
+
+const EMAIL_PROVIDER: &str = "Email Security Provider";
+
+/// A path segment, percent-encoded (provider ids have spaces).
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// `PLATFORM:SOURCE:EDIT:*` → a privilege object; the type and target may be left out (`*` by default).

@@ -18,13 +18,34 @@ pub struct SearchArgs {
     /// Print the raw JSON answer
     #[arg(long)]
     json: bool,
+    /// Search as this user (an e-mail address, or a user of --provider): only what they may see
+    #[arg(long = "as", conflicts_with = "all")]
+    as_user: Option<String>,
+    /// The provider of --as
+    #[arg(long, default_value = "Email Security Provider", requires = "as_user")]
+    provider: String,
+    /// Every item, whatever its permissions (viewAllContent; the key needs SEARCH_API VIEW_ALL_CONTENT)
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
 
+/// Without `--as` or `--all`, the key searches as the anonymous user: public items only.
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let server = args.connection.connect()?;
-    let request = json!({ "q": args.query.clone().unwrap_or_default(), "aq": args.aq.clone().unwrap_or_default(), "numberOfResults": args.number });
+    let mut server = args.connection.connect()?;
+    let mut request = json!({ "q": args.query.clone().unwrap_or_default(), "aq": args.aq.clone().unwrap_or_default(), "numberOfResults": args.number });
+    if args.all {
+        request["viewAllContent"] = json!(true);
+    }
+    if let Some(user) = &args.as_user {
+        // A search token for the user (the key needs the impersonation privilege), then search with it.
+        let path = format!("/rest/search/v2/token?organizationId={}", server.organization_id);
+        let ask = json!({"userIds": [{"name": user, "provider": args.provider, "type": "User"}]});
+        let answer = server.call(reqwest::Method::POST, &path, Some(ask)).await?;
+        let token = answer["token"].as_str().ok_or_else(|| anyhow::anyhow!("the server answered no search token"))?;
+        server.api_key = token.to_string();
+    }
     let path = format!("/rest/search/v2?organizationId={}", server.organization_id);
     let body = server.call(reqwest::Method::POST, &path, Some(request)).await?;
     if args.json {

@@ -56,22 +56,80 @@ struct Model {
     levels: Vec<Vec<SetModel>>,
 }
 
+/// What decided whether a viewer may see an item: the rule, and where in the item's permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub visible: bool,
+    pub rule: Rule,
+    /// The deciding level and set (indexes in the item's permissions).
+    pub level: Option<usize>,
+    pub set: Option<usize>,
+    /// The identity of that set that decided (an index in its allowed or denied list, as the rule says).
+    pub identity: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The viewer sees everything (`viewAllContent`).
+    ViewAll,
+    /// The item's source is public (SHARED).
+    PublicSource,
+    /// The set denies one of the viewer's identities.
+    Denied,
+    /// The level mentions the viewer, but this set allows none of their identities.
+    NotAllowed,
+    /// Every set of the level allows the viewer; this is the first, and the identity it allows (none: anonymous).
+    Allowed,
+    /// No level mentions the viewer.
+    Undecided,
+}
+
+impl Decision {
+    fn at(visible: bool, rule: Rule, level: usize, set: usize, identity: Option<usize>) -> Decision {
+        Decision { visible, rule, level: Some(level), set: Some(set), identity }
+    }
+
+    fn plain(visible: bool, rule: Rule) -> Decision {
+        Decision { visible, rule, level: None, set: None, identity: None }
+    }
+}
+
 impl Model {
     fn visible(&self, holds: impl Fn(u32) -> bool, public_source: impl Fn(u32) -> bool) -> bool {
+        self.decide(holds, public_source).visible
+    }
+
+    /// The rule (see the module's doc): the first level that mentions the viewer decides; a deny wins; every set
+    /// must allow.
+    fn decide(&self, holds: impl Fn(u32) -> bool, public_source: impl Fn(u32) -> bool) -> Decision {
         if public_source(self.source) {
-            return true;
+            return Decision::plain(true, Rule::PublicSource);
         }
-        for level in &self.levels {
+        let first_held = |ids: &[u32]| ids.iter().position(|id| holds(*id));
+        for (l, level) in self.levels.iter().enumerate() {
             let mentions = |set: &SetModel| {
-                set.anonymous || set.allowed.iter().any(|id| holds(*id)) || set.denied.iter().any(|id| holds(*id))
+                set.anonymous || first_held(&set.allowed).is_some() || first_held(&set.denied).is_some()
             };
             if !level.iter().any(mentions) {
                 continue;
             }
-            let denied = level.iter().any(|set| set.denied.iter().any(|id| holds(*id)));
-            return !denied && level.iter().all(|set| set.anonymous || set.allowed.iter().any(|id| holds(*id)));
+            if let Some((s, i)) = level.iter().enumerate().find_map(|(s, set)| first_held(&set.denied).map(|i| (s, i)))
+            {
+                return Decision::at(false, Rule::Denied, l, s, Some(i));
+            }
+            if let Some(s) = level.iter().position(|set| !set.anonymous && first_held(&set.allowed).is_none()) {
+                return Decision::at(false, Rule::NotAllowed, l, s, None);
+            }
+            let first = &level[0];
+            return Decision::at(
+                true,
+                Rule::Allowed,
+                l,
+                0,
+                if first.anonymous { None } else { first_held(&first.allowed) },
+            );
         }
-        false
+        Decision::plain(false, Rule::Undecided)
     }
 }
 
@@ -242,12 +300,13 @@ impl PermissionTables {
         }
     }
 
-    /// Whether `viewer` may see the item with these permissions in `source` (for explanations).
-    pub fn allows(&self, viewer: &Viewer, source: &str, levels: &[PermissionLevel]) -> bool {
+    /// Why `viewer` may or may not see an item with these permissions in `source`.
+    pub fn decide(&self, viewer: &Viewer, source: &str, levels: &[PermissionLevel]) -> Decision {
+        // The model first: it interns the keys the viewer is compiled against.
         let model = self.model(source, levels);
         match self.compile(viewer) {
-            None => true,
-            Some(viewer) => model.visible(|id| viewer.held.contains(id), |id| viewer.public.contains(&id)),
+            None => Decision::plain(true, Rule::ViewAll),
+            Some(viewer) => model.decide(|id| viewer.holds(id), |id| viewer.public.contains(&id)),
         }
     }
 }
@@ -258,13 +317,16 @@ struct CompiledViewer {
 }
 
 impl CompiledViewer {
+    /// Whether the viewer holds an interned key (keys interned after it was compiled: no).
+    fn holds(&self, id: u32) -> bool {
+        id < self.held.max_value() && self.held.contains(id)
+    }
+
     fn visible_docs(&self, table: &SegmentTable, max_doc: DocId) -> BitSet {
         let visible: Vec<bool> = table
             .models
             .iter()
-            .map(|model| {
-                model.visible(|id| id < self.held.max_value() && self.held.contains(id), |id| self.public.contains(&id))
-            })
+            .map(|model| model.visible(|id| self.holds(id), |id| self.public.contains(&id)))
             .collect();
         let mut docs = BitSet::with_max_value(max_doc);
         for (doc, model) in table.doc_model.iter().enumerate() {

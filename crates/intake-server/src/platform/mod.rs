@@ -10,6 +10,7 @@ mod keys;
 mod organizations;
 mod privileges;
 mod providers;
+mod security_cache;
 mod sources;
 
 use axum::Json;
@@ -26,6 +27,7 @@ use keys::*;
 use organizations::*;
 use privileges::*;
 use providers::*;
+use security_cache::*;
 use sources::*;
 
 /// Organizations, sources, API keys, fields and privilege evaluation.
@@ -47,6 +49,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate_privilege))
         .routes(routes!(list_providers, create_provider))
         .routes(routes!(get_provider, put_provider, delete_provider))
+        .routes(routes!(member_parents))
+        .routes(routes!(member_children))
+        .routes(routes!(one_member))
+        .routes(routes!(provider_members))
+        .routes(routes!(explain))
 }
 
 /// An optional string member of a body object.

@@ -243,6 +243,86 @@ async fn a_permission_matrix_decides_who_sees_what() {
     let logs = s.logs(Some("frank@example.com"), json!({})).await;
     assert_eq!((logs[0]["operation"].as_str(), logs[0]["result"].as_str()), (Some("DELETE"), Some("COMPLETED")));
     assert_eq!(logs[0]["sourceId"], PROVIDER, "identities are logged under their provider");
+
+    // The security cache: what alice resolves to, a group's members, one identity, a provider's identities.
+    let cache = |rest: &str| s.url(&format!("/rest/organizations/{org}/securitycache{rest}"));
+    let alice = json!({"name": "alice@example.com", "type": "User"});
+    let parents = post(&s, &cache(&format!("/entities/{EMAIL}/members/parents?recursive=true")), alice.clone()).await;
+    let names: Vec<&str> = parents["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"eng") && names.contains(&"staff"), "{parents}");
+    let direct = post(&s, &cache(&format!("/entities/{EMAIL}/members/parents")), alice.clone()).await;
+    assert_eq!(direct["items"][0]["relation"], "same e-mail address as", "{direct}");
+    let children = post(
+        &s,
+        &cache("/entities/Corp%20Provider/members/children?recursive=true"),
+        json!({"name": "staff", "type": "Group"}),
+    )
+    .await;
+    assert_eq!(children["totalEntries"], 4, "eng and its three members: {children}");
+    let frank =
+        post(&s, &cache("/entities/Corp%20Provider/entity"), json!({"name": "frank@example.com", "type": "User"}))
+            .await;
+    assert_eq!(frank["state"], "DISABLED");
+    let listed: Value = s
+        .request(Method::GET, &cache("/entities/Corp%20Provider/members?perPage=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shape =
+        (listed["items"].as_array().unwrap().len(), listed["totalEntries"].as_u64(), listed["totalPages"].as_u64());
+    assert_eq!(shape, (2, Some(10), Some(5)), "ten identities pushed, two a page: {listed}");
+
+    // Why alice sees the staff item: the chain from her e-mail identity to the group that allows it.
+    let why = post(&s, &cache("/explain"), json!({"user": alice, "documentId": "file://staff"})).await;
+    let item = &why["items"][0];
+    assert_eq!((item["visible"].as_bool(), item["rule"].as_str()), (Some(true), Some("ALLOWED")), "{why}");
+    let chain: Vec<(&str, &str)> = item["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["relation"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("alice@example.com", "start"),
+            ("alice@example.com", "same e-mail address as"),
+            ("eng", "member of"),
+            ("staff", "member of")
+        ]
+    );
+    let why = post(
+        &s,
+        &cache("/explain"),
+        json!({"user": {"name": "bob@example.com"}, "documentId": "file://levels-deny-first"}),
+    )
+    .await;
+    let item = &why["items"][0];
+    assert_eq!(
+        (item["visible"].as_bool(), item["rule"].as_str(), item["level"].as_str()),
+        (Some(false), Some("DENIED"), Some("L1")),
+        "{why}"
+    );
+    assert!(item["explanation"].as_str().unwrap().contains("denies User 'bob@example.com'"), "{why}");
+    let why =
+        post(&s, &cache("/explain"), json!({"user": {"name": "carol@example.com"}, "documentId": "file://eng"})).await;
+    assert_eq!(why["items"][0]["rule"], "UNDECIDED", "{why}");
+    let missing = s
+        .request(Method::POST, &cache("/explain"))
+        .json(&json!({"user": alice, "documentId": "file://nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(missing, 404, "NOT_FOUND", &["'file://nope'"]).await;
+}
+
+async fn post(s: &TestServer, url: &str, body: Value) -> Value {
+    let response = s.request(Method::POST, url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
 }
 
 #[tokio::test]

@@ -150,3 +150,64 @@ fn admin_creates_an_organization_a_source_and_a_working_key() {
     assert!(!ok && err.contains("403 ACCESS_DENIED") && err.contains("API_KEY VIEW"), "{err}");
     drop(served);
 }
+
+/// `intake admin provider|identity` and `intake search --as`: a provider, a group pushed to it, an item only
+/// the group may see, then who sees it and why.
+#[test]
+fn providers_identities_and_searching_as_a_user_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = spawn_server(dir.path());
+    let data_dir = dir.path().to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--data-dir", data_dir];
+        all.extend_from_slice(args);
+        let (ok, out, err) = intake(&all);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let source: serde_json::Value =
+        serde_json::from_str(&admin(&["source", "create", "secured", "--visibility", "SECURED"])).unwrap();
+    let source = source["id"].as_str().unwrap();
+    let provider: serde_json::Value =
+        serde_json::from_str(&admin(&["provider", "create", "Corp Directory", "--source", source])).unwrap();
+    assert_eq!(provider["cascadingSecurityProviders"]["Email Security Provider"]["id"], "Email Security Provider");
+    let key = bootstrap(dir.path())["apiKey"].as_str().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{}/push/v1/organizations/default", served.port);
+    let group =
+        r#"{"identity":{"name":"auditors","type":"GROUP"},"members":[{"name":"ann@example.com","type":"USER"}]}"#;
+    assert_eq!(curl_put(&format!("{base}/providers/Corp%20Directory/permissions"), &key, group), "202");
+    let item = r#"{"data":"<p>quarterly ledger</p>","permissions":[{"allowedPermissions":[{"identity":"auditors","identityType":"Group"}]}]}"#;
+    assert_eq!(
+        curl_put(&format!("{base}/sources/{source}/documents?documentId=file%3A%2F%2Fledger"), &key, item),
+        "202"
+    );
+
+    let mut found = String::new();
+    for _ in 0..100 {
+        let (ok, out, err) = intake(&["search", "--data-dir", data_dir, "--as", "ann@example.com", "ledger"]);
+        assert!(ok, "{err}");
+        found = out;
+        if found.starts_with("1 result") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(found.starts_with("1 result") && found.contains("file://ledger"), "{found}");
+    let (_, anonymous, _) = intake(&["search", "--data-dir", data_dir, "ledger"]);
+    assert!(anonymous.starts_with("0 results"), "the master key alone searches as the anonymous user: {anonymous}");
+    let (_, everything, _) = intake(&["search", "--data-dir", data_dir, "--all", "ledger"]);
+    assert!(everything.starts_with("1 result"), "{everything}");
+
+    let resolved: serde_json::Value =
+        serde_json::from_str(&admin(&["identity", "resolve", "ann@example.com"])).unwrap();
+    let names: Vec<&str> = resolved["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"auditors"), "{resolved}");
+    let why: serde_json::Value =
+        serde_json::from_str(&admin(&["identity", "explain", "ann@example.com", "file://ledger"])).unwrap();
+    let explanation = why["items"][0]["explanation"].as_str().unwrap();
+    assert!(explanation.starts_with("ann@example.com can see 'file://ledger'"), "{explanation}");
+    let why: serde_json::Value =
+        serde_json::from_str(&admin(&["identity", "explain", "bo@example.com", "file://ledger"])).unwrap();
+    assert_eq!(why["items"][0]["rule"], "UNDECIDED", "{why}");
+    drop(served);
+}
