@@ -122,8 +122,9 @@ pub fn check_document_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Form-decodes one component: `+` is a space, `%XX` a byte; the bytes must be UTF-8.
-fn decode(component: &str) -> Result<String, String> {
+/// Form-decodes one component: `+` is a space, `%XX` a byte; the bytes must be UTF-8 (else the component as
+/// it is is the error).
+pub fn decode(component: &str) -> Result<String, String> {
     let bytes: Vec<u8> = percent_decode(component.as_bytes());
     String::from_utf8(bytes).map_err(|_| component.to_string())
 }

@@ -54,6 +54,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(one_member))
         .routes(routes!(provider_members))
         .routes(routes!(explain))
+        .routes(routes!(item_permission_levels))
+        .routes(routes!(item_effective_permissions))
 }
 
 /// An optional string member of a body object.

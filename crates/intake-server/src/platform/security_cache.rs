@@ -98,12 +98,18 @@ impl CacheMember {
 /// The most identities one page holds.
 const MAX_PER_PAGE: usize = 1000;
 
-fn page(call: &OrgCall, members: Vec<CacheMember>) -> Result<MemberPage, ApiError> {
+/// The page of `all` the query asks for (`page` from 0, `perPage` up to 1,000), with the total entries and pages.
+fn paged<T>(call: &OrgCall, all: Vec<T>) -> Result<(Vec<T>, usize, usize), ApiError> {
     let per_page = call.query.non_negative("perPage", MAX_PER_PAGE as u64)?.unwrap_or(100).max(1) as usize;
     let page = call.query.non_negative("page", u32::MAX as u64)?.unwrap_or(0) as usize;
-    let total_entries = members.len();
-    let items = members.into_iter().skip(page.saturating_mul(per_page)).take(per_page).collect();
-    Ok(MemberPage { items, total_entries, total_pages: total_entries.div_ceil(per_page) })
+    let total_entries = all.len();
+    let items = all.into_iter().skip(page.saturating_mul(per_page)).take(per_page).collect();
+    Ok((items, total_entries, total_entries.div_ceil(per_page)))
+}
+
+fn page(call: &OrgCall, members: Vec<CacheMember>) -> Result<MemberPage, ApiError> {
+    let (items, total_entries, total_pages) = paged(call, members)?;
+    Ok(MemberPage { items, total_entries, total_pages })
 }
 
 /// `{name, provider?, type?}` (Coveo's `SecurityCacheMemberModel`) as an identity of `provider` by default.
@@ -407,4 +413,224 @@ fn explain_item(
         set: decision.set,
         chain,
     }
+}
+
+/// An item's permissions, as Coveo's Content Browser shows them (`DocumentPermissionModel`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemPermissions {
+    document_id: String,
+    /// The sources holding the id (an id may be pushed to several).
+    source_ids: Vec<String>,
+    /// `VALID`, or `WARNING` when an identity it names was never pushed.
+    state: String,
+    permission_levels: Vec<LevelView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LevelView {
+    name: String,
+    permission_sets: Vec<SetView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetView {
+    name: String,
+    anonymous_allowed: bool,
+    permissions: Vec<PermissionView>,
+}
+
+/// Coveo's `SinglePermissionModel`.
+#[derive(Serialize, ToSchema, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionView {
+    identity: String,
+    /// `USER`, `GROUP`, `VIRTUAL_GROUP` or `UNKNOWN`.
+    identity_type: String,
+    security_provider: String,
+    allowed: bool,
+    /// `VALID`, or `UNKNOWN` for an identity never pushed (it grants nothing).
+    state: String,
+}
+
+/// Coveo's `SinglePermissionPageModel`: the users an item's permissions come to, groups expanded.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectivePage {
+    items: Vec<PermissionView>,
+    total_entries: usize,
+    total_pages: usize,
+    anonymous_allowed: bool,
+}
+
+fn wire_type(kind: IdentityType) -> &'static str {
+    match kind {
+        IdentityType::User => "USER",
+        IdentityType::Group => "GROUP",
+        IdentityType::VirtualGroup => "VIRTUAL_GROUP",
+        IdentityType::Unknown => "UNKNOWN",
+    }
+}
+
+fn permission_view(
+    identity: &intake_model::permissions::PermissionIdentity,
+    allowed: bool,
+    graph: &IdentityGraph,
+) -> PermissionView {
+    let provider = identity.security_provider.clone().unwrap_or_default();
+    let known = graph.is_known(&provider, &identity.identity, identity.identity_type);
+    PermissionView {
+        identity: identity.identity.clone(),
+        identity_type: wire_type(identity.identity_type).to_string(),
+        security_provider: provider,
+        allowed,
+        state: if known { "VALID" } else { "UNKNOWN" }.to_string(),
+    }
+}
+
+/// The stored permissions of the items with the path's document id (sent encoded twice, as the Content
+/// Browser does, or once).
+async fn stored_permissions(
+    state: &AppState,
+    call: &OrgCall,
+) -> Result<(String, Vec<(String, Vec<PermissionLevel>)>), ApiError> {
+    let raw = call.param("document");
+    let document_id = if raw.contains('%') {
+        intake_model::query::decode(raw).unwrap_or_else(|_| raw.to_string())
+    } else {
+        raw.to_string()
+    };
+    let handle = state.indexes.get(&call.organization.id).ok_or_else(|| not_indexed(&document_id))?;
+    let id = document_id.clone();
+    let searcher = handle.reader.searcher();
+    let items = tokio::task::spawn_blocking(move || item_permissions(&searcher, &handle.fields, &id))
+        .await
+        .map_err(task_failed)?
+        .map_err(|e| ApiError::new(ErrorCode::InternalServerError, format!("The item could not be read: {e}.")))?;
+    if items.is_empty() {
+        return Err(not_indexed(&document_id));
+    }
+    Ok((document_id, items))
+}
+
+/// An item's permission levels and sets, each identity with whether it is known.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/indexes/{index}/documents/{document}/permissions", tag = "Security cache",
+    params(("org" = String, Path, description = "Organization id"), ("index" = String, Path, description = "Any index id (an organization has one index)"),
+           ("document" = String, Path, description = "The item's documentId, URI-encoded (twice, as Coveo's clients do, or once)")),
+    responses((status = 200, description = "Its permissions", body = ItemPermissions), (status = 404, description = "NOT_FOUND: no item with that id"))
+)]
+pub async fn item_permission_levels(
+    State(state): State<AppState>,
+    call: OrgCall,
+) -> HandlerResult<Json<ItemPermissions>> {
+    call.require("SECURITY_CACHE", "VIEW", "*")?;
+    let (document_id, items) = stored_permissions(&state, &call).await?;
+    let graph = state.identities.of(&call.organization.id);
+    let graph = graph.read().expect("identity graph lock");
+    let mut levels = Vec::new();
+    for (_, item_levels) in &items {
+        for (l, level) in item_levels.iter().enumerate() {
+            let permission_sets = level
+                .sets
+                .iter()
+                .enumerate()
+                .map(|(s, set)| SetView {
+                    name: format!("set #{s}"),
+                    anonymous_allowed: set.allow_anonymous,
+                    permissions: set
+                        .allowed
+                        .iter()
+                        .map(|i| permission_view(i, true, &graph))
+                        .chain(set.denied.iter().map(|i| permission_view(i, false, &graph)))
+                        .collect(),
+                })
+                .collect();
+            levels.push(LevelView { name: level.name.clone().unwrap_or_else(|| format!("#{l}")), permission_sets });
+        }
+    }
+    let unknown =
+        levels.iter().flat_map(|l| &l.permission_sets).flat_map(|s| &s.permissions).any(|p| p.state != "VALID");
+    Ok(Json(ItemPermissions {
+        document_id,
+        source_ids: items.iter().map(|(source, _)| source.clone()).collect(),
+        state: if unknown { "WARNING" } else { "VALID" }.to_string(),
+        permission_levels: levels,
+    }))
+}
+
+/// The users (and identities without members) an item's permissions come to, groups expanded to their
+/// members; `includedEntities` is `ALL`, `ALLOWED` or `DENIED`.
+#[utoipa::path(
+    get, path = "/rest/organizations/{org}/indexes/{index}/documents/{document}/permissions/effective", tag = "Security cache",
+    params(("org" = String, Path, description = "Organization id"), ("index" = String, Path, description = "Any index id"),
+           ("document" = String, Path, description = "The item's documentId, URI-encoded"),
+           ("includedEntities" = Option<String>, Query, description = "ALL (default), ALLOWED or DENIED"),
+           ("page" = Option<u32>, Query, description = "From 0"), ("perPage" = Option<u32>, Query, description = "At most 1,000 (default 100)")),
+    responses((status = 200, description = "The expanded identities", body = EffectivePage), (status = 404, description = "NOT_FOUND: no item with that id"))
+)]
+pub async fn item_effective_permissions(
+    State(state): State<AppState>,
+    call: OrgCall,
+) -> HandlerResult<Json<EffectivePage>> {
+    call.require("SECURITY_CACHE", "VIEW", "*")?;
+    let included = call.query.get("includedEntities")?.unwrap_or("ALL").to_ascii_uppercase();
+    if !["ALL", "ALLOWED", "DENIED"].contains(&included.as_str()) {
+        return Err(ApiError::invalid_parameter(
+            "includedEntities",
+            &included,
+            "allowed values are ALL, ALLOWED and DENIED",
+        )
+        .into());
+    }
+    let (_, items) = stored_permissions(&state, &call).await?;
+    let graph = state.identities.of(&call.organization.id);
+    let graph = graph.read().expect("identity graph lock");
+    let mut seen = std::collections::HashSet::new();
+    let mut effective = Vec::new();
+    let mut anonymous_allowed = false;
+    for set in items.iter().flat_map(|(_, levels)| levels).flat_map(|level| &level.sets) {
+        anonymous_allowed |= set.allow_anonymous;
+        let listed = set.allowed.iter().map(|i| (i, true)).chain(set.denied.iter().map(|i| (i, false)));
+        for (identity, allowed) in listed {
+            if (included == "ALLOWED" && !allowed) || (included == "DENIED" && allowed) {
+                continue;
+            }
+            let provider = identity.security_provider.clone().unwrap_or_default();
+            for leaf in expand(&graph, IdentityRef::new(&provider, &identity.identity, identity.identity_type)) {
+                if seen.insert((identity_key(&leaf.provider, &leaf.name, leaf.kind), allowed)) {
+                    let known = graph.is_known(&leaf.provider, &leaf.name, leaf.kind);
+                    effective.push(PermissionView {
+                        identity: leaf.name,
+                        identity_type: wire_type(leaf.kind).to_string(),
+                        security_provider: leaf.provider,
+                        allowed,
+                        state: if known { "VALID" } else { "UNKNOWN" }.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let (items, total_entries, total_pages) = paged(&call, effective)?;
+    Ok(Json(EffectivePage { items, total_entries, total_pages, anonymous_allowed }))
+}
+
+/// A group's members down to identities with no members of their own (users, mostly); anything else as it is.
+fn expand(graph: &IdentityGraph, identity: IdentityRef) -> Vec<IdentityRef> {
+    let mut seen = std::collections::HashSet::new();
+    let (mut queue, mut leaves) = (vec![identity], Vec::new());
+    while let Some(identity) = queue.pop() {
+        if !seen.insert(identity_key(&identity.provider, &identity.name, identity.kind)) {
+            continue;
+        }
+        match graph.get(&identity.provider, &identity.name, identity.kind).filter(|g| !g.members.is_empty()) {
+            Some(group) => {
+                queue.extend(group.members.iter().map(|m| IdentityRef::new(&group.provider_id, &m.name, m.kind)))
+            }
+            None => leaves.push(identity),
+        }
+    }
+    leaves
 }
