@@ -341,3 +341,77 @@ fn a_caught_up_applier_commits_at_once_not_when_the_interval_runs_out() {
     assert_eq!(harness.find("next"), ["file://next"]);
     applier.stop();
 }
+
+#[test]
+fn identities_survive_a_crash_applied_exactly_once() {
+    use intake_index::security::{IdentityGraph, IdentityRef};
+    use intake_model::identity::{IdentityChange, SecurityIdentity};
+    use intake_model::permissions::IdentityType;
+
+    let mut harness = Harness::new();
+    let provider = intake_store::SecurityProvider {
+        id: "Corp".into(),
+        organization_id: ORG.into(),
+        display_name: "Corp".into(),
+        provider_type: "EXPANDED".into(),
+        cascading: vec![intake_store::EMAIL_PROVIDER.into()],
+        sources: vec![harness.source.clone()],
+        created_at_ms: START_MS,
+        updated_at_ms: START_MS,
+    };
+    harness.inputs.catalog.put_provider(&provider).unwrap();
+    let identity = |name: &str, kind| SecurityIdentity { name: name.into(), kind, additional_info: vec![] };
+    let team = |member: &str| IdentityChange::Upsert {
+        identity: identity("team", IdentityType::Group),
+        members: vec![identity(member, IdentityType::User)],
+        well_knowns: vec![],
+    };
+    let push = |harness: &Harness, ordering_id, change| {
+        harness.push(ordering_id, OperationKind::Identity { provider_id: "Corp".into(), change })
+    };
+    // A first run commits the group with alice.
+    let applier = harness.start();
+    let seq = push(&harness, 10, team("alice@example.com"));
+    harness.wait_committed(seq);
+    applier.stop();
+
+    // A second run replaces the members and disables carol, then dies before committing.
+    harness.restart();
+    push(&harness, 20, team("bob@example.com"));
+    push(&harness, 30, IdentityChange::Disable { identity: identity("carol@example.com", IdentityType::User) });
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut applier, reader) =
+        Applier::open(harness.inputs.clone(), harness.config(Duration::from_secs(3600)), stop.clone()).unwrap();
+    applier.crash_on_stop = true;
+    let thread = std::thread::spawn(move || applier.run(reader));
+    wait_until(|| harness.recorder.reads_applied.load(Ordering::SeqCst) >= 1, "the second run to apply");
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+
+    // The third run starts from the stored identities, as the server does, and applies the rest once.
+    harness.restart();
+    let stored = harness.inputs.identity_store.load(ORG).unwrap();
+    harness.inputs.identities.install(IdentityGraph::load(ORG, stored), ORG);
+    let applier = harness.start();
+    wait_until(|| harness.recorder.replayed.load(Ordering::SeqCst), "the replay");
+    let outcomes = harness.outcomes();
+    assert_eq!(
+        outcomes,
+        [
+            outcome("team", LogOperation::Add, LogResult::Completed),
+            outcome("team", LogOperation::Update, LogResult::Completed),
+            outcome("carol@example.com", LogOperation::Delete, LogResult::Completed),
+        ]
+    );
+    let stored = harness.inputs.identity_store.load(ORG).unwrap();
+    let team = stored.iter().find(|i| i.name == "team").unwrap();
+    assert_eq!((team.members[0].name.as_str(), team.ordering_id), ("bob@example.com", 20));
+    assert!(!stored.iter().find(|i| i.name == "carol@example.com").unwrap().enabled);
+    let graph = harness.inputs.identities.of(ORG);
+    let bob = graph
+        .read()
+        .unwrap()
+        .resolve(&[IdentityRef::new(intake_store::EMAIL_PROVIDER, "bob@example.com", IdentityType::User)], &[provider]);
+    assert!(bob.reached.iter().any(|(identity, _, _)| identity.name == "team"), "{bob:?}");
+    applier.stop();
+}
