@@ -88,7 +88,7 @@ pub(crate) struct Applier {
     uncommitted_results: HashMap<&'static str, u64>,
     /// Identities changed since the last commit: written to the identity store before the indexes commit.
     identity_writes: Vec<StoredIdentity>,
-    /// Tests only: end without the final commit, as a crash would.
+    /// Tests only: commit nothing, and end without the final commit, as a crash before the first commit would.
     #[cfg(test)]
     pub(crate) crash_on_stop: bool,
 }
@@ -544,6 +544,10 @@ impl Applier {
     /// up), so what was applied is committed as soon as the commit gap allows; otherwise the commit interval
     /// is the ceiling.
     fn commit_due(&self, idle: bool) -> bool {
+        #[cfg(test)]
+        if self.crash_on_stop {
+            return false; // the run dies before its first commit
+        }
         let Some(first) = self.first_uncommitted else {
             return self.indexes.values().any(|index| index.is_dirty())
                 || (idle && self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL && self.any_index_behind());

@@ -79,7 +79,13 @@ impl Harness {
         harness
     }
 
+    /// The inputs over the data folder, the identity graphs loaded from the store as the server loads them.
     fn inputs(dir: &std::path::Path, catalog: Arc<dyn Catalog>, clock: ManualClock, observer: Arc<Recorder>) -> Inputs {
+        let identity_store: Arc<dyn intake_store::IdentityStore> =
+            Arc::new(SqliteIdentities::open(&dir.join("identities.sqlite")).unwrap());
+        let graphs = intake_index::security::IdentityGraphs::default();
+        let stored = identity_store.load(ORG).unwrap();
+        graphs.install(intake_index::security::IdentityGraph::load(ORG, stored), ORG);
         Inputs {
             journal: Arc::new(FileJournal::open(&dir.join("journal")).unwrap()),
             catalog,
@@ -89,8 +95,8 @@ impl Harness {
             registry: Arc::default(),
             commit_marks: Arc::default(),
             observer,
-            identity_store: Arc::new(SqliteIdentities::open(&dir.join("identities.sqlite")).unwrap()),
-            identities: Arc::default(),
+            identity_store: identity_store.clone(),
+            identities: Arc::new(graphs),
         }
     }
 
@@ -344,7 +350,7 @@ fn a_caught_up_applier_commits_at_once_not_when_the_interval_runs_out() {
 
 #[test]
 fn identities_survive_a_crash_applied_exactly_once() {
-    use intake_index::security::{IdentityGraph, IdentityRef};
+    use intake_index::security::IdentityRef;
     use intake_model::identity::{IdentityChange, SecurityIdentity};
     use intake_model::permissions::IdentityType;
 
@@ -390,8 +396,6 @@ fn identities_survive_a_crash_applied_exactly_once() {
 
     // The third run starts from the stored identities, as the server does, and applies the rest once.
     harness.restart();
-    let stored = harness.inputs.identity_store.load(ORG).unwrap();
-    harness.inputs.identities.install(IdentityGraph::load(ORG, stored), ORG);
     let applier = harness.start();
     wait_until(|| harness.recorder.replayed.load(Ordering::SeqCst), "the replay");
     let outcomes = harness.outcomes();
