@@ -16,6 +16,9 @@
 #      same pages, each against a fresh server, until every page is searchable
 #   8. (only when asked: STEPS=versus BASELINE=/path/to/other/intake) steps 1, 2 and 4 (single PUT, push-to-
 #      searchable, one batch) for this build and another one, alternating, same run: a change's before and after
+#  10. (only when asked: STEPS=floor) the single-item PUT of step 1 against the floor server (bench/src/bin/floor.rs:
+#      axum reads the body, parses it as JSON, answers 202 — no validation, journal, fsync or index), alternating,
+#      for 1.5 KB items and whole linux-doc items: the ratio is issue 15's figure
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
@@ -47,16 +50,21 @@ corpus=$out/linux-doc.jsonl
 python3 - "$corpus" "$out" <<'PY'
 import json, sys, urllib.parse
 corpus, out = sys.argv[1], sys.argv[2]
-with open(f"{out}/items.tsv", "w") as full, open(f"{out}/items-1k.tsv", "w") as small:
+with open(f"{out}/items.tsv", "w") as full, open(f"{out}/items-1k.tsv", "w") as small, \
+        open(f"{out}/items-1.5k.tsv", "w") as medium:
     for line in open(corpus):
         item = json.loads(line)
         id = urllib.parse.quote_plus(item["documentId"])
         full.write(f"{id}\t{line.rstrip()}\n")
-        item["data"] = item["data"][:1000]
+        data = item["data"]
+        item["data"] = data[:1200]  # about 1.5 KB of item JSON in all
+        medium.write(f"{id}\t{json.dumps(item)}\n")
+        item["data"] = data[:1000]
         small.write(f"{id}\t{json.dumps(item)}\n")
 PY
 
 (cd "$root" && cargo build --release -q -p intake -p intake-bench)
+floor=$root/target/release/intake-floor
 intake=$root/target/release/intake
 loader=$root/target/release/intake-bench
 results=$out/results.jsonl
@@ -95,10 +103,11 @@ set_limits() {
     done
 }
 
-# put ITEMS LABEL [on]: wrk for 10 s against a fresh server (with every limit set when "on").
+# put ITEMS LABEL [on|floor]: wrk for 10 s against a fresh server (with every limit set when "on"; the floor
+# server instead of Intake when "floor").
 put() {
     local items=$1 label=$2 limits=${3:-off}
-    start_server
+    if [ "$limits" = floor ]; then start_floor; else start_server; fi
     [ "$limits" = on ] && set_limits
     local result
     result=$(wrk -t2 -c64 -d10s -s "$here/put.lua" "http://127.0.0.1:$port" -- "$items" bench-key "$source_id" | tail -1)
@@ -108,12 +117,32 @@ import json, sys
 r = json.loads(sys.argv[1])
 lines = [l.split("\t", 1)[1] for l in open(sys.argv[2])]
 mean = sum(len(l.encode()) for l in lines) / len(lines)
-r.update(items=sys.argv[3], mean_body_bytes=round(mean), body_mb_per_s=round(r["requests_per_s"] * mean / 1e6, 1), connections=64, limits=sys.argv[4])
+server = "floor" if sys.argv[4] == "floor" else "intake"
+r.update(items=sys.argv[3], mean_body_bytes=round(mean), body_mb_per_s=round(r["requests_per_s"] * mean / 1e6, 1), connections=64, limits=sys.argv[4], server=server)
 print(json.dumps(r))' "$result" "$items" "$label" "$limits")"
+}
+
+# The floor server on a free port (stopped by stop_server).
+start_floor() {
+    data=$(mktemp -d)
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$floor" --listen "127.0.0.1:$port" > "$data/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$port/ready" > /dev/null && break; sleep 0.05; done
+    source_id=floor
 }
 wants put && for run in $(seq 1 "$runs"); do
     put "$out/items.tsv" linux-doc
     put "$out/items-1k.tsv" linux-doc-1k
+done
+
+# 10. Intake against the floor server, alternating, same items: the ratio of requests/s (1.5 KB) and MB/s (whole).
+wants floor && for run in $(seq 1 "$runs"); do
+    for pair in "items-1.5k linux-doc-1.5k" "items linux-doc"; do
+        read -r items label <<< "$pair"
+        put "$out/$items.tsv" "$label" off
+        put "$out/$items.tsv" "$label" floor
+    done
 done
 
 # 8. This build against BASELINE, alternating: each measurement says which binary (and its version) it was.

@@ -240,7 +240,8 @@ def secured_content(source, api_key):
         found = search({"q": "ledger", "numberOfResults": 100}, bearer=search_token(who))
         return sorted(result["uri"] for result in found["results"])
 
-    eventually("dana sees the crew item", lambda: sees("dana@example.com") == ["file://pysecured/crew"])
+    eventually("the secured items are searchable", lambda: search({"q": "ledger"})["totalCount"] == len(docs))
+    assert sees("dana@example.com") == ["file://pysecured/crew"]
     assert sees("eve@example.com") == [], "eve was disabled"
     assert sees("dana.smith@example.com") == ["file://pysecured/alias"]
     assert sees("fay@example.com") == ["file://pysecured/auditors"]

@@ -6,6 +6,7 @@
 //! client ever sees a body it cannot parse.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Json;
@@ -140,6 +141,54 @@ fn check_head(request: &Request) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Wraps a request's body to learn whether it was read to its end; a request without a body counts as read.
+fn track_body(request: Request) -> (Request, Arc<AtomicBool>) {
+    let headers = request.headers();
+    let declared = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|length| length > 0);
+    let read = Arc::new(AtomicBool::new(!declared));
+    if !declared {
+        return (request, read);
+    }
+    let (parts, body) = request.into_parts();
+    let tracked = TrackedBody { inner: body, read: read.clone() };
+    (Request::from_parts(parts, Body::new(tracked)), read)
+}
+
+/// A request body that records when it has been read to its end.
+struct TrackedBody {
+    inner: Body,
+    read: Arc<AtomicBool>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The outermost layer: assigns the request id, renders errors as JSON, adds headers, counts the request.
 pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -153,6 +202,7 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let (request, body_read) = track_body(request);
 
     let mut response = match check_head(&request) {
         Ok(()) => next.run(request).await,
@@ -173,6 +223,11 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         log_error(&error, &request_id, &method, &path);
     }
     let headers = response.headers_mut();
+    if !body_read.load(Ordering::Acquire) {
+        // Answered before the body was read (a refusal, an injected fault): hyper cannot reuse the connection, so
+        // say so, or a client would send its next request on a connection about to close.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     headers.insert(X_REQUEST_ID.clone(), HeaderValue::from_str(&request_id).expect("request ids are visible ASCII"));
     for (name, value) in SECURITY_HEADERS {
         headers.insert(*name, HeaderValue::from_static(value));

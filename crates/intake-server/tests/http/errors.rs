@@ -129,6 +129,28 @@ async fn unknown_organizations_and_sources() {
     assert_error(logs, 404, "ORGANIZATION_NOT_FOUND", &["'nosuchorg'"]).await;
 }
 
+/// A call refused before its body is read closes its connection, and says so (`Connection: close`), so a client
+/// does not send its next request on a connection about to close; a call that read its body keeps it open.
+#[tokio::test]
+async fn a_body_left_unread_closes_the_connection_and_says_so() {
+    let s = TestServer::start().await;
+    let connection =
+        |response: &reqwest::Response| response.headers().get("connection").map(|v| v.to_str().unwrap().to_string());
+    let url = s.url(&format!("/push/v1/organizations/{}/sources/default-nosuchsource/documents?documentId=x", s.org));
+    let refused = s.request(Method::PUT, &url).json(&json!({"data": "x".repeat(100_000)})).send().await.unwrap();
+    assert_eq!((refused.status().as_u16(), connection(&refused).as_deref()), (412, Some("close")));
+    let accepted = s.put_item("file://kept-alive", &json!({"data": "x"}), "").await;
+    assert_eq!((accepted.status().as_u16(), connection(&accepted)), (202, None));
+    let invalid = s.put_item("file://invalid", &json!({"data": 1}), "").await;
+    assert_eq!(
+        (invalid.status().as_u16(), connection(&invalid)),
+        (400, None),
+        "the body was read: the connection stays"
+    );
+    let no_body = s.request(Method::GET, &s.url("/rest/organizations/nosuchorg")).send().await.unwrap();
+    assert_eq!((no_body.status().as_u16(), connection(&no_body)), (404, None));
+}
+
 #[tokio::test]
 async fn credentials_are_checked_first() {
     let s = TestServer::start().await;
