@@ -29,6 +29,9 @@ struct Snapshot {
 pub struct SqliteCatalog {
     connection: Mutex<Connection>,
     snapshot: RwLock<Snapshot>,
+    /// Each organization's stored security providers, read once and dropped at each change of them: search and
+    /// the applier read them on every query and item window.
+    pub(super) providers: RwLock<HashMap<String, Vec<crate::security::SecurityProvider>>>,
 }
 
 /// Step 1 of the catalog's schema (see [`crate::migrations`]): never edited once released.
@@ -84,7 +87,11 @@ impl SqliteCatalog {
         connection.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         super::migrations::migrate(&mut connection, super::migrations::CATALOG, "catalog.sqlite")?;
         let snapshot = load_snapshot(&connection)?;
-        Ok(SqliteCatalog { connection: Mutex::new(connection), snapshot: RwLock::new(snapshot) })
+        Ok(SqliteCatalog {
+            connection: Mutex::new(connection),
+            snapshot: RwLock::new(snapshot),
+            providers: RwLock::default(),
+        })
     }
 }
 
@@ -229,6 +236,7 @@ impl OrganizationStore for SqliteCatalog {
         snapshot.sources.retain(|(org, _), _| org != organization_id);
         snapshot.api_keys.retain(|_, key| key.organization_id != organization_id);
         snapshot.fields.retain(|(org, _), _| org != organization_id);
+        self.providers.write().expect("providers lock").remove(organization_id);
         Ok(deleted > 0)
     }
 

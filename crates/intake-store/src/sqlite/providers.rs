@@ -1,6 +1,6 @@
 //! Security providers in the SQLite catalog.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::SqliteCatalog;
 use crate::StoreError;
@@ -30,6 +30,7 @@ impl ProviderStore for SqliteCatalog {
             params![provider.organization_id, provider.id, body],
         )?;
         transaction.commit()?;
+        self.providers.write().expect("providers lock").remove(&provider.organization_id);
         Ok(deleted == 0)
     }
 
@@ -38,23 +39,23 @@ impl ProviderStore for SqliteCatalog {
         organization_id: &str,
         provider_id: &str,
     ) -> Result<Option<SecurityProvider>, StoreError> {
-        let connection = self.connection();
-        let body: Option<String> = connection
-            .query_row(
-                "SELECT body FROM security_providers WHERE organization_id = ?1 AND id = ?2",
-                params![organization_id, provider_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        body.map(|body| decode(&body)).transpose()
+        let providers = self.stored_providers(organization_id)?;
+        Ok(providers.into_iter().find(|p| p.id.eq_ignore_ascii_case(provider_id)))
     }
 
     fn stored_providers(&self, organization_id: &str) -> Result<Vec<SecurityProvider>, StoreError> {
+        if let Some(providers) = self.providers.read().expect("providers lock").get(organization_id) {
+            return Ok(providers.clone());
+        }
+        // The connection stays locked until the cache holds what was read: a write (which drops the cache under
+        // the same lock) cannot slip in between and leave a stale copy.
         let connection = self.connection();
         let mut statement =
             connection.prepare("SELECT body FROM security_providers WHERE organization_id = ?1 ORDER BY id")?;
         let bodies = statement.query_map([organization_id], |row| row.get::<_, String>(0))?;
-        bodies.map(|body| decode(&body?)).collect()
+        let providers: Vec<SecurityProvider> = bodies.map(|body| decode(&body?)).collect::<Result<_, _>>()?;
+        self.providers.write().expect("providers lock").insert(organization_id.to_string(), providers.clone());
+        Ok(providers)
     }
 
     fn delete_provider(&self, organization_id: &str, provider_id: &str) -> Result<bool, StoreError> {
@@ -63,6 +64,7 @@ impl ProviderStore for SqliteCatalog {
             "DELETE FROM security_providers WHERE organization_id = ?1 AND id = ?2",
             params![organization_id, provider_id],
         )?;
+        self.providers.write().expect("providers lock").remove(organization_id);
         Ok(deleted > 0)
     }
 }
