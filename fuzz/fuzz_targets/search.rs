@@ -84,5 +84,5 @@ fuzz_target!(|input: &str| {
     };
     let index = &fixture.index;
     // The anonymous viewer (the default): the permission filter runs on every query.
-    let _ = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request);
+    let _ = search(index.index(), &index.searcher(), index.fields(), index.permissions(), &request);
 });

@@ -713,7 +713,7 @@ impl Applier {
             index: index.index().clone(),
             reader: index.reader().clone(),
             fields: index.fields().clone(),
-            permissions: Default::default(),
+            permissions: index.permissions().clone(),
         };
         self.inputs.registry.register(organization_id, handle);
         self.inputs.observer.indexed(organization_id, index.live_items(), index.committed_seq());

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::{Arc, Weak};
 
 use intake_model::OrderingId;
 use intake_model::logs::{LogOperation, LogResult};
@@ -23,6 +24,7 @@ use tantivy::{DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy,
 
 use crate::prepare::PreparedItem;
 use crate::schema::{Fields, build_schema, item_key, register_tokenizers};
+use crate::security::PermissionTables;
 
 /// What a commit records besides the documents.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -105,6 +107,8 @@ pub struct OrgIndex {
     index: Index,
     writer: IndexWriter,
     reader: IndexReader,
+    /// The compiled permissions of the reader's segments (its warmer).
+    permissions: Arc<PermissionTables>,
     fields: Fields,
     state: IndexState,
     /// Item states changed since the last commit, by key.
@@ -124,7 +128,11 @@ impl OrgIndex {
         let index = Index::open_or_create(directory, schema)?;
         register_tokenizers(&index);
         let writer = index.writer_with_num_threads(threads.max(1), memory_bytes.max(15_000_000 * threads.max(1)))?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        // Each new segment's permissions are compiled as the reader meets it (at a commit), not by the first
+        // trimmed search over it.
+        let permissions = Arc::new(PermissionTables::new(fields.clone()));
+        let warmer: Weak<dyn tantivy::Warmer> = Arc::downgrade(&permissions) as Weak<dyn tantivy::Warmer>;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).warmers(vec![warmer]).try_into()?;
         let state = match index.load_metas()?.payload {
             Some(payload) => serde_json::from_str(&payload).map_err(|e| IndexError::State(e.to_string()))?,
             None => IndexState::default(),
@@ -134,6 +142,7 @@ impl OrgIndex {
             index,
             writer,
             reader,
+            permissions,
             fields,
             state,
             overlay: HashMap::new(),
@@ -152,6 +161,11 @@ impl OrgIndex {
     /// The state of the last commit plus what was applied since.
     pub fn state(&self) -> &IndexState {
         &self.state
+    }
+
+    /// The compiled permissions of the index's segments, which trimmed searches filter with.
+    pub fn permissions(&self) -> &Arc<PermissionTables> {
+        &self.permissions
     }
 
     /// The reader search uses; it sees each commit once made.

@@ -113,9 +113,7 @@ pub fn search(
     if let Some(filter) = filter {
         clauses.push((Occur::Must, filter));
     }
-    let live: Vec<_> = searcher.segment_readers().iter().map(|segment| segment.segment_id()).collect();
-    permissions.retain(&live);
-    if let Some(visible) = permissions.visible_to(fields, &request.viewer) {
+    if let Some(visible) = permissions.visible_to(&request.viewer) {
         clauses.push((Occur::Must, Box::new(visible)));
     }
     let query = BooleanQuery::new(clauses);

@@ -69,7 +69,7 @@ fn find_typed(index: &OrgIndex, q: &str, aq: &str, field_types: &FieldTypes) -> 
         viewer: Viewer::All,
         ..Default::default()
     };
-    let mut uris: Vec<String> = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request)
+    let mut uris: Vec<String> = search(index.index(), &index.searcher(), index.fields(), index.permissions(), &request)
         .unwrap()
         .results
         .into_iter()
@@ -267,7 +267,7 @@ fn declared_fields_compare_as_numbers_and_dates() {
     assert_eq!(find_typed(&index, "", "@rank==10", &FieldTypes::new()), ["file://b"]);
     let request =
         SearchRequest { aq: "@rank>2".into(), number_of_results: 10, viewer: Viewer::All, ..Default::default() };
-    let err = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request).unwrap_err();
+    let err = search(index.index(), &index.searcher(), index.fields(), index.permissions(), &request).unwrap_err();
     assert!(err.message.contains("not a declared numeric or date field"), "{}", err.message);
     let request = SearchRequest {
         aq: "@rank>two".into(),
@@ -275,7 +275,7 @@ fn declared_fields_compare_as_numbers_and_dates() {
         field_types: types.clone(),
         ..Default::default()
     };
-    let err = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request).unwrap_err();
+    let err = search(index.index(), &index.searcher(), index.fields(), index.permissions(), &request).unwrap_err();
     assert!(err.message.contains("not an integer"), "{}", err.message);
 }
 
@@ -289,7 +289,7 @@ fn a_page_stops_short_of_holding_too_many_bytes() {
     }
     index.commit().unwrap();
     let request = SearchRequest { q: "heavy".into(), number_of_results: 10, viewer: Viewer::All, ..Default::default() };
-    let response = search(index.index(), &index.searcher(), index.fields(), &Default::default(), &request).unwrap();
+    let response = search(index.index(), &index.searcher(), index.fields(), index.permissions(), &request).unwrap();
     assert_eq!(response.total_count, 4);
     assert_eq!(response.results.len(), 3, "three items of 20 MiB fit in a 64 MiB page, not four");
 }

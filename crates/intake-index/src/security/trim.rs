@@ -139,9 +139,10 @@ struct SegmentTable {
     doc_model: Vec<u32>,
 }
 
-/// The compiled permissions of an index's segments, and the identity keys they name.
-#[derive(Default)]
+/// The compiled permissions of an index's segments, and the identity keys they name. It is the index reader's
+/// warmer: each new segment is compiled when the reader first sees it (at a commit or when the index opens).
 pub struct PermissionTables {
+    fields: Fields,
     interned: RwLock<HashMap<String, u32>>,
     segments: Mutex<HashMap<SegmentId, Arc<SegmentTable>>>,
     /// What a viewer (by fingerprint) may see of a segment: a searcher's next query — or the count and the page
@@ -182,6 +183,10 @@ impl VisibleCache {
 }
 
 impl PermissionTables {
+    pub fn new(fields: Fields) -> PermissionTables {
+        PermissionTables { fields, interned: RwLock::default(), segments: Mutex::default(), visible: Mutex::default() }
+    }
+
     fn intern(&self, key: &str) -> u32 {
         if let Some(id) = self.interned.read().expect("interner lock").get(key) {
             return *id;
@@ -219,11 +224,11 @@ impl PermissionTables {
     }
 
     /// The table of a segment, compiled on first use from its stored permissions.
-    fn table(&self, fields: &Fields, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentTable>> {
+    fn table(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentTable>> {
         if let Some(table) = self.segments.lock().expect("tables lock").get(&segment.segment_id()) {
             return Ok(table.clone());
         }
-        let table = Arc::new(self.build(fields, segment)?);
+        let table = Arc::new(self.build(&self.fields, segment)?);
         self.segments.lock().expect("tables lock").insert(segment.segment_id(), table.clone());
         Ok(table)
     }
@@ -288,12 +293,11 @@ impl PermissionTables {
     }
 
     /// A query matching the items `viewer` may see; `None` when it sees everything.
-    pub fn visible_to(self: &Arc<Self>, fields: &Fields, viewer: &Viewer) -> Option<VisibleQuery> {
+    pub fn visible_to(self: &Arc<Self>, viewer: &Viewer) -> Option<VisibleQuery> {
         match viewer {
             Viewer::All => None,
             Viewer::Trimmed { keys, public_sources } => Some(VisibleQuery {
                 tables: self.clone(),
-                fields: fields.clone(),
                 viewer: Arc::new(viewer.clone()),
                 fingerprint: fingerprint(keys, public_sources),
             }),
@@ -342,10 +346,29 @@ impl CompiledViewer {
 #[derive(Clone)]
 pub struct VisibleQuery {
     tables: Arc<PermissionTables>,
-    fields: Fields,
     viewer: Arc<Viewer>,
     /// Identifies the viewer's identities and public sources in the cache of visible sets.
     fingerprint: u64,
+}
+
+impl tantivy::Warmer for PermissionTables {
+    /// Compiles the searcher's new segments. A segment that cannot be read now is left to the first search
+    /// that meets it (which reports the error): a reader reload must not fail for it.
+    fn warm(&self, searcher: &tantivy::Searcher) -> tantivy::Result<()> {
+        for segment in searcher.segment_readers() {
+            if let Err(error) = self.table(segment) {
+                tracing::warn!(%error, "a segment's permissions could not be compiled ahead of search");
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the segments no live searcher holds.
+    fn garbage_collect(&self, live_generations: &[&tantivy::SearcherGeneration]) {
+        let live: Vec<SegmentId> =
+            live_generations.iter().flat_map(|generation| generation.segments().keys().copied()).collect();
+        self.retain(&live);
+    }
 }
 
 /// A hash of a viewer's identities and public sources, in a stable order.
@@ -381,7 +404,7 @@ impl Weight for VisibleQuery {
             None => {
                 // The segment's table first: compiling it interns the keys its items name, which the viewer is
                 // then compiled against.
-                let table = self.tables.table(&self.fields, reader)?;
+                let table = self.tables.table(reader)?;
                 let docs = Arc::new(match self.tables.compile(&self.viewer) {
                     Some(viewer) => viewer.visible_docs(&table, reader.max_doc()),
                     None => BitSet::with_max_value_and_full(reader.max_doc()),
