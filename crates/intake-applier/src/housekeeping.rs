@@ -112,7 +112,7 @@ impl Housekeeping {
         }
     }
 
-    /// Deletes containers that expired without being handed to a batch or an item.
+    /// Deletes containers that expired without being handed to a batch or an item, and streams that expired open.
     fn sweep_containers(&mut self) {
         if self.last_sweep.elapsed() < CONTAINER_SWEEP_INTERVAL {
             return;
@@ -126,6 +126,33 @@ impl Housekeeping {
                 }
             }
             Err(error) => tracing::warn!(%error, "expired file containers could not be listed"),
+        }
+        self.sweep_streams();
+    }
+
+    /// Forgets the open streams that expired, and deletes their chunks: a full load never closed is dropped.
+    fn sweep_streams(&mut self) {
+        let expired = match self.inputs.catalog.expired_streams(self.inputs.clock.now_ms()) {
+            Ok(expired) => expired,
+            Err(error) => {
+                tracing::warn!(%error, "expired streams could not be listed");
+                return;
+            }
+        };
+        for stream in expired {
+            tracing::info!(
+                organization = stream.organization_id,
+                source = stream.source_id,
+                stream_id = stream.stream_id,
+                chunks = stream.chunks.len(),
+                "an open stream expired: its chunks are deleted and its load is dropped"
+            );
+            for file_id in &stream.chunks {
+                self.delete_container(Some(&stream.organization_id), file_id);
+            }
+            if let Err(error) = self.inputs.catalog.forget_stream(&stream.stream_id) {
+                tracing::warn!(stream_id = stream.stream_id, %error, "an expired stream could not be forgotten");
+            }
         }
     }
 

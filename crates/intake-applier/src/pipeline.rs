@@ -11,6 +11,7 @@
 
 mod batch;
 mod identities;
+mod stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use intake_index::prepare::PreparedItem;
 use intake_index::schema::{Fields, build_schema};
 use intake_index::{BatchProgress, OpInfo, OrgIndex, Outcome};
+use intake_model::batch::{ITEM_BATCH, STREAM_MERGE, STREAM_UPDATE};
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{Operation, OperationKind};
@@ -88,6 +90,8 @@ pub(crate) struct Applier {
     uncommitted_results: HashMap<&'static str, u64>,
     /// Identities changed since the last commit: written to the identity store before the indexes commit.
     identity_writes: Vec<StoredIdentity>,
+    /// How the entries of the stream operation being applied end, for the line logging the file's fate.
+    tally: Option<stream::Tally>,
     /// Tests only: commit nothing, and end without the final commit, as a crash before the first commit would.
     #[cfg(test)]
     pub(crate) crash_on_stop: bool,
@@ -122,6 +126,7 @@ impl Applier {
             failures: 0,
             uncommitted_results: HashMap::new(),
             identity_writes: Vec::new(),
+            tally: None,
             #[cfg(test)]
             crash_on_stop: false,
         };
@@ -291,6 +296,7 @@ impl Applier {
         self.waiting_since.clear();
         self.first_uncommitted = None;
         self.applying_batch = None;
+        self.tally = None;
         self.logged = (0, 0);
         self.housekeeping.rewind_to(committed);
         tracing::info!(resume_after = committed, "applying again from the last commit");
@@ -324,8 +330,9 @@ impl Applier {
             drop(items);
             for ((seq, operation), prepared) in window.into_iter().zip(prepared) {
                 self.apply(seq, operation, prepared);
-                if self.applying_batch.is_some() || self.rewinding() {
-                    // A batch interrupted by shutdown, or an index failure: what follows is applied again later.
+                if self.applying_batch.is_some() || self.rewinding() || self.applied_seq < seq {
+                    // A batch or a load interrupted by shutdown, or an index failure: what follows is applied again
+                    // later.
                     return;
                 }
             }
@@ -399,13 +406,42 @@ impl Applier {
                 self.housekeeping.consume(seq, &organization_id, file_id);
                 Ok(outcomes)
             }
-            (OperationKind::Batch { file_id }, _) => {
+            (OperationKind::StreamLoad { stream_id, file_ids }, _) => {
+                let load = stream::LoadJob {
+                    organization_id: &organization_id,
+                    stream_id: &stream_id,
+                    file_ids: &file_ids,
+                    info: &info,
+                    accepted_at_ms: operation.accepted_at_ms,
+                };
+                if !self.apply_stream_load(&load) {
+                    return;
+                }
+                for file_id in file_ids {
+                    self.housekeeping.consume(seq, &organization_id, file_id);
+                }
+                Ok(Vec::new())
+            }
+            (
+                kind @ (OperationKind::Batch { .. }
+                | OperationKind::StreamUpdate { .. }
+                | OperationKind::StreamMerge { .. }),
+                _,
+            ) => {
+                let (file_id, layout, stream) = match kind {
+                    OperationKind::StreamUpdate { file_id } => (file_id, STREAM_UPDATE, true),
+                    OperationKind::StreamMerge { file_id } => (file_id, STREAM_MERGE, true),
+                    OperationKind::Batch { file_id } => (file_id, ITEM_BATCH, false),
+                    _ => unreachable!("matched above"),
+                };
                 let resume = index.batch_progress(seq);
                 let batch = batch::BatchJob {
                     organization_id: &organization_id,
                     file_id: &file_id,
                     info: &info,
                     accepted_at_ms: operation.accepted_at_ms,
+                    layout,
+                    stream,
                 };
                 if !self.apply_batch_file(&batch, resume) {
                     // Interrupted by shutdown (its progress is committed; it resumes at the next start) or by an
@@ -508,6 +544,9 @@ impl Applier {
         }
         let now_ms = self.inputs.clock.now_ms();
         for outcome in outcomes {
+            if let Some(tally) = self.tally.as_mut().filter(|tally| tally.seq == outcome.journal_seq) {
+                tally.count(&outcome);
+            }
             *self.uncommitted_results.entry(outcome.result.as_str()).or_default() += 1;
             if outcome.result != LogResult::Completed {
                 tracing::info!(
@@ -525,7 +564,7 @@ impl Applier {
             self.logged = (outcome.journal_seq, item_index + 1);
             self.log_entries.push(LogEntry {
                 organization_id: organization_id.to_string(),
-                task: task_of(outcome.operation, outcome.result),
+                task: outcome.task.unwrap_or_else(|| task_of(outcome.operation, outcome.result)),
                 source_id: outcome.source_id,
                 document_id: outcome.document_id,
                 operation: outcome.operation,
@@ -747,6 +786,7 @@ fn failed(info: &OpInfo, document_id: &str, operation: LogOperation, reason: Str
         ordering_id: info.ordering_id,
         request_id: info.request_id.clone(),
         journal_seq: info.journal_seq,
+        task: None,
     }
 }
 

@@ -71,10 +71,55 @@ pub(crate) fn prepare(
                 default_provider: &source.provider,
                 secured: source.secured,
                 identities: Some(&*graphs[org]),
+                whole_text: source.catalog,
             };
             Some(prepare_item(item, &target, fields))
         })
         .collect()
+}
+
+/// What building an item's document sequentially needs (a partial update, a merge): the facts of its source
+/// and the organization's declared fields, looked up once for many items.
+pub(crate) struct Rebuild<'a> {
+    inputs: &'a Inputs,
+    origin: Origin<'a>,
+    source: SourceFacts,
+    field_types: FieldTypes,
+    now_ms: i64,
+    max_item_bytes: u64,
+}
+
+impl<'a> Rebuild<'a> {
+    pub fn new(inputs: &'a Inputs, origin: Origin<'a>, max_item_bytes: u64) -> Rebuild<'a> {
+        let catalog = inputs.catalog.as_ref();
+        Rebuild {
+            source: SourceFacts::of(catalog, origin.organization_id, origin.source_id),
+            field_types: field_types(catalog, origin.organization_id),
+            now_ms: inputs.clock.now_ms(),
+            inputs,
+            origin,
+            max_item_bytes,
+        }
+    }
+
+    /// The target of the origin's items.
+    pub fn target(&self) -> ItemTarget<'_> {
+        ItemTarget {
+            organization_id: self.origin.organization_id,
+            source_id: self.origin.source_id,
+            source_name: &self.source.name,
+            ordering_id: self.origin.ordering_id,
+            accepted_at_ms: self.origin.accepted_at_ms,
+            now_ms: self.now_ms,
+            max_item_bytes: self.max_item_bytes,
+            field_types: &self.field_types,
+            containers: self.inputs,
+            default_provider: &self.source.provider,
+            secured: self.source.secured,
+            identities: None,
+            whole_text: self.source.catalog,
+        }
+    }
 }
 
 /// What preparing an item needs to know of its source.
@@ -84,6 +129,8 @@ struct SourceFacts {
     /// Email Security Provider.
     provider: String,
     secured: bool,
+    /// A CATALOG source: its items' whole text is stored (see [`ItemTarget::whole_text`]).
+    catalog: bool,
 }
 
 impl SourceFacts {
@@ -97,7 +144,8 @@ impl SourceFacts {
         SourceFacts {
             name: source.as_ref().map_or_else(|| source_id.to_string(), |s| s.name.clone()),
             provider,
-            secured: source.is_some_and(|s| !s.visibility.eq_ignore_ascii_case("SHARED")),
+            secured: source.as_ref().is_some_and(|s| !s.visibility.eq_ignore_ascii_case("SHARED")),
+            catalog: source.is_some_and(|s| s.source_type.eq_ignore_ascii_case("CATALOG")),
         }
     }
 }

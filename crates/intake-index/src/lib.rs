@@ -11,6 +11,6 @@ pub mod security;
 pub mod stem;
 pub mod syntax;
 
-pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome};
-pub use prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
+pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome, Stored};
+pub use prepare::{ContainerReader, FieldTypes, ItemParts, ItemTarget, PreparedItem, prepare_item};
 pub use search::{SearchRequest, SearchResponse, Sort, search};

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use intake_model::OrderingId;
-use intake_model::logs::{LogOperation, LogResult};
+use intake_model::logs::{LogOperation, LogResult, LogTask};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
@@ -82,6 +82,19 @@ pub struct Outcome {
     pub ordering_id: OrderingId,
     pub request_id: String,
     pub journal_seq: u64,
+    /// The pipeline stage to log it under, when not the one its operation and result imply.
+    pub task: Option<LogTask>,
+}
+
+/// An item as stored, for a change that starts from it (a partial update, a merge).
+#[derive(Debug)]
+pub enum Stored {
+    /// The item's document and the `orderingId` that wrote it.
+    Live(TantivyDocument, OrderingId),
+    /// Not in the index: never added, deleted, or removed by a delete-older-than.
+    Absent,
+    /// Changed since the last commit by an operation whose document only the commit will hold: commit first.
+    Uncommitted,
 }
 
 /// An item's latest known state.
@@ -115,6 +128,9 @@ pub struct OrgIndex {
     overlay: HashMap<String, ItemState>,
     /// Whether anything changed since the last commit.
     dirty: bool,
+    /// Documents written by partial updates and merges since the last commit, by key: the next change of the
+    /// same item starts from them (the index has them only once committed).
+    written: HashMap<String, TantivyDocument>,
     /// The state recorded by the last successful commit.
     committed: IndexState,
 }
@@ -147,6 +163,7 @@ impl OrgIndex {
             state,
             overlay: HashMap::new(),
             dirty: false,
+            written: HashMap::new(),
         })
     }
 
@@ -244,6 +261,7 @@ impl OrgIndex {
         }
         self.writer.delete_term(Term::from_field_text(self.fields.key, &item.key));
         self.writer.add_document(document)?;
+        self.written.remove(&item.key);
         self.set_state(item.key, ItemState::Live(op.ordering_id));
         let operation =
             if matches!(current, Some(ItemState::Live(_))) { LogOperation::Update } else { LogOperation::Add };
@@ -251,6 +269,91 @@ impl OrgIndex {
             Some(warning) => outcome(operation, LogResult::Warning, Some(warning)),
             None => outcome(operation, LogResult::Completed, None),
         })
+    }
+
+    /// Adds or replaces an item as [`OrgIndex::upsert`] does, and keeps its document for the changes of the item
+    /// that may follow before the next commit (in a stream update or merge file).
+    pub fn upsert_keeping(&mut self, item: PreparedItem, op: &OpInfo) -> Result<Outcome, IndexError> {
+        let kept = item.document.as_ref().ok().map(|document| (item.key.clone(), document.clone()));
+        let outcome = self.upsert(item, op)?;
+        if let Some((key, document)) = kept
+            && matches!(outcome.result, LogResult::Completed | LogResult::Warning)
+        {
+            self.written.insert(key, document);
+        }
+        Ok(outcome)
+    }
+
+    /// Whether a change starting from the stored item must wait for a commit: the item was written since the
+    /// last commit by an operation whose document was not kept.
+    pub fn needs_commit(&self, key: &str) -> bool {
+        matches!(self.overlay.get(key), Some(ItemState::Live(_))) && !self.written.contains_key(key)
+    }
+
+    /// The item as stored now, committed or written since by [`OrgIndex::replace`].
+    pub fn stored(&self, key: &str) -> Stored {
+        if let Some(document) = self.written.get(key) {
+            let ordering_id = match self.overlay.get(key) {
+                Some(ItemState::Live(ordering_id)) => *ordering_id,
+                _ => return Stored::Absent,
+            };
+            return Stored::Live(document.clone(), ordering_id);
+        }
+        if self.overlay.contains_key(key) {
+            return match self.overlay[key] {
+                ItemState::Live(_) => Stored::Uncommitted,
+                ItemState::Deleted(_) | ItemState::Gone => Stored::Absent,
+            };
+        }
+        let searcher = self.reader.searcher();
+        match self.committed_address(&searcher, key) {
+            Some((address, ItemState::Live(ordering_id))) => match searcher.doc(address) {
+                Ok(document) => Stored::Live(document, ordering_id),
+                Err(_) => Stored::Absent,
+            },
+            _ => Stored::Absent,
+        }
+    }
+
+    /// Writes a changed version of a stored item (a partial update, a merge), if no newer operation decided the
+    /// item; later changes of the same item before the next commit start from it.
+    pub fn replace(&mut self, key: String, document: TantivyDocument, op: &OpInfo) -> Result<Outcome, IndexError> {
+        let document_id = key.split_once('\u{1f}').map_or(key.as_str(), |(_, id)| id).to_string();
+        let outcome = |result, reason| outcome(op, &document_id, LogOperation::Update, result, reason);
+        if let Some(rejection) = self.below_watermark(op) {
+            return Ok(outcome(LogResult::Rejected, Some(rejection)));
+        }
+        if let Some(newer) = newer_than(self.item_state(&key), op.ordering_id) {
+            return Ok(outcome(LogResult::Skipped, Some(newer)));
+        }
+        self.writer.delete_term(Term::from_field_text(self.fields.key, &key));
+        self.writer.add_document(document.clone())?;
+        self.written.insert(key.clone(), document);
+        self.set_state(key, ItemState::Live(op.ordering_id));
+        Ok(outcome(LogResult::Completed, None))
+    }
+
+    /// Deletes, now, the items of `op`'s source that operations older than `op` wrote (those a full catalog load
+    /// did not contain), and raises the source's watermark to `op`'s `orderingId`.
+    pub fn delete_older_now(&mut self, op: &OpInfo) -> Result<Vec<Outcome>, IndexError> {
+        let pending = PendingDeleteOlderThan {
+            source_id: op.source_id.clone(),
+            ordering_id: op.ordering_id,
+            due_at_ms: 0,
+            request_id: op.request_id.clone(),
+            journal_seq: op.journal_seq,
+        };
+        self.delete_older_than(&pending)
+    }
+
+    /// Drops everything applied since the last commit: the index, its state and its caches are as committed.
+    pub fn rollback(&mut self) -> Result<(), IndexError> {
+        self.writer.rollback()?;
+        self.state = self.committed.clone();
+        self.overlay.clear();
+        self.written.clear();
+        self.dirty = false;
+        Ok(())
     }
 
     /// Deletes an item and, with `children`, every item whose URI starts with its URI and `/`. An error is the
@@ -418,6 +521,7 @@ impl OrgIndex {
         self.committed = self.state.clone();
         self.reader.reload()?;
         self.overlay.clear();
+        self.written.clear();
         self.dirty = false;
         Ok(())
     }
@@ -442,6 +546,7 @@ impl OrgIndex {
         doc.add_i64(self.fields.ordering_id, op.ordering_id);
         doc.add_u64(self.fields.live, 0);
         self.writer.add_document(doc)?;
+        self.written.remove(key);
         self.set_state(key.to_string(), ItemState::Deleted(op.ordering_id));
         Ok(())
     }
@@ -457,8 +562,13 @@ impl OrgIndex {
             return Some(*state);
         }
         let searcher = self.reader.searcher();
+        self.committed_address(&searcher, key).map(|(_, state)| state)
+    }
+
+    /// Where the last commit holds the item's document (or tombstone), and its state.
+    fn committed_address(&self, searcher: &Searcher, key: &str) -> Option<(DocAddress, ItemState)> {
         let term = Term::from_field_text(self.fields.key, key);
-        for segment in searcher.segment_readers() {
+        for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
             let Ok(inverted) = segment.inverted_index(self.fields.key) else {
                 continue;
             };
@@ -474,11 +584,12 @@ impl OrgIndex {
             while doc != tantivy::TERMINATED {
                 if alive.is_none_or(|bits| bits.is_alive(doc)) {
                     let ordering_id = ordering.first(doc).unwrap_or(OrderingId::MIN);
-                    return Some(if live.first(doc) == Some(1) {
+                    let state = if live.first(doc) == Some(1) {
                         ItemState::Live(ordering_id)
                     } else {
                         ItemState::Deleted(ordering_id)
-                    });
+                    };
+                    return Some((DocAddress::new(segment_ord as u32, doc), state));
                 }
                 doc = postings.advance();
             }
@@ -580,5 +691,6 @@ fn outcome(
         ordering_id: op.ordering_id,
         request_id: op.request_id.clone(),
         journal_seq: op.journal_seq,
+        task: None,
     }
 }

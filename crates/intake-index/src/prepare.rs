@@ -39,6 +39,9 @@ pub struct ItemTarget<'a> {
     pub secured: bool,
     /// The organization's identities: permissions naming identities never pushed are worth a warning.
     pub identities: Option<&'a IdentityGraph>,
+    /// The source is a catalog: its items' whole text is stored, so partial updates and merges can re-index
+    /// them from the index alone.
+    pub whole_text: bool,
 }
 
 /// Opens file containers for items that point at one.
@@ -98,7 +101,7 @@ pub fn prepare_item(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Pr
 }
 
 /// Permissions as indexed: every identity with its provider (the source's when the item names none).
-fn with_providers(permissions: &[PermissionLevel], default_provider: &str) -> Vec<PermissionLevel> {
+pub fn with_providers(permissions: &[PermissionLevel], default_provider: &str) -> Vec<PermissionLevel> {
     let mut permissions = permissions.to_vec();
     let identities = permissions.iter_mut().flat_map(|level| level.sets.iter_mut()).flat_map(|set| {
         let PermissionSet { allowed, denied, .. } = set;
@@ -157,40 +160,129 @@ fn build_document(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Resu
     let extension = item.file_extension.as_deref();
     let kind = content_kind(&bytes, extension);
     let extracted = extract(&bytes, extension);
+    let parts = ItemParts {
+        document_id: item.document_id.clone(),
+        title: extracted.title.unwrap_or_else(|| file_name(&item.document_id).to_string()),
+        text: extracted.text,
+        filetype: file_type(extension, &item.document_id, kind),
+        date_ms: None,
+        metadata: item.metadata.clone(),
+        permissions: with_providers(&item.permissions, target.default_provider),
+        parent_id: item.parent_id.clone(),
+        file_extension: item.file_extension.clone(),
+        size: bytes.len() as u64,
+    };
+    Ok(parts.document(target, fields))
+}
 
-    let title = item.meta_text("title").or(extracted.title).unwrap_or_else(|| file_name(&item.document_id).to_string());
-    let date_ms = item.meta_text("date").and_then(|d| parse_date_ms(&d)).unwrap_or(target.accepted_at_ms);
+/// Everything a document is made of, whether it comes from a pushed item or from the index (to be changed by a
+/// partial update or a merge).
+#[derive(Debug, Clone)]
+pub struct ItemParts {
+    pub document_id: String,
+    /// The title when the metadata has none: the content's own, else the URI's file name.
+    pub title: String,
+    pub text: String,
+    pub filetype: String,
+    /// The date when the metadata has none (`None`: the time of acceptance).
+    pub date_ms: Option<i64>,
+    pub metadata: Vec<(String, MetaValue)>,
+    /// With every identity's provider.
+    pub permissions: Vec<PermissionLevel>,
+    pub parent_id: Option<String>,
+    pub file_extension: Option<String>,
+    pub size: u64,
+}
 
-    let mut doc = TantivyDocument::default();
-    doc.add_text(fields.key, item_key(target.source_id, &item.document_id));
-    doc.add_text(fields.uri, &item.document_id);
-    doc.add_text(fields.source, target.source_id);
-    doc.add_text(fields.source_name, target.source_name);
-    doc.add_i64(fields.ordering_id, target.ordering_id);
-    doc.add_u64(fields.live, 1);
-    doc.add_text(fields.title_exact, &title);
-    doc.add_text(fields.title, title);
-    doc.add_text(fields.text_head, head(&extracted.text, TEXT_HEAD_BYTES));
-    doc.add_text(fields.body, extracted.text);
-    doc.add_text(fields.filetype, file_type(extension, &item.document_id, kind));
-    doc.add_date(fields.date, DateTime::from_timestamp_millis(date_ms));
-    doc.add_bytes(fields.meta, &serde_json::to_vec(&typed_metadata(item)).expect("JSON values serialize"));
-    doc.add_object(fields.meta_exact, exact_metadata(item));
-    let typed = typed_values(item, target.field_types);
-    if !typed.is_empty() {
-        doc.add_object(fields.meta_typed, typed);
+impl ItemParts {
+    /// The parts of a stored document (of a catalog source, whose whole text is stored).
+    pub fn from_document(doc: &TantivyDocument, fields: &Fields) -> ItemParts {
+        use tantivy::schema::Value as _;
+        let text = |field| doc.get_first(field).and_then(|v| v.as_str()).map(str::to_string);
+        let metadata = doc
+            .get_first(fields.meta)
+            .and_then(|v| v.as_bytes())
+            .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(key, value)| MetaValue::from_stored(value).map(|v| (key.clone(), v)))
+            .collect();
+        let permissions = doc
+            .get_first(fields.permissions)
+            .and_then(|v| v.as_bytes())
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        ItemParts {
+            document_id: text(fields.uri).unwrap_or_default(),
+            title: text(fields.title).unwrap_or_default(),
+            text: text(fields.text_head).unwrap_or_default(),
+            filetype: text(fields.filetype).unwrap_or_default(),
+            date_ms: doc.get_first(fields.date).and_then(|v| v.as_datetime()).map(|d| d.into_timestamp_millis()),
+            metadata,
+            permissions,
+            parent_id: text(fields.parent_id),
+            file_extension: text(fields.file_extension),
+            size: doc.get_first(fields.size).and_then(|v| v.as_u64()).unwrap_or(0),
+        }
     }
-    let permissions = with_providers(&item.permissions, target.default_provider);
-    doc.add_bytes(fields.permissions, &serde_json::to_vec(&permissions).expect("permissions serialize"));
-    if let Some(parent) = &item.parent_id {
-        doc.add_text(fields.parent_id, parent);
+
+    /// The metadata value of `key`.
+    fn meta_text(&self, key: &str) -> Option<String> {
+        let value = self.metadata.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)?;
+        value.scalars().first().map(Scalar::to_text)
     }
-    if let Some(extension) = extension {
-        doc.add_text(fields.file_extension, extension);
+
+    /// Why a value of a declared numeric or date field is not of its type, if one is not.
+    pub fn mistyped(&self, field: &str, field_types: &FieldTypes) -> Option<String> {
+        let field_type = *field_types.get(field).filter(|t| t.is_numeric())?;
+        let value = self.metadata.iter().find(|(k, _)| k == field).map(|(_, v)| v)?;
+        let scalars: Vec<&Scalar> = match value {
+            MetaValue::Dict(dict) => dict.values().flat_map(MetaValue::scalars).collect(),
+            other => other.scalars().iter().collect(),
+        };
+        let bad = scalars.into_iter().find(|scalar| typed_scalar(scalar, field_type).is_none())?;
+        Some(format!("the field '{field}' is declared {}, and {} is not one", field_type.as_str(), bad.to_json()))
     }
-    doc.add_u64(fields.size, bytes.len() as u64);
-    doc.add_i64(fields.indexed_at, target.now_ms);
-    Ok(doc)
+
+    /// The document, for `target` (its source, orderingId and time).
+    pub fn document(self, target: &ItemTarget<'_>, fields: &Fields) -> TantivyDocument {
+        let title = self.meta_text("title").unwrap_or(self.title.clone());
+        let date_ms =
+            self.meta_text("date").and_then(|d| parse_date_ms(&d)).or(self.date_ms).unwrap_or(target.accepted_at_ms);
+        let mut doc = TantivyDocument::default();
+        doc.add_text(fields.key, item_key(target.source_id, &self.document_id));
+        doc.add_text(fields.uri, &self.document_id);
+        doc.add_text(fields.source, target.source_id);
+        doc.add_text(fields.source_name, target.source_name);
+        doc.add_i64(fields.ordering_id, target.ordering_id);
+        doc.add_u64(fields.live, 1);
+        doc.add_text(fields.title_exact, &title);
+        doc.add_text(fields.title, title);
+        let stored = if target.whole_text { &self.text } else { head(&self.text, TEXT_HEAD_BYTES) };
+        doc.add_text(fields.text_head, stored);
+        doc.add_text(fields.filetype, &self.filetype);
+        doc.add_date(fields.date, DateTime::from_timestamp_millis(date_ms));
+        doc.add_bytes(
+            fields.meta,
+            &serde_json::to_vec(&typed_metadata(&self.metadata)).expect("JSON values serialize"),
+        );
+        doc.add_object(fields.meta_exact, exact_metadata(&self.metadata));
+        let typed = typed_values(&self.metadata, target.field_types);
+        if !typed.is_empty() {
+            doc.add_object(fields.meta_typed, typed);
+        }
+        doc.add_bytes(fields.permissions, &serde_json::to_vec(&self.permissions).expect("permissions serialize"));
+        if let Some(parent) = &self.parent_id {
+            doc.add_text(fields.parent_id, parent);
+        }
+        if let Some(extension) = &self.file_extension {
+            doc.add_text(fields.file_extension, extension);
+        }
+        doc.add_u64(fields.size, self.size);
+        doc.add_i64(fields.indexed_at, target.now_ms);
+        doc.add_text(fields.body, self.text);
+        doc
+    }
 }
 
 /// The item's data, decompressed within the per-item cap.
@@ -268,19 +360,19 @@ fn file_type(extension: Option<&str>, document_id: &str, kind: ContentKind) -> S
     }
 }
 
-fn typed_metadata(item: &Item) -> Map<String, Value> {
-    item.metadata.iter().map(|(key, value)| (key.clone(), value.to_json())).collect()
+fn typed_metadata(metadata: &[(String, MetaValue)]) -> Map<String, Value> {
+    metadata.iter().map(|(key, value)| (key.clone(), value.to_json())).collect()
 }
 
 /// Metadata of declared numeric and date fields as numbers (dates as epoch ms); values that are not of the
-/// field's type are left out of the typed index (they still match as text).
+/// field's type are left out of the typed index (they still match as text). Dictionaries are not typed.
 fn typed_values(
-    item: &Item,
+    metadata: &[(String, MetaValue)],
     field_types: &FieldTypes,
 ) -> std::collections::BTreeMap<String, tantivy::schema::OwnedValue> {
     use tantivy::schema::OwnedValue;
     let mut typed = std::collections::BTreeMap::new();
-    for (key, value) in &item.metadata {
+    for (key, value) in metadata {
         let Some(field_type) = field_types.get(key).filter(|t| t.is_numeric()) else {
             continue;
         };
@@ -315,18 +407,17 @@ pub fn typed_scalar(scalar: &Scalar, field_type: FieldType) -> Option<tantivy::s
     }
 }
 
-/// Every metadata value as lower-cased text, so `@rank==3` and `@flag==true` match like strings.
-fn exact_metadata(item: &Item) -> std::collections::BTreeMap<String, tantivy::schema::OwnedValue> {
-    item.metadata
-        .iter()
-        .map(|(key, value)| {
-            let texts: Vec<Value> = match value {
-                MetaValue::One(s) => vec![Value::String(s.to_text())],
-                MetaValue::Many(list) => list.iter().map(|s| Value::String(s.to_text())).collect(),
-            };
-            (key.clone(), Value::Array(texts).into())
-        })
-        .collect()
+/// Every metadata value as lower-cased text, so `@rank==3` and `@flag==true` match like strings; a dictionary's
+/// values under their keys (`field.key`).
+fn exact_metadata(metadata: &[(String, MetaValue)]) -> std::collections::BTreeMap<String, tantivy::schema::OwnedValue> {
+    fn texts(value: &MetaValue) -> Value {
+        match value {
+            MetaValue::One(s) => Value::Array(vec![Value::String(s.to_text())]),
+            MetaValue::Many(list) => list.iter().map(|s| Value::String(s.to_text())).collect(),
+            MetaValue::Dict(dict) => dict.iter().map(|(key, value)| (key.clone(), texts(value))).collect(),
+        }
+    }
+    metadata.iter().map(|(key, value)| (key.clone(), texts(value).into())).collect()
 }
 
 #[cfg(test)]

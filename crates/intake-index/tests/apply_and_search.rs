@@ -50,6 +50,7 @@ fn upsert_typed(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64, f
         default_provider: "Email Security Provider",
         secured: false,
         identities: None,
+        whole_text: false,
     };
     let prepared = prepare_item(item, &target, index.fields());
     index.upsert(prepared, &op(ordering_id, seq)).unwrap()

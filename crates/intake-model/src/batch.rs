@@ -1,5 +1,7 @@
 //! Batch files: `{"addOrUpdate": [item, …], "delete": [{"documentId", "deleteChildren"}, …]}` (keys in any case,
-//! as the legacy CLI sends `AddOrUpdate` and `DocumentId`), read as a stream, never whole.
+//! as the legacy CLI sends `AddOrUpdate` and `DocumentId`), read as a stream, never whole. The same reader takes
+//! the other files of the same form ([`BatchLayout`]): identity batches, and the Stream API's update files (with
+//! `partialUpdate`) and merge files.
 //!
 //! A [`BatchReader`] splits the file into its entries without parsing them: it follows the top-level object
 //! byte by byte and finds where each entry ends by tracking strings (searched with `memchr`) and nesting. Each
@@ -23,6 +25,7 @@ use crate::error::ApiError;
 use crate::identity::{IdentityBodyKind, IdentityChange, identity_change};
 use crate::item::{Content, Item, ItemContext, item_from_json};
 use crate::json::{self, Json, JsonPath};
+use crate::stream::{ItemPatch, PartialUpdate, partial_update};
 
 /// How many entries a batch file holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub struct BatchSummary {
     pub delete: usize,
     /// Entries of an identity batch: `members`, `mappings` and `deleted`.
     pub identities: usize,
+    /// `partialUpdate` entries of a stream update file.
+    pub partial_update: usize,
 }
 
 /// Why a file is not a readable batch; the message says where.
@@ -58,6 +63,17 @@ pub enum BatchEntry {
         index: usize,
         document_id: String,
         delete_children: bool,
+    },
+    /// A `partialUpdate` entry of a stream update file (checked whole when the file was accepted).
+    PartialUpdate {
+        index: usize,
+        update: PartialUpdate,
+    },
+    /// An entry of a stream merge file; as for an add, `document_id` is the entry's even when the rest is invalid.
+    Merge {
+        index: usize,
+        document_id: String,
+        patch: Result<ItemPatch, ApiError>,
     },
 }
 
@@ -109,6 +125,10 @@ pub enum EntryKind {
     Members,
     Mappings,
     Deleted,
+    /// A stream update file's `partialUpdate`.
+    PartialUpdate,
+    /// A stream merge file's `addOrUpdate`: items to merge into the stored ones.
+    Merge,
 }
 
 /// The top-level keys a kind of batch file has, and how to say so.
@@ -117,6 +137,13 @@ pub struct BatchLayout {
     keys: &'static [(&'static str, EntryKind)],
     shape: &'static str,
     names: &'static str,
+}
+
+impl BatchLayout {
+    /// Whether its items are merged into the stored ones (a stream merge file).
+    pub fn merges(&self) -> bool {
+        self.keys.iter().any(|(_, kind)| *kind == EntryKind::Merge)
+    }
 }
 
 /// An item batch: `{"addOrUpdate": [...], "delete": [...]}`.
@@ -132,6 +159,34 @@ pub const IDENTITY_BATCH: BatchLayout = BatchLayout {
     shape: r#"{"members": [...], "mappings": [...], "deleted": [...]}"#,
     names: "'members', 'mappings' and 'deleted'",
 };
+
+/// A stream update file: `{"addOrUpdate": [...], "delete": [...], "partialUpdate": [...]}`.
+pub const STREAM_UPDATE: BatchLayout = BatchLayout {
+    keys: &[
+        ("addorupdate", EntryKind::AddOrUpdate),
+        ("delete", EntryKind::Delete),
+        ("partialupdate", EntryKind::PartialUpdate),
+    ],
+    shape: r#"{"addOrUpdate": [...], "delete": [...], "partialUpdate": [...]}"#,
+    names: "'addOrUpdate', 'delete' and 'partialUpdate'",
+};
+
+/// A stream merge file: `{"addOrUpdate": [...], "delete": [...]}`, whose items are merged into the stored ones.
+pub const STREAM_MERGE: BatchLayout = BatchLayout {
+    keys: &[("addorupdate", EntryKind::Merge), ("delete", EntryKind::Delete)],
+    shape: r#"{"addOrUpdate": [...], "delete": [...]}"#,
+    names: "'addOrUpdate' and 'delete'",
+};
+
+/// Checks a file of `layout` (an item batch, a stream update or merge file) without building its items:
+/// the first fault in file order is the one reported.
+pub fn validate_layout(reader: impl Read, layout: BatchLayout) -> Result<BatchSummary, BatchError> {
+    let mut entries = BatchReader::with_layout(reader, layout);
+    for entry in &mut entries {
+        entry?.check()?;
+    }
+    Ok(entries.summary())
+}
 
 /// A place in the file: 1-based line and column (in bytes), and the byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,8 +243,12 @@ impl RawEntry {
         JsonPath::default().key(&self.key).index(self.index)
     }
 
-    /// Checks the entry's shape: an object with a non-empty string `documentId` and no repeated key.
+    /// Checks the entry's shape: an object with a non-empty string `documentId` and no repeated key; a partial
+    /// update is checked whole.
     pub fn check(&self) -> Result<(), BatchError> {
+        if self.kind == EntryKind::PartialUpdate {
+            return self.parse().map(drop);
+        }
         let seed = ShapeSeed { path: RefCell::new(self.path()), entry: true };
         self.deserialize(seed)
     }
@@ -214,6 +273,16 @@ impl RawEntry {
                 let (document_id, delete_children) = delete_entry(&value, &path).map_err(located)?;
                 BatchEntry::Delete { index: self.index, document_id, delete_children }
             }
+            EntryKind::PartialUpdate => {
+                BatchEntry::PartialUpdate { index: self.index, update: partial_update(value, &path).map_err(located)? }
+            }
+            EntryKind::Merge => {
+                let document_id = match value.get("documentId") {
+                    Some(Json::String(id)) if !id.trim().is_empty() => id.clone(),
+                    _ => return Err(located(format!("{path}{MISSING_ID}"))),
+                };
+                BatchEntry::Merge { index: self.index, document_id, patch: ItemPatch::from_json(value, &path) }
+            }
             EntryKind::Members | EntryKind::Mappings | EntryKind::Deleted => {
                 return Err(located(format!("{path} is an identity, not an item")));
             }
@@ -228,7 +297,7 @@ impl RawEntry {
             EntryKind::Members => IdentityBodyKind::Members,
             EntryKind::Mappings => IdentityBodyKind::Mappings,
             EntryKind::Deleted => IdentityBodyKind::Deleted,
-            EntryKind::AddOrUpdate | EntryKind::Delete => {
+            EntryKind::AddOrUpdate | EntryKind::Delete | EntryKind::PartialUpdate | EntryKind::Merge => {
                 return Err(BatchError::at(format!("{path} is an item, not an identity"), self.at));
             }
         };
@@ -573,8 +642,9 @@ impl<R: Read> BatchReader<R> {
         }
         self.next_index += 1;
         match kind {
-            EntryKind::AddOrUpdate => self.summary.add_or_update += 1,
+            EntryKind::AddOrUpdate | EntryKind::Merge => self.summary.add_or_update += 1,
             EntryKind::Delete => self.summary.delete += 1,
+            EntryKind::PartialUpdate => self.summary.partial_update += 1,
             EntryKind::Members | EntryKind::Mappings | EntryKind::Deleted => self.summary.identities += 1,
         }
         self.state = State::AfterEntry;
@@ -840,9 +910,12 @@ mod tests {
     fn counts_entries_in_any_key_case() {
         let text = br#"{"AddOrUpdate":[{"DocumentId":"file://a","Data":"x"},{"documentId":"file://b","data":"y"}],
                         "delete":[{"documentId":"file://c","deleteChildren":true}]}"#;
-        assert_eq!(check(text).unwrap(), BatchSummary { add_or_update: 2, delete: 1, identities: 0 });
+        assert_eq!(
+            check(text).unwrap(),
+            BatchSummary { add_or_update: 2, delete: 1, identities: 0, partial_update: 0 }
+        );
         let (got, result) = entries(text);
-        assert_eq!(result.unwrap(), BatchSummary { add_or_update: 2, delete: 1, identities: 0 });
+        assert_eq!(result.unwrap(), BatchSummary { add_or_update: 2, delete: 1, identities: 0, partial_update: 0 });
         assert!(
             matches!(&got[1], BatchEntry::AddOrUpdate { index: 1, item: Ok(item), .. } if item.document_id == "file://b")
         );

@@ -42,8 +42,12 @@ pub struct CatalogEntry {
 catalog! {
     InvalidJson => 400, "INVALID_JSON",
         "The request body is not a valid item (or identity) body.",
-        "The body is not JSON, has trailing characters, repeats a key (keys are case-insensitive, so `title` and `Title` are the same key), has none or more than one of `data`, `compressedBinaryData` and `compressedBinaryDataFileId`, has a metadata value that is an object or a nested array, or has `compressedBinaryData` that is not Base64.",
+        "The body is not JSON, has trailing characters, repeats a key (keys are case-insensitive, so `title` and `Title` are the same key), has none or more than one of `data`, `compressedBinaryData` and `compressedBinaryDataFileId`, has a metadata value that is a nested array or an object inside a dictionary, or has `compressedBinaryData` that is not Base64.",
         "Fix the body at the place the message names. An item body needs exactly one of `data` (uncompressed text), `compressedBinaryData` (Base64, 5 MiB at most) or `compressedBinaryDataFileId` (a file container); metadata values are strings, numbers, booleans or arrays of those.";
+    SourceNotStreamEnabled => 400, "SOURCE_NOT_STREAM_ENABLED",
+        "The source does not take Stream API calls.",
+        "`stream/*` calls (open, chunk, close, update, merge, deleteolderthan) were sent to a PUSH source; only CATALOG sources are stream enabled.",
+        "Push to this source with the item endpoints (`…/documents`, `…/documents/batch`), or create a CATALOG source (`POST /rest/organizations/{org}/sources` with `sourceType: CATALOG`) and stream to it.";
     OrganizationIsPaused => 400, "ORGANIZATION_IS_PAUSED",
         "The organization is paused.",
         "An administrator paused the organization; push calls are refused until it is resumed.",
@@ -88,6 +92,10 @@ catalog! {
         "The security provider does not exist.",
         "The provider id in the path is unknown in this organization, or the provider was deleted.",
         "List the organization's providers (`GET /rest/organizations/{org}/securityproviders` or `intake admin provider list`) for their ids, or create it with `PUT /rest/organizations/{org}/securityproviders/{id}`.";
+    StreamNotFound => 404, "STREAM_NOT_FOUND",
+        "The stream does not exist.",
+        "The `streamId` in the path was never opened on this source, or it expired (an open stream lives 24 hours; its chunks are then deleted).",
+        "Open a new stream (`POST …/sources/{src}/stream/open`) and upload the whole catalog again.";
     FaultRuleNotFound => 404, "FAULT_RULE_NOT_FOUND",
         "The fault rule does not exist.",
         "The rule id in the path is unknown in this organization, or the rule was removed.",
@@ -120,6 +128,14 @@ catalog! {
         "The search token is expired, forged, or not for this organization.",
         "A search was made with a token whose signature does not verify, whose `exp` has passed, or that was issued for another organization.",
         "Ask your server for a new search token (`POST /rest/search/v2/token` with a key that has the impersonation privilege); tokens last `validFor` milliseconds (15 min to 24 h).";
+    StreamClosed => 412, "STREAM_CLOSED",
+        "The stream is already closed.",
+        "A chunk was requested from, or a close sent to, a stream that was closed before: its load is already accepted.",
+        "Open a new stream for another full load; to change some items of a loaded catalog, use `stream/update` or `stream/merge`.";
+    FullLoadRequired => 412, "FULL_LOAD_REQUIRED",
+        "The catalog source has not been loaded yet.",
+        "`stream/update` or `stream/merge` was sent to a CATALOG source that never received a full load; Coveo says incremental updates must only follow a full catalog upload.",
+        "Load the whole catalog first: `stream/open`, upload each chunk, `stream/{streamId}/close`; then send updates.";
     MissingParameter => 412, "MISSING_PARAMETER",
         "A required parameter is missing.",
         "A query parameter the endpoint requires (such as `documentId`, `orderingId` or `statusType`) is absent or empty.",

@@ -1,8 +1,11 @@
 //! The item body (`DocumentBody`): validated into an [`Item`] that the journal stores and the applier indexes.
 //!
 //! Keys are matched ignoring case. The reserved keys (`data`, `compressedBinaryData`, `permissions`, …) are
-//! the model's; every other key is metadata whose value is a string, number, boolean, or an array of those.
-//! Anything else is answered INVALID_JSON with the key and what was wrong with it.
+//! the model's; every other key is metadata whose value is a string, number, boolean, an array of those, or a
+//! dictionary (an object whose values are any of those, as Coveo's dictionary fields). Anything else is answered
+//! INVALID_JSON with the key and what was wrong with it.
+
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -41,11 +44,13 @@ pub enum Content {
     FileContainer { file_id: String, compression: CompressionType },
 }
 
-/// A metadata value: a primitive or an array of primitives.
+/// A metadata value: a primitive, an array of primitives, or a dictionary of those by key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MetaValue {
     One(Scalar),
     Many(Vec<Scalar>),
+    /// A dictionary field (`{"store1": 5, "store2": [1, 2]}`): its values are never dictionaries themselves.
+    Dict(BTreeMap<String, MetaValue>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,10 +83,12 @@ impl Scalar {
 }
 
 impl MetaValue {
+    /// The value's primitives; none for a dictionary (its values are by key).
     pub fn scalars(&self) -> &[Scalar] {
         match self {
             MetaValue::One(scalar) => std::slice::from_ref(scalar),
             MetaValue::Many(list) => list,
+            MetaValue::Dict(_) => &[],
         }
     }
 
@@ -89,6 +96,43 @@ impl MetaValue {
         match self {
             MetaValue::One(scalar) => scalar.to_json(),
             MetaValue::Many(list) => list.iter().map(Scalar::to_json).collect(),
+            MetaValue::Dict(entries) => entries.iter().map(|(key, value)| (key.clone(), value.to_json())).collect(),
+        }
+    }
+
+    /// The value as `to_json` wrote it (read back from the index); `None` for `null` or anything else that is not
+    /// a metadata value.
+    pub fn from_stored(value: &serde_json::Value) -> Option<MetaValue> {
+        use serde_json::Value;
+        let scalar = |value: &Value| match value {
+            Value::String(s) => Some(Scalar::Text(s.clone())),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Number(n) => {
+                Some(n.as_i64().map_or_else(|| Scalar::Float(n.as_f64().unwrap_or(0.0)), Scalar::Integer))
+            }
+            _ => None,
+        };
+        match value {
+            Value::Array(items) => Some(MetaValue::Many(items.iter().filter_map(scalar).collect())),
+            Value::Object(entries) => Some(MetaValue::Dict(
+                entries
+                    .iter()
+                    .filter_map(|(key, value)| match value {
+                        Value::Object(_) => None,
+                        value => MetaValue::from_stored(value).map(|v| (key.clone(), v)),
+                    })
+                    .collect(),
+            )),
+            value => scalar(value).map(MetaValue::One),
+        }
+    }
+
+    /// A short name of the value's shape, for messages ("a single value", "an array", "a dictionary").
+    pub fn shape(&self) -> &'static str {
+        match self {
+            MetaValue::One(_) => "a single value",
+            MetaValue::Many(_) => "an array",
+            MetaValue::Dict(_) => "a dictionary",
         }
     }
 }
@@ -117,7 +161,7 @@ pub struct ItemContext<'a> {
 
 /// Keys of the model itself (lower case); never metadata. `compressedbinarydataid` is the docs' own
 /// misspelling, reserved so it never turns into a field.
-const RESERVED: &[&str] = &[
+pub(crate) const RESERVED: &[&str] = &[
     "data",
     "compressedbinarydata",
     "compressedbinarydatafileid",
@@ -347,7 +391,12 @@ fn string(value: Json, path: &JsonPath) -> Result<String, ApiError> {
 
 /// A metadata value; `null` (alone or in an array) means no value and is dropped.
 fn meta_value(value: Json, key: &str, at: &JsonPath) -> Result<Option<MetaValue>, ApiError> {
-    let path = at.key(key);
+    meta_from_json(value, &at.key(key), true)
+}
+
+/// A metadata value at `path` (of an item, or of a partial update); with `dictionary`, an object is a dictionary
+/// of values (not of dictionaries).
+pub fn meta_from_json(value: Json, path: &JsonPath, dictionary: bool) -> Result<Option<MetaValue>, ApiError> {
     match value {
         Json::Null => Ok(None),
         Json::Array(items) => {
@@ -367,8 +416,18 @@ fn meta_value(value: Json, key: &str, at: &JsonPath) -> Result<Option<MetaValue>
             }
             Ok(Some(MetaValue::Many(list)))
         }
+        Json::Object(entries) if dictionary => {
+            let mut dict = BTreeMap::new();
+            for (key, value) in entries {
+                if let Some(value) = meta_from_json(value, &path.key(&key), false)? {
+                    dict.insert(key, value);
+                }
+            }
+            Ok(Some(MetaValue::Dict(dict)))
+        }
         Json::Object(_) => Err(ApiError::invalid_json(format!(
-            "Metadata '{path}' is an object: a metadata value is a string, number, boolean, or an array of those."
+            "Metadata '{path}' is an object inside a dictionary: a dictionary's values are strings, numbers, booleans, \
+             or arrays of those."
         ))),
         scalar => Ok(scalar_value(scalar).map(MetaValue::One)),
     }
@@ -424,6 +483,17 @@ mod tests {
     }
 
     #[test]
+    fn an_object_is_a_dictionary_field() {
+        let item = single(r#"{"data":"x","price":{"store1":5,"store2":[1.5,null],"gone":null}}"#).unwrap();
+        let MetaValue::Dict(dict) = item.meta("price").unwrap() else { panic!("not a dictionary") };
+        assert_eq!(dict.get("store1"), Some(&MetaValue::One(Scalar::Integer(5))));
+        assert_eq!(dict.get("store2"), Some(&MetaValue::Many(vec![Scalar::Float(1.5)])));
+        assert!(!dict.contains_key("gone"));
+        let stored = item.meta("price").unwrap().to_json();
+        assert_eq!(MetaValue::from_stored(&stored).as_ref(), item.meta("price"));
+    }
+
+    #[test]
     fn reserved_keys_match_any_case() {
         let item = single(r#"{"Data":"x","FileExtension":"txt","ParentId":"file://p"}"#).unwrap();
         assert_eq!(item.content, Content::Text("x".into()));
@@ -447,7 +517,7 @@ mod tests {
         let cases = [
             (r#"{"title":"a"}"#, "has no item data"),
             (r#"{"data":"a","compressedBinaryData":"aGk="}"#, "has 'data' and 'compressedBinaryData'"),
-            (r#"{"data":"a","meta":{"x":1}}"#, "Metadata 'meta' is an object"),
+            (r#"{"data":"a","meta":{"x":{"y":1}}}"#, "Metadata 'meta.x' is an object inside a dictionary"),
             (r#"{"data":"a","meta":[1,[2]]}"#, "Metadata 'meta' holds an array at index 1"),
             (r#"{"compressedBinaryData":"***"}"#, "is not Base64: the character '*' at offset 0"),
             (r#"{"data":5}"#, "'data' must be a string, not a number"),

@@ -18,6 +18,7 @@ pub mod operation;
 pub mod permissions;
 pub mod query;
 pub mod quota;
+pub mod stream;
 
 pub use access::Privilege;
 pub use compression::CompressionType;

@@ -55,6 +55,20 @@ pub enum OperationKind {
         provider_id: String,
         queue_delay_minutes: u32,
     },
+    /// A full load of a catalog source (a closed stream): the entries of its chunks, in order, then the deletion
+    /// of the source's items the load did not contain; applied and committed as one.
+    StreamLoad {
+        stream_id: String,
+        file_ids: Vec<String>,
+    },
+    /// A stream update file: `addOrUpdate`, `delete` and `partialUpdate` entries.
+    StreamUpdate {
+        file_id: String,
+    },
+    /// A stream merge file: each entry's keys set over the stored item's.
+    StreamMerge {
+        file_id: String,
+    },
 }
 
 /// The first byte of every encoded operation; bump it when the encoding changes.

@@ -148,13 +148,26 @@ impl SourceCall {
         kind: OperationKind,
         counts: ItemCounts,
     ) -> HandlerResult<Response> {
+        let ordering_id = self.journal_ordered(state, ordering_id, kind, counts).await?;
+        Ok(accepted(StatusCode::ACCEPTED, Some(ordering_id), &self.request_id))
+    }
+
+    /// Journals an operation as [`SourceCall::journal_counted`] does, for a caller that answers in its own way:
+    /// the operation's `orderingId` once it is durable.
+    pub async fn journal_ordered(
+        &self,
+        state: &AppState,
+        ordering_id: Option<OrderingId>,
+        kind: OperationKind,
+        counts: ItemCounts,
+    ) -> Result<OrderingId, HandlerError> {
         let target = (self.source.organization_id.as_str(), self.source.id.as_str());
         journal_accepted(state, target, &self.request_id, ordering_id, kind, counts).await
     }
 }
 
-/// Journals an operation on `(organization, source)` once the organization's limits admit its `counts`, and
-/// answers `202` once it is durable.
+/// Journals an operation on `(organization, source)` once the organization's limits admit its `counts`; its
+/// `orderingId` once it is durable.
 async fn journal_accepted(
     state: &AppState,
     (organization_id, source_id): (&str, &str),
@@ -162,7 +175,7 @@ async fn journal_accepted(
     ordering_id: Option<OrderingId>,
     kind: OperationKind,
     counts: ItemCounts,
-) -> HandlerResult<Response> {
+) -> Result<OrderingId, HandlerError> {
     let reservation = state.quotas.reserve(organization_id, counts)?;
     let now = state.clock.now_ms();
     let operation = Operation {
@@ -175,7 +188,7 @@ async fn journal_accepted(
     };
     let seq = append(state, &operation).await?;
     reservation.journaled(seq);
-    Ok(accepted(StatusCode::ACCEPTED, Some(operation.ordering_id), request_id))
+    Ok(operation.ordering_id)
 }
 
 /// What [`ProviderCall`] refuses besides [`ORG_CALL_REFUSALS`], for the document of every identity call.
@@ -236,7 +249,8 @@ impl ProviderCall {
     ) -> HandlerResult<Response> {
         let counts = ItemCounts { identities, ..ItemCounts::default() };
         let target = (self.provider.organization_id.as_str(), "");
-        journal_accepted(state, target, &self.request_id, ordering_id, kind, counts).await
+        let ordering_id = journal_accepted(state, target, &self.request_id, ordering_id, kind, counts).await?;
+        Ok(accepted(StatusCode::ACCEPTED, Some(ordering_id), &self.request_id))
     }
 }
 

@@ -68,11 +68,23 @@ pub async fn create_container(
     require_json(&headers, false)?;
     state.body_budget.read(&headers, body, IGNORED_BODY).await?;
     let now = state.clock.now_ms();
+    let created = new_container(&state, &org.id, now + CONTAINER_LIFETIME_MS)?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// Makes a file container of the organization that lives until `expires_at_ms` (a stream's chunks live as long
+/// as their stream); its upload URL expires with it, or within [`CONTAINER_LIFETIME_MS`] if sooner.
+pub fn new_container(
+    state: &AppState,
+    organization_id: &str,
+    expires_at_ms: i64,
+) -> Result<ContainerCreated, ApiError> {
+    let now = state.clock.now_ms();
     let container = FileContainer {
         file_id: uuid::Uuid::new_v4().to_string(),
-        organization_id: org.id.clone(),
+        organization_id: organization_id.to_string(),
         created_at_ms: now,
-        expires_at_ms: now + CONTAINER_LIFETIME_MS,
+        expires_at_ms,
         size: None,
         pinned: false,
     };
@@ -80,14 +92,13 @@ pub async fn create_container(
         .catalog
         .create_container(&container)
         .map_err(|e| storage_failure("The file container could not be created", e))?;
-    let upload_uri = upload_uri(&state, &container);
-    tracing::info!(organization = org.id, file_id = container.file_id, "file container created");
-    let body = ContainerCreated {
+    let upload_uri = upload_uri(state, &container, expires_at_ms.min(now + CONTAINER_LIFETIME_MS));
+    tracing::info!(organization = organization_id, file_id = container.file_id, "file container created");
+    Ok(ContainerCreated {
         upload_uri,
         file_id: container.file_id,
         required_headers: RequiredHeaders { encryption: "AES256", content_type: "application/octet-stream" },
-    };
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    })
 }
 
 /// A new file container: where to upload its content, for how long, and with which headers.
@@ -95,11 +106,11 @@ pub async fn create_container(
 #[serde(rename_all = "camelCase")]
 pub struct ContainerCreated {
     /// Intake's own signed upload URL; it expires with the container (60 minutes).
-    upload_uri: String,
+    pub upload_uri: String,
     /// Names the container in `…/documents/batch?fileId=` and `compressedBinaryDataFileId`.
-    file_id: String,
+    pub file_id: String,
     /// Send exactly these with the upload.
-    required_headers: RequiredHeaders,
+    pub required_headers: RequiredHeaders,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -115,12 +126,12 @@ fn upload_claim(organization_id: &str, file_id: &str, expires_ms: i64) -> String
     format!("{organization_id}/{file_id}:{expires_ms}")
 }
 
-fn upload_uri(state: &AppState, container: &FileContainer) -> String {
-    let claim = upload_claim(&container.organization_id, &container.file_id, container.expires_at_ms);
+fn upload_uri(state: &AppState, container: &FileContainer, expires_ms: i64) -> String {
+    let claim = upload_claim(&container.organization_id, &container.file_id, expires_ms);
     let signature = hex::encode(signing::sign(&state.auth.token_secret, claim.as_bytes()));
     format!(
-        "{}/upload/{}/{}?expires={}&signature={signature}",
-        state.public_base_url, container.organization_id, container.file_id, container.expires_at_ms
+        "{}/upload/{}/{}?expires={expires_ms}&signature={signature}",
+        state.public_base_url, container.organization_id, container.file_id
     )
 }
 

@@ -25,6 +25,7 @@ pub mod search_tokens;
 pub mod serve;
 pub mod signing;
 pub mod state;
+pub mod streams;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -292,7 +293,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The Push API's routes, relative to its prefix.
 fn push_api() -> OpenApiRouter<AppState> {
-    push::routes().merge(files::push_routes()).merge(identities::routes())
+    push::routes().merge(files::push_routes()).merge(identities::routes()).merge(streams::routes())
 }
 
 /// Every route, wrapped in the panic catcher and the envelope. The Push API is served under its legacy prefix

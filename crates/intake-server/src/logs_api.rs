@@ -141,6 +141,9 @@ pub struct LogMeta {
     /// Why, for anything but COMPLETED.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// What was done, for a COMPLETED entry that says more (a stream file's counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<String>,
 }
 
 impl From<&StoredLogEntry> for LogEntryAnswer {
@@ -153,7 +156,8 @@ impl From<&StoredLogEntry> for LogEntryAnswer {
             meta: LogMeta {
                 ordering_id: e.ordering_id.to_string(),
                 journal_seq: e.journal_seq,
-                error: e.reason.clone(),
+                error: e.reason.clone().filter(|_| e.result != LogResult::Completed),
+                details: e.reason.clone().filter(|_| e.result == LogResult::Completed),
             },
             operation: e.operation.as_str(),
             organization_id: e.organization_id.clone(),

@@ -112,10 +112,7 @@ pub async fn delete_older_than(
     body: Body,
 ) -> HandlerResult<Response> {
     let ordering_id = call.query.ordering_id("orderingId")?.ok_or_else(|| ApiError::missing_parameter("orderingId"))?;
-    let queue_delay_minutes = call
-        .query
-        .non_negative("queueDelay", limits::MAX_QUEUE_DELAY_MINUTES)?
-        .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| minutes as u32);
+    let queue_delay_minutes = queue_delay(&call.query)?;
     ignore_body(&state, &headers, body).await?;
     call.journal(&state, Some(ordering_id), OperationKind::DeleteOlderThan { queue_delay_minutes }).await
 }
@@ -163,8 +160,15 @@ fn compression_type(query: &QueryParams) -> Result<Option<CompressionType>, ApiE
     }
 }
 
+/// `queueDelay` of a delete-older-than, in minutes (Coveo's default when absent).
+pub fn queue_delay(query: &QueryParams) -> Result<u32, ApiError> {
+    Ok(query
+        .non_negative("queueDelay", limits::MAX_QUEUE_DELAY_MINUTES)?
+        .map_or(limits::DEFAULT_QUEUE_DELAY_MINUTES, |minutes| minutes as u32))
+}
+
 /// Bodies of calls that need none (`{}` from the Node SDK) are read and ignored, but must still be JSON.
-async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+pub async fn ignore_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
     require_json(headers, false)?;
     state.body_budget.read(headers, body, IGNORED_BODY).await.map(drop)
 }

@@ -7,7 +7,7 @@ use intake_model::{FieldType, Privilege, SourceStatus};
 use rand::Rng;
 
 use crate::security::ProviderStore;
-use crate::{ContainerStore, LimitStore, StoreError};
+use crate::{ContainerStore, LimitStore, StoreError, StreamStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
@@ -119,9 +119,9 @@ pub trait OrganizationStore: Send + Sync {
 }
 
 /// The whole catalog of one backend.
-pub trait Catalog: OrganizationStore + LimitStore + ContainerStore + ProviderStore {}
+pub trait Catalog: OrganizationStore + LimitStore + ContainerStore + ProviderStore + StreamStore {}
 
-impl<T: OrganizationStore + LimitStore + ContainerStore + ProviderStore> Catalog for T {}
+impl<T: OrganizationStore + LimitStore + ContainerStore + ProviderStore + StreamStore> Catalog for T {}
 
 /// Lower-case letters and digits, as Coveo's ids look.
 pub fn random_id(len: usize) -> String {

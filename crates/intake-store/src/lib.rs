@@ -7,12 +7,13 @@
 //! | limits, daily usage, fault rules | [`LimitStore`] | [`SqliteCatalog`] |
 //! | file container records | [`ContainerStore`] | [`SqliteCatalog`] |
 //! | security providers | [`ProviderStore`] | [`SqliteCatalog`] |
+//! | streams of catalog sources | [`StreamStore`] | [`SqliteCatalog`] |
 //! | security identities | [`IdentityStore`] | [`SqliteIdentities`] |
 //! | container bytes | [`BlobStore`] | [`LocalBlobs`] |
 //! | item outcomes | [`ItemLog`] | [`SqliteItemLog`] |
 //! | accepted operations | [`Journal`] | [`FileJournal`] |
 //!
-//! [`Catalog`] is the first four together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
+//! [`Catalog`] is the first five together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
 
 pub mod catalog;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod local;
 pub mod lock;
 pub mod security;
 pub mod sqlite;
+pub mod streams;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -36,6 +38,7 @@ pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
 pub use security::{Alias, EMAIL_PROVIDER, IdentityStore, ProviderStore, SecurityProvider, StoredIdentity};
 pub use sqlite::{SqliteCatalog, SqliteIdentities, SqliteItemLog};
+pub use streams::{CatalogStream, StreamStore};
 
 /// A storage failure, or a write that conflicts with what is stored.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@ use intake_model::permissions::IdentityType;
 use intake_model::quota::LimitKey;
 use intake_model::{FieldType, Privilege, SourceStatus};
 use intake_store::{
-    ApiKey, BlobStore, Catalog, CommittedThrough, DailyUsage, Field, FileContainer, IdMatching, IdentityStore, ItemLog,
-    Journal, LogEntry, LogQuery, SecurityProvider, StoreError, StoredIdentity,
+    ApiKey, BlobStore, Catalog, CatalogStream, CommittedThrough, DailyUsage, Field, FileContainer, IdMatching,
+    IdentityStore, ItemLog, Journal, LogEntry, LogQuery, SecurityProvider, StoreError, StoredIdentity,
 };
 
 /// Opens a backend's stores; each call opens them again, as after a restart.
@@ -99,6 +99,10 @@ macro_rules! contract {
             #[test]
             fn identities_are_upserted_by_provider_name_and_type() {
                 super::identities_are_upserted_by_provider_name_and_type(&$open);
+            }
+            #[test]
+            fn streams_take_chunks_until_closed_once_and_expire_when_open() {
+                super::streams_take_chunks_until_closed_once_and_expire_when_open(&$open);
             }
             #[test]
             fn concurrent_appends_share_syncs_and_get_distinct_seqs() {
@@ -483,4 +487,39 @@ fn identities_are_upserted_by_provider_name_and_type(backend: &dyn Backend) {
     assert!(store.load("other").unwrap().is_empty());
     store.delete_provider("acme", "p").unwrap();
     assert!(store.load("acme").unwrap().is_empty());
+}
+
+fn streams_take_chunks_until_closed_once_and_expire_when_open(backend: &dyn Backend) {
+    let stream = |id: &str, expires_at_ms| CatalogStream {
+        stream_id: id.into(),
+        organization_id: "o".into(),
+        source_id: "s".into(),
+        opened_at_ms: 0,
+        expires_at_ms,
+        closed_at_ms: None,
+        chunks: vec![format!("{id}-0")],
+    };
+    {
+        let catalog = backend.catalog();
+        catalog.create_stream(&stream("a", 100)).unwrap();
+        catalog.create_stream(&stream("b", 10)).unwrap();
+        assert!(catalog.add_chunk("a", "a-1").unwrap());
+        assert!(catalog.add_chunk("a", "a-2").unwrap());
+        assert_eq!(catalog.last_load_ms("o", "s").unwrap(), None);
+    }
+    let catalog = backend.catalog();
+    let a = catalog.stream("o", "a").unwrap().unwrap();
+    assert_eq!(a.chunks, ["a-0", "a-1", "a-2"], "chunks in upload order");
+    assert!(catalog.stream("other", "a").unwrap().is_none(), "a stream is found only in its organization");
+    assert!(catalog.close_stream("a", 50).unwrap());
+    assert!(!catalog.close_stream("a", 51).unwrap(), "closed once");
+    assert!(!catalog.add_chunk("a", "a-3").unwrap(), "no chunk after close");
+    assert_eq!(catalog.stream("o", "a").unwrap().unwrap().closed_at_ms, Some(50));
+    assert_eq!(catalog.last_load_ms("o", "s").unwrap(), Some(50));
+    let expired: Vec<String> = catalog.expired_streams(200).unwrap().into_iter().map(|s| s.stream_id).collect();
+    assert_eq!(expired, ["b"], "only open streams expire");
+    catalog.reopen_stream("a").unwrap();
+    assert_eq!(catalog.last_load_ms("o", "s").unwrap(), None);
+    catalog.forget_stream("b").unwrap();
+    assert!(backend.catalog().stream("o", "b").unwrap().is_none());
 }

@@ -1,6 +1,7 @@
 //! Batch files: applied entry by entry, in windows, committing as they go (so a large batch becomes searchable
 //! progressively, and its log entries never pile up in memory). Each commit records how far the batch got;
-//! after a crash the entries already committed are skipped, so each is applied exactly once.
+//! after a crash the entries already committed are skipped, so each is applied exactly once. Stream update and
+//! merge files are applied the same way (their own entries in [`super::stream`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use intake_index::prepare::{ContainerReader, PreparedItem};
 use intake_index::{BatchProgress, OpInfo, Outcome};
 use intake_model::ErrorCode;
-use intake_model::batch::{BatchEntry, BatchReader, RawEntry, WINDOW_BYTES, WINDOW_ENTRIES};
+use intake_model::batch::{BatchEntry, BatchLayout, BatchReader, RawEntry, WINDOW_BYTES, WINDOW_ENTRIES};
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult};
 
+use super::stream::{StreamChanges, Tally, stored_keys};
 use super::{Applier, failed};
-use crate::prepare::{Origin, prepare};
+use crate::prepare::{Origin, Rebuild, prepare};
 
 /// The batch being applied.
 pub(super) struct BatchJob<'a> {
@@ -21,6 +23,10 @@ pub(super) struct BatchJob<'a> {
     pub file_id: &'a str,
     pub info: &'a OpInfo,
     pub accepted_at_ms: i64,
+    /// What the file is: an item batch, a stream update or merge file.
+    pub layout: BatchLayout,
+    /// A stream's file: the documents of its items are kept for the changes that follow them before a commit.
+    pub stream: bool,
 }
 
 impl BatchJob<'_> {
@@ -60,7 +66,10 @@ impl Applier {
         }
         let start = BatchProgress { journal_seq: seq, entries: 0, outcomes: self.logged_for(seq) };
         self.applying_batch = Some((batch.organization_id.to_string(), start));
-        let mut entries = BatchReader::new(reader);
+        if batch.stream {
+            self.tally = Some(Tally::of(seq));
+        }
+        let mut entries = BatchReader::with_layout(reader, batch.layout);
         let mut read_entries = 0;
         let mut failure = None;
         loop {
@@ -104,9 +113,14 @@ impl Applier {
                 file_id = batch.file_id,
                 adds = entries.summary().add_or_update,
                 deletes = entries.summary().delete,
+                partial_updates = entries.summary().partial_update,
                 "batch applied"
             ),
             Some(error) => self.record_batch_failure(batch, error.message),
+        }
+        if batch.stream {
+            let what = if batch.layout.merges() { "merge" } else { "update" };
+            self.record_stream_file(batch, what);
         }
         true
     }
@@ -137,7 +151,7 @@ impl Applier {
 
     /// Parses and prepares a window of batch entries in parallel, then applies them in file order, all with the
     /// batch's `orderingId`.
-    fn apply_batch_window(&mut self, batch: &BatchJob, raw: Vec<RawEntry>) {
+    pub(super) fn apply_batch_window(&mut self, batch: &BatchJob, raw: Vec<RawEntry>) {
         if raw.is_empty() {
             return;
         }
@@ -154,6 +168,9 @@ impl Applier {
                 Err(error) => self.record_batch_failure(batch, error.message),
             }
         }
+        if self.commit_before(batch, &entries) {
+            return;
+        }
         let origin = batch.origin();
         let items: Vec<Option<(Origin, &Item)>> = entries
             .iter()
@@ -165,7 +182,7 @@ impl Applier {
         let prepared = prepare(&self.inputs, &self.fields, self.config.max_item_bytes, &items);
         drop(items);
         let (organization_id, info) = (batch.organization_id, batch.info);
-        let (outcomes, containers) = match self.apply_batch_entries(organization_id, info, entries, prepared) {
+        let (outcomes, containers) = match self.apply_batch_entries(batch, entries, prepared) {
             Ok(applied) => applied,
             Err(error) => {
                 self.fail(format!("the index of organization '{organization_id}' failed: {error}"));
@@ -178,16 +195,32 @@ impl Applier {
         self.record(organization_id, outcomes);
     }
 
+    /// Commits first when an entry of the window starts from a stored item that changed since the last commit
+    /// without its document being kept; true when that commit failed.
+    fn commit_before(&mut self, batch: &BatchJob, entries: &[BatchEntry]) -> bool {
+        let Some(index) = self.indexes.get(batch.organization_id) else {
+            return false;
+        };
+        if stored_keys(&batch.info.source_id, entries).iter().any(|key| index.needs_commit(key)) {
+            self.commit();
+        }
+        self.rewinding()
+    }
+
     /// Applies parsed batch entries and their prepared items in file order: their outcomes, and the
     /// containers they consumed.
     fn apply_batch_entries(
         &mut self,
-        organization_id: &str,
-        info: &OpInfo,
+        batch: &BatchJob,
         entries: Vec<BatchEntry>,
         prepared: Vec<Option<PreparedItem>>,
     ) -> Result<(Vec<Outcome>, Vec<String>), intake_index::IndexError> {
+        let (organization_id, info) = (batch.organization_id, batch.info);
         let (mut outcomes, mut containers) = (Vec::new(), Vec::new());
+        let changes = batch.stream.then(|| StreamChanges {
+            rebuild: Rebuild::new(&self.inputs, batch.origin(), self.config.max_item_bytes),
+            fields: &self.fields,
+        });
         let Some(index) = self.indexes.get_mut(organization_id) else {
             return Ok((outcomes, containers));
         };
@@ -195,7 +228,28 @@ impl Applier {
             match (entry, prepared) {
                 (BatchEntry::AddOrUpdate { .. }, Some(prepared)) => {
                     containers.extend(prepared.container.clone());
-                    outcomes.push(index.upsert(prepared, info)?);
+                    let outcome = if batch.stream {
+                        index.upsert_keeping(prepared, info)?
+                    } else {
+                        index.upsert(prepared, info)?
+                    };
+                    outcomes.push(outcome);
+                }
+                (BatchEntry::PartialUpdate { update, .. }, _) => outcomes.push(match &changes {
+                    Some(changes) => changes.partial_update(index, &update, info)?,
+                    None => failed(info, &update.document_id, LogOperation::Update, not_a_stream()),
+                }),
+                (BatchEntry::Merge { patch: Ok(patch), .. }, _) => {
+                    if let Some(intake_model::Content::FileContainer { file_id, .. }) = &patch.content {
+                        containers.push(file_id.clone());
+                    }
+                    outcomes.push(match &changes {
+                        Some(changes) => changes.merge(index, &patch, info)?,
+                        None => failed(info, &patch.document_id, LogOperation::Update, not_a_stream()),
+                    });
+                }
+                (BatchEntry::Merge { document_id, patch: Err(error), .. }, _) => {
+                    outcomes.push(failed(info, &document_id, LogOperation::Update, error.message));
                 }
                 (BatchEntry::AddOrUpdate { document_id, item: Err(error), .. }, _) => {
                     // Over a size limit is REJECTED, like any limit; anything else wrong with the item is an ERROR.
@@ -218,10 +272,15 @@ impl Applier {
     }
 }
 
+/// Only stream files have partial updates and merges (their layouts are the only ones with such entries).
+fn not_a_stream() -> String {
+    "partial updates and merges are only applied from a stream update or merge file".to_string()
+}
+
 /// A container reader that fails once the applier is asked to stop, so a long batch ends at the next entry.
-struct StopAware {
-    inner: Box<dyn std::io::Read + Send>,
-    stop: Arc<AtomicBool>,
+pub(super) struct StopAware {
+    pub inner: Box<dyn std::io::Read + Send>,
+    pub stop: Arc<AtomicBool>,
 }
 
 impl std::io::Read for StopAware {

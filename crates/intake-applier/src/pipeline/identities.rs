@@ -133,5 +133,6 @@ fn identity_outcome(
         ordering_id: info.ordering_id,
         request_id: info.request_id.clone(),
         journal_seq: info.journal_seq,
+        task: None,
     }
 }

@@ -15,3 +15,4 @@ mod platform;
 mod quotas;
 mod security;
 mod security_property;
+mod streams;

@@ -223,12 +223,14 @@ impl OrganizationStore for SqliteCatalog {
         let transaction = connection.transaction()?;
         for table in super::limits::ORGANIZATION_TABLES.into_iter().chain([
             "security_providers",
+            "streams",
             "fields",
             "api_keys",
             "sources",
         ]) {
             transaction.execute(&format!("DELETE FROM {table} WHERE organization_id = ?1"), [organization_id])?;
         }
+        transaction.execute("DELETE FROM stream_chunks WHERE stream_id NOT IN (SELECT stream_id FROM streams)", [])?;
         let deleted = transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;
         transaction.commit()?;
         let mut snapshot = self.snapshot.write().expect("snapshot lock");

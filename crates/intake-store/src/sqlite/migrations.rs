@@ -12,12 +12,13 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 use crate::StoreError;
 
 /// `catalog.sqlite`: organizations, sources, keys, fields and settings (1); file containers (2); limits, daily
-/// usage and fault rules (3); security providers (4) — the order they came in.
+/// usage and fault rules (3); security providers (4); streams of catalog sources (5) — the order they came in.
 pub const CATALOG: &[M<'static>] = &[
     M::up(super::catalog::SCHEMA_V1).comment("organizations, sources, API keys, fields, settings"),
     M::up(super::containers::SCHEMA_V2).comment("file containers"),
     M::up(super::limits::SCHEMA_V3).comment("limit overrides, daily usage, fault rules"),
     M::up(super::providers::SCHEMA_V4).comment("security providers"),
+    M::up(super::streams::SCHEMA_V5).comment("streams of catalog sources"),
 ];
 
 /// `identities.sqlite`: security identities.
@@ -75,6 +76,6 @@ mod tests {
         connection.pragma_update(None, "user_version", 99).unwrap();
         let error = migrate(&mut connection, CATALOG, "catalog.sqlite").unwrap_err().to_string();
         assert!(error.contains("catalog.sqlite has schema version 99"), "{error}");
-        assert!(error.contains("knows versions up to 4") && error.contains("newer release"), "{error}");
+        assert!(error.contains("knows versions up to 5") && error.contains("newer release"), "{error}");
     }
 }

@@ -7,6 +7,7 @@ mod item_log;
 mod limits;
 pub mod migrations;
 mod providers;
+mod streams;
 
 pub use catalog::SqliteCatalog;
 pub use identities::SqliteIdentities;

@@ -210,7 +210,7 @@ fn a_dry_run_reports_each_problem_with_its_file_and_sends_nothing() {
         concat!(
             "{\"documentId\": \"file:///ok\", \"data\": \"fine\"}\n",
             "{\"data\": \"no id\"}\n",
-            "{\"documentId\": \"file:///meta\", \"data\": \"x\", \"tags\": {\"nested\": 1}}\n",
+            "{\"documentId\": \"file:///meta\", \"data\": \"x\", \"tags\": {\"nested\": {\"deeper\": 1}}}\n",
             "not json\n",
             "{\"documentId\": \"file:///both\", \"data\": \"x\", \"compressedBinaryData\": \"eJw=\"}\n",
         ),
