@@ -2,14 +2,15 @@
 // API (not the master key): create a source, add with metadata, permissions and compressedBinaryData (with
 // createFields at its default, so the SDK evaluates privileges and declares fields), delete with children,
 // deleteDocumentsOlderThan, source status, an error answer; security identities (provider, identity, alias,
-// delete, delete old, a batch through a file container) and items trimmed for search-token users.
+// delete, delete old, a batch through a file container) and items trimmed for search-token users; a catalog
+// source: full loads through the Stream API (several chunks) that replace the catalog, and a stream update.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
 const {
-  PushSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
+  PushSource, CatalogSource, DocumentBuilder, PermissionSetBuilder, UserSecurityIdentityBuilder, GroupSecurityIdentityBuilder,
 } = require('@coveo/push-api-client');
 const {search, logs, eventually, createKey, fields, fault, searchToken, searchAs} = require('./intake.cjs');
 
@@ -134,6 +135,7 @@ async function main() {
       return true;
     });
   await securedContent(source);
+  await catalog(apiKey);
   console.log('node SDK: all scenarios passed');
 }
 
@@ -180,6 +182,51 @@ async function securedContent(source) {
   const identityLogs = await logs('bob@example.com');
   assert.equal(identityLogs[0].operation, 'DELETE');
   assert.equal(identityLogs[0].result, 'COMPLETED');
+}
+
+/** A catalog source through the SDK's CatalogSource: Stream API full loads and a stream update. */
+async function catalog(apiKey) {
+  const catalogSource = new CatalogSource(apiKey, process.env.INTAKE_ORG, {retryAfter: 200, maxRetries: 4});
+  const src = (await catalogSource.create('node sdk catalog', 'SHARED')).id;
+  const product = (sku, name, price) => new DocumentBuilder(`product://${sku}`, name)
+    .withData(`<p>${name}, a piece of furniture</p>`).withMetadata({sku, price, ec_category: ['furniture']});
+  const count = async () => (await search({q: 'furniture', numberOfResults: 100})).results.map((r) => r.uri).sort();
+  // batchStreamDocuments is a full load of one chunk; batchStreamDocumentsFromFiles one of a chunk per 5 MiB.
+  await catalogSource.batchStreamDocuments(src, {addOrUpdate: [product('a', 'Chair', 10), product('b', 'Table', 20), product('c', 'Lamp', 5)], delete: []}, noFields);
+  await eventually('the first load is searchable', async () => (await count()).length === 3);
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'intake-catalog-'));
+  const filler = 'furniture catalog '.repeat(6_000); // about 100 KB a product
+  for (let f = 0; f < 3; f++) {
+    const docs = Array.from({length: 20}, (_, i) => ({documentId: `product://files/${f}/${i}`, title: `Product ${f}/${i}`, data: `<p>${filler}</p>`, sku: `f${f}-${i}`}));
+    fs.writeFileSync(path.join(folder, `catalog-${f}.json`), JSON.stringify(docs));
+  }
+  const chunks = [];
+  await catalogSource
+    .batchStreamDocumentsFromFiles(src, [folder], {...noFields, maxConcurrent: 1})
+    .onBatchUpload((data) => chunks.push(data.res?.status ?? 'ok'))
+    .onBatchError((error) => { throw error; })
+    .batch();
+  assert.ok(chunks.length >= 2, `expected several chunks, got ${chunks.length}`);
+  await eventually('the second load replaced the first', async () => {
+    const uris = await count();
+    return uris.length === 60 && !uris.includes('product://a');
+  });
+  const replaced = await logs('product://a', {operations: ['DELETE_OLDER_THAN']});
+  assert.equal(replaced[0].result, 'COMPLETED');
+  const loads = await logs(null, {tasks: ['STREAMING_EXTENSION'], operations: ['BATCH_FILE'], results: ['COMPLETED', 'WARNING']});
+  assert.equal(loads.length, 2, JSON.stringify(loads));
+  // A stream update on the loaded catalog: one product changed, one deleted, one added.
+  const update = {
+    addOrUpdate: [product('files/0/0', 'Armchair', 99), product('z', 'Stool', 3)],
+    delete: [{documentId: 'product://files/0/1', deleteChildren: false}],
+  };
+  assert.equal((await catalogSource.batchUpdateDocuments(src, update, noFields)).status, 202);
+  await eventually('the update is applied', async () => {
+    const uris = await count();
+    return uris.includes('product://z') && !uris.includes('product://files/0/1') && uris.length === 60;
+  });
+  const armchair = await search({q: 'Armchair'});
+  assert.equal(armchair.results[0].raw.price, 99);
 }
 
 main().catch((error) => {

@@ -173,6 +173,14 @@ impl Harness {
         uris
     }
 
+    /// How many items a search finds.
+    fn count(&self, q: &str) -> usize {
+        let handle = self.inputs.registry.get(ORG).expect("the organization's index is registered");
+        let request = SearchRequest { q: q.into(), number_of_results: 0, viewer: Viewer::All, ..Default::default() };
+        let searcher = handle.reader.searcher();
+        search(&handle.index, &searcher, &handle.fields, &handle.permissions, &request).unwrap().total_count
+    }
+
     /// An uploaded file container of the organization holding `content`.
     fn container(&self, file_id: &str, content: &[u8]) {
         let catalog = &self.inputs.catalog;
@@ -417,5 +425,67 @@ fn identities_survive_a_crash_applied_exactly_once() {
         .unwrap()
         .resolve(&[IdentityRef::new(intake_store::EMAIL_PROVIDER, "bob@example.com", IdentityType::User)], &[provider]);
     assert!(bob.reached.iter().any(|(identity, _, _)| identity.name == "team"), "{bob:?}");
+    applier.stop();
+}
+
+/// A chunk of a full load: `count` items from `first`.
+fn load_chunk(first: usize, count: usize) -> Vec<u8> {
+    let entries: Vec<String> = (first..first + count)
+        .map(|i| format!(r#"{{"documentId":"file://new-{i:05}","data":"catalog entry {i} of the load"}}"#))
+        .collect();
+    format!(r#"{{"addOrUpdate":[{}]}}"#, entries.join(",")).into_bytes()
+}
+
+#[test]
+fn a_full_load_is_committed_whole_or_not_at_all_and_applied_once() {
+    const CHUNKS: usize = 4;
+    const PER_CHUNK: usize = 1500;
+    let mut harness = Harness::new();
+    let applier = harness.start();
+    let mut last = 0;
+    for i in 0..5 {
+        last = harness.add(10, &format!("file://old-{i}"), "the previous catalog");
+    }
+    harness.wait_committed(last);
+    applier.stop();
+    let file_ids: Vec<String> = (0..CHUNKS).map(|c| format!("chunk-{c}")).collect();
+    for (c, file_id) in file_ids.iter().enumerate() {
+        harness.container(file_id, &load_chunk(c * PER_CHUNK, PER_CHUNK));
+    }
+    harness.push(100, OperationKind::StreamLoad { stream_id: "stream-1".into(), file_ids: file_ids.clone() });
+    let after = harness.add(200, "file://after", "pushed after the load");
+
+    // Stopped (or crashed) at some moment of the load: what was committed is the old catalog or the new one.
+    for (crash, after_ms) in [(true, 300), (false, 5), (false, 40), (false, 80)] {
+        harness.restart();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (mut applier, reader) =
+            Applier::open(harness.inputs.clone(), harness.config(Duration::from_millis(5)), stop.clone()).unwrap();
+        applier.crash_on_stop = crash;
+        let thread = std::thread::spawn(move || applier.run(reader));
+        std::thread::sleep(Duration::from_millis(after_ms));
+        stop.store(true, Ordering::SeqCst);
+        thread.join().unwrap();
+        let found = harness.count("");
+        assert!(
+            [5, CHUNKS * PER_CHUNK, CHUNKS * PER_CHUNK + 1].contains(&found),
+            "a partial load was committed: {found}"
+        );
+        println!("stopped after {after_ms} ms (crash: {crash}) with {found} items committed");
+    }
+
+    harness.restart();
+    let applier = harness.start();
+    harness.wait_committed(after);
+    assert_eq!(harness.count(""), CHUNKS * PER_CHUNK + 1, "the load replaced the old items; the later push stays");
+    assert!(harness.find("previous").is_empty());
+    let outcomes = harness.outcomes();
+    let count = |operation, result| outcomes.iter().filter(|(_, o, r)| *o == operation && *r == result).count();
+    assert_eq!(count(LogOperation::Add, LogResult::Completed), 5 + CHUNKS * PER_CHUNK + 1, "each item logged once");
+    assert_eq!(count(LogOperation::DeleteOlderThan, LogResult::Completed), 5);
+    assert_eq!(count(LogOperation::BatchFile, LogResult::Completed), 1);
+    for file_id in &file_ids {
+        wait_until(|| harness.inputs.catalog.container(file_id).unwrap().is_none(), "the chunks to be deleted");
+    }
     applier.stop();
 }

@@ -237,3 +237,140 @@ async fn a_batch_is_applied_exactly_once_across_sigkills() {
         .collect();
     assert!(unexpected.is_empty(), "unexpected log entries: {unexpected:?}");
 }
+
+/// Items of the full load in the stream crash test, in chunks.
+const LOAD_ITEMS: usize = 40_000;
+const LOAD_CHUNKS: usize = 4;
+
+fn catalog_item(i: usize) -> Value {
+    json!({"documentId": format!("product://{i}"), "data": format!("<p>Product {i} of the catalog</p>"), "price": 1})
+}
+
+/// A stream call of the catalog source: its JSON answer (status checked).
+async fn stream_call(server: &Server, source: &str, rest: &str, status: u16) -> Value {
+    let url = format!("{}/push/v1/organizations/default/sources/{source}/stream{rest}", server.base);
+    let response = server.client.post(url).bearer_auth(KEY).json(&json!({})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), status, "{rest}");
+    response.json().await.unwrap()
+}
+
+/// A full load of `items`, in `LOAD_CHUNKS` chunks.
+async fn full_load(server: &Server, source: &str, items: &[Value]) {
+    let stream_id = stream_call(server, source, "/open", 201).await["streamId"].as_str().unwrap().to_string();
+    for chunk in items.chunks(items.len().div_ceil(LOAD_CHUNKS)) {
+        let created = stream_call(server, source, &format!("/{stream_id}/chunk"), 200).await;
+        let uploaded = server
+            .client
+            .put(created["uploadUri"].as_str().unwrap())
+            .header("content-type", "application/octet-stream")
+            .header("x-amz-server-side-encryption", "AES256")
+            .body(serde_json::to_vec(&json!({"addOrUpdate": chunk})).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), 200);
+    }
+    stream_call(server, source, &format!("/{stream_id}/close"), 200).await;
+}
+
+/// Starts the server again and again, killing it at a random moment each time, until `done` holds once it is
+/// ready; `allowed` checks what search shows at every moment in between.
+async fn kill_until_applied<D, A>(dir: &Path, rng: &mut rand::rngs::StdRng, done: D, allowed: A)
+where
+    D: AsyncFn(&Server) -> bool,
+    A: AsyncFn(&Server) -> Result<(), String>,
+{
+    for round in 0..6 {
+        let server = start(dir);
+        server.wait_listening().await;
+        let kill_at = Instant::now() + Duration::from_millis(rng.random_range(100..1500));
+        while Instant::now() < kill_at && !server.is_ready().await {
+            allowed(&server).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        allowed(&server).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let ready = server.is_ready().await && done(&server).await;
+        drop(server); // SIGKILL
+        println!("round {round}: killed (applied: {ready})");
+        if ready {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_load_and_an_update_are_applied_once_across_sigkills() {
+    let seed: u64 = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    println!("stream crash test seed {seed} (set CRASH_SEED to replay)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    server.wait_ready().await;
+    let created = server
+        .post_json(
+            "/rest/organizations/default/sources",
+            json!({"name": "catalog", "sourceType": "CATALOG", "sourceVisibility": "SHARED"}),
+        )
+        .await;
+    let source = created["id"].as_str().unwrap().to_string();
+    let old: Vec<Value> = (0..100).map(|i| catalog_item(LOAD_ITEMS + i)).collect();
+    full_load(&server, &source, &old).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.total().await < 100 {
+        assert!(Instant::now() < deadline, "the first load was not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let items: Vec<Value> = (0..LOAD_ITEMS).map(catalog_item).collect();
+    full_load(&server, &source, &items).await;
+    server.kill(); // right after the close: journaled, not applied
+
+    // The old catalog or the new one, whole, at every moment; never both, never half.
+    let whole = async |server: &Server| match server.total().await {
+        0 | 100 => Ok(()),
+        n if n == LOAD_ITEMS as u64 => Ok(()),
+        n => Err(format!("{n} items searchable: a partial load")),
+    };
+    let loaded = async |server: &Server| server.total().await == LOAD_ITEMS as u64;
+    kill_until_applied(dir.path(), &mut rng, loaded, whole).await;
+
+    // An update of every item's price, killed right after its 202 and then at random moments.
+    let mut server = start(dir.path());
+    server.wait_ready().await;
+    let update: Vec<Value> = (0..LOAD_ITEMS)
+        .map(|i| json!({"documentId": format!("product://{i}"), "operator": "fieldValueReplace", "field": "price", "value": 7}))
+        .collect();
+    let file_id = server.upload(serde_json::to_vec(&json!({"partialUpdate": update})).unwrap()).await.unwrap();
+    let url = format!("{}/push/v1/organizations/default/sources/{source}/stream/update", server.base);
+    let accepted = server.client.put(url).query(&[("fileId", &file_id)]).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    server.kill();
+    let updated = async |server: &Server| {
+        let found = server
+            .post_json("/rest/search/v2?organizationId=default", json!({"aq": "@price==7", "numberOfResults": 0}))
+            .await;
+        found["totalCount"].as_u64() == Some(LOAD_ITEMS as u64)
+    };
+    let still_whole = async |server: &Server| match server.total().await {
+        0 => Ok(()),
+        n if n == LOAD_ITEMS as u64 => Ok(()),
+        n => Err(format!("{n} items searchable during the update")),
+    };
+    kill_until_applied(dir.path(), &mut rng, updated, still_whole).await;
+
+    let mut server = start(dir.path());
+    server.wait_ready().await;
+    assert!(updated(&server).await, "every item has the updated price");
+    let counts = server.indexed("@source==catalog").await;
+    let logs = server.logged().await;
+    server.kill();
+    assert_eq!(counts.len(), LOAD_ITEMS);
+    assert!(counts.values().all(|n| *n == 1), "an item is indexed twice");
+    for i in (0..LOAD_ITEMS).step_by(97) {
+        let id = format!("product://{i}");
+        let count = |operation: &str| logs.get(&(id.clone(), operation.to_string(), "COMPLETED".to_string())).copied();
+        assert_eq!((count("ADD"), count("UPDATE")), (Some(1), Some(1)), "{id} is logged once per operation: {logs:?}");
+    }
+    let deleted =
+        logs.iter().filter(|((_, operation, _), _)| operation == "DELETE_OLDER_THAN").map(|(_, n)| n).sum::<usize>();
+    assert_eq!(deleted, 100, "the old catalog's items are deleted once each");
+}
