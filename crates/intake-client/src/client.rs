@@ -193,6 +193,61 @@ impl PushClient {
         Ok(container.file_id)
     }
 
+    /// The source's type (`PUSH`, `CATALOG`), from the Platform API; `None` when the key may not read it or
+    /// the server does not say.
+    pub async fn source_type(&self) -> Option<String> {
+        let url = format!(
+            "{}/rest/organizations/{}/sources/{}",
+            self.endpoint.api_url.trim_end_matches('/'),
+            self.endpoint.organization_id,
+            self.endpoint.source_id
+        );
+        let key = self.endpoint.api_key.clone();
+        let response = self.http.get(url).bearer_auth(key).send().await.ok()?.error_for_status().ok()?;
+        let source: Value = response.json().await.ok()?;
+        source["sourceType"].as_str().map(str::to_ascii_uppercase)
+    }
+
+    /// Opens a stream for a full load of a catalog source: its id (the container `open` makes is not used).
+    pub async fn open_stream(&self) -> Result<String, ClientError> {
+        let url = self.endpoint.source("/stream/open");
+        let response = self.send(Method::POST, &url, json_body).await?;
+        let opened: Value =
+            response.json().await.map_err(|e| ClientError::Protocol(format!("the stream/open answer: {e}")))?;
+        opened["streamId"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::Protocol("the stream/open answer has no streamId".into()))
+    }
+
+    /// Sends a chunk of an open stream: a new container of the stream, and the upload of `batch` to it.
+    pub async fn send_chunk(&self, stream_id: &str, batch: Bytes) -> Result<(), ClientError> {
+        let url = self.endpoint.source(&format!("/stream/{stream_id}/chunk"));
+        let response = self.send(Method::POST, &url, json_body).await?;
+        let chunk: FileContainer =
+            response.json().await.map_err(|e| ClientError::Protocol(format!("the stream chunk answer: {e}")))?;
+        self.upload(&chunk, batch).await
+    }
+
+    /// Closes a stream: its full load is accepted. The load's `orderingId`.
+    pub async fn close_stream(&self, stream_id: &str) -> Result<String, ClientError> {
+        let url = self.endpoint.source(&format!("/stream/{stream_id}/close"));
+        let response = self.send(Method::POST, &url, json_body).await?;
+        let closed: Value =
+            response.json().await.map_err(|e| ClientError::Protocol(format!("the stream close answer: {e}")))?;
+        Ok(closed["orderingId"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Sends an update file to a loaded catalog source (`stream/update`): a new container, the upload, the call.
+    pub async fn send_stream_update(&self, batch: Bytes) -> Result<String, ClientError> {
+        let container = self.create_container().await?;
+        self.upload(&container, batch).await?;
+        let url = self.endpoint.source("/stream/update");
+        let query = [("fileId", container.file_id.clone())];
+        self.send(Method::PUT, &url, |r| json_body(r.query(&query))).await?;
+        Ok(container.file_id)
+    }
+
     /// One page of the organization's item logs (`POST /logs/v1/organizations/{org}`): `query` holds `from`,
     /// `to` (ISO 8601), `page`, `perPage`…; `filters` the body (`{"sourcesIds": […], "results": […]}`).
     pub async fn logs(&self, query: &[(&str, String)], filters: &Value) -> Result<Value, ClientError> {
@@ -289,6 +344,11 @@ impl PushClient {
         };
         if is_retryable(status) { Attempt::Again(error, retry_after) } else { Attempt::Failed(error) }
     }
+}
+
+/// An empty JSON body, as the SDKs send on calls that take none.
+fn json_body(request: RequestBuilder) -> RequestBuilder {
+    request.header("content-type", "application/json").body("{}")
 }
 
 fn with_ordering(mut query: Vec<(&'static str, String)>, ordering_id: Option<i64>) -> Vec<(&'static str, String)> {

@@ -31,7 +31,7 @@ pub enum Input {
     File { path: PathBuf, relative: String, size: u64 },
     /// A file of JSON Lines, each a Push API item with its `documentId`.
     Jsonl { path: PathBuf, size: u64 },
-    /// A ready batch file (`{"addOrUpdate": […], "delete": […]}`).
+    /// A ready batch file (`{"addOrUpdate": […], "delete": […]}`, with `partialUpdate` for `--update`).
     Batch { path: PathBuf, size: u64 },
 }
 
@@ -115,7 +115,7 @@ fn named(path: PathBuf, relative: String, size: u64, jsonl: bool) -> Input {
     }
 }
 
-/// A `.json` file whose first key is `addOrUpdate` or `delete` (any case).
+/// A `.json` file whose first key is `addOrUpdate`, `delete` or `partialUpdate` (any case).
 fn is_batch_file(path: &Path) -> anyhow::Result<bool> {
     if path.extension().is_none_or(|e| !e.eq_ignore_ascii_case("json")) {
         return Ok(false);
@@ -124,7 +124,7 @@ fn is_batch_file(path: &Path) -> anyhow::Result<bool> {
     let read = std::fs::File::open(path)?.read(&mut head)?;
     let head = String::from_utf8_lossy(&head[..read]).to_ascii_lowercase();
     let head: String = head.chars().filter(|c| !c.is_whitespace()).collect();
-    Ok(head.starts_with("{\"addorupdate\"") || head.starts_with("{\"delete\""))
+    Ok(["addorupdate", "delete", "partialupdate"].iter().any(|key| head.starts_with(&format!("{{\"{key}\""))))
 }
 
 /// How `documentId`s are made: `file:///` + the path under the folder, or `--base-uri` + that path.

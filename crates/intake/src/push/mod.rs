@@ -4,6 +4,10 @@
 //! Every operation of a run carries the same `orderingId` (the run's start, in epoch milliseconds), so running
 //! it again after an interruption rewrites the same items and loses nothing. `--full` is the rebuild flow:
 //! status REBUILD, everything pushed, the items older than the run deleted, status IDLE.
+//!
+//! A CATALOG source takes the Stream API instead: `--catalog` sends everything as one full load (a stream, a
+//! chunk per batch file) that replaces the catalog; `--update` sends update files. Pushing to a catalog source
+//! without either is refused, because a full load deletes what it does not contain.
 
 mod items;
 mod progress;
@@ -50,6 +54,12 @@ pub struct PushArgs {
     /// Rebuild: set the source to REBUILD, push everything, delete what this run did not push, set IDLE
     #[arg(long)]
     full: bool,
+    /// A CATALOG source's full load through the Stream API: what is pushed replaces the whole catalog
+    #[arg(long, conflicts_with_all = ["full", "update"])]
+    catalog: bool,
+    /// Changes to a loaded CATALOG source through the Stream API (stream/update); files may hold partialUpdate
+    #[arg(long, conflicts_with = "full")]
+    update: bool,
     /// With --full: minutes before the deletion of older items runs (Coveo's default is 15)
     #[arg(long, default_value_t = 15)]
     queue_delay: u32,
@@ -113,12 +123,14 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     }
     let naming = Naming::new(args.base_uri.as_deref())?;
     if args.dry_run {
-        return dry_run(&inputs, &naming, &args.metadata);
+        let layout = if args.update { intake_model::batch::STREAM_UPDATE } else { intake_model::batch::ITEM_BATCH };
+        return dry_run(&inputs, &naming, &args.metadata, layout);
     }
     let client = connect(&args)?;
     let started = Instant::now();
     let started_ms = now_ms();
     let ordering_id = args.ordering_id.unwrap_or(started_ms);
+    let stream = stream_mode(&args, &client).await?;
     let total_bytes = inputs.iter().map(Input::size).sum();
     let endpoint = client.endpoint();
     eprintln!(
@@ -132,6 +144,11 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     if args.full {
         client.set_status("REBUILD").await.context("setting the source to REBUILD")?;
     }
+    let transport = match stream {
+        Stream::Load => send::Transport::Chunks(client.open_stream().await.context("opening a stream")?),
+        Stream::Update => send::Transport::Updates,
+        Stream::None => send::Transport::Batches,
+    };
     let progress = Progress::new(total_bytes, args.quiet);
     let plan = send::Plan {
         ordering_id,
@@ -139,10 +156,23 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         parallel: args.parallel as usize,
         naming,
         metadata: args.metadata.clone(),
+        transport,
     };
+    let stream_id = plan.transport.stream_id().map(str::to_string);
     let sent = send::send_all(&client, inputs, plan, &progress).await;
     progress.finish();
-    let sent = sent?;
+    let sent = match (sent, &stream_id) {
+        (Err(error), Some(stream_id)) => {
+            return Err(error.context(format!(
+                "the full load was not closed: stream {stream_id} expires unused in 24 hours and the catalog is unchanged"
+            )));
+        }
+        (sent, _) => sent?,
+    };
+    if let Some(stream_id) = &stream_id {
+        let load = client.close_stream(stream_id).await.context("closing the stream")?;
+        println!("Full load accepted (stream {stream_id}, orderingId {load}): it replaces the catalog once applied.");
+    }
     if args.full {
         client
             .delete_older_than(ordering_id, Some(args.queue_delay))
@@ -167,7 +197,9 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         }
     );
     if args.wait {
-        wait_for_outcomes(&client, ordering_id, started_ms, sent.items, Duration::from_secs(args.wait_timeout)).await?;
+        // Stream operations get their orderingId from the server, at or after the run's start.
+        let ours = move |id: i64| if stream == Stream::None { id == ordering_id } else { id >= started_ms };
+        wait_for_outcomes(&client, ours, started_ms, sent.items, Duration::from_secs(args.wait_timeout)).await?;
     }
     if sent.skipped > 0 {
         bail!(
@@ -176,6 +208,33 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How the run uses the Stream API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    None,
+    Load,
+    Update,
+}
+
+/// The Stream API for `--catalog` and `--update`; a CATALOG source pushed without either is refused, since a
+/// full load replaces the whole catalog and an update only applies to a loaded one: the user says which.
+async fn stream_mode(args: &PushArgs, client: &PushClient) -> anyhow::Result<Stream> {
+    if args.catalog {
+        return Ok(Stream::Load);
+    }
+    if args.update {
+        return Ok(Stream::Update);
+    }
+    if client.source_type().await.as_deref() == Some("CATALOG") {
+        bail!(
+            "source {} is a CATALOG source: push with --catalog (a full load: what you push replaces the whole \
+             catalog) or with --update (changes to some items of the loaded catalog)",
+            client.endpoint().source_id
+        );
+    }
+    Ok(Stream::None)
 }
 
 fn count(n: u64, one: &str, many: &str) -> String {
@@ -221,7 +280,12 @@ fn connect(args: &PushArgs) -> anyhow::Result<PushClient> {
 }
 
 /// Checks every item as the server would, without sending anything; each problem is reported with its file.
-fn dry_run(inputs: &[Input], naming: &Naming, metadata: &[(String, String)]) -> anyhow::Result<()> {
+fn dry_run(
+    inputs: &[Input],
+    naming: &Naming,
+    metadata: &[(String, String)],
+    layout: intake_model::batch::BatchLayout,
+) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     let mut checked = 0;
     for input in inputs {
@@ -249,7 +313,7 @@ fn dry_run(inputs: &[Input], naming: &Naming, metadata: &[(String, String)]) -> 
                 }
             }
             Input::Batch { path: file, .. } => {
-                let (count, found) = check_batch_file(file)?;
+                let (count, found) = check_batch_file(file, layout)?;
                 checked += count;
                 problems.extend(found.into_iter().map(|why| format!("{path}: {why}")));
             }
@@ -281,11 +345,11 @@ fn check_item(item: &items::Prepared) -> Result<(), String> {
 }
 
 /// Entries of a batch file, and what is wrong with it or its items.
-fn check_batch_file(path: &PathBuf) -> anyhow::Result<(usize, Vec<String>)> {
+fn check_batch_file(path: &PathBuf, layout: intake_model::batch::BatchLayout) -> anyhow::Result<(usize, Vec<String>)> {
     let file = std::fs::File::open(path).with_context(|| format!("{} cannot be read", path.display()))?;
     let mut problems = Vec::new();
     let mut count = 0;
-    for entry in intake_model::batch::BatchReader::new(std::io::BufReader::new(file)) {
+    for entry in intake_model::batch::BatchReader::with_layout(std::io::BufReader::new(file), layout) {
         count += 1;
         match entry.and_then(|raw| raw.parse()) {
             Ok(intake_model::batch::BatchEntry::AddOrUpdate { document_id, item: Err(error), .. }) => {
@@ -305,7 +369,7 @@ fn check_batch_file(path: &PathBuf) -> anyhow::Result<(usize, Vec<String>)> {
 /// that did not end COMPLETED with their reasons.
 async fn wait_for_outcomes(
     client: &PushClient,
-    ordering_id: i64,
+    ours: impl Fn(i64) -> bool,
     started_ms: i64,
     items: u64,
     timeout: Duration,
@@ -321,9 +385,12 @@ async fn wait_for_outcomes(
             let query = [("from", from.clone()), ("to", to), ("page", page.to_string()), ("perPage", "1000".into())];
             let answer = client.logs(&query, &filters).await.context("reading the logs")?;
             for entry in answer["documentLogEntries"].as_array().into_iter().flatten() {
-                // This run's operations; a --full run's deletion of older items is not one of them.
-                let ours = entry["meta"]["orderingId"].as_str() == Some(&ordering_id.to_string());
-                if !ours || entry["operation"] == "DELETE_OLDER_THAN" {
+                // This run's operations; a --full run's (or a full load's) deletion of older items is not one of
+                // them, nor the line a stream file logs for itself.
+                let ordering = entry["meta"]["orderingId"].as_str().and_then(|id| id.parse().ok());
+                if !ordering.is_some_and(&ours)
+                    || ["DELETE_OLDER_THAN", "BATCH_FILE"].contains(&entry["operation"].as_str().unwrap_or_default())
+                {
                     continue;
                 }
                 let id = entry["id"].as_str().unwrap_or_default().to_string();

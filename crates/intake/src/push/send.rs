@@ -27,6 +27,37 @@ pub struct Plan {
     pub parallel: usize,
     pub naming: Naming,
     pub metadata: Vec<(String, String)>,
+    pub transport: Transport,
+}
+
+/// Where batch files go.
+pub enum Transport {
+    /// `…/documents/batch` of a Push source (a handful of items as single PUTs).
+    Batches,
+    /// Chunks of the open stream of a catalog's full load.
+    Chunks(String),
+    /// `…/stream/update` of a loaded catalog.
+    Updates,
+}
+
+impl Transport {
+    /// The stream of a full load.
+    pub fn stream_id(&self) -> Option<&str> {
+        match self {
+            Transport::Chunks(stream_id) => Some(stream_id),
+            _ => None,
+        }
+    }
+
+    /// Sends one batch file as this transport does.
+    async fn send(&self, client: &PushClient, file: Bytes, ordering_id: Option<i64>) -> anyhow::Result<()> {
+        match self {
+            Transport::Batches => client.send_batch(file, ordering_id).await.map(drop)?,
+            Transport::Chunks(stream_id) => client.send_chunk(stream_id, file).await?,
+            Transport::Updates => client.send_stream_update(file).await.map(drop)?,
+        }
+        Ok(())
+    }
 }
 
 /// What was sent.
@@ -54,7 +85,10 @@ pub async fn send_all(
     plan: Plan,
     progress: &Progress,
 ) -> anyhow::Result<Sent> {
-    let singles = inputs.len() <= SINGLE_ITEM_LIMIT && inputs.iter().all(|i| matches!(i, Input::File { .. }));
+    // The Stream API takes batch files only.
+    let singles = matches!(plan.transport, Transport::Batches)
+        && inputs.len() <= SINGLE_ITEM_LIMIT
+        && inputs.iter().all(|i| matches!(i, Input::File { .. }));
     let plan = Arc::new(plan);
     let (prepared, mut receive) = mpsc::channel::<Work>(256);
     let producer = {
@@ -143,7 +177,13 @@ fn produce(inputs: Vec<Input>, plan: &Plan, out: &mpsc::Sender<Work>) {
                 })
             }
             Input::Jsonl { path, .. } => jsonl_items(&path, &send),
-            Input::Batch { path, .. } => send(batch_file(&path).unwrap_or_else(|e| Work::Skipped(format!("{e:#}")))),
+            Input::Batch { path, .. } => {
+                let layout = match plan.transport {
+                    Transport::Updates => intake_model::batch::STREAM_UPDATE,
+                    _ => intake_model::batch::ITEM_BATCH,
+                };
+                send(batch_file(&path, layout).unwrap_or_else(|e| Work::Skipped(format!("{e:#}"))))
+            }
         };
         if !going {
             return; // the sender stopped (a failure)
@@ -172,7 +212,7 @@ fn jsonl_items(path: &PathBuf, send: &impl Fn(Work) -> bool) -> bool {
 }
 
 /// A ready batch file, checked as the server will check it.
-fn batch_file(path: &PathBuf) -> anyhow::Result<Work> {
+fn batch_file(path: &PathBuf, layout: intake_model::batch::BatchLayout) -> anyhow::Result<Work> {
     let bytes = std::fs::read(path).with_context(|| format!("{} cannot be read", path.display()))?;
     anyhow::ensure!(
         bytes.len() as u64 <= intake_model::limits::MAX_CONTAINER_BYTES,
@@ -180,10 +220,11 @@ fn batch_file(path: &PathBuf) -> anyhow::Result<Work> {
         path.display(),
         bytes.len()
     );
-    let summary =
-        intake_model::batch::validate(&bytes[..]).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+    let summary = intake_model::batch::validate_layout(&bytes[..], layout)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
     let source_bytes = bytes.len() as u64;
-    Ok(Work::BatchFile { bytes: bytes.into(), items: (summary.add_or_update + summary.delete) as u64, source_bytes })
+    let items = (summary.add_or_update + summary.delete + summary.partial_update) as u64;
+    Ok(Work::BatchFile { bytes: bytes.into(), items, source_bytes })
 }
 
 /// The batch being packed, with what it holds.
@@ -264,20 +305,20 @@ async fn spawn(
     tasks: &mut JoinSet<anyhow::Result<Done>>,
     in_flight: &Arc<Semaphore>,
     client: &PushClient,
-    plan: &Plan,
+    plan: &Arc<Plan>,
     job: Job,
 ) {
     let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
-    let client = client.clone();
-    let ordering_id = Some(plan.ordering_id);
+    let (client, plan) = (client.clone(), plan.clone());
     tasks.spawn(async move {
-        let done = run(&client, ordering_id, job).await;
+        let done = run(&client, &plan, job).await;
         drop(permit);
         done
     });
 }
 
-async fn run(client: &PushClient, ordering_id: Option<i64>, job: Job) -> anyhow::Result<Done> {
+async fn run(client: &PushClient, plan: &Plan, job: Job) -> anyhow::Result<Done> {
+    let ordering_id = Some(plan.ordering_id);
     Ok(match job {
         Job::Single { document_id, entry, source_bytes } => {
             client
@@ -290,19 +331,29 @@ async fn run(client: &PushClient, ordering_id: Option<i64>, job: Job) -> anyhow:
             let container = client.create_container().await?;
             client.upload(&container, compressed.into()).await.with_context(|| format!("uploading {document_id}"))?;
             item.insert("compressedBinaryDataFileId".into(), json!(container.file_id));
-            let body = serde_json::to_vec(&Value::Object(item))?;
-            client
-                .add_or_update(&document_id, body.into(), ordering_id)
-                .await
-                .with_context(|| format!("pushing {document_id}"))?;
+            if matches!(plan.transport, Transport::Batches) {
+                let body = serde_json::to_vec(&Value::Object(item))?;
+                client
+                    .add_or_update(&document_id, body.into(), ordering_id)
+                    .await
+                    .with_context(|| format!("pushing {document_id}"))?;
+            } else {
+                // The Stream API takes batch files only: the item goes alone in one.
+                item.insert("documentId".into(), json!(document_id));
+                let file = serde_json::to_vec(&json!({"addOrUpdate": [Value::Object(item)]}))?;
+                plan.transport
+                    .send(client, file.into(), ordering_id)
+                    .await
+                    .with_context(|| format!("pushing {document_id}"))?;
+            }
             Done { items: 1, bytes: source_bytes }
         }
         Job::Batch(batch) => {
-            client.send_batch(batch.file, ordering_id).await.context("sending a batch")?;
+            plan.transport.send(client, batch.file, ordering_id).await.context("sending a batch")?;
             Done { items: batch.items, bytes: batch.source_bytes }
         }
         Job::BatchFile { bytes, items, source_bytes } => {
-            client.send_batch(bytes, ordering_id).await.context("sending a batch file")?;
+            plan.transport.send(client, bytes, ordering_id).await.context("sending a batch file")?;
             Done { items, bytes: source_bytes }
         }
     })

@@ -356,3 +356,45 @@ fn large_files_go_through_their_own_container() {
     assert_eq!(found["results"][0]["uri"], "file:///refman.pdf", "{found}");
     assert_eq!(found["results"][0]["raw"]["size"], std::fs::metadata(&manual).unwrap().len(), "{found}");
 }
+
+#[test]
+fn a_catalog_source_takes_full_loads_and_updates_and_refuses_a_plain_push() {
+    let s = setup();
+    let created = s.call(
+        "POST",
+        "/rest/organizations/default/sources",
+        json!({"name": "shop", "sourceType": "CATALOG", "sourceVisibility": "SHARED"}),
+    );
+    let source = created["id"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    pages(&first, 30);
+    let (ok, _, err) = s.push(&["--source", &source, first.to_str().unwrap()]);
+    assert!(!ok && err.contains("is a CATALOG source: push with --catalog") && err.contains("--update"), "{err}");
+
+    let (ok, out, err) =
+        s.push(&["--source", &source, "--catalog", "--batch-size", "4KiB", "--wait", first.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("Full load accepted (stream "), "{out}");
+    assert!(out.contains("30 items processed: 30 COMPLETED"), "{out}");
+    assert_eq!(s.uris().len(), 30);
+
+    // A smaller catalog replaces the first whole.
+    let second = dir.path().join("second");
+    pages(&second, 10);
+    let (ok, out, err) =
+        s.push(&["--source", &source, "--catalog", "--base-uri", "file:///second/", second.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    s.wait_total(10);
+    assert!(s.uris().iter().all(|uri| uri.starts_with("file:///second/")), "{:?}", s.uris());
+
+    // An update file with a partial update.
+    let uri = s.uris()[0].clone();
+    let update = dir.path().join("update.json");
+    let file = json!({"partialUpdate": [{"documentId": uri, "operator": "fieldValueReplace", "field": "flavour", "value": "pistachio"}]});
+    std::fs::write(&update, file.to_string()).unwrap();
+    let (ok, out, err) = s.push(&["--source", &source, "--update", "--wait", update.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    let found = s.call("POST", "/rest/search/v2?organizationId=default", json!({"aq": "@flavour==pistachio"}));
+    assert_eq!(found["results"][0]["uri"], uri.as_str(), "{found} {out}");
+}
