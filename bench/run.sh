@@ -19,11 +19,13 @@
 #  10. (only when asked: STEPS=floor) the single-item PUT of step 1 against the floor server (bench/src/bin/floor.rs:
 #      axum reads the body, parses it as JSON, answers 202 — no validation, journal, fsync or index), alternating,
 #      for 1.5 KB items and whole linux-doc items: the ratio is issue 15's figure
+#  11. (only when asked: STEPS=stream) a catalog's full load of the Java SE 17 API pages in 8 chunks against the
+#      same files as item batches, alternating, with peak memory; 100,000 partial updates of 10,000 items until visible
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus, loaded and security), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded, floor, security and stream), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -273,6 +275,25 @@ if wants security; then
         record "$("$loader" identity-batch "${target[@]}")"
         stop_server
         record "$("$loader" resolve)"
+    done
+fi
+
+# 11. The Stream API (only when asked: STEPS=stream): the Java SE 17 API pages as a full load of 8 chunks into a
+#     catalog source, against the same 8 files as item batches to a push source, alternating on one server, with
+#     its peak memory; then 100,000 partial updates of a numeric field of 10,000 catalog items until visible.
+if wants stream; then
+    corpora=$("$root/scripts/corpora")
+    jdk=$out/openjdk17-api.jsonl
+    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
+        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
+        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    for run in $(seq 1 "$runs"); do
+        start_server
+        record "$("$loader" stream-load "${target[@]}" --corpus "$jdk" --server-pid "$server")"
+        stop_server
+        start_server
+        record "$("$loader" partial-updates "${target[@]}")"
+        stop_server
     done
 fi
 

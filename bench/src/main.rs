@@ -3,6 +3,7 @@
 //! and `bench/put.lua`. Prints one JSON object per run; `bench/run.sh` records them.
 
 mod security;
+mod stream;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -85,6 +86,30 @@ enum Command {
     Resolve {
         #[arg(long, default_value_t = 10_000)]
         samples: usize,
+    },
+    /// A full load of a corpus in chunks into a catalog source, against the same files as item batches,
+    /// alternating on one server, with its peak memory.
+    StreamLoad {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        corpus: String,
+        #[arg(long, default_value_t = 8)]
+        chunks: usize,
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// The server's process id, for its resident memory.
+        #[arg(long)]
+        server_pid: u32,
+    },
+    /// Partial updates of a numeric field of a loaded catalog until the last value of each item is visible.
+    PartialUpdates {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        #[arg(long, default_value_t = 100_000)]
+        entries: usize,
     },
     /// Time from a 202 to the item being found by search, one item at a time.
     Searchable {
@@ -489,6 +514,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::IdentityBatch { target, identities } => security::identity_batch(target, identities).await?,
         Command::Resolve { samples } => security::resolve(samples),
+        Command::StreamLoad { target, corpus, chunks, rounds, server_pid } => {
+            stream::full_load_vs_batches(target, corpus, chunks, rounds, server_pid).await?
+        }
+        Command::PartialUpdates { target, items, entries } => stream::partial_updates(target, items, entries).await?,
     };
     println!("{result}");
     Ok(())
