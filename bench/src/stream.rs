@@ -153,7 +153,8 @@ async fn batches(
 
 /// A full load of the corpus in `chunks` chunks against the same files as item batches, alternating `rounds`
 /// times on one server (each round into new sources): the ratio of their times, and the server's peak memory
-/// during the loads above its idle memory.
+/// during each load above its memory just before that load (the allocator keeps what earlier rounds freed, so
+/// later rounds start higher).
 pub async fn full_load_vs_batches(
     target: Target,
     corpus: String,
@@ -165,13 +166,15 @@ pub async fn full_load_vs_batches(
     let bytes: usize = files.iter().map(Vec::len).sum();
     let client = client(2);
     let idle_mb = memory_mb(pid, "VmRSS:")?;
-    let (mut load_s, mut batch_s, mut peak_mb) = (Vec::new(), Vec::new(), 0f64);
+    let (mut load_s, mut batch_s, mut before_mb, mut peak_mb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
+        before_mb.push(memory_mb(pid, "VmRSS:")?);
         let sampler = Sampler::start(pid);
         load_s.push(full_load(&client, &target, &files, items, &format!("catalog{round}")).await?.1);
-        peak_mb = peak_mb.max(sampler.peak().await?);
+        peak_mb.push(sampler.peak().await?);
         batch_s.push(batches(&client, &target, &files, items, &format!("push{round}")).await?);
     }
+    let above: Vec<f64> = peak_mb.iter().zip(&before_mb).map(|(peak, before)| peak - before).collect();
     let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
@@ -188,8 +191,10 @@ pub async fn full_load_vs_batches(
         "batches_median_s": batch,
         "ratio_batches_over_load": batch / load,
         "idle_rss_mb": idle_mb,
-        "peak_rss_during_loads_mb": peak_mb,
-        "peak_rss_above_idle_mb": peak_mb - idle_mb,
+        "rss_before_each_load_mb": before_mb,
+        "peak_rss_during_each_load_mb": peak_mb,
+        "peak_rss_above_idle_first_load_mb": above[0],
+        "peak_rss_above_before_each_load_mb": above,
     }))
 }
 

@@ -13,7 +13,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use intake_model::batch::{BatchError, BatchReader, BatchSummary, RawEntry, WINDOW_BYTES, WINDOW_ENTRIES};
+use intake_model::batch::{
+    BatchError, BatchLayout, BatchReader, BatchSummary, ITEM_BATCH, RawEntry, WINDOW_BYTES, WINDOW_ENTRIES,
+};
 use intake_model::error::human_size;
 use intake_model::{ApiError, ErrorCode, OperationKind, Privilege, QueryParams, limits};
 use intake_store::FileContainer;
@@ -301,7 +303,8 @@ pub async fn push_batch(
     require_json(&headers, false)?;
     state.body_budget.read(&headers, body, IGNORED_BODY).await?;
     let organization_id = call.source.organization_id.clone();
-    let summary = claim_container(&state, &organization_id, &file_id, validate_batch).await?;
+    let summary =
+        claim_container(&state, &organization_id, &file_id, |content| validate_batch(content, ITEM_BATCH)).await?;
     tracing::info!(
         organization = organization_id,
         file_id,
@@ -359,10 +362,10 @@ pub async fn claim_container<T: Send + 'static>(
     Ok(checked)
 }
 
-/// Checks a batch file's structure: split here, its entries checked on every core; the first fault in file
-/// order is the one reported.
-fn validate_batch(content: impl std::io::Read) -> Result<BatchSummary, BatchError> {
-    let mut entries = BatchReader::new(content);
+/// Checks the structure of a batch file (or of another file of the same form, as `layout` says): split here, its
+/// entries checked on every core; the first fault in file order is the one reported.
+pub fn validate_batch(content: impl std::io::Read, layout: BatchLayout) -> Result<BatchSummary, BatchError> {
+    let mut entries = BatchReader::with_layout(content, layout);
     loop {
         let window = entries.next_window(WINDOW_ENTRIES, WINDOW_BYTES)?;
         if window.is_empty() {

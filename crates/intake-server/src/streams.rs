@@ -10,14 +10,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use intake_model::batch::{BatchLayout, BatchSummary, STREAM_MERGE, STREAM_UPDATE, validate_layout};
+use intake_model::batch::{BatchLayout, BatchSummary, ITEM_BATCH, STREAM_MERGE, STREAM_UPDATE};
 use intake_model::{ApiError, ErrorCode, OperationKind, OrderingId};
 use intake_store::{CatalogStream, Source};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::context::{SourceCall, unpin_unless_accepted};
-use crate::files::{RequiredHeaders, claim_container, new_container};
+use crate::files::{RequiredHeaders, claim_container, new_container, validate_batch};
 use crate::http::{HandlerResult, RequestId, storage_failure};
 use crate::push::{ignore_body, queue_delay};
 use crate::quotas::ItemCounts;
@@ -283,7 +283,7 @@ async fn claim_chunks(state: &AppState, stream: &CatalogStream) -> Result<(Vec<S
             continue;
         }
         let organization_id = &stream.organization_id;
-        match claim_container(state, organization_id, file_id, |content| validate_layout(content, ITEM_CHUNK)).await {
+        match claim_container(state, organization_id, file_id, |content| validate_batch(content, ITEM_BATCH)).await {
             Ok(summary) => {
                 claimed.push(file_id.clone());
                 total.add_or_update += summary.add_or_update;
@@ -310,9 +310,6 @@ async fn claim_chunks(state: &AppState, stream: &CatalogStream) -> Result<(Vec<S
     }
     Ok((claimed, total))
 }
-
-/// A chunk is an item batch file.
-const ITEM_CHUNK: BatchLayout = intake_model::batch::ITEM_BATCH;
 
 /// Lets pinned containers expire again: what they were pinned for was not accepted.
 fn release(state: &AppState, file_ids: &[String]) {
@@ -390,7 +387,7 @@ async fn stream_file(
         .into());
     }
     let summary =
-        claim_container(&state, &source.organization_id, &file_id, move |content| validate_layout(content, layout))
+        claim_container(&state, &source.organization_id, &file_id, move |content| validate_batch(content, layout))
             .await?;
     let documents = summary.add_or_update + summary.delete + summary.partial_update;
     let counts = ItemCounts::items(summary.add_or_update as u64, documents as u64);

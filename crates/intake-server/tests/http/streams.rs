@@ -409,3 +409,48 @@ async fn an_abandoned_stream_expires_with_its_chunks() {
     wait_for(|| async { files() == 0 }).await;
     assert_error(close(&s, &src, &stream_id).await, 404, "STREAM_NOT_FOUND", &["does not exist"]).await;
 }
+
+#[tokio::test]
+async fn quotas_privileges_and_faults_apply_to_stream_calls() {
+    let s = TestServer::start().await;
+    let src = catalog_source(&s).await;
+    let org = s.org.clone();
+    // A key that may only view: refused before anything is created.
+    let keys = s.url(&format!("/rest/organizations/{org}/apikeys"));
+    let viewer = json!({"displayName": "viewer", "privileges": [{"owner": "PLATFORM", "targetDomain": "ORGANIZATION", "type": "VIEW", "targetId": "*"}]});
+    let key: Value = s.request(Method::POST, &keys).json(&viewer).send().await.unwrap().json().await.unwrap();
+    let denied = s
+        .client
+        .post(stream_url(&s, &src, "/open"))
+        .bearer_auth(key["value"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(denied, 403, "ACCESS_DENIED", &["SOURCE", "EDIT"]).await;
+    // A fault rule on the stream routes answers in their place, then lets them through.
+    let faults = s.url(&format!("/rest/organizations/{org}/faults"));
+    let rule = json!({"status": 429, "count": 1, "retryAfter": 3, "route": "*/stream/*"});
+    assert_eq!(s.request(Method::POST, &faults).json(&rule).send().await.unwrap().status(), 201);
+    let throttled = post(&s, &stream_url(&s, &src, "/open")).await;
+    assert_eq!(throttled.headers().get("retry-after").unwrap(), "3");
+    assert_error(throttled, 429, "TOO_MANY_REQUESTS", &["fault rule"]).await;
+    // The daily document limit counts a load's items, refused whole at the close.
+    let limit = s.url(&format!("/rest/organizations/{org}/limits/pushApiMaximumDailyDocumentLimit"));
+    assert!(s.request(Method::PUT, &limit).json(&json!({"value": 3})).send().await.unwrap().status().is_success());
+    let (stream_id, _) = open(&s, &src).await;
+    let four: Vec<Value> = (0..4).map(|i| product(&format!("p{i}"), "P", 1.0)).collect();
+    chunk(&s, &src, &stream_id, &json!({"addOrUpdate": four})).await;
+    assert_error(
+        close(&s, &src, &stream_id).await,
+        429,
+        "TOO_MANY_DOCUMENTS_DAILY",
+        &["pushApiMaximumDailyDocumentLimit"],
+    )
+    .await;
+    // Refused, the stream stays open and its chunks usable: with the limit raised, the same close goes through.
+    assert!(s.request(Method::PUT, &limit).json(&json!({"value": 100})).send().await.unwrap().status().is_success());
+    assert_eq!(close(&s, &src, &stream_id).await.status(), 200);
+    s.settle().await;
+    assert_eq!(catalog(&s).await.len(), 4);
+}
