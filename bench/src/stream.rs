@@ -104,6 +104,29 @@ impl Sampler {
     }
 }
 
+/// The CPU time the process has used, in clock ticks (`utime + stime` of `/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat.rsplit_once(") ").context("a stat line")?.1.split_whitespace().collect();
+    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+}
+
+/// Waits until the server has been idle for a second (background merges of the previous phase done), at most
+/// 30 s: each phase starts from a quiet server, whatever the previous one left running.
+async fn wait_idle(pid: u32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut quiet = 0;
+    let mut last = cpu_ticks(pid)?;
+    while quiet < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = cpu_ticks(pid)?;
+        // Under 2% of a core (the clock ticks 100 times a second): idle.
+        quiet = if now - last == 0 { quiet + 1 } else { 0 };
+        last = now;
+    }
+    Ok(())
+}
+
 /// One full load of `files` as a stream into a new catalog source, until all `items` are searchable: the
 /// source, and the seconds it took.
 async fn full_load(
@@ -152,7 +175,7 @@ async fn batches(
 }
 
 /// A full load of the corpus in `chunks` chunks against the same files as item batches, alternating `rounds`
-/// times on one server (each round into new sources): the ratio of their times, and the server's peak memory
+/// times on one server (each round into new sources, each phase once the server is idle): the ratio of their times, and the server's peak memory
 /// during each load above its memory just before that load (the allocator keeps what earlier rounds freed, so
 /// later rounds start higher).
 pub async fn full_load_vs_batches(
@@ -168,10 +191,12 @@ pub async fn full_load_vs_batches(
     let idle_mb = memory_mb(pid, "VmRSS:")?;
     let (mut load_s, mut batch_s, mut before_mb, mut peak_mb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
+        wait_idle(pid).await?;
         before_mb.push(memory_mb(pid, "VmRSS:")?);
         let sampler = Sampler::start(pid);
         load_s.push(full_load(&client, &target, &files, items, &format!("catalog{round}")).await?.1);
         peak_mb.push(sampler.peak().await?);
+        wait_idle(pid).await?;
         batch_s.push(batches(&client, &target, &files, items, &format!("push{round}")).await?);
     }
     let above: Vec<f64> = peak_mb.iter().zip(&before_mb).map(|(peak, before)| peak - before).collect();
