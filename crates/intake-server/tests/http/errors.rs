@@ -28,7 +28,7 @@ async fn malformed_bodies_are_invalid_json_naming_the_fault() {
             &["no item data", "'data'", "'compressedBinaryData'", "'compressedBinaryDataFileId'"],
         ),
         (r#"{"data":"x","compressedBinaryData":"eA=="}"#, &["'data' and 'compressedBinaryData'", "exactly one"]),
-        (r#"{"data":"x","meta":{"a":1}}"#, &["Metadata 'meta' is an object"]),
+        (r#"{"data":"x","meta":{"a":{"b":1}}}"#, &["Metadata 'meta.a' is an object inside a dictionary"]),
         (r#"{"data":"x","tags":["a",["b"]]}"#, &["Metadata 'tags' holds an array at index 1"]),
         (r#"{"compressedBinaryData":"not base64!"}"#, &["'compressedBinaryData'", "not Base64", "'!' at offset 10"]),
         (r#"{"data":["x"]}"#, &["'data' must be a string"]),
