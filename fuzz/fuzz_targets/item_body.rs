@@ -7,5 +7,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
     let _ = parse_item(body, ItemContext::default());
-    let _ = parse_item(body, ItemContext { document_id: Some("file://fuzz"), compression: Some(CompressionType::Gzip) });
+    let _ =
+        parse_item(body, ItemContext { document_id: Some("file://fuzz"), compression: Some(CompressionType::Gzip) });
 });

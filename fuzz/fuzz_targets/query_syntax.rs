@@ -7,10 +7,9 @@ use libfuzzer_sys::fuzz_target;
 /// (depth, terms) of an expression.
 fn measure(expr: &Expr) -> (usize, usize) {
     match expr {
-        Expr::And(items) | Expr::Or(items) => items
-            .iter()
-            .map(measure)
-            .fold((0, 0), |(depth, terms), (d, t)| (depth.max(d), terms + t)),
+        Expr::And(items) | Expr::Or(items) => {
+            items.iter().map(measure).fold((0, 0), |(depth, terms), (d, t)| (depth.max(d), terms + t))
+        }
         Expr::Not(inner) => {
             let (depth, terms) = measure(inner);
             (depth + 1, terms)

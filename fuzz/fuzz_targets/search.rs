@@ -28,10 +28,13 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let mut index = OrgIndex::open(dir.path(), 1, 20_000_000).unwrap();
-        let field_types: FieldTypes =
-            [("rank".to_string(), FieldType::Long), ("price".to_string(), FieldType::Double), ("due".to_string(), FieldType::Date)]
-                .into_iter()
-                .collect();
+        let field_types: FieldTypes = [
+            ("rank".to_string(), FieldType::Long),
+            ("price".to_string(), FieldType::Double),
+            ("due".to_string(), FieldType::Date),
+        ]
+        .into_iter()
+        .collect();
         for i in 0..20i64 {
             let meta = |k: &str, v: String| (k.to_string(), MetaValue::One(Scalar::Text(v)));
             let item = Item {
@@ -62,9 +65,11 @@ fn fixture() -> &'static Fixture {
                 default_provider: "Email Security Provider",
                 secured: i % 2 == 0,
                 identities: None,
+                whole_text: i % 3 == 0,
             };
             let prepared = prepare_item(&item, &target, index.fields());
-            let op = OpInfo { source_id: "src".into(), ordering_id: i, request_id: "r".into(), journal_seq: i as u64 + 1 };
+            let op =
+                OpInfo { source_id: "src".into(), ordering_id: i, request_id: "r".into(), journal_seq: i as u64 + 1 };
             index.upsert(prepared, &op).unwrap();
         }
         index.commit().unwrap();
