@@ -1,8 +1,10 @@
 //! Text extraction: what of an item's bytes is worth indexing.
 //!
 //! HTML goes through lol_html, a streaming tokenizer: the text of the document without scripts, styles and
-//! markup, entities decoded, whitespace collapsed, and the `<title>`. Other text is taken as it is; binary
-//! formats (PDF, images, archives) give no text, and the item is found by its title and metadata.
+//! markup, entities decoded, whitespace collapsed, and the `<title>`. Office and OpenDocument files go through
+//! their converter ([`crate::convert`]); other text is taken as it is, decoded from its charset when it is not
+//! UTF-8; other binary formats (PDF for now, images, archives) give no text, and the item is found by its title
+//! and metadata.
 
 use std::cell::RefCell;
 
@@ -12,9 +14,15 @@ use lol_html::{HtmlRewriter, MemorySettings, Settings, doc_text};
 /// The searchable text of an item.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extracted {
-    /// The HTML `<title>`, when there is one.
+    /// The HTML `<title>` or the document's own title, when there is one.
     pub title: Option<String>,
+    /// The document's own author (Office and OpenDocument properties).
+    pub author: Option<String>,
     pub text: String,
+    /// What a converter did, for the logs (`the docx converter produced 1,234 characters`).
+    pub note: Option<String>,
+    /// Why the text is missing or partial, or what was odd about the content: a WARNING in the logs.
+    pub warning: Option<String>,
 }
 
 /// What the item's bytes are, from its extension or, failing that, its first bytes.
@@ -59,13 +67,40 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Extracts the searchable text of an item's bytes.
+/// Extracts the searchable text of an item's bytes: a converter when the extension names a format one takes
+/// (and the content is that format), else by what the bytes are.
 pub fn extract(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
-    match content_kind(bytes, file_extension) {
-        ContentKind::Html => extract_html(bytes),
-        ContentKind::Text => Extracted { title: None, text: String::from_utf8_lossy(bytes).into_owned() },
-        ContentKind::Binary => Extracted::default(),
+    let mut mismatch = None;
+    if let Some(format) = file_extension.and_then(crate::convert::Format::from_extension) {
+        match crate::convert::convert(bytes, format, crate::convert::Budget::default()) {
+            Ok(converted) => {
+                let characters = converted.text.chars().count();
+                return Extracted {
+                    note: Some(format!("the {} converter produced {characters} characters", converted.converter)),
+                    title: converted.title,
+                    author: converted.author,
+                    text: converted.text,
+                    warning: converted.warning,
+                };
+            }
+            Err(why) => mismatch = Some(why),
+        }
     }
+    let extension = if mismatch.is_some() { None } else { file_extension };
+    let mut extracted = match content_kind(bytes, extension) {
+        ContentKind::Html => extract_html(bytes),
+        ContentKind::Text => match crate::convert::decode_text(bytes) {
+            Some((text, charset)) => {
+                Extracted { text, note: Some(format!("the text was decoded from {charset}")), ..Extracted::default() }
+            }
+            None => Extracted { text: String::from_utf8_lossy(bytes).into_owned(), ..Extracted::default() },
+        },
+        ContentKind::Binary => Extracted::default(),
+    };
+    if let Some(why) = mismatch {
+        extracted.warning = Some(format!("{why}; it was indexed as what it is"));
+    }
+    extracted
 }
 
 /// The most memory the HTML tokenizer may hold at once (it streams, so this is per construct, not per page).
@@ -109,7 +144,7 @@ pub fn extract_html(html: &[u8]) -> Extracted {
         tracing::debug!(%error, "HTML extraction stopped early");
     }
     let title = title.into_inner().finish();
-    Extracted { title: (!title.is_empty()).then_some(title), text: text.into_inner().finish() }
+    Extracted { title: (!title.is_empty()).then_some(title), text: text.into_inner().finish(), ..Extracted::default() }
 }
 
 /// Whether the document has a `<title` tag anywhere (ASCII case-insensitive).

@@ -2,6 +2,7 @@
 //! (highest `orderingId` wins, tombstones, delete-older-than watermarks), HTML text extraction, and search
 //! with Coveo's `q` / `aq` syntax, trimmed to what the searcher's security identities may see.
 
+pub mod convert;
 pub mod extract;
 pub mod org_index;
 pub mod prepare;

@@ -267,7 +267,7 @@ impl OrgIndex {
             if matches!(current, Some(ItemState::Live(_))) { LogOperation::Update } else { LogOperation::Add };
         Ok(match item.warning {
             Some(warning) => outcome(operation, LogResult::Warning, Some(warning)),
-            None => outcome(operation, LogResult::Completed, None),
+            None => outcome(operation, LogResult::Completed, item.note),
         })
     }
 

@@ -70,6 +70,8 @@ pub struct PreparedItem {
     pub container: Option<String>,
     /// Indexed, but worth a WARNING in the logs: why.
     pub warning: Option<String>,
+    /// Indexed, with something worth saying in its COMPLETED log line (which converter ran).
+    pub note: Option<String>,
 }
 
 /// Why an item is not indexed: ERROR (its data is unusable) or REJECTED (it breaks a limit).
@@ -87,16 +89,23 @@ impl Refusal {
 
 /// Prepares one item; never fails as a whole: an unusable item becomes a [`Refusal`].
 pub fn prepare_item(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> PreparedItem {
+    let built = build_document(item, target, fields);
+    let (note, conversion_warning) = match &built {
+        Ok((_, extracted)) => (extracted.note.clone(), extracted.warning.clone()),
+        Err(_) => (None, None),
+    };
+    let warnings: Vec<String> = conversion_warning.into_iter().chain(permission_warning(item, target)).collect();
     PreparedItem {
         key: item_key(target.source_id, &item.document_id),
         document_id: item.document_id.clone(),
         ordering_id: target.ordering_id,
-        document: build_document(item, target, fields),
+        document: built.map(|(document, _)| document),
         container: match &item.content {
             Content::FileContainer { file_id, .. } => Some(file_id.clone()),
             _ => None,
         },
-        warning: permission_warning(item, target),
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+        note,
     }
 }
 
@@ -145,7 +154,12 @@ fn permission_warning(item: &Item, target: &ItemTarget<'_>) -> Option<String> {
     ))
 }
 
-fn build_document(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Result<TantivyDocument, Refusal> {
+/// The item's document, and what its extraction said (a converter's note and warning).
+fn build_document(
+    item: &Item,
+    target: &ItemTarget<'_>,
+    fields: &Fields,
+) -> Result<(TantivyDocument, crate::extract::Extracted), Refusal> {
     let identities: usize = item.permissions.iter().map(|level| level.identity_count()).sum();
     if identities > limits::MAX_PERMISSIONS_PER_ITEM {
         return Err(Refusal {
@@ -159,20 +173,24 @@ fn build_document(item: &Item, target: &ItemTarget<'_>, fields: &Fields) -> Resu
     let bytes = item_bytes(item, target)?;
     let extension = item.file_extension.as_deref();
     let kind = content_kind(&bytes, extension);
-    let extracted = extract(&bytes, extension);
+    let mut extracted = extract(&bytes, extension);
+    let mut metadata = item.metadata.clone();
+    if let Some(author) = extracted.author.take().filter(|_| item.meta("author").is_none()) {
+        metadata.push(("author".to_string(), MetaValue::One(Scalar::Text(author))));
+    }
     let parts = ItemParts {
         document_id: item.document_id.clone(),
-        title: extracted.title.unwrap_or_else(|| file_name(&item.document_id).to_string()),
-        text: extracted.text,
+        title: extracted.title.take().unwrap_or_else(|| file_name(&item.document_id).to_string()),
+        text: std::mem::take(&mut extracted.text),
         filetype: file_type(extension, &item.document_id, kind),
         date_ms: None,
-        metadata: item.metadata.clone(),
+        metadata,
         permissions: with_providers(&item.permissions, target.default_provider),
         parent_id: item.parent_id.clone(),
         file_extension: item.file_extension.clone(),
         size: bytes.len() as u64,
     };
-    Ok(parts.document(target, fields))
+    Ok((parts.document(target, fields), extracted))
 }
 
 /// Everything a document is made of, whether it comes from a pushed item or from the index (to be changed by a

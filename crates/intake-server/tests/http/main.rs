@@ -6,6 +6,7 @@ mod common;
 mod access_matrix;
 mod bootstrap;
 mod containers;
+mod conversion;
 mod corpora;
 mod errors;
 mod hostile;

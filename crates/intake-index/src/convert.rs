@@ -1,0 +1,471 @@
+//! Content conversion: the searchable text of documents that are neither HTML nor UTF-8 text — Office Open XML
+//! (`.docx`, `.xlsx`, `.pptx`), OpenDocument (`.odt`, `.ods`, `.odp`), and plain text in another charset.
+//!
+//! The converter is chosen by the item's `fileExtension` and confirmed by the content's first bytes; a mismatch
+//! is a warning naming both, and the content's own type wins. Conversion is bounded: an archive's entries are
+//! read within a byte budget and a compression-ratio bound (a zip bomb stops at them, having cost the budget at
+//! most), and a document that does not convert (malformed, encrypted, over a bound) is indexed by its metadata,
+//! with the reason as a warning. Pure CPU work: the applier runs it in its parallel prepare stage.
+
+use std::io::{Cursor, Read};
+
+use quick_xml::events::Event;
+
+/// What a conversion produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Converted {
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub text: String,
+    /// Which converter ran, for the logs.
+    pub converter: &'static str,
+    /// Why the text is missing or partial, or what was odd about the content (a WARNING in the logs).
+    pub warning: Option<String>,
+}
+
+/// The bounds of one conversion.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Uncompressed bytes read from an archive's entries, all together.
+    pub archive_bytes: u64,
+    /// Entries of an archive looked at, at most.
+    pub archive_entries: usize,
+    /// The largest uncompressed : compressed ratio of an entry over 1 MiB (text compresses 5–20×; a bomb, 1000×).
+    pub max_ratio: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget { archive_bytes: 256 * 1024 * 1024, archive_entries: 10_000, max_ratio: 200 }
+    }
+}
+
+/// The document formats converted here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Docx,
+    Xlsx,
+    Pptx,
+    Odt,
+    Ods,
+    Odp,
+}
+
+impl Format {
+    pub fn from_extension(extension: &str) -> Option<Format> {
+        Some(match extension.trim_start_matches('.').to_ascii_lowercase().as_str() {
+            "docx" | "docm" | "dotx" => Format::Docx,
+            "xlsx" | "xlsm" => Format::Xlsx,
+            "pptx" | "pptm" => Format::Pptx,
+            "odt" | "ott" => Format::Odt,
+            "ods" | "ots" => Format::Ods,
+            "odp" | "otp" => Format::Odp,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Docx => "docx",
+            Format::Xlsx => "xlsx",
+            Format::Pptx => "pptx",
+            Format::Odt => "odt",
+            Format::Ods => "ods",
+            Format::Odp => "odp",
+        }
+    }
+}
+
+/// What the first bytes say the content is, in words for a warning.
+fn sniff(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        "a ZIP archive"
+    } else if bytes.starts_with(b"%PDF") {
+        "a PDF document"
+    } else if bytes.starts_with(b"\xD0\xCF\x11\xE0") {
+        "a legacy Office (OLE) document"
+    } else if bytes.starts_with(b"{\\rtf") {
+        "an RTF document"
+    } else if bytes.iter().take(8192).any(|b| *b == 0) {
+        "binary data"
+    } else {
+        "text"
+    }
+}
+
+/// Converts a document of `format`; `None` when its content is not that format at all (the caller then treats the
+/// bytes by what they are, with `mismatch` as the warning).
+pub fn convert(bytes: &[u8], format: Format, budget: Budget) -> Result<Converted, String> {
+    let found = sniff(bytes);
+    if found != "a ZIP archive" {
+        return Err(format!(
+            "the item's fileExtension says .{} but its content is {found}, not a ZIP archive",
+            format.name()
+        ));
+    }
+    let mut archive = Archive::open(bytes, budget)?;
+    let mut converted = Converted { converter: format.name(), ..Converted::default() };
+    let text = match format {
+        Format::Docx => {
+            archive.text_of(&["word/document.xml", "word/footnotes.xml", "word/endnotes.xml"], Dialect::Ooxml)
+        }
+        Format::Pptx => {
+            let mut slides = archive.names_matching("ppt/slides/slide", ".xml");
+            slides.extend(archive.names_matching("ppt/notesSlides/notesSlide", ".xml"));
+            archive.text_of_owned(&slides, Dialect::Ooxml)
+        }
+        Format::Xlsx => {
+            let mut names = vec!["xl/workbook.xml".to_string(), "xl/sharedStrings.xml".to_string()];
+            names.extend(archive.names_matching("xl/worksheets/sheet", ".xml"));
+            archive.text_of_owned(&names, Dialect::Spreadsheet)
+        }
+        Format::Odt | Format::Ods | Format::Odp => archive.text_of(&["content.xml"], Dialect::Odf),
+    };
+    converted.text = text;
+    let (title, author) = match format {
+        Format::Odt | Format::Ods | Format::Odp => archive.properties("meta.xml"),
+        _ => archive.properties("docProps/core.xml"),
+    };
+    (converted.title, converted.author) = (title, author);
+    converted.warning = archive.problem.take();
+    if converted.text.trim().is_empty() && converted.warning.is_none() {
+        converted.warning = Some(format!("the {} document has no text", format.name()));
+    }
+    Ok(converted)
+}
+
+/// Which XML vocabulary an entry uses: where its text is, and what ends a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// WordprocessingML and DrawingML: text in `t` elements, paragraphs `p`.
+    Ooxml,
+    /// SpreadsheetML: shared strings and inline strings in `t`, cell values in `v`, sheet names as attributes.
+    Spreadsheet,
+    /// OpenDocument: every text node of the body; paragraphs and headings `p` and `h`.
+    Odf,
+}
+
+/// An archive being read within its budget; the first problem met is kept for the warning.
+struct Archive<'a> {
+    zip: zip::ZipArchive<Cursor<&'a [u8]>>,
+    budget: Budget,
+    read: u64,
+    problem: Option<String>,
+}
+
+impl<'a> Archive<'a> {
+    fn open(bytes: &'a [u8], budget: Budget) -> Result<Archive<'a>, String> {
+        let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("the archive cannot be read: {e}"))?;
+        if zip.len() > budget.archive_entries {
+            return Err(format!(
+                "the archive has {} entries, more than the {} allowed",
+                zip.len(),
+                budget.archive_entries
+            ));
+        }
+        Ok(Archive { zip, budget, read: 0, problem: None })
+    }
+
+    fn note(&mut self, problem: String) {
+        self.problem.get_or_insert(problem);
+    }
+
+    /// Entry names `prefix` + anything + `suffix`, in natural order (slide2 before slide10).
+    fn names_matching(&self, prefix: &str, suffix: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .zip
+            .file_names()
+            .filter_map(Result::ok)
+            .filter(|name| name.starts_with(prefix) && name.ends_with(suffix))
+            .map(|name| name.into_owned())
+            .collect();
+        let number = |name: &str| name[prefix.len()..name.len() - suffix.len()].parse::<u64>().unwrap_or(u64::MAX);
+        names.sort_by_key(|name| (number(name), name.clone()));
+        names
+    }
+
+    fn text_of(&mut self, names: &[&str], dialect: Dialect) -> String {
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        self.text_of_owned(&names, dialect)
+    }
+
+    fn text_of_owned(&mut self, names: &[String], dialect: Dialect) -> String {
+        let mut text = String::new();
+        for name in names {
+            if let Some(xml) = self.entry(name) {
+                xml_text(&xml, dialect, &mut text).unwrap_or_else(|why| self.note(format!("{name}: {why}")));
+            }
+        }
+        text
+    }
+
+    /// An entry's bytes, if it is there and within the budget.
+    fn entry(&mut self, name: &str) -> Option<Vec<u8>> {
+        let (bytes, problem) = self.read_entry(name);
+        if let Some(problem) = problem {
+            self.note(problem);
+        }
+        bytes
+    }
+
+    /// An entry's bytes (what could be read of them), and what went wrong.
+    fn read_entry(&mut self, name: &str) -> (Option<Vec<u8>>, Option<String>) {
+        let remaining = self.budget.archive_bytes.saturating_sub(self.read);
+        let max_ratio = self.budget.max_ratio;
+        let mut file = match self.zip.by_name(name) {
+            Ok(file) => file,
+            Err(zip::result::ZipError::FileNotFound) => return (None, None),
+            Err(error) => return (None, Some(format!("the entry {name} cannot be read: {error}"))),
+        };
+        if file.encrypted() {
+            return (None, Some(format!("the entry {name} is encrypted")));
+        }
+        let (size, compressed) = (file.size(), file.compressed_size().max(1));
+        if size > remaining {
+            let why =
+                format!("the entry {name} declares {size} bytes, over what is left of the budget ({remaining} bytes)");
+            return (None, Some(why));
+        }
+        if size > 1024 * 1024 && size / compressed > max_ratio {
+            let ratio = size / compressed;
+            let why = format!(
+                "the entry {name} would expand {ratio}× ({compressed} bytes to {size}): a zip bomb, not a document"
+            );
+            return (None, Some(why));
+        }
+        // The declared size may lie: never read past it, nor past the budget.
+        let mut bytes = Vec::with_capacity(size as usize);
+        let read = (&mut file).take(size.min(remaining)).read_to_end(&mut bytes);
+        drop(file);
+        self.read += bytes.len() as u64;
+        (Some(bytes), read.err().map(|error| format!("the entry {name} is damaged: {error}")))
+    }
+
+    /// The document's title and author from its properties entry.
+    fn properties(&mut self, name: &str) -> (Option<String>, Option<String>) {
+        let Some(xml) = self.entry(name) else {
+            return (None, None);
+        };
+        let mut reader = quick_xml::Reader::from_reader(&xml[..]);
+        let (mut title, mut author, mut inside) = (None, None, None);
+        let mut buf = Vec::new();
+        loop {
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(start)) => {
+                    inside = match start.local_name().into_inner() {
+                        "title" => Some(true),
+                        "creator" | "initial-creator" => Some(false),
+                        _ => None,
+                    };
+                }
+                Ok(Event::Text(text)) => {
+                    let value = text.xml10_content().trim().to_string();
+                    match inside {
+                        Some(true) if !value.is_empty() => title = title.or(Some(value)),
+                        Some(false) if !value.is_empty() => author = author.or(Some(value)),
+                        _ => {}
+                    }
+                }
+                Ok(Event::End(_)) => inside = None,
+                Ok(Event::Eof) | Err(_) => break,
+                _ => {}
+            }
+            buf.clear();
+        }
+        (title, author)
+    }
+}
+
+/// Appends the text of an XML entry to `out`, a line per paragraph; an error is where the XML broke (the text
+/// before it is kept).
+fn xml_text(xml: &[u8], dialect: Dialect, out: &mut String) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    // The innermost element's local name decides whether its text is content (OOXML keeps text in `t`).
+    let mut in_text = false;
+    let mut in_body = dialect != Dialect::Odf;
+    let mut shared_string_cell = false;
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| format!("not well-formed XML at byte {}: {e}", reader.buffer_position()))?;
+        match event {
+            Event::Start(start) | Event::Empty(start) => {
+                let name = start.local_name().into_inner();
+                match (dialect, name) {
+                    (Dialect::Odf, "body") => in_body = true,
+                    (Dialect::Ooxml | Dialect::Spreadsheet, "t") => in_text = true,
+                    (Dialect::Spreadsheet, "c") => {
+                        shared_string_cell =
+                            start.attributes().flatten().any(|a| a.key.as_ref() == "t" && a.value.as_ref() == "s");
+                    }
+                    (Dialect::Spreadsheet, "v") => in_text = !shared_string_cell,
+                    (Dialect::Spreadsheet, "sheet") => {
+                        if let Some(sheet) = start.attributes().flatten().find(|a| a.key.as_ref() == "name") {
+                            push_line(out, &sheet.value);
+                        }
+                    }
+                    (_, "tab") => out.push('\t'),
+                    (_, "br" | "line-break") => out.push('\n'),
+                    (Dialect::Odf, "s") => out.push(' '),
+                    _ => {}
+                }
+            }
+            Event::End(end) => match end.local_name().into_inner() {
+                "t" | "v" => in_text = false,
+                "p" | "h" | "si" | "c" | "table-cell" => end_line(out),
+                "body" if dialect == Dialect::Odf => in_body = false,
+                _ => {}
+            },
+            Event::Text(text) if in_body && (in_text || dialect == Dialect::Odf) => out.push_str(&text.xml10_content()),
+            Event::CData(data) if in_body && (in_text || dialect == Dialect::Odf) => {
+                out.push_str(data.as_ref());
+            }
+            Event::GeneralRef(reference) if in_body && (in_text || dialect == Dialect::Odf) => {
+                if let Ok(Some(c)) = reference.resolve_char_ref() {
+                    out.push(c);
+                } else if let Some(text) = quick_xml::escape::resolve_predefined_entity(&reference.xml10_content()) {
+                    out.push_str(text);
+                }
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+fn end_line(out: &mut String) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+}
+
+fn push_line(out: &mut String, line: &str) {
+    end_line(out);
+    out.push_str(line);
+    out.push('\n');
+}
+
+/// Text that is not UTF-8: its charset detected (or as declared), decoded. `None` when it already is UTF-8.
+pub fn decode_text(bytes: &[u8]) -> Option<(String, &'static str)> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        return Some((text.into_owned(), encoding.name()));
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(bytes, true);
+    // Not UTF-8 (checked above), so the guess is among the legacy charsets.
+    let encoding = detector.guess(None, chardetng::Utf8Detection::Deny);
+    let (text, _, _) = encoding.decode(bytes);
+    Some((text.into_owned(), encoding.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A ZIP archive of `(name, content)` entries, deflated.
+    pub(crate) fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in entries {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(content).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_word_document_gives_its_paragraphs_title_and_author() {
+        let document = br#"<?xml version="1.0"?><w:document xmlns:w="w"><w:body>
+            <w:p><w:r><w:t>Fish &amp; chips</w:t></w:r><w:r><w:tab/><w:t xml:space="preserve"> are good</w:t></w:r></w:p>
+            <w:p><w:r><w:instrText>PAGE</w:instrText><w:t>Second paragraph</w:t></w:r></w:p></w:body></w:document>"#;
+        let core = br#"<cp:coreProperties xmlns:cp="c" xmlns:dc="d"><dc:title>Menu</dc:title><dc:creator>Alice</dc:creator></cp:coreProperties>"#;
+        let bytes = archive(&[("word/document.xml", document), ("docProps/core.xml", core)]);
+        let converted = convert(&bytes, Format::Docx, Budget::default()).unwrap();
+        assert_eq!(converted.text, "Fish & chips\t are good\nSecond paragraph\n");
+        assert_eq!((converted.title.as_deref(), converted.author.as_deref()), (Some("Menu"), Some("Alice")));
+        assert_eq!((converted.converter, converted.warning), ("docx", None));
+    }
+
+    #[test]
+    fn a_spreadsheet_gives_sheet_names_strings_and_numbers() {
+        let workbook = br#"<workbook><sheets><sheet name="Budget 2024" sheetId="1"/></sheets></workbook>"#;
+        let strings = br#"<sst><si><t>Rent</t></si><si><t>Coffee</t></si></sst>"#;
+        let sheet = br#"<worksheet><sheetData><row><c r="A1" t="s"><v>0</v></c><c r="B1"><v>1200.5</v></c></row></sheetData></worksheet>"#;
+        let bytes = archive(&[
+            ("xl/workbook.xml", workbook),
+            ("xl/sharedStrings.xml", strings),
+            ("xl/worksheets/sheet1.xml", sheet),
+        ]);
+        let converted = convert(&bytes, Format::Xlsx, Budget::default()).unwrap();
+        assert_eq!(converted.text, "Budget 2024\nRent\nCoffee\n1200.5\n");
+    }
+
+    #[test]
+    fn slides_come_in_order_with_their_notes() {
+        let slide = |text: &str| format!(r#"<p:sld><a:p><a:r><a:t>{text}</a:t></a:r></a:p></p:sld>"#).into_bytes();
+        let (two, ten, note) = (slide("second slide"), slide("tenth slide"), slide("speaker note"));
+        let bytes = archive(&[
+            ("ppt/slides/slide10.xml", &ten),
+            ("ppt/slides/slide2.xml", &two),
+            ("ppt/notesSlides/notesSlide2.xml", &note),
+        ]);
+        let converted = convert(&bytes, Format::Pptx, Budget::default()).unwrap();
+        assert_eq!(converted.text, "second slide\ntenth slide\nspeaker note\n");
+    }
+
+    #[test]
+    fn an_opendocument_gives_its_body_text() {
+        let content = br#"<office:document-content xmlns:office="o" xmlns:text="t"><office:automatic-styles><style>not text</style></office:automatic-styles>
+            <office:body><office:text><text:h>Title line</text:h><text:p>One<text:s/>two <text:span>three</text:span></text:p></office:text></office:body></office:document-content>"#;
+        let meta = br#"<office:document-meta><office:meta><dc:title>Notes</dc:title><meta:initial-creator>Bob</meta:initial-creator></office:meta></office:document-meta>"#;
+        let bytes = archive(&[("content.xml", content), ("meta.xml", meta)]);
+        let converted = convert(&bytes, Format::Odt, Budget::default()).unwrap();
+        assert_eq!(converted.text, "Title line\nOne two three\n");
+        assert_eq!((converted.title.as_deref(), converted.author.as_deref()), (Some("Notes"), Some("Bob")));
+    }
+
+    #[test]
+    fn a_zip_bomb_stops_at_the_ratio_bound_with_the_reason() {
+        let zeros = vec![b'a'; 50 * 1024 * 1024];
+        let bytes = archive(&[("word/document.xml", &zeros)]);
+        assert!(bytes.len() < 200 * 1024, "{} bytes", bytes.len());
+        let converted = convert(&bytes, Format::Docx, Budget::default()).unwrap();
+        let warning = converted.warning.unwrap();
+        assert!(warning.contains("word/document.xml would expand") && warning.contains("zip bomb"), "{warning}");
+        assert!(converted.text.is_empty());
+        let small = Budget { archive_bytes: 1000, ..Budget::default() };
+        let bytes = archive(&[("word/document.xml", &[b'b'; 5000])]);
+        let warning = convert(&bytes, Format::Docx, small).unwrap().warning.unwrap();
+        assert!(warning.contains("declares 5000 bytes, over what is left of the budget (1000 bytes)"), "{warning}");
+    }
+
+    #[test]
+    fn malformed_and_mislabelled_documents_say_why() {
+        let error = convert(b"%PDF-1.7 not a zip", Format::Docx, Budget::default()).unwrap_err();
+        assert!(error.contains(".docx but its content is a PDF document"), "{error}");
+        let error = convert(b"PK\x03\x04 truncated", Format::Odt, Budget::default()).unwrap_err();
+        assert!(error.contains("the archive cannot be read"), "{error}");
+        let bytes = archive(&[("word/document.xml", b"<w:document><w:p><w:t>kept</w:t></w:p><w:p></w:document>")]);
+        let converted = convert(&bytes, Format::Docx, Budget::default()).unwrap();
+        assert_eq!(converted.text, "kept\n");
+        assert!(converted.warning.unwrap().contains("word/document.xml: not well-formed XML"));
+    }
+
+    #[test]
+    fn text_in_another_charset_is_decoded() {
+        assert_eq!(decode_text("déjà vu".as_bytes()), None, "UTF-8 stays as it is");
+        let latin1 = b"Caf\xe9 cr\xe8me br\xfbl\xe9e, d\xe9j\xe0 servie \xe0 la fran\xe7aise";
+        let (text, charset) = decode_text(latin1).unwrap();
+        assert_eq!(text, "Café crème brûlée, déjà servie à la française");
+        assert_eq!(charset, "windows-1252");
+        let utf16 = [0xFF, 0xFE, b'h', 0, b'i', 0];
+        assert_eq!(decode_text(&utf16), Some(("hi".to_string(), "UTF-16LE")));
+    }
+}

@@ -1,0 +1,118 @@
+//! Content conversion over real HTTP: Office and OpenDocument files pushed as they are become searchable by
+//! their text, with the converter and its output in the logs; hostile or mislabelled ones end as a WARNING with
+//! the reason, indexed by their metadata, the server up.
+
+use crate::common;
+
+use std::io::{Cursor, Write};
+
+use common::{TestServer, b64};
+use serde_json::{Value, json};
+
+/// A ZIP archive of `(name, content)` entries, deflated: how Office and OpenDocument files are made.
+fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in entries {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(content).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+fn docx(paragraphs: &[&str], title: &str) -> Vec<u8> {
+    let body: String = paragraphs.iter().map(|p| format!("<w:p><w:r><w:t>{p}</w:t></w:r></w:p>")).collect();
+    let document = format!(r#"<?xml version="1.0"?><w:document xmlns:w="x"><w:body>{body}</w:body></w:document>"#);
+    let core = format!(
+        r#"<cp:coreProperties xmlns:cp="c" xmlns:dc="d"><dc:title>{title}</dc:title><dc:creator>Ada Lovelace</dc:creator></cp:coreProperties>"#
+    );
+    archive(&[("word/document.xml", document.as_bytes()), ("docProps/core.xml", core.as_bytes())])
+}
+
+/// Pushes `bytes` as they are (compressedBinaryData, UNCOMPRESSED) with `extension`.
+async fn push_binary(s: &TestServer, id: &str, bytes: &[u8], extension: &str, extra: Value) -> u16 {
+    let mut body =
+        json!({"compressedBinaryData": b64(bytes), "compressionType": "UNCOMPRESSED", "fileExtension": extension});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    s.put_item(id, &body, "").await.status().as_u16()
+}
+
+#[tokio::test]
+async fn office_and_opendocument_files_are_found_by_their_text() {
+    let s = TestServer::start().await;
+    let word = docx(
+        &["The quarterly report covers the harbour expansion.", "Second paragraph about tugboats."],
+        "Harbour report",
+    );
+    assert_eq!(push_binary(&s, "file://docs/report.docx", &word, ".docx", json!({})).await, 202);
+    let odt = archive(&[(
+        "content.xml",
+        br#"<office:document-content xmlns:office="o" xmlns:text="t"><office:body><office:text><text:p>Minutes of the lighthouse committee</text:p></office:text></office:body></office:document-content>"#,
+    )]);
+    assert_eq!(push_binary(&s, "file://docs/minutes.odt", &odt, "odt", json!({})).await, 202);
+    let latin1 = b"Recette: cr\xe8me br\xfbl\xe9e \xe0 la vanille".to_vec();
+    assert_eq!(push_binary(&s, "file://docs/recette.txt", &latin1, ".txt", json!({})).await, 202);
+    s.settle().await;
+
+    let found = s.search(json!({"q": "harbour expansion"})).await;
+    assert_eq!(found["totalCount"], 1, "{found}");
+    let result = &found["results"][0];
+    assert_eq!(result["title"], "Harbour report", "the document's own title");
+    assert_eq!(result["raw"]["author"], "Ada Lovelace");
+    assert_eq!(s.search(json!({"q": "tugboats"})).await["totalCount"], 1);
+    assert_eq!(s.uris("@filetype==docx").await, ["file://docs/report.docx"]);
+    assert_eq!(s.search(json!({"q": "lighthouse committee"})).await["totalCount"], 1);
+    assert_eq!(s.search(json!({"q": "crème brûlée"})).await["totalCount"], 1, "decoded from its charset");
+
+    let logged = s.logs(Some("file://docs/report.docx"), json!({})).await;
+    assert_eq!(logged[0]["result"], "COMPLETED");
+    let details = logged[0]["meta"]["details"].as_str().unwrap();
+    assert!(details.starts_with("the docx converter produced ") && details.ends_with(" characters"), "{details}");
+    let logged = s.logs(Some("file://docs/recette.txt"), json!({})).await;
+    assert_eq!(logged[0]["meta"]["details"], "the text was decoded from windows-1252");
+}
+
+#[tokio::test]
+async fn hostile_and_mislabelled_documents_end_as_warnings_indexed_by_their_metadata() {
+    let s = TestServer::start().await;
+    // 100 MB of one letter, deflated to about 100 KB: refused by the ratio bound before it is inflated.
+    let bomb = archive(&[("word/document.xml", &vec![b'z'; 100 * 1024 * 1024])]);
+    assert!(bomb.len() < 512 * 1024, "{} bytes", bomb.len());
+    assert_eq!(push_binary(&s, "file://hostile/bomb.docx", &bomb, ".docx", json!({"title": "Bomb title"})).await, 202);
+    assert_eq!(
+        push_binary(&s, "file://hostile/fake.docx", b"%PDF-1.7\nnot a word file", ".docx", json!({"title": "Fake"}))
+            .await,
+        202
+    );
+    assert_eq!(push_binary(&s, "file://hostile/cut.xlsx", &word_prefix(), ".xlsx", json!({"title": "Cut"})).await, 202);
+    s.settle().await;
+
+    let warnings = s.logs(None, json!({"results": ["WARNING"]})).await;
+    let reason = |id: &str| {
+        let entry =
+            warnings.iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("no warning for {id}: {warnings:?}"));
+        entry["meta"]["error"].as_str().unwrap().to_string()
+    };
+    assert!(reason("file://hostile/bomb.docx").contains("zip bomb"), "{}", reason("file://hostile/bomb.docx"));
+    let fake = reason("file://hostile/fake.docx");
+    assert!(
+        fake.contains(".docx but its content is a PDF document") && fake.contains("indexed as what it is"),
+        "{fake}"
+    );
+    assert!(
+        reason("file://hostile/cut.xlsx").contains("the archive cannot be read"),
+        "{}",
+        reason("file://hostile/cut.xlsx")
+    );
+    // Found by their metadata; the server is up.
+    for (title, id) in [("Bomb title", "file://hostile/bomb.docx"), ("Fake", "file://hostile/fake.docx")] {
+        let found = s.search(json!({"q": title})).await;
+        assert!(found["results"].as_array().unwrap().iter().any(|r| r["uri"] == id), "{title}: {found}");
+    }
+}
+
+/// The first half of a Word file: a ZIP archive cut before its central directory.
+fn word_prefix() -> Vec<u8> {
+    let whole = docx(&["cut short"], "Cut");
+    whole[..whole.len() / 2].to_vec()
+}

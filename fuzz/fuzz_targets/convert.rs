@@ -1,0 +1,15 @@
+//! A document as its converters read it: as every Office and OpenDocument format, with a small budget so
+//! the bounds are met often, and as text in an unknown charset. No input may panic, hang or exceed memory.
+#![no_main]
+
+use intake_index::convert::{Budget, Format, convert, decode_text};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    let budget = Budget { archive_bytes: 1 << 20, archive_entries: 64, max_ratio: 50 };
+    for extension in ["docx", "xlsx", "pptx", "odt", "ods", "odp"] {
+        let format = Format::from_extension(extension).expect("a converted format");
+        let _ = convert(bytes, format, budget);
+    }
+    let _ = decode_text(bytes);
+});
