@@ -1,8 +1,8 @@
-//! A document as its converters read it: as every Office and OpenDocument format, with a small budget so
+//! A document as its converters read it: as every Office and OpenDocument format, an e-mail and XML, with a small budget so
 //! the bounds are met often, and as text in an unknown charset. No input may panic, hang or exceed memory.
 #![no_main]
 
-use intake_index::convert::{Budget, Format, convert, decode_text};
+use intake_index::convert::{Budget, Format, convert, convert_by_extension, decode_text};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -10,6 +10,9 @@ fuzz_target!(|bytes: &[u8]| {
     for extension in ["docx", "xlsx", "pptx", "odt", "ods", "odp"] {
         let format = Format::from_extension(extension).expect("a converted format");
         let _ = convert(bytes, format, budget);
+    }
+    for extension in ["eml", "xml"] {
+        let _ = convert_by_extension(bytes, extension, budget);
     }
     let _ = decode_text(bytes);
 });

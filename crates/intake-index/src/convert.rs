@@ -1,5 +1,6 @@
 //! Content conversion: the searchable text of documents that are neither HTML nor UTF-8 text — Office Open XML
-//! (`.docx`, `.xlsx`, `.pptx`), OpenDocument (`.odt`, `.ods`, `.odp`), and plain text in another charset.
+//! (`.docx`, `.xlsx`, `.pptx`), OpenDocument (`.odt`, `.ods`, `.odp`), e-mail (`.eml`), XML, and plain text in
+//! another charset.
 //!
 //! The converter is chosen by the item's `fileExtension` and confirmed by the content's first bytes; a mismatch
 //! is a warning naming both, and the content's own type wins. Conversion is bounded: an archive's entries are
@@ -21,6 +22,8 @@ pub struct Converted {
     pub converter: &'static str,
     /// Why the text is missing or partial, or what was odd about the content (a WARNING in the logs).
     pub warning: Option<String>,
+    /// Fields the document itself carries (an e-mail's `from`, `to`, `date`).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// The bounds of one conversion.
@@ -134,6 +137,16 @@ pub fn convert(bytes: &[u8], format: Format, budget: Budget) -> Result<Converted
     Ok(converted)
 }
 
+/// Converts by the item's `fileExtension`; `None` when no converter takes that extension.
+pub fn convert_by_extension(bytes: &[u8], extension: &str, budget: Budget) -> Option<Result<Converted, String>> {
+    let extension = extension.trim_start_matches('.').to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "eml" => convert_mail(bytes, budget),
+        "xml" => convert_xml(bytes),
+        other => convert(bytes, Format::from_extension(other)?, budget),
+    })
+}
+
 /// Which XML vocabulary an entry uses: where its text is, and what ends a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dialect {
@@ -143,6 +156,8 @@ enum Dialect {
     Spreadsheet,
     /// OpenDocument: every text node of the body; paragraphs and headings `p` and `h`.
     Odf,
+    /// Any XML: every text node.
+    Plain,
 }
 
 /// An archive being read within its budget; the first problem met is kept for the warning.
@@ -284,6 +299,7 @@ fn xml_text(xml: &[u8], dialect: Dialect, out: &mut String) -> Result<(), String
     // The innermost element's local name decides whether its text is content (OOXML keeps text in `t`).
     let mut in_text = false;
     let mut in_body = dialect != Dialect::Odf;
+    let every_text = matches!(dialect, Dialect::Odf | Dialect::Plain);
     let mut shared_string_cell = false;
     loop {
         let event = reader
@@ -317,11 +333,11 @@ fn xml_text(xml: &[u8], dialect: Dialect, out: &mut String) -> Result<(), String
                 "body" if dialect == Dialect::Odf => in_body = false,
                 _ => {}
             },
-            Event::Text(text) if in_body && (in_text || dialect == Dialect::Odf) => out.push_str(&text.xml10_content()),
-            Event::CData(data) if in_body && (in_text || dialect == Dialect::Odf) => {
+            Event::Text(text) if in_body && (in_text || every_text) => out.push_str(&text.xml10_content()),
+            Event::CData(data) if in_body && (in_text || every_text) => {
                 out.push_str(data.as_ref());
             }
-            Event::GeneralRef(reference) if in_body && (in_text || dialect == Dialect::Odf) => {
+            Event::GeneralRef(reference) if in_body && (in_text || every_text) => {
                 if let Ok(Some(c)) = reference.resolve_char_ref() {
                     out.push(c);
                 } else if let Some(text) = quick_xml::escape::resolve_predefined_entity(&reference.xml10_content()) {
@@ -345,6 +361,85 @@ fn push_line(out: &mut String, line: &str) {
     end_line(out);
     out.push_str(line);
     out.push('\n');
+}
+
+/// An e-mail (`.eml`, `message/rfc822`): its subject (the title), sender, recipients and date as fields, the text
+/// of its body parts (HTML parts without markup), and the text of its attachments that convert, within the budget.
+pub fn convert_mail(bytes: &[u8], budget: Budget) -> Result<Converted, String> {
+    let message = mail_parser::MessageParser::default()
+        .parse(bytes)
+        .filter(|message| message.subject().is_some() || message.from().is_some() || message.date().is_some())
+        .ok_or_else(|| {
+            format!("the item's fileExtension says .eml but its content is {}, not an e-mail message", sniff(bytes))
+        })?;
+    let mut converted = Converted { converter: "eml", ..Converted::default() };
+    converted.title = message.subject().map(str::to_string);
+    let addresses = |address: Option<&mail_parser::Address>| -> Vec<String> {
+        address.into_iter().flat_map(|a| a.iter()).filter_map(|a| a.address().map(str::to_string)).collect()
+    };
+    let from = addresses(message.from());
+    converted.author = from.first().cloned();
+    let to = addresses(message.to());
+    converted.fields = [("from", from), ("to", to)]
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(key, values)| (key, values.join(", ")))
+        .collect();
+    if let Some(date) = message.date() {
+        converted.fields.push(("date", date.to_rfc3339()));
+    }
+    let mut left = budget.archive_bytes;
+    for part in message.text_bodies() {
+        let text = part.text_contents().unwrap_or_default();
+        let text =
+            if part.is_text_html() { crate::extract::extract_html(text.as_bytes()).text } else { text.to_string() };
+        push_within(&mut converted.text, &text, &mut left);
+    }
+    for attachment in message.attachments() {
+        let name = mail_parser::MimeHeaders::attachment_name(attachment).unwrap_or("");
+        let contents = attachment.contents();
+        if contents.len() as u64 > left {
+            converted.warning.get_or_insert(format!("the attachment '{name}' is over what is left of the budget"));
+            continue;
+        }
+        let extension = name.rsplit_once('.').map(|(_, extension)| extension).unwrap_or("");
+        let text = match Format::from_extension(extension) {
+            Some(format) => convert(contents, format, Budget { archive_bytes: left, ..budget }).map(|c| c.text).ok(),
+            None if attachment.is_text() => attachment.text_contents().map(str::to_string),
+            None => None,
+        };
+        if let Some(text) = text {
+            push_within(&mut converted.text, &text, &mut left);
+        }
+    }
+    if converted.text.trim().is_empty() && converted.title.is_none() {
+        converted.warning.get_or_insert("the e-mail has no text".to_string());
+    }
+    Ok(converted)
+}
+
+/// Appends a part's text on its own lines, within what is left of the budget.
+fn push_within(out: &mut String, text: &str, left: &mut u64) {
+    let mut cut = text.len().min(*left as usize);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    end_line(out);
+    out.push_str(&text[..cut]);
+    *left -= cut as u64;
+}
+
+/// The text of an XML document, without its markup.
+pub fn convert_xml(bytes: &[u8]) -> Result<Converted, String> {
+    let found = sniff(bytes);
+    if found != "text" {
+        return Err(format!("the item's fileExtension says .xml but its content is {found}"));
+    }
+    let mut converted = Converted { converter: "xml", ..Converted::default() };
+    if let Err(why) = xml_text(bytes, Dialect::Plain, &mut converted.text) {
+        converted.warning = Some(why);
+    }
+    Ok(converted)
 }
 
 /// Text that is not UTF-8: its charset detected (or as declared), decoded. `None` when it already is UTF-8.
@@ -456,6 +551,53 @@ mod tests {
         let converted = convert(&bytes, Format::Docx, Budget::default()).unwrap();
         assert_eq!(converted.text, "kept\n");
         assert!(converted.warning.unwrap().contains("word/document.xml: not well-formed XML"));
+    }
+
+    #[test]
+    fn an_email_gives_its_headers_as_fields_and_the_text_of_its_parts() {
+        use base64::Engine as _;
+        let word = archive(&[(
+            "word/document.xml",
+            b"<w:document><w:p><w:t>Attached minutes of the board</w:t></w:p></w:document>",
+        )]);
+        let encoded = {
+            use std::fmt::Write as _;
+            let mut text = String::new();
+            for chunk in word.chunks(57) {
+                let _ = writeln!(text, "{}", base64::engine::general_purpose::STANDARD.encode(chunk));
+            }
+            text
+        };
+        let mail = format!(
+            "From: Alice Martin <alice@example.com>\r\nTo: bob@example.com, carol@example.com\r\nSubject: Board meeting\r\n\
+             Date: Tue, 2 Jan 2024 03:04:05 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>See the <b>agenda</b> below.</p>\r\n\
+             --b\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name=\"minutes.docx\"\r\n\
+             Content-Disposition: attachment; filename=\"minutes.docx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
+        );
+        let converted = convert_by_extension(mail.as_bytes(), ".eml", Budget::default()).unwrap().unwrap();
+        assert_eq!(converted.title.as_deref(), Some("Board meeting"));
+        assert_eq!(converted.author.as_deref(), Some("alice@example.com"));
+        assert!(converted.text.contains("See the agenda below."), "{}", converted.text);
+        assert!(converted.text.contains("Attached minutes of the board"), "{}", converted.text);
+        let field = |key| converted.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+        assert_eq!(field("to"), Some("bob@example.com, carol@example.com"));
+        assert_eq!(field("date"), Some("2024-01-02T03:04:05Z"));
+        let error = convert_by_extension(b"\x00\x01binary", "eml", Budget::default()).unwrap().unwrap_err();
+        assert!(error.contains(".eml but its content is binary data"), "{error}");
+    }
+
+    #[test]
+    fn xml_gives_its_text_without_markup() {
+        let converted = convert_by_extension(
+            br#"<?xml version="1.0"?><book><title>Rust &amp; you</title><para>Chapter <em>one</em></para></book>"#,
+            "xml",
+            Budget::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(converted.text.contains("Rust & you") && converted.text.contains("Chapter one"), "{}", converted.text);
+        assert!(convert_by_extension(b"x", ".png", Budget::default()).is_none());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Extracted {
     pub note: Option<String>,
     /// Why the text is missing or partial, or what was odd about the content: a WARNING in the logs.
     pub warning: Option<String>,
+    /// Fields the document itself carries (an e-mail's `from`, `to`, `date`).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// What the item's bytes are, from its extension or, failing that, its first bytes.
@@ -70,22 +72,24 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Extracts the searchable text of an item's bytes: a converter when the extension names a format one takes
 /// (and the content is that format), else by what the bytes are.
 pub fn extract(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
-    let mut mismatch = None;
-    if let Some(format) = file_extension.and_then(crate::convert::Format::from_extension) {
-        match crate::convert::convert(bytes, format, crate::convert::Budget::default()) {
-            Ok(converted) => {
-                let characters = converted.text.chars().count();
-                return Extracted {
-                    note: Some(format!("the {} converter produced {characters} characters", converted.converter)),
-                    title: converted.title,
-                    author: converted.author,
-                    text: converted.text,
-                    warning: converted.warning,
-                };
-            }
-            Err(why) => mismatch = Some(why),
+    let budget = crate::convert::Budget::default();
+    let conversion =
+        file_extension.and_then(|extension| crate::convert::convert_by_extension(bytes, extension, budget));
+    let mismatch = match conversion {
+        Some(Ok(converted)) => {
+            let characters = converted.text.chars().count();
+            return Extracted {
+                note: Some(format!("the {} converter produced {characters} characters", converted.converter)),
+                title: converted.title,
+                author: converted.author,
+                text: converted.text,
+                warning: converted.warning,
+                fields: converted.fields,
+            };
         }
-    }
+        Some(Err(why)) => Some(why),
+        None => None,
+    };
     let extension = if mismatch.is_some() { None } else { file_extension };
     let mut extracted = match content_kind(bytes, extension) {
         ContentKind::Html => extract_html(bytes),

@@ -174,9 +174,13 @@ fn build_document(
     let extension = item.file_extension.as_deref();
     let kind = content_kind(&bytes, extension);
     let mut extracted = extract(&bytes, extension);
+    // What the document says of itself fills the fields the item does not give.
     let mut metadata = item.metadata.clone();
-    if let Some(author) = extracted.author.take().filter(|_| item.meta("author").is_none()) {
-        metadata.push(("author".to_string(), MetaValue::One(Scalar::Text(author))));
+    let own = extracted.author.take().map(|author| ("author", author)).into_iter().chain(extracted.fields.drain(..));
+    for (key, value) in own {
+        if item.meta(key).is_none() && !metadata.iter().any(|(k, _)| k == key) {
+            metadata.push((key.to_string(), MetaValue::One(Scalar::Text(value))));
+        }
     }
     let parts = ItemParts {
         document_id: item.document_id.clone(),

@@ -50,6 +50,10 @@ async fn office_and_opendocument_files_are_found_by_their_text() {
         br#"<office:document-content xmlns:office="o" xmlns:text="t"><office:body><office:text><text:p>Minutes of the lighthouse committee</text:p></office:text></office:body></office:document-content>"#,
     )]);
     assert_eq!(push_binary(&s, "file://docs/minutes.odt", &odt, "odt", json!({})).await, 202);
+    let mail = "From: Grace Hopper <grace@example.com>\r\nTo: team@example.com\r\nSubject: Compiler review\r\n\
+                Date: Tue, 2 Jan 2024 03:04:05 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+                The nanosecond wire goes on the desk.\r\n";
+    assert_eq!(push_binary(&s, "file://docs/review.eml", mail.as_bytes(), ".eml", json!({})).await, 202);
     let latin1 = b"Recette: cr\xe8me br\xfbl\xe9e \xe0 la vanille".to_vec();
     assert_eq!(push_binary(&s, "file://docs/recette.txt", &latin1, ".txt", json!({})).await, 202);
     s.settle().await;
@@ -63,6 +67,13 @@ async fn office_and_opendocument_files_are_found_by_their_text() {
     assert_eq!(s.uris("@filetype==docx").await, ["file://docs/report.docx"]);
     assert_eq!(s.search(json!({"q": "lighthouse committee"})).await["totalCount"], 1);
     assert_eq!(s.search(json!({"q": "crème brûlée"})).await["totalCount"], 1, "decoded from its charset");
+    let found = s.search(json!({"q": "nanosecond wire"})).await;
+    let review = &found["results"][0];
+    assert_eq!(
+        (review["title"].as_str(), review["raw"]["from"].as_str()),
+        (Some("Compiler review"), Some("grace@example.com"))
+    );
+    assert_eq!(review["raw"]["date"], 1_704_164_645_000i64, "the e-mail's date is the item's");
 
     let logged = s.logs(Some("file://docs/report.docx"), json!({})).await;
     assert_eq!(logged[0]["result"], "COMPLETED");
