@@ -398,3 +398,26 @@ fn a_catalog_source_takes_full_loads_and_updates_and_refuses_a_plain_push() {
     let found = s.call("POST", "/rest/search/v2?organizationId=default", json!({"aq": "@flavour==pistachio"}));
     assert_eq!(found["results"][0]["uri"], uri.as_str(), "{found} {out}");
 }
+
+#[test]
+fn office_files_and_emails_in_a_folder_are_pushed_as_they_are_and_found_by_their_text() {
+    use std::io::Write;
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("office");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("word/document.xml", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(
+        b"<w:document><w:body><w:p><w:r><w:t>The albatross migration survey</w:t></w:r></w:p></w:body></w:document>",
+    )
+    .unwrap();
+    std::fs::write(folder.join("survey.docx"), zip.finish().unwrap().into_inner()).unwrap();
+    let mail = "From: Ann <ann@example.com>\r\nSubject: Field notes\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nPetrels seen at dawn.\r\n";
+    std::fs::write(folder.join("notes.eml"), mail).unwrap();
+    let (ok, out, err) = s.push(&["--wait", folder.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("2 items processed: 2 COMPLETED"), "{out}");
+    assert_eq!(s.total("albatross migration"), 1, "the docx was converted by the server");
+    assert_eq!(s.total("petrels dawn"), 1, "the e-mail was converted by the server");
+}
