@@ -75,12 +75,17 @@ async function main() {
 
   assert.equal((await source.deleteDocument(src, 'file://node/folder', true)).status, 202);
   await eventually('the folder and its children are deleted', async () => (await search({q: 'family'})).totalCount === 0);
-  const deletions = await logs(null, {operations: ['DELETE_AND_CHILDREN'], results: ['COMPLETED']});
+  // The logs API shows a commit a moment after search does (COMPLETED means searchable): poll it too.
+  const logged = (what, documentId, filters, count) => eventually(what, async () => {
+    const entries = await logs(documentId, filters);
+    return entries.length >= count && entries;
+  });
+  const deletions = await logged('the deletions are logged', null, {operations: ['DELETE_AND_CHILDREN'], results: ['COMPLETED']}, 3);
   assert.equal(deletions.length, 3);
 
   assert.equal((await source.deleteDocumentsOlderThan(src, new Date())).status, 202);
   await eventually('delete-older-than removed every older item', async () => (await search({})).totalCount === 0);
-  const olderThan = await logs(specialUri, {operations: ['DELETE_OLDER_THAN']});
+  const olderThan = await logged('the delete-older-than is logged', specialUri, {operations: ['DELETE_OLDER_THAN']}, 1);
   assert.equal(olderThan[0].result, 'COMPLETED');
 
   // Batches: one container for batchUpdateDocuments; batchUpdateDocumentsFromFiles splits at 5 MiB, so over
@@ -135,7 +140,7 @@ async function main() {
       return true;
     });
   await securedContent(source);
-  await catalog(apiKey);
+  await catalog(apiKey, logged);
   console.log('node SDK: all scenarios passed');
 }
 
@@ -185,7 +190,7 @@ async function securedContent(source) {
 }
 
 /** A catalog source through the SDK's CatalogSource: Stream API full loads and a stream update. */
-async function catalog(apiKey) {
+async function catalog(apiKey, logged) {
   const catalogSource = new CatalogSource(apiKey, process.env.INTAKE_ORG, {retryAfter: 200, maxRetries: 4});
   const src = (await catalogSource.create('node sdk catalog', 'SHARED')).id;
   const product = (sku, name, price) => new DocumentBuilder(`product://${sku}`, name)
@@ -211,9 +216,9 @@ async function catalog(apiKey) {
     const uris = await count();
     return uris.length === 60 && !uris.includes('product://a');
   });
-  const replaced = await logs('product://a', {operations: ['DELETE_OLDER_THAN']});
+  const replaced = await logged('the replaced product is logged', 'product://a', {operations: ['DELETE_OLDER_THAN']}, 1);
   assert.equal(replaced[0].result, 'COMPLETED');
-  const loads = await logs(null, {tasks: ['STREAMING_EXTENSION'], operations: ['BATCH_FILE'], results: ['COMPLETED', 'WARNING']});
+  const loads = await logged('both loads are logged', null, {tasks: ['STREAMING_EXTENSION'], operations: ['BATCH_FILE'], results: ['COMPLETED', 'WARNING']}, 2);
   assert.equal(loads.length, 2, JSON.stringify(loads));
   // A stream update on the loaded catalog: one product changed, one deleted, one added.
   const update = {

@@ -156,7 +156,12 @@ def main():
     # Source.deleteDocument has a bug in 1.1.2 (it omits deleteChildren); the client call is what users make.
     assert source.client.deleteDocument(SRC, "file://python/folder", True).status_code == 202
     eventually("the folder and its child are deleted", lambda: search({"q": "python family"})["totalCount"] == 0)
-    assert len(logs("file://python/folder/child.txt", {"operations": ["DELETE_AND_CHILDREN"]})) == 1
+    # Search shows a commit a moment before the logs API does (COMPLETED in the logs means searchable, so the
+    # logs follow the search, never the other way round): poll the logs too.
+    eventually(
+        "the child's deletion is logged",
+        lambda: len(logs("file://python/folder/child.txt", {"operations": ["DELETE_AND_CHILDREN"]})) == 1,
+    )
 
     # A batch through a file container.
     from push_api_clientpy import BatchDelete, BatchUpdate
