@@ -442,6 +442,31 @@ pub fn convert_xml(bytes: &[u8]) -> Result<Converted, String> {
     Ok(converted)
 }
 
+/// HTML that is not UTF-8, decoded: from the charset its `<meta>` declares in its first 1,024 bytes (as browsers
+/// look for it), else as [`decode_text`] detects it. `None` when it already is UTF-8.
+pub fn decode_html(bytes: &[u8]) -> Option<(String, &'static str)> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+    let declared = head.find("charset=").and_then(|at| {
+        let label: String = head[at + 8..]
+            .trim_start_matches(['"', '\''])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+            .collect();
+        encoding_rs::Encoding::for_label(label.as_bytes())
+    });
+    match declared {
+        // A page that declares UTF-8 but is not: its bytes are replaced where broken, as a browser shows them.
+        Some(encoding) => {
+            let (text, _, _) = encoding.decode(bytes);
+            Some((text.into_owned(), encoding.name()))
+        }
+        None => decode_text(bytes),
+    }
+}
+
 /// Text that is not UTF-8: its charset detected (or as declared), decoded. `None` when it already is UTF-8.
 pub fn decode_text(bytes: &[u8]) -> Option<(String, &'static str)> {
     if std::str::from_utf8(bytes).is_ok() {
@@ -598,6 +623,18 @@ mod tests {
         .unwrap();
         assert!(converted.text.contains("Rust & you") && converted.text.contains("Chapter one"), "{}", converted.text);
         assert!(convert_by_extension(b"x", ".png", Budget::default()).is_none());
+    }
+
+    #[test]
+    fn html_is_decoded_from_the_charset_it_declares() {
+        let page =
+            b"<html><head><meta charset=\"iso-8859-15\"><title>Caf\xe9</title></head><body>Prix: 5 \xa4</body></html>";
+        let (html, charset) = decode_html(page).unwrap();
+        assert_eq!(charset, "ISO-8859-15");
+        assert!(html.contains("Café") && html.contains("5 €"), "{html}");
+        let http_equiv = b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1251\"><p>\xcf\xf0\xe8\xe2\xe5\xf2</p>";
+        assert!(decode_html(http_equiv).unwrap().0.contains("Привет"));
+        assert_eq!(decode_html("<p>déjà</p>".as_bytes()), None, "UTF-8 stays as it is");
     }
 
     #[test]

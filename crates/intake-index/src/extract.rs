@@ -92,7 +92,13 @@ pub fn extract(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
     };
     let extension = if mismatch.is_some() { None } else { file_extension };
     let mut extracted = match content_kind(bytes, extension) {
-        ContentKind::Html => extract_html(bytes),
+        ContentKind::Html => match crate::convert::decode_html(bytes) {
+            Some((html, charset)) => Extracted {
+                note: Some(format!("the HTML was decoded from {charset}")),
+                ..extract_html(html.as_bytes())
+            },
+            None => extract_html(bytes),
+        },
         ContentKind::Text => match crate::convert::decode_text(bytes) {
             Some((text, charset)) => {
                 Extracted { text, note: Some(format!("the text was decoded from {charset}")), ..Extracted::default() }
