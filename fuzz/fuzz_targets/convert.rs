@@ -6,7 +6,7 @@ use intake_index::convert::{Budget, Format, convert, convert_by_extension, decod
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    let budget = Budget { archive_bytes: 1 << 20, archive_entries: 64, max_ratio: 50 };
+    let budget = Budget { expanded_bytes: 1 << 20, archive_entries: 64, max_ratio: 50, ..Budget::default() };
     for extension in ["docx", "xlsx", "pptx", "odt", "ods", "odp"] {
         let format = Format::from_extension(extension).expect("a converted format");
         let _ = convert(bytes, format, budget);

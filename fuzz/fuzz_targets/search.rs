@@ -60,6 +60,7 @@ fn fixture() -> &'static Fixture {
                 accepted_at_ms: 1_700_000_000_000,
                 now_ms: 1_700_000_000_000,
                 max_item_bytes: 1 << 20,
+                conversion: intake_index::convert::Budget::default(),
                 field_types: &field_types,
                 containers: &NoContainers,
                 default_provider: "Email Security Provider",

@@ -75,6 +75,8 @@ pub struct ApplierConfig {
     pub batch_bytes: usize,
     /// The most bytes an item's data may expand to.
     pub max_item_bytes: u64,
+    /// The bounds of converting one document to text.
+    pub conversion: intake_index::convert::Budget,
     /// Caps every `queueDelay` (tests and CI run the rebuild flow without waiting 15 minutes).
     pub queue_delay_cap_minutes: Option<u32>,
     /// Item log entries older than this are deleted.

@@ -326,7 +326,7 @@ impl Applier {
                     _ => None,
                 })
                 .collect();
-            let prepared = prepare(&self.inputs, &self.fields, self.config.max_item_bytes, &items);
+            let prepared = prepare(&self.inputs, &self.fields, &self.config, &items);
             drop(items);
             for ((seq, operation), prepared) in window.into_iter().zip(prepared) {
                 self.apply(seq, operation, prepared);

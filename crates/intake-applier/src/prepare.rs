@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use intake_index::convert::Budget;
 use intake_index::prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
 use intake_index::schema::Fields;
 use intake_model::item::Item;
@@ -10,7 +11,7 @@ use intake_model::{Operation, OrderingId};
 use intake_store::{Catalog, EMAIL_PROVIDER};
 use rayon::prelude::*;
 
-use crate::Inputs;
+use crate::{ApplierConfig, Inputs};
 
 /// Where an item comes from: the operation that carries it (for a batch entry, the batch's).
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +38,7 @@ impl<'a> Origin<'a> {
 pub(crate) fn prepare(
     inputs: &Inputs,
     fields: &Fields,
-    max_item_bytes: u64,
+    config: &ApplierConfig,
     items: &[Option<(Origin, &Item)>],
 ) -> Vec<Option<PreparedItem>> {
     let now_ms = inputs.clock.now_ms();
@@ -65,7 +66,8 @@ pub(crate) fn prepare(
                 ordering_id: origin.ordering_id,
                 accepted_at_ms: origin.accepted_at_ms,
                 now_ms,
-                max_item_bytes,
+                max_item_bytes: config.max_item_bytes,
+                conversion: config.conversion,
                 field_types: &declared[org],
                 containers: inputs,
                 default_provider: &source.provider,
@@ -87,10 +89,11 @@ pub(crate) struct Rebuild<'a> {
     field_types: FieldTypes,
     now_ms: i64,
     max_item_bytes: u64,
+    conversion: Budget,
 }
 
 impl<'a> Rebuild<'a> {
-    pub fn new(inputs: &'a Inputs, origin: Origin<'a>, max_item_bytes: u64) -> Rebuild<'a> {
+    pub fn new(inputs: &'a Inputs, origin: Origin<'a>, config: &ApplierConfig) -> Rebuild<'a> {
         let catalog = inputs.catalog.as_ref();
         Rebuild {
             source: SourceFacts::of(catalog, origin.organization_id, origin.source_id),
@@ -98,7 +101,8 @@ impl<'a> Rebuild<'a> {
             now_ms: inputs.clock.now_ms(),
             inputs,
             origin,
-            max_item_bytes,
+            max_item_bytes: config.max_item_bytes,
+            conversion: config.conversion,
         }
     }
 
@@ -112,6 +116,7 @@ impl<'a> Rebuild<'a> {
             accepted_at_ms: self.origin.accepted_at_ms,
             now_ms: self.now_ms,
             max_item_bytes: self.max_item_bytes,
+            conversion: self.conversion,
             field_types: &self.field_types,
             containers: self.inputs,
             default_provider: &self.source.provider,

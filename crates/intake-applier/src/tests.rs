@@ -115,6 +115,7 @@ impl Harness {
             commit_interval,
             batch_bytes: 16 << 20,
             max_item_bytes: 1 << 20,
+            conversion: intake_index::convert::Budget::default(),
             queue_delay_cap_minutes: None,
             log_retention: Duration::from_secs(14 * 86_400),
             log_max_bytes: 1 << 30,

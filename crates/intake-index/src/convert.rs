@@ -29,17 +29,24 @@ pub struct Converted {
 /// The bounds of one conversion.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
-    /// Uncompressed bytes read from an archive's entries, all together.
-    pub archive_bytes: u64,
+    /// Bytes a document's compressed parts (an archive's entries, a PDF's streams) may expand to, all together.
+    pub expanded_bytes: u64,
     /// Entries of an archive looked at, at most.
     pub archive_entries: usize,
     /// The largest uncompressed : compressed ratio of an entry over 1 MiB (text compresses 5–20×; a bomb, 1000×).
     pub max_ratio: u64,
+    /// How long one document's conversion may take; past it, the text so far is kept, with a warning.
+    pub time: std::time::Duration,
 }
 
 impl Default for Budget {
     fn default() -> Budget {
-        Budget { archive_bytes: 256 * 1024 * 1024, archive_entries: 10_000, max_ratio: 200 }
+        Budget {
+            expanded_bytes: 256 * 1024 * 1024,
+            archive_entries: 10_000,
+            max_ratio: 200,
+            time: std::time::Duration::from_secs(60),
+        }
     }
 }
 
@@ -67,6 +74,25 @@ impl Format {
         })
     }
 
+    /// The format of an Office or OpenDocument archive, told by the entries it has.
+    fn of_archive(bytes: &[u8]) -> Option<Format> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+        let mut mimetype = String::new();
+        if let Ok(entry) = zip.by_name("mimetype") {
+            entry.take(128).read_to_string(&mut mimetype).ok()?;
+        }
+        let has = |name: &str| zip.index_for_name(name).is_some();
+        Some(match mimetype.trim() {
+            "application/vnd.oasis.opendocument.text" => Format::Odt,
+            "application/vnd.oasis.opendocument.spreadsheet" => Format::Ods,
+            "application/vnd.oasis.opendocument.presentation" => Format::Odp,
+            _ if has("word/document.xml") => Format::Docx,
+            _ if has("xl/workbook.xml") => Format::Xlsx,
+            _ if has("ppt/presentation.xml") => Format::Pptx,
+            _ => return None,
+        })
+    }
+
     fn name(self) -> &'static str {
         match self {
             Format::Docx => "docx",
@@ -80,7 +106,7 @@ impl Format {
 }
 
 /// What the first bytes say the content is, in words for a warning.
-fn sniff(bytes: &[u8]) -> &'static str {
+pub(crate) fn sniff(bytes: &[u8]) -> &'static str {
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         "a ZIP archive"
     } else if bytes.starts_with(b"%PDF") {
@@ -143,8 +169,19 @@ pub fn convert_by_extension(bytes: &[u8], extension: &str, budget: Budget) -> Op
     Some(match extension.as_str() {
         "eml" => convert_mail(bytes, budget),
         "xml" => convert_xml(bytes),
+        "pdf" => crate::pdf::convert_pdf(bytes, budget),
         other => convert(bytes, Format::from_extension(other)?, budget),
     })
+}
+
+/// Converts by what the content is, whatever its name says: a PDF, or an Office or OpenDocument file told by the
+/// entries of its archive. `None` for anything else.
+pub fn convert_by_content(bytes: &[u8], budget: Budget) -> Option<Converted> {
+    match sniff(bytes) {
+        "a PDF document" => crate::pdf::convert_pdf(bytes, budget).ok(),
+        "a ZIP archive" => convert(bytes, Format::of_archive(bytes)?, budget).ok(),
+        _ => None,
+    }
 }
 
 /// Which XML vocabulary an entry uses: where its text is, and what ends a line.
@@ -225,7 +262,7 @@ impl<'a> Archive<'a> {
 
     /// An entry's bytes (what could be read of them), and what went wrong.
     fn read_entry(&mut self, name: &str) -> (Option<Vec<u8>>, Option<String>) {
-        let remaining = self.budget.archive_bytes.saturating_sub(self.read);
+        let remaining = self.budget.expanded_bytes.saturating_sub(self.read);
         let max_ratio = self.budget.max_ratio;
         let mut file = match self.zip.by_name(name) {
             Ok(file) => file,
@@ -388,7 +425,7 @@ pub fn convert_mail(bytes: &[u8], budget: Budget) -> Result<Converted, String> {
     if let Some(date) = message.date() {
         converted.fields.push(("date", date.to_rfc3339()));
     }
-    let mut left = budget.archive_bytes;
+    let mut left = budget.expanded_bytes;
     for part in message.text_bodies() {
         let text = part.text_contents().unwrap_or_default();
         let text =
@@ -404,7 +441,7 @@ pub fn convert_mail(bytes: &[u8], budget: Budget) -> Result<Converted, String> {
         }
         let extension = name.rsplit_once('.').map(|(_, extension)| extension).unwrap_or("");
         let text = match Format::from_extension(extension) {
-            Some(format) => convert(contents, format, Budget { archive_bytes: left, ..budget }).map(|c| c.text).ok(),
+            Some(format) => convert(contents, format, Budget { expanded_bytes: left, ..budget }).map(|c| c.text).ok(),
             None if attachment.is_text() => attachment.text_contents().map(str::to_string),
             None => None,
         };
@@ -560,7 +597,7 @@ mod tests {
         let warning = converted.warning.unwrap();
         assert!(warning.contains("word/document.xml would expand") && warning.contains("zip bomb"), "{warning}");
         assert!(converted.text.is_empty());
-        let small = Budget { archive_bytes: 1000, ..Budget::default() };
+        let small = Budget { expanded_bytes: 1000, ..Budget::default() };
         let bytes = archive(&[("word/document.xml", &[b'b'; 5000])]);
         let warning = convert(&bytes, Format::Docx, small).unwrap().warning.unwrap();
         assert!(warning.contains("declares 5000 bytes, over what is left of the budget (1000 bytes)"), "{warning}");

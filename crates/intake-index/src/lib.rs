@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod extract;
 pub mod org_index;
+pub mod pdf;
 pub mod prepare;
 pub mod schema;
 pub mod search;

@@ -11,6 +11,7 @@ use intake_model::{OrderingId, limits};
 use serde_json::{Map, Value};
 use tantivy::{DateTime, TantivyDocument};
 
+use crate::convert::Budget;
 use crate::extract::{ContentKind, content_kind, extract};
 use crate::schema::{Fields, TEXT_HEAD_BYTES, item_key};
 use crate::security::IdentityGraph;
@@ -29,6 +30,8 @@ pub struct ItemTarget<'a> {
     pub now_ms: i64,
     /// The most bytes the item's data may expand to ([`limits::MAX_ITEM_DECOMPRESSED_BYTES`] by default).
     pub max_item_bytes: u64,
+    /// The bounds of converting the item's document to text (time, expanded bytes).
+    pub conversion: Budget,
     /// The organization's declared fields: metadata of a numeric or date field is also indexed typed.
     pub field_types: &'a FieldTypes,
     /// Where `compressedBinaryDataFileId` content is read from.
@@ -173,7 +176,7 @@ fn build_document(
     let bytes = item_bytes(item, target)?;
     let extension = item.file_extension.as_deref();
     let kind = content_kind(&bytes, extension);
-    let mut extracted = extract(&bytes, extension);
+    let mut extracted = extract(&bytes, extension, target.conversion);
     // What the document says of itself fills the fields the item does not give.
     let mut metadata = item.metadata.clone();
     let own = extracted.author.take().map(|author| ("author", author)).into_iter().chain(extracted.fields.drain(..));

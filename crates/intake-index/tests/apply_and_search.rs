@@ -45,6 +45,7 @@ fn upsert_typed(index: &mut OrgIndex, item: &Item, ordering_id: i64, seq: u64, f
         accepted_at_ms: 1_700_000_000_000,
         now_ms: 1_700_000_000_000,
         max_item_bytes: 1 << 20,
+        conversion: intake_index::convert::Budget::default(),
         field_types,
         containers: &NoContainers,
         default_provider: "Email Security Provider",

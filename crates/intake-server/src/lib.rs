@@ -63,6 +63,8 @@ pub struct ServerConfig {
     pub index_memory_bytes: usize,
     /// The most bytes an item's data may expand to once decompressed.
     pub max_item_bytes: u64,
+    /// The bounds of converting one document to text (PDF, Office, e-mail).
+    pub conversion: intake_index::convert::Budget,
     /// When set, every delete-older-than waits at most this many minutes, whatever its `queueDelay`.
     pub queue_delay_cap_minutes: Option<u32>,
     /// How long an access token from `/oauth/token` lives.
@@ -96,6 +98,7 @@ impl ServerConfig {
             index_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             index_memory_bytes: 128 * 1024 * 1024,
             max_item_bytes: intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
+            conversion: intake_index::convert::Budget::default(),
             queue_delay_cap_minutes: None,
             token_lifetime: Duration::from_secs(3600),
             trusted_proxies: Vec::new(),
@@ -206,6 +209,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             commit_interval: config.commit_interval,
             batch_bytes: 16 * 1024 * 1024,
             max_item_bytes: config.max_item_bytes,
+            conversion: config.conversion,
             queue_delay_cap_minutes: config.queue_delay_cap_minutes,
             log_retention: config.log_retention,
             log_max_bytes: config.log_max_bytes,

@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, disk_warning_percent, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -67,6 +67,12 @@ pub struct ServeArgs {
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]
     #[arg(long, env = "INTAKE_DISK_WARNING_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     disk_warning_percent: Option<u8>,
+    /// Seconds one document's conversion to text (PDF, Office, e-mail) may take; past it the text so far is kept, with a warning [default: 60]
+    #[arg(long, env = "INTAKE_CONVERSION_TIMEOUT_SECONDS")]
+    conversion_timeout_seconds: Option<u64>,
+    /// MiB one document's compressed parts (archive entries, PDF streams) may expand to while it is converted [default: 256]
+    #[arg(long, env = "INTAKE_CONVERSION_MAX_MB")]
+    conversion_max_mb: Option<u64>,
 }
 
 /// The `--config` file.
@@ -90,6 +96,8 @@ struct FileConfig {
     log_retention_days: Option<u64>,
     log_max_mb: Option<u64>,
     disk_warning_percent: Option<u8>,
+    conversion_timeout_seconds: Option<u64>,
+    conversion_max_mb: Option<u64>,
     index_threads: Option<usize>,
     index_memory_mb: Option<usize>,
     /// Default limits of every organization: `[limits]` with `maximumItems = 100000`, …
@@ -160,6 +168,12 @@ impl ServeArgs {
         if let Some(percent) = self.disk_warning_percent.or(file.disk_warning_percent) {
             anyhow::ensure!(percent <= 100, "disk_warning_percent = {percent}: a percentage is 0 to 100");
             config.disk_warning_percent = percent;
+        }
+        if let Some(seconds) = self.conversion_timeout_seconds.or(file.conversion_timeout_seconds) {
+            config.conversion.time = Duration::from_secs(seconds.max(1));
+        }
+        if let Some(mb) = self.conversion_max_mb.or(file.conversion_max_mb) {
+            config.conversion.expanded_bytes = mb.max(1) * 1024 * 1024;
         }
         if let Some(threads) = file.index_threads {
             config.index_threads = threads.max(1);

@@ -1,3 +1,5 @@
+// Intake: upstream's own warnings are upstream's to fix (PATCHES.md).
+#![allow(warnings)]
 extern crate lopdf;
 
 use adobe_cmap_parser::{ByteMapping, CodeRange, CIDRange};
@@ -21,7 +23,6 @@ use std::slice::Iter;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::rc::Rc;
-use std::marker::PhantomData;
 use std::result::Result;
 use log::{warn, error, debug};
 mod core_fonts;
@@ -1565,17 +1566,27 @@ fn make_colorspace<'a>(doc: &'a Document, name: &[u8], resources: &'a Dictionary
     }
 }
 
+/// How deep form XObjects may invoke each other (a form that draws itself would recurse without end).
+const MAX_FORM_DEPTH: usize = 16;
+
+/// How many page-tree parents are looked up for an inherited attribute (a /Parent cycle would not end).
+const MAX_INHERITANCE_DEPTH: usize = 64;
+
 struct Processor<'a> {
-    _none: PhantomData<&'a ()>
+    /// Fonts made once per document, by the address of their dictionary: made per page, as upstream does,
+    /// parsing embedded Type 1 fonts again on every page took three quarters of the time.
+    fonts: HashMap<*const Dictionary, Rc<dyn PdfFont + 'a>>,
+    /// Forms being drawn, innermost last.
+    form_depth: usize,
 }
 
 impl<'a> Processor<'a> {
     fn new() -> Processor<'a> {
-        Processor { _none: PhantomData }
+        Processor { fonts: HashMap::new(), form_depth: 0 }
     }
 
     fn process_stream(&mut self, doc: &'a Document, content: Vec<u8>, resources: &'a Dictionary, media_box: &MediaBox, output: &mut dyn OutputDev, page_num: u32) -> Result<(), OutputError> {
-        let content = Content::decode(&content).unwrap();
+        let content = Content::decode(&content)?;
         let mut font_table = HashMap::new();
         let mut gs: GraphicsState = GraphicsState {
             ts: TextState {
@@ -1706,7 +1717,10 @@ impl<'a> Processor<'a> {
                 "Tf" => {
                     let fonts: &Dictionary = get(&doc, resources, b"Font");
                     let name = operation.operands[0].as_name().unwrap();
-                    let font = font_table.entry(name.to_owned()).or_insert_with(|| make_font(doc, get::<&Dictionary>(doc, fonts, name))).clone();
+                    let font = font_table.entry(name.to_owned()).or_insert_with(|| {
+                        let dict = get::<&Dictionary>(doc, fonts, name);
+                        self.fonts.entry(dict as *const Dictionary).or_insert_with(|| make_font(doc, dict)).clone()
+                    }).clone();
                     {
                         /*let file = font.get_descriptor().and_then(|desc| desc.get_file());
                     if let Some(file) = file {
@@ -1860,9 +1874,20 @@ impl<'a> Processor<'a> {
                     let xobject: &Dictionary = get(&doc, resources, b"XObject");
                     let name = operation.operands[0].as_name().unwrap();
                     let xf: &Stream = get(&doc, xobject, name);
+                    // Images and PostScript XObjects have no text: only forms are content streams.
+                    if xf.dict.get(b"Subtype").and_then(|s| s.as_name()).ok() != Some(&b"Form"[..]) {
+                        continue;
+                    }
+                    if self.form_depth >= MAX_FORM_DEPTH {
+                        return Err(OutputError::PdfError(lopdf::Error::Syntax(format!(
+                            "forms nest more than {} deep (a form that draws itself?)", MAX_FORM_DEPTH))));
+                    }
                     let resources = maybe_get_obj(&doc, &xf.dict, b"Resources").and_then(|n| n.as_dict().ok()).unwrap_or(resources);
                     let contents = get_contents(xf);
-                    self.process_stream(&doc, contents, resources, &media_box, output, page_num)?;
+                    self.form_depth += 1;
+                    let drawn = self.process_stream(&doc, contents, resources, &media_box, output, page_num);
+                    self.form_depth -= 1;
+                    drawn?;
                 }
                 _ => { dlog!("unknown operation {:?}", operation); }
 
@@ -2346,16 +2371,17 @@ pub fn extract_text_from_mem_by_pages_encrypted(buffer: &[u8], password: &str) -
 }
 
 
-fn get_inherited<'a, T: FromObj<'a>>(doc: &'a Document, dict: &'a Dictionary, key: &[u8]) -> Option<T> {
-    let o: Option<T> = get(doc, dict, key);
-    if let Some(o) = o {
-        Some(o)
-    } else {
-        let parent = dict.get(b"Parent")
+fn get_inherited<'a, T: FromObj<'a>>(doc: &'a Document, mut dict: &'a Dictionary, key: &[u8]) -> Option<T> {
+    for _ in 0..MAX_INHERITANCE_DEPTH {
+        let o: Option<T> = get(doc, dict, key);
+        if o.is_some() {
+            return o;
+        }
+        dict = dict.get(b"Parent")
             .and_then(|parent| parent.as_reference())
             .and_then(|id| doc.get_dictionary(id)).ok()?;
-        get_inherited(doc, parent, key)
     }
+    None
 }
 
 pub fn output_doc_encrypted(
@@ -2396,18 +2422,21 @@ pub fn output_doc_page(doc: &Document, output: &mut dyn OutputDev, page_num: u32
 }
 
 fn output_doc_inner<'a>(page_num: u32, object_id: ObjectId, doc: &'a Document, p: & mut Processor<'a>, output: &mut dyn OutputDev, empty_resources: &'a Dictionary) -> Result<(), OutputError> {
-    let page_dict = doc.get_object(object_id).unwrap().as_dict().unwrap();
+    let page_dict = doc.get_object(object_id)?.as_dict()?;
     dlog!("page {} {:?}", page_num, page_dict);
     // XXX: Some pdfs lack a Resources directory
     let resources = get_inherited(doc, page_dict, b"Resources").unwrap_or(empty_resources);
     dlog!("resources {:?}", resources);
     // pdfium searches up the page tree for MediaBoxes as needed
-    let media_box: Vec<f64> = get_inherited(doc, page_dict, b"MediaBox").expect("MediaBox");
+    // A page without a media box is laid out on US Letter, as viewers do.
+    let media_box: Vec<f64> = get_inherited(doc, page_dict, b"MediaBox")
+        .filter(|b: &Vec<f64>| b.len() == 4)
+        .unwrap_or_else(|| vec![0., 0., 612., 792.]);
     let media_box = MediaBox { llx: media_box[0], lly: media_box[1], urx: media_box[2], ury: media_box[3] };
     let art_box = get::<Option<Vec<f64>>>(&doc, page_dict, b"ArtBox")
         .map(|x| (x[0], x[1], x[2], x[3]));
     output.begin_page(page_num, &media_box, art_box)?;
-    p.process_stream(&doc, doc.get_page_content(object_id).unwrap(), resources, &media_box, output, page_num)?;
+    p.process_stream(&doc, doc.get_page_content(object_id)?, resources, &media_box, output, page_num)?;
     output.end_page()?;
     Ok(())
 }

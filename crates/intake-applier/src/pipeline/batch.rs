@@ -179,7 +179,7 @@ impl Applier {
                 _ => None,
             })
             .collect();
-        let prepared = prepare(&self.inputs, &self.fields, self.config.max_item_bytes, &items);
+        let prepared = prepare(&self.inputs, &self.fields, &self.config, &items);
         drop(items);
         let (organization_id, info) = (batch.organization_id, batch.info);
         let (outcomes, containers) = match self.apply_batch_entries(batch, entries, prepared) {
@@ -218,7 +218,7 @@ impl Applier {
         let (organization_id, info) = (batch.organization_id, batch.info);
         let (mut outcomes, mut containers) = (Vec::new(), Vec::new());
         let changes = batch.stream.then(|| StreamChanges {
-            rebuild: Rebuild::new(&self.inputs, batch.origin(), self.config.max_item_bytes),
+            rebuild: Rebuild::new(&self.inputs, batch.origin(), &self.config),
             fields: &self.fields,
         });
         let Some(index) = self.indexes.get_mut(organization_id) else {

@@ -29,6 +29,16 @@ fn docx(paragraphs: &[&str], title: &str) -> Vec<u8> {
     archive(&[("word/document.xml", document.as_bytes()), ("docProps/core.xml", core.as_bytes())])
 }
 
+/// The reason of each WARNING in the logs, by item: a function that fails the test for an item without one.
+async fn warning_reasons(s: &TestServer) -> impl Fn(&str) -> String {
+    let warnings = s.logs(None, json!({"results": ["WARNING"]})).await;
+    move |id: &str| {
+        let entry =
+            warnings.iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("no warning for {id}: {warnings:?}"));
+        entry["meta"]["error"].as_str().unwrap().to_string()
+    }
+}
+
 /// Pushes `bytes` as they are (compressedBinaryData, UNCOMPRESSED) with `extension`.
 async fn push_binary(s: &TestServer, id: &str, bytes: &[u8], extension: &str, extra: Value) -> u16 {
     let mut body =
@@ -98,12 +108,7 @@ async fn hostile_and_mislabelled_documents_end_as_warnings_indexed_by_their_meta
     assert_eq!(push_binary(&s, "file://hostile/cut.xlsx", &word_prefix(), ".xlsx", json!({"title": "Cut"})).await, 202);
     s.settle().await;
 
-    let warnings = s.logs(None, json!({"results": ["WARNING"]})).await;
-    let reason = |id: &str| {
-        let entry =
-            warnings.iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("no warning for {id}: {warnings:?}"));
-        entry["meta"]["error"].as_str().unwrap().to_string()
-    };
+    let reason = warning_reasons(&s).await;
     assert!(reason("file://hostile/bomb.docx").contains("zip bomb"), "{}", reason("file://hostile/bomb.docx"));
     let fake = reason("file://hostile/fake.docx");
     assert!(
@@ -126,4 +131,105 @@ async fn hostile_and_mislabelled_documents_end_as_warnings_indexed_by_their_meta
 fn word_prefix() -> Vec<u8> {
     let whole = docx(&["cut short"], "Cut");
     whole[..whole.len() / 2].to_vec()
+}
+
+/// An R manual as Debian ships it (`r-doc-pdf`).
+fn r_manual(name: &str) -> Vec<u8> {
+    std::fs::read(crate::corpora::corpora().join("r-doc-pdf/usr/share/R/doc/manual").join(name)).unwrap()
+}
+
+/// A one-page PDF whose content stream is `content`, deflated, with a correct cross-reference table.
+fn pdf_with_content(content: &[u8]) -> Vec<u8> {
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate.write_all(content).unwrap();
+    let stream = deflate.finish().unwrap();
+    let objects: [Vec<u8>; 5] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [0 0 612 792] >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        [format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", stream.len()).as_bytes(), &stream, b"\nendstream"]
+            .concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n", n + 1).as_bytes());
+        pdf.extend_from_slice(object);
+        pdf.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    let trailer = format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1);
+    pdf.extend_from_slice(trailer.as_bytes());
+    pdf
+}
+
+#[tokio::test]
+async fn real_pdfs_are_found_by_a_sentence_from_their_pages() {
+    let s = TestServer::start().await;
+    let manual = r_manual("R-data.pdf");
+    assert_eq!(push_binary(&s, "file://r/R-data.pdf", &manual, ".pdf", json!({})).await, 202);
+    // A PDF named as something else is converted as what it is.
+    assert_eq!(push_binary(&s, "file://r/R-FAQ.bin", &r_manual("R-FAQ.pdf"), ".bin", json!({})).await, 202);
+    s.settle().await;
+
+    let found = s.search(json!({"q": "\"not particularly well suited to manipulations\""})).await;
+    assert_eq!(found["totalCount"], 1, "{found}");
+    let result = &found["results"][0];
+    assert_eq!(result["uri"], "file://r/R-data.pdf");
+    // The manual has no title of its own: its file name is the title.
+    assert_eq!(result["title"], "R-data.pdf");
+    assert_eq!(result["raw"]["pages"], "41");
+    assert_eq!(result["raw"]["date"], 1_674_233_367_000i64, "the PDF's creation date is the item's");
+    assert_eq!(
+        s.search(json!({"q": "\"Brian Ripley is the author of the support for connections\""})).await["totalCount"],
+        1
+    );
+    let logged = s.logs(Some("file://r/R-data.pdf"), json!({})).await;
+    assert_eq!(logged[0]["result"], "COMPLETED", "{logged:?}");
+    let details = logged[0]["meta"]["details"].as_str().unwrap();
+    assert!(details.starts_with("the pdf converter produced ") && details.ends_with(" characters"), "{details}");
+    let produced: u64 = details.split(' ').nth(4).unwrap().parse().unwrap();
+    assert!(produced > 80_000, "{details}");
+
+    let faq = s.search(json!({"q": "\"R is a system for statistical computation and graphics\""})).await;
+    assert_eq!(faq["results"][0]["uri"], "file://r/R-FAQ.bin", "{faq}");
+}
+
+#[tokio::test]
+async fn hostile_pdfs_end_as_warnings_with_their_reason() {
+    let s = TestServer::start_with(|config| config.conversion.expanded_bytes = 16 * 1024 * 1024).await;
+    let manual = r_manual("R-intro.pdf");
+    let cut = &manual[..manual.len() / 3];
+    assert_eq!(push_binary(&s, "file://hostile/cut.pdf", cut, ".pdf", json!({"title": "Cut manual"})).await, 202);
+    // 64 MB of spaces in one content stream, deflated to about 64 KB: stopped at the server's 16 MiB budget
+    // before a parser sees it.
+    let bomb = pdf_with_content(&[b"BT /F1 12 Tf (x) Tj ET".as_slice(), &vec![b' '; 64 * 1024 * 1024]].concat());
+    assert!(bomb.len() < 256 * 1024, "{} bytes", bomb.len());
+    assert_eq!(push_binary(&s, "file://hostile/bomb.pdf", &bomb, ".pdf", json!({"title": "Bomb"})).await, 202);
+    let deep = pdf_with_content(&vec![b'['; 2_000_000]);
+    assert_eq!(push_binary(&s, "file://hostile/deep.pdf", &deep, ".pdf", json!({"title": "Deep"})).await, 202);
+    let word = docx(&["not a PDF"], "Word");
+    assert_eq!(push_binary(&s, "file://hostile/word.pdf", &word, ".pdf", json!({})).await, 202);
+    s.settle().await;
+
+    let reason = warning_reasons(&s).await;
+    let cut = reason("file://hostile/cut.pdf");
+    assert!(cut.contains("the PDF"), "{cut}");
+    let bomb = reason("file://hostile/bomb.pdf");
+    assert!(bomb.contains("streams expand to more than 16777216 bytes"), "{bomb}");
+    let deep = reason("file://hostile/deep.pdf");
+    assert!(deep.contains("nests arrays or dictionaries more than 10000 deep"), "{deep}");
+    let word = reason("file://hostile/word.pdf");
+    assert!(word.contains("says .pdf but its content is a ZIP archive, not a PDF document"), "{word}");
+    for (title, id) in [("Cut manual", "file://hostile/cut.pdf"), ("Bomb", "file://hostile/bomb.pdf")] {
+        let found = s.search(json!({"q": title})).await;
+        assert!(found["results"].as_array().unwrap().iter().any(|r| r["uri"] == id), "{title}: {found}");
+    }
+    assert_eq!(s.search(json!({"q": "\"not a PDF\""})).await["totalCount"], 1, "the Word file's own text");
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 /// Batches stay well under the 256 MiB container limit.
 const BATCH_BYTES: usize = 160 * 1024 * 1024;
 
-fn corpora() -> PathBuf {
+pub(crate) fn corpora() -> PathBuf {
     let dir = std::env::var_os("INTAKE_TEST_CORPORA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/corpora"));
@@ -148,5 +148,8 @@ async fn items_too_large_for_a_request_go_through_containers() {
         (manual["totalCount"].as_u64(), manual["results"][0]["title"].as_str()),
         (Some(1), Some("R Reference Manual"))
     );
+    // Its 2,415 pages converted: found by a sentence from the middle of the manual (nclass.Sturges).
+    let sturges = json!({"q": "\"Sturges uses Sturges' formula, implicitly basing bin sizes\""});
+    assert_eq!(s.search(sturges).await["results"][0]["uri"], "file://r/refman.pdf");
     assert_eq!(s.server.state.blobs.total_bytes().unwrap(), 0, "containers are deleted once applied");
 }
