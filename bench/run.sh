@@ -21,11 +21,13 @@
 #      for 1.5 KB items and whole linux-doc items: the ratio is issue 15's figure
 #  11. (only when asked: STEPS=stream) a catalog's full load of the Java SE 17 API pages in 8 chunks against the
 #      same files as item batches, alternating, with peak memory; 100,000 partial updates of 10,000 items until visible
+#  12. (only when asked: STEPS=pdf) PDF text: Intake's converter against pdftotext (poppler-utils) on the R manuals
+#      (r-doc-pdf) and the Debian handbook's PDF figures, alternating: throughput and pdftotext's words found
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus, loaded, floor, security and stream), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded, floor, security, stream and pdf), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -295,6 +297,29 @@ if wants stream; then
         record "$("$loader" partial-updates "${target[@]}")"
         stop_server
     done
+fi
+
+# 12. PDF text (only when asked: STEPS=pdf): the R manuals (refman.pdf once: fullrefman.pdf is the same file) and the
+#     Debian Administrator's Handbook's PDF figures (its nb-NO translation ships them), converted by Intake's
+#     converter in process and by pdftotext, alternating, one file at a time each.
+if wants pdf; then
+    command -v pdftotext > /dev/null || apt-get install -y -qq --no-install-recommends poppler-utils
+    corpora=$("$root/scripts/corpora")
+    handbook=$out/debian-handbook-pdf
+    if [ ! -d "$handbook" ]; then
+        download=$(mktemp -d)
+        (cd "$download" && apt-get download debian-handbook > /dev/null 2>&1 ||
+            (apt-get update -qq && apt-get download debian-handbook > /dev/null))
+        dpkg -x "$download"/debian-handbook_*.deb "$download/x"
+        mkdir -p "$handbook.partial"
+        for figure in "$download"/x/usr/share/doc/debian-handbook/html/*/images/*.pdf.gz; do
+            gunzip -c "$figure" > "$handbook.partial/$(basename "$figure" .gz)"
+        done
+        mv "$handbook.partial" "$handbook"
+        rm -rf "$download"
+    fi
+    manuals=$corpora/r-doc-pdf/usr/share/R/doc/manual
+    record "$("$loader" pdf-text --rounds "$runs" "$manuals"/R-*.pdf "$manuals/refman.pdf" "$handbook"/*.pdf)"
 fi
 
 # 6. Limit checks on the single-item PUT path: off and on alternate, so both see the same machine.

@@ -2,6 +2,7 @@
 //! single PUTs or as one batch (with the server's memory sampled meanwhile). PUT throughput is measured with wrk
 //! and `bench/put.lua`. Prints one JSON object per run; `bench/run.sh` records them.
 
+mod pdf;
 mod security;
 mod stream;
 
@@ -21,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert PDFs with Intake's converter and with pdftotext, alternating: throughput and words found.
+    PdfText {
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        files: Vec<std::path::PathBuf>,
+    },
     /// PUT every corpus item once, then wait until all are searchable.
     Ingest {
         #[command(flatten)]
@@ -518,6 +525,7 @@ async fn main() -> anyhow::Result<()> {
             stream::full_load_vs_batches(target, corpus, chunks, rounds, server_pid).await?
         }
         Command::PartialUpdates { target, items, entries } => stream::partial_updates(target, items, entries).await?,
+        Command::PdfText { rounds, files } => pdf::pdf_text(files, rounds)?,
     };
     println!("{result}");
     Ok(())
