@@ -1,5 +1,5 @@
-//! A document as its converters read it: as every Office and OpenDocument format, an e-mail and XML, with a small budget so
-//! the bounds are met often, and as text in an unknown charset. No input may panic, hang or exceed memory.
+//! A document as its converters read it: as every Office and OpenDocument format, an e-mail, XML, RTF and
+//! Markdown, with a small budget so the bounds are met often, and as text in an unknown charset. No input may panic, hang or exceed memory.
 #![no_main]
 
 use intake_index::convert::{Budget, Format, convert, convert_by_extension, decode_text};
@@ -11,7 +11,7 @@ fuzz_target!(|bytes: &[u8]| {
         let format = Format::from_extension(extension).expect("a converted format");
         let _ = convert(bytes, format, budget);
     }
-    for extension in ["eml", "xml"] {
+    for extension in ["eml", "xml", "rtf", "md"] {
         let _ = convert_by_extension(bytes, extension, budget);
     }
     let _ = decode_text(bytes);

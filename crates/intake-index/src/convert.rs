@@ -169,16 +169,19 @@ pub fn convert_by_extension(bytes: &[u8], extension: &str, budget: Budget) -> Op
     Some(match extension.as_str() {
         "eml" => convert_mail(bytes, budget),
         "xml" => convert_xml(bytes),
+        "md" | "markdown" | "mdown" | "mkd" => convert_markdown(bytes),
         "pdf" => crate::pdf::convert_pdf(bytes, budget),
+        "rtf" => crate::rtf::convert_rtf(bytes, budget),
         other => convert(bytes, Format::from_extension(other)?, budget),
     })
 }
 
-/// Converts by what the content is, whatever its name says: a PDF, or an Office or OpenDocument file told by the
-/// entries of its archive. `None` for anything else.
+/// Converts by what the content is, whatever its name says: a PDF, an RTF document, or an Office or OpenDocument
+/// file told by the entries of its archive. `None` for anything else.
 pub fn convert_by_content(bytes: &[u8], budget: Budget) -> Option<Converted> {
     match sniff(bytes) {
         "a PDF document" => crate::pdf::convert_pdf(bytes, budget).ok(),
+        "an RTF document" => crate::rtf::convert_rtf(bytes, budget).ok(),
         "a ZIP archive" => convert(bytes, Format::of_archive(bytes)?, budget).ok(),
         _ => None,
     }
@@ -479,6 +482,63 @@ pub fn convert_xml(bytes: &[u8]) -> Result<Converted, String> {
     Ok(converted)
 }
 
+/// Markdown: its text without the markup (emphasis, links' targets, fences, table pipes), HTML blocks without
+/// their tags, a line per block; the first level-one heading is the title.
+pub fn convert_markdown(bytes: &[u8]) -> Result<Converted, String> {
+    use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+    let found = sniff(bytes);
+    if found != "text" {
+        return Err(format!("the item's fileExtension says .md but its content is {found}"));
+    }
+    let text = match decode_text(bytes) {
+        Some((text, _)) => text,
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let mut converted = Converted { converter: "markdown", ..Converted::default() };
+    let (out, mut title, mut in_title) = (&mut converted.text, String::new(), false);
+    let options = Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH;
+    for event in Parser::new_ext(&text, options) {
+        match event {
+            Event::Text(text) | Event::Code(text) => {
+                if in_title {
+                    title.push_str(&text);
+                }
+                out.push_str(&text);
+            }
+            Event::Html(html) | Event::InlineHtml(html) => {
+                let text = crate::extract::extract_html(html.as_bytes()).text;
+                if !text.is_empty() {
+                    out.push_str(&text);
+                    out.push(' ');
+                }
+            }
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Start(Tag::Heading { level: HeadingLevel::H1, .. }) if title.is_empty() => in_title = true,
+            Event::End(TagEnd::TableCell) => out.push('\t'),
+            Event::End(end) => {
+                in_title &= !matches!(end, TagEnd::Heading(_));
+                if matches!(
+                    end,
+                    TagEnd::Paragraph
+                        | TagEnd::Heading(_)
+                        | TagEnd::Item
+                        | TagEnd::CodeBlock
+                        | TagEnd::TableHead
+                        | TagEnd::TableRow
+                        | TagEnd::BlockQuote(_)
+                ) {
+                    end_line(out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let title = title.trim();
+    converted.title = (!title.is_empty()).then(|| title.to_string());
+    Ok(converted)
+}
+
 /// HTML that is not UTF-8, decoded: from the charset its `<meta>` declares in its first 1,024 bytes (as browsers
 /// look for it), else as [`decode_text`] detects it. `None` when it already is UTF-8.
 pub fn decode_html(bytes: &[u8]) -> Option<(String, &'static str)> {
@@ -683,5 +743,21 @@ mod tests {
         assert_eq!(charset, "windows-1252");
         let utf16 = [0xFF, 0xFE, b'h', 0, b'i', 0];
         assert_eq!(decode_text(&utf16), Some(("hi".to_string(), "UTF-16LE")));
+    }
+
+    #[test]
+    fn markdown_without_its_markup() {
+        let markdown = "# Release *notes*\n\nThe **harbour** [crane](https://example.com/crane) is `ready`.\n\n\
+                        | Ship | Berth |\n| --- | --- |\n| Aurora | 4 |\n\n- first\n- second\n\n\
+                        ```rust\nlet cargo = 1;\n```\n\n<div class=\"note\">Mind <b>the gap</b></div>\n";
+        let converted = convert_by_extension(markdown.as_bytes(), ".md", Budget::default()).unwrap().unwrap();
+        assert_eq!(converted.converter, "markdown");
+        assert_eq!(converted.title.as_deref(), Some("Release notes"));
+        assert_eq!(
+            converted.text,
+            "Release notes\nThe harbour crane is ready.\nShip\tBerth\t\nAurora\t4\t\nfirst\nsecond\n\
+             let cargo = 1;\nMind the gap "
+        );
+        assert!(!converted.text.contains("https://"), "link targets are not text");
     }
 }

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod org_index;
 pub mod pdf;
 pub mod prepare;
+pub mod rtf;
 pub mod schema;
 pub mod search;
 pub mod security;

@@ -233,3 +233,74 @@ async fn hostile_pdfs_end_as_warnings_with_their_reason() {
     }
     assert_eq!(s.search(json!({"q": "\"not a PDF\""})).await["totalCount"], 1, "the Word file's own text");
 }
+
+/// Documents written by people, as Debian packages ship them (fetched by `scripts/corpora`): one per converter,
+/// each with a phrase from its text.
+const DEBIAN_DOCUMENTS: &[(&str, &str, &str)] = &[
+    ("aft/usr/share/doc/aft/aft2rtf-doc.rtf", "rtf", "would be very nice to have a dat-file for direct RTF-output"),
+    (
+        "pscan-chip/usr/share/doc/pscan-chip/README.docx.gz",
+        "docx",
+        "used to assess motif enrichment on different cell lines",
+    ),
+    (
+        "aprx/usr/share/doc/aprx/aprx-manual.odt",
+        "odt",
+        "A special-purpose Ham Radio software for UNIX-like environments",
+    ),
+    ("aprx/usr/share/doc/aprx/aprx-manual-pics.odp", "odp", "Digipeater Tx Interface"),
+    (
+        "r-cran-officer/usr/lib/R/site-library/officer/doc_examples/example.pptx",
+        "pptx",
+        "This is an unordered list of paragraphs",
+    ),
+    ("r-cran-readxl/usr/lib/R/site-library/readxl/extdata/deaths.xlsx", "xlsx", "simply cannot resist writing"),
+    ("python-odf-doc/usr/share/doc/python-odf-doc/examples/countrystatistics.ods", "ods", "Population in millions"),
+    (
+        "docbook-xsl-saxon/usr/share/doc/docbook-xsl-saxon/tdg_examples_permission.eml",
+        "eml",
+        "writing a testcase for the docbook-xsl Java extensions",
+    ),
+    ("r-cran-readxl/usr/lib/R/site-library/readxl/NEWS.md", "markdown", "This release contains no user-facing changes"),
+];
+
+#[tokio::test]
+async fn documents_from_debian_packages_are_found_by_a_sentence_from_their_text() {
+    let s = TestServer::start().await;
+    for (n, (path, _, _)) in DEBIAN_DOCUMENTS.iter().enumerate() {
+        let bytes = std::fs::read(crate::corpora::corpora().join(path)).unwrap();
+        // Debian gzips some: pushed as they are, GZIP-compressed, as a connector would.
+        let (name, compression) = match path.strip_suffix(".gz") {
+            Some(name) => (name, "GZIP"),
+            None => (*path, "UNCOMPRESSED"),
+        };
+        let extension = name.rsplit_once('.').unwrap().1;
+        let body = json!({"compressedBinaryData": b64(&bytes), "compressionType": compression, "fileExtension": format!(".{extension}")});
+        assert_eq!(s.put_item(&format!("file://debian/{n}/{name}"), &body, "").await.status(), 202, "{path}");
+    }
+    // An Excel file whose archive is damaged as Debian ships it.
+    let damaged = "fonts-sil-taiheritagepro/usr/share/doc/fonts-sil-taiheritagepro/documentation/developer/xSyl_ShortTail.xlsx.gz";
+    let bytes = std::fs::read(crate::corpora::corpora().join(damaged)).unwrap();
+    let body = json!({"compressedBinaryData": b64(&bytes), "compressionType": "GZIP", "fileExtension": ".xlsx", "title": "Short tail syllables"});
+    assert_eq!(s.put_item("file://debian/damaged.xlsx", &body, "").await.status(), 202);
+    s.settle().await;
+
+    for (n, (path, converter, phrase)) in DEBIAN_DOCUMENTS.iter().enumerate() {
+        let id = format!("file://debian/{n}/{}", path.trim_end_matches(".gz"));
+        let found = s.search(json!({"q": format!("\"{phrase}\"")})).await;
+        assert_eq!(found["results"][0]["uri"], id.as_str(), "{converter}: {found}");
+        let logged = s.logs(Some(&id), json!({})).await;
+        let details = logged[0]["meta"]["details"].as_str().unwrap_or_default();
+        assert!(details.starts_with(&format!("the {converter} converter produced ")), "{id}: {logged:?}");
+    }
+    let rtf = s.search(json!({"q": "\"Converting aft-files to rtf-files\""})).await;
+    assert_eq!(
+        (rtf["results"][0]["title"].as_str(), rtf["results"][0]["raw"]["author"].as_str()),
+        (Some("Converting aft-files to rtf-files"), Some("Eva Maria Krause")),
+        "the RTF's own title and author"
+    );
+    let reason = warning_reasons(&s).await;
+    let damaged = reason("file://debian/damaged.xlsx");
+    assert!(damaged.contains("cannot be read: invalid Zip archive"), "{damaged}");
+    assert_eq!(s.uris("@title==\"Short tail syllables\"").await, ["file://debian/damaged.xlsx"]);
+}
