@@ -307,16 +307,11 @@ if wants pdf; then
     corpora=$("$root/scripts/corpora")
     handbook=$out/debian-handbook-pdf
     if [ ! -d "$handbook" ]; then
-        download=$(mktemp -d)
-        (cd "$download" && apt-get download debian-handbook > /dev/null 2>&1 ||
-            (apt-get update -qq && apt-get download debian-handbook > /dev/null))
-        dpkg -x "$download"/debian-handbook_*.deb "$download/x"
         mkdir -p "$handbook.partial"
-        for figure in "$download"/x/usr/share/doc/debian-handbook/html/*/images/*.pdf.gz; do
+        for figure in "$corpora"/debian-handbook/usr/share/doc/debian-handbook/html/*/images/*.pdf.gz; do
             gunzip -c "$figure" > "$handbook.partial/$(basename "$figure" .gz)"
         done
         mv "$handbook.partial" "$handbook"
-        rm -rf "$download"
     fi
     manuals=$corpora/r-doc-pdf/usr/share/R/doc/manual
     record "$("$loader" pdf-text --rounds "$runs" "$manuals"/R-*.pdf "$manuals/refman.pdf" "$handbook"/*.pdf)"

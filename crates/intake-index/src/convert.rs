@@ -404,7 +404,8 @@ fn push_line(out: &mut String, line: &str) {
 }
 
 /// An e-mail (`.eml`, `message/rfc822`): its subject (the title), sender, recipients and date as fields, the text
-/// of its body parts (HTML parts without markup), and the text of its attachments that convert, within the budget.
+/// of its body parts (HTML parts without markup), and the text of its attachments that convert (PDF, Office,
+/// OpenDocument, RTF, text), by their name or their content, within what is left of the budget.
 pub fn convert_mail(bytes: &[u8], budget: Budget) -> Result<Converted, String> {
     let message = mail_parser::MessageParser::default()
         .parse(bytes)
@@ -428,7 +429,7 @@ pub fn convert_mail(bytes: &[u8], budget: Budget) -> Result<Converted, String> {
     if let Some(date) = message.date() {
         converted.fields.push(("date", date.to_rfc3339()));
     }
-    let mut left = budget.expanded_bytes;
+    let (mut left, started) = (budget.expanded_bytes, std::time::Instant::now());
     for part in message.text_bodies() {
         let text = part.text_contents().unwrap_or_default();
         let text =
@@ -443,11 +444,17 @@ pub fn convert_mail(bytes: &[u8], budget: Budget) -> Result<Converted, String> {
             continue;
         }
         let extension = name.rsplit_once('.').map(|(_, extension)| extension).unwrap_or("");
-        let text = match Format::from_extension(extension) {
-            Some(format) => convert(contents, format, Budget { expanded_bytes: left, ..budget }).map(|c| c.text).ok(),
-            None if attachment.is_text() => attachment.text_contents().map(str::to_string),
-            None => None,
-        };
+        let left_of_budget =
+            Budget { expanded_bytes: left, time: budget.time.saturating_sub(started.elapsed()), ..budget };
+        // Attached messages are not converted again: mail-parser reads the parts of nested messages itself.
+        let by_extension = (!extension.eq_ignore_ascii_case("eml"))
+            .then(|| convert_by_extension(contents, extension, left_of_budget))
+            .flatten()
+            .and_then(Result::ok);
+        let text = by_extension
+            .or_else(|| convert_by_content(contents, left_of_budget))
+            .map(|converted| converted.text)
+            .or_else(|| attachment.is_text().then(|| attachment.text_contents().map(str::to_string)).flatten());
         if let Some(text) = text {
             push_within(&mut converted.text, &text, &mut left);
         }
@@ -759,5 +766,25 @@ mod tests {
              let cargo = 1;\nMind the gap "
         );
         assert!(!converted.text.contains("https://"), "link targets are not text");
+    }
+
+    #[test]
+    fn an_e_mail_s_pdf_and_rtf_attachments_are_converted_by_name_or_content() {
+        use base64::Engine;
+        let pdf = crate::pdf::tests::pdf(b"BT /F1 12 Tf 72 720 Td (Invoice for the harbour crane.) Tj ET", |_, _| {});
+        let pdf = base64::engine::general_purpose::STANDARD.encode(pdf);
+        let mail = format!(
+            "From: a@example.com\r\nSubject: Papers\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+             See attached.\r\n--b\r\nContent-Type: application/pdf\r\n\
+             Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             {pdf}\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"minutes.bin\"\r\n\r\n\
+             {{\\rtf1 Minutes of the {{\\b dock}} meeting.}}\r\n--b--\r\n"
+        );
+        let converted = convert_mail(mail.as_bytes(), Budget::default()).unwrap();
+        assert!(converted.text.contains("See attached."), "{}", converted.text);
+        assert!(converted.text.contains("Invoice for the harbour crane."), "by its name: {}", converted.text);
+        assert!(converted.text.contains("Minutes of the dock meeting."), "by its content: {}", converted.text);
     }
 }

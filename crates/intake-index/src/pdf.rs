@@ -197,10 +197,27 @@ fn check_streams(bytes: &[u8], budget: u64) -> Result<(), String> {
             continue;
         }
         nesting.scan(&bytes[syntax_from..at])?;
-        expanded.inflate(&bytes[payload..])?;
         syntax_from = memchr::memmem::find(&bytes[payload..], b"endstream").map_or(bytes.len(), |end| payload + end);
+        let stored = &bytes[payload..syntax_from];
+        if expanded.inflate(&bytes[payload..])? > 0 {
+            continue;
+        }
+        if lzw_compressed(&bytes[..at]) {
+            expanded.lzw(stored)?;
+        } else if looks_like_syntax(stored) {
+            // A stream stored as it is (no filter) is parsed as it is: measured as syntax when it reads as syntax.
+            Nesting::default().scan(stored)?;
+        }
     }
     nesting.scan(&bytes[syntax_from.min(bytes.len())..])
+}
+
+/// Whether the dictionary of the stream whose `stream` keyword ends `before` names the LZW filter: the text from
+/// its object's `obj` keyword (in the last 64 KiB) on.
+fn lzw_compressed(before: &[u8]) -> bool {
+    let window = &before[before.len().saturating_sub(64 * 1024)..];
+    let dictionary = memchr::memmem::rfind(window, b"obj").map_or(window, |at| &window[at..]);
+    memchr::memmem::find(dictionary, b"LZWDecode").is_some()
 }
 
 /// The streams of a decrypted document, measured as [`check_streams`] measures a file's.
@@ -223,8 +240,9 @@ struct Expanded {
 }
 
 impl Expanded {
-    /// Inflates the zlib stream at the start of `data`, if there is one, to its end or the budget's.
-    fn inflate(&mut self, data: &[u8]) -> Result<(), String> {
+    /// Inflates the zlib stream at the start of `data`, if there is one, to its end or the budget's; the bytes it
+    /// expanded to (0: not zlib).
+    fn inflate(&mut self, data: &[u8]) -> Result<u64, String> {
         self.inflater.reset(true);
         let mut nesting = Nesting::default();
         let mut syntax = None;
@@ -238,21 +256,47 @@ impl Expanded {
             if *syntax.get_or_insert_with(|| looks_like_syntax(chunk)) {
                 nesting.scan(chunk)?;
             }
-            self.total += produced as u64;
-            if self.total > self.budget {
-                return Err(format!(
-                    "the PDF's streams expand to more than {} bytes, the conversion budget: a compression bomb, \
-                     or a document too large to convert",
-                    self.budget
-                ));
-            }
+            self.count(produced as u64)?;
             let progressed = self.inflater.total_in() > read || produced > 0;
             match status {
                 Ok(Status::Ok | Status::BufError) if progressed => {}
                 // Not zlib (an image's own compression, a false `stream` keyword), damaged, or done.
-                _ => return Ok(()),
+                _ => return Ok(self.inflater.total_out()),
             }
         }
+    }
+
+    /// Decodes an LZW stream (as lopdf does: most significant bit first, the code size switching early) into the
+    /// counter: LZW expands up to about 2,700 times, so it is measured like deflate.
+    fn lzw(&mut self, data: &[u8]) -> Result<(), String> {
+        let mut decoder = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+        let (mut read, mut nesting, mut syntax) = (0, Nesting::default(), None);
+        loop {
+            let result = decoder.decode_bytes(data.get(read..).unwrap_or_default(), &mut self.buffer);
+            read += result.consumed_in;
+            let chunk = &self.buffer[..result.consumed_out];
+            if *syntax.get_or_insert_with(|| looks_like_syntax(chunk)) {
+                nesting.scan(chunk)?;
+            }
+            self.count(result.consumed_out as u64)?;
+            let progressed = result.consumed_in > 0 || result.consumed_out > 0;
+            if !matches!(result.status, Ok(weezl::LzwStatus::Ok)) || !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Adds `produced` bytes to the total; over the budget is the reason the PDF is not converted.
+    fn count(&mut self, produced: u64) -> Result<(), String> {
+        self.total += produced;
+        if self.total > self.budget {
+            return Err(format!(
+                "the PDF's streams expand to more than {} bytes, the conversion budget: a compression bomb, \
+                 or a document too large to convert",
+                self.budget
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -415,14 +459,14 @@ fn quiet_panics_of_extraction() {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use lopdf::{Stream, dictionary};
     use std::time::Duration;
 
     /// A one-page PDF in Helvetica showing `content`'s text operators, with an information dictionary;
     /// `change` may add to the document and the page before it is written.
-    fn pdf(content: &[u8], change: impl FnOnce(&mut Document, &mut Dictionary)) -> Vec<u8> {
+    pub(crate) fn pdf(content: &[u8], change: impl FnOnce(&mut Document, &mut Dictionary)) -> Vec<u8> {
         let mut doc = Document::with_version("1.5");
         let pages_id = doc.new_object_id();
         let font_id = doc.add_object(dictionary! {
@@ -619,6 +663,68 @@ mod tests {
         let raw = replace_once(&bytes, &[b"(", &deep[..], b")"].concat(), &[b" ", &deep[..], b" "].concat());
         let converted = converted(&raw, Budget::default());
         assert!(converted.text.contains("Parcels leave the depot at dawn."), "{converted:?}");
+    }
+
+    /// The page's content stream replaced by `stored`, with `filter` (none: stored as it is).
+    fn stored_as(stored: Vec<u8>, filter: Option<&str>) -> impl FnOnce(&mut Document, &mut Dictionary) {
+        move |doc, page| {
+            let content = page.get(b"Contents").unwrap().as_reference().unwrap();
+            let mut stream = Stream::new(Dictionary::new(), stored);
+            if let Some(filter) = filter {
+                stream.dict.set("Filter", Object::Name(filter.as_bytes().to_vec()));
+            }
+            doc.objects.insert(content, Object::Stream(stream));
+        }
+    }
+
+    /// LZW as PDF writers encode it (most significant bit first, the code size switching early).
+    fn lzw(data: &[u8]) -> Vec<u8> {
+        let mut encoder = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+        encoder.encode(data).unwrap()
+    }
+
+    /// ASCII85 without line breaks, as the ASCII85Decode filter reads it.
+    fn ascii85(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in data.chunks(4) {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let mut n = u32::from_be_bytes(word);
+            let mut digits = [0u8; 5];
+            for digit in digits.iter_mut().rev() {
+                *digit = (n % 85) as u8 + b'!';
+                n /= 85;
+            }
+            out.extend_from_slice(&digits[..chunk.len() + 1]);
+        }
+        out.extend_from_slice(b"~>");
+        out
+    }
+
+    #[test]
+    fn nesting_is_refused_however_the_content_is_stored() {
+        let deep = [LINES, b" ", &vec![b'['; 1_000_000][..]].concat();
+        let cases = [
+            ("stored as it is, measured before parsing", stored_as(deep.clone(), None), "more than 10000 deep"),
+            ("LZW, measured as it is decoded", stored_as(lzw(&deep), Some("LZWDecode")), "more than 10000 deep"),
+            ("ASCII85, measured by pdf-extract", stored_as(ascii85(&deep), Some("ASCII85Decode")), "nests arrays"),
+        ];
+        for (how, change, reason) in cases {
+            let converted = converted(&pdf(b"", change), Budget::default());
+            let warning = converted.warning.unwrap_or_default();
+            assert!(warning.contains(reason), "{how}: {warning}");
+        }
+    }
+
+    #[test]
+    fn an_lzw_bomb_stops_at_the_budget() {
+        let spaces = vec![b' '; 64 * 1024 * 1024];
+        let stored = lzw(&[LINES, &spaces[..]].concat());
+        assert!(stored.len() < 1024 * 1024, "{} bytes", stored.len());
+        let small = Budget { expanded_bytes: 16 * 1024 * 1024, ..Budget::default() };
+        let converted = converted(&pdf(b"", stored_as(stored, Some("LZWDecode"))), small);
+        let warning = converted.warning.expect("a warning");
+        assert!(warning.contains("streams expand to more than 16777216 bytes"), "{warning}");
     }
 
     #[test]

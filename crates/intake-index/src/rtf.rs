@@ -146,7 +146,7 @@ impl<'a> Reader<'a> {
                 _ => self.text_byte(byte),
             }
             steps += 1;
-            if steps % 4096 == 0 {
+            if steps.is_multiple_of(4096) {
                 self.within_bounds()?;
             }
         }

@@ -1572,6 +1572,28 @@ const MAX_FORM_DEPTH: usize = 16;
 /// How many page-tree parents are looked up for an inherited attribute (a /Parent cycle would not end).
 const MAX_INHERITANCE_DEPTH: usize = 64;
 
+/// The deepest nesting of arrays, dictionaries and procedures a content stream may have: lopdf's content parser
+/// recurses once per level, and a stack overflow aborts the process.
+const MAX_CONTENT_NESTING: usize = 10_000;
+
+/// Whether `content` nests brackets deeper than `max` (a hex string's `<` counts, and closes at once).
+fn nests_deeper_than(content: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    for byte in content {
+        match byte {
+            b'[' | b'<' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'>' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 struct Processor<'a> {
     /// Fonts made once per document, by the address of their dictionary: made per page, as upstream does,
     /// parsing embedded Type 1 fonts again on every page took three quarters of the time.
@@ -1586,6 +1608,10 @@ impl<'a> Processor<'a> {
     }
 
     fn process_stream(&mut self, doc: &'a Document, content: Vec<u8>, resources: &'a Dictionary, media_box: &MediaBox, output: &mut dyn OutputDev, page_num: u32) -> Result<(), OutputError> {
+        if nests_deeper_than(&content, MAX_CONTENT_NESTING) {
+            return Err(OutputError::PdfError(lopdf::Error::Syntax(format!(
+                "a content stream nests arrays or dictionaries more than {} deep", MAX_CONTENT_NESTING))));
+        }
         let content = Content::decode(&content)?;
         let mut font_table = HashMap::new();
         let mut gs: GraphicsState = GraphicsState {

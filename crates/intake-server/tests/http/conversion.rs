@@ -186,6 +186,8 @@ async fn real_pdfs_are_found_by_a_sentence_from_their_pages() {
     assert_eq!(result["title"], "R-data.pdf");
     assert_eq!(result["raw"]["pages"], "41");
     assert_eq!(result["raw"]["date"], 1_674_233_367_000i64, "the PDF's creation date is the item's");
+    let excerpt = result["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("not particularly well suited"), "the stored text is the converted text: {excerpt}");
     assert_eq!(
         s.search(json!({"q": "\"Brian Ripley is the author of the support for connections\""})).await["totalCount"],
         1
@@ -262,6 +264,11 @@ const DEBIAN_DOCUMENTS: &[(&str, &str, &str)] = &[
         "writing a testcase for the docbook-xsl Java extensions",
     ),
     ("r-cran-readxl/usr/lib/R/site-library/readxl/NEWS.md", "markdown", "This release contains no user-facing changes"),
+    (
+        "debian-handbook/usr/share/doc/debian-handbook/html/nb-NO/images/package-lifecycle.pdf.gz",
+        "pdf",
+        "oppbevarerer alle distribusjoner og alle de",
+    ),
 ];
 
 #[tokio::test]

@@ -31,15 +31,20 @@ impl Served {
 
     /// The most memory the process has held so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        peak_rss_kib(self.child.id())
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// The most memory process `pid` has held so far (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// Starts `intake serve` on a free port in `data_dir` and waits until it listens.
@@ -121,6 +126,11 @@ impl Server {
     pub async fn is_ready(&self) -> bool {
         let response = self.client.get(format!("{}/ready", self.base)).send().await;
         response.is_ok_and(|r| r.status() == 200)
+    }
+
+    /// The most memory the process has held so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib(self.child.id())
     }
 
     /// Whether the process runs (a zombie does not).
