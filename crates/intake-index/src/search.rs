@@ -26,6 +26,9 @@ use intake_model::dates::{parse_date_ms, parse_day};
 pub const MAX_RESULTS_PER_PAGE: usize = 1000;
 pub const MAX_FIRST_RESULT: usize = 100_000;
 const EXCERPT_CHARS: usize = 200;
+
+/// The most characters of a result's `firstSentences`.
+pub const FIRST_SENTENCES_CHARS: usize = 300;
 /// The most stored bytes (metadata, text head, title…) one page of results may hold.
 pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -81,6 +84,8 @@ pub struct SearchHit {
     pub unique_id: String,
     pub excerpt: String,
     pub excerpt_highlights: Vec<Highlight>,
+    /// The first sentences of the item's text (at most [`FIRST_SENTENCES_CHARS`] characters).
+    pub first_sentences: String,
     pub score: f32,
     pub raw: Map<String, Value>,
 }
@@ -410,6 +415,7 @@ fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, snippets: Option<&Sni
         raw.insert("parentid".to_string(), Value::from(parent));
     }
     let (excerpt, excerpt_highlights) = excerpt(doc, fields, snippets);
+    let first_sentences = first_sentences(doc.get_first(fields.text_head).and_then(|v| v.as_str()).unwrap_or(""));
     SearchHit {
         printable_uri: uri.clone(),
         unique_id: format!("42.{}${uri}", text(fields.source)),
@@ -418,9 +424,33 @@ fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, snippets: Option<&Sni
         uri,
         excerpt,
         excerpt_highlights,
+        first_sentences,
         score,
         raw,
     }
+}
+
+/// The first two sentences of a text (a sentence ends with `.`, `!` or `?` and a space), within
+/// [`FIRST_SENTENCES_CHARS`] characters; a text without such an end is cut at a word.
+fn first_sentences(text: &str) -> String {
+    let text = text.trim_start();
+    let limit = text.char_indices().nth(FIRST_SENTENCES_CHARS).map_or(text.len(), |(i, _)| i);
+    let window = &text[..limit];
+    let ends: Vec<usize> = window
+        .char_indices()
+        .filter(|(i, c)| {
+            let after = &window[i + 1..];
+            matches!(c, '.' | '!' | '?') && (after.is_empty() || after.starts_with(char::is_whitespace))
+        })
+        .map(|(i, _)| i + 1)
+        .take(2)
+        .collect();
+    let cut = match ends.last() {
+        Some(end) => *end,
+        None if limit == text.len() => limit,
+        None => window.rfind(char::is_whitespace).unwrap_or(limit),
+    };
+    window[..cut].trim_end().to_string()
 }
 
 /// The passage around the query's words, or the start of the text when there is no `q`.
@@ -455,5 +485,15 @@ mod tests {
         assert_eq!(Sort::parse("@date ascending"), Some(Sort::DateAscending));
         assert_eq!(Sort::parse("relevancy"), Some(Sort::Relevancy));
         assert_eq!(Sort::parse("size"), None);
+    }
+
+    #[test]
+    fn first_sentences_are_two_sentences_or_a_cut_at_a_word() {
+        assert_eq!(first_sentences("One. Two! Three? Four."), "One. Two!");
+        assert_eq!(first_sentences("  v1.2 is out. It is faster."), "v1.2 is out. It is faster.");
+        assert_eq!(first_sentences("no end at all"), "no end at all");
+        let long = "word ".repeat(100);
+        let cut = first_sentences(&long);
+        assert!(cut.len() <= FIRST_SENTENCES_CHARS && cut.ends_with("word"), "{cut}");
     }
 }

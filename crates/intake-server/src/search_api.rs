@@ -77,8 +77,9 @@ pub async fn run_search(
     state.organization(&organization_id)?;
     principal.authorize(&organization_id, &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"))?;
     let viewer = viewer(&state, &principal, &organization_id, params.flag("viewAllContent")?)?;
+    let q = params.text("q")?.unwrap_or_default();
     let request = SearchRequest {
-        q: params.text("q")?.unwrap_or_default(),
+        q: q.clone(),
         aq: with_token_filter(params.text("aq")?.unwrap_or_default(), &principal),
         first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
         number_of_results: params.count("numberOfResults", MAX_RESULTS_PER_PAGE)?.unwrap_or(10),
@@ -111,13 +112,20 @@ pub async fn run_search(
         None => SearchResponse { total_count: 0, total_count_filtered: 0, results: Vec::new() },
     };
     let duration = started.elapsed().as_millis() as u64;
+    let terms = query_terms(&q);
+    let top_score = response.results.iter().map(|hit| hit.score).fold(0.0f32, f32::max);
+    let results =
+        response.results.into_iter().map(|hit| SearchResult::new(hit, &terms, top_score, &request_id.0)).collect();
     let answer = SearchAnswer {
         total_count: response.total_count,
         total_count_filtered: response.total_count_filtered,
         duration,
         index_duration: duration,
+        request_duration: duration,
+        terms_to_highlight: terms.iter().map(|term| (term.clone(), Value::Array(Vec::new()))).collect(),
         search_uid: request_id.0,
-        results: response.results.into_iter().map(SearchResult::from).collect(),
+        results,
+        headless: HeadlessKeys::default(),
     };
     Ok(Json(answer).into_response())
 }
@@ -153,24 +161,121 @@ pub struct SearchAnswer {
     duration: u64,
     /// Milliseconds.
     index_duration: u64,
+    /// Milliseconds.
+    request_duration: u64,
     /// The request id.
     search_uid: String,
+    /// The words of `q`, each with its forms (none yet): Headless highlights them.
+    #[schema(value_type = Object)]
+    terms_to_highlight: serde_json::Map<String, Value>,
     results: Vec<SearchResult>,
+    #[serde(flatten)]
+    headless: HeadlessKeys,
 }
 
-/// One result.
+/// The keys Coveo's UI kit (Headless, Atomic) reads on every answer, with what Intake has for them: arrays it
+/// iterates and objects it reads must be there, or a page fails (`../shared/spec/search-api.md` §3.1).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadlessKeys {
+    pipeline: &'static str,
+    api_version: u8,
+    index: &'static str,
+    split_test_run: &'static str,
+    #[schema(value_type = Vec<Object>)]
+    facets: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    triggers: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    query_corrections: Vec<Value>,
+    #[schema(value_type = Object)]
+    phrases_to_highlight: serde_json::Map<String, Value>,
+    #[schema(value_type = Vec<Object>)]
+    group_by_results: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    category_facets: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    suggested_facets: Vec<Value>,
+    #[schema(value_type = Vec<String>)]
+    refined_keywords: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    warnings: Vec<Value>,
+    #[schema(value_type = Object)]
+    extended_results: serde_json::Map<String, Value>,
+    #[schema(value_type = Object)]
+    generate_automatic_facets: Value,
+    #[schema(value_type = Object)]
+    question_answer: Value,
+}
+
+impl Default for HeadlessKeys {
+    fn default() -> HeadlessKeys {
+        HeadlessKeys {
+            pipeline: "default",
+            api_version: 2,
+            index: "intake",
+            split_test_run: "",
+            facets: Vec::new(),
+            triggers: Vec::new(),
+            query_corrections: Vec::new(),
+            phrases_to_highlight: serde_json::Map::new(),
+            group_by_results: Vec::new(),
+            category_facets: Vec::new(),
+            suggested_facets: Vec::new(),
+            refined_keywords: Vec::new(),
+            warnings: Vec::new(),
+            extended_results: serde_json::Map::new(),
+            generate_automatic_facets: serde_json::json!({"facets": []}),
+            question_answer: serde_json::json!({
+                "answerFound": false, "question": "", "answerSnippet": "", "score": 0, "relatedQuestions": [],
+                "documentId": {"contentIdKey": "", "contentIdValue": ""},
+            }),
+        }
+    }
+}
+
+/// One result, with every key of Coveo's result object (`search-api.md` §3.2).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResult {
     title: String,
+    title_highlights: Vec<ExcerptHighlight>,
     uri: String,
     printable_uri: String,
+    printable_uri_highlights: Vec<ExcerptHighlight>,
     click_uri: String,
     unique_id: String,
-    /// The start of the item's text.
+    /// The same as `uniqueId`.
+    primaryid: String,
+    /// The passage where the query's words are, else the start of the item's text.
     excerpt: String,
     excerpt_highlights: Vec<ExcerptHighlight>,
+    /// The first two sentences of the item's text.
+    first_sentences: String,
+    first_sentences_highlights: Vec<ExcerptHighlight>,
+    #[schema(value_type = Option<String>)]
+    summary: Option<String>,
+    summary_highlights: Vec<ExcerptHighlight>,
+    flags: &'static str,
+    /// No quickview yet.
+    has_html_version: bool,
+    has_mobile_html_version: bool,
     score: f32,
+    /// The score as a percentage of the page's best.
+    percent_score: f32,
+    #[schema(value_type = Option<Object>)]
+    ranking_info: Option<Value>,
+    rating: u8,
+    is_top_result: bool,
+    is_recommendation: bool,
+    is_user_action_view: bool,
+    absent_terms: Vec<String>,
+    #[schema(value_type = Option<Object>)]
+    parent_result: Option<Value>,
+    #[schema(value_type = Vec<Object>)]
+    child_results: Vec<Value>,
+    total_number_of_child_results: u32,
+    search_uid: String,
     /// The item's metadata and the standard fields (`uri`, `source`, `date`, …).
     #[schema(value_type = Object)]
     raw: serde_json::Map<String, Value>,
@@ -182,24 +287,72 @@ pub struct ExcerptHighlight {
     length: usize,
 }
 
-impl From<SearchHit> for SearchResult {
-    fn from(hit: SearchHit) -> SearchResult {
+impl SearchResult {
+    fn new(hit: SearchHit, terms: &[String], top_score: f32, search_uid: &str) -> SearchResult {
+        let highlights = |ranges: Vec<intake_index::search::Highlight>| {
+            ranges.into_iter().map(|h| ExcerptHighlight { offset: h.offset, length: h.length }).collect()
+        };
         SearchResult {
+            title_highlights: word_highlights(&hit.title, terms),
             title: hit.title,
             uri: hit.uri,
+            printable_uri_highlights: Vec::new(),
             printable_uri: hit.printable_uri,
             click_uri: hit.click_uri,
+            primaryid: hit.unique_id.clone(),
             unique_id: hit.unique_id,
             excerpt: hit.excerpt,
-            excerpt_highlights: hit
-                .excerpt_highlights
-                .into_iter()
-                .map(|h| ExcerptHighlight { offset: h.offset, length: h.length })
-                .collect(),
+            excerpt_highlights: highlights(hit.excerpt_highlights),
+            first_sentences_highlights: word_highlights(&hit.first_sentences, terms),
+            first_sentences: hit.first_sentences,
+            summary: None,
+            summary_highlights: Vec::new(),
+            flags: "",
+            has_html_version: false,
+            has_mobile_html_version: false,
+            percent_score: if top_score > 0.0 { (hit.score / top_score * 100.0).min(100.0) } else { 0.0 },
             score: hit.score,
+            ranking_info: None,
+            rating: 3,
+            is_top_result: false,
+            is_recommendation: false,
+            is_user_action_view: false,
+            absent_terms: Vec::new(),
+            parent_result: None,
+            child_results: Vec::new(),
+            total_number_of_child_results: 0,
+            search_uid: search_uid.to_string(),
             raw: hit.raw,
         }
     }
+}
+
+/// The words of `q` worth highlighting: runs of letters and digits, lowercased, without the query syntax's
+/// operators; each once, at most 64.
+fn query_terms(q: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let word = word.to_lowercase();
+        if !matches!(word.as_str(), "and" | "or" | "not" | "near") && !terms.contains(&word) && terms.len() < 64 {
+            terms.push(word);
+        }
+    }
+    terms
+}
+
+/// Where the query's words are in `text`, as whole words: offsets and lengths in characters.
+fn word_highlights(text: &str, terms: &[String]) -> Vec<ExcerptHighlight> {
+    let mut highlights = Vec::new();
+    let mut offset = 0;
+    for word in text.split_inclusive(|c: char| !c.is_alphanumeric()) {
+        let letters: String = word.chars().take_while(|c| c.is_alphanumeric()).collect();
+        let length = letters.chars().count();
+        if length > 0 && terms.contains(&letters.to_lowercase()) {
+            highlights.push(ExcerptHighlight { offset, length });
+        }
+        offset += word.chars().count();
+    }
+    highlights
 }
 
 /// What a JSON value is, for messages.

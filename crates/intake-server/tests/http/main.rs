@@ -14,6 +14,7 @@ mod items;
 mod openapi;
 mod platform;
 mod quotas;
+mod search;
 mod security;
 mod security_property;
 mod streams;

@@ -1,0 +1,64 @@
+//! The Search API v2 as Coveo's UI kit reads it: every key Headless and Atomic read on an answer and on a result
+//! (`../shared/spec/search-api.md` §3), with what Intake has for them.
+
+use crate::common;
+
+use common::TestServer;
+use serde_json::json;
+
+#[tokio::test]
+async fn an_answer_has_every_key_headless_reads() {
+    let s = TestServer::start().await;
+    let crane = "<html><head><title>Harbour crane manual</title></head><body><p>The harbour crane lifts forty \
+                 tons. Check its cables daily! Never lift people.</p></body></html>";
+    let boat = "<html><head><title>Boats</title></head><body><p>A boat moored by the crane, with cables, \
+                and a long story about the sea, the wind, the tides and the gulls.</p></body></html>";
+    for (id, html) in [("https://example.com/crane", crane), ("https://example.com/boat", boat)] {
+        let body = json!({"data": html, "fileExtension": ".html"});
+        assert_eq!(s.put_item(id, &body, "").await.status(), 202);
+    }
+    s.settle().await;
+
+    let found = s.search(json!({"q": "Crane AND cables"})).await;
+    assert_eq!((found["totalCount"].as_u64(), found["totalCountFiltered"].as_u64()), (Some(2), Some(2)), "{found}");
+    for key in [
+        "facets",
+        "triggers",
+        "queryCorrections",
+        "groupByResults",
+        "categoryFacets",
+        "suggestedFacets",
+        "refinedKeywords",
+        "warnings",
+    ] {
+        assert_eq!(found[key], json!([]), "{key}");
+    }
+    assert_eq!(found["termsToHighlight"], json!({"crane": [], "cables": []}), "the operator is not a term");
+    assert_eq!(found["phrasesToHighlight"], json!({}));
+    assert_eq!(found["extendedResults"], json!({}));
+    assert_eq!(found["generateAutomaticFacets"], json!({"facets": []}));
+    assert_eq!(found["questionAnswer"]["answerFound"], false);
+    assert_eq!((found["apiVersion"].as_u64(), found["splitTestRun"].as_str()), (Some(2), Some("")));
+    assert!(found["pipeline"].is_string() && found["requestDuration"].is_u64());
+    let search_uid = found["searchUid"].as_str().unwrap();
+    assert!(!search_uid.is_empty());
+
+    let hit = &found["results"][0];
+    assert_eq!(hit["uri"], "https://example.com/crane", "{found}");
+    assert_eq!(hit["titleHighlights"], json!([{"offset": 8, "length": 5}]), "'crane' in 'Harbour crane manual'");
+    assert_eq!(hit["firstSentences"], "The harbour crane lifts forty tons. Check its cables daily!");
+    assert_eq!(hit["firstSentencesHighlights"], json!([{"offset": 12, "length": 5}, {"offset": 46, "length": 6}]));
+    assert_eq!(hit["percentScore"], 100.0);
+    let second = found["results"][1]["percentScore"].as_f64().unwrap();
+    assert!(second > 0.0 && second < 100.0, "{second}");
+    assert_eq!((hit["searchUid"].as_str(), hit["primaryid"].as_str()), (Some(search_uid), hit["uniqueId"].as_str()));
+    assert_eq!((hit["rating"].as_u64(), hit["hasHtmlVersion"].as_bool()), (Some(3), Some(false)));
+    assert_eq!((hit["childResults"].clone(), hit["totalNumberOfChildResults"].as_u64()), (json!([]), Some(0)));
+    for key in ["summary", "rankingInfo", "parentResult"] {
+        assert!(hit[key].is_null(), "{key}");
+    }
+    for key in ["isTopResult", "isRecommendation", "isUserActionView"] {
+        assert_eq!(hit[key], false, "{key}");
+    }
+    assert!(hit["raw"].is_object() && hit["flags"].is_string() && hit["absentTerms"].is_array());
+}
