@@ -439,8 +439,8 @@ fn first_sentences(text: &str) -> String {
     let ends: Vec<usize> = window
         .char_indices()
         .filter(|(i, c)| {
-            let after = &window[i + 1..];
-            matches!(c, '.' | '!' | '?') && (after.is_empty() || after.starts_with(char::is_whitespace))
+            // A sentence's end is ASCII: the next byte starts a character.
+            matches!(c, '.' | '!' | '?') && window[i + 1..].chars().next().is_none_or(char::is_whitespace)
         })
         .map(|(i, _)| i + 1)
         .take(2)
@@ -492,6 +492,9 @@ mod tests {
         assert_eq!(first_sentences("One. Two! Three? Four."), "One. Two!");
         assert_eq!(first_sentences("  v1.2 is out. It is faster."), "v1.2 is out. It is faster.");
         assert_eq!(first_sentences("no end at all"), "no end at all");
+        assert_eq!(first_sentences("Café ’quoted’ © 2022. Zoë’s “text”! More."), "Café ’quoted’ © 2022. Zoë’s “text”!");
+        let wide = "é".repeat(400);
+        assert_eq!(first_sentences(&wide).chars().count(), FIRST_SENTENCES_CHARS, "cut at a character");
         let long = "word ".repeat(100);
         let cut = first_sentences(&long);
         assert!(cut.len() <= FIRST_SENTENCES_CHARS && cut.ends_with("word"), "{cut}");
