@@ -78,6 +78,7 @@ pub async fn run_search(
     principal.authorize(&organization_id, &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"))?;
     let viewer = viewer(&state, &principal, &organization_id, params.flag("viewAllContent")?)?;
     let q = params.text("q")?.unwrap_or_default();
+    let fields_to_include = params.field_names("fieldsToInclude")?;
     let request = SearchRequest {
         q: q.clone(),
         aq: with_token_filter(params.text("aq")?.unwrap_or_default(), &principal),
@@ -114,8 +115,16 @@ pub async fn run_search(
     let duration = started.elapsed().as_millis() as u64;
     let terms = query_terms(&q);
     let top_score = response.results.iter().map(|hit| hit.score).fold(0.0f32, f32::max);
-    let results =
-        response.results.into_iter().map(|hit| SearchResult::new(hit, &terms, top_score, &request_id.0)).collect();
+    let results = response
+        .results
+        .into_iter()
+        .map(|mut hit| {
+            if let Some(fields) = &fields_to_include {
+                hit.raw.retain(|name, _| fields.contains(name));
+            }
+            SearchResult::new(hit, &terms, top_score, &request_id.0)
+        })
+        .collect();
     let answer = SearchAnswer {
         total_count: response.total_count,
         total_count_filtered: response.total_count_filtered,
@@ -145,6 +154,8 @@ pub struct SearchQuery {
     number_of_results: Option<u32>,
     /// `relevancy`, `date descending` or `date ascending`.
     sort_criteria: Option<String>,
+    /// The fields each result's `raw` holds (`@` optional); all of them when absent or empty.
+    fields_to_include: Option<Vec<String>>,
     /// Needed with the master key when the server has several organizations.
     organization_id: Option<String>,
     /// See every item, whatever its permissions (needs SEARCH_API VIEW_ALL_CONTENT).
@@ -488,6 +499,34 @@ impl Params<'_> {
             Some(Value::Null) | None => Ok(self.query.get(name)?.map(str::to_string)),
             Some(other) => Err(ApiError::invalid_parameter(name, &other.to_string(), "it must be a string")),
         }
+    }
+
+    /// A list of field names (a JSON array of strings, or in the query string a JSON array or a comma list), each
+    /// without its `@`, lower-cased; `None` when absent or empty.
+    fn field_names(&self, name: &str) -> Result<Option<HashSet<String>>, ApiError> {
+        const MAX_NAMES: usize = 1_000;
+        let expected = "it must be an array of at most 1,000 field names such as [\"@author\", \"filetype\"]";
+        let names: Vec<String> = match self.body.get(name) {
+            Some(Value::Array(items)) => {
+                items.iter().map(|item| item.as_str().map(str::to_string)).collect::<Option<_>>().ok_or_else(|| {
+                    ApiError::invalid_parameter(name, &Value::Array(items.clone()).to_string(), expected)
+                })?
+            }
+            Some(Value::Null) | None => match self.query.get(name)? {
+                Some(text) if text.trim_start().starts_with('[') => {
+                    serde_json::from_str(text).map_err(|_| ApiError::invalid_parameter(name, text, expected))?
+                }
+                Some(text) => text.split(',').map(str::to_string).collect(),
+                None => Vec::new(),
+            },
+            Some(other) => return Err(ApiError::invalid_parameter(name, &other.to_string(), expected)),
+        };
+        if names.len() > MAX_NAMES {
+            return Err(ApiError::invalid_parameter(name, &format!("{} names", names.len()), expected));
+        }
+        let names: HashSet<String> =
+            names.iter().map(|n| n.trim().trim_start_matches('@').to_lowercase()).filter(|n| !n.is_empty()).collect();
+        Ok((!names.is_empty()).then_some(names))
     }
 
     fn flag(&self, name: &str) -> Result<bool, ApiError> {

@@ -4,6 +4,7 @@
 use crate::common;
 
 use common::TestServer;
+use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
@@ -61,4 +62,30 @@ async fn an_answer_has_every_key_headless_reads() {
         assert_eq!(hit[key], false, "{key}");
     }
     assert!(hit["raw"].is_object() && hit["flags"].is_string() && hit["absentTerms"].is_array());
+}
+
+#[tokio::test]
+async fn fields_to_include_trims_raw_to_the_fields_asked() {
+    let s = TestServer::start().await;
+    let body = json!({"data": "the harbour crane", "author": "Ada", "category": "cranes", "rank": 3});
+    assert_eq!(s.put_item("https://example.com/crane", &body, "").await.status(), 202);
+    s.settle().await;
+
+    let found = s.search(json!({"q": "crane", "fieldsToInclude": ["@author", "RANK", "uri", "absent"]})).await;
+    assert_eq!(found["results"][0]["raw"], json!({"author": "Ada", "rank": 3, "uri": "https://example.com/crane"}));
+    let everything = s.search(json!({"q": "crane", "fieldsToInclude": []})).await;
+    assert_eq!(everything["results"][0]["raw"]["category"], "cranes", "an empty list asks for every field");
+    let path = format!(
+        "/rest/search/v2?organizationId={}&viewAllContent=true&q=crane&fieldsToInclude=category,%40author",
+        s.org
+    );
+    let from_query: serde_json::Value =
+        s.request(Method::GET, &s.url(&path)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(from_query["results"][0]["raw"], json!({"author": "Ada", "category": "cranes"}));
+
+    let search = s.url(&format!("/rest/search/v2?organizationId={}", s.org));
+    let refused =
+        s.request(Method::POST, &search).json(&json!({"fieldsToInclude": ["author", 3]})).send().await.unwrap();
+    common::assert_error(refused, 412, "INVALID_PARAMETER", &["fieldsToInclude", "array of at most 1,000 field names"])
+        .await;
 }
