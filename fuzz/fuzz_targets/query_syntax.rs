@@ -1,4 +1,5 @@
-//! The `q` / `aq` parser: any text parses or fails with a position, and stays within the limits.
+//! The expression parser: any text parses or fails with a position, and stays within the limits, with every
+//! option on and off.
 #![no_main]
 
 use intake_index::syntax::{self, Expr, MAX_DEPTH, MAX_TERMS};
@@ -15,15 +16,21 @@ fn measure(expr: &Expr) -> (usize, usize) {
             (depth + 1, terms)
         }
         Expr::Field { values, .. } => (0, values.len()),
-        Expr::Text(_) => (0, 1),
+        Expr::Text(_) | Expr::Wildcard(_) => (0, 1),
+        Expr::Near { .. } => (0, 2),
+        Expr::Exists(_) => (0, 0),
     }
 }
 
 fuzz_target!(|text: &str| {
-    if let Ok(Some(expr)) = syntax::parse(text) {
-        let (depth, terms) = measure(&expr);
-        assert!(depth <= MAX_DEPTH, "depth {depth}");
-        assert!(terms <= MAX_TERMS, "{terms} terms");
+    let all = syntax::Options { wildcards: true, question_mark: true, lowercase_operators: true };
+    for options in [syntax::Options::default(), all] {
+        if let Ok(Some(expr)) = syntax::parse_with(text, options) {
+            let (depth, terms) = measure(&expr);
+            assert!(depth <= MAX_DEPTH, "depth {depth}");
+            // A NEAR chain counts its middle words twice.
+            assert!(terms <= 2 * MAX_TERMS, "{terms} terms");
+        }
     }
     let _ = syntax::plain_words(text);
 });

@@ -1,4 +1,5 @@
-//! The evaluator: `q` and `aq` (the input split at its first newline) run against a small real index.
+//! The evaluator: `q`, `aq`, `cq`, `dq` and `sortCriteria` (the input's first five lines) run against a small real
+//! index, with wildcards on when `q` has a `*`.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -79,13 +80,21 @@ fn fixture() -> &'static Fixture {
 }
 
 fuzz_target!(|input: &str| {
-    let (q, aq) = input.split_once('\n').unwrap_or((input, ""));
+    let mut lines = input.splitn(5, '\n');
+    let mut next = || lines.next().unwrap_or("").to_string();
+    let (q, aq, cq, dq, sort) = (next(), next(), next(), next(), next());
     let fixture = fixture();
+    let wildcards = q.contains('*');
     let request = SearchRequest {
-        q: q.to_string(),
-        aq: aq.to_string(),
+        syntax: intake_index::syntax::Options { wildcards, question_mark: wildcards, lowercase_operators: wildcards },
+        q,
+        aq,
+        cq,
+        dq,
+        sort: intake_index::SortCriteria::parse(&sort).unwrap_or_default(),
         number_of_results: 5,
         field_types: fixture.field_types.clone(),
+        now_ms: 1_700_000_000_000,
         ..Default::default()
     };
     let index = &fixture.index;

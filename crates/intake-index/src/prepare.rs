@@ -9,11 +9,14 @@ use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::LogResult;
 use intake_model::{OrderingId, limits};
 use serde_json::{Map, Value};
+use tantivy::schema::OwnedValue;
 use tantivy::{DateTime, TantivyDocument};
 
 use crate::convert::Budget;
 use crate::extract::{ContentKind, content_kind, extract};
-use crate::schema::{Fields, TEXT_HEAD_BYTES, item_key};
+use crate::schema::{
+    FACET_STRINGS, Fields, MAX_FACET_VALUE_BYTES, MAX_FACET_VALUES, STANDARD_NUMBERS, TEXT_HEAD_BYTES, item_key,
+};
 use crate::security::IdentityGraph;
 use intake_model::dates::parse_date_ms;
 use intake_model::permissions::{PermissionLevel, PermissionSet};
@@ -282,6 +285,7 @@ impl ItemParts {
         doc.add_i64(fields.ordering_id, target.ordering_id);
         doc.add_u64(fields.live, 1);
         doc.add_text(fields.title_exact, &title);
+        let title_text = title.clone();
         doc.add_text(fields.title, title);
         let stored = if target.whole_text { &self.text } else { head(&self.text, TEXT_HEAD_BYTES) };
         doc.add_text(fields.text_head, stored);
@@ -292,10 +296,14 @@ impl ItemParts {
             &serde_json::to_vec(&typed_metadata(&self.metadata)).expect("JSON values serialize"),
         );
         doc.add_object(fields.meta_exact, exact_metadata(&self.metadata));
-        let typed = typed_values(&self.metadata, target.field_types);
-        if !typed.is_empty() {
-            doc.add_object(fields.meta_typed, typed);
-        }
+        let mut typed = typed_values(&self.metadata, target.field_types);
+        let standard = [("title", title_text.as_str()), ("source", target.source_name), ("filetype", &self.filetype)];
+        typed.insert(FACET_STRINGS.to_string(), facet_strings(&self.metadata, &standard));
+        typed.insert(
+            STANDARD_NUMBERS.to_string(),
+            OwnedValue::Object(vec![("size".to_string(), OwnedValue::U64(self.size))]),
+        );
+        doc.add_object(fields.meta_typed, typed);
         doc.add_bytes(fields.permissions, &serde_json::to_vec(&self.permissions).expect("permissions serialize"));
         if let Some(parent) = &self.parent_id {
             doc.add_text(fields.parent_id, parent);
@@ -414,6 +422,31 @@ fn typed_values(
         }
     }
     typed
+}
+
+/// Every scalar metadata value as text in its original case, and the standard `title`, `source` and `filetype`
+/// (which win over metadata of the same name): the columns facets count and string sorts read. A value is cut
+/// at [`MAX_FACET_VALUE_BYTES`], a field keeps its first [`MAX_FACET_VALUES`] values; dictionaries are left out.
+fn facet_strings(metadata: &[(String, MetaValue)], standard: &[(&str, &str)]) -> OwnedValue {
+    let mut strings: std::collections::BTreeMap<String, OwnedValue> = std::collections::BTreeMap::new();
+    for (key, value) in metadata {
+        let texts: Vec<OwnedValue> = match value {
+            MetaValue::Dict(_) => continue,
+            other => other
+                .scalars()
+                .iter()
+                .take(MAX_FACET_VALUES)
+                .map(|scalar| OwnedValue::Str(head(&scalar.to_text(), MAX_FACET_VALUE_BYTES).to_string()))
+                .collect(),
+        };
+        if !texts.is_empty() {
+            strings.insert(key.clone(), OwnedValue::Array(texts));
+        }
+    }
+    for (key, value) in standard {
+        strings.insert(key.to_string(), OwnedValue::Str(head(value, MAX_FACET_VALUE_BYTES).to_string()));
+    }
+    OwnedValue::Object(strings.into_iter().collect())
 }
 
 /// A metadata value as the declared type wants it.

@@ -19,6 +19,17 @@ pub const TEXT_TOKENIZER: &str = "en_stem";
 /// How much of an item's text is stored for excerpts.
 pub const TEXT_HEAD_BYTES: usize = 64 * 1024;
 
+/// Under `meta_typed`: every scalar metadata value and the standard `title`, `source` and `filetype` as text in
+/// their original case (`meta_typed.~s.author`), the columns that facets count and string sorts read. The `~`
+/// keeps them apart from declared fields, whose names start with a letter.
+pub const FACET_STRINGS: &str = "~s";
+/// Under `meta_typed`: the standard numbers (`size`), for sorts and range facets.
+pub const STANDARD_NUMBERS: &str = "~n";
+/// The longest facet value kept, in bytes (longer values are cut at a character).
+pub const MAX_FACET_VALUE_BYTES: usize = 4096;
+/// The most values of one field an item contributes to facets.
+pub const MAX_FACET_VALUES: usize = 256;
+
 /// Handles of every field.
 #[derive(Debug, Clone)]
 pub struct Fields {
@@ -40,7 +51,8 @@ pub struct Fields {
     pub meta: Field,
     /// Metadata values as lower-cased text under lower-cased keys, for field queries.
     pub meta_exact: Field,
-    /// Metadata of declared numeric and date fields, typed (dates as epoch ms), for range queries.
+    /// Metadata of declared numeric and date fields, typed (dates as epoch ms), for range queries; and under
+    /// [`FACET_STRINGS`] and [`STANDARD_NUMBERS`] the columns of facets and sorts. Fast only, not indexed.
     pub meta_typed: Field,
     /// Permission levels as JSON, stored for permission-trimmed search.
     pub permissions: Field,

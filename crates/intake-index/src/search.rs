@@ -1,29 +1,29 @@
-//! Search over an organization's index: `q` (free text), `aq` (field expressions), paging, sorting, and
-//! results in the shape of Coveo's Search API v2.
+//! Search over an organization's index: Coveo's expression `((q aq) OR dq) cq`, paging, sorting, and results in
+//! the shape of Coveo's Search API v2.
 //!
 //! Every count and every page covers only what the searcher may see: the permission filter
 //! ([`crate::security::trim`]) is one more required clause of the query.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
-use intake_model::{ApiError, ErrorCode, FieldType};
+use intake_model::ApiError;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::collector::Count;
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DateTime, DocAddress, Index, Order, Searcher, TantivyDocument, Term};
+use tantivy::{Index, Searcher, TantivyDocument, Term};
 
 use crate::prepare::FieldTypes;
+use crate::query::QueryBuilder;
 use crate::schema::Fields;
 use crate::security::{PermissionTables, Viewer};
-use crate::syntax::{self, Expr, Op, SyntaxError};
-use intake_model::dates::{parse_date_ms, parse_day};
+use crate::sort::{SortCriteria, top_docs};
+use crate::syntax::Options;
 
 /// The most results one page may hold, and the deepest page start (bounded memory per query).
-pub const MAX_RESULTS_PER_PAGE: usize = 1000;
+pub const MAX_RESULTS_PER_PAGE: usize = 2000;
 pub const MAX_FIRST_RESULT: usize = 100_000;
 const EXCERPT_CHARS: usize = 200;
 
@@ -32,37 +32,46 @@ pub const FIRST_SENTENCES_CHARS: usize = 300;
 /// The most stored bytes (metadata, text head, title…) one page of results may hold.
 pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SearchRequest {
     pub q: String,
+    /// `enableQuerySyntax`: `q` is an expression (operators, phrases, fields), or only words.
+    pub enable_query_syntax: bool,
+    /// What `q`'s syntax allows beyond the default (`wildcards`, `questionMark`, `lowercaseOperators`).
+    pub syntax: Options,
     pub aq: String,
+    pub cq: String,
+    pub dq: String,
+    /// A search token's filter: ANDed with `cq`, so `dq` cannot reach past it.
+    pub filter: String,
     pub first_result: usize,
     pub number_of_results: usize,
-    pub sort: Sort,
+    pub sort: SortCriteria,
     /// The organization's declared fields: comparisons on numeric and date fields are typed ranges.
     pub field_types: FieldTypes,
     /// Who searches: what they may see.
     pub viewer: Viewer,
+    /// Now, for relative dates (`@date>=now-7d`).
+    pub now_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Sort {
-    #[default]
-    Relevancy,
-    DateDescending,
-    DateAscending,
-}
-
-impl Sort {
-    /// Coveo's `sortCriteria`: `relevancy`, `date descending`, `date ascending` (`@date` too).
-    pub fn parse(text: &str) -> Option<Sort> {
-        let folded = text.trim().to_ascii_lowercase().replace('@', "");
-        Some(match folded.as_str() {
-            "" | "relevancy" | "score" => Sort::Relevancy,
-            "date descending" | "datedescending" | "date" => Sort::DateDescending,
-            "date ascending" | "dateascending" => Sort::DateAscending,
-            _ => return None,
-        })
+impl Default for SearchRequest {
+    fn default() -> SearchRequest {
+        SearchRequest {
+            q: String::new(),
+            enable_query_syntax: true,
+            syntax: Options::default(),
+            aq: String::new(),
+            cq: String::new(),
+            dq: String::new(),
+            filter: String::new(),
+            first_result: 0,
+            number_of_results: 10,
+            sort: SortCriteria::default(),
+            field_types: FieldTypes::default(),
+            viewer: Viewer::default(),
+            now_ms: 0,
+        }
     }
 }
 
@@ -104,40 +113,24 @@ pub fn search(
     permissions: &Arc<PermissionTables>,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
-    let builder = QueryBuilder::new(index, fields, &request.field_types);
-    let text_query = builder.free_text(&request.q)?;
-    let filter = match syntax::parse(&request.aq).map_err(|e| invalid_expression("aq", e))? {
-        Some(expr) => builder.expression(&expr, Scope::Advanced)?,
-        None => None,
-    };
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-        vec![(Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(fields.live, 1), IndexRecordOption::Basic)))];
-    if let Some(text) = &text_query {
-        clauses.push((Occur::Must, text.box_clone()));
-    }
-    if let Some(filter) = filter {
-        clauses.push((Occur::Must, filter));
-    }
+    let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, request.now_ms);
+    let query_syntax = request.enable_query_syntax.then_some(request.syntax);
+    let text_query = builder.free_text(&request.q, query_syntax)?;
+    let query = matching(&builder, text_query.as_deref(), request)?;
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+        (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(fields.live, 1), IndexRecordOption::Basic))),
+        (Occur::Must, query),
+    ];
     if let Some(visible) = permissions.visible_to(&request.viewer) {
         clauses.push((Occur::Must, Box::new(visible)));
     }
     let query = BooleanQuery::new(clauses);
-    let limit = request.number_of_results;
-    let offset = request.first_result;
     let total = searcher.search(&query, &Count).map_err(internal)?;
-    let addresses: Vec<(f32, DocAddress)> = if limit == 0 {
+    let addresses = if request.number_of_results == 0 {
         Vec::new()
     } else {
-        let top = TopDocs::with_limit(limit).and_offset(offset);
-        match request.sort {
-            Sort::Relevancy => searcher.search(&query, &top).map_err(internal)?,
-            Sort::DateDescending | Sort::DateAscending => {
-                let order = if request.sort == Sort::DateAscending { Order::Asc } else { Order::Desc };
-                let dated: Vec<(DateTime, DocAddress)> =
-                    searcher.search(&query, &top.order_by_fast_field("date", order)).map_err(internal)?;
-                dated.into_iter().map(|(_, address)| (1.0, address)).collect()
-            }
-        }
+        let (offset, limit) = (request.first_result, request.number_of_results);
+        top_docs(searcher, &query, &request.sort, &request.field_types, offset, limit).map_err(internal)?
     };
     let snippets = match &text_query {
         Some(text) => Some(SnippetGenerator::create(searcher, text.as_ref(), fields.body).map_err(internal)?),
@@ -162,6 +155,35 @@ pub fn search(
     Ok(SearchResponse { total_count: total, total_count_filtered: total, results })
 }
 
+/// Coveo's final expression, `((q aq) OR dq) cq`, with a search token's filter ANDed to `cq`. `q` alone scores;
+/// the other expressions filter. Empty parts drop out; all of them empty is every item.
+fn matching(
+    builder: &QueryBuilder<'_>,
+    text_query: Option<&dyn Query>,
+    request: &SearchRequest,
+) -> Result<Box<dyn Query>, ApiError> {
+    let filter = |query: Box<dyn Query>| -> Box<dyn Query> { Box::new(ConstScoreQuery::new(query, 0.0)) };
+    let and = |parts: Vec<Box<dyn Query>>| -> Option<Box<dyn Query>> {
+        match parts.len() {
+            0 => None,
+            1 => parts.into_iter().next(),
+            _ => Some(Box::new(BooleanQuery::new(parts.into_iter().map(|q| (Occur::Must, q)).collect()))),
+        }
+    };
+    let aq = builder.advanced(&request.aq, "aq")?.map(filter);
+    let basic = and(text_query.map(|q| q.box_clone()).into_iter().chain(aq).collect());
+    let dq = builder.advanced(&request.dq, "dq")?;
+    let matched: Option<Box<dyn Query>> = match (basic, dq) {
+        (Some(basic), Some(dq)) => Some(Box::new(BooleanQuery::new(vec![(Occur::Should, basic), (Occur::Should, dq)]))),
+        // An empty basic expression is every item, and every item OR dq is every item.
+        (basic, _) => basic,
+    };
+    let cq = builder.advanced(&request.cq, "cq")?.map(filter);
+    let token_filter = builder.advanced(&request.filter, "the search token's filter")?.map(filter);
+    let constant = cq.into_iter().chain(token_filter);
+    Ok(and(matched.into_iter().chain(constant).collect()).unwrap_or_else(|| Box::new(AllQuery)))
+}
+
 /// What a stored document weighs (its text and byte values).
 fn stored_bytes(doc: &TantivyDocument) -> usize {
     doc.field_values()
@@ -171,213 +193,6 @@ fn stored_bytes(doc: &TantivyDocument) -> usize {
 
 fn internal(e: tantivy::TantivyError) -> ApiError {
     ApiError::internal(format!("the search failed: {e}"))
-}
-
-/// An expression over one of the limits, or malformed, as the client's error.
-fn invalid_expression(parameter: &str, error: SyntaxError) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'{parameter}' is not valid: {error}."))
-}
-
-/// Where a bare word of an expression is looked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    /// `q`: the title (boosted) and the body.
-    FreeText,
-    /// `aq`: the body.
-    Advanced,
-}
-
-/// Builds tantivy queries from `q` and `aq` for one index.
-struct QueryBuilder<'a> {
-    fields: &'a Fields,
-    field_types: &'a FieldTypes,
-    /// Phrases over the title (boosted) and the body, for `q`.
-    free_text: QueryParser,
-    /// Phrases over the body, for words of `aq`.
-    body: QueryParser,
-    title: QueryParser,
-}
-
-impl<'a> QueryBuilder<'a> {
-    fn new(index: &Index, fields: &'a Fields, field_types: &'a FieldTypes) -> QueryBuilder<'a> {
-        let mut free_text = QueryParser::for_index(index, vec![fields.title, fields.body]);
-        free_text.set_field_boost(fields.title, 2.0);
-        QueryBuilder {
-            fields,
-            field_types,
-            free_text,
-            body: QueryParser::for_index(index, vec![fields.body]),
-            title: QueryParser::for_index(index, vec![fields.title]),
-        }
-    }
-
-    /// `q`: free text over title and body, in the query syntax; when it does not parse, its words as plain
-    /// words. The limits hold either way.
-    fn free_text(&self, q: &str) -> Result<Option<Box<dyn Query>>, ApiError> {
-        let expr = match syntax::parse(q) {
-            Ok(expr) => expr,
-            Err(error) if error.over_limit => return Err(invalid_expression("q", error)),
-            Err(_) => {
-                let words = syntax::plain_words(q).map_err(|e| invalid_expression("q", e))?;
-                (!words.is_empty()).then(|| Expr::And(words.into_iter().map(Expr::Text).collect()))
-            }
-        };
-        match expr {
-            Some(expr) => self.expression(&expr, Scope::FreeText),
-            None => Ok(None),
-        }
-    }
-
-    /// The query of an expression; `None` when it holds nothing to search for (words that are only
-    /// punctuation), so it neither narrows nor empties what it is combined with. Recursion follows the
-    /// expression's nesting, which the parser bounds.
-    fn expression(&self, expr: &Expr, scope: Scope) -> Result<Option<Box<dyn Query>>, ApiError> {
-        let all = |items: &[Expr], occur: Occur| -> Result<Option<Box<dyn Query>>, ApiError> {
-            let mut clauses = Vec::with_capacity(items.len());
-            for item in items {
-                if let Some(query) = self.expression(item, scope)? {
-                    clauses.push((occur, query));
-                }
-            }
-            Ok(match clauses.len() {
-                0 => None,
-                1 => clauses.pop().map(|(_, query)| query),
-                _ => Some(Box::new(BooleanQuery::new(clauses))),
-            })
-        };
-        Ok(match expr {
-            Expr::And(items) => all(items, Occur::Must)?,
-            Expr::Or(items) => all(items, Occur::Should)?,
-            Expr::Not(inner) => self.expression(inner, scope)?.map(negate),
-            Expr::Text(word) => match scope {
-                Scope::FreeText => phrase(&self.free_text, word),
-                Scope::Advanced => phrase(&self.body, word),
-            },
-            Expr::Field { name, op, values } => {
-                let mut any: Vec<(Occur, Box<dyn Query>)> = values
-                    .iter()
-                    .map(|v| Ok((Occur::Should, self.comparison(name, *op, v)?)))
-                    .collect::<Result<_, ApiError>>()?;
-                let query: Box<dyn Query> =
-                    if any.len() == 1 { any.remove(0).1 } else { Box::new(BooleanQuery::new(any)) };
-                Some(if *op == Op::NotEqual { negate(query) } else { query })
-            }
-        })
-    }
-
-    /// One `@name op value`.
-    fn comparison(&self, name: &str, op: Op, value: &str) -> Result<Box<dyn Query>, ApiError> {
-        let fields = self.fields;
-        let exact = |field: Field, value: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
-        };
-        let lower = value.to_lowercase();
-        if let Some(field_type) = self.field_types.get(name).copied().filter(|t| t.is_numeric()) {
-            return self.typed_comparison(name, field_type, op, value);
-        }
-        match (name, op) {
-            ("date" | "sysdate", _) => {
-                let (start, end) = date_interval(name, value)?;
-                let term = |ms: i64| Term::from_field_date(fields.date, DateTime::from_timestamp_millis(ms));
-                Ok(comparison_range(op, term(start), term(end)))
-            }
-            (_, Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual) => Err(ApiError::new(
-                ErrorCode::InvalidQuerySyntax,
-                format!(
-                    "'aq' compares @{name} with {op}, but @{name} is not a declared numeric or date field; declare it \
-                         (POST /rest/organizations/{{org}}/indexes/fields/batch/create) or use == and <>."
-                ),
-            )),
-            ("uri" | "sysuri", _) => Ok(exact(fields.uri, value)),
-            ("title" | "systitle", Op::Contains) => {
-                Ok(phrase(&self.title, value).unwrap_or_else(|| Box::new(EmptyQuery)))
-            }
-            ("title" | "systitle", _) => Ok(exact(fields.title_exact, &lower)),
-            ("source" | "syssource", _) => Ok(exact(fields.source_name, &lower)),
-            ("filetype" | "sysfiletype", _) => Ok(exact(fields.filetype, lower.trim_start_matches('.'))),
-            (meta, _) => {
-                let mut term = Term::from_field_json_path(fields.meta_exact, meta, false);
-                term.append_type_and_str(&lower);
-                Ok(Box::new(TermQuery::new(term, IndexRecordOption::Basic)))
-            }
-        }
-    }
-}
-
-/// The words of `text` in that order, in the parser's fields; `None` when `text` has no word to look for.
-fn phrase(parser: &QueryParser, text: &str) -> Option<Box<dyn Query>> {
-    let query = parser.parse_query(&format!("\"{}\"", text.replace(['"', '\\'], " "))).ok()?;
-    let mut terms = 0;
-    query.query_terms(&mut |_, _| terms += 1);
-    (terms > 0).then_some(query)
-}
-
-fn negate(query: Box<dyn Query>) -> Box<dyn Query> {
-    Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn Query>), (Occur::MustNot, query)]))
-}
-
-/// The range a comparison covers, for a value spanning `[lo, hi]` (a whole day, or one number).
-fn comparison_range(op: Op, lo: Term, hi: Term) -> Box<dyn Query> {
-    let (lower, upper) = match op {
-        Op::Exact | Op::Contains | Op::NotEqual => (Bound::Included(lo), Bound::Included(hi)),
-        Op::Greater => (Bound::Excluded(hi), Bound::Unbounded),
-        Op::GreaterOrEqual => (Bound::Included(lo), Bound::Unbounded),
-        Op::Less => (Bound::Unbounded, Bound::Excluded(lo)),
-        Op::LessOrEqual => (Bound::Unbounded, Bound::Included(hi)),
-    };
-    Box::new(RangeQuery::new(lower, upper))
-}
-
-/// The milliseconds a date value covers, inclusive: a day (`2024/01/02`) is the whole UTC day.
-fn date_interval(name: &str, value: &str) -> Result<(i64, i64), ApiError> {
-    if let Some((start, next_day)) = parse_day(value) {
-        return Ok((start, next_day - 1));
-    }
-    let ms = parse_date_ms(value).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidQuerySyntax,
-            format!("'aq' compares @{name} with '{value}', which is not a date; use 2024/01/02, 2024-01-02 or 2024-01-02T03:04:05Z."),
-        )
-    })?;
-    Ok((ms, ms))
-}
-
-impl QueryBuilder<'_> {
-    /// A comparison on a declared LONG, LONG_64, DOUBLE or DATE field, over its typed values.
-    fn typed_comparison(
-        &self,
-        name: &str,
-        field_type: FieldType,
-        op: Op,
-        value: &str,
-    ) -> Result<Box<dyn Query>, ApiError> {
-        let not_a = |kind: &str| {
-            ApiError::new(
-                ErrorCode::InvalidQuerySyntax,
-                format!("'aq' compares @{name} ({}) with '{value}', which is not {kind}.", field_type.as_str()),
-            )
-        };
-        let term = || Term::from_field_json_path(self.fields.meta_typed, name, false);
-        let (mut lo, mut hi) = (term(), term());
-        match field_type {
-            FieldType::Double => {
-                let v: f64 = value.trim().parse().map_err(|_| not_a("a number"))?;
-                lo.append_type_and_fast_value(v);
-                hi.append_type_and_fast_value(v);
-            }
-            FieldType::Date => {
-                let (start, end) = date_interval(name, value)?;
-                lo.append_type_and_fast_value(start);
-                hi.append_type_and_fast_value(end);
-            }
-            _ => {
-                let v: i64 = value.trim().parse().map_err(|_| not_a("an integer"))?;
-                lo.append_type_and_fast_value(v);
-                hi.append_type_and_fast_value(v);
-            }
-        }
-        Ok(comparison_range(op, lo, hi))
-    }
 }
 
 fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, snippets: Option<&SnippetGenerator>) -> SearchHit {
@@ -478,14 +293,6 @@ fn excerpt(doc: &TantivyDocument, fields: &Fields, snippets: Option<&SnippetGene
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sort_criteria_spellings() {
-        assert_eq!(Sort::parse("Date Descending"), Some(Sort::DateDescending));
-        assert_eq!(Sort::parse("@date ascending"), Some(Sort::DateAscending));
-        assert_eq!(Sort::parse("relevancy"), Some(Sort::Relevancy));
-        assert_eq!(Sort::parse("size"), None);
-    }
 
     #[test]
     fn first_sentences_are_two_sentences_or_a_cut_at_a_word() {

@@ -1,6 +1,6 @@
 //! The ordering rules and search, against a real on-disk tantivy index.
 
-use intake_index::search::{SearchRequest, Sort, search};
+use intake_index::search::{SearchRequest, search};
 use intake_index::security::Viewer;
 use intake_index::{BatchProgress, ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
 use intake_model::FieldType;
@@ -66,7 +66,6 @@ fn find_typed(index: &OrgIndex, q: &str, aq: &str, field_types: &FieldTypes) -> 
         q: q.into(),
         aq: aq.into(),
         number_of_results: 100,
-        sort: Sort::Relevancy,
         field_types: field_types.clone(),
         viewer: Viewer::All,
         ..Default::default()

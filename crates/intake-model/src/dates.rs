@@ -44,6 +44,52 @@ pub fn parse_day(text: &str) -> Option<(i64, i64)> {
     })
 }
 
+/// A relative date of Coveo's query syntax — `now`, `today` or `yesterday`, optionally followed by `+N` or `-N` and a
+/// unit (`s`, `m`, `h`, `d`, `mo`, `y`) — as the milliseconds it covers, inclusive: `now…` is an instant, `today…`
+/// and `yesterday…` a whole UTC day, moved by the offset. `None` when `text` is not one.
+pub fn relative_interval(text: &str, now_ms: i64) -> Option<(i64, i64)> {
+    let text = text.trim().to_ascii_lowercase();
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms)?;
+    let midnight = Utc.from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0)?);
+    let (base, rest, is_day) = if let Some(rest) = text.strip_prefix("now") {
+        (now, rest, false)
+    } else if let Some(rest) = text.strip_prefix("today") {
+        (midnight, rest, true)
+    } else if let Some(rest) = text.strip_prefix("yesterday") {
+        (midnight - chrono::Duration::days(1), rest, true)
+    } else {
+        return None;
+    };
+    let start = if rest.is_empty() { base } else { shift(base, rest)? };
+    let end = if is_day { start + chrono::Duration::days(1) - chrono::Duration::milliseconds(1) } else { start };
+    Some((start.timestamp_millis(), end.timestamp_millis()))
+}
+
+/// `base` moved by an offset such as `-7d`, `+2h` or `-1mo`.
+fn shift(base: DateTime<Utc>, offset: &str) -> Option<DateTime<Utc>> {
+    let (sign, rest) = match offset.as_bytes().first()? {
+        b'+' => (1i64, &offset[1..]),
+        b'-' => (-1i64, &offset[1..]),
+        _ => return None,
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let amount: i64 = rest[..digits].parse().ok().filter(|n| *n <= 100_000)?;
+    let signed = sign * amount;
+    let months = |n: i64| {
+        let magnitude = chrono::Months::new(u32::try_from(n.unsigned_abs()).ok()?);
+        if n < 0 { base.checked_sub_months(magnitude) } else { base.checked_add_months(magnitude) }
+    };
+    match &rest[digits..] {
+        "s" => base.checked_add_signed(chrono::Duration::seconds(signed)),
+        "m" => base.checked_add_signed(chrono::Duration::minutes(signed)),
+        "h" => base.checked_add_signed(chrono::Duration::hours(signed)),
+        "d" => base.checked_add_signed(chrono::Duration::days(signed)),
+        "mo" => months(signed),
+        "y" => months(signed.checked_mul(12)?),
+        _ => None,
+    }
+}
+
 /// Plausible epoch milliseconds (1970 to 2200).
 fn epoch_ms(text: &str) -> Option<i64> {
     text.parse::<i64>().ok().filter(|ms| (0..7_258_118_400_000).contains(ms))
@@ -78,5 +124,25 @@ mod tests {
         assert_eq!(parse_date_ms("2024-01-02"), Some(1_704_153_600_000));
         assert_eq!(parse_date_ms("yesterday"), None);
         assert_eq!(format_ms(expected), "2024-01-02T03:04:05.000Z");
+    }
+
+    #[test]
+    fn relative_dates_are_instants_or_days() {
+        let now = 1_704_164_645_000; // 2024-01-02T03:04:05Z
+        let day = 86_400_000;
+        let midnight = 1_704_153_600_000;
+        assert_eq!(relative_interval("now", now), Some((now, now)));
+        assert_eq!(relative_interval("NOW-7d", now), Some((now - 7 * day, now - 7 * day)));
+        assert_eq!(relative_interval("now+2h", now), Some((now + 7_200_000, now + 7_200_000)));
+        assert_eq!(relative_interval("today", now), Some((midnight, midnight + day - 1)));
+        assert_eq!(relative_interval("yesterday", now), Some((midnight - day, midnight - 1)));
+        assert_eq!(
+            relative_interval("today-1mo", now).map(|r| format_ms(r.0)),
+            Some("2023-12-02T00:00:00.000Z".into())
+        );
+        assert_eq!(relative_interval("now-1y", now).map(|r| format_ms(r.0)), Some("2023-01-02T03:04:05.000Z".into()));
+        for bad in ["now-", "now-7", "now-7w", "now7d", "tomorrow", "now-99999999999d", "nowadays"] {
+            assert_eq!(relative_interval(bad, now), None, "{bad}");
+        }
     }
 }

@@ -11,10 +11,10 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use intake_index::search::{
-    MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchHit, SearchRequest, SearchResponse, Sort, search,
-};
+use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchHit, SearchRequest, SearchResponse, search};
 use intake_index::security::{IdentityRef, Resolution, Viewer};
+use intake_index::sort::{SORT_CRITERIA_EXPECTED, SortCriteria};
+use intake_index::syntax::Options;
 use intake_model::{ApiError, ErrorCode, Privilege, QueryParams};
 use serde::Serialize;
 use serde_json::Value;
@@ -79,23 +79,30 @@ pub async fn run_search(
     let viewer = viewer(&state, &principal, &organization_id, params.flag("viewAllContent")?)?;
     let q = params.text("q")?.unwrap_or_default();
     let fields_to_include = params.field_names("fieldsToInclude")?;
+    params.text("lq")?; // Accepted: Coveo feeds it to machine learning, which Intake does not have.
     let request = SearchRequest {
         q: q.clone(),
-        aq: with_token_filter(params.text("aq")?.unwrap_or_default(), &principal),
+        enable_query_syntax: params.flag_or("enableQuerySyntax", true)?,
+        syntax: Options {
+            wildcards: params.flag("wildcards")?,
+            question_mark: params.flag("questionMark")?,
+            lowercase_operators: params.flag("lowercaseOperators")?,
+        },
+        aq: params.text("aq")?.unwrap_or_default(),
+        cq: params.text("cq")?.unwrap_or_default(),
+        dq: params.text("dq")?.unwrap_or_default(),
+        filter: token_filter(&principal),
         first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
         number_of_results: params.count("numberOfResults", MAX_RESULTS_PER_PAGE)?.unwrap_or(10),
         sort: match params.text("sortCriteria")? {
-            None => Sort::Relevancy,
-            Some(raw) => Sort::parse(&raw).ok_or_else(|| {
-                ApiError::invalid_parameter(
-                    "sortCriteria",
-                    &raw,
-                    "allowed values are relevancy, date descending and date ascending",
-                )
-            })?,
+            None => SortCriteria::default(),
+            Some(raw) if raw.trim().is_empty() => SortCriteria::default(),
+            Some(raw) => SortCriteria::parse(&raw)
+                .ok_or_else(|| ApiError::invalid_parameter("sortCriteria", &raw, SORT_CRITERIA_EXPECTED))?,
         },
         field_types: intake_applier::field_types(state.catalog.as_ref(), &organization_id),
         viewer,
+        now_ms: state.clock.now_ms(),
     };
     let started = std::time::Instant::now();
     let response = match state.indexes.get(&organization_id) {
@@ -144,15 +151,30 @@ pub async fn run_search(
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)] // the shape for /openapi.json; the strict parser reads the body (it refuses repeated keys)
 pub struct SearchQuery {
-    /// Free text, with the query syntax (docs/search.md).
+    /// Free text (the basic expression), in the query syntax unless `enableQuerySyntax` is false (docs/search.md).
     q: Option<String>,
-    /// An advanced expression: field operators, AND/OR/NOT, parentheses.
+    /// Whether `q` is read in the query syntax (operators, phrases, fields); default true.
+    enable_query_syntax: Option<bool>,
+    /// `*` in `q`'s words is a wildcard; default false.
+    wildcards: Option<bool>,
+    /// `?` in `q`'s words is a wildcard; default false.
+    question_mark: Option<bool>,
+    /// `and`, `or`, `not`, `near` are operators in `q` too; default false.
+    lowercase_operators: Option<bool>,
+    /// The advanced expression: field operators, AND/OR/NOT, parentheses. The final expression is
+    /// `((q aq) OR dq) cq`.
     aq: Option<String>,
+    /// The constant expression (a filter, ANDed last).
+    cq: Option<String>,
+    /// The disjunction expression (ORed with `q aq`).
+    dq: Option<String>,
+    /// The large expression: accepted, not used (Coveo feeds it to machine learning).
+    lq: Option<String>,
     /// From 0, at most 100,000.
     first_result: Option<u32>,
-    /// At most 1,000 (default 10).
+    /// At most 2,000 (default 10).
     number_of_results: Option<u32>,
-    /// `relevancy`, `date descending` or `date ascending`.
+    /// `relevancy`, `nosort`, `date ascending|descending`, `@field ascending|descending`, or a comma list of them.
     sort_criteria: Option<String>,
     /// The fields each result's `raw` holds (`@` optional); all of them when absent or empty.
     fields_to_include: Option<Vec<String>>,
@@ -474,15 +496,11 @@ pub fn resolve(state: &AppState, organization_id: &str, users: &[IdentityRef]) -
     Ok(graph.resolve(users, &providers))
 }
 
-/// A search token's filter is ANDed with the query's advanced expression.
-fn with_token_filter(aq: String, principal: &Principal) -> String {
+/// A search token's filter, which the search ANDs with `cq` (so neither `aq` nor `dq` reach past it).
+fn token_filter(principal: &Principal) -> String {
     match principal {
-        Principal::SearchToken(claims) => match claims.filter.as_deref() {
-            Some(filter) if aq.trim().is_empty() => filter.to_string(),
-            Some(filter) => format!("({aq}) ({filter})"),
-            None => aq,
-        },
-        _ => aq,
+        Principal::SearchToken(claims) => claims.filter.clone().unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
@@ -530,9 +548,13 @@ impl Params<'_> {
     }
 
     fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        self.flag_or(name, false)
+    }
+
+    fn flag_or(&self, name: &str, default: bool) -> Result<bool, ApiError> {
         match self.body.get(name) {
             Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::Null) | None => self.query.boolean(name, false),
+            Some(Value::Null) | None => self.query.boolean(name, default),
             Some(other) => Err(ApiError::invalid_parameter(name, &other.to_string(), "it must be true or false")),
         }
     }

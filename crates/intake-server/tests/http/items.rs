@@ -257,7 +257,7 @@ async fn search_pages_sorts_and_explains_bad_queries() {
         .send()
         .await
         .unwrap();
-    assert_error(too_many, 412, "INVALID_PARAMETER", &["'numberOfResults'", "5000", "0 to 1000"]).await;
+    assert_error(too_many, 412, "INVALID_PARAMETER", &["'numberOfResults'", "5000", "0 to 2000"]).await;
     let range =
         s.request(Method::POST, &s.url("/rest/search/v2")).json(&json!({"aq": "@parity>3"})).send().await.unwrap();
     assert_error(range, 400, "INVALID_QUERY_SYNTAX", &["@parity", "not a declared numeric or date field"]).await;

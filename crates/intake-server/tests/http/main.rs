@@ -13,6 +13,7 @@ mod hostile;
 mod items;
 mod openapi;
 mod platform;
+mod query_syntax;
 mod quotas;
 mod search;
 mod security;

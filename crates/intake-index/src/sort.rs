@@ -1,0 +1,280 @@
+//! `sortCriteria`: `relevancy`, `date ascending|descending`, `@field ascending|descending`, `nosort`, and comma
+//! lists of them, each criterion breaking the ties of the one before.
+//!
+//! A field sorts by the column the index keeps for it: `@date` and `@size`, declared numeric and date fields by
+//! their typed values, any other field by its text (the first value, ignoring case). Items without a value come
+//! last, whichever the direction.
+
+use std::cmp::Ordering;
+
+use tantivy::collector::TopDocs;
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::Query;
+use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader};
+
+use crate::prepare::FieldTypes;
+use crate::schema::{FACET_STRINGS, STANDARD_NUMBERS};
+
+/// The most criteria one `sortCriteria` may list.
+pub const MAX_CRITERIA: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Criterion {
+    Relevancy,
+    /// The index's own order (cheapest: no score, no column).
+    NoSort,
+    Date(Order),
+    Field {
+        name: String,
+        order: Order,
+    },
+}
+
+/// What `sortCriteria` asks, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortCriteria(pub Vec<Criterion>);
+
+impl Default for SortCriteria {
+    fn default() -> SortCriteria {
+        SortCriteria(vec![Criterion::Relevancy])
+    }
+}
+
+/// What `sortCriteria` accepts, for errors.
+pub const SORT_CRITERIA_EXPECTED: &str = "it must be relevancy, nosort, date ascending, date descending, \
+     @field ascending or @field descending, or a comma list of them (at most 8) such as \
+     \"@rank descending, relevancy\"";
+
+impl SortCriteria {
+    /// Coveo's spellings, ignoring case: `relevancy` (or `score`, `qre`), `nosort` (alone), `date descending`
+    /// (also `datedescending`, `date` alone), `@date ascending`, `@author ascending` (`@author` alone ascends).
+    pub fn parse(text: &str) -> Option<SortCriteria> {
+        let criteria: Vec<Criterion> = text.split(',').map(criterion).collect::<Option<_>>()?;
+        let valid = !criteria.is_empty()
+            && criteria.len() <= MAX_CRITERIA
+            && (criteria.len() == 1 || !criteria.contains(&Criterion::NoSort));
+        valid.then_some(SortCriteria(criteria))
+    }
+}
+
+fn criterion(text: &str) -> Option<Criterion> {
+    let folded = text.trim().to_lowercase();
+    let mut words = folded.split_whitespace();
+    let (name, order) = (words.next().unwrap_or(""), words.next());
+    if words.next().is_some() {
+        return None;
+    }
+    let order = match order {
+        None => None,
+        Some("ascending") => Some(Order::Asc),
+        Some("descending") => Some(Order::Desc),
+        Some(_) => return None,
+    };
+    Some(match (name, order) {
+        ("relevancy" | "score" | "qre", None) => Criterion::Relevancy,
+        ("nosort", None) => Criterion::NoSort,
+        ("datedescending", None) => Criterion::Date(Order::Desc),
+        ("dateascending", None) => Criterion::Date(Order::Asc),
+        ("date" | "@date" | "@sysdate", order) => Criterion::Date(order.unwrap_or(Order::Desc)),
+        (field, order) => {
+            let name = field.strip_prefix('@')?;
+            let valid = name.chars().next().is_some_and(char::is_alphabetic)
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if !valid {
+                return None;
+            }
+            Criterion::Field { name: name.to_string(), order: order.unwrap_or(Order::Asc) }
+        }
+    })
+}
+
+/// One page of `query`'s matches in the order of `criteria`, with each one's relevancy score (1.0 when it was not
+/// computed).
+pub fn top_docs(
+    searcher: &Searcher,
+    query: &dyn Query,
+    criteria: &SortCriteria,
+    field_types: &FieldTypes,
+    offset: usize,
+    limit: usize,
+) -> tantivy::Result<Vec<(f32, DocAddress)>> {
+    let top = TopDocs::with_limit(limit).and_offset(offset);
+    match criteria.0.as_slice() {
+        [Criterion::Relevancy] => searcher.search(query, &top),
+        [Criterion::Date(order)] => {
+            let dated: Vec<(tantivy::DateTime, DocAddress)> =
+                searcher.search(query, &top.order_by_fast_field("date", order.clone()))?;
+            Ok(dated.into_iter().map(|(_, address)| (1.0, address)).collect())
+        }
+        [Criterion::NoSort] => {
+            // Equal keys keep the index's order.
+            let unsorted = searcher.search(query, &top.custom_score(|_: &SegmentReader| |_: DocId| 0u8))?;
+            Ok(unsorted.into_iter().map(|(_, address)| (1.0, address)).collect())
+        }
+        _ => {
+            let criteria = criteria.0.clone();
+            let field_types = field_types.clone();
+            let ranked = searcher.search(
+                query,
+                &top.tweak_score(move |segment: &SegmentReader| {
+                    let keys: Vec<(Key, bool)> = criteria
+                        .iter()
+                        .map(|criterion| (Key::open(segment, criterion, &field_types), ascending(criterion)))
+                        .collect();
+                    move |doc: DocId, score: Score| Ranked {
+                        values: keys.iter().map(|(key, ascending)| (key.value(doc, score), *ascending)).collect(),
+                        score,
+                    }
+                }),
+            )?;
+            Ok(ranked.into_iter().map(|(ranked, address)| (ranked.score, address)).collect())
+        }
+    }
+}
+
+fn ascending(criterion: &Criterion) -> bool {
+    matches!(criterion, Criterion::Date(Order::Asc) | Criterion::Field { order: Order::Asc, .. })
+}
+
+/// Where one criterion's value comes from, in one segment.
+enum Key {
+    Score,
+    Constant,
+    Number(Box<dyn Fn(DocId) -> Option<f64> + Send + Sync>),
+    Text(StrColumn),
+}
+
+impl Key {
+    fn open(segment: &SegmentReader, criterion: &Criterion, field_types: &FieldTypes) -> Key {
+        let fast = segment.fast_fields();
+        let number_column = |path: &str| -> Key {
+            let first = |column: Option<Column<f64>>| column.map(|c| move |doc| c.first(doc));
+            if let Some(get) = first(fast.column_opt::<f64>(path).ok().flatten()) {
+                return Key::Number(Box::new(get));
+            }
+            if let Some(column) = fast.column_opt::<i64>(path).ok().flatten() {
+                return Key::Number(Box::new(move |doc| column.first(doc).map(|v| v as f64)));
+            }
+            if let Some(column) = fast.column_opt::<u64>(path).ok().flatten() {
+                return Key::Number(Box::new(move |doc| column.first(doc).map(|v| v as f64)));
+            }
+            Key::Constant
+        };
+        match criterion {
+            Criterion::Relevancy => Key::Score,
+            Criterion::NoSort => Key::Constant,
+            Criterion::Date(_) => date_key(segment),
+            Criterion::Field { name, .. } => match name.as_str() {
+                "date" | "sysdate" => date_key(segment),
+                "size" | "syssize" => number_column(&format!("meta_typed.{STANDARD_NUMBERS}.size")),
+                name if field_types.get(name).is_some_and(|t| t.is_numeric()) => {
+                    number_column(&format!("meta_typed.{name}"))
+                }
+                name => match fast.str(&format!("meta_typed.{FACET_STRINGS}.{name}")).ok().flatten() {
+                    Some(column) => Key::Text(column),
+                    None => Key::Constant,
+                },
+            },
+        }
+    }
+
+    fn value(&self, doc: DocId, score: Score) -> SortValue {
+        match self {
+            Key::Score => SortValue::Number(score as f64),
+            Key::Constant => SortValue::Missing,
+            Key::Number(get) => get(doc).map_or(SortValue::Missing, SortValue::Number),
+            Key::Text(column) => {
+                let mut text = String::new();
+                match column.term_ords(doc).next() {
+                    Some(ord) if column.ord_to_str(ord, &mut text).unwrap_or(false) => {
+                        SortValue::Text(text.to_lowercase())
+                    }
+                    _ => SortValue::Missing,
+                }
+            }
+        }
+    }
+}
+
+fn date_key(segment: &SegmentReader) -> Key {
+    match segment.fast_fields().date("date") {
+        Ok(column) => Key::Number(Box::new(move |doc| column.first(doc).map(|d| d.into_timestamp_millis() as f64))),
+        Err(_) => Key::Constant,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum SortValue {
+    Missing,
+    Number(f64),
+    Text(String),
+}
+
+/// A document's sort key: greater is earlier in the page.
+#[derive(Debug, Clone, PartialEq)]
+struct Ranked {
+    /// Each criterion's value and whether it ascends.
+    values: Vec<(SortValue, bool)>,
+    score: f32,
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Ranked) -> Option<Ordering> {
+        for ((mine, ascending), (theirs, _)) in self.values.iter().zip(&other.values) {
+            let order = match (mine, theirs) {
+                (SortValue::Missing, SortValue::Missing) => Ordering::Equal,
+                // A missing value is last in both directions.
+                (SortValue::Missing, _) => Ordering::Less,
+                (_, SortValue::Missing) => Ordering::Greater,
+                (SortValue::Number(a), SortValue::Number(b)) => directed(a.total_cmp(b), *ascending),
+                (SortValue::Text(a), SortValue::Text(b)) => directed(a.cmp(b), *ascending),
+                (SortValue::Number(_), SortValue::Text(_)) => Ordering::Greater,
+                (SortValue::Text(_), SortValue::Number(_)) => Ordering::Less,
+            };
+            if order != Ordering::Equal {
+                return Some(order);
+            }
+        }
+        Some(Ordering::Equal)
+    }
+}
+
+/// Greater is earlier: an ascending criterion puts the smaller value first.
+fn directed(order: Ordering, ascending: bool) -> Ordering {
+    if ascending { order.reverse() } else { order }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_and_lists() {
+        let parse = |text: &str| SortCriteria::parse(text).map(|c| c.0);
+        assert_eq!(parse("Relevancy"), Some(vec![Criterion::Relevancy]));
+        assert_eq!(parse("DateDescending"), Some(vec![Criterion::Date(Order::Desc)]));
+        assert_eq!(parse("@date ascending"), Some(vec![Criterion::Date(Order::Asc)]));
+        assert_eq!(parse("nosort"), Some(vec![Criterion::NoSort]));
+        assert_eq!(
+            parse("@Rank descending, relevancy"),
+            Some(vec![Criterion::Field { name: "rank".into(), order: Order::Desc }, Criterion::Relevancy])
+        );
+        assert_eq!(parse("@author"), Some(vec![Criterion::Field { name: "author".into(), order: Order::Asc }]));
+        for bad in ["size", "@", "@a-b ascending", "relevancy descending", "nosort, relevancy", "@a upward", "", " , "]
+        {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        assert_eq!(parse(&["relevancy"; MAX_CRITERIA + 1].join(",")), None);
+    }
+
+    #[test]
+    fn missing_values_are_last_both_ways() {
+        let ranked = |value: SortValue, ascending| Ranked { values: vec![(value, ascending)], score: 0.0 };
+        for ascending in [true, false] {
+            assert!(ranked(SortValue::Number(1.0), ascending) > ranked(SortValue::Missing, ascending));
+            assert!(ranked(SortValue::Text("a".into()), ascending) > ranked(SortValue::Missing, ascending));
+        }
+        assert!(ranked(SortValue::Number(1.0), true) > ranked(SortValue::Number(2.0), true));
+        assert!(ranked(SortValue::Number(2.0), false) > ranked(SortValue::Number(1.0), false));
+    }
+}
