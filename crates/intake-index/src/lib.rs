@@ -2,8 +2,10 @@
 //! (highest `orderingId` wins, tombstones, delete-older-than watermarks), HTML text extraction, and search
 //! with Coveo's query syntax, facets and sorts, trimmed to what the searcher's security identities may see.
 
+pub mod columns;
 pub mod convert;
 pub mod extract;
+pub mod facets;
 pub mod org_index;
 pub mod pdf;
 pub mod prepare;

@@ -18,7 +18,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, Index, Searcher, Term};
 
 use crate::prepare::FieldTypes;
-use crate::schema::{FACET_STRINGS, Fields};
+use crate::schema::{FACET_STRINGS, Fields, STANDARD_NUMBERS};
 use crate::syntax::{self, Expr, Op, Options, SyntaxError};
 
 /// The most words (or field values) one wildcard may stand for.
@@ -157,6 +157,65 @@ impl<'a> QueryBuilder<'a> {
                 Some(if *op == Op::NotEqual { negate(query) } else { query })
             }
         })
+    }
+
+    /// Items whose `field` has `value` (a facet value), ignoring case.
+    pub fn value_filter(&self, field: &str, value: &str) -> Result<Box<dyn Query>, ApiError> {
+        match self.field_types.get(field).filter(|t| t.is_numeric()) {
+            // A declared number as a facet value compares by its text, like an undeclared field.
+            Some(_) => Ok(self.text_value(field, value)),
+            None => self.comparison(field, Op::Exact, value, "facets"),
+        }
+    }
+
+    fn text_value(&self, field: &str, value: &str) -> Box<dyn Query> {
+        let mut term = Term::from_field_json_path(self.fields.meta_exact, field, false);
+        term.append_type_and_str(&value.to_lowercase());
+        Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+    }
+
+    /// Items with a value of a numeric or date field in `[from, to)` (`to` included when `inclusive`).
+    pub fn number_range(&self, field: &str, from: f64, to: f64, inclusive: bool) -> Box<dyn Query> {
+        let upper = |term: Term| if inclusive { Bound::Included(term) } else { Bound::Excluded(term) };
+        let (lower, upper) = match crate::columns::standard_name(field) {
+            "date" => {
+                let term =
+                    |ms: f64| Term::from_field_date(self.fields.date, DateTime::from_timestamp_millis(ms as i64));
+                (Bound::Included(term(from)), upper(term(to)))
+            }
+            name => {
+                let path = if name == "size" { format!("{STANDARD_NUMBERS}.size") } else { name.to_string() };
+                let term = |append: &dyn Fn(&mut Term)| {
+                    let mut term = Term::from_field_json_path(self.fields.meta_typed, &path, false);
+                    append(&mut term);
+                    term
+                };
+                match (name, self.field_types.get(name)) {
+                    ("size", _) => (
+                        Bound::Included(term(&|t| t.append_type_and_fast_value(from.max(0.0).ceil() as u64))),
+                        upper(term(&|t| t.append_type_and_fast_value(to.max(0.0).ceil() as u64))),
+                    ),
+                    (_, Some(FieldType::Double)) => (
+                        Bound::Included(term(&|t| t.append_type_and_fast_value(from))),
+                        upper(term(&|t| t.append_type_and_fast_value(to))),
+                    ),
+                    _ => (
+                        Bound::Included(term(&|t| t.append_type_and_fast_value(from.ceil() as i64))),
+                        upper(term(&|t| t.append_type_and_fast_value(to.ceil() as i64))),
+                    ),
+                }
+            }
+        };
+        Box::new(RangeQuery::new(lower, upper))
+    }
+
+    /// Items with a hierarchical value at `path` or below it (`path` + delimiter + …), ignoring case.
+    pub fn path_filter(&self, field: &str, path: &str, delimiter: &str) -> Result<Box<dyn Query>, ApiError> {
+        let exact = path.to_lowercase();
+        let below = format!("{exact}{}", delimiter.to_lowercase());
+        let matches = |value: &str| value == exact || value.starts_with(&below);
+        let terms = self.expand_matching(self.fields.meta_exact, Some(field), &matches, usize::MAX, "facets", path)?;
+        Ok(Box::new(TermSetQuery::new(terms)))
     }
 
     /// `@name` alone: items with a value for it.
@@ -314,7 +373,8 @@ impl<'a> QueryBuilder<'a> {
         Ok(Box::new(TermSetQuery::new(terms)))
     }
 
-    /// The terms of `field` (under `json_path`) whose text matches `pattern`, from every segment's dictionary.
+    /// The terms of `field` (under `json_path`) whose text matches the glob `pattern`, at most
+    /// [`MAX_EXPANSIONS`] of them.
     fn expand(
         &self,
         field: Field,
@@ -322,13 +382,28 @@ impl<'a> QueryBuilder<'a> {
         pattern: &str,
         parameter: &str,
     ) -> Result<Vec<Term>, ApiError> {
-        let pattern: Vec<char> = pattern.chars().collect();
-        if pattern.len() > MAX_PATTERN_CHARS {
+        let chars: Vec<char> = pattern.chars().collect();
+        if chars.len() > MAX_PATTERN_CHARS {
             return Err(ApiError::new(
                 ErrorCode::InvalidQuerySyntax,
                 format!("'{parameter}' has a wildcard pattern over {MAX_PATTERN_CHARS} characters; shorten it."),
             ));
         }
+        let matches = |text: &str| glob_matches(&chars, text);
+        self.expand_matching(field, json_path, &matches, MAX_EXPANSIONS, parameter, pattern)
+    }
+
+    /// The terms of `field` (under `json_path`) whose text `matches`, from every segment's dictionary; more than
+    /// `limit` of them is an error naming `what`.
+    fn expand_matching(
+        &self,
+        field: Field,
+        json_path: Option<&str>,
+        matches: &dyn Fn(&str) -> bool,
+        limit: usize,
+        parameter: &str,
+        what: &str,
+    ) -> Result<Vec<Term>, ApiError> {
         let make = |text: &str| match json_path {
             Some(path) => {
                 let mut term = Term::from_field_json_path(field, path, false);
@@ -351,16 +426,15 @@ impl<'a> QueryBuilder<'a> {
             let mut stream = builder.into_stream().map_err(|e| ApiError::internal(e.to_string()))?;
             while stream.advance() {
                 let Ok(text) = std::str::from_utf8(&stream.key()[prefix.len()..]) else { continue };
-                if found.contains(text) || !glob_matches(&pattern, text) {
+                if found.contains(text) || !matches(text) {
                     continue;
                 }
-                if found.len() == MAX_EXPANSIONS {
+                if found.len() == limit {
                     return Err(ApiError::new(
                         ErrorCode::InvalidQuerySyntax,
                         format!(
-                            "'{parameter}' has the wildcard '{}', which matches more than {MAX_EXPANSIONS} indexed \
-                             words or values; make it more specific (more letters before the '*').",
-                            pattern.iter().collect::<String>()
+                            "'{parameter}' has the wildcard '{what}', which matches more than {limit} indexed \
+                             words or values; make it more specific (more letters before the '*')."
                         ),
                     ));
                 }

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use intake_model::ApiError;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tantivy::collector::Count;
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, Searcher, TantivyDocument, Term};
 
+use crate::facets::{self, FacetRequest, GroupBy};
 use crate::prepare::FieldTypes;
 use crate::query::QueryBuilder;
 use crate::schema::Fields;
@@ -53,6 +53,9 @@ pub struct SearchRequest {
     pub viewer: Viewer,
     /// Now, for relative dates (`@date>=now-7d`).
     pub now_ms: i64,
+    pub facets: Vec<FacetRequest>,
+    /// Legacy `groupBy`.
+    pub group_by: Vec<GroupBy>,
 }
 
 impl Default for SearchRequest {
@@ -71,6 +74,8 @@ impl Default for SearchRequest {
             field_types: FieldTypes::default(),
             viewer: Viewer::default(),
             now_ms: 0,
+            facets: Vec::new(),
+            group_by: Vec::new(),
         }
     }
 }
@@ -81,6 +86,9 @@ pub struct SearchResponse {
     pub total_count: usize,
     pub total_count_filtered: usize,
     pub results: Vec<SearchHit>,
+    /// One answer per requested facet, in the request's order.
+    pub facets: Vec<Value>,
+    pub group_by_results: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +113,37 @@ pub struct Highlight {
     pub length: usize,
 }
 
+impl SearchResponse {
+    /// The answer where nothing was indexed yet: no results, each facet with only the values it holds.
+    pub fn empty(request: &SearchRequest) -> SearchResponse {
+        let no_values = |facet: &FacetRequest| match facet.kind {
+            facets::FacetKind::Range(_) => facets::tally::Tally::Numbers(facets::tally::Numbers {
+                counts: vec![0; facet_range_count(facet)],
+                ..Default::default()
+            }),
+            _ => facets::tally::Tally::Text(Default::default()),
+        };
+        SearchResponse {
+            total_count: 0,
+            total_count_filtered: 0,
+            results: Vec::new(),
+            facets: request.facets.iter().map(|facet| facets::answer::answer(facet, &no_values(facet))).collect(),
+            group_by_results: request
+                .group_by
+                .iter()
+                .map(|group| group.answer(&facets::tally::Tally::Text(Default::default())))
+                .collect(),
+        }
+    }
+}
+
+fn facet_range_count(facet: &FacetRequest) -> usize {
+    match &facet.kind {
+        facets::FacetKind::Range(range) => range.current.len(),
+        _ => 0,
+    }
+}
+
 /// Runs a search on a searcher (one commit of the index).
 pub fn search(
     index: &Index,
@@ -124,13 +163,17 @@ pub fn search(
     if let Some(visible) = permissions.visible_to(&request.viewer) {
         clauses.push((Occur::Must, Box::new(visible)));
     }
-    let query = BooleanQuery::new(clauses);
-    let total = searcher.search(&query, &Count).map_err(internal)?;
+    let base = BooleanQuery::new(clauses);
+    let filters: Vec<Option<Box<dyn Query>>> =
+        request.facets.iter().map(|facet| facets::filter(&builder, facet)).collect::<Result<_, _>>()?;
+    let query = facets::narrowed(&base, &filters, None);
+    let counted = facets::count(searcher, &base, &request.facets, &filters, &request.group_by, &request.field_types)?;
+    let total = counted.total;
     let addresses = if request.number_of_results == 0 {
         Vec::new()
     } else {
         let (offset, limit) = (request.first_result, request.number_of_results);
-        top_docs(searcher, &query, &request.sort, &request.field_types, offset, limit).map_err(internal)?
+        top_docs(searcher, query.as_ref(), &request.sort, &request.field_types, offset, limit).map_err(internal)?
     };
     let snippets = match &text_query {
         Some(text) => Some(SnippetGenerator::create(searcher, text.as_ref(), fields.body).map_err(internal)?),
@@ -152,7 +195,13 @@ pub fn search(
         }
         results.push(hit(fields, &doc, score, snippets.as_ref()));
     }
-    Ok(SearchResponse { total_count: total, total_count_filtered: total, results })
+    Ok(SearchResponse {
+        total_count: total,
+        total_count_filtered: total,
+        results,
+        facets: counted.facets,
+        group_by_results: counted.group_by,
+    })
 }
 
 /// Coveo's final expression, `((q aq) OR dq) cq`, with a search token's filter ANDed to `cq`. `q` alone scores;

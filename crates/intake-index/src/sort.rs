@@ -8,12 +8,12 @@
 use std::cmp::Ordering;
 
 use tantivy::collector::TopDocs;
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::StrColumn;
 use tantivy::query::Query;
 use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader};
 
+use crate::columns::{NumberColumn, is_numeric, text_column};
 use crate::prepare::FieldTypes;
-use crate::schema::{FACET_STRINGS, STANDARD_NUMBERS};
 
 /// The most criteria one `sortCriteria` may list.
 pub const MAX_CRITERIA: usize = 8;
@@ -140,49 +140,31 @@ fn ascending(criterion: &Criterion) -> bool {
 enum Key {
     Score,
     Constant,
-    Number(Box<dyn Fn(DocId) -> Option<f64> + Send + Sync>),
+    Number(NumberColumn),
     Text(StrColumn),
 }
 
 impl Key {
     fn open(segment: &SegmentReader, criterion: &Criterion, field_types: &FieldTypes) -> Key {
-        let fast = segment.fast_fields();
-        let number_column = |path: &str| -> Key {
-            let first = |column: Option<Column<f64>>| column.map(|c| move |doc| c.first(doc));
-            if let Some(get) = first(fast.column_opt::<f64>(path).ok().flatten()) {
-                return Key::Number(Box::new(get));
-            }
-            if let Some(column) = fast.column_opt::<i64>(path).ok().flatten() {
-                return Key::Number(Box::new(move |doc| column.first(doc).map(|v| v as f64)));
-            }
-            if let Some(column) = fast.column_opt::<u64>(path).ok().flatten() {
-                return Key::Number(Box::new(move |doc| column.first(doc).map(|v| v as f64)));
-            }
-            Key::Constant
+        let field = match criterion {
+            Criterion::Relevancy => return Key::Score,
+            Criterion::NoSort => return Key::Constant,
+            Criterion::Date(_) => "date",
+            Criterion::Field { name, .. } => name.as_str(),
         };
-        match criterion {
-            Criterion::Relevancy => Key::Score,
-            Criterion::NoSort => Key::Constant,
-            Criterion::Date(_) => date_key(segment),
-            Criterion::Field { name, .. } => match name.as_str() {
-                "date" | "sysdate" => date_key(segment),
-                "size" | "syssize" => number_column(&format!("meta_typed.{STANDARD_NUMBERS}.size")),
-                name if field_types.get(name).is_some_and(|t| t.is_numeric()) => {
-                    number_column(&format!("meta_typed.{name}"))
-                }
-                name => match fast.str(&format!("meta_typed.{FACET_STRINGS}.{name}")).ok().flatten() {
-                    Some(column) => Key::Text(column),
-                    None => Key::Constant,
-                },
-            },
-        }
+        let column = if is_numeric(field, field_types) {
+            NumberColumn::open(segment, field, field_types).map(Key::Number)
+        } else {
+            text_column(segment, field).map(Key::Text)
+        };
+        column.unwrap_or(Key::Constant)
     }
 
     fn value(&self, doc: DocId, score: Score) -> SortValue {
         match self {
             Key::Score => SortValue::Number(score as f64),
             Key::Constant => SortValue::Missing,
-            Key::Number(get) => get(doc).map_or(SortValue::Missing, SortValue::Number),
+            Key::Number(column) => column.first(doc).map_or(SortValue::Missing, SortValue::Number),
             Key::Text(column) => {
                 let mut text = String::new();
                 match column.term_ords(doc).next() {
@@ -193,13 +175,6 @@ impl Key {
                 }
             }
         }
-    }
-}
-
-fn date_key(segment: &SegmentReader) -> Key {
-    match segment.fast_fields().date("date") {
-        Ok(column) => Key::Number(Box::new(move |doc| column.first(doc).map(|d| d.into_timestamp_millis() as f64))),
-        Err(_) => Key::Constant,
     }
 }
 

@@ -102,6 +102,11 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Epoch milliseconds as Coveo's facets and query syntax write dates, UTC: `2024/01/02@03:04:05`.
+pub fn format_coveo_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|d| d.format("%Y/%m/%d@%H:%M:%S").to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +129,8 @@ mod tests {
         assert_eq!(parse_date_ms("2024-01-02"), Some(1_704_153_600_000));
         assert_eq!(parse_date_ms("yesterday"), None);
         assert_eq!(format_ms(expected), "2024-01-02T03:04:05.000Z");
+        assert_eq!(format_coveo_ms(expected), "2024/01/02@03:04:05");
+        assert_eq!(parse_date_ms("2024/01/02@03:04:05"), Some(expected));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use intake_index::facets;
 use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchHit, SearchRequest, SearchResponse, search};
 use intake_index::security::{IdentityRef, Resolution, Viewer};
 use intake_index::sort::{SORT_CRITERIA_EXPECTED, SortCriteria};
@@ -80,6 +81,8 @@ pub async fn run_search(
     let q = params.text("q")?.unwrap_or_default();
     let fields_to_include = params.field_names("fieldsToInclude")?;
     params.text("lq")?; // Accepted: Coveo feeds it to machine learning, which Intake does not have.
+    let field_types = intake_applier::field_types(state.catalog.as_ref(), &organization_id);
+    let now_ms = state.clock.now_ms();
     let request = SearchRequest {
         q: q.clone(),
         enable_query_syntax: params.flag_or("enableQuerySyntax", true)?,
@@ -100,9 +103,11 @@ pub async fn run_search(
             Some(raw) => SortCriteria::parse(&raw)
                 .ok_or_else(|| ApiError::invalid_parameter("sortCriteria", &raw, SORT_CRITERIA_EXPECTED))?,
         },
-        field_types: intake_applier::field_types(state.catalog.as_ref(), &organization_id),
         viewer,
-        now_ms: state.clock.now_ms(),
+        now_ms,
+        facets: facets::request::facets(params.json("facets")?.as_ref(), &field_types, now_ms)?,
+        group_by: facets::request::group_by(params.json("groupBy")?.as_ref(), &field_types)?,
+        field_types,
     };
     let started = std::time::Instant::now();
     let response = match state.indexes.get(&organization_id) {
@@ -117,7 +122,7 @@ pub async fn run_search(
             .await
             .map_err(task_failed)??
         }
-        None => SearchResponse { total_count: 0, total_count_filtered: 0, results: Vec::new() },
+        None => SearchResponse::empty(&request),
     };
     let duration = started.elapsed().as_millis() as u64;
     let terms = query_terms(&q);
@@ -141,7 +146,11 @@ pub async fn run_search(
         terms_to_highlight: terms.iter().map(|term| (term.clone(), Value::Array(Vec::new()))).collect(),
         search_uid: request_id.0,
         results,
-        headless: HeadlessKeys::default(),
+        headless: HeadlessKeys {
+            facets: response.facets,
+            group_by_results: response.group_by_results,
+            ..HeadlessKeys::default()
+        },
     };
     Ok(Json(answer).into_response())
 }
@@ -178,6 +187,12 @@ pub struct SearchQuery {
     sort_criteria: Option<String>,
     /// The fields each result's `raw` holds (`@` optional); all of them when absent or empty.
     fields_to_include: Option<Vec<String>>,
+    /// Facets to count (Coveo's facet API: specific, numericalRange, dateRange, hierarchical); at most 100.
+    #[schema(value_type = Option<Vec<Object>>)]
+    facets: Option<Vec<Value>>,
+    /// Legacy facets of older Coveo UIs; at most 100.
+    #[schema(value_type = Option<Vec<Object>>)]
+    group_by: Option<Vec<Value>>,
     /// Needed with the master key when the server has several organizations.
     organization_id: Option<String>,
     /// See every item, whatever its permissions (needs SEARCH_API VIEW_ALL_CONTENT).
@@ -545,6 +560,19 @@ impl Params<'_> {
         let names: HashSet<String> =
             names.iter().map(|n| n.trim().trim_start_matches('@').to_lowercase()).filter(|n| !n.is_empty()).collect();
         Ok((!names.is_empty()).then_some(names))
+    }
+
+    /// A JSON value from the body, else from the query string as JSON text.
+    fn json(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        match self.body.get(name) {
+            Some(Value::Null) | None => match self.query.get(name)? {
+                Some(text) => serde_json::from_str(text)
+                    .map(Some)
+                    .map_err(|e| ApiError::invalid_parameter(name, text, &format!("it must be JSON ({e})"))),
+                None => Ok(None),
+            },
+            Some(value) => Ok(Some(value.clone())),
+        }
     }
 
     fn flag(&self, name: &str) -> Result<bool, ApiError> {

@@ -9,6 +9,7 @@ mod containers;
 mod conversion;
 mod corpora;
 mod errors;
+mod facets;
 mod hostile;
 mod items;
 mod openapi;
