@@ -16,6 +16,7 @@ pub mod search;
 pub mod security;
 pub mod sort;
 pub mod stem;
+pub mod suggest;
 pub mod syntax;
 
 pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome, Stored};

@@ -155,15 +155,7 @@ pub fn search(
     let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, request.now_ms);
     let query_syntax = request.enable_query_syntax.then_some(request.syntax);
     let text_query = builder.free_text(&request.q, query_syntax)?;
-    let query = matching(&builder, text_query.as_deref(), request)?;
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-        (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(fields.live, 1), IndexRecordOption::Basic))),
-        (Occur::Must, query),
-    ];
-    if let Some(visible) = permissions.visible_to(&request.viewer) {
-        clauses.push((Occur::Must, Box::new(visible)));
-    }
-    let base = BooleanQuery::new(clauses);
+    let base = base_query(&builder, text_query.as_deref(), fields, permissions, request)?;
     let filters: Vec<Option<Box<dyn Query>>> =
         request.facets.iter().map(|facet| facets::filter(&builder, facet)).collect::<Result<_, _>>()?;
     let query = facets::narrowed(&base, &filters, None);
@@ -202,6 +194,80 @@ pub fn search(
         facets: counted.facets,
         group_by_results: counted.group_by,
     })
+}
+
+/// The title and stored text of the live item under `key`, if `viewer` may see it (a result's quickview).
+pub fn quickview_item(
+    searcher: &Searcher,
+    fields: &Fields,
+    permissions: &Arc<PermissionTables>,
+    viewer: &Viewer,
+    key: &str,
+) -> Result<Option<(String, String)>, ApiError> {
+    let term = |field: Field, text: &str| TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic);
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+        (Occur::Must, Box::new(term(fields.key, key))),
+        (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(fields.live, 1), IndexRecordOption::Basic))),
+    ];
+    if let Some(visible) = permissions.visible_to(viewer) {
+        clauses.push((Occur::Must, Box::new(visible)));
+    }
+    let top = tantivy::collector::TopDocs::with_limit(1);
+    let Some((_, address)) = searcher.search(&BooleanQuery::new(clauses), &top).map_err(internal)?.pop() else {
+        return Ok(None);
+    };
+    let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
+    let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    Ok(Some((text(fields.title), text(fields.text_head))))
+}
+
+/// The live items the request's expression matches that its viewer may see (before facet filters).
+fn base_query(
+    builder: &QueryBuilder<'_>,
+    text_query: Option<&dyn Query>,
+    fields: &Fields,
+    permissions: &Arc<PermissionTables>,
+    request: &SearchRequest,
+) -> Result<BooleanQuery, ApiError> {
+    let query = matching(builder, text_query, request)?;
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+        (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(fields.live, 1), IndexRecordOption::Basic))),
+        (Occur::Must, query),
+    ];
+    if let Some(visible) = permissions.visible_to(&request.viewer) {
+        clauses.push((Occur::Must, Box::new(visible)));
+    }
+    Ok(BooleanQuery::new(clauses))
+}
+
+/// How many items have each value of `field` (each path prefix, with a delimiter) among what `request` finds,
+/// its facets' filters applied except those on `field` itself: what a facet's search box looks through.
+pub fn facet_values(
+    index: &Index,
+    searcher: &Searcher,
+    fields: &Fields,
+    permissions: &Arc<PermissionTables>,
+    request: &SearchRequest,
+    field: &str,
+    delimiter: Option<&str>,
+) -> Result<std::collections::HashMap<String, u64>, ApiError> {
+    let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, request.now_ms);
+    let text_query = builder.free_text(&request.q, request.enable_query_syntax.then_some(request.syntax))?;
+    let base = base_query(&builder, text_query.as_deref(), fields, permissions, request)?;
+    let filters: Vec<Option<Box<dyn Query>>> = request
+        .facets
+        .iter()
+        .map(|facet| if facet.field == field { Ok(None) } else { facets::filter(&builder, facet) })
+        .collect::<Result<_, _>>()?;
+    let spec = facets::tally::Spec::Text { field: field.to_string(), delimiter: delimiter.map(str::to_string) };
+    let tallies =
+        facets::tally::Tallies { specs: Arc::new(vec![spec]), field_types: Arc::new(request.field_types.clone()) };
+    let query = facets::narrowed(&base, &filters, None);
+    let mut fruit = searcher.search(query.as_ref(), &tallies).map_err(internal)?;
+    match fruit.pop() {
+        Some(facets::tally::Tally::Text(counts)) => Ok(counts),
+        _ => Ok(Default::default()),
+    }
 }
 
 /// Coveo's final expression, `((q aq) OR dq) cq`, with a search token's filter ANDed to `cq`. `q` alone scores;

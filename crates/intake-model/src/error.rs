@@ -62,8 +62,8 @@ catalog! {
         "Send `grant_type=client_credentials`.";
     InvalidQuerySyntax => 400, "INVALID_QUERY_SYNTAX",
         "The search query could not be parsed.",
-        "The `aq` expression uses syntax Intake does not understand, such as an unterminated quote, an unbalanced parenthesis or an operator without a value.",
-        "Use `@field==value`, `@field==\"quoted value\"`, `@field=value` combined with AND, OR, NOT and parentheses; see docs/search.md.";
+        "An expression (`aq`, `cq`, `dq`, or `q` with the query syntax) is malformed (an unterminated quote, an unbalanced parenthesis, an operator without a value), over a limit (length, nesting, terms, a wildcard matching too much), or uses Coveo syntax Intake does not support (`+word`, `~=`, `%=`, `/=`, `$extensions`, `[[nested]]`); the message gives the character position.",
+        "Fix the expression at the position given, or write it as the message suggests; see docs/search.md for the syntax.";
     Unauthorized => 401, "UNAUTHORIZED",
         "The request carries no usable credentials.",
         "There is no `Authorization` header, or it is not of the form `Bearer <token>`.",
@@ -104,6 +104,10 @@ catalog! {
         "The API key does not exist.",
         "The key id in the path is unknown in this organization, or the key was deleted.",
         "List the organization's keys (`GET /rest/organizations/{org}/apikeys`) for their ids.";
+    ItemNotFound => 404, "ITEM_NOT_FOUND",
+        "No item with that unique id is visible to the caller.",
+        "The `uniqueId` (a search result's) names no live item, the item was deleted since, or the caller's identities may not see it.",
+        "Take the `uniqueId` from a search made with the same key or search token, and open it while the item is still indexed.";
     NotFound => 404, "NOT_FOUND",
         "No such endpoint.",
         "The path does not name any Intake endpoint.",

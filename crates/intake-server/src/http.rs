@@ -229,13 +229,24 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     headers.insert(X_REQUEST_ID.clone(), HeaderValue::from_str(&request_id).expect("request ids are visible ASCII"));
+    let framable = response.extensions().get::<Framable>().is_some();
+    let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(*name, HeaderValue::from_static(value));
+        if framable && *name == "x-frame-options" {
+            continue;
+        }
+        // A handler that set its own (a stricter policy for a page) keeps it.
+        headers.entry(*name).or_insert(HeaderValue::from_static(value));
     }
     let route = route.unwrap_or_else(|| "unmatched".to_string());
     state.metrics.observe_request(&route, method.as_str(), response.status().as_u16(), started.elapsed());
     response
 }
+
+/// Marks an answer that pages of other origins may show in a frame (the quickview): it gets no
+/// `X-Frame-Options`, and sets its own `Content-Security-Policy`.
+#[derive(Clone, Copy)]
+pub struct Framable;
 
 /// Headers Coveo's Swagger declares on every answer.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
@@ -255,6 +266,12 @@ fn replace_body(original: Response, error: &ApiError, request_id: &str) -> Respo
     for name in [header::ALLOW, header::RETRY_AFTER, HeaderName::from_static("x-intake-fault")] {
         if let Some(value) = original.headers().get(&name) {
             response.headers_mut().entry(name).or_insert(value.clone());
+        }
+    }
+    // CORS headers, so a page on another origin can read why it was refused.
+    for (name, value) in original.headers() {
+        if name.as_str().starts_with("access-control-") || name == header::VARY {
+            response.headers_mut().append(name.clone(), value.clone());
         }
     }
     response

@@ -308,14 +308,29 @@ pub fn router(state: AppState) -> Router {
     wrap(routes.nest("/v1", legacy), state)
 }
 
-/// Adds what every route shares: the 404 fallback, the panic catcher and the envelope.
+/// Adds what every route shares: the 404 fallback, the panic catcher, the envelope, and CORS.
 pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(state.clone(), faults::inject))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors())
         .layer(middleware::from_fn_with_state(state.clone(), envelope))
         .with_state(state)
+}
+
+/// Browser pages (a Coveo Atomic or Headless page on another origin) may call any endpoint: credentials travel
+/// in the `Authorization` header, never in cookies, so any origin may be allowed without one page acting for
+/// another. Preflights are answered here, before authentication (inside the envelope: they carry a request id).
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        // Not `*`: a wildcard does not cover `Authorization`, which every search page sends.
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .expose_headers([HeaderName::from_static("x-request-id"), axum::http::header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> HandlerError {

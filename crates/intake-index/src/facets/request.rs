@@ -283,13 +283,13 @@ fn list<'a>(value: Option<&'a Value>, name: &str, max: usize) -> Result<&'a [Val
 }
 
 /// A JSON object of the request and its name in errors (`facets[0]`).
-pub(crate) struct Obj<'a> {
+pub struct Obj<'a> {
     map: &'a Map<String, Value>,
     path: String,
 }
 
 impl<'a> Obj<'a> {
-    pub(crate) fn new(value: &'a Value, path: String) -> Result<Obj<'a>, ApiError> {
+    pub fn new(value: &'a Value, path: String) -> Result<Obj<'a>, ApiError> {
         match value {
             Value::Object(map) => Ok(Obj { map, path }),
             other => Err(ApiError::invalid_parameter(&path, &other.to_string(), "it must be an object")),
@@ -300,19 +300,19 @@ impl<'a> Obj<'a> {
         Obj::new(value, self.name(key))
     }
 
-    pub(crate) fn name(&self, key: &str) -> String {
+    pub fn name(&self, key: &str) -> String {
         format!("{}.{key}", self.path)
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    pub(crate) fn invalid(&self, key: &str, value: &str, expected: &str) -> ApiError {
+    pub fn invalid(&self, key: &str, value: &str, expected: &str) -> ApiError {
         ApiError::invalid_parameter(&self.name(key), value, expected)
     }
 
-    pub(crate) fn str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -325,7 +325,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A field name: required, `@` optional, lower-cased.
-    pub(crate) fn field(&self, key: &str) -> Result<String, ApiError> {
+    pub fn field(&self, key: &str) -> Result<String, ApiError> {
         let raw = self.required_str(key)?;
         let name = raw.trim().trim_start_matches('@').to_lowercase();
         let valid = name.chars().next().is_some_and(char::is_alphabetic)
@@ -336,7 +336,7 @@ impl<'a> Obj<'a> {
         Ok(name)
     }
 
-    pub(crate) fn bool(&self, key: &str) -> Result<bool, ApiError> {
+    pub fn bool(&self, key: &str) -> Result<bool, ApiError> {
         self.bool_or(key, false)
     }
 
@@ -348,7 +348,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub(crate) fn count(&self, key: &str, max: usize) -> Result<Option<usize>, ApiError> {
+    pub fn count(&self, key: &str, max: usize) -> Result<Option<usize>, ApiError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=max as u64).contains(&n)) => {
@@ -360,7 +360,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub(crate) fn list(&self, key: &str, max: usize) -> Result<&'a [Value], ApiError> {
+    pub fn list(&self, key: &str, max: usize) -> Result<&'a [Value], ApiError> {
         list(self.get(key), &self.name(key), max)
     }
 

@@ -370,3 +370,64 @@ async fn bad_facets_are_refused_naming_the_key() {
     let response = s.request(Method::POST, &url).json(&many).send().await.unwrap();
     assert_error(response, 412, "INVALID_PARAMETER", &["'facets'", "101 entries", "at most 100"]).await;
 }
+
+#[tokio::test]
+async fn facet_search_finds_values_within_the_search_context() {
+    let s = shelf().await;
+    let url = s.url(&format!("/rest/search/v2/facet?organizationId={}", s.org));
+    let search = |body: Value| {
+        let request = s.request(Method::POST, &url).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let answer: Value = response.json().await.unwrap();
+            let values: Vec<(String, String, u64)> = answer["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    let display = v["displayValue"].as_str().unwrap().to_string();
+                    (display, v["rawValue"].as_str().unwrap().to_string(), v["count"].as_u64().unwrap())
+                })
+                .collect();
+            (values, answer)
+        }
+    };
+    let pair = |display: &str, raw: &str, count| (display.to_string(), raw.to_string(), count);
+    let (values, answer) = search(json!({"field": "author", "query": "*A*", "numberOfValues": 10, "type": "specific",
+                                         "ignoreValues": [], "captions": {"Ada": "Ada L."}, "searchContext": {"q": ""}})).await;
+    assert_eq!(values, [pair("Grace", "Grace", 3), pair("Ada L.", "Ada", 2)]);
+    assert_eq!(answer["moreValuesAvailable"], false);
+    let (values, _) = search(json!({"field": "author", "query": "*a*", "ignoreValues": ["Grace"]})).await;
+    assert_eq!(values, [pair("Ada", "Ada", 2)]);
+    let (values, answer) = search(json!({"field": "author", "query": "*", "numberOfValues": 1})).await;
+    assert_eq!((values.len(), answer["moreValuesAvailable"].as_bool()), (1, Some(true)));
+    // Within the search: its expression and its other facets narrow the counts; its facet on the same field does not.
+    let context = json!({"aq": "@filetype==txt", "facets": [specific("author", "author", json!({"currentValues": [
+        {"value": "Grace", "state": "selected"}]}))]});
+    let (values, _) = search(json!({"field": "author", "query": "*", "searchContext": context})).await;
+    assert_eq!(values, [pair("Ada", "Ada", 1), pair("Grace", "Grace", 1), pair("Ken", "Ken", 1)]);
+    let context = json!({"facets": [specific("filetype", "filetype", json!({"currentValues": [
+        {"value": "txt", "state": "selected"}]}))]});
+    let (values, _) =
+        search(json!({"field": "author", "query": "*", "searchContext": context, "sortCriteria": "alphanumeric"}))
+            .await;
+    assert_eq!(values, [pair("Ada", "Ada", 1), pair("Grace", "Grace", 1), pair("Ken", "Ken", 1)]);
+
+    // Hierarchical: the last part matches, with the path above it.
+    let (values, answer) = search(json!({"field": "category", "type": "hierarchical", "query": "*k*",
+                                         "delimitingCharacter": ";", "basePath": [], "ignorePaths": []}))
+    .await;
+    assert_eq!(values, [pair("Disks", "Disks", 2), pair("Kernel", "Kernel", 2)]);
+    assert_eq!(answer["values"][0]["path"], json!(["Hardware"]));
+    let (values, _) =
+        search(json!({"field": "category", "type": "hierarchical", "query": "*k*", "basePath": ["Software"],
+                                    "ignorePaths": [["Hardware", "Disks"]]}))
+        .await;
+    assert_eq!(values, [pair("Kernel", "Kernel", 2)]);
+
+    let bad = s.request(Method::POST, &url).json(&json!({"query": "*"})).send().await.unwrap();
+    assert_error(bad, 412, "MISSING_PARAMETER", &["'facet search.field'"]).await;
+    let bad = s.request(Method::POST, &url).json(&json!({"field": "author", "type": "pie"})).send().await.unwrap();
+    assert_error(bad, 412, "INVALID_PARAMETER", &["'facet search.type'", "'pie'"]).await;
+}

@@ -17,6 +17,7 @@ mod platform;
 mod query_syntax;
 mod quotas;
 mod search;
+mod search_endpoints;
 mod security;
 mod security_property;
 mod streams;

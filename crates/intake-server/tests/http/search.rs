@@ -53,7 +53,7 @@ async fn an_answer_has_every_key_headless_reads() {
     let second = found["results"][1]["percentScore"].as_f64().unwrap();
     assert!(second > 0.0 && second < 100.0, "{second}");
     assert_eq!((hit["searchUid"].as_str(), hit["primaryid"].as_str()), (Some(search_uid), hit["uniqueId"].as_str()));
-    assert_eq!((hit["rating"].as_u64(), hit["hasHtmlVersion"].as_bool()), (Some(3), Some(false)));
+    assert_eq!((hit["rating"].as_u64(), hit["hasHtmlVersion"].as_bool()), (Some(3), Some(true)));
     assert_eq!((hit["childResults"].clone(), hit["totalNumberOfChildResults"].as_u64()), (json!([]), Some(0)));
     for key in ["summary", "rankingInfo", "parentResult"] {
         assert!(hit[key].is_null(), "{key}");

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use intake_index::facets;
@@ -22,8 +22,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::http::{BodyLimit, HandlerResult, RequestId, storage_failure, task_failed};
+use crate::http::{BodyLimit, HandlerError, HandlerResult, RequestId, storage_failure, task_failed};
 use crate::state::AppState;
+use intake_applier::SearchHandle;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,9 +34,23 @@ const SEARCH_BODY: BodyLimit = BodyLimit {
     advice: "A search body holds options and expressions; each expression is at most 64 KiB (docs/search.md).",
 };
 
-/// `/rest/search/v2`.
+mod analytics;
+mod more;
+mod quickview;
+
+/// `/rest/search/v2` and the endpoints beside it.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(run_search)).routes(routes!(crate::search_tokens::issue_search_token))
+    OpenApiRouter::new()
+        .routes(routes!(run_search))
+        .routes(routes!(crate::search_tokens::issue_search_token))
+        .routes(routes!(more::facet_search))
+        .routes(routes!(more::query_suggest))
+        .routes(routes!(more::plan))
+        .routes(routes!(more::fields))
+        .routes(routes!(quickview::quickview))
+        .routes(routes!(analytics::events))
+        .routes(routes!(analytics::validate_events))
+        .routes(routes!(analytics::legacy_event))
 }
 
 /// Search the items of an organization.
@@ -53,77 +68,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 pub async fn run_search(
     State(state): State<AppState>,
-    principal: Principal,
     request_id: RequestId,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    call: SearchCall,
 ) -> HandlerResult<Response> {
-    let query = QueryParams::parse(query.as_deref());
-    let body = state.body_budget.read_optional_json(&headers, body, SEARCH_BODY).await?;
-    if !body.is_object() {
-        return Err(ApiError::invalid_json(format!(
-            "The search body must be a JSON object such as {{\"q\": \"words\"}}; it is {}.",
-            json_kind(&body)
-        ))
-        .into());
-    }
-    let params = Params { query: &query, body: &body };
-    let organization_id = match (params.text("organizationId")?, principal.organization_id()) {
-        (Some(id), _) => id,
-        (None, Some(own)) => own.to_string(),
-        (None, None) => only_organization(&state)?,
-    };
-    principal.enter(&organization_id)?;
-    state.organization(&organization_id)?;
-    principal.authorize(&organization_id, &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"))?;
-    let viewer = viewer(&state, &principal, &organization_id, params.flag("viewAllContent")?)?;
-    let q = params.text("q")?.unwrap_or_default();
-    let fields_to_include = params.field_names("fieldsToInclude")?;
-    params.text("lq")?; // Accepted: Coveo feeds it to machine learning, which Intake does not have.
-    let field_types = intake_applier::field_types(state.catalog.as_ref(), &organization_id);
-    let now_ms = state.clock.now_ms();
-    let request = SearchRequest {
-        q: q.clone(),
-        enable_query_syntax: params.flag_or("enableQuerySyntax", true)?,
-        syntax: Options {
-            wildcards: params.flag("wildcards")?,
-            question_mark: params.flag("questionMark")?,
-            lowercase_operators: params.flag("lowercaseOperators")?,
-        },
-        aq: params.text("aq")?.unwrap_or_default(),
-        cq: params.text("cq")?.unwrap_or_default(),
-        dq: params.text("dq")?.unwrap_or_default(),
-        filter: token_filter(&principal),
-        first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
-        number_of_results: params.count("numberOfResults", MAX_RESULTS_PER_PAGE)?.unwrap_or(10),
-        sort: match params.text("sortCriteria")? {
-            None => SortCriteria::default(),
-            Some(raw) if raw.trim().is_empty() => SortCriteria::default(),
-            Some(raw) => SortCriteria::parse(&raw)
-                .ok_or_else(|| ApiError::invalid_parameter("sortCriteria", &raw, SORT_CRITERIA_EXPECTED))?,
-        },
-        viewer,
-        now_ms,
-        facets: facets::request::facets(params.json("facets")?.as_ref(), &field_types, now_ms)?,
-        group_by: facets::request::group_by(params.json("groupBy")?.as_ref(), &field_types)?,
-        field_types,
-    };
+    let Prepared { organization_id, request, fields_to_include } = prepare(&state, &call.principal, &call.params())?;
+    let q = request.q.clone();
     let started = std::time::Instant::now();
-    let response = match state.indexes.get(&organization_id) {
-        Some(handle) => {
-            // Searches run beside the request path, a few at a time: each is bounded (terms, depth, page), so
-            // the gate bounds what they hold together, and a burst of heavy ones waits instead of piling up.
-            let _permit = state.search_gate.enter().await?;
-            tokio::task::spawn_blocking(move || {
-                let searcher = handle.reader.searcher();
-                search(&handle.index, &searcher, &handle.fields, &handle.permissions, &request)
-            })
-            .await
-            .map_err(task_failed)??
-        }
-        None => SearchResponse::empty(&request),
-    };
+    let empty = SearchResponse::empty(&request);
+    let response = on_index(&state, &organization_id, move |handle| {
+        let searcher = handle.reader.searcher();
+        search(&handle.index, &searcher, &handle.fields, &handle.permissions, &request)
+    })
+    .await?
+    .unwrap_or(empty);
     let duration = started.elapsed().as_millis() as u64;
     let terms = query_terms(&q);
     let top_score = response.results.iter().map(|hit| hit.score).fold(0.0f32, f32::max);
@@ -153,6 +110,119 @@ pub async fn run_search(
         },
     };
     Ok(Json(answer).into_response())
+}
+
+/// A Search API call: who calls, its query string, and its JSON body (an object; empty when there is none).
+pub struct SearchCall {
+    pub principal: Principal,
+    pub query: QueryParams,
+    pub body: Value,
+}
+
+impl SearchCall {
+    pub fn params(&self) -> Params<'_> {
+        Params { query: &self.query, body: &self.body }
+    }
+}
+
+impl axum::extract::FromRequest<AppState> for SearchCall {
+    type Rejection = HandlerError;
+
+    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let principal =
+            <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await?;
+        let query = QueryParams::parse(parts.uri.query());
+        let body = read_search_body(state, &parts.headers, body).await?;
+        Ok(SearchCall { principal, query, body })
+    }
+}
+
+/// A search body: a JSON object (empty when there is none).
+pub(crate) async fn read_search_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    let body = state.body_budget.read_optional_json(headers, body, SEARCH_BODY).await?;
+    if !body.is_object() {
+        return Err(ApiError::invalid_json(format!(
+            "The search body must be a JSON object such as {{\"q\": \"words\"}}; it is {}.",
+            json_kind(&body)
+        )));
+    }
+    Ok(body)
+}
+
+/// A search request read and authorized: the organization, what to run, and what each result's `raw` keeps.
+pub(crate) struct Prepared {
+    pub organization_id: String,
+    pub request: SearchRequest,
+    pub fields_to_include: Option<HashSet<String>>,
+}
+
+/// The organization a search call is for (`organizationId`, else the caller's own, else the only one), entered
+/// and authorized to search.
+pub(crate) fn search_organization(
+    state: &AppState,
+    principal: &Principal,
+    params: &Params<'_>,
+) -> Result<String, ApiError> {
+    let organization_id = match (params.text("organizationId")?, principal.organization_id()) {
+        (Some(id), _) => id,
+        (None, Some(own)) => own.to_string(),
+        (None, None) => only_organization(state)?,
+    };
+    principal.enter(&organization_id)?;
+    state.organization(&organization_id)?;
+    principal.authorize(&organization_id, &Privilege::new("SEARCH_API", "EXECUTE_QUERY", None, "*"))?;
+    Ok(organization_id)
+}
+
+/// Reads every search parameter (`../shared/spec/search-api.md` §2) for the caller.
+pub(crate) fn prepare(state: &AppState, principal: &Principal, params: &Params<'_>) -> Result<Prepared, ApiError> {
+    let organization_id = search_organization(state, principal, params)?;
+    let viewer = viewer(state, principal, &organization_id, params.flag("viewAllContent")?)?;
+    let fields_to_include = params.field_names("fieldsToInclude")?;
+    params.text("lq")?; // Accepted: Coveo feeds it to machine learning, which Intake does not have.
+    let field_types = intake_applier::field_types(state.catalog.as_ref(), &organization_id);
+    let now_ms = state.clock.now_ms();
+    let request = SearchRequest {
+        q: params.text("q")?.unwrap_or_default(),
+        enable_query_syntax: params.flag_or("enableQuerySyntax", true)?,
+        syntax: Options {
+            wildcards: params.flag("wildcards")?,
+            question_mark: params.flag("questionMark")?,
+            lowercase_operators: params.flag("lowercaseOperators")?,
+        },
+        aq: params.text("aq")?.unwrap_or_default(),
+        cq: params.text("cq")?.unwrap_or_default(),
+        dq: params.text("dq")?.unwrap_or_default(),
+        filter: token_filter(principal),
+        first_result: params.count("firstResult", MAX_FIRST_RESULT)?.unwrap_or(0),
+        number_of_results: params.count("numberOfResults", MAX_RESULTS_PER_PAGE)?.unwrap_or(10),
+        sort: match params.text("sortCriteria")? {
+            None => SortCriteria::default(),
+            Some(raw) if raw.trim().is_empty() => SortCriteria::default(),
+            Some(raw) => SortCriteria::parse(&raw)
+                .ok_or_else(|| ApiError::invalid_parameter("sortCriteria", &raw, SORT_CRITERIA_EXPECTED))?,
+        },
+        viewer,
+        now_ms,
+        facets: facets::request::facets(params.json("facets")?.as_ref(), &field_types, now_ms)?,
+        group_by: facets::request::group_by(params.json("groupBy")?.as_ref(), &field_types)?,
+        field_types,
+    };
+    Ok(Prepared { organization_id, request, fields_to_include })
+}
+
+/// Runs `work` on the organization's index beside the request path, a few at a time: each search is bounded
+/// (terms, depth, page), so the gate bounds what they hold together, and a burst of heavy ones waits instead of
+/// piling up. `None` when the organization has nothing indexed yet.
+pub(crate) async fn on_index<R: Send + 'static>(
+    state: &AppState,
+    organization_id: &str,
+    work: impl FnOnce(&SearchHandle) -> Result<R, ApiError> + Send + 'static,
+) -> Result<Option<R>, ApiError> {
+    let Some(handle) = state.indexes.get(organization_id) else { return Ok(None) };
+    let _permit = state.search_gate.enter().await?;
+    tokio::task::spawn_blocking(move || work(&handle)).await.map_err(task_failed)?.map(Some)
 }
 
 /// A query, as Coveo's Search API v2 takes it (every key may be in the query string instead).
@@ -305,7 +375,7 @@ pub struct SearchResult {
     summary: Option<String>,
     summary_highlights: Vec<ExcerptHighlight>,
     flags: &'static str,
-    /// No quickview yet.
+    /// The quickview (`/rest/search/v2/html`) shows the item's stored text.
     has_html_version: bool,
     has_mobile_html_version: bool,
     score: f32,
@@ -356,7 +426,7 @@ impl SearchResult {
             summary: None,
             summary_highlights: Vec::new(),
             flags: "",
-            has_html_version: false,
+            has_html_version: true,
             has_mobile_html_version: false,
             percent_score: if top_score > 0.0 { (hit.score / top_score * 100.0).min(100.0) } else { 0.0 },
             score: hit.score,
@@ -377,7 +447,7 @@ impl SearchResult {
 
 /// The words of `q` worth highlighting: runs of letters and digits, lowercased, without the query syntax's
 /// operators; each once, at most 64.
-fn query_terms(q: &str) -> Vec<String> {
+pub(crate) fn query_terms(q: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let word = word.to_lowercase();
@@ -520,13 +590,13 @@ fn token_filter(principal: &Principal) -> String {
 }
 
 /// A search parameter from the JSON body, else from the query string.
-struct Params<'a> {
-    query: &'a QueryParams,
-    body: &'a Value,
+pub struct Params<'a> {
+    pub query: &'a QueryParams,
+    pub body: &'a Value,
 }
 
 impl Params<'_> {
-    fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.body.get(name) {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Null) | None => Ok(self.query.get(name)?.map(str::to_string)),
@@ -536,7 +606,7 @@ impl Params<'_> {
 
     /// A list of field names (a JSON array of strings, or in the query string a JSON array or a comma list), each
     /// without its `@`, lower-cased; `None` when absent or empty.
-    fn field_names(&self, name: &str) -> Result<Option<HashSet<String>>, ApiError> {
+    pub(crate) fn field_names(&self, name: &str) -> Result<Option<HashSet<String>>, ApiError> {
         const MAX_NAMES: usize = 1_000;
         let expected = "it must be an array of at most 1,000 field names such as [\"@author\", \"filetype\"]";
         let names: Vec<String> = match self.body.get(name) {
@@ -563,7 +633,7 @@ impl Params<'_> {
     }
 
     /// A JSON value from the body, else from the query string as JSON text.
-    fn json(&self, name: &str) -> Result<Option<Value>, ApiError> {
+    pub(crate) fn json(&self, name: &str) -> Result<Option<Value>, ApiError> {
         match self.body.get(name) {
             Some(Value::Null) | None => match self.query.get(name)? {
                 Some(text) => serde_json::from_str(text)
@@ -575,11 +645,11 @@ impl Params<'_> {
         }
     }
 
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         self.flag_or(name, false)
     }
 
-    fn flag_or(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+    pub(crate) fn flag_or(&self, name: &str, default: bool) -> Result<bool, ApiError> {
         match self.body.get(name) {
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::Null) | None => self.query.boolean(name, default),
@@ -587,7 +657,7 @@ impl Params<'_> {
         }
     }
 
-    fn count(&self, name: &str, max: usize) -> Result<Option<usize>, ApiError> {
+    pub(crate) fn count(&self, name: &str, max: usize) -> Result<Option<usize>, ApiError> {
         let expected = format!("it must be an integer from 0 to {max}");
         let value = match self.body.get(name) {
             Some(Value::Number(n)) => {
