@@ -23,11 +23,13 @@
 #      same files as item batches, alternating, with peak memory; 100,000 partial updates of 10,000 items until visible
 #  12. (only when asked: STEPS=pdf) PDF text: Intake's converter against pdftotext (poppler-utils) on the R manuals
 #      (r-doc-pdf) and the Debian handbook's PDF figures, alternating: throughput and pdftotext's words found
+#  13. (only when asked: STEPS=search) search throughput and p99 on linux-doc at 16 connections (10 results with
+#      excerpts, 1, none) against tantivy's Python binding on the same pages and queries; facets on the Java SE API
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus, loaded, floor, security, stream and pdf), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf and search), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -96,6 +98,16 @@ trap stop_server EXIT
 record() {
     python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r.update(machine=sys.argv[2], commit=sys.argv[3], at=sys.argv[4]); print(json.dumps(r))' \
         "$1" "$machine" "$commit" "$stamp" | tee -a "$results"
+}
+
+# The Java SE 17 API pages (openjdk-17-doc, fetched by scripts/corpora) as a JSON Lines corpus; prints its path.
+jdk_corpus() {
+    local corpora jdk=$out/openjdk17-api.jsonl
+    corpora=$("$root/scripts/corpora")
+    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
+        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
+        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    echo "$jdk"
 }
 
 # Every limit of the default organization, set high enough never to refuse.
@@ -244,11 +256,7 @@ rm -rf "$out/tantivy-reference-index" "$batch_file"
 # 5. Peak memory of a 250 MB batch: the Java SE 17 API pages (openjdk-17-doc, fetched by scripts/corpora) packed
 #    into one 250 MiB container, uploaded, validated and applied; the server's VmHWM against its idle VmRSS.
 if wants memory; then
-    corpora=$("$root/scripts/corpora")
-    jdk=$out/openjdk17-api.jsonl
-    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
-        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
-        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    jdk=$(jdk_corpus)
     batch_file=$out/openjdk17.batch.json
     for run in $(seq 1 "$runs"); do
         start_server
@@ -263,11 +271,7 @@ fi
 # 9. Security: trimmed search against untrimmed (same queries, same server, alternating), an identity batch until
 #    resolvable, and identity resolution in process.
 if wants security; then
-    corpora=$("$root/scripts/corpora")
-    jdk=$out/openjdk17-api.jsonl
-    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
-        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
-        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    jdk=$(jdk_corpus)
     for run in $(seq 1 "$runs"); do
         start_server
         record "$("$loader" trimmed "${target[@]}" --corpus "$jdk")"
@@ -284,11 +288,7 @@ fi
 #     catalog source, against the same 8 files as item batches to a push source, alternating on one server, with
 #     its peak memory; then 100,000 partial updates of a numeric field of 10,000 catalog items until visible.
 if wants stream; then
-    corpora=$("$root/scripts/corpora")
-    jdk=$out/openjdk17-api.jsonl
-    [ -s "$jdk" ] || python3 "$shared/corpus/make_corpus.py" \
-        "$corpora/openjdk-17-doc/usr/share/doc/openjdk-17-jre-headless/api" "$jdk" \
-        --id-prefix openjdk-17-doc/api/ --source-name openjdk-17-doc > /dev/null
+    jdk=$(jdk_corpus)
     for run in $(seq 1 "$runs"); do
         start_server
         record "$("$loader" stream-load "${target[@]}" --corpus "$jdk" --server-pid "$server")"
@@ -315,6 +315,25 @@ if wants pdf; then
     fi
     manuals=$corpora/r-doc-pdf/usr/share/R/doc/manual
     record "$("$loader" pdf-text --rounds "$runs" "$manuals"/R-*.pdf "$manuals/refman.pdf" "$handbook"/*.pdf)"
+fi
+
+# 13. Search (only when asked: STEPS=search): linux-doc, 300 two-word queries from its titles at 16 connections —
+#     10 results with excerpts, 1 result, counting only — against tantivy's Python binding running the same queries
+#     on the reference index of the same pages (10 hits with their stored fields, 16 threads), same run; then the
+#     Java SE 17 API pages with three facets (section, filetype, size ranges) against without, alternating rounds.
+if wants search; then
+    jdk=$(jdk_corpus)
+    python3 "$shared/corpus/tantivy_reference.py" "$corpus" "$out/tantivy-search-index" 2 > /dev/null
+    for run in $(seq 1 "$runs"); do
+        start_server
+        record "$("$loader" search-load "${target[@]}" --corpus "$corpus" --queries-out "$out/search-queries.txt")"
+        stop_server
+        record "$(python3 "$here/search_reference.py" "$out/tantivy-search-index" "$out/search-queries.txt" 16 3)"
+        start_server
+        record "$("$loader" search-load "${target[@]}" --corpus "$jdk" --queries-out "$out/search-queries-jdk.txt" --facets)"
+        stop_server
+    done
+    rm -rf "$out/tantivy-search-index"
 fi
 
 # 6. Limit checks on the single-item PUT path: off and on alternate, so both see the same machine.

@@ -3,6 +3,7 @@
 //! and `bench/put.lua`. Prints one JSON object per run; `bench/run.sh` records them.
 
 mod pdf;
+mod search;
 mod security;
 mod stream;
 
@@ -22,6 +23,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Push a corpus, then search it with two-word queries from its titles at many connections: 10 results
+    /// with excerpts, 1 result, counting only (or, with --facets, 10 results with three facets against without).
+    SearchLoad {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        corpus: String,
+        /// Where to write the queries (one per line), for the raw tantivy reference.
+        #[arg(long)]
+        queries_out: String,
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long)]
+        facets: bool,
+    },
     /// Convert PDFs with Intake's converter and with pdftotext, alternating: throughput and words found.
     PdfText {
         #[arg(long, default_value_t = 3)]
@@ -526,6 +546,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::PartialUpdates { target, items, entries } => stream::partial_updates(target, items, entries).await?,
         Command::PdfText { rounds, files } => pdf::pdf_text(files, rounds)?,
+        Command::SearchLoad { target, corpus, queries_out, queries, connections, rounds, facets } => {
+            search::search_load(target, corpus, queries_out, queries, connections, rounds, facets).await?
+        }
     };
     println!("{result}");
     Ok(())

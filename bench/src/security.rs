@@ -27,7 +27,7 @@ const TOPS: usize = 10;
 const MIDS_PER_TOP: usize = 9;
 const LEAVES_PER_MID: usize = 10;
 /// The most bytes of item JSON per batch file (a container holds 256 MiB).
-const BATCH_BYTES: usize = 200 * 1024 * 1024;
+pub(crate) const BATCH_BYTES: usize = 200 * 1024 * 1024;
 
 /// Members of a group: `(name, type)`.
 type Members = Vec<(String, &'static str)>;
@@ -170,7 +170,7 @@ async fn push_identities(client: &reqwest::Client, target: &Target, batch: Vec<u
     Ok(())
 }
 
-async fn push_items(client: &reqwest::Client, target: &Target, body: Vec<u8>) -> anyhow::Result<()> {
+pub(crate) async fn push_items(client: &reqwest::Client, target: &Target, body: Vec<u8>) -> anyhow::Result<()> {
     let file_id = upload(client, target, body).await?;
     let response = client
         .put(format!(
@@ -187,7 +187,7 @@ async fn push_items(client: &reqwest::Client, target: &Target, body: Vec<u8>) ->
 }
 
 /// A search as `bearer`: its total count and how long the answer took.
-async fn timed_search(
+pub(crate) async fn timed_search(
     client: &reqwest::Client,
     target: &Target,
     bearer: &str,
@@ -220,7 +220,7 @@ async fn search_token(client: &reqwest::Client, target: &Target, name: &str) -> 
 }
 
 /// Waits until `count` items are searchable with viewAllContent.
-async fn wait_for_items(client: &reqwest::Client, target: &Target, count: u64) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_items(client: &reqwest::Client, target: &Target, count: u64) -> anyhow::Result<()> {
     let everything = json!({"numberOfResults": 0, "viewAllContent": true});
     let deadline = Instant::now() + Duration::from_secs(900);
     while timed_search(client, target, &target.key, &everything).await?.0 < count {
@@ -233,7 +233,7 @@ async fn wait_for_items(client: &reqwest::Client, target: &Target, count: u64) -
 }
 
 /// Two words of a title (letters only, 4 or more), for queries that find something.
-fn queries(titles: &[String], count: usize, rng: &mut StdRng) -> Vec<String> {
+pub(crate) fn queries(titles: &[String], count: usize, rng: &mut StdRng) -> Vec<String> {
     let mut queries = BTreeSet::new();
     let mut attempts = 0;
     while queries.len() < count && attempts < count * 100 {
@@ -325,7 +325,7 @@ pub async fn trimmed(target: Target, corpus: String, query_count: usize, rounds:
     }))
 }
 
-fn close_batch(batch: &mut Vec<u8>) -> Vec<u8> {
+pub(crate) fn close_batch(batch: &mut Vec<u8>) -> Vec<u8> {
     batch.extend_from_slice(b"]}");
     std::mem::take(batch)
 }

@@ -10,6 +10,7 @@ pub mod org_index;
 pub mod pdf;
 pub mod prepare;
 pub mod query;
+pub mod results;
 pub mod rtf;
 pub mod schema;
 pub mod search;

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use intake_model::ApiError;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, Searcher, TantivyDocument, Term};
 
 use crate::facets::{self, FacetRequest, GroupBy};
 use crate::prepare::FieldTypes;
 use crate::query::QueryBuilder;
+use crate::results::{Excerpts, hit, stored_bytes};
 use crate::schema::Fields;
 use crate::security::{PermissionTables, Viewer};
 use crate::sort::{SortCriteria, top_docs};
@@ -25,10 +25,7 @@ use crate::syntax::Options;
 /// The most results one page may hold, and the deepest page start (bounded memory per query).
 pub const MAX_RESULTS_PER_PAGE: usize = 2000;
 pub const MAX_FIRST_RESULT: usize = 100_000;
-const EXCERPT_CHARS: usize = 200;
-
-/// The most characters of a result's `firstSentences`.
-pub const FIRST_SENTENCES_CHARS: usize = 300;
+pub use crate::results::{FIRST_SENTENCES_CHARS, Highlight, SearchHit};
 /// The most stored bytes (metadata, text head, title…) one page of results may hold.
 pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -91,28 +88,6 @@ pub struct SearchResponse {
     pub group_by_results: Vec<Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SearchHit {
-    pub title: String,
-    pub uri: String,
-    pub printable_uri: String,
-    pub click_uri: String,
-    pub unique_id: String,
-    pub excerpt: String,
-    pub excerpt_highlights: Vec<Highlight>,
-    /// The first sentences of the item's text (at most [`FIRST_SENTENCES_CHARS`] characters).
-    pub first_sentences: String,
-    pub score: f32,
-    pub raw: Map<String, Value>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Highlight {
-    pub offset: usize,
-    pub length: usize,
-}
-
 impl SearchResponse {
     /// The answer where nothing was indexed yet: no results, each facet with only the values it holds.
     pub fn empty(request: &SearchRequest) -> SearchResponse {
@@ -167,14 +142,10 @@ pub fn search(
         let (offset, limit) = (request.first_result, request.number_of_results);
         top_docs(searcher, query.as_ref(), &request.sort, &request.field_types, offset, limit).map_err(internal)?
     };
-    let snippets = match &text_query {
-        Some(text) => Some(SnippetGenerator::create(searcher, text.as_ref(), fields.body).map_err(internal)?),
+    let excerpts = match &text_query {
+        Some(text) => Some(Excerpts::new(searcher, text.as_ref(), fields).map_err(internal)?),
         None => None,
-    }
-    .map(|mut generator| {
-        generator.set_max_num_chars(EXCERPT_CHARS);
-        generator
-    });
+    };
     let mut results = Vec::with_capacity(addresses.len());
     let mut page_bytes = 0;
     for (score, address) in addresses {
@@ -185,7 +156,7 @@ pub fn search(
             tracing::warn!(results = results.len(), limit = MAX_PAGE_BYTES, "a search page was cut at its size limit");
             break;
         }
-        results.push(hit(fields, &doc, score, snippets.as_ref()));
+        results.push(hit(fields, &doc, score, excerpts.as_ref()));
     }
     Ok(SearchResponse {
         total_count: total,
@@ -299,126 +270,6 @@ fn matching(
     Ok(and(matched.into_iter().chain(constant).collect()).unwrap_or_else(|| Box::new(AllQuery)))
 }
 
-/// What a stored document weighs (its text and byte values).
-fn stored_bytes(doc: &TantivyDocument) -> usize {
-    doc.field_values()
-        .map(|(_, value)| value.as_str().map(str::len).or_else(|| value.as_bytes().map(<[u8]>::len)).unwrap_or(8))
-        .sum()
-}
-
 fn internal(e: tantivy::TantivyError) -> ApiError {
     ApiError::internal(format!("the search failed: {e}"))
-}
-
-fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, snippets: Option<&SnippetGenerator>) -> SearchHit {
-    let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let uri = text(fields.uri);
-    let title = text(fields.title);
-    let mut raw: Map<String, Value> = doc
-        .get_first(fields.meta)
-        .and_then(|v| v.as_bytes())
-        .and_then(|bytes| serde_json::from_slice(bytes).ok())
-        .unwrap_or_default();
-    let date_ms = doc.get_first(fields.date).and_then(|v| v.as_datetime()).map(|d| d.into_timestamp_millis());
-    let click_uri = raw.get("clickableuri").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| uri.clone());
-    let standard = [
-        ("uri", Value::from(uri.clone())),
-        ("sysuri", Value::from(uri.clone())),
-        ("clickableuri", Value::from(click_uri.clone())),
-        ("title", Value::from(title.clone())),
-        ("systitle", Value::from(title.clone())),
-        ("source", Value::from(text(fields.source_name))),
-        ("syssource", Value::from(text(fields.source_name))),
-        ("sourcetype", Value::from("Push")),
-        ("filetype", Value::from(text(fields.filetype))),
-        ("sysfiletype", Value::from(text(fields.filetype))),
-        ("date", date_ms.map_or(Value::Null, Value::from)),
-        ("sysdate", date_ms.map_or(Value::Null, Value::from)),
-        ("size", doc.get_first(fields.size).and_then(|v| v.as_u64()).map_or(Value::Null, Value::from)),
-        ("indexeddate", doc.get_first(fields.indexed_at).and_then(|v| v.as_i64()).map_or(Value::Null, Value::from)),
-    ];
-    // The standard fields win over metadata of the same name, as Coveo maps `date` to `@date` (epoch ms).
-    for (key, value) in standard {
-        raw.insert(key.to_string(), value);
-    }
-    if let Some(parent) = doc.get_first(fields.parent_id).and_then(|v| v.as_str()) {
-        raw.insert("parentid".to_string(), Value::from(parent));
-    }
-    let (excerpt, excerpt_highlights) = excerpt(doc, fields, snippets);
-    let first_sentences = first_sentences(doc.get_first(fields.text_head).and_then(|v| v.as_str()).unwrap_or(""));
-    SearchHit {
-        printable_uri: uri.clone(),
-        unique_id: format!("42.{}${uri}", text(fields.source)),
-        title,
-        click_uri,
-        uri,
-        excerpt,
-        excerpt_highlights,
-        first_sentences,
-        score,
-        raw,
-    }
-}
-
-/// The first two sentences of a text (a sentence ends with `.`, `!` or `?` and a space), within
-/// [`FIRST_SENTENCES_CHARS`] characters; a text without such an end is cut at a word.
-fn first_sentences(text: &str) -> String {
-    let text = text.trim_start();
-    let limit = text.char_indices().nth(FIRST_SENTENCES_CHARS).map_or(text.len(), |(i, _)| i);
-    let window = &text[..limit];
-    let ends: Vec<usize> = window
-        .char_indices()
-        .filter(|(i, c)| {
-            // A sentence's end is ASCII: the next byte starts a character.
-            matches!(c, '.' | '!' | '?') && window[i + 1..].chars().next().is_none_or(char::is_whitespace)
-        })
-        .map(|(i, _)| i + 1)
-        .take(2)
-        .collect();
-    let cut = match ends.last() {
-        Some(end) => *end,
-        None if limit == text.len() => limit,
-        None => window.rfind(char::is_whitespace).unwrap_or(limit),
-    };
-    window[..cut].trim_end().to_string()
-}
-
-/// The passage around the query's words, or the start of the text when there is no `q`.
-fn excerpt(doc: &TantivyDocument, fields: &Fields, snippets: Option<&SnippetGenerator>) -> (String, Vec<Highlight>) {
-    let text = doc.get_first(fields.text_head).and_then(|v| v.as_str()).unwrap_or_default();
-    if let Some(generator) = snippets {
-        let snippet = generator.snippet(text);
-        if !snippet.fragment().is_empty() {
-            let fragment = snippet.fragment();
-            let highlights = snippet
-                .highlighted()
-                .iter()
-                .map(|range| Highlight {
-                    offset: fragment[..range.start].chars().count(),
-                    length: fragment[range.clone()].chars().count(),
-                })
-                .collect();
-            return (fragment.to_string(), highlights);
-        }
-    }
-    let cut = text.char_indices().nth(EXCERPT_CHARS).map_or(text.len(), |(i, _)| i);
-    (text[..cut].to_string(), Vec::new())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_sentences_are_two_sentences_or_a_cut_at_a_word() {
-        assert_eq!(first_sentences("One. Two! Three? Four."), "One. Two!");
-        assert_eq!(first_sentences("  v1.2 is out. It is faster."), "v1.2 is out. It is faster.");
-        assert_eq!(first_sentences("no end at all"), "no end at all");
-        assert_eq!(first_sentences("Café ’quoted’ © 2022. Zoë’s “text”! More."), "Café ’quoted’ © 2022. Zoë’s “text”!");
-        let wide = "é".repeat(400);
-        assert_eq!(first_sentences(&wide).chars().count(), FIRST_SENTENCES_CHARS, "cut at a character");
-        let long = "word ".repeat(100);
-        let cut = first_sentences(&long);
-        assert!(cut.len() <= FIRST_SENTENCES_CHARS && cut.ends_with("word"), "{cut}");
-    }
 }

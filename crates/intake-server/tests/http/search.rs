@@ -62,6 +62,17 @@ async fn an_answer_has_every_key_headless_reads() {
         assert_eq!(hit[key], false, "{key}");
     }
     assert!(hit["raw"].is_object() && hit["flags"].is_string() && hit["absentTerms"].is_array());
+    // The content ids Headless and Atomic read: stable hashes of the URI.
+    let permanent = hit["raw"]["permanentid"].as_str().unwrap();
+    assert!(permanent.len() == 64 && permanent.bytes().all(|b| b.is_ascii_hexdigit()), "{permanent}");
+    assert_eq!(
+        (hit["raw"]["urihash"].as_str().map(str::len), hit["raw"]["collection"].as_str()),
+        (Some(16), Some("default"))
+    );
+    let again = s.search(json!({"q": "crane"})).await;
+    let same = again["results"].as_array().unwrap().iter().find(|r| r["uri"] == hit["uri"]).unwrap();
+    assert_eq!(same["raw"]["permanentid"], hit["raw"]["permanentid"]);
+    assert_ne!(found["results"][1]["raw"]["permanentid"], hit["raw"]["permanentid"]);
 }
 
 #[tokio::test]
