@@ -328,7 +328,8 @@ if wants search; then
         start_server
         record "$("$loader" search-load "${target[@]}" --corpus "$corpus" --queries-out "$out/search-queries.txt")"
         stop_server
-        record "$(python3 "$here/search_reference.py" "$out/tantivy-search-index" "$out/search-queries.txt" 16 3)"
+        record "$(python3 "$here/search_reference.py" "$out/tantivy-search-index" "$out/search-queries.txt" 16 3 \
+            "$out/search-queries.txt.known")"
         start_server
         record "$("$loader" search-load "${target[@]}" --corpus "$jdk" --queries-out "$out/search-queries-jdk.txt" --facets)"
         stop_server

@@ -31,7 +31,9 @@ pub async fn search_load(
     with_facets: bool,
 ) -> anyhow::Result<Value> {
     let http = client(connections);
-    let titles = push_corpus(&http, &target, &corpus).await?;
+    let pages = push_corpus(&http, &target, &corpus).await?;
+    let titles: Vec<String> = pages.iter().map(|(_, title)| title.clone()).collect();
+    let ranking = known_items(&http, &target, &pages, &format!("{queries_out}.known"), 200).await?;
     let queries = Arc::new(queries(&titles, query_count, &mut StdRng::seed_from_u64(14)));
     std::fs::write(&queries_out, queries.join("\n")).with_context(|| format!("writing {queries_out}"))?;
     let settings = if with_facets {
@@ -87,16 +89,58 @@ pub async fn search_load(
     Ok(json!({
         "benchmark": if with_facets { "search-facets" } else { "search" },
         "corpus": corpus,
-        "items": titles.len(),
+        "items": pages.len(),
         "queries": queries.len(),
         "connections": connections,
         "rounds": rounds,
         "settings": measured,
+        "known_items": ranking,
     }))
 }
 
-/// Pushes every corpus item that fits inline as batches, waits until all are searchable; their titles.
-async fn push_corpus(http: &reqwest::Client, target: &Target, corpus: &str) -> anyhow::Result<Vec<String>> {
+/// Known-item search: for `count` pages (a fixed sample), the words of the page's own title (before the site's
+/// suffix, ` — The Linux Kernel documentation`, ` (Java SE 17 & JDK 17)`), and where the page comes in the
+/// results: success at 1 and the mean reciprocal rank within 10. The queries and the pages they should find are
+/// written to `out` (`documentId<TAB>query`), for the reference to run the same.
+async fn known_items(
+    http: &reqwest::Client,
+    target: &Target,
+    pages: &[(String, String)],
+    out: &str,
+    count: usize,
+) -> anyhow::Result<Value> {
+    let step = (pages.len() / count).max(1);
+    let sample: Vec<(&String, String)> = pages
+        .iter()
+        .step_by(step)
+        .filter_map(|(id, title)| {
+            let own = title.split(" — ").next().unwrap_or(title).split(" (").next().unwrap_or(title);
+            let words: String = own.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+            let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+            (!words.is_empty()).then_some((id, words))
+        })
+        .take(count)
+        .collect();
+    let lines: Vec<String> = sample.iter().map(|(id, q)| format!("{id}\t{q}")).collect();
+    std::fs::write(out, lines.join("\n")).with_context(|| format!("writing {out}"))?;
+    let url = format!("{}/rest/search/v2?organizationId={}", target.url, target.org);
+    let (mut first, mut reciprocal) = (0usize, 0f64);
+    for (id, q) in &sample {
+        let body = json!({"q": q, "enableQuerySyntax": false, "numberOfResults": 10, "viewAllContent": true,
+                          "fieldsToInclude": ["uri"]});
+        let answer: Value = http.post(&url).bearer_auth(&target.key).json(&body).send().await?.json().await?;
+        let results = answer["results"].as_array().context("no results")?;
+        if let Some(rank) = results.iter().position(|r| r["uri"].as_str() == Some(id.as_str())) {
+            first += usize::from(rank == 0);
+            reciprocal += 1.0 / (rank + 1) as f64;
+        }
+    }
+    let n = sample.len().max(1) as f64;
+    Ok(json!({"queries": sample.len(), "success_at_1": first as f64 / n, "mrr_at_10": reciprocal / n}))
+}
+
+/// Pushes every corpus item that fits inline as batches, waits until all are searchable; their ids and titles.
+async fn push_corpus(http: &reqwest::Client, target: &Target, corpus: &str) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(corpus).with_context(|| format!("reading {corpus}"))?;
     let (mut titles, mut batch) = (Vec::new(), Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -104,7 +148,8 @@ async fn push_corpus(http: &reqwest::Client, target: &Target, corpus: &str) -> a
             continue;
         }
         let item: Value = serde_json::from_str(line)?;
-        titles.push(item["title"].as_str().unwrap_or_default().to_string());
+        let id = item["documentId"].as_str().unwrap_or_default().to_string();
+        titles.push((id, item["title"].as_str().unwrap_or_default().to_string()));
         if batch.len() + line.len() + 32 > BATCH_BYTES {
             push_items(http, target, close_batch(&mut batch)).await?;
         }

@@ -130,45 +130,127 @@ fn extract_by_kind(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
 /// The most memory the HTML tokenizer may hold at once (it streams, so this is per construct, not per page).
 const MAX_TOKENIZER_MEMORY: usize = 16 * 1024 * 1024;
 
-/// Extracts the text and title of an HTML document.
+/// Elements that frame a page rather than say what it is about: navigation, banners, footers, sidebars (the
+/// HTML5 elements, their ARIA roles, and Sphinx's sidebar and relation bars, as in the kernel's documentation).
+const CHROME: &str = "nav, aside, header, footer, [role=navigation], [role=banner], [role=contentinfo], \
+                      [role=complementary], [role=search], .sphinxsidebar, .related";
+/// Elements that hold a page's main content (javadoc's `<main>`, Sphinx's `<div role="main">`).
+const MAIN: &str = "main, [role=main]";
+
+/// Extracts the text and title of an HTML document: the page's content, not its chrome.
 ///
-/// Only a document-wide text handler is registered: an element handler for `<title>` would make lol_html
-/// match a selector against every element, which cost a tenth of extraction. `<title>` text is RCDATA, as is
-/// `<textarea>` text; the title is in `<head>`, before any textarea, so the first RCDATA text is the title
-/// when the document has a `<title>` at all. An SVG `<title>` is foreign content (plain data): body text.
+/// The text of [`MAIN`] when the page marks its main content (and that holds a fair share of the text), else
+/// all the text outside [`CHROME`]; a `<header>` or `<footer>` inside the main content is content (an article's
+/// own). A page whose every word is in chrome (or whose markup never closes a chrome element) keeps all its
+/// text. docs/search.md says how this was checked on the kernel's and the JDK's pages.
 pub fn extract_html(html: &[u8]) -> Extracted {
-    let text = RefCell::new(Collapser::with_capacity(html.len() / 2));
+    let stripped = extract_html_with(html, true);
+    if stripped.text.is_empty() {
+        let whole = extract_html_with(html, false);
+        if !whole.text.is_empty() {
+            return whole;
+        }
+    }
+    stripped
+}
+
+/// Text gathered while walking a page: outside chrome, and inside the main content.
+struct Gathered {
+    content: Collapser,
+    main: Collapser,
+}
+
+/// How deep the walk is in chrome and in main content (element handlers count, end-tag handlers uncount).
+#[derive(Default)]
+struct Depth {
+    chrome: std::cell::Cell<u32>,
+    main: std::cell::Cell<u32>,
+}
+
+/// Only a document-wide text handler gathers text; element handlers only count depths. `<title>` text is
+/// RCDATA, as is `<textarea>` text; the title is in `<head>`, before any textarea, so the first RCDATA text is
+/// the title when the document has a `<title>` at all. An SVG `<title>` is foreign content (plain data): body
+/// text.
+fn extract_html_with(html: &[u8], strip_chrome: bool) -> Extracted {
+    use lol_html::element;
+    use std::rc::Rc;
+    let gathered = RefCell::new(Gathered {
+        content: Collapser::with_capacity(html.len() / 2),
+        main: Collapser::with_capacity(if strip_chrome { html.len() / 2 } else { 0 }),
+    });
     let title = RefCell::new(Collapser::with_capacity(64));
     let title_done = std::cell::Cell::new(!has_title_tag(html));
-    let settings = Settings::new()
+    let depth = Rc::new(Depth::default());
+    let (chrome_depth, main_depth) = (depth.clone(), depth.clone());
+    let mut settings = Settings::new()
         .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(MAX_TOKENIZER_MEMORY))
-        .with_strict(false)
-        .append_document_content_handler(doc_text!(|chunk| {
-            match chunk.text_type() {
-                TextType::Data => {
-                    let mut text = text.borrow_mut();
-                    text.push_html(chunk.as_str());
-                    if chunk.last_in_text_node() {
-                        text.push_break();
-                    }
-                }
-                TextType::RCData if !title_done.get() => {
-                    title.borrow_mut().push_html(chunk.as_str());
-                    title_done.set(chunk.last_in_text_node());
-                }
-                // Scripts, styles, later RCDATA (<textarea>) and the rest are not body text.
-                _ => {}
+        .with_strict(false);
+    if strip_chrome {
+        settings = settings.append_element_content_handler(element!(CHROME, move |el| {
+            let tag = el.tag_name();
+            if chrome_depth.main.get() > 0 && (tag == "header" || tag == "footer") {
+                return Ok(());
             }
+            count(el, &chrome_depth, |d| &d.chrome);
             Ok(())
         }));
+        settings = settings.append_element_content_handler(element!(MAIN, move |el| {
+            count(el, &main_depth, |d| &d.main);
+            Ok(())
+        }));
+    }
+    let settings = settings.append_document_content_handler(doc_text!(|chunk| {
+        match chunk.text_type() {
+            TextType::Data => {
+                let mut gathered = gathered.borrow_mut();
+                if depth.chrome.get() == 0 {
+                    gathered.content.push_html(chunk.as_str());
+                    if depth.main.get() > 0 {
+                        gathered.main.push_html(chunk.as_str());
+                    }
+                }
+                if chunk.last_in_text_node() {
+                    gathered.content.push_break();
+                    gathered.main.push_break();
+                }
+            }
+            TextType::RCData if !title_done.get() => {
+                title.borrow_mut().push_html(chunk.as_str());
+                title_done.set(chunk.last_in_text_node());
+            }
+            // Scripts, styles, later RCDATA (<textarea>) and the rest are not body text.
+            _ => {}
+        }
+        Ok(())
+    }));
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
     // A tokenizer error (only possible past the memory cap) keeps the text gathered so far.
     let outcome = rewriter.write(html).and_then(|()| rewriter.end());
     if let Err(error) = outcome {
         tracing::debug!(%error, "HTML extraction stopped early");
     }
+    let Gathered { content, main } = gathered.into_inner();
+    let (content, main) = (content.finish(), main.finish());
+    // A <main> holding a sliver of the text (a heading) is not the page's content.
+    let text = if main.len() * 4 >= content.len() && !main.is_empty() { main } else { content };
     let title = title.into_inner().finish();
-    Extracted { title: (!title.is_empty()).then_some(title), text: text.into_inner().finish(), ..Extracted::default() }
+    Extracted { title: (!title.is_empty()).then_some(title), text, ..Extracted::default() }
+}
+
+/// One level deeper while inside `el`: the end tag's handler comes back up (an element without an end tag, such
+/// as `<nav/>` in foreign content, has nothing inside it to count).
+fn count(
+    el: &mut lol_html::html_content::Element<'_, '_>,
+    depth: &std::rc::Rc<Depth>,
+    level: fn(&Depth) -> &std::cell::Cell<u32>,
+) {
+    let Some(handlers) = el.end_tag_handlers() else { return };
+    let up = depth.clone();
+    level(depth).set(level(depth).get() + 1);
+    handlers.push(Box::new(move |_end| {
+        level(&up).set(level(&up).get().saturating_sub(1));
+        Ok(())
+    }));
 }
 
 /// Whether the document has a `<title` tag anywhere (ASCII case-insensitive).
@@ -237,6 +319,21 @@ mod tests {
         let extracted = extract_html(html);
         assert_eq!(extracted.title.as_deref(), Some("Café guide"));
         assert_eq!(extracted.text, "Hello world Fish & chips a b");
+    }
+
+    #[test]
+    fn the_text_is_the_content_not_the_chrome() {
+        let html = br#"<html><body><header><nav>Home Docs</nav></header><div role="navigation">crumbs</div>
+            <div role="main"><article><header><h1>Title</h1></header><p>The content.</p><aside>see also</aside></article></div>
+            <footer><div role="navigation">Next page</div></footer></body></html>"#;
+        assert_eq!(extract_html(html).text, "Title The content.", "the main content, its own header included");
+        let html = br#"<html><body><nav>menu</nav><div class="sphinxsidebar">toc</div><div><p>words</p></div>
+            <footer>foot</footer></body></html>"#;
+        assert_eq!(extract_html(html).text, "words", "without a main, everything but the chrome");
+        let html = b"<html><body><main><h1>Heading</h1></main><p>a long body of text outside the main element</p></body></html>";
+        assert_eq!(extract_html(html).text, "Heading a long body of text outside the main element", "a sliver of main");
+        let html = b"<html><body><nav><p>only navigation, never closed";
+        assert_eq!(extract_html(html).text, "only navigation, never closed", "all chrome: the whole text");
     }
 
     #[test]

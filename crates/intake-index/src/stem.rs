@@ -3,14 +3,22 @@
 //! lookup (FxHash: the words are short and not adversarial in effect, the memo is bounded). Same output as
 //! tantivy's `Stemmer`; a quarter of indexing time was spent re-stemming words.
 
+use std::cell::RefCell;
+
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::FxHashMap as HashMap;
 use tantivy::tokenizer::{Token, TokenFilter, TokenStream, Tokenizer};
 
-/// Words remembered per indexing thread before the memo starts over (bounded memory: a few MB).
+/// Words remembered per thread before the memo starts over (bounded memory: a few MB per thread).
 const MEMO_WORDS: usize = 100_000;
 
-/// A [`TokenFilter`] stemming lower-cased English tokens, remembering each word's stem.
+thread_local! {
+    /// One memo per thread, shared by every analyzer the thread runs: indexing threads keep theirs across
+    /// documents, and search threads across queries (a search's snippet generator clones a fresh analyzer, so an
+    /// analyzer-owned memo started empty on every query). Stems are a pure function of the word, so sharing is safe.
+    static MEMO: RefCell<HashMap<String, String>> = RefCell::new(HashMap::default());
+}
+
 #[derive(Clone, Default)]
 pub struct MemoStemmer;
 
@@ -18,54 +26,49 @@ impl TokenFilter for MemoStemmer {
     type Tokenizer<T: Tokenizer> = MemoStemmerFilter<T>;
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> MemoStemmerFilter<T> {
-        MemoStemmerFilter { inner: tokenizer, memo: HashMap::default() }
+        MemoStemmerFilter { inner: tokenizer }
     }
 }
 
-/// Each indexing thread clones its analyzer, so each has its own memo: no locking.
 #[derive(Clone)]
 pub struct MemoStemmerFilter<T> {
     inner: T,
-    memo: HashMap<String, String>,
 }
 
 impl<T: Tokenizer> Tokenizer for MemoStemmerFilter<T> {
-    type TokenStream<'a> = MemoStemmerStream<'a, T::TokenStream<'a>>;
+    type TokenStream<'a> = MemoStemmerStream<T::TokenStream<'a>>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
-        if self.memo.len() >= MEMO_WORDS {
-            self.memo.clear();
-        }
-        MemoStemmerStream {
-            tail: self.inner.token_stream(text),
-            stemmer: Stemmer::create(Algorithm::English),
-            memo: &mut self.memo,
-        }
+        MEMO.with_borrow_mut(|memo| {
+            if memo.len() >= MEMO_WORDS {
+                memo.clear();
+            }
+        });
+        MemoStemmerStream { tail: self.inner.token_stream(text), stemmer: Stemmer::create(Algorithm::English) }
     }
 }
 
-pub struct MemoStemmerStream<'a, T> {
+pub struct MemoStemmerStream<T> {
     tail: T,
     stemmer: Stemmer,
-    memo: &'a mut HashMap<String, String>,
 }
 
-impl<T: TokenStream> TokenStream for MemoStemmerStream<'_, T> {
+impl<T: TokenStream> TokenStream for MemoStemmerStream<T> {
     fn advance(&mut self) -> bool {
         if !self.tail.advance() {
             return false;
         }
         let token = self.tail.token_mut();
-        match self.memo.get(&token.text) {
+        MEMO.with_borrow_mut(|memo| match memo.get(&token.text) {
             Some(stem) => {
                 token.text.clear();
                 token.text.push_str(stem);
             }
             None => {
                 let stem = self.stemmer.stem(&token.text).into_owned();
-                self.memo.insert(std::mem::replace(&mut token.text, stem.clone()), stem);
+                memo.insert(std::mem::replace(&mut token.text, stem.clone()), stem);
             }
-        }
+        });
         true
     }
 

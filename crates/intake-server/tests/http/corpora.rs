@@ -153,3 +153,38 @@ async fn items_too_large_for_a_request_go_through_containers() {
     assert_eq!(s.search(sturges).await["results"][0]["uri"], "file://r/refman.pdf");
     assert_eq!(s.server.state.blobs.total_bytes().unwrap(), 0, "containers are deleted once applied");
 }
+
+/// The text of a real page is its content, not its chrome: a kernel documentation page (Sphinx, the Read the
+/// Docs theme: a navigation menu listing every document, breadcrumbs, footer buttons) and a Java SE API page
+/// (javadoc: a header with the navigation bar, a footer) are found by their content only, and their excerpt
+/// starts with their content.
+#[tokio::test]
+async fn html_text_is_the_pages_content_not_its_chrome() {
+    let s = TestServer::start().await;
+    let kernel = corpora().join("linux-doc-6.1/usr/share/doc/linux-doc-6.1/html/process/howto.html");
+    let javadoc = java_api().join("java.base/java/util/List.html");
+    for (id, path) in [("file://chrome/howto.html", &kernel), ("file://chrome/List.html", &javadoc)] {
+        let html = std::fs::read_to_string(path).unwrap();
+        let body = json!({"data": html, "fileExtension": ".html"});
+        assert_eq!(s.put_item(id, &body, "").await.status(), 202);
+    }
+    s.settle().await;
+    // The breadcrumbs, two entries of the navigation menu, javadoc's navigation bar and footer.
+    for chrome in [
+        "\"View page source\"",
+        "\"Kernel Maintainer Handbook\"",
+        "\"Development tools for the kernel\"",
+        "\"Skip navigation links\"",
+        "\"Report a bug or suggest an enhancement\"",
+    ] {
+        let found = s.search(json!({"aq": chrome})).await;
+        assert_eq!(found["totalCount"], 0, "{chrome} is chrome, not content: {found}");
+    }
+    let howto = s.search(json!({"q": "\"HOWTO do Linux kernel development\""})).await;
+    assert_eq!(howto["results"][0]["uri"], "file://chrome/howto.html", "{howto}");
+    let first = howto["results"][0]["firstSentences"].as_str().unwrap();
+    assert!(first.starts_with("HOWTO do Linux kernel development"), "{first}");
+    let list = s.search(json!({"q": "ordered collection", "aq": "@uri==\"file://chrome/List.html\""})).await;
+    let first = list["results"][0]["firstSentences"].as_str().unwrap();
+    assert!(first.starts_with("Module java.base Package java.util Interface List<E>"), "{first}");
+}
