@@ -25,6 +25,10 @@ use crate::syntax::{self, Expr, Op, Options, SyntaxError};
 pub const MAX_EXPANSIONS: usize = 1_024;
 /// The longest wildcard pattern, in characters.
 pub const MAX_PATTERN_CHARS: usize = 256;
+/// How far apart (in words, moves counted as tantivy's slop counts them) `q`'s words may be to score as close.
+const PROXIMITY_SLOP: u32 = 4;
+/// Up to how many plain words `q` gets the closeness score (a long paste is not a phrase).
+const MAX_PROXIMITY_WORDS: usize = 8;
 
 /// Standard fields every item has a value for (`@title` alone matches every item).
 const ALWAYS_PRESENT: &[&str] =
@@ -95,10 +99,31 @@ impl<'a> QueryBuilder<'a> {
                 (!words.is_empty()).then(|| Expr::And(words.into_iter().map(Expr::Text).collect()))
             }
         };
-        match expr {
-            Some(expr) => self.expression(&expr, Scope::FreeText, "q"),
-            None => Ok(None),
-        }
+        let Some(expr) = expr else { return Ok(None) };
+        let matched = self.expression(&expr, Scope::FreeText, "q")?;
+        Ok(match (matched, self.proximity(&expr)) {
+            // Every word is required; the words close together also score, so such pages come first.
+            (Some(matched), Some(near)) => {
+                Some(Box::new(BooleanQuery::new(vec![(Occur::Must, matched), (Occur::Should, near)])))
+            }
+            (matched, _) => matched,
+        })
+    }
+
+    /// For plain words (`a b c`, no operators), the same words within [`PROXIMITY_SLOP`] of each other, in title
+    /// and body: what ranks a page that has them together above one that mentions them apart.
+    fn proximity(&self, expr: &Expr) -> Option<Box<dyn Query>> {
+        let Expr::And(items) = expr else { return None };
+        let words: Vec<&str> = items
+            .iter()
+            .map(|item| match item {
+                Expr::Text(word) if !word.contains(char::is_whitespace) => Some(word.as_str()),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        (2..=MAX_PROXIMITY_WORDS)
+            .contains(&words.len())
+            .then(|| phrase(&self.free_text, &words.join(" "), Some(PROXIMITY_SLOP)))?
     }
 
     /// An advanced expression (`aq`, `cq`, `dq`, a token's filter) named `parameter` in errors.

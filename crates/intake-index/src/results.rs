@@ -14,8 +14,10 @@ use tantivy::{Searcher, TantivyDocument};
 
 use crate::schema::Fields;
 
-/// The longest excerpt, in characters.
-const EXCERPT_CHARS: usize = 200;
+/// The longest excerpt by default (`excerptLength`), in characters.
+pub const EXCERPT_CHARS: usize = 200;
+/// The longest `excerptLength` accepted.
+pub const MAX_EXCERPT_CHARS: usize = 2_000;
 /// The most characters of a result's `firstSentences`.
 pub const FIRST_SENTENCES_CHARS: usize = 300;
 
@@ -48,7 +50,7 @@ pub fn stored_bytes(doc: &TantivyDocument) -> usize {
         .sum()
 }
 
-pub fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, excerpts: Option<&Excerpts>) -> SearchHit {
+pub fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, excerpts: &Excerpts) -> SearchHit {
     let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let uri = text(fields.uri);
     let title = text(fields.title);
@@ -127,12 +129,12 @@ fn first_sentences(text: &str) -> String {
 }
 
 /// The passage around the query's words, or the start of the text when there is no `q`.
-fn excerpt(doc: &TantivyDocument, fields: &Fields, excerpts: Option<&Excerpts>) -> (String, Vec<Highlight>) {
+fn excerpt(doc: &TantivyDocument, fields: &Fields, excerpts: &Excerpts) -> (String, Vec<Highlight>) {
     let text = doc.get_first(fields.text_head).and_then(|v| v.as_str()).unwrap_or_default();
-    if let Some(found) = excerpts.and_then(|excerpts| excerpts.passage(text)) {
+    if let Some(found) = excerpts.passage(text) {
         return found;
     }
-    let cut = text.char_indices().nth(EXCERPT_CHARS).map_or(text.len(), |(i, _)| i);
+    let cut = text.char_indices().nth(excerpts.chars).map_or(text.len(), |(i, _)| i);
     (text[..cut].to_string(), Vec::new())
 }
 
@@ -141,7 +143,10 @@ fn excerpt(doc: &TantivyDocument, fields: &Fields, excerpts: Option<&Excerpts>) 
 /// pass, the stretch where most of them meet is taken ([`WINDOW_BEFORE`] + [`WINDOW_AFTER`] bytes), and only
 /// that stretch goes through tantivy's snippet generator, which picks and marks the best passage.
 pub struct Excerpts {
-    generator: SnippetGenerator,
+    /// `None` for a search without words.
+    generator: Option<SnippetGenerator>,
+    /// The longest excerpt, in characters.
+    chars: usize,
     /// The query's terms as indexed, matched ignoring ASCII case.
     needles: Option<AhoCorasick>,
 }
@@ -153,9 +158,9 @@ const WINDOW_AFTER: usize = 600;
 const MAX_MATCHES: usize = 256;
 
 impl Excerpts {
-    pub fn new(searcher: &Searcher, query: &dyn Query, fields: &Fields) -> tantivy::Result<Excerpts> {
+    pub fn new(searcher: &Searcher, query: &dyn Query, fields: &Fields, chars: usize) -> tantivy::Result<Excerpts> {
         let mut generator = SnippetGenerator::create(searcher, query, fields.body)?;
-        generator.set_max_num_chars(EXCERPT_CHARS);
+        generator.set_max_num_chars(chars);
         let mut terms: Vec<String> = Vec::new();
         query.query_terms(&mut |term, _| {
             if let Some(text) = term.value().as_str().filter(|t| term.field() == fields.body && !t.is_empty()) {
@@ -174,16 +179,22 @@ impl Excerpts {
                     .ok()
             })
             .flatten();
-        Ok(Excerpts { generator, needles })
+        Ok(Excerpts { generator: Some(generator), chars, needles })
+    }
+
+    /// Excerpts of a search without words: the start of each text.
+    pub fn without_query(chars: usize) -> Excerpts {
+        Excerpts { generator: None, chars, needles: None }
     }
 
     /// The best passage of `text` with its highlights (offsets in characters), if the query's words are there.
     fn passage(&self, text: &str) -> Option<(String, Vec<Highlight>)> {
+        let generator = self.generator.as_ref()?;
         let window = match &self.needles {
             Some(needles) => window(text, needles)?,
             None => text,
         };
-        let snippet = self.generator.snippet(window);
+        let snippet = generator.snippet(window);
         let fragment = snippet.fragment();
         if fragment.is_empty() {
             return None;

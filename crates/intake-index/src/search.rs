@@ -53,6 +53,8 @@ pub struct SearchRequest {
     pub facets: Vec<FacetRequest>,
     /// Legacy `groupBy`.
     pub group_by: Vec<GroupBy>,
+    /// `excerptLength`: the longest excerpt, in characters.
+    pub excerpt_length: usize,
 }
 
 impl Default for SearchRequest {
@@ -73,6 +75,7 @@ impl Default for SearchRequest {
             now_ms: 0,
             facets: Vec::new(),
             group_by: Vec::new(),
+            excerpt_length: crate::results::EXCERPT_CHARS,
         }
     }
 }
@@ -143,8 +146,8 @@ pub fn search(
         top_docs(searcher, query.as_ref(), &request.sort, &request.field_types, offset, limit).map_err(internal)?
     };
     let excerpts = match &text_query {
-        Some(text) => Some(Excerpts::new(searcher, text.as_ref(), fields).map_err(internal)?),
-        None => None,
+        Some(text) => Excerpts::new(searcher, text.as_ref(), fields, request.excerpt_length).map_err(internal)?,
+        None => Excerpts::without_query(request.excerpt_length),
     };
     let mut results = Vec::with_capacity(addresses.len());
     let mut page_bytes = 0;
@@ -156,7 +159,7 @@ pub fn search(
             tracing::warn!(results = results.len(), limit = MAX_PAGE_BYTES, "a search page was cut at its size limit");
             break;
         }
-        results.push(hit(fields, &doc, score, excerpts.as_ref()));
+        results.push(hit(fields, &doc, score, &excerpts));
     }
     Ok(SearchResponse {
         total_count: total,

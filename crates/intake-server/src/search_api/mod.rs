@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use intake_index::facets;
+use intake_index::results::{EXCERPT_CHARS, MAX_EXCERPT_CHARS};
 use intake_index::search::{MAX_FIRST_RESULT, MAX_RESULTS_PER_PAGE, SearchHit, SearchRequest, SearchResponse, search};
 use intake_index::security::{IdentityRef, Resolution, Viewer};
 use intake_index::sort::{SORT_CRITERIA_EXPECTED, SortCriteria};
@@ -207,6 +208,7 @@ pub(crate) fn prepare(state: &AppState, principal: &Principal, params: &Params<'
         now_ms,
         facets: facets::request::facets(params.json("facets")?.as_ref(), &field_types, now_ms)?,
         group_by: facets::request::group_by(params.json("groupBy")?.as_ref(), &field_types)?,
+        excerpt_length: params.count("excerptLength", MAX_EXCERPT_CHARS)?.filter(|n| *n > 0).unwrap_or(EXCERPT_CHARS),
         field_types,
     };
     Ok(Prepared { organization_id, request, fields_to_include })
@@ -257,6 +259,8 @@ pub struct SearchQuery {
     sort_criteria: Option<String>,
     /// The fields each result's `raw` holds (`@` optional); all of them when absent or empty.
     fields_to_include: Option<Vec<String>>,
+    /// The longest excerpt, in characters: 1 to 2,000 (default 200).
+    excerpt_length: Option<u32>,
     /// Facets to count (Coveo's facet API: specific, numericalRange, dateRange, hierarchical); at most 100.
     #[schema(value_type = Option<Vec<Object>>)]
     facets: Option<Vec<Value>>,

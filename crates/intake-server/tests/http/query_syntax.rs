@@ -238,3 +238,30 @@ async fn unsupported_syntax_is_refused_with_its_position_and_what_to_write() {
     // A malformed q (an unclosed quote) is read as words rather than refused.
     assert_eq!(sorted_names(&s, json!({"q": "\"kernel loads"})).await, ["kernel"]);
 }
+
+#[tokio::test]
+async fn words_close_together_rank_first_and_excerpts_take_their_length() {
+    let s = TestServer::start().await;
+    let filler = "the report covers many other topics in detail ".repeat(6);
+    let far = format!("Kernel notes. {filler} Then a module appears. {filler} Kernel again and module again.");
+    // The page with the words together is the longer one: by term frequencies alone it would come second.
+    let near = format!("Notes. {filler} The kernel module loader explains the kernel module. {filler} {filler}");
+    for (id, text) in [("file://p/far", far), ("file://p/near", near)] {
+        assert_eq!(s.put_item(id, &json!({"data": text, "title": "Notes"}), "").await.status(), 202);
+    }
+    s.settle().await;
+    let found = s.search(json!({"q": "kernel module"})).await;
+    let uris: Vec<&str> = found["results"].as_array().unwrap().iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    assert_eq!(uris, ["file://p/near", "file://p/far"], "the words together first: {found}");
+
+    let short = s.search(json!({"q": "kernel module", "excerptLength": 40})).await;
+    for result in short["results"].as_array().unwrap() {
+        let excerpt = result["excerpt"].as_str().unwrap();
+        assert!(excerpt.chars().count() <= 40 && !excerpt.is_empty(), "{excerpt}");
+    }
+    let none = s.search(json!({"excerptLength": 10})).await;
+    assert_eq!(none["results"][0]["excerpt"].as_str().unwrap().chars().count(), 10, "without q: the text's start");
+    let url = s.url(&format!("/rest/search/v2?organizationId={}", s.org));
+    let bad = s.request(Method::POST, &url).json(&json!({"excerptLength": 5000})).send().await.unwrap();
+    assert_error(bad, 412, "INVALID_PARAMETER", &["'excerptLength'", "0 to 2000"]).await;
+}
