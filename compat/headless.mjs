@@ -8,10 +8,11 @@ import {
 } from '@coveo/headless';
 import intake from './intake.cjs';
 
-const {eventually, createKey} = intake;
+const {eventually} = intake;
 
 const base = process.env.PUSH_URL;
-const org = process.env.INTAKE_ORG;
+// An organization of its own: the SDK suites share the server, and a search page sees its whole organization.
+const org = 'headless';
 const master = {Authorization: `Bearer ${process.env.INTAKE_KEY}`, 'Content-Type': 'application/json'};
 const AUTHORS = ['Ada', 'Grace', 'Linus'];
 
@@ -23,6 +24,7 @@ async function call(method, path, body) {
 
 /** Twelve items in a SHARED source: authors, a declared LONG rank, dates a month apart, two kinds of text. */
 async function library() {
+  await call('POST', '/rest/organizations', {id: org, displayName: 'Headless page'});
   const source = await call('POST', `/rest/organizations/${org}/sources`, {name: 'headless library', sourceVisibility: 'SHARED'});
   await call('POST', `/rest/organizations/${org}/indexes/fields/batch/create`, [{name: 'rank', type: 'LONG'}]);
   for (let i = 0; i < 12; i++) {
@@ -57,7 +59,8 @@ async function settled(engine) {
 
 async function main() {
   await library();
-  const key = await createKey('headless page', [{owner: 'SEARCH_API', targetDomain: 'EXECUTE_QUERY', targetId: '*'}]);
+  const privileges = [{owner: 'SEARCH_API', targetDomain: 'EXECUTE_QUERY', targetId: '*'}];
+  const key = (await call('POST', `/rest/organizations/${org}/apikeys`, {displayName: 'headless page', privileges})).value;
   const engine = buildSearchEngine({
     configuration: {
       organizationId: org,
