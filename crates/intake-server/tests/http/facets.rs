@@ -431,3 +431,15 @@ async fn facet_search_finds_values_within_the_search_context() {
     let bad = s.request(Method::POST, &url).json(&json!({"field": "author", "type": "pie"})).send().await.unwrap();
     assert_error(bad, 412, "INVALID_PARAMETER", &["'facet search.type'", "'pie'"]).await;
 }
+
+#[tokio::test]
+async fn facets_in_a_get_query_string_are_json() {
+    let s = shelf().await;
+    let facets = common::form(r#"[{"facetId":"a","field":"author","numberOfValues":1}]"#);
+    let url = s.url(&format!("/rest/search/v2?organizationId={}&viewAllContent=true&facets={facets}", s.org));
+    let found: Value = s.request(Method::GET, &url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(values(&found["facets"][0]), [idle("Grace", 3)], "{found}");
+    let url = s.url(&format!("/rest/search/v2?organizationId={}&facets=%5Bnot", s.org));
+    let bad = s.request(Method::GET, &url).send().await.unwrap();
+    assert_error(bad, 412, "INVALID_PARAMETER", &["'facets'", "it must be JSON"]).await;
+}
