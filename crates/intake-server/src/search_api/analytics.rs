@@ -4,29 +4,62 @@
 //! these endpoints take any caller — they neither store nor reveal anything.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::http::RequestId;
+use crate::http::{BodyLimit, HandlerResult, RequestId};
+use crate::state::AppState;
+
+const EVENTS: BodyLimit = BodyLimit {
+    what: "The analytics events",
+    bytes: 1024 * 1024,
+    advice: "Intake records no analytics; turn them off in the page (analytics: {enabled: false}).",
+};
+
+/// Reads the events (and drops them), so the connection stays open for the page's next call.
+async fn drain(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), crate::http::HandlerError> {
+    state.body_budget.read(headers, body, EVENTS).await?;
+    Ok(())
+}
 
 /// Coveo's Event Protocol (Headless' default analytics mode): the events are accepted and dropped.
 #[utoipa::path(
     post, path = "/rest/organizations/{org}/events/v1", tag = "Search",
     params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "Accepted and not recorded: Intake keeps no analytics", body = Object)),
+    responses(
+        (status = 200, description = "Accepted and not recorded: Intake keeps no analytics", body = Object),
+        (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: more than 1 MiB of events"),
+    ),
 )]
-pub async fn events(Path(_org): Path<String>) -> Json<Value> {
-    Json(json!({"events": []}))
+pub async fn events(
+    State(state): State<AppState>,
+    Path(_org): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Json<Value>> {
+    drain(&state, &headers, body).await?;
+    Ok(Json(json!({"events": []})))
 }
 
 /// The Event Protocol's validation endpoint: every event is valid, none is recorded.
 #[utoipa::path(
     post, path = "/rest/organizations/{org}/events/v1/validate", tag = "Search",
     params(("org" = String, Path, description = "Organization id")),
-    responses((status = 200, description = "Valid, and not recorded", body = Object)),
+    responses(
+        (status = 200, description = "Valid, and not recorded", body = Object),
+        (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: more than 1 MiB of events"),
+    ),
 )]
-pub async fn validate_events(Path(_org): Path<String>) -> Json<Value> {
-    Json(json!({"valid": true, "events": []}))
+pub async fn validate_events(
+    State(state): State<AppState>,
+    Path(_org): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Json<Value>> {
+    drain(&state, &headers, body).await?;
+    Ok(Json(json!({"valid": true, "events": []})))
 }
 
 /// Coveo's legacy usage analytics (`/rest/v15/analytics/search`, `click`, `custom`, `view`, `collect`, …):
@@ -34,14 +67,24 @@ pub async fn validate_events(Path(_org): Path<String>) -> Json<Value> {
 #[utoipa::path(
     post, path = "/rest/v15/analytics/{event}", tag = "Search",
     params(("event" = String, Path, description = "search, searches, click, custom, view or collect")),
-    responses((status = 200, description = "Accepted and not recorded", body = Object)),
+    responses(
+        (status = 200, description = "Accepted and not recorded", body = Object),
+        (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: more than 1 MiB of events"),
+    ),
 )]
-pub async fn legacy_event(Path(event): Path<String>, request_id: RequestId) -> Json<Value> {
+pub async fn legacy_event(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    request_id: RequestId,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Json<Value>> {
+    drain(&state, &headers, body).await?;
     let visit = json!({"visitId": request_id.0, "visitorId": request_id.0});
-    Json(match event.as_str() {
+    Ok(Json(match event.as_str() {
         "search" => json!({"searchEventUid": request_id.0, "visitId": request_id.0, "visitorId": request_id.0,
                            "clientId": request_id.0}),
         "searches" => json!({"searchEventResponses": [], "visitId": request_id.0, "visitorId": request_id.0}),
         _ => visit,
-    })
+    }))
 }

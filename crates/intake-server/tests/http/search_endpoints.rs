@@ -157,6 +157,7 @@ async fn fields_plan_and_analytics_answer_what_clients_read() {
     let events = s.client.post(s.url(&format!("/rest/organizations/{}/events/v1", s.org))).json(&json!([{"meta": {}}]));
     let events = events.send().await.unwrap();
     assert_eq!(events.status(), 200);
+    assert!(events.headers().get("connection").is_none(), "the events were read: the connection stays open");
     assert_eq!(events.json::<Value>().await.unwrap(), json!({"events": []}));
     let valid = s.client.post(s.url(&format!("/rest/organizations/{}/events/v1/validate", s.org))).json(&json!([]));
     assert_eq!(valid.send().await.unwrap().json::<Value>().await.unwrap()["valid"], true);
