@@ -4,12 +4,10 @@
 //! these endpoints take any caller — they neither store nor reveal anything.
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use serde_json::{Value, json};
 
-use crate::http::{BodyLimit, HandlerResult, RequestId};
+use crate::http::{BodyLimit, HandlerError, RequestId};
 use crate::state::AppState;
 
 const EVENTS: BodyLimit = BodyLimit {
@@ -18,10 +16,18 @@ const EVENTS: BodyLimit = BodyLimit {
     advice: "Intake records no analytics; turn them off in the page (analytics: {enabled: false}).",
 };
 
-/// Reads the events (and drops them), so the connection stays open for the page's next call.
-async fn drain(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), crate::http::HandlerError> {
-    state.body_budget.read(headers, body, EVENTS).await?;
-    Ok(())
+/// The events of an analytics call, read and dropped, so the connection stays open for the page's next call (a
+/// body left unread makes the envelope close it).
+pub struct Dropped;
+
+impl axum::extract::FromRequest<AppState> for Dropped {
+    type Rejection = HandlerError;
+
+    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        state.body_budget.read(&parts.headers, body, EVENTS).await?;
+        Ok(Dropped)
+    }
 }
 
 /// Coveo's Event Protocol (Headless' default analytics mode): the events are accepted and dropped.
@@ -33,14 +39,8 @@ async fn drain(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), 
         (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: more than 1 MiB of events"),
     ),
 )]
-pub async fn events(
-    State(state): State<AppState>,
-    Path(_org): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> HandlerResult<Json<Value>> {
-    drain(&state, &headers, body).await?;
-    Ok(Json(json!({"events": []})))
+pub async fn events(Path(_org): Path<String>, _events: Dropped) -> Json<Value> {
+    Json(json!({"events": []}))
 }
 
 /// The Event Protocol's validation endpoint: every event is valid, none is recorded.
@@ -52,14 +52,8 @@ pub async fn events(
         (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: more than 1 MiB of events"),
     ),
 )]
-pub async fn validate_events(
-    State(state): State<AppState>,
-    Path(_org): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> HandlerResult<Json<Value>> {
-    drain(&state, &headers, body).await?;
-    Ok(Json(json!({"valid": true, "events": []})))
+pub async fn validate_events(Path(_org): Path<String>, _events: Dropped) -> Json<Value> {
+    Json(json!({"valid": true, "events": []}))
 }
 
 /// Coveo's legacy usage analytics (`/rest/v15/analytics/search`, `click`, `custom`, `view`, `collect`, …):
@@ -72,19 +66,12 @@ pub async fn validate_events(
         (status = 413, description = "REQUEST_ENTITY_TOO_LARGE: more than 1 MiB of events"),
     ),
 )]
-pub async fn legacy_event(
-    State(state): State<AppState>,
-    Path(event): Path<String>,
-    request_id: RequestId,
-    headers: HeaderMap,
-    body: Body,
-) -> HandlerResult<Json<Value>> {
-    drain(&state, &headers, body).await?;
+pub async fn legacy_event(Path(event): Path<String>, request_id: RequestId, _events: Dropped) -> Json<Value> {
     let visit = json!({"visitId": request_id.0, "visitorId": request_id.0});
-    Ok(Json(match event.as_str() {
+    Json(match event.as_str() {
         "search" => json!({"searchEventUid": request_id.0, "visitId": request_id.0, "visitorId": request_id.0,
                            "clientId": request_id.0}),
         "searches" => json!({"searchEventResponses": [], "visitId": request_id.0, "visitorId": request_id.0}),
         _ => visit,
-    }))
+    })
 }
