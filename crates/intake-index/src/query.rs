@@ -48,6 +48,32 @@ pub fn invalid_expression(parameter: &str, error: SyntaxError) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuerySyntax, format!("'{parameter}' is not valid: {error}."))
 }
 
+/// `q` as an expression: with the query syntax (`Some(options)`) when it parses, else its plain words.
+fn free_text_expression(q: &str, syntax: Option<Options>) -> Result<Option<Expr>, ApiError> {
+    let parsed = match syntax {
+        Some(options) => syntax::parse_with(q, options),
+        None => Err(SyntaxError { offset: 0, message: String::new(), kind: syntax::ErrorKind::Malformed }),
+    };
+    match parsed {
+        Ok(expr) => Ok(expr),
+        Err(error) if error.is_final() => Err(invalid_expression("q", error)),
+        Err(_) => {
+            let words = syntax::plain_words(q).map_err(|e| invalid_expression("q", e))?;
+            Ok((!words.is_empty()).then(|| Expr::And(words.into_iter().map(Expr::Text).collect())))
+        }
+    }
+}
+
+/// The syntax errors of a search's expressions (`q`, then each `(parameter, text)` of the advanced ones), found
+/// without an index, so an organization with nothing indexed yet answers a wrong expression as one with items.
+pub fn check_syntax(q: &str, syntax: Option<Options>, advanced: &[(&str, &str)]) -> Result<(), ApiError> {
+    free_text_expression(q, syntax)?;
+    for (parameter, text) in advanced {
+        syntax::parse(text).map_err(|e| invalid_expression(parameter, e))?;
+    }
+    Ok(())
+}
+
 /// Builds tantivy queries from expressions for one searcher of one index.
 pub struct QueryBuilder<'a> {
     searcher: &'a Searcher,
@@ -87,19 +113,7 @@ impl<'a> QueryBuilder<'a> {
     /// it does not parse its words are taken as plain words; without it, always plain words. Limits and
     /// unsupported syntax are errors either way.
     pub fn free_text(&self, q: &str, syntax: Option<Options>) -> Result<Option<Box<dyn Query>>, ApiError> {
-        let parsed = match syntax {
-            Some(options) => syntax::parse_with(q, options),
-            None => Err(SyntaxError { offset: 0, message: String::new(), kind: syntax::ErrorKind::Malformed }),
-        };
-        let expr = match parsed {
-            Ok(expr) => expr,
-            Err(error) if error.is_final() => return Err(invalid_expression("q", error)),
-            Err(_) => {
-                let words = syntax::plain_words(q).map_err(|e| invalid_expression("q", e))?;
-                (!words.is_empty()).then(|| Expr::And(words.into_iter().map(Expr::Text).collect()))
-            }
-        };
-        let Some(expr) = expr else { return Ok(None) };
+        let Some(expr) = free_text_expression(q, syntax)? else { return Ok(None) };
         let matched = self.expression(&expr, Scope::FreeText, "q")?;
         Ok(match (matched, self.proximity(&expr)) {
             // Every word is required; the words close together also score, so such pages come first.

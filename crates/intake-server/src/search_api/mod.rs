@@ -211,6 +211,9 @@ pub(crate) fn prepare(state: &AppState, principal: &Principal, params: &Params<'
         excerpt_length: params.count("excerptLength", MAX_EXCERPT_CHARS)?.filter(|n| *n > 0).unwrap_or(EXCERPT_CHARS),
         field_types,
     };
+    let q_syntax = request.enable_query_syntax.then_some(request.syntax);
+    let advanced = [("aq", request.aq.as_str()), ("cq", request.cq.as_str()), ("dq", request.dq.as_str())];
+    intake_index::query::check_syntax(&request.q, q_syntax, &advanced)?;
     Ok(Prepared { organization_id, request, fields_to_include })
 }
 

@@ -265,3 +265,13 @@ async fn words_close_together_rank_first_and_excerpts_take_their_length() {
     let bad = s.request(Method::POST, &url).json(&json!({"excerptLength": 5000})).send().await.unwrap();
     assert_error(bad, 412, "INVALID_PARAMETER", &["'excerptLength'", "0 to 2000"]).await;
 }
+
+#[tokio::test]
+async fn a_wrong_expression_is_refused_before_anything_is_indexed() {
+    let s = TestServer::start().await;
+    let bad = search_error(&s, json!({"q": "@title~=kernel"})).await;
+    assert_error(bad, 400, "INVALID_QUERY_SYNTAX", &["'q'", "~=", "at character 6"]).await;
+    let bad = search_error(&s, json!({"aq": "(a"})).await;
+    assert_error(bad, 400, "INVALID_QUERY_SYNTAX", &["'aq'", "')' was expected"]).await;
+    assert_eq!(s.search(json!({"q": "(a"})).await["totalCount"], 0, "a malformed q is read as words");
+}
