@@ -1,4 +1,6 @@
-//! `POST /logs/v1/organizations/{org}` (and `GET`): the item log in the shape of Coveo's Logs API.
+//! `POST /logs/v1/organizations/{org}` (and `GET`): the item log in the shape of Coveo's Logs API; and
+//! `GET /logs/v1/organizations/{org}/activity`: its outcomes counted over the last hour or day (the console's
+//! chart), with the journal's backlog.
 
 use axum::Json;
 use axum::body::Body;
@@ -8,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use intake_model::dates::{format_ms, parse_date_ms};
 use intake_model::logs::{LogOperation, LogResult, LogTask};
 use intake_model::{ApiError, Privilege, QueryParams};
-use intake_store::item_log::{IdMatching, LogQuery, StoredLogEntry};
+use intake_store::item_log::{ActivityQuery, IdMatching, LogQuery, StoredLogEntry};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -25,7 +27,7 @@ const MAX_PER_PAGE: u64 = 1000;
 
 /// `/logs/v1/organizations/{org}`.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(read_logs))
+    OpenApiRouter::new().routes(routes!(read_logs)).routes(routes!(activity))
 }
 
 /// Item outcomes of an organization, newest first.
@@ -101,6 +103,115 @@ pub async fn read_logs(
         .map_err(|e| storage_failure("The item log could not be read", e))?;
     let entries = entries.iter().map(LogEntryAnswer::from).collect();
     Ok(Json(LogsPage { document_log_entries: entries, has_next_page: has_next }).into_response())
+}
+
+/// The windows of the activity chart: (name, bucket length, buckets).
+const WINDOWS: [(&str, i64, u32); 2] = [("hour", 60_000, 60), ("day", 15 * 60_000, 96)];
+
+/// Item outcomes over the last hour (by minute) or day (by quarter hour), as committed, and the journal's
+/// backlog: what the console's overview charts.
+#[utoipa::path(
+    get, path = "/logs/v1/organizations/{org}/activity", tag = "Logs",
+    params(
+        ("org" = String, Path, description = "Organization id"),
+        ("window" = Option<String>, Query, description = "`hour` (default: 60 buckets of a minute) or `day` (96 of 15 minutes)"),
+    ),
+    responses(
+        (status = 200, description = "Outcomes per bucket and result, oldest bucket first", body = Activity),
+        (status = 403, description = "ACCESS_DENIED: LOGS VIEW"),
+        (status = 404, description = "ORGANIZATION_NOT_FOUND"),
+        (status = 412, description = "INVALID_PARAMETER: window"),
+    )
+)]
+pub async fn activity(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org): Path<String>,
+    RawQuery(query): RawQuery,
+) -> HandlerResult<Json<Activity>> {
+    principal.enter(&org)?;
+    state.organization(&org)?;
+    principal.authorize(&org, &Privilege::platform("LOGS", "VIEW", "*"))?;
+    let query = QueryParams::parse(query.as_deref());
+    let window = query.get("window")?.filter(|w| !w.is_empty()).unwrap_or("hour");
+    let (name, bucket_ms, buckets) = WINDOWS
+        .into_iter()
+        .find(|(name, ..)| name.eq_ignore_ascii_case(window))
+        .ok_or_else(|| ApiError::invalid_parameter("window", window, "allowed values are hour and day"))?;
+    // Buckets end on a boundary, the current one included.
+    let to_ms = (state.clock.now_ms().div_euclid(bucket_ms) + 1) * bucket_ms;
+    let from_ms = to_ms - bucket_ms * i64::from(buckets);
+    let committed = state.commit_marks.get(&org);
+    let committed_seq = committed.journal_seq;
+    let activity_query = ActivityQuery { organization_id: org, from_ms, bucket_ms, buckets, committed };
+    let item_log = state.item_log.clone();
+    let counts = tokio::task::spawn_blocking(move || item_log.activity(&activity_query))
+        .await
+        .map_err(task_failed)?
+        .map_err(|e| storage_failure("The item log could not be read", e))?;
+    let mut answer: Vec<ActivityBucket> = (0..i64::from(buckets))
+        .map(|i| ActivityBucket { start: format_ms(from_ms + i * bucket_ms), counts: Default::default() })
+        .collect();
+    let mut totals = std::collections::BTreeMap::new();
+    for count in counts {
+        if let Some(bucket) = answer.get_mut(count.bucket as usize) {
+            *bucket.counts.entry(count.result.as_str()).or_default() += count.count;
+            *totals.entry(count.result.as_str()).or_default() += count.count;
+        }
+    }
+    let (durable_seq, applied_seq) = state.metrics.journal_positions_now();
+    Ok(Json(Activity {
+        window: name,
+        from: format_ms(from_ms),
+        to: format_ms(to_ms),
+        bucket_ms,
+        buckets: answer,
+        totals,
+        journal: JournalPosition {
+            durable_seq,
+            applied_seq,
+            backlog: durable_seq.saturating_sub(applied_seq),
+            committed_seq,
+        },
+    }))
+}
+
+/// Outcomes over a window.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    /// `hour` or `day`.
+    window: &'static str,
+    from: String,
+    to: String,
+    bucket_ms: i64,
+    /// Oldest first.
+    buckets: Vec<ActivityBucket>,
+    /// By result, over the window.
+    totals: std::collections::BTreeMap<&'static str, u64>,
+    journal: JournalPosition,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityBucket {
+    /// ISO 8601, UTC.
+    start: String,
+    /// By result (`COMPLETED`, `WARNING`, `REJECTED`, `SKIPPED`, `ERROR`); results without outcomes left out.
+    counts: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Where the journal stands: accepted operations not yet applied are the backlog.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalPosition {
+    /// The last record made durable (every organization's).
+    durable_seq: u64,
+    /// The last record the applier has applied.
+    applied_seq: u64,
+    /// Records durable and not yet applied.
+    backlog: u64,
+    /// Every operation of this organization up to this record is committed to its index.
+    committed_seq: u64,
 }
 
 /// One page of the item log, as Coveo's Logs API answers it.

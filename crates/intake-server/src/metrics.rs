@@ -182,6 +182,11 @@ impl Metrics {
         self.journal_lag.set(durable.saturating_sub(applied) as i64);
     }
 
+    /// The last durable and applied journal records, as last reported.
+    pub fn journal_positions_now(&self) -> (u64, u64) {
+        (self.journal_durable.get().max(0) as u64, self.journal_applied.get().max(0) as u64)
+    }
+
     /// Brings the sync counter up to the journal's own count.
     pub fn journal_syncs(&self, total: u64) {
         let seen = self.journal_syncs_seen.swap(total, std::sync::atomic::Ordering::Relaxed);

@@ -71,6 +71,26 @@ pub struct LogQuery {
     pub committed: CommittedThrough,
 }
 
+/// Time buckets of an organization's committed outcomes: `buckets` of `bucket_ms` from `from_ms`.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityQuery {
+    pub organization_id: String,
+    pub from_ms: i64,
+    pub bucket_ms: i64,
+    pub buckets: u32,
+    /// What the organization's index has committed: entries beyond it are not counted.
+    pub committed: CommittedThrough,
+}
+
+/// How many outcomes of one result fell in one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityCount {
+    /// From 0, the oldest.
+    pub bucket: u32,
+    pub result: LogResult,
+    pub count: u64,
+}
+
 /// A stored entry with its row id (the `guid` of the Logs API answer derives from it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLogEntry {
@@ -85,6 +105,8 @@ pub trait ItemLog: Send + Sync {
     fn append(&self, entries: &[LogEntry]) -> Result<(), StoreError>;
     /// One page of entries, newest first, and whether another page follows.
     fn query(&self, query: &LogQuery) -> Result<(Vec<StoredLogEntry>, bool), StoreError>;
+    /// The committed outcomes counted by time bucket and result (empty buckets left out).
+    fn activity(&self, query: &ActivityQuery) -> Result<Vec<ActivityCount>, StoreError>;
     /// Deletes entries older than `before_ms` (Coveo keeps 14 days); how many went.
     fn prune_before(&self, before_ms: i64) -> Result<usize, StoreError>;
     /// The bytes the log's entries take.

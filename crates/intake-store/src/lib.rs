@@ -31,7 +31,9 @@ pub mod streams;
 pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use containers::{BlobStore, BlobWriter, ContainerStore, FileContainer};
-pub use item_log::{CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry};
+pub use item_log::{
+    ActivityCount, ActivityQuery, CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry,
+};
 pub use journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
 pub use limits::{DailyUsage, LimitStore, StoredFault};
 pub use local::{FileJournal, LocalBlobs};

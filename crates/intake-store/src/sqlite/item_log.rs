@@ -8,7 +8,9 @@ use intake_model::logs::{LogOperation, LogResult, LogTask};
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::StoreError;
-use crate::item_log::{CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry};
+use crate::item_log::{
+    ActivityCount, ActivityQuery, CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry,
+};
 
 /// The embedded item log.
 pub struct SqliteItemLog {
@@ -160,6 +162,38 @@ impl ItemLog for SqliteItemLog {
         let has_next = entries.len() as i64 > per_page;
         entries.truncate(per_page as usize);
         Ok((entries, has_next))
+    }
+
+    /// One grouped scan of the time index over the window.
+    fn activity(&self, query: &ActivityQuery) -> Result<Vec<ActivityCount>, StoreError> {
+        let bucket_ms = query.bucket_ms.max(1);
+        let to_ms = query.from_ms.saturating_add(bucket_ms.saturating_mul(i64::from(query.buckets)));
+        let mut sql = String::from(
+            "SELECT (datetime_ms - ?) / ? AS bucket, result, count(*) FROM item_log
+             WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms < ?",
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            query.from_ms.into(),
+            bucket_ms.into(),
+            query.organization_id.clone().into(),
+            query.from_ms.into(),
+            to_ms.into(),
+        ];
+        committed_only(&mut sql, &mut values, &query.committed);
+        sql.push_str(" GROUP BY bucket, result");
+        let connection = self.reader.lock().expect("item log lock");
+        let mut statement = connection.prepare_cached(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (bucket, result, count) = row?;
+            if let Some(result) = LogResult::parse(&result) {
+                counts.push(ActivityCount { bucket: bucket as u32, result, count: count as u64 });
+            }
+        }
+        Ok(counts)
     }
 
     /// Deletes entries older than `before_ms` (Coveo keeps 14 days).
@@ -315,5 +349,32 @@ mod tests {
             LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 1, committed, ..Default::default() };
         let newest = &log.query(&query).unwrap().0[0];
         assert_eq!(newest.entry.journal_seq, 10_000, "the newest entry stays");
+    }
+
+    #[test]
+    fn activity_counts_committed_outcomes_by_bucket_and_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteItemLog::open(&dir.path().join("logs.sqlite")).unwrap();
+        let entries = [
+            entry(1, "a", LogResult::Completed, 1_000),
+            entry(2, "b", LogResult::Completed, 1_999),
+            entry(3, "c", LogResult::Rejected, 2_000),
+            entry(4, "d", LogResult::Completed, 2_500),
+            entry(5, "e", LogResult::Completed, 9_000),
+        ];
+        log.append(&entries).unwrap();
+        let committed = CommittedThrough { journal_seq: 3, ..Default::default() };
+        let query =
+            ActivityQuery { organization_id: "org".into(), from_ms: 1_000, bucket_ms: 1_000, buckets: 3, committed };
+        let mut counts = log.activity(&query).unwrap();
+        counts.sort_by_key(|c| (c.bucket, c.result.as_str()));
+        assert_eq!(
+            counts,
+            vec![
+                ActivityCount { bucket: 0, result: LogResult::Completed, count: 2 },
+                ActivityCount { bucket: 1, result: LogResult::Rejected, count: 1 },
+            ],
+            "entry 4 is not committed, entry 5 is past the window"
+        );
     }
 }
