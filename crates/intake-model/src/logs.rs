@@ -47,6 +47,42 @@ wire_enum!(
     }
 );
 
+impl LogResult {
+    /// What an outcome means and what to do about it (the console explains each log entry with this).
+    pub fn explanation(self) -> (&'static str, &'static str) {
+        match self {
+            LogResult::Completed => (
+                "The operation is committed: the item is searchable as pushed (or gone, for a delete).",
+                "Nothing to do.",
+            ),
+            LogResult::Warning => (
+                "The item is indexed, but not all of it: its conversion to text stopped (the conversion timeout or \
+                 the expansion limit was reached), or a stream entry was applied with a change the message names.",
+                "Read the message: split or simplify the file, or raise --conversion-timeout-seconds or \
+                 --conversion-max-mb (docs/operations.md).",
+            ),
+            LogResult::Rejected => (
+                "The item was refused before indexing: it breaks a limit (its size, the organization's item count) \
+                 or a rule of the source (a partial update or merge of an item that is not there, a field of \
+                 another type).",
+                "Read the message for the limit or rule; change the item, or raise the limit \
+                 (`intake admin limit set`), then push it again.",
+            ),
+            LogResult::Skipped => (
+                "Nothing was done: a newer version of the item (a higher orderingId) is already indexed, or an \
+                 identity was unchanged.",
+                "Nothing to do, unless this push should have won: send it with a higher orderingId (by default \
+                 the time of the request, in milliseconds).",
+            ),
+            LogResult::Error => (
+                "The item could not be indexed: its data is invalid (not the type its field is declared as, a \
+                 file container that cannot be read, content that cannot be decoded), or a batch entry is malformed.",
+                "Read the message for the field or entry named, fix it in the connector, and push the item again.",
+            ),
+        }
+    }
+}
+
 wire_enum!(
     /// The pipeline stage that decided it.
     LogTask {
