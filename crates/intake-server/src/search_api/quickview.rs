@@ -54,7 +54,7 @@ pub async fn quickview(
     };
     let principal = authenticate(&token, &parts, &state)?;
     let organization_id = search_organization(&state, &principal, &params)?;
-    let viewer = super::viewer(&state, &principal, &organization_id, false)?;
+    let viewer = super::viewer(&state, &principal, &organization_id, params.flag("viewAllContent")?)?;
     let unique_id = params.text("uniqueId")?.ok_or_else(|| ApiError::missing_parameter("uniqueId"))?;
     let key = item_key_of(&unique_id)?;
     let limit = params.count("requestedOutputSize", usize::MAX)?.filter(|n| *n > 0);

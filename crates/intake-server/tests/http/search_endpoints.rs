@@ -118,6 +118,16 @@ async fn the_quickview_shows_the_text_with_the_words_marked_and_nothing_runs() {
     let url = s.url(&format!("/rest/search/v2/html?organizationId={}&uniqueId={}", s.org, common::form(&secret_id)));
     let hidden = s.request(Method::GET, &url).send().await.unwrap();
     assert_error(hidden, 404, "ITEM_NOT_FOUND", &[&secret_id, "may see"]).await;
+    // With viewAllContent (and its privilege, as the console asks) it opens.
+    let url = s.url(&format!(
+        "/rest/search/v2/html?organizationId={}&uniqueId={}&viewAllContent=true",
+        s.org,
+        common::form(&secret_id)
+    ));
+    let opened = s.request(Method::GET, &url).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let html = opened.text().await.unwrap();
+    assert!(html.contains("<title>Kernel secrets</title>") && html.contains("secret plan"), "{html}");
 
     let url = s.url(&format!("/rest/search/v2/html?organizationId={}", s.org));
     assert_error(s.request(Method::GET, &url).send().await.unwrap(), 412, "MISSING_PARAMETER", &["'uniqueId'"]).await;
