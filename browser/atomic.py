@@ -9,23 +9,15 @@ import datetime
 import functools
 import http.server
 import json
-import os
-import pathlib
 import threading
 import time
 import urllib.parse
-import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.keys import Keys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from common import INTAKE, ORG, ROOT, call, chromium, screenshot, wait
+
 PAGE = ROOT / "examples" / "atomic"
-ARTIFACTS = ROOT / "target" / "browser"
-INTAKE = os.environ["INTAKE_URL"]
-ORG = os.environ["INTAKE_ORG"]
-MASTER = os.environ["INTAKE_KEY"]
 AUTHORS = ["Ada", "Grace", "Linus"]
 
 # Every element matching a selector, through every open shadow root (Atomic's components use them). A selector
@@ -50,16 +42,6 @@ for (const part of selector.split(' >>> ')) {
 const label = (el) => (el.innerText || el.textContent || '') + ' ' + (el.getAttribute('aria-label') || '');
 return text ? scopes.filter((el) => label(el).includes(text)) : scopes;
 """
-
-
-def call(method, path, body=None, key=MASTER):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(INTAKE + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {key}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-        return json.loads(text) if text else None
 
 
 def library():
@@ -110,18 +92,7 @@ class Page:
         return self.driver.execute_script(DEEP, selector, text)
 
     def wait(self, what, check, timeout=20):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                last = check()
-                if last:
-                    return last
-            except Exception as error:  # the page is re-rendering: look again
-                last = error
-            time.sleep(0.1)
-        self.shot("failure")
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+        return wait(self.driver, what, check, timeout, "atomic-failure")
 
     def text(self, selector):
         """The visible text of the elements matching `selector`, shadow content included."""
@@ -135,8 +106,7 @@ class Page:
         return [el.get_attribute("textContent").strip() for el in self.deep("atomic-result-link a")]
 
     def shot(self, name):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(ARTIFACTS / f"atomic-{name}.png"))
+        screenshot(self.driver, f"atomic-{name}")
 
 
 def main():
@@ -148,12 +118,7 @@ def main():
     (PAGE / "config.json").write_text(json.dumps({
         "proxyBaseUrl": f"{INTAKE}/rest/search/v2", "organizationId": ORG, "accessToken": key,
     }))
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1800"]:
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium()
     page = Page(driver)
     try:
         driver.get(serve_page())

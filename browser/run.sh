@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests in a real browser: Debian's Chromium driven by Selenium through Debian's chromedriver (browser downloads
 # are not reachable here), against a real `intake serve` on loopback. Installs what it needs on first use:
-# chromium and chromium-driver (apt), Selenium (browser/.venv), and the Atomic example's npm packages and bundle.
+# chromium and chromium-driver (apt), Selenium (browser/.venv), axe-core (browser/node_modules), and the Atomic
+# example's npm packages and bundle. atomic.py drives a Coveo Atomic page; console.py drives Intake's console.
 # Screenshots land in target/browser/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,7 @@ fi
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check selenium==4.27.1; }
 atomic=$root/examples/atomic
 [ -d "$atomic/node_modules/@coveo/atomic" ] || (cd "$atomic" && npm ci --no-audit --no-fund --loglevel=error)
+[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --loglevel=error
 [ -f "$atomic/dist/src.js" ] || (cd "$atomic" && npm run --silent build)
 
 data=$(mktemp -d)
@@ -33,6 +35,7 @@ done
 export INTAKE_URL="http://127.0.0.1:$port" INTAKE_KEY=browser-key INTAKE_ORG=default
 status=0
 .venv/bin/python atomic.py || status=1
+.venv/bin/python console.py || status=1
 if [ "$status" -ne 0 ]; then
     echo "--- server log ---"
     tail -50 "$data/server.log"

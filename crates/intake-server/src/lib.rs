@@ -6,8 +6,10 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod console;
 pub mod context;
 pub mod disk_usage;
+pub mod errors_api;
 pub mod faults;
 pub mod files;
 pub mod http;
@@ -293,6 +295,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(search_api::routes())
         .merge(logs_api::routes())
         .merge(ops::routes())
+        .merge(errors_api::routes())
+        .merge(console::routes())
 }
 
 /// The Push API's routes, relative to its prefix.

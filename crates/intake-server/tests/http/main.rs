@@ -5,6 +5,7 @@ mod common;
 
 mod access_matrix;
 mod bootstrap;
+mod console;
 mod containers;
 mod conversion;
 mod corpora;

@@ -51,7 +51,8 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             .replace("{file_id}", "no-such-file")
             .replace("{name}", "maximumItems")
             .replace("{section}", "content")
-            .replace("{key}", "maximumItems");
+            .replace("{key}", "maximumItems")
+            .replace("{file}", "app.js");
         for (method, operation) in item.as_object().unwrap() {
             let Ok(method) = method.to_uppercase().parse::<Method>() else {
                 continue;

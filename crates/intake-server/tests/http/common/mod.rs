@@ -184,6 +184,16 @@ impl TestServer {
         let body: Value = response.json().await.unwrap();
         body["documentLogEntries"].as_array().unwrap().clone()
     }
+
+    /// The value of a new API key of the organization with these privileges (created with the master key).
+    pub async fn key_with(&self, privileges: Value) -> String {
+        let url = self.url(&format!("/rest/organizations/{}/apikeys", self.org));
+        let body = json!({"displayName": "test key", "privileges": privileges});
+        let response = self.request(Method::POST, &url).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        created["value"].as_str().unwrap().to_string()
+    }
 }
 
 /// Polls `check` until it holds; fails the test after 30 seconds.
