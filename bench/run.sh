@@ -25,11 +25,14 @@
 #      (r-doc-pdf) and the Debian handbook's PDF figures, alternating: throughput and pdftotext's words found
 #  13. (only when asked: STEPS=search) search throughput and p99 on linux-doc at 16 connections (10 results with
 #      excerpts, 1, none) against tantivy's Python binding on the same pages and queries; facets on the Java SE API
+#  14. (only when asked: STEPS=console) the console's first render of each page in Debian's Chromium on a data
+#      directory with the Java SE 17 API pages and 100,000 more items (so as many more log entries), and the size
+#      of its files gzipped (issue 13's figures)
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf and search), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf, search and console), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -335,6 +338,17 @@ if wants search; then
         stop_server
     done
     rm -rf "$out/tantivy-search-index"
+fi
+
+# 14. The console (only when asked: STEPS=console): one server loaded with the Java SE 17 API pages and 100,000
+#     small items; each page loaded RUNS+1 times in Chromium (the first a warm-up), time to its content.
+if wants console; then
+    jdk=$(jdk_corpus)
+    INTAKE_BIN=$intake "$root/browser/run.sh" --install-only
+    start_server
+    "$root/browser/.venv/bin/python" "$here/console_figures.py" "http://127.0.0.1:$port" bench-key "$source_id" \
+        "$jdk" "$runs" | while read -r line; do record "$line"; done
+    stop_server
 fi
 
 # 6. Limit checks on the single-item PUT path: off and on alternate, so both see the same machine.

@@ -3,7 +3,7 @@
 # are not reachable here), against a real `intake serve` on loopback. Installs what it needs on first use:
 # chromium and chromium-driver (apt), Selenium (browser/.venv), axe-core (browser/node_modules), and the Atomic
 # example's npm packages and bundle. atomic.py drives a Coveo Atomic page; console.py drives Intake's console.
-# Screenshots land in target/browser/.
+# Screenshots land in target/browser/. `browser/run.sh --install-only` installs and stops there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -18,6 +18,7 @@ fi
 atomic=$root/examples/atomic
 [ -d "$atomic/node_modules/@coveo/atomic" ] || (cd "$atomic" && npm ci --no-audit --no-fund --loglevel=error)
 [ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --loglevel=error
+[ "${1:-}" = --install-only ] && exit 0  # bench/run.sh's console step drives the browser itself
 [ -f "$atomic/dist/src.js" ] || (cd "$atomic" && npm run --silent build)
 
 data=$(mktemp -d)
