@@ -19,8 +19,10 @@ MASTER = os.environ.get("INTAKE_KEY", "")
 
 
 def call(method, path, body=None, key=MASTER):
-    """The JSON answer of a successful call (None when empty); an error answer raises HTTPError."""
-    return answer(method, path, body, key)[2]
+    """The JSON answer of a successful call (None when empty); an error answer fails with its body."""
+    status, _, body_answered = answer(method, path, body, key)
+    assert status < 300, f"{method} {path} answered {status}: {body_answered}"
+    return body_answered
 
 
 def answer(method, path, body=None, key=MASTER):

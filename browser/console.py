@@ -197,6 +197,50 @@ def main():
         status, _, _ = answer("PUT", items_url(source["id"], "file://console/faulty"), {"data": "x"})
         assert status == 202, status
 
+        # A limit set in the console is the organization's limit for the API, and a reset takes it back.
+        limits = driver.find_element(By.ID, "admin-limits")
+        box = limits.find_element(By.CSS_SELECTOR, "input[name='maximumItems']")
+        box.clear()
+        box.send_keys("123456")
+        box.find_element(By.XPATH, "following-sibling::button[text()='Set']").click()
+        c.wait("the limit set", lambda: call("GET", f"/rest/organizations/{ORG}/limits/maximumItems")["limit"] == 123456)
+        c.wait("the limit shown", lambda: "123,456" in driver.find_element(By.ID, "admin-limits").text)
+        c.by_label("Reset maximumItems").click()
+        c.wait("the limit reset", lambda: call("GET", f"/rest/organizations/{ORG}/limits/maximumItems")["limit"] is None)
+
+        # A source created in the console exists for the API; deleted in the console, it is gone.
+        sources_box = driver.find_element(By.ID, "admin-sources")
+        sources_box.find_element(By.NAME, "name").send_keys("console source")
+        Select(sources_box.find_element(By.NAME, "sourceType")).select_by_value("CATALOG")
+        sources_box.find_element(By.XPATH, ".//button[text()='Create source']").click()
+        c.wait("the new source", lambda: any(s["name"] == "console source" and s["sourceType"] == "CATALOG"
+                                              for s in call("GET", f"/rest/organizations/{ORG}/sources")))
+        c.wait("its delete button", lambda: c.by_label("Delete source console source")).click()
+        c.wait("the source gone", lambda: all(s["name"] != "console source" for s in call("GET", f"/rest/organizations/{ORG}/sources")))
+
+        # Resolving a user to the groups it belongs to, both pushed through the Push API.
+        call("PUT", f"/rest/organizations/{ORG}/securityproviders/console-groups", {"id": "console-groups", "type": "EXPANDED"})
+        call("PUT", f"/push/v1/organizations/{ORG}/providers/console-groups/permissions", {
+            "identity": {"name": "readers", "type": "GROUP"}, "members": [{"name": "ada@example.com", "type": "USER"}]})
+        call("PUT", f"/push/v1/organizations/{ORG}/providers/console-groups/permissions", {
+            "identity": {"name": "ada@example.com", "type": "USER"}})
+        c.open(f"#/{ORG}/admin")
+        resolve = c.wait("the resolve form", lambda: driver.find_element(By.ID, "admin-resolve"))
+        resolve.find_element(By.NAME, "user").send_keys("ada@example.com")
+        provider = resolve.find_element(By.NAME, "provider")
+        provider.clear()
+        provider.send_keys("console-groups")
+        resolve.find_element(By.XPATH, ".//button[text()='Resolve']").click()
+        c.wait("ada's group", lambda: "readers" in driver.find_element(By.ID, "admin-resolve").text)
+        assert "member of" in driver.find_element(By.ID, "admin-resolve").text
+
+        # The content page offers the users pushed, and searches as the one picked (with a search token).
+        c.open(f"#/{ORG}/content")
+        c.wait("ada in the user picker", lambda: driver.find_elements(By.CSS_SELECTOR, "#known-users option[value='ada@example.com']"))
+        driver.find_element(By.NAME, "as").send_keys("ada@example.com")
+        driver.find_element(By.XPATH, "//form[@role='search']//button[text()='Search']").click()
+        c.wait("results as ada", lambda: "as ada@example.com" in driver.find_element(By.CSS_SELECTOR, "[data-testid='total']").text)
+
         # A key that may only search: no logs or administration, and the server refuses them anyway.
         search_key = call("POST", f"/rest/organizations/{ORG}/apikeys", {"displayName": "search only", "privileges": [
             {"owner": "SEARCH_API", "targetDomain": "EXECUTE_QUERY", "targetId": "*"},

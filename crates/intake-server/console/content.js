@@ -41,14 +41,16 @@ async function browse(ctx, main) {
   const first = Math.max(0, Number(p.get('first')) || 0);
   const selected = Object.fromEntries(FACETS.map(([name]) => [name, p.getAll(name)]));
   const queryInput = h('input', { type: 'search', name: 'q', value: q, placeholder: 'Words, "a phrase", @field==value…' });
-  const userInput = h('input', { type: 'email', name: 'as', value: user, placeholder: 'everyone (no trimming)' });
+  const userInput = h('input', { type: 'email', name: 'as', value: user, placeholder: 'everyone (no trimming)', list: 'known-users' });
+  const known = h('datalist', { id: 'known-users' });
+  knownUsers(ctx).then((names) => fill(known, names.map((name) => h('option', { value: name }))));
   const submit = (event) => {
     event.preventDefault();
     ctx.go('content', [], { q: queryInput.value, as: userInput.value.trim(), ...pick(selected) });
   };
   const form = h('form', { class: 'card search', role: 'search', onsubmit: submit },
     field('Search', queryInput),
-    field('As user', userInput, 'An e-mail of the Email Security Provider: results are trimmed to what that user may see.'),
+    field('As user', userInput, 'An e-mail of the Email Security Provider: results are trimmed to what that user may see.'), known,
     h('button', { type: 'submit' }, 'Search'));
   const results = h('div', { class: 'results', 'aria-live': 'polite' });
   const facets = h('div', { class: 'facets' });
@@ -74,6 +76,21 @@ async function browse(ctx, main) {
       user ? ` as ${user}` : ' (everything, untrimmed)'),
     h('ol', { class: 'hits', start: first + 1 }, answer.results.map((r) => hit(ctx, r))),
     pager(ctx, first, answer.totalCount, q, user, selected));
+}
+
+/** The users pushed to the organization's providers (a few hundred at most), for the "as user" picker; none
+ * when the key may not read the security cache. */
+async function knownUsers(ctx) {
+  try {
+    const providers = await api('GET', orgPath(ctx.org, '/securityproviders'));
+    const pages = await Promise.all(providers.slice(0, 10).map((p) =>
+      api('GET', orgPath(ctx.org, `/securitycache/entities/${encodeURIComponent(p.id)}/members`), { query: { perPage: 200 } })
+        .catch(() => ({ items: [] }))));
+    const users = pages.flatMap((page) => page.items.filter((m) => m.type === 'User').map((m) => m.name));
+    return [...new Set(users)].sort().slice(0, 500);
+  } catch {
+    return [];
+  }
 }
 
 const pick = (selected) => Object.fromEntries(Object.entries(selected).filter(([, v]) => v.length).map(([k, v]) => [k, v[0]]));
