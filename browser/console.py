@@ -179,6 +179,16 @@ def main():
         c.wait("the key gone", lambda: "console key" not in driver.find_element(By.ID, "admin-keys").text)
         status, _, body = answer("POST", f"/rest/search/v2?organizationId={ORG}", {"q": "console"}, key=value)
         assert (status, body["errorCode"]) == (401, "INVALID_TOKEN"), (status, body)
+        # With privileges written out: exactly those.
+        keys = driver.find_element(By.ID, "admin-keys")
+        keys.find_element(By.NAME, "displayName").send_keys("logs reader")
+        Select(keys.find_element(By.NAME, "privileges")).select_by_value("custom")
+        keys.find_element(By.NAME, "custom").send_keys(f"PLATFORM:LOGS:VIEW, PLATFORM:SOURCE:VIEW:{source['id']}")
+        keys.find_element(By.XPATH, ".//button[text()='Create key']").click()
+        c.wait("the logs reader's value", lambda: driver.find_element(By.CSS_SELECTOR, "[data-testid='new-key']").text != value)
+        created = next(k for k in call("GET", f"/rest/organizations/{ORG}/apikeys") if k["displayName"] == "logs reader")
+        held = sorted((p["targetDomain"], p.get("type"), p["targetId"]) for p in created["privileges"])
+        assert held == [("LOGS", "VIEW", "*"), ("SOURCE", "VIEW", source["id"])], held
 
         # A fault rule added in the console makes a push fail; removed, pushes succeed again.
         faults = driver.find_element(By.ID, "admin-faults")

@@ -58,15 +58,18 @@ function keys(ctx, box, created) {
   const reload = (key) => keys(ctx, box, key);
   return part(box, 'API keys', () => api('GET', orgPath(ctx.org, '/apikeys')), (list) => {
     const name = h('input', { type: 'text', name: 'displayName', required: true });
-    const set = select(Object.entries(PRIVILEGE_SETS).map(([k, [label]]) => [k, label]), { name: 'privileges' });
+    const set = select([...Object.entries(PRIVILEGE_SETS).map(([k, [label]]) => [k, label]), ['custom', 'These privileges:']], { name: 'privileges' });
+    const custom = h('input', { type: 'text', name: 'custom', placeholder: 'PLATFORM:SOURCE:EDIT:my-source, SEARCH_API:EXECUTE_QUERY', size: 48 });
     const out = h('div', { 'aria-live': 'polite' });
     const form = h('form', { class: 'inline-form', onsubmit: async (event) => {
       event.preventDefault();
       try {
-        const key = await api('POST', orgPath(ctx.org, '/apikeys'), { body: { displayName: name.value, privileges: PRIVILEGE_SETS[set.value][1] } });
+        const privileges = set.value === 'custom' ? parsePrivileges(custom.value) : PRIVILEGE_SETS[set.value][1];
+        const key = await api('POST', orgPath(ctx.org, '/apikeys'), { body: { displayName: name.value, privileges } });
         await reload(key);
       } catch (error) { fill(out, problem(error, ctx.org)); }
-    } }, field('Name', name), field('Privileges', set), h('button', { type: 'submit' }, 'Create key'), out);
+    } }, field('Name', name), field('Privileges', set), field('Custom privileges', custom, 'OWNER:DOMAIN[:TYPE[:TARGET]], comma-separated; the server refuses what your key does not hold'),
+    h('button', { type: 'submit' }, 'Create key'), out);
     const rows = list.map((k) => [k.displayName, h('code', {}, k.id), h('span', { class: `badge ${k.status === 'ENABLED' ? 'ok' : 'warn'}` }, k.status),
       k.privileges.map((p) => [p.owner, p.targetDomain, p.type, p.targetId].filter(Boolean).join(':')).join(', '), when(k.createdDate),
       h('span', {}, k.enabled
@@ -78,6 +81,15 @@ function keys(ctx, box, created) {
       h('output', { class: 'secret', 'data-testid': 'new-key' }, created.value));
     return [shown, table(null, ['Name', 'Id', 'Status', 'Privileges', 'Created', ''], rows), form];
   }, ctx.org);
+}
+
+/** `PLATFORM:SOURCE:EDIT:src, SEARCH_API:EXECUTE_QUERY` as privileges, read as `intake admin key create
+ * --privilege` reads them: OWNER:DOMAIN[:TYPE[:TARGET]], the target `*` when left out. */
+function parsePrivileges(text) {
+  return text.split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+    const [owner, targetDomain, type, targetId] = p.split(':');
+    return { owner, targetDomain, ...(type ? { type } : {}), targetId: targetId || '*' };
+  });
 }
 
 function faults(ctx, box) {
