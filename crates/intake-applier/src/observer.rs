@@ -30,4 +30,8 @@ pub trait Observer: Send + Sync {
 
     /// The journal's durable end, how far everything is applied and committed, and the syncs so far.
     fn positions(&self, _durable: Seq, _caught_up: Seq, _syncs: u64) {}
+
+    /// Records through `applied_seq` are handed to the indexes (searchable at their next commit), and whether a
+    /// batch is being applied. Told before each [`Observer::positions`].
+    fn applied(&self, _applied_seq: Seq, _applying_batch: bool) {}
 }

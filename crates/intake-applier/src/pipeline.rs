@@ -732,6 +732,7 @@ impl Applier {
     fn publish_positions(&self) {
         let journal = &self.inputs.journal;
         let durable = *journal.durable().borrow();
+        self.inputs.observer.applied(self.applied_seq, self.applying_batch.is_some());
         self.inputs.observer.positions(durable, self.caught_up_seq(), journal.sync_count());
     }
 

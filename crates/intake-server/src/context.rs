@@ -257,10 +257,13 @@ impl ProviderCall {
 /// The one way an operation reaches the journal: it resolves once the operation is durable (then, and only
 /// then, may the call answer 2xx), or fails with 503 and nothing stored.
 async fn append(state: &AppState, operation: &Operation) -> Result<Seq, ApiError> {
-    state.journal.append(vec![operation.encode()]).await.map_err(|e| {
+    state.backpressure.admit(state.readiness.stalled().is_some()).await;
+    let seq = state.journal.append(vec![operation.encode()]).await.map_err(|e| {
         ApiError::new(ErrorCode::ServiceUnavailable, format!("The operation was not accepted: {e}. Retry later."))
             .with_retry_after(1)
-    })
+    })?;
+    state.backpressure.journaled(seq);
+    Ok(seq)
 }
 
 /// ORGANIZATION_IS_PAUSED for `organization_id`.

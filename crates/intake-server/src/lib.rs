@@ -5,6 +5,7 @@
 //! on first start, starts the applier and serves HTTP until [`RunningServer::stop`].
 
 pub mod auth;
+pub mod backpressure;
 pub mod bootstrap;
 pub mod console;
 pub mod context;
@@ -86,6 +87,9 @@ pub struct ServerConfig {
     pub log_max_bytes: u64,
     /// `/ready` warns when the data directory's disk has less than this share free.
     pub disk_warning_percent: u8,
+    /// Pushes wait (up to half a second) while the oldest record journaled and not yet applied has waited
+    /// longer than this; zero turns it off. See [`backpressure`].
+    pub max_apply_lag: Duration,
 }
 
 impl ServerConfig {
@@ -97,6 +101,7 @@ impl ServerConfig {
             master_key: None,
             public_url: None,
             commit_interval: Duration::from_millis(250),
+            max_apply_lag: Duration::from_millis(200),
             index_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             index_memory_bytes: 128 * 1024 * 1024,
             max_item_bytes: intake_model::limits::MAX_ITEM_DECOMPRESSED_BYTES,
@@ -201,6 +206,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         commit_marks: Arc::default(),
         identity_store,
         identities,
+        backpressure: Arc::new(backpressure::Backpressure::new(config.max_apply_lag)),
     };
     let applier = ApplierHandle::start(
         applier_inputs(&state),
@@ -254,6 +260,7 @@ fn applier_inputs(state: &AppState) -> Inputs {
             quotas: state.quotas.clone(),
             metrics: state.metrics.clone(),
             readiness: state.readiness.clone(),
+            backpressure: state.backpressure.clone(),
         }),
         identity_store: state.identity_store.clone(),
         identities: state.identities.clone(),

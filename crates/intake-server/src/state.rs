@@ -46,6 +46,8 @@ pub struct AppState {
     pub identity_store: Arc<dyn IdentityStore>,
     /// … and each organization's identity graph, which searches resolve users in.
     pub identities: Arc<IdentityGraphs>,
+    /// Makes pushes wait while the applier is too far behind.
+    pub backpressure: Arc<crate::backpressure::Backpressure>,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ pub struct ApplierObserver {
     pub quotas: Arc<Quotas>,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    pub backpressure: Arc<crate::backpressure::Backpressure>,
 }
 
 impl intake_applier::Observer for ApplierObserver {
@@ -161,6 +164,10 @@ impl intake_applier::Observer for ApplierObserver {
 
     fn records_applied(&self, elapsed: std::time::Duration) {
         self.metrics.batch_applied(elapsed);
+    }
+
+    fn applied(&self, applied_seq: Seq, applying_batch: bool) {
+        self.backpressure.applied(applied_seq, applying_batch);
     }
 
     fn positions(&self, durable: Seq, caught_up: Seq, syncs: u64) {

@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// The most MiB the item log may take; its oldest entries go first [default: 1024]
     #[arg(long, env = "INTAKE_LOG_MAX_MB")]
     log_max_mb: Option<u64>,
+    /// Pushes wait (up to half a second) while the oldest accepted operation not yet applied has waited longer than this, so a sustained stream of pushes cannot leave indexing far behind; 0 turns it off [default: 200]
+    #[arg(long, env = "INTAKE_MAX_APPLY_LAG_MS")]
+    max_apply_lag_ms: Option<u64>,
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]
     #[arg(long, env = "INTAKE_DISK_WARNING_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     disk_warning_percent: Option<u8>,
@@ -95,6 +98,7 @@ struct FileConfig {
     body_grace_seconds: Option<u64>,
     log_retention_days: Option<u64>,
     log_max_mb: Option<u64>,
+    max_apply_lag_ms: Option<u64>,
     disk_warning_percent: Option<u8>,
     conversion_timeout_seconds: Option<u64>,
     conversion_max_mb: Option<u64>,
@@ -165,6 +169,9 @@ impl ServeArgs {
         if let Some(mb) = self.log_max_mb.or(file.log_max_mb) {
             config.log_max_bytes = mb.max(1) * 1024 * 1024;
         }
+        if let Some(ms) = self.max_apply_lag_ms.or(file.max_apply_lag_ms) {
+            config.max_apply_lag = Duration::from_millis(ms);
+        }
         if let Some(percent) = self.disk_warning_percent.or(file.disk_warning_percent) {
             anyhow::ensure!(percent <= 100, "disk_warning_percent = {percent}: a percentage is 0 to 100");
             config.disk_warning_percent = percent;
@@ -231,14 +238,18 @@ mod tests {
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("intake.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ncommit_interval_ms = 40\nindex_memory_mb = 64\n").unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ncommit_interval_ms = 40\nindex_memory_mb = 64\nmax_apply_lag_ms = 900\n").unwrap();
         let cli = Cli::parse_from(["intake", "--config", file.to_str().unwrap(), "--data-dir", "/tmp/from-flag"]);
         let config = cli.serve.resolve().unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:9999");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/from-flag"));
         assert_eq!(config.commit_interval, Duration::from_millis(40));
         assert_eq!(config.index_memory_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.max_apply_lag, Duration::from_millis(900));
+        let off = Cli::parse_from(["intake", "--max-apply-lag-ms", "0"]).serve.resolve().unwrap();
+        assert_eq!(off.max_apply_lag, Duration::ZERO);
         let defaults = Cli::parse_from(["intake"]).serve.resolve().unwrap();
+        assert_eq!(defaults.max_apply_lag, Duration::from_millis(200));
         assert_eq!(defaults.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(defaults.data_dir, PathBuf::from("./intake-data"));
         assert!(defaults.master_key.is_none());
