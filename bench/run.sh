@@ -18,7 +18,7 @@
 #      searchable, one batch) for this build and another one, alternating, same run: a change's before and after
 #  10. (only when asked: STEPS=floor) the single-item PUT of step 1 against the floor server (bench/src/bin/floor.rs:
 #      axum reads the body, parses it as JSON, answers 202 — no validation, journal, fsync or index), alternating,
-#      for 1.5 KB items and whole linux-doc items: the ratio is issue 15's figure
+#      for 1.5 KB items and whole linux-doc items: the ratio is issue 15's figure (Intake with --max-apply-lag-ms 0)
 #  11. (only when asked: STEPS=stream) a catalog's full load of the Java SE 17 API pages in 8 chunks against the
 #      same files as item batches, alternating, with peak memory; 100,000 partial updates of 10,000 items until visible
 #  12. (only when asked: STEPS=pdf) PDF text: Intake's converter against pdftotext (poppler-utils) on the R manuals
@@ -156,10 +156,12 @@ wants put && for run in $(seq 1 "$runs"); do
 done
 
 # 10. Intake against the floor server, alternating, same items: the ratio of requests/s (1.5 KB) and MB/s (whole).
+# The request path's own cost: without backpressure (RESULTS §19), which would make Intake's side the pace of
+# indexing instead.
 wants floor && for run in $(seq 1 "$runs"); do
     for pair in "items-1.5k linux-doc-1.5k" "items linux-doc"; do
         read -r items label <<< "$pair"
-        put "$out/$items.tsv" "$label" off
+        INTAKE_MAX_APPLY_LAG_MS=0 put "$out/$items.tsv" "$label" off
         put "$out/$items.tsv" "$label" floor
     done
 done
