@@ -2,17 +2,22 @@
 // search.proxyBaseUrl and a key: what its controllers expose after a search, paging, sorting, a specific facet
 // selection, a numeric and a date range facet, facet search, query suggestions, result fields and the quickview.
 import assert from 'node:assert/strict';
-import {
+import {createRequire} from 'node:module';
+import intake from './intake.cjs';
+
+// The Headless release under test: the pinned 3.x by default, `HEADLESS_PACKAGE=@coveo/headless-4` for 4.x.
+const headlessPackage = process.env.HEADLESS_PACKAGE || '@coveo/headless';
+const {
   buildSearchEngine, buildSearchBox, buildResultList, buildPager, buildSort, buildFacet, buildNumericFacet,
   buildDateFacet, buildQuerySummary, buildQuickview, buildFieldSortCriterion, buildRelevanceSortCriterion,
-} from '@coveo/headless';
-import intake from './intake.cjs';
+} = await import(headlessPackage);
 
 const {eventually} = intake;
 
 const base = process.env.PUSH_URL;
-// An organization of its own: the SDK suites share the server, and a search page sees its whole organization.
-const org = 'headless';
+// An organization of its own (one per Headless release): the suites share the server, and a search page sees its
+// whole organization.
+const org = process.env.HEADLESS_ORG || 'headless';
 const master = {Authorization: `Bearer ${process.env.INTAKE_KEY}`, 'Content-Type': 'application/json'};
 const AUTHORS = ['Ada', 'Grace', 'Linus'];
 
@@ -168,7 +173,8 @@ async function main() {
   const html = await page.text();
   assert.ok(html.includes('<span class="coveo-highlight">network</span>'), html);
 
-  console.log('headless: search, paging, sort, facets (specific, numeric, date), facet search, suggestions, quickview: ok');
+  const {version} = createRequire(import.meta.url)(`${headlessPackage}/package.json`);
+  console.log(`headless ${version}: search, paging, sort, facets (specific, numeric, date), facet search, suggestions, quickview: ok`);
 }
 
 main().catch((error) => {

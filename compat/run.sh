@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the official Node and Python Push API SDKs, and Coveo Headless, against a real `intake serve` on loopback.
+# Runs the official Node and Python Push API SDKs, and Coveo Headless (3.x and 4.x), against a real `intake serve` on loopback.
 # Installs the pinned SDKs into compat/node_modules and compat/.venv on first use.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -8,7 +8,7 @@ bin=${INTAKE_BIN:-$root/target/debug/intake}
 cd "$here"
 
 [ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet -p intake)
-[ -d node_modules/@coveo/headless ] || npm ci --no-audit --no-fund --loglevel=error
+[ -d node_modules/@coveo/headless-4 ] || npm ci --no-audit --no-fund --loglevel=error
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; }
 
 data=$(mktemp -d)
@@ -30,6 +30,7 @@ status=0
 node --require ./coveo_redirect.cjs node_sdk.cjs || status=1
 .venv/bin/python python_sdk.py || status=1
 node --import ./esm_resolve.mjs headless.mjs || status=1
+HEADLESS_PACKAGE=@coveo/headless-4 HEADLESS_ORG=headless4 node --import ./esm_resolve.mjs headless.mjs || status=1
 if [ "$status" -ne 0 ]; then
     echo "--- server log ---"
     tail -50 "$data/server.log"
