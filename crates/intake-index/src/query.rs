@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use intake_model::dates::{parse_date_ms, parse_day, relative_interval};
+use intake_model::dates::{Tz, parse_date_ms_in, parse_day_in, relative_interval_in};
 use intake_model::{ApiError, ErrorCode, FieldType};
 use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, ExistsQuery, Occur, Query, QueryParser, RangeQuery, TermQuery,
@@ -81,6 +81,8 @@ pub struct QueryBuilder<'a> {
     field_types: &'a FieldTypes,
     /// For relative dates (`now-7d`).
     now_ms: i64,
+    /// The zone dates without one are read in (`today`, `2024/01/02`).
+    zone: Tz,
     /// Phrases over the title (boosted) and the body, for `q`.
     free_text: QueryParser,
     /// Phrases over the body, for words of the other expressions.
@@ -94,7 +96,7 @@ impl<'a> QueryBuilder<'a> {
         searcher: &'a Searcher,
         fields: &'a Fields,
         field_types: &'a FieldTypes,
-        now_ms: i64,
+        (now_ms, zone): (i64, Tz),
     ) -> QueryBuilder<'a> {
         let mut free_text = QueryParser::for_index(index, vec![fields.title, fields.body]);
         free_text.set_field_boost(fields.title, 2.0);
@@ -103,6 +105,7 @@ impl<'a> QueryBuilder<'a> {
             fields,
             field_types,
             now_ms,
+            zone,
             free_text,
             body: QueryParser::for_index(index, vec![fields.body]),
             title: QueryParser::for_index(index, vec![fields.title]),
@@ -362,18 +365,19 @@ impl<'a> QueryBuilder<'a> {
         Ok(comparison_range(op, lo, hi))
     }
 
-    /// The milliseconds a date value covers, inclusive: a day (`2024/01/02`) is the whole UTC day, `now-7d` an
-    /// instant, `today` a day, and `a..b` from the start of `a` to the end of `b`.
+    /// The milliseconds a date value covers, inclusive: a day (`2024/01/02`) is the whole day (in the search's
+    /// time zone, UTC by default), `now-7d` an instant, `today` a day, and `a..b` from the start of `a` to the end
+    /// of `b`.
     fn date_range(&self, name: &str, value: &str, parameter: &str) -> Result<(i64, i64), ApiError> {
         let (first, last) = range_ends(value);
         let interval = |value: &str| {
-            if let Some(interval) = relative_interval(value, self.now_ms) {
+            if let Some(interval) = relative_interval_in(value, self.now_ms, self.zone) {
                 return Ok(interval);
             }
-            if let Some((start, next_day)) = parse_day(value) {
+            if let Some((start, next_day)) = parse_day_in(value, self.zone) {
                 return Ok((start, next_day - 1));
             }
-            parse_date_ms(value).map(|ms| (ms, ms)).ok_or_else(|| {
+            parse_date_ms_in(value, self.zone).map(|ms| (ms, ms)).ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::InvalidQuerySyntax,
                     format!(

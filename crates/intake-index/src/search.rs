@@ -50,6 +50,8 @@ pub struct SearchRequest {
     pub viewer: Viewer,
     /// Now, for relative dates (`@date>=now-7d`).
     pub now_ms: i64,
+    /// `timezone`: the zone dates without one are read in (`today`, `2024/01/02`), and date facets written in.
+    pub zone: intake_model::dates::Tz,
     pub facets: Vec<FacetRequest>,
     /// Legacy `groupBy`.
     pub group_by: Vec<GroupBy>,
@@ -73,6 +75,7 @@ impl Default for SearchRequest {
             field_types: FieldTypes::default(),
             viewer: Viewer::default(),
             now_ms: 0,
+            zone: intake_model::dates::Tz::UTC,
             facets: Vec::new(),
             group_by: Vec::new(),
             excerpt_length: crate::results::EXCERPT_CHARS,
@@ -130,7 +133,7 @@ pub fn search(
     permissions: &Arc<PermissionTables>,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
-    let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, request.now_ms);
+    let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, (request.now_ms, request.zone));
     let query_syntax = request.enable_query_syntax.then_some(request.syntax);
     let text_query = builder.free_text(&request.q, query_syntax)?;
     let base = base_query(&builder, text_query.as_deref(), fields, permissions, request)?;
@@ -225,7 +228,7 @@ pub fn facet_values(
     field: &str,
     delimiter: Option<&str>,
 ) -> Result<std::collections::HashMap<String, u64>, ApiError> {
-    let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, request.now_ms);
+    let builder = QueryBuilder::new(index, searcher, fields, &request.field_types, (request.now_ms, request.zone));
     let text_query = builder.free_text(&request.q, request.enable_query_syntax.then_some(request.syntax))?;
     let base = base_query(&builder, text_query.as_deref(), fields, permissions, request)?;
     let filters: Vec<Option<Box<dyn Query>>> = request

@@ -190,6 +190,7 @@ pub struct Generated {
     /// The smallest and largest value counted, when there was one.
     pub domain: Option<(f64, f64)>,
     pub date: bool,
+    pub zone: intake_model::dates::Tz,
 }
 
 pub struct GeneratedRange {
@@ -208,7 +209,7 @@ pub fn automatic_ranges(facet: &FacetRequest, tally: &Tally, field_types: &Field
     };
     let date = is_date(&facet.field, field_types);
     let (Some(min), Some(max)) = (numbers.min, numbers.max) else {
-        return Some(Generated { ranges: Vec::new(), domain: None, date });
+        return Some(Generated { ranges: Vec::new(), domain: None, date, zone: range.zone });
     };
     let integer = date || field_types.get(&facet.field) != Some(&intake_model::FieldType::Double);
     let count = facet.number_of_values;
@@ -216,6 +217,7 @@ pub fn automatic_ranges(facet: &FacetRequest, tally: &Tally, field_types: &Field
         vec![min, max]
     } else {
         match algorithm {
+            Algorithm::Even if date => local_day_bounds(min, max, count, range.zone),
             Algorithm::Even => even_bounds(min, max, count, integer, date),
             Algorithm::Equiprobable => equiprobable_bounds(&numbers.sample, min, max, count),
         }
@@ -226,7 +228,14 @@ pub fn automatic_ranges(facet: &FacetRequest, tally: &Tally, field_types: &Field
         .enumerate()
         .map(|(i, pair)| GeneratedRange { from: pair[0], to: pair[1], end_inclusive: i == last })
         .collect();
-    Some(Generated { ranges, domain: Some((min, max)), date })
+    Some(Generated { ranges, domain: Some((min, max)), date, zone: range.zone })
+}
+
+/// Even date bounds on the zone's midnights rather than UTC's: placed in local time (the zone's offset at `min`;
+/// a DST change inside the span moves later bounds by its hour), then taken back to instants.
+fn local_day_bounds(min: f64, max: f64, count: usize, zone: intake_model::dates::Tz) -> Vec<f64> {
+    let shift = intake_model::dates::utc_offset_ms(min as i64, zone) as f64;
+    even_bounds(min + shift, max + shift, count, true, true).into_iter().map(|b| b - shift).collect()
 }
 
 /// Boundaries a round step apart (1, 2 or 5 × 10ⁿ; whole days for dates spanning days) covering `[min, max]`.
@@ -283,7 +292,7 @@ fn equiprobable_bounds(sample: &[f64], min: f64, max: f64, count: usize) -> Vec<
 /// The answer of a facet whose automatic ranges were counted.
 pub fn generated_range_answer(facet: &FacetRequest, generated: &Generated, counted: &Tally) -> Value {
     let Tally::Numbers(numbers) = counted else { return envelope(facet, Vec::new(), false) };
-    let format = |v: f64| format_bound(v, generated.date);
+    let format = |v: f64| format_bound(v, generated.date.then_some(generated.zone));
     let mut values: Vec<Value> = generated
         .ranges
         .iter()
@@ -304,10 +313,11 @@ pub fn generated_range_answer(facet: &FacetRequest, generated: &Generated, count
     answer
 }
 
-/// A range bound as Coveo writes it: `2024/01/31@13:00:00` (UTC) for dates, an integer when it is one.
-fn format_bound(value: f64, date: bool) -> Value {
-    if date {
-        return Value::String(intake_model::dates::format_coveo_ms(value as i64));
+/// A range bound as Coveo writes it: `2024/01/31@13:00:00` for dates (in the search's time zone), an integer
+/// when it is one.
+fn format_bound(value: f64, date_zone: Option<intake_model::dates::Tz>) -> Value {
+    if let Some(zone) = date_zone {
+        return Value::String(intake_model::dates::format_coveo_ms_in(value as i64, zone));
     }
     if value.fract() == 0.0 && value.abs() < 9.0e15 { json!(value as i64) } else { json!(value) }
 }
@@ -370,6 +380,13 @@ mod tests {
         assert_eq!(even_bounds(0.1, 0.9, 4, false, false), [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
         let days = even_bounds(0.0, 9.5 * DAY_MS, 5, true, true);
         assert_eq!(days.iter().map(|b| b / DAY_MS).collect::<Vec<_>>(), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        // In New York (UTC-5 in January) the same days start at 05:00 UTC.
+        let zone = intake_model::dates::zone("America/New_York").unwrap();
+        let january = 1_767_225_600_000.0; // 2026-01-01T00:00:00Z
+        let local = local_day_bounds(january, january + 9.5 * DAY_MS, 5, zone);
+        let hour = 3_600_000.0;
+        assert!(local.iter().all(|b| (b - 5.0 * hour).rem_euclid(DAY_MS) == 0.0), "{local:?}");
+        assert!(local[0] <= january && *local.last().unwrap() >= january + 9.5 * DAY_MS);
         assert_eq!(nice(0.0), 1.0);
         assert_eq!(nice(3.0), 5.0);
         assert_eq!(nice(70.0), 100.0);

@@ -3,7 +3,7 @@
 //! `412 INVALID_PARAMETER` naming the key (`facets[1].numberOfValues`). Unknown keys are accepted.
 
 use intake_model::ApiError;
-use intake_model::dates::{parse_date_ms, relative_interval};
+use intake_model::dates::{Tz, parse_date_ms, parse_date_ms_in, relative_interval_in};
 use serde_json::{Map, Value};
 
 use crate::columns::{is_date, is_numeric};
@@ -80,6 +80,8 @@ pub struct Specific {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Range {
     pub date: bool,
+    /// The search's time zone: given dates are read, and automatic ones placed and written, in it.
+    pub zone: Tz,
     pub current: Vec<RangeValue>,
     /// `generateAutomaticRanges` (used when `currentValues` is empty), with its algorithm.
     pub automatic: Option<Algorithm>,
@@ -115,16 +117,20 @@ pub struct Hierarchical {
 
 /// The `facets` array of a request.
 /// The `facets` array of a request; `now_ms` places relative dates of range values.
-pub fn facets(value: Option<&Value>, field_types: &FieldTypes, now_ms: i64) -> Result<Vec<FacetRequest>, ApiError> {
+pub fn facets(
+    value: Option<&Value>,
+    field_types: &FieldTypes,
+    (now_ms, zone): (i64, Tz),
+) -> Result<Vec<FacetRequest>, ApiError> {
     let items = list(value, "facets", MAX_FACETS)?;
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| facet(&Obj::new(item, format!("facets[{i}]"))?, field_types, now_ms))
+        .map(|(i, item)| facet(&Obj::new(item, format!("facets[{i}]"))?, field_types, (now_ms, zone)))
         .collect()
 }
 
-fn facet(obj: &Obj<'_>, field_types: &FieldTypes, now_ms: i64) -> Result<FacetRequest, ApiError> {
+fn facet(obj: &Obj<'_>, field_types: &FieldTypes, now: (i64, Tz)) -> Result<FacetRequest, ApiError> {
     let field = obj.field("field")?;
     let id = match obj.str("facetId")? {
         Some(id) if valid_facet_id(id) => id.to_string(),
@@ -148,7 +154,7 @@ fn facet(obj: &Obj<'_>, field_types: &FieldTypes, now_ms: i64) -> Result<FacetRe
                 };
                 return Err(obj.invalid("field", &field, wanted));
             }
-            FacetKind::Range(range(obj, date, now_ms)?)
+            FacetKind::Range(range(obj, date, now)?)
         }
         "hierarchical" => FacetKind::Hierarchical(hierarchical(obj)?),
         other => {
@@ -182,14 +188,14 @@ fn specific(obj: &Obj<'_>) -> Result<Specific, ApiError> {
     })
 }
 
-fn range(obj: &Obj<'_>, date: bool, now_ms: i64) -> Result<Range, ApiError> {
+fn range(obj: &Obj<'_>, date: bool, now: (i64, Tz)) -> Result<Range, ApiError> {
     let mut current = Vec::new();
     for (i, value) in obj.list("currentValues", MAX_FACET_VALUES)?.iter().enumerate() {
         let value = obj.child(value, &format!("currentValues[{i}]"))?;
         let bound = |key: &str| -> Result<(Value, f64), ApiError> {
             let raw = value.get(key).cloned().ok_or_else(|| ApiError::missing_parameter(&value.name(key)))?;
             let number = match (&raw, date) {
-                (Value::String(text), true) => date_ms(text, now_ms),
+                (Value::String(text), true) => date_ms(text, now),
                 (Value::Number(n), false) => n.as_f64(),
                 (Value::String(text), false) => text.trim().parse().ok(),
                 (Value::Number(n), true) => n.as_f64(),
@@ -223,12 +229,16 @@ fn range(obj: &Obj<'_>, date: bool, now_ms: i64) -> Result<Range, ApiError> {
         Some("descending") => true,
         Some(other) => return Err(obj.invalid("sortCriteria", other, "it must be ascending or descending")),
     };
-    Ok(Range { date, current, automatic, descending })
+    Ok(Range { date, zone: now.1, current, automatic, descending })
 }
 
-/// A date as range facets write it (`2024/01/31@13:00:00`, ISO 8601, epoch ms, or relative: `now-7d`).
-fn date_ms(text: &str, now_ms: i64) -> Option<f64> {
-    relative_interval(text, now_ms).map(|(start, _)| start).or_else(|| parse_date_ms(text)).map(|ms| ms as f64)
+/// A date as range facets write it (`2024/01/31@13:00:00` in the search's time zone, ISO 8601, epoch ms, or
+/// relative: `now-7d`).
+fn date_ms(text: &str, (now_ms, zone): (i64, Tz)) -> Option<f64> {
+    relative_interval_in(text, now_ms, zone)
+        .map(|(start, _)| start)
+        .or_else(|| parse_date_ms_in(text, zone))
+        .map(|ms| ms as f64)
 }
 
 fn hierarchical(obj: &Obj<'_>) -> Result<Hierarchical, ApiError> {

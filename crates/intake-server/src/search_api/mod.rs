@@ -184,6 +184,7 @@ pub(crate) fn prepare(state: &AppState, principal: &Principal, params: &Params<'
     params.text("lq")?; // Accepted: Coveo feeds it to machine learning, which Intake does not have.
     let field_types = intake_applier::field_types(state.catalog.as_ref(), &organization_id);
     let now_ms = state.clock.now_ms();
+    let zone = time_zone(params)?;
     let request = SearchRequest {
         q: params.text("q")?.unwrap_or_default(),
         enable_query_syntax: params.flag_or("enableQuerySyntax", true)?,
@@ -206,7 +207,8 @@ pub(crate) fn prepare(state: &AppState, principal: &Principal, params: &Params<'
         },
         viewer,
         now_ms,
-        facets: facets::request::facets(params.json("facets")?.as_ref(), &field_types, now_ms)?,
+        zone,
+        facets: facets::request::facets(params.json("facets")?.as_ref(), &field_types, (now_ms, zone))?,
         group_by: facets::request::group_by(params.json("groupBy")?.as_ref(), &field_types)?,
         excerpt_length: params.count("excerptLength", MAX_EXCERPT_CHARS)?.filter(|n| *n > 0).unwrap_or(EXCERPT_CHARS),
         field_types,
@@ -215,6 +217,18 @@ pub(crate) fn prepare(state: &AppState, principal: &Principal, params: &Params<'
     let advanced = [("aq", request.aq.as_str()), ("cq", request.cq.as_str()), ("dq", request.dq.as_str())];
     intake_index::query::check_syntax(&request.q, q_syntax, &advanced)?;
     Ok(Prepared { organization_id, request, fields_to_include })
+}
+
+/// `timezone` (an IANA name, as browsers give it: `Europe/Paris`): the zone dates without one are read in and
+/// date facets are written in; UTC when absent.
+fn time_zone(params: &Params<'_>) -> Result<intake_model::dates::Tz, ApiError> {
+    match params.text("timezone")? {
+        None => Ok(intake_model::dates::Tz::UTC),
+        Some(name) if name.trim().is_empty() => Ok(intake_model::dates::Tz::UTC),
+        Some(name) => intake_model::dates::zone(&name).ok_or_else(|| {
+            ApiError::invalid_parameter("timezone", &name, "it must be an IANA time zone such as Europe/Paris or UTC")
+        }),
+    }
 }
 
 /// Runs `work` on the organization's index beside the request path, a few at a time: each search is bounded
@@ -270,6 +284,9 @@ pub struct SearchQuery {
     /// Legacy facets of older Coveo UIs; at most 100.
     #[schema(value_type = Option<Vec<Object>>)]
     group_by: Option<Vec<Value>>,
+    /// An IANA time zone (`Europe/Paris`; Headless sends the browser's): dates without a zone in the expressions
+    /// and facets, `today` and `yesterday`, are read in it, and date facet values written in it. UTC by default.
+    timezone: Option<String>,
     /// Needed with the master key when the server has several organizations.
     organization_id: Option<String>,
     /// See every item, whatever its permissions (needs SEARCH_API VIEW_ALL_CONTENT).

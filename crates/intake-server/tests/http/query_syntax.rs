@@ -275,3 +275,55 @@ async fn a_wrong_expression_is_refused_before_anything_is_indexed() {
     assert_error(bad, 400, "INVALID_QUERY_SYNTAX", &["'aq'", "')' was expected"]).await;
     assert_eq!(s.search(json!({"q": "(a"})).await["totalCount"], 0, "a malformed q is read as words");
 }
+
+#[tokio::test]
+async fn dates_without_a_zone_are_read_in_the_searchs_time_zone() {
+    // The clock stands at 2026-01-01T00:00:00Z: December 31, 19:00 in New York.
+    let s = TestServer::start().await;
+    for (id, date) in [("a", "2025-12-31T23:00:00Z"), ("b", "2026-01-01T03:00:00Z"), ("c", "2026-01-01T10:00:00Z")] {
+        let body = json!({"title": id, "data": "dated", "date": date});
+        assert_eq!(s.put_item(&format!("file://tz/{id}"), &body, "").await.status(), 202);
+    }
+    s.settle().await;
+    let names = |zone: Option<&str>, aq: &str| {
+        let mut body = json!({"aq": aq, "sortCriteria": "date ascending"});
+        if let Some(zone) = zone {
+            body["timezone"] = json!(zone);
+        }
+        let s = &s;
+        async move {
+            let found = s.search(body).await;
+            found["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["title"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names(None, "@date=today").await, ["b", "c"]);
+    assert_eq!(names(Some("UTC"), "@date=today").await, ["b", "c"]);
+    assert_eq!(names(Some("America/New_York"), "@date=today").await, ["a", "b"]);
+    assert_eq!(names(Some("America/New_York"), "@date=yesterday").await, Vec::<String>::new());
+    assert_eq!(names(None, "@date>=2026/01/01@00:00:00").await, ["b", "c"]);
+    assert_eq!(names(Some("America/New_York"), "@date>=2026/01/01@00:00:00").await, ["c"]);
+    assert_eq!(names(Some("America/New_York"), "@date>=2026-01-01T00:00:00Z").await, ["b", "c"], "a Z says UTC");
+    assert_eq!(names(Some("America/New_York"), "@date=2025/12/31").await, ["a", "b"], "a whole New York day");
+
+    // A date facet's given ranges are read, and its values written, in the zone.
+    let facet = |zone: &str| {
+        json!({"timezone": zone, "numberOfResults": 0, "facets": [{"facetId": "d", "field": "date", "type": "dateRange",
+            "currentValues": [{"start": "2025/12/31@00:00:00", "end": "2026/01/01@00:00:00", "endInclusive": false, "state": "idle"}]},
+            {"facetId": "auto", "field": "date", "type": "dateRange", "generateAutomaticRanges": true}]})
+    };
+    let utc = s.search(facet("UTC")).await;
+    assert_eq!(utc["facets"][0]["values"][0]["numberOfResults"], 1, "{utc}");
+    let new_york = s.search(facet("America/New_York")).await;
+    assert_eq!(new_york["facets"][0]["values"][0]["numberOfResults"], 2, "{new_york}");
+    assert_eq!(new_york["facets"][0]["values"][0]["start"], "2025/12/31@00:00:00", "echoed as written");
+    assert_eq!(new_york["facets"][1]["domain"]["start"], "2025/12/31@18:00:00", "{new_york}");
+    assert_eq!(utc["facets"][1]["domain"]["start"], "2025/12/31@23:00:00", "{utc}");
+
+    let bad = search_error(&s, json!({"q": "dated", "timezone": "Mars/Olympus"})).await;
+    assert_error(bad, 412, "INVALID_PARAMETER", &["'timezone'", "Mars/Olympus", "IANA"]).await;
+}
