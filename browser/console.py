@@ -176,6 +176,12 @@ def main():
         assert status == 200, status
         c.check_accessibility("admin")
         c.by_label("Delete key console key").click()
+        # Asked twice: Cancel keeps the key, Yes deletes it.
+        c.wait("the question", lambda: "Delete key console key?" in driver.find_element(By.ID, "admin-keys").text)
+        driver.find_element(By.ID, "admin-keys").find_element(By.XPATH, ".//button[text()='Cancel']").click()
+        assert any(k["displayName"] == "console key" for k in call("GET", f"/rest/organizations/{ORG}/apikeys"))
+        c.by_label("Delete key console key").click()
+        c.wait("the confirmation", lambda: c.by_label("Confirm: Delete key console key")).click()
         c.wait("the key gone", lambda: "console key" not in driver.find_element(By.ID, "admin-keys").text)
         status, _, body = answer("POST", f"/rest/search/v2?organizationId={ORG}", {"q": "console"}, key=value)
         assert (status, body["errorCode"]) == (401, "INVALID_TOKEN"), (status, body)
@@ -226,6 +232,7 @@ def main():
         c.wait("the new source", lambda: any(s["name"] == "console source" and s["sourceType"] == "CATALOG"
                                               for s in call("GET", f"/rest/organizations/{ORG}/sources")))
         c.wait("its delete button", lambda: c.by_label("Delete source console source")).click()
+        c.wait("the confirmation", lambda: c.by_label("Confirm: Delete source console source")).click()
         c.wait("the source gone", lambda: all(s["name"] != "console source" for s in call("GET", f"/rest/organizations/{ORG}/sources")))
 
         # Resolving a user to the groups it belongs to, both pushed through the Push API.

@@ -2,7 +2,7 @@
 // user's identities. Each part shows only if the key may see it; the server checks every call anyway.
 
 import { api, orgPath } from './api.js';
-import { h, fill, field, select, section, table, when, count, problem, notice, action } from './dom.js';
+import { h, fill, field, select, section, table, when, count, problem, notice, action, dangerous } from './dom.js';
 
 const PRIVILEGE_SETS = {
   push: ['Push to every source', [{ owner: 'PLATFORM', targetDomain: 'SOURCE', type: 'EDIT', targetId: '*' }]],
@@ -49,7 +49,7 @@ function sources(ctx, box) {
       } catch (error) { fill(out, problem(error, ctx.org)); }
     } }, field('Name', name), field('Type', type), field('Visibility', visibility), h('button', { type: 'submit' }, 'Create source'), out);
     const rows = list.map((s) => [s.name, h('code', {}, s.id), s.sourceType, s.sourceVisibility, when(s.createdDate),
-      action('Delete', async () => { await api('DELETE', orgPath(ctx.org, `/sources/${encodeURIComponent(s.id)}`)); await reload(); }, { class: 'danger', 'aria-label': `Delete source ${s.name}` })]);
+      dangerous('Delete', `Delete source ${s.name} and every item in it?`, async () => { await api('DELETE', orgPath(ctx.org, `/sources/${encodeURIComponent(s.id)}`)); await reload(); }, { 'aria-label': `Delete source ${s.name}` })]);
     return [table(null, ['Name', 'Id', 'Type', 'Visibility', 'Created', ''], rows), form];
   }, ctx.org);
 }
@@ -75,7 +75,7 @@ function keys(ctx, box, created) {
       h('span', {}, k.enabled
         ? action('Disable', async () => { await api('PUT', orgPath(ctx.org, `/apikeys/${k.id}/disable`)); await reload(); }, { 'aria-label': `Disable key ${k.displayName}` })
         : action('Enable', async () => { await api('PUT', orgPath(ctx.org, `/apikeys/${k.id}/activate`)); await reload(); }, { 'aria-label': `Enable key ${k.displayName}` }),
-      ' ', action('Delete', async () => { await api('DELETE', orgPath(ctx.org, `/apikeys/${k.id}`)); await reload(); }, { class: 'danger', 'aria-label': `Delete key ${k.displayName}` }))]);
+      ' ', dangerous('Delete', `Delete key ${k.displayName}? Programs using it are refused from then on.`, async () => { await api('DELETE', orgPath(ctx.org, `/apikeys/${k.id}`)); await reload(); }, { 'aria-label': `Delete key ${k.displayName}` }))]);
     const shown = created && h('div', { class: 'created', role: 'status' },
       h('p', {}, 'Key ', h('code', {}, created.id), ' created. Copy its value now: it is shown this once (Intake keeps only its hash).'),
       h('output', { class: 'secret', 'data-testid': 'new-key' }, created.value));

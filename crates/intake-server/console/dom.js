@@ -123,3 +123,16 @@ export function action(label, run, props = {}) {
   }, label);
   return h('span', { class: 'action' }, button, out);
 }
+
+/** A destructive action asked twice: the first click shows `question` with "Yes" and "Cancel" beside it. */
+export function dangerous(label, question, run, props = {}) {
+  const box = h('span', { class: 'action' });
+  const ask = () => {
+    const yes = action(`Yes, ${label.toLowerCase()}`, run, { class: 'danger', 'aria-label': `Confirm: ${props['aria-label'] || label}` });
+    const cancel = h('button', { type: 'button', class: 'secondary', onclick: () => fill(box, first) }, 'Cancel');
+    fill(box, h('span', { role: 'alert' }, question), ' ', yes, ' ', cancel);
+    yes.querySelector('button').focus();
+  };
+  const first = h('button', { type: 'button', class: 'danger', ...props, onclick: ask }, label);
+  return fill(box, first);
+}
