@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use intake_store::Catalog;
 use intake_store::catalog::random_id;
+use intake_store::{Catalog, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::secret_hash;
@@ -47,12 +47,20 @@ pub fn prepare(
     given_key: Option<&str>,
     now_ms: i64,
 ) -> anyhow::Result<Prepared> {
+    let mut made_elsewhere = false;
     if catalog.organizations().is_empty() {
-        catalog.create_organization(DEFAULT_ORGANIZATION, "Default organization", now_ms)?;
-        let source = catalog.create_source(DEFAULT_ORGANIZATION, DEFAULT_SOURCE_NAME, "PUSH", "SHARED", now_ms)?;
-        catalog.set_setting(DEFAULT_SOURCE_ID, &source.id)?;
+        match catalog.create_organization(DEFAULT_ORGANIZATION, "Default organization", now_ms) {
+            Ok(_) => {
+                let source =
+                    catalog.create_source(DEFAULT_ORGANIZATION, DEFAULT_SOURCE_NAME, "PUSH", "SHARED", now_ms)?;
+                catalog.set_setting(DEFAULT_SOURCE_ID, &source.id)?;
+            }
+            // Another node of the cluster, starting at the same time, made it.
+            Err(StoreError::Conflict(_)) => made_elsewhere = true,
+            Err(error) => return Err(error.into()),
+        }
     }
-    let source_id = catalog.setting(DEFAULT_SOURCE_ID)?.unwrap_or_default();
+    let source_id = default_source_id(catalog, made_elsewhere)?;
     let previous = read_bootstrap(data_dir);
     let stored_hash = catalog.setting(MASTER_KEY_HASH)?;
     let (key, new_key) = match (given_key, &stored_hash) {
@@ -77,6 +85,21 @@ pub fn prepare(
         api_key: key,
     };
     Ok(Prepared { bootstrap, master_key_hash, new_key })
+}
+
+/// The default source's id; made by another node starting at the same time (`made_elsewhere`), it may take a
+/// moment to appear.
+fn default_source_id(catalog: &dyn Catalog, made_elsewhere: bool) -> anyhow::Result<String> {
+    let attempts = if made_elsewhere { 100 } else { 1 };
+    for attempt in 1..=attempts {
+        if let Some(id) = catalog.setting(DEFAULT_SOURCE_ID)? {
+            return Ok(id);
+        }
+        if attempt < attempts {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    Ok(String::new())
 }
 
 /// The secret that signs access tokens: made on first start, kept in the catalog.

@@ -313,7 +313,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A storage failure as the client's answer. A full disk is `503` with `Retry-After`: it passes once space is
-/// freed, and nothing was stored. A conflict is `409 ALREADY_EXISTS`; anything else `500`. `what` names the
+/// freed, and nothing was stored; so is a database that cannot be reached. A conflict is `409 ALREADY_EXISTS`; anything else `500`. `what` names the
 /// write, as in "the file container could not be created".
 pub fn storage_failure(what: &str, error: intake_store::StoreError) -> ApiError {
     match error {
@@ -321,6 +321,11 @@ pub fn storage_failure(what: &str, error: intake_store::StoreError) -> ApiError 
         error if error.is_disk_full() => ApiError::new(
             ErrorCode::ServiceUnavailable,
             format!("{what}: the server's disk is full ({error}). Nothing was stored; retry once space is freed."),
+        )
+        .with_retry_after(5),
+        error if error.is_unavailable() => ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!("{what}: the database is unavailable ({error}). Nothing was stored; retry in a few seconds."),
         )
         .with_retry_after(5),
         error => ApiError::internal(format!("{what}: {error}")),

@@ -28,6 +28,7 @@ pub mod search_tokens;
 pub mod serve;
 pub mod signing;
 pub mod state;
+pub mod storage;
 pub mod streams;
 
 use std::net::SocketAddr;
@@ -40,9 +41,7 @@ use axum::middleware;
 use intake_index::security::{IdentityGraph, IdentityGraphs};
 use intake_model::quota::{FaultSpec, Limits};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{
-    Catalog, Clock, DataDirLock, FileJournal, IdentityStore, LocalBlobs, SqliteCatalog, SqliteIdentities, SqliteItemLog,
-};
+use intake_store::{Catalog, Clock, DataDirLock, FileJournal, IdentityStore, LocalBlobs, SqliteItemLog};
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -90,6 +89,8 @@ pub struct ServerConfig {
     /// Pushes wait (up to half a second) while the oldest record journaled and not yet applied has waited
     /// longer than this; zero turns it off. See [`backpressure`].
     pub max_apply_lag: Duration,
+    /// The PostgreSQL database of a cluster (`postgres://…`); `None`: the embedded SQLite files.
+    pub database: Option<String>,
 }
 
 impl ServerConfig {
@@ -116,6 +117,7 @@ impl ServerConfig {
             log_retention: Duration::from_secs(14 * 24 * 3600),
             log_max_bytes: 1024 * 1024 * 1024,
             disk_warning_percent: 10,
+            database: None,
         }
     }
 }
@@ -165,10 +167,9 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)?;
     let lock = DataDirLock::acquire(data_dir, &format!("listening on {}", config.listen))?;
-    let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?);
+    let (catalog, identity_store) = storage::open_catalog(&config)?;
     let item_log = Arc::new(SqliteItemLog::open(&data_dir.join("logs.sqlite"))?);
     let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
-    let identity_store: Arc<dyn IdentityStore> = Arc::new(SqliteIdentities::open(&data_dir.join("identities.sqlite"))?);
     let identities = Arc::new(load_identities(catalog.as_ref(), identity_store.as_ref())?);
     let prepared = bootstrap::prepare(catalog.as_ref(), data_dir, config.master_key.as_deref(), clock.now_ms())?;
 

@@ -31,6 +31,34 @@ pub struct Source {
     pub created_at_ms: i64,
 }
 
+impl Organization {
+    /// A new, active organization.
+    pub fn new(id: &str, display_name: &str, now_ms: i64) -> Organization {
+        Organization {
+            id: id.to_string(),
+            display_name: display_name.to_string(),
+            created_at_ms: now_ms,
+            paused: false,
+        }
+    }
+}
+
+impl Source {
+    /// A new source with a Coveo-style id: `<organization>-<26 random lower-case letters and digits>`.
+    pub fn new(organization_id: &str, name: &str, source_type: &str, visibility: &str, now_ms: i64) -> Source {
+        Source {
+            id: format!("{organization_id}-{}", random_id(26)),
+            organization_id: organization_id.to_string(),
+            name: name.to_string(),
+            source_type: source_type.to_string(),
+            visibility: visibility.to_string(),
+            status: None,
+            status_updated_at_ms: None,
+            created_at_ms: now_ms,
+        }
+    }
+}
+
 /// An API key. Its value is never stored: only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

@@ -14,7 +14,11 @@
 //! | accepted operations | [`Journal`] | [`FileJournal`] |
 //!
 //! [`Catalog`] is the first five together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
+//!
+//! For several nodes sharing their state, [`postgres`] implements the catalog ([`PgCatalog`]) and the identity
+//! store ([`PgIdentities`]) on PostgreSQL, with a versioned schema too.
 
+mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod containers;
@@ -24,6 +28,7 @@ pub mod journal;
 pub mod limits;
 pub mod local;
 pub mod lock;
+pub mod postgres;
 pub mod security;
 pub mod sqlite;
 pub mod streams;
@@ -38,6 +43,7 @@ pub use journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
 pub use limits::{DailyUsage, LimitStore, StoredFault};
 pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
+pub use postgres::{PgCatalog, PgIdentities, Postgres};
 pub use security::{Alias, EMAIL_PROVIDER, IdentityStore, ProviderStore, SecurityProvider, StoredIdentity};
 pub use sqlite::{SqliteCatalog, SqliteIdentities, SqliteItemLog};
 pub use streams::{CatalogStream, StreamStore};
@@ -53,6 +59,11 @@ pub enum StoreError {
     Schema(String),
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A shared store (PostgreSQL) cannot be reached: nothing was written, a retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -61,6 +72,16 @@ impl StoreError {
         match self {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => e.code == rusqlite::ErrorCode::DiskFull,
             StoreError::Io(e) => is_disk_full(e),
+            StoreError::Postgres(e) => StoreError::postgres_disk_full(e),
+            _ => false,
+        }
+    }
+
+    /// A shared store could not be reached or lost the connection: the write may succeed once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Postgres(e) => StoreError::postgres_unavailable(e),
             _ => false,
         }
     }

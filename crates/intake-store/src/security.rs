@@ -53,12 +53,19 @@ impl SecurityProvider {
 pub trait ProviderStore: Send + Sync {
     /// Creates or replaces a provider; true when it was created.
     fn put_provider(&self, provider: &SecurityProvider) -> Result<bool, StoreError>;
-    /// The stored provider (the built-in e-mail provider is not stored unless changed).
-    fn stored_provider(&self, organization_id: &str, provider_id: &str)
-    -> Result<Option<SecurityProvider>, StoreError>;
     /// The organization's stored providers, by id.
     fn stored_providers(&self, organization_id: &str) -> Result<Vec<SecurityProvider>, StoreError>;
     fn delete_provider(&self, organization_id: &str, provider_id: &str) -> Result<bool, StoreError>;
+
+    /// The stored provider (the built-in e-mail provider is not stored unless changed).
+    fn stored_provider(
+        &self,
+        organization_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<SecurityProvider>, StoreError> {
+        let providers = self.stored_providers(organization_id)?;
+        Ok(providers.into_iter().find(|p| p.id.eq_ignore_ascii_case(provider_id)))
+    }
 
     /// A provider, the built-in e-mail provider included.
     fn provider(&self, organization_id: &str, provider_id: &str) -> Result<Option<SecurityProvider>, StoreError> {

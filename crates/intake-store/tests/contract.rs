@@ -1,6 +1,7 @@
 //! The storage contract: one suite of tests, run against every backend (as tantivy runs one suite against each
 //! `Directory`). A backend opens its stores at one place; opening them again at the same place is a restart,
-//! and what was written before must be there. A new backend adds one line to the `contract!` list at the end.
+//! and what was written before must be there. A new backend adds a module at the end that runs the groups of
+//! tests of the concerns it implements.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -15,13 +16,17 @@ use intake_store::{
     IdentityStore, ItemLog, Journal, LogEntry, LogQuery, SecurityProvider, StoreError, StoredIdentity,
 };
 
-/// Opens a backend's stores; each call opens them again, as after a restart.
-pub trait Backend {
+/// Opens a backend's catalog and identity store; each call opens them again, as after a restart.
+pub trait CatalogBackend {
     fn catalog(&self) -> Arc<dyn Catalog>;
+    fn identities(&self) -> Arc<dyn IdentityStore>;
+}
+
+/// Opens the rest of a backend's stores, likewise.
+pub trait Backend: CatalogBackend {
     fn item_log(&self) -> Arc<dyn ItemLog>;
     fn blobs(&self) -> Arc<dyn BlobStore>;
     fn journal(&self) -> Arc<dyn Journal>;
-    fn identities(&self) -> Arc<dyn IdentityStore>;
 }
 
 /// The embedded default: SQLite files and local folders in a temporary directory.
@@ -33,10 +38,16 @@ impl Embedded {
     }
 }
 
-impl Backend for Embedded {
+impl CatalogBackend for Embedded {
     fn catalog(&self) -> Arc<dyn Catalog> {
         Arc::new(intake_store::SqliteCatalog::open(&self.0.path().join("catalog.sqlite")).unwrap())
     }
+    fn identities(&self) -> Arc<dyn IdentityStore> {
+        Arc::new(intake_store::SqliteIdentities::open(&self.0.path().join("identities.sqlite")).unwrap())
+    }
+}
+
+impl Backend for Embedded {
     fn item_log(&self) -> Arc<dyn ItemLog> {
         Arc::new(intake_store::SqliteItemLog::open(&self.0.path().join("logs.sqlite")).unwrap())
     }
@@ -46,77 +57,154 @@ impl Backend for Embedded {
     fn journal(&self) -> Arc<dyn Journal> {
         Arc::new(intake_store::FileJournal::open(&self.0.path().join("journal")).unwrap())
     }
-    fn identities(&self) -> Arc<dyn IdentityStore> {
-        Arc::new(intake_store::SqliteIdentities::open(&self.0.path().join("identities.sqlite")).unwrap())
+}
+
+/// The scale-out backend: a database of its own on the test PostgreSQL server (`INTAKE_TEST_POSTGRES`, else the
+/// one `scripts/test-servers start` runs).
+struct Shared {
+    database: String,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared { database: intake_store::postgres::testing::scratch_database() }
     }
 }
 
-macro_rules! contract {
-    ($($backend:ident => $open:expr;)*) => {$(
-        mod $backend {
-            use super::*;
+impl CatalogBackend for Shared {
+    fn catalog(&self) -> Arc<dyn Catalog> {
+        Arc::new(intake_store::PgCatalog::open(intake_store::Postgres::connect(&self.database).unwrap()).unwrap())
+    }
+    fn identities(&self) -> Arc<dyn IdentityStore> {
+        Arc::new(intake_store::PgIdentities::open(intake_store::Postgres::connect(&self.database).unwrap()))
+    }
+}
 
-            #[test]
-            fn organizations_and_sources_survive_reopen() {
-                super::organizations_and_sources_survive_reopen(&$open);
-            }
-            #[test]
-            fn keys_fields_pausing_and_deletion_survive_reopen() {
-                super::keys_fields_pausing_and_deletion_survive_reopen(&$open);
-            }
-            #[test]
-            fn limits_usage_and_rules_survive_reopen() {
-                super::limits_usage_and_rules_survive_reopen(&$open);
-            }
-            #[test]
-            fn containers_are_pinned_once_and_expire_unless_pinned() {
-                super::containers_are_pinned_once_and_expire_unless_pinned(&$open);
-            }
-            #[test]
-            fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing() {
-                super::a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(&$open);
-            }
-            #[test]
-            fn the_item_log_filters_and_pages() {
-                super::the_item_log_filters_and_pages(&$open);
-            }
-            #[test]
-            fn an_operation_applied_again_replaces_its_draft_outcomes() {
-                super::an_operation_applied_again_replaces_its_draft_outcomes(&$open);
-            }
-            #[test]
-            fn the_item_log_shows_only_what_the_index_committed() {
-                super::the_item_log_shows_only_what_the_index_committed(&$open);
-            }
-            #[test]
-            fn journal_appends_are_read_back_in_order_after_reopen() {
-                super::journal_appends_are_read_back_in_order_after_reopen(&$open);
-            }
-            #[test]
-            fn providers_are_replaced_whole_and_matched_ignoring_case() {
-                super::providers_are_replaced_whole_and_matched_ignoring_case(&$open);
-            }
-            #[test]
-            fn identities_are_upserted_by_provider_name_and_type() {
-                super::identities_are_upserted_by_provider_name_and_type(&$open);
-            }
-            #[test]
-            fn streams_take_chunks_until_closed_once_and_expire_when_open() {
-                super::streams_take_chunks_until_closed_once_and_expire_when_open(&$open);
-            }
-            #[test]
-            fn concurrent_appends_share_syncs_and_get_distinct_seqs() {
-                super::concurrent_appends_share_syncs_and_get_distinct_seqs(&$open);
-            }
+/// One `#[test]` per contract function named, run on a backend opened by `$open`.
+macro_rules! contract {
+    ($open:expr; $($test:ident),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            super::$test(&$open);
         }
     )*};
 }
 
-contract! {
-    embedded => Embedded::new();
+/// The catalog's and the identity store's contract.
+macro_rules! catalog_contract {
+    ($open:expr) => {
+        contract!($open; organizations_and_sources_survive_reopen, keys_fields_pausing_and_deletion_survive_reopen, limits_usage_and_rules_survive_reopen, containers_are_pinned_once_and_expire_unless_pinned, providers_are_replaced_whole_and_matched_ignoring_case, identities_are_upserted_by_provider_name_and_type, streams_take_chunks_until_closed_once_and_expire_when_open);
+    };
 }
 
-fn organizations_and_sources_survive_reopen(backend: &dyn Backend) {
+mod embedded {
+    use super::*;
+
+    catalog_contract!(Embedded::new());
+    contract!(Embedded::new(); a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing, the_item_log_filters_and_pages, an_operation_applied_again_replaces_its_draft_outcomes, the_item_log_shows_only_what_the_index_committed, journal_appends_are_read_back_in_order_after_reopen, concurrent_appends_share_syncs_and_get_distinct_seqs);
+}
+
+mod postgres {
+    use super::*;
+
+    catalog_contract!(Shared::new());
+
+    /// Two nodes on one database: what one writes, the other sees — at once for what it looks up by key (a
+    /// key, a source, an organization made a moment ago), within moments for what it lists or changed.
+    #[test]
+    fn nodes_see_each_others_writes() {
+        let shared = Shared::new();
+        let (a, b) = (shared.catalog(), shared.catalog());
+        a.create_organization("acme", "Acme", 1).unwrap();
+        let source = a.create_source("acme", "docs", "PUSH", "SHARED", 1).unwrap();
+        a.create_api_key(&api_key("k1", "hash-1")).unwrap();
+        assert!(b.organization("acme").is_some(), "an organization made on another node is found at once");
+        assert!(b.source("acme", &source.id).is_some(), "so is a source");
+        assert!(b.api_key_by_hash("hash-1").unwrap().enabled, "and a key");
+        assert!(b.api_key_by_hash("no such hash").is_none());
+
+        a.set_api_key_enabled("acme", "k1", false).unwrap();
+        a.set_paused("acme", true).unwrap();
+        a.upsert_fields(&[Field {
+            organization_id: "acme".into(),
+            name: "rank".into(),
+            field_type: FieldType::Long,
+            description: String::new(),
+        }])
+        .unwrap();
+        eventually("node b sees the key disabled, the organization paused and the field", || {
+            b.api_key_by_hash("hash-1").is_some_and(|k| !k.enabled)
+                && b.organization("acme").is_some_and(|o| o.paused)
+                && b.field("acme", "rank").is_some()
+        });
+        b.delete_api_key("acme", "k1").unwrap();
+        eventually("node a forgets the key deleted on node b", || a.api_key_by_hash("hash-1").is_none());
+    }
+
+    /// Nodes starting together on an empty database: one brings the schema up, the others find it done.
+    #[test]
+    fn nodes_starting_together_migrate_once() {
+        let shared = Shared::new();
+        let nodes: Vec<_> = (0..4)
+            .map(|_| {
+                let database = shared.database.clone();
+                std::thread::spawn(move || intake_store::Postgres::connect(&database).map(|_| ()))
+            })
+            .collect();
+        for node in nodes {
+            node.join().unwrap().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused_with_what_to_do() {
+        let shared = Shared::new();
+        drop(intake_store::Postgres::connect(&shared.database).unwrap());
+        run_sql(&shared.database, "INSERT INTO intake_schema (version, comment) VALUES (99, 'from the future')");
+        let error = intake_store::Postgres::connect(&shared.database).err().unwrap().to_string();
+        assert!(error.contains("schema version 99") && error.contains("newer release of Intake"), "{error}");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_hung() {
+        let started = std::time::Instant::now();
+        let error = intake_store::Postgres::connect("postgres://postgres@127.0.0.1:1/none").err().unwrap();
+        assert!(error.is_unavailable(), "{error}");
+        assert!(error.to_string().contains("PostgreSQL is unreachable"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    fn api_key(id: &str, hash: &str) -> ApiKey {
+        ApiKey {
+            id: id.into(),
+            organization_id: "acme".into(),
+            display_name: id.into(),
+            description: String::new(),
+            value_hash: hash.into(),
+            privileges: vec![],
+            allowed_ips: vec![],
+            denied_ips: vec![],
+            enabled: true,
+            created_at_ms: 1,
+            expiration_ms: None,
+        }
+    }
+
+    fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "not within 5 s: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn run_sql(database: &str, sql: &str) {
+        let status = std::process::Command::new("psql").args([database, "-qc", sql]).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+fn organizations_and_sources_survive_reopen(backend: &dyn CatalogBackend) {
     let source_id = {
         let catalog = backend.catalog();
         catalog.create_organization("default", "Default", 1).unwrap();
@@ -139,7 +227,7 @@ fn organizations_and_sources_survive_reopen(backend: &dyn Backend) {
     assert!(backend.catalog().sources("default").is_empty());
 }
 
-fn keys_fields_pausing_and_deletion_survive_reopen(backend: &dyn Backend) {
+fn keys_fields_pausing_and_deletion_survive_reopen(backend: &dyn CatalogBackend) {
     let key = ApiKey {
         id: "k1".into(),
         organization_id: "acme".into(),
@@ -182,7 +270,7 @@ fn keys_fields_pausing_and_deletion_survive_reopen(backend: &dyn Backend) {
     assert!(backend.catalog().organization("acme").is_none());
 }
 
-fn limits_usage_and_rules_survive_reopen(backend: &dyn Backend) {
+fn limits_usage_and_rules_survive_reopen(backend: &dyn CatalogBackend) {
     let rule;
     {
         let catalog = backend.catalog();
@@ -206,7 +294,7 @@ fn limits_usage_and_rules_survive_reopen(backend: &dyn Backend) {
     assert!(catalog.fault_rules().unwrap().is_empty());
 }
 
-fn containers_are_pinned_once_and_expire_unless_pinned(backend: &dyn Backend) {
+fn containers_are_pinned_once_and_expire_unless_pinned(backend: &dyn CatalogBackend) {
     {
         let catalog = backend.catalog();
         for (id, expires) in [("a", 10), ("b", 10), ("c", 100)] {
@@ -428,7 +516,7 @@ fn concurrent_appends_share_syncs_and_get_distinct_seqs(backend: &dyn Backend) {
     assert!(syncs < 200, "200 concurrent appends took {syncs} syncs: no group commit");
 }
 
-fn providers_are_replaced_whole_and_matched_ignoring_case(backend: &dyn Backend) {
+fn providers_are_replaced_whole_and_matched_ignoring_case(backend: &dyn CatalogBackend) {
     let mut provider = SecurityProvider {
         id: "Corp Provider".into(),
         organization_id: "acme".into(),
@@ -454,7 +542,7 @@ fn providers_are_replaced_whole_and_matched_ignoring_case(backend: &dyn Backend)
     assert!(!catalog.delete_provider("acme", "Corp Provider").unwrap());
 }
 
-fn identities_are_upserted_by_provider_name_and_type(backend: &dyn Backend) {
+fn identities_are_upserted_by_provider_name_and_type(backend: &dyn CatalogBackend) {
     let user = |name: &str| SecurityIdentity { name: name.into(), kind: IdentityType::User, additional_info: vec![] };
     let group = |name: &str, members: Vec<SecurityIdentity>, ordering_id| StoredIdentity {
         organization_id: "acme".into(),
@@ -489,7 +577,7 @@ fn identities_are_upserted_by_provider_name_and_type(backend: &dyn Backend) {
     assert!(store.load("acme").unwrap().is_empty());
 }
 
-fn streams_take_chunks_until_closed_once_and_expire_when_open(backend: &dyn Backend) {
+fn streams_take_chunks_until_closed_once_and_expire_when_open(backend: &dyn CatalogBackend) {
     let stream = |id: &str, expires_at_ms| CatalogStream {
         stream_id: id.into(),
         organization_id: "o".into(),

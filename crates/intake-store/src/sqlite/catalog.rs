@@ -12,23 +12,13 @@ use intake_model::{FieldType, SourceStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
-use crate::catalog::{ApiKey, Field, Organization, OrganizationStore, Source, random_id};
-
-#[derive(Default)]
-struct Snapshot {
-    organizations: HashMap<String, Organization>,
-    /// Keyed by (organization id, source id).
-    sources: HashMap<(String, String), Source>,
-    /// Keyed by the SHA-256 of the key's value.
-    api_keys: HashMap<String, ApiKey>,
-    /// Keyed by (organization id, field name).
-    fields: HashMap<(String, String), Field>,
-}
+use crate::cache::{CatalogCache, Snapshot};
+use crate::catalog::{ApiKey, Field, Organization, OrganizationStore, Source};
 
 /// The embedded catalog.
 pub struct SqliteCatalog {
     connection: Mutex<Connection>,
-    snapshot: RwLock<Snapshot>,
+    cache: CatalogCache,
     /// Each organization's stored security providers, read once and dropped at each change of them: search and
     /// the applier read them on every query and item window.
     pub(super) providers: RwLock<HashMap<String, Vec<crate::security::SecurityProvider>>>,
@@ -89,7 +79,7 @@ impl SqliteCatalog {
         let snapshot = load_snapshot(&connection)?;
         Ok(SqliteCatalog {
             connection: Mutex::new(connection),
-            snapshot: RwLock::new(snapshot),
+            cache: CatalogCache::new(snapshot),
             providers: RwLock::default(),
         })
     }
@@ -111,12 +101,7 @@ impl OrganizationStore for SqliteCatalog {
     }
 
     fn create_organization(&self, id: &str, display_name: &str, now_ms: i64) -> Result<Organization, StoreError> {
-        let organization = Organization {
-            id: id.to_string(),
-            display_name: display_name.to_string(),
-            created_at_ms: now_ms,
-            paused: false,
-        };
+        let organization = Organization::new(id, display_name, now_ms);
         let connection = self.connection.lock().expect("catalog lock");
         connection
             .execute(
@@ -124,18 +109,16 @@ impl OrganizationStore for SqliteCatalog {
                 params![organization.id, organization.display_name, now_ms],
             )
             .map_err(|e| StoreError::conflict_or(e, format!("organization '{id}' already exists")))?;
-        self.snapshot.write().expect("snapshot lock").organizations.insert(id.to_string(), organization.clone());
+        self.cache.update(|s| s.insert_organization(organization.clone()));
         Ok(organization)
     }
 
     fn organization(&self, id: &str) -> Option<Organization> {
-        self.snapshot.read().expect("snapshot lock").organizations.get(id).cloned()
+        self.cache.organization(id)
     }
 
     fn organizations(&self) -> Vec<Organization> {
-        let mut all: Vec<_> = self.snapshot.read().expect("snapshot lock").organizations.values().cloned().collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
+        self.cache.organizations()
     }
 
     /// Creates a source with a Coveo-style id: `<organization>-<26 random lower-case letters and digits>`.
@@ -147,16 +130,7 @@ impl OrganizationStore for SqliteCatalog {
         visibility: &str,
         now_ms: i64,
     ) -> Result<Source, StoreError> {
-        let source = Source {
-            id: format!("{organization_id}-{}", random_id(26)),
-            organization_id: organization_id.to_string(),
-            name: name.to_string(),
-            source_type: source_type.to_string(),
-            visibility: visibility.to_string(),
-            status: None,
-            status_updated_at_ms: None,
-            created_at_ms: now_ms,
-        };
+        let source = Source::new(organization_id, name, source_type, visibility, now_ms);
         let connection = self.connection.lock().expect("catalog lock");
         connection
             .execute(
@@ -164,25 +138,16 @@ impl OrganizationStore for SqliteCatalog {
                 params![source.id, source.organization_id, source.name, source.source_type, source.visibility, now_ms],
             )
             .map_err(|e| StoreError::conflict_or(e, format!("a source named '{name}' already exists in organization '{organization_id}'")))?;
-        self.snapshot
-            .write()
-            .expect("snapshot lock")
-            .sources
-            .insert((organization_id.to_string(), source.id.clone()), source.clone());
+        self.cache.update(|s| s.insert_source(source.clone()));
         Ok(source)
     }
 
     fn source(&self, organization_id: &str, source_id: &str) -> Option<Source> {
-        let snapshot = self.snapshot.read().expect("snapshot lock");
-        snapshot.sources.get(&(organization_id.to_string(), source_id.to_string())).cloned()
+        self.cache.source(organization_id, source_id)
     }
 
     fn sources(&self, organization_id: &str) -> Vec<Source> {
-        let snapshot = self.snapshot.read().expect("snapshot lock");
-        let mut all: Vec<_> =
-            snapshot.sources.values().filter(|s| s.organization_id == organization_id).cloned().collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        all
+        self.cache.sources(organization_id)
     }
 
     fn set_source_status(
@@ -197,11 +162,7 @@ impl OrganizationStore for SqliteCatalog {
             "UPDATE sources SET status = ?1, status_updated_at_ms = ?2 WHERE id = ?3 AND organization_id = ?4",
             params![status.as_str(), now_ms, source_id, organization_id],
         )?;
-        let mut snapshot = self.snapshot.write().expect("snapshot lock");
-        if let Some(source) = snapshot.sources.get_mut(&(organization_id.to_string(), source_id.to_string())) {
-            source.status = Some(status);
-            source.status_updated_at_ms = Some(now_ms);
-        }
+        self.cache.set_source_status(organization_id, source_id, status, now_ms);
         Ok(())
     }
 
@@ -210,10 +171,7 @@ impl OrganizationStore for SqliteCatalog {
         let connection = self.connection.lock().expect("catalog lock");
         let changed = connection
             .execute("UPDATE organizations SET paused = ?1 WHERE id = ?2", params![paused as i64, organization_id])?;
-        if let Some(organization) = self.snapshot.write().expect("snapshot lock").organizations.get_mut(organization_id)
-        {
-            organization.paused = paused;
-        }
+        self.cache.set_paused(organization_id, paused);
         Ok(changed > 0)
     }
 
@@ -233,11 +191,7 @@ impl OrganizationStore for SqliteCatalog {
         transaction.execute("DELETE FROM stream_chunks WHERE stream_id NOT IN (SELECT stream_id FROM streams)", [])?;
         let deleted = transaction.execute("DELETE FROM organizations WHERE id = ?1", [organization_id])?;
         transaction.commit()?;
-        let mut snapshot = self.snapshot.write().expect("snapshot lock");
-        snapshot.organizations.remove(organization_id);
-        snapshot.sources.retain(|(org, _), _| org != organization_id);
-        snapshot.api_keys.retain(|_, key| key.organization_id != organization_id);
-        snapshot.fields.retain(|(org, _), _| org != organization_id);
+        self.cache.remove_organization(organization_id);
         self.providers.write().expect("providers lock").remove(organization_id);
         Ok(deleted > 0)
     }
@@ -247,11 +201,7 @@ impl OrganizationStore for SqliteCatalog {
         let connection = self.connection.lock().expect("catalog lock");
         let deleted = connection
             .execute("DELETE FROM sources WHERE id = ?1 AND organization_id = ?2", [source_id, organization_id])?;
-        self.snapshot
-            .write()
-            .expect("snapshot lock")
-            .sources
-            .remove(&(organization_id.to_string(), source_id.to_string()));
+        self.cache.remove_source(organization_id, source_id);
         Ok(deleted > 0)
     }
 
@@ -274,26 +224,21 @@ impl OrganizationStore for SqliteCatalog {
                 key.expiration_ms
             ],
         )?;
-        self.snapshot.write().expect("snapshot lock").api_keys.insert(key.value_hash.clone(), key.clone());
+        self.cache.update(|s| s.insert_api_key(key.clone()));
         Ok(())
     }
 
     /// The key whose value hashes to `value_hash`.
     fn api_key_by_hash(&self, value_hash: &str) -> Option<ApiKey> {
-        self.snapshot.read().expect("snapshot lock").api_keys.get(value_hash).cloned()
+        self.cache.api_key_by_hash(value_hash)
     }
 
     fn api_key(&self, organization_id: &str, key_id: &str) -> Option<ApiKey> {
-        let snapshot = self.snapshot.read().expect("snapshot lock");
-        snapshot.api_keys.values().find(|k| k.id == key_id && k.organization_id == organization_id).cloned()
+        self.cache.api_key(organization_id, key_id)
     }
 
     fn api_keys(&self, organization_id: &str) -> Vec<ApiKey> {
-        let snapshot = self.snapshot.read().expect("snapshot lock");
-        let mut keys: Vec<_> =
-            snapshot.api_keys.values().filter(|k| k.organization_id == organization_id).cloned().collect();
-        keys.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-        keys
+        self.cache.api_keys(organization_id)
     }
 
     /// Enables or disables a key; returns the key as it now is, or None when it does not exist.
@@ -308,23 +253,14 @@ impl OrganizationStore for SqliteCatalog {
             "UPDATE api_keys SET enabled = ?1 WHERE id = ?2 AND organization_id = ?3",
             params![enabled as i64, key_id, organization_id],
         )?;
-        let mut snapshot = self.snapshot.write().expect("snapshot lock");
-        let key = snapshot.api_keys.values_mut().find(|k| k.id == key_id && k.organization_id == organization_id);
-        Ok(key.map(|key| {
-            key.enabled = enabled;
-            key.clone()
-        }))
+        Ok(self.cache.set_api_key_enabled(organization_id, key_id, enabled))
     }
 
     fn delete_api_key(&self, organization_id: &str, key_id: &str) -> Result<bool, StoreError> {
         let connection = self.connection.lock().expect("catalog lock");
         let deleted = connection
             .execute("DELETE FROM api_keys WHERE id = ?1 AND organization_id = ?2", [key_id, organization_id])?;
-        self.snapshot
-            .write()
-            .expect("snapshot lock")
-            .api_keys
-            .retain(|_, k| !(k.id == key_id && k.organization_id == organization_id));
+        self.cache.remove_api_key(organization_id, key_id);
         Ok(deleted > 0)
     }
 
@@ -340,29 +276,17 @@ impl OrganizationStore for SqliteCatalog {
             )?;
         }
         transaction.commit()?;
-        let mut snapshot = self.snapshot.write().expect("snapshot lock");
-        for field in fields {
-            snapshot.fields.insert((field.organization_id.clone(), field.name.clone()), field.clone());
-        }
+        self.cache.update(|s| fields.iter().for_each(|field| s.insert_field(field.clone())));
         Ok(())
     }
 
     /// The declared fields of an organization, by name.
     fn fields(&self, organization_id: &str) -> Vec<Field> {
-        let snapshot = self.snapshot.read().expect("snapshot lock");
-        let mut fields: Vec<_> =
-            snapshot.fields.values().filter(|f| f.organization_id == organization_id).cloned().collect();
-        fields.sort_by(|a, b| a.name.cmp(&b.name));
-        fields
+        self.cache.fields(organization_id)
     }
 
     fn field(&self, organization_id: &str, name: &str) -> Option<Field> {
-        self.snapshot
-            .read()
-            .expect("snapshot lock")
-            .fields
-            .get(&(organization_id.to_string(), name.to_string()))
-            .cloned()
+        self.cache.field(organization_id, name)
     }
 }
 
@@ -388,7 +312,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     })?;
     for organization in organizations {
         let organization = organization?;
-        snapshot.organizations.insert(organization.id.clone(), organization);
+        snapshot.insert_organization(organization);
     }
     let mut statement = connection.prepare(
         "SELECT id, organization_id, name, source_type, visibility, status, status_updated_at_ms, created_at_ms FROM sources",
@@ -407,7 +331,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     })?;
     for source in sources {
         let source = source?;
-        snapshot.sources.insert((source.organization_id.clone(), source.id.clone()), source);
+        snapshot.insert_source(source);
     }
     let mut statement = connection.prepare(
         "SELECT id, organization_id, display_name, description, value_hash, privileges, allowed_ips, denied_ips,
@@ -430,7 +354,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     })?;
     for key in keys {
         let key = key?;
-        snapshot.api_keys.insert(key.value_hash.clone(), key);
+        snapshot.insert_api_key(key);
     }
     let mut statement = connection.prepare("SELECT organization_id, name, field_type, description FROM fields")?;
     let fields = statement.query_map([], |row| {
@@ -443,7 +367,7 @@ fn load_snapshot(connection: &Connection) -> Result<Snapshot, StoreError> {
     })?;
     for field in fields {
         let field = field?;
-        snapshot.fields.insert((field.organization_id.clone(), field.name.clone()), field);
+        snapshot.insert_field(field);
     }
     Ok(snapshot)
 }

@@ -34,15 +34,6 @@ impl ProviderStore for SqliteCatalog {
         Ok(deleted == 0)
     }
 
-    fn stored_provider(
-        &self,
-        organization_id: &str,
-        provider_id: &str,
-    ) -> Result<Option<SecurityProvider>, StoreError> {
-        let providers = self.stored_providers(organization_id)?;
-        Ok(providers.into_iter().find(|p| p.id.eq_ignore_ascii_case(provider_id)))
-    }
-
     fn stored_providers(&self, organization_id: &str) -> Result<Vec<SecurityProvider>, StoreError> {
         if let Some(providers) = self.providers.read().expect("providers lock").get(organization_id) {
             return Ok(providers.clone());

@@ -30,7 +30,23 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
     config.index_threads = 1;
     config.index_memory_bytes = 20_000_000;
     config.master_key = Some("test-master-key".into());
+    config.database = test_database(dir);
     config
+}
+
+/// With `INTAKE_TEST_BACKEND=postgres`, the server's catalog is in a database of its own on the test PostgreSQL
+/// server, named in the data folder so that a restart finds it again.
+fn test_database(dir: &std::path::Path) -> Option<String> {
+    if std::env::var("INTAKE_TEST_BACKEND").ok()?.as_str() != "postgres" {
+        return None;
+    }
+    let named = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&named) {
+        return Some(url);
+    }
+    let url = intake_store::postgres::testing::scratch_database();
+    std::fs::write(&named, &url).unwrap();
+    Some(url)
 }
 
 impl TestServer {

@@ -1,0 +1,160 @@
+//! The versioned schema of the PostgreSQL database, as the SQLite files have theirs: a list of steps applied
+//! in order, each in the transaction that records it in `intake_schema`, never edited once released. Nodes
+//! starting together take an advisory lock, so one applies the steps and the others find them applied. A
+//! database written by a newer release is refused, not guessed at.
+
+use super::Postgres;
+use crate::StoreError;
+
+/// The steps, in the order they came in.
+const STEPS: &[(&str, &str)] = &[("catalog", CATALOG_V1), ("security identities", IDENTITIES_V2)];
+
+/// Organizations, sources, keys, fields, settings, file containers, limits, usage, fault rules, security
+/// providers and streams: what `catalog.sqlite` holds on the embedded backend. Times are epoch milliseconds.
+const CATALOG_V1: &str = "
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    paused BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    name TEXT NOT NULL,
+    source_type TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    status TEXT,
+    status_updated_at_ms BIGINT,
+    created_at_ms BIGINT NOT NULL,
+    UNIQUE (organization_id, name)
+);
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    display_name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    value_hash TEXT NOT NULL UNIQUE,
+    privileges TEXT NOT NULL,
+    allowed_ips TEXT NOT NULL,
+    denied_ips TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    expiration_ms BIGINT
+);
+CREATE TABLE fields (
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    name TEXT NOT NULL,
+    field_type TEXT NOT NULL,
+    description TEXT NOT NULL,
+    PRIMARY KEY (organization_id, name)
+);
+CREATE TABLE file_containers (
+    file_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    size BIGINT,
+    pinned BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX file_containers_expiring ON file_containers (expires_at_ms) WHERE NOT pinned;
+CREATE TABLE org_limits (
+    organization_id TEXT NOT NULL,
+    limit_key TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (organization_id, limit_key)
+);
+CREATE TABLE daily_usage (
+    organization_id TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    calls BIGINT NOT NULL,
+    documents BIGINT NOT NULL,
+    identities BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (organization_id, day)
+);
+CREATE TABLE fault_rules (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    remaining BIGINT,
+    created_at_ms BIGINT NOT NULL
+);
+-- Provider ids are matched ignoring case, as Coveo's are: `id_key` is the lower-cased id.
+CREATE TABLE security_providers (
+    organization_id TEXT NOT NULL,
+    id_key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (organization_id, id_key)
+);
+CREATE TABLE streams (
+    stream_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    opened_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    closed_at_ms BIGINT
+);
+CREATE INDEX streams_by_source ON streams (organization_id, source_id);
+CREATE TABLE stream_chunks (
+    stream_id TEXT NOT NULL REFERENCES streams(stream_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    file_id TEXT NOT NULL,
+    PRIMARY KEY (stream_id, position)
+);
+";
+
+/// Security identities, one row each, keyed by (organization, provider, name, type) with the provider and the
+/// name compared ignoring case (`*_key` are lower-cased); the identity itself as JSON.
+const IDENTITIES_V2: &str = "
+CREATE TABLE identities (
+    organization_id TEXT NOT NULL,
+    provider_key TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (organization_id, provider_key, name_key, kind)
+);
+";
+
+/// Brings the database's schema to the last step.
+pub(super) async fn migrate(postgres: &Postgres) -> Result<(), StoreError> {
+    let mut client = postgres.client().await?;
+    let transaction = client.transaction().await?;
+    transaction.execute("SELECT pg_advisory_xact_lock(7236961)", &[]).await?;
+    transaction
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS intake_schema (
+                version INTEGER PRIMARY KEY,
+                comment TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+    let current: i32 = transaction.query_one("SELECT COALESCE(MAX(version), 0) FROM intake_schema", &[]).await?.get(0);
+    let latest = STEPS.len() as i32;
+    if current > latest {
+        return Err(StoreError::Schema(format!(
+            "the PostgreSQL database has schema version {current}, but this build knows versions up to {latest}: it \
+             was written by a newer release of Intake. Run that release, or point this one at another database"
+        )));
+    }
+    for (version, (comment, step)) in STEPS.iter().enumerate().skip(current as usize) {
+        let version = version as i32 + 1;
+        tracing::info!(version, comment, "migrating the PostgreSQL schema");
+        transaction.batch_execute(step).await?;
+        transaction
+            .execute("INSERT INTO intake_schema (version, comment) VALUES ($1, $2)", &[&version, comment])
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// The database's schema version.
+pub async fn schema_version(postgres: &Postgres) -> Result<i32, StoreError> {
+    let client = postgres.client().await?;
+    Ok(client.query_one("SELECT COALESCE(MAX(version), 0) FROM intake_schema", &[]).await?.get(0))
+}
