@@ -126,3 +126,11 @@ impl ApplierHandle {
         }
     }
 }
+
+/// A handle dropped without [`ApplierHandle::stop`] (a server dropped as it ran) still stops the thread, without
+/// waiting for it: the thread lets go of the stores (and a shared database's connections) as it ends.
+impl Drop for ApplierHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}

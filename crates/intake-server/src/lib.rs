@@ -41,7 +41,7 @@ use axum::middleware;
 use intake_index::security::{IdentityGraph, IdentityGraphs};
 use intake_model::quota::{FaultSpec, Limits};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock, DataDirLock, FileJournal, IdentityStore, LocalBlobs, SqliteItemLog};
+use intake_store::{Catalog, Clock, DataDirLock, IdentityStore};
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -91,6 +91,8 @@ pub struct ServerConfig {
     pub max_apply_lag: Duration,
     /// The PostgreSQL database of a cluster (`postgres://…`); `None`: the embedded SQLite files.
     pub database: Option<String>,
+    /// The S3 bucket (and prefix) of a cluster's file containers; `None`: `<data-dir>/containers`.
+    pub blobs: Option<intake_store::S3Location>,
 }
 
 impl ServerConfig {
@@ -118,6 +120,7 @@ impl ServerConfig {
             log_max_bytes: 1024 * 1024 * 1024,
             disk_warning_percent: 10,
             database: None,
+            blobs: None,
         }
     }
 }
@@ -167,9 +170,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)?;
     let lock = DataDirLock::acquire(data_dir, &format!("listening on {}", config.listen))?;
-    let (catalog, identity_store) = storage::open_catalog(&config)?;
-    let item_log = Arc::new(SqliteItemLog::open(&data_dir.join("logs.sqlite"))?);
-    let journal = Arc::new(FileJournal::open(&data_dir.join("journal"))?);
+    let storage::Stores { catalog, identity_store, journal, item_log, blobs } = storage::open(&config)?;
     let identities = Arc::new(load_identities(catalog.as_ref(), identity_store.as_ref())?);
     let prepared = bootstrap::prepare(catalog.as_ref(), data_dir, config.master_key.as_deref(), clock.now_ms())?;
 
@@ -190,7 +191,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         metrics: Arc::new(metrics::Metrics::default()),
         body_budget: http::BodyBudget::new(http::BODY_BUDGET_BYTES),
-        blobs: Arc::new(LocalBlobs::open(&data_dir.join("containers"))?),
+        blobs,
         public_base_url: bootstrap.base_url.clone().into(),
         auth: Arc::new(auth::AuthSettings {
             master_key_hash: prepared.master_key_hash,

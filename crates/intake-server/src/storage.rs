@@ -1,26 +1,72 @@
-//! Which backend holds what, from the configuration: the embedded SQLite files in the data directory by default,
-//! or, given `--database postgres://…`, a PostgreSQL database that the nodes of a cluster share.
+//! Which backend holds what, from the configuration: the embedded SQLite files, journal folder and containers
+//! folder in the data directory by default; given `--database postgres://…`, a PostgreSQL database that the nodes
+//! of a cluster share (catalog, identities, journal, item log); given `--blobs s3://…`, an S3 bucket for the
+//! bytes of file containers.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use intake_store::{Catalog, IdentityStore, PgCatalog, PgIdentities, Postgres, SqliteCatalog, SqliteIdentities};
+use intake_store::catalog::random_id;
+use intake_store::{
+    BlobStore, Catalog, FileJournal, IdentityStore, ItemLog, Journal, LocalBlobs, PgCatalog, PgIdentities, PgItemLog,
+    PgJournal, Postgres, S3Blobs, SqliteCatalog, SqliteIdentities, SqliteItemLog,
+};
 
 use crate::ServerConfig;
 
-/// The catalog and the identity store.
-pub fn open_catalog(config: &ServerConfig) -> anyhow::Result<(Arc<dyn Catalog>, Arc<dyn IdentityStore>)> {
+/// The stores of one node.
+pub struct Stores {
+    pub catalog: Arc<dyn Catalog>,
+    pub identity_store: Arc<dyn IdentityStore>,
+    pub journal: Arc<dyn Journal>,
+    pub item_log: Arc<dyn ItemLog>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Opens the stores the configuration names.
+pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
+    let data_dir = &config.data_dir;
+    let blobs: Arc<dyn BlobStore> = match &config.blobs {
+        Some(location) => {
+            tracing::info!(bucket = %location.bucket, prefix = %location.prefix, "file containers are in S3");
+            Arc::new(S3Blobs::open(location.clone(), &data_dir.join("spool"))?)
+        }
+        None => Arc::new(LocalBlobs::open(&data_dir.join("containers"))?),
+    };
     match &config.database {
         Some(url) => {
             let postgres = Postgres::connect(url)
                 .map_err(|e| anyhow::anyhow!("the database {} could not be opened: {e}", redacted(url)))?;
-            tracing::info!(database = %redacted(url), "the catalog is in PostgreSQL");
-            Ok((Arc::new(PgCatalog::open(postgres.clone())?), Arc::new(PgIdentities::open(postgres))))
+            tracing::info!(database = %redacted(url), "the catalog, journal and item log are in PostgreSQL");
+            Ok(Stores {
+                catalog: Arc::new(PgCatalog::open(postgres.clone())?),
+                identity_store: Arc::new(PgIdentities::open(postgres.clone())),
+                journal: Arc::new(PgJournal::open(postgres.clone(), &node_name(data_dir)?)?),
+                item_log: Arc::new(PgItemLog::open(postgres)),
+                blobs,
+            })
         }
-        None => Ok((
-            Arc::new(SqliteCatalog::open(&config.data_dir.join("catalog.sqlite"))?),
-            Arc::new(SqliteIdentities::open(&config.data_dir.join("identities.sqlite"))?),
-        )),
+        None => Ok(Stores {
+            catalog: Arc::new(SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?),
+            identity_store: Arc::new(SqliteIdentities::open(&data_dir.join("identities.sqlite"))?),
+            journal: Arc::new(FileJournal::open(&data_dir.join("journal"))?),
+            item_log: Arc::new(SqliteItemLog::open(&data_dir.join("logs.sqlite"))?),
+            blobs,
+        }),
     }
+}
+
+/// This node's name in the cluster: made on its first start, kept in its data directory (`node-name`).
+pub fn node_name(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-name");
+    if let Ok(name) = std::fs::read_to_string(&path)
+        && !name.trim().is_empty()
+    {
+        return Ok(name.trim().to_string());
+    }
+    let name = format!("node-{}", random_id(12));
+    std::fs::write(&path, format!("{name}\n"))?;
+    Ok(name)
 }
 
 /// A database URL fit for a log or an error: its password replaced by `***`.
@@ -40,5 +86,13 @@ mod tests {
         assert_eq!(super::redacted("postgres://app:s3cret@db:5432/intake"), "postgres://app:***@db:5432/intake");
         assert_eq!(super::redacted("postgres://app@db/intake"), "postgres://app@db/intake");
         assert_eq!(super::redacted("not a url"), "not a url");
+    }
+
+    #[test]
+    fn a_node_keeps_its_name_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = super::node_name(dir.path()).unwrap();
+        assert!(name.starts_with("node-"));
+        assert_eq!(super::node_name(dir.path()).unwrap(), name);
     }
 }

@@ -10,6 +10,8 @@ use crate::catalog::{ApiKey, Field, Organization, Source};
 /// Everything the copy holds, as loaded from a backend.
 #[derive(Default)]
 pub(crate) struct Snapshot {
+    /// Counts the changes made to the copy (see [`CatalogCache::replace_unless_changed`]).
+    generation: u64,
     pub organizations: HashMap<String, Organization>,
     /// Keyed by (organization id, source id).
     pub sources: HashMap<(String, String), Source>,
@@ -48,14 +50,29 @@ impl CatalogCache {
         CatalogCache { snapshot: RwLock::new(snapshot) }
     }
 
-    /// Replaces the whole copy (another node changed the catalog).
-    pub fn replace(&self, snapshot: Snapshot) {
-        *self.snapshot.write().expect("catalog cache lock") = snapshot;
+    /// How many changes the copy has had: taken before reading a snapshot to replace it with.
+    pub fn generation(&self) -> u64 {
+        self.read(|s| s.generation)
+    }
+
+    /// Replaces the whole copy (another node changed the catalog) with a snapshot read after `seen` was the
+    /// generation — unless this node changed the copy since: the snapshot may have been read before that change
+    /// committed, and would undo it. False then: read again.
+    pub fn replace_unless_changed(&self, mut snapshot: Snapshot, seen: u64) -> bool {
+        let mut current = self.snapshot.write().expect("catalog cache lock");
+        if current.generation != seen {
+            return false;
+        }
+        snapshot.generation = seen;
+        *current = snapshot;
+        true
     }
 
     /// Changes the copy after a write the database accepted.
     pub fn update<T>(&self, change: impl FnOnce(&mut Snapshot) -> T) -> T {
-        change(&mut self.snapshot.write().expect("catalog cache lock"))
+        let mut snapshot = self.snapshot.write().expect("catalog cache lock");
+        snapshot.generation += 1;
+        change(&mut snapshot)
     }
 
     fn read<T>(&self, look: impl FnOnce(&Snapshot) -> T) -> T {

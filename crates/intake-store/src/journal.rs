@@ -7,9 +7,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 /// Position of a record in the journal; the first record is 1, 0 means "nothing".
 pub type Seq = u64;
@@ -25,6 +27,8 @@ pub enum JournalError {
     Closed,
     #[error("the journal could not be read: {0}")]
     Read(String),
+    #[error("the journal's database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A durable, ordered log of opaque records.
@@ -47,4 +51,102 @@ pub trait Journal: Send + Sync + 'static {
 pub trait JournalReader: Send {
     /// Up to `max_bytes` of records (at least one if any is durable).
     fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<(Seq, Vec<u8>)>, JournalError>;
+}
+
+/// One append waiting for its group's sync.
+pub(crate) struct AppendRequest {
+    pub records: Vec<Vec<u8>>,
+    pub done: oneshot::Sender<Result<Seq, JournalError>>,
+}
+
+impl AppendRequest {
+    /// Sends an append to a journal's writer and waits for its answer.
+    pub fn send(sender: tokio::sync::mpsc::Sender<AppendRequest>, records: Vec<Vec<u8>>) -> AppendFuture {
+        Box::pin(async move {
+            let (done, wait) = oneshot::channel();
+            sender.send(AppendRequest { records, done }).await.map_err(|_| JournalError::Closed)?;
+            wait.await.map_err(|_| JournalError::Closed)?
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        self.records.iter().map(Vec::len).sum()
+    }
+}
+
+/// `first` and the appends already waiting behind it, up to `max_bytes`: what one sync makes durable.
+pub(crate) fn gather(
+    first: AppendRequest,
+    receiver: &mut tokio::sync::mpsc::Receiver<AppendRequest>,
+    max_bytes: usize,
+) -> Vec<AppendRequest> {
+    let mut bytes = first.bytes();
+    let mut group = vec![first];
+    while bytes < max_bytes {
+        match receiver.try_recv() {
+            Ok(next) => {
+                bytes += next.bytes();
+                group.push(next);
+            }
+            Err(_) => break,
+        }
+    }
+    group
+}
+
+/// Answers every append of a group with the same failure.
+pub(crate) fn refuse(group: Vec<AppendRequest>, error: &JournalError) {
+    for request in group {
+        let _ = request.done.send(Err(error.clone()));
+    }
+}
+
+/// The durable end of a journal, for async watchers and for threads that wait without a runtime, and the
+/// syncs that moved it. It only moves forward.
+pub(crate) struct DurableEnd {
+    seq: Mutex<Seq>,
+    advanced: Condvar,
+    syncs: AtomicU64,
+    watch: watch::Sender<Seq>,
+}
+
+impl DurableEnd {
+    pub fn new(seq: Seq) -> Arc<DurableEnd> {
+        Arc::new(DurableEnd {
+            seq: Mutex::new(seq),
+            advanced: Condvar::new(),
+            syncs: AtomicU64::new(0),
+            watch: watch::Sender::new(seq),
+        })
+    }
+
+    /// Records up to `seq` are durable.
+    pub fn publish(&self, seq: Seq) {
+        let mut end = self.seq.lock().expect("durable end lock");
+        if seq > *end {
+            *end = seq;
+            self.watch.send_replace(seq);
+            self.advanced.notify_all();
+        }
+    }
+
+    /// A sync of this process made records up to `seq` durable.
+    pub fn synced(&self, seq: Seq) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.publish(seq);
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Seq> {
+        self.watch.subscribe()
+    }
+
+    pub fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq {
+        let guard = self.seq.lock().expect("durable end lock");
+        let (guard, _) = self.advanced.wait_timeout_while(guard, timeout, |end| *end <= seq).expect("durable end lock");
+        *guard
+    }
+
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
 }

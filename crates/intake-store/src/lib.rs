@@ -15,23 +15,29 @@
 //!
 //! [`Catalog`] is the first five together. The SQLite files carry versioned schemas ([`sqlite::migrations`]).
 //!
-//! For several nodes sharing their state, [`postgres`] implements the catalog ([`PgCatalog`]) and the identity
-//! store ([`PgIdentities`]) on PostgreSQL, with a versioned schema too.
+//! For several nodes sharing their state, [`postgres`] implements the catalog ([`PgCatalog`]), the identity
+//! store ([`PgIdentities`]), the journal ([`PgJournal`]) and the item log ([`PgItemLog`]) on PostgreSQL, with a
+//! versioned schema too, and [`s3`] the blob store on S3-compatible object storage ([`S3Blobs`]).
 
+mod bridge;
 mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod containers;
 pub mod disk;
 pub mod item_log;
+mod item_log_sql;
 pub mod journal;
 pub mod limits;
 pub mod local;
 pub mod lock;
 pub mod postgres;
+pub mod s3;
 pub mod security;
 pub mod sqlite;
 pub mod streams;
+#[doc(hidden)]
+pub mod testing;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -43,7 +49,8 @@ pub use journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
 pub use limits::{DailyUsage, LimitStore, StoredFault};
 pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
-pub use postgres::{PgCatalog, PgIdentities, Postgres};
+pub use postgres::{PgCatalog, PgIdentities, PgItemLog, PgJournal, Postgres};
+pub use s3::{S3Blobs, S3Location};
 pub use security::{Alias, EMAIL_PROVIDER, IdentityStore, ProviderStore, SecurityProvider, StoredIdentity};
 pub use sqlite::{SqliteCatalog, SqliteIdentities, SqliteItemLog};
 pub use streams::{CatalogStream, StreamStore};

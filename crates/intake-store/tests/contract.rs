@@ -22,11 +22,19 @@ pub trait CatalogBackend {
     fn identities(&self) -> Arc<dyn IdentityStore>;
 }
 
-/// Opens the rest of a backend's stores, likewise.
-pub trait Backend: CatalogBackend {
-    fn item_log(&self) -> Arc<dyn ItemLog>;
-    fn blobs(&self) -> Arc<dyn BlobStore>;
+/// Opens a backend's journal, likewise.
+pub trait JournalBackend {
     fn journal(&self) -> Arc<dyn Journal>;
+}
+
+/// Opens a backend's item log, likewise.
+pub trait ItemLogBackend {
+    fn item_log(&self) -> Arc<dyn ItemLog>;
+}
+
+/// Opens a backend's blob store, likewise.
+pub trait BlobBackend {
+    fn blobs(&self) -> Arc<dyn BlobStore>;
 }
 
 /// The embedded default: SQLite files and local folders in a temporary directory.
@@ -47,27 +55,58 @@ impl CatalogBackend for Embedded {
     }
 }
 
-impl Backend for Embedded {
+impl ItemLogBackend for Embedded {
     fn item_log(&self) -> Arc<dyn ItemLog> {
         Arc::new(intake_store::SqliteItemLog::open(&self.0.path().join("logs.sqlite")).unwrap())
     }
+}
+
+impl BlobBackend for Embedded {
     fn blobs(&self) -> Arc<dyn BlobStore> {
         Arc::new(intake_store::LocalBlobs::open(&self.0.path().join("containers")).unwrap())
     }
+}
+
+impl JournalBackend for Embedded {
     fn journal(&self) -> Arc<dyn Journal> {
         Arc::new(intake_store::FileJournal::open(&self.0.path().join("journal")).unwrap())
     }
 }
 
-/// The scale-out backend: a database of its own on the test PostgreSQL server (`INTAKE_TEST_POSTGRES`, else the
-/// one `scripts/test-servers start` runs).
+/// The scale-out backend: a database of its own on the test PostgreSQL server and a place of its own on the test
+/// S3 server (`INTAKE_TEST_POSTGRES`, `INTAKE_TEST_S3`, else the ones `scripts/test-servers start` runs).
 struct Shared {
     database: String,
+    blobs: intake_store::S3Location,
+    spool: tempfile::TempDir,
 }
 
 impl Shared {
     fn new() -> Shared {
-        Shared { database: intake_store::postgres::testing::scratch_database() }
+        Shared {
+            database: intake_store::testing::scratch_database(),
+            blobs: intake_store::testing::scratch_blobs(),
+            spool: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+impl BlobBackend for Shared {
+    fn blobs(&self) -> Arc<dyn BlobStore> {
+        Arc::new(intake_store::S3Blobs::open(self.blobs.clone(), self.spool.path()).unwrap())
+    }
+}
+
+impl ItemLogBackend for Shared {
+    fn item_log(&self) -> Arc<dyn ItemLog> {
+        Arc::new(intake_store::PgItemLog::open(intake_store::Postgres::connect(&self.database).unwrap()))
+    }
+}
+
+impl JournalBackend for Shared {
+    fn journal(&self) -> Arc<dyn Journal> {
+        let postgres = intake_store::Postgres::connect(&self.database).unwrap();
+        Arc::new(intake_store::PgJournal::open(postgres, "node").unwrap())
     }
 }
 
@@ -97,17 +136,44 @@ macro_rules! catalog_contract {
     };
 }
 
+/// The journal's contract.
+macro_rules! journal_contract {
+    ($open:expr) => {
+        contract!($open; journal_appends_are_read_back_in_order_after_reopen, concurrent_appends_share_syncs_and_get_distinct_seqs);
+    };
+}
+
+/// The item log's contract.
+macro_rules! item_log_contract {
+    ($open:expr) => {
+        contract!($open; the_item_log_filters_and_pages, an_operation_applied_again_replaces_its_draft_outcomes,
+            the_item_log_shows_only_what_the_index_committed);
+    };
+}
+
+/// The blob store's contract.
+macro_rules! blob_contract {
+    ($open:expr) => {
+        contract!($open; a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing, a_large_blob_is_read_back_whole);
+    };
+}
+
 mod embedded {
     use super::*;
 
     catalog_contract!(Embedded::new());
-    contract!(Embedded::new(); a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing, the_item_log_filters_and_pages, an_operation_applied_again_replaces_its_draft_outcomes, the_item_log_shows_only_what_the_index_committed, journal_appends_are_read_back_in_order_after_reopen, concurrent_appends_share_syncs_and_get_distinct_seqs);
+    journal_contract!(Embedded::new());
+    item_log_contract!(Embedded::new());
+    blob_contract!(Embedded::new());
 }
 
 mod postgres {
     use super::*;
 
     catalog_contract!(Shared::new());
+    journal_contract!(Shared::new());
+    item_log_contract!(Shared::new());
+    blob_contract!(Shared::new());
 
     /// Two nodes on one database: what one writes, the other sees — at once for what it looks up by key (a
     /// key, a source, an organization made a moment ago), within moments for what it lists or changed.
@@ -139,6 +205,36 @@ mod postgres {
         });
         b.delete_api_key("acme", "k1").unwrap();
         eventually("node a forgets the key deleted on node b", || a.api_key_by_hash("hash-1").is_none());
+    }
+
+    /// Two nodes appending to one journal at once: every record gets its own number, the numbers have no gap,
+    /// each node reads the other's records, and records go only once both nodes have applied them.
+    #[test]
+    fn nodes_share_one_journal_in_order() {
+        let shared = Shared::new();
+        let open = |node: &str| {
+            intake_store::PgJournal::open(intake_store::Postgres::connect(&shared.database).unwrap(), node).unwrap()
+        };
+        let (a, b) = (Arc::new(open("a")), Arc::new(open("b")));
+        let journals: [Arc<dyn Journal>; 2] = [a.clone(), b.clone()];
+        let seqs = append_concurrently(&journals, 100);
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+        assert_eq!(b.wait_beyond(99, std::time::Duration::from_secs(5)), 100, "b learns a's appends");
+        let mut read = Vec::new();
+        let mut reader = b.reader(0).unwrap();
+        loop {
+            let batch = reader.next_batch(1 << 20).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            read.extend(batch.into_iter().map(|(seq, _)| seq));
+        }
+        assert_eq!(read, (1..=100).collect::<Vec<_>>(), "b reads every record in order");
+
+        b.release_through(40).unwrap();
+        a.release_through(100).unwrap();
+        let first = b.reader(0).unwrap().next_batch(1 << 20).unwrap()[0].0;
+        assert_eq!(first, 41, "records go once every node that reported its position applied them");
     }
 
     /// Nodes starting together on an empty database: one brings the schema up, the others find it done.
@@ -322,7 +418,7 @@ fn containers_are_pinned_once_and_expire_unless_pinned(backend: &dyn CatalogBack
     assert!(catalog.container("a").unwrap().is_none());
 }
 
-fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(backend: &dyn Backend) {
+fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(backend: &dyn BlobBackend) {
     let read = |blobs: &dyn BlobStore, id: &str| {
         let mut text = String::new();
         blobs.open(id).unwrap().read_to_string(&mut text).unwrap();
@@ -352,6 +448,21 @@ fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(backend: &dyn B
     assert!(blobs.open("f1").err().is_some_and(|e| e.is_not_found()));
 }
 
+/// A blob larger than one part of an upload (a multipart upload on S3), written in small pieces.
+fn a_large_blob_is_read_back_whole(backend: &dyn BlobBackend) {
+    let content: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let blobs = backend.blobs();
+    let mut writer = blobs.create("large").unwrap();
+    for piece in content.chunks(64 * 1024) {
+        writer.write_all(piece).unwrap();
+    }
+    assert_eq!(writer.finish().unwrap(), content.len() as u64);
+    let mut read = Vec::new();
+    backend.blobs().open("large").unwrap().read_to_end(&mut read).unwrap();
+    assert!(read == content, "read back {} bytes, not the {} written", read.len(), content.len());
+    assert_eq!(blobs.total_bytes().unwrap(), content.len() as u64);
+}
+
 fn entry(seq: u64, id: &str, result: LogResult, at: i64) -> LogEntry {
     LogEntry {
         organization_id: "org".into(),
@@ -369,7 +480,7 @@ fn entry(seq: u64, id: &str, result: LogResult, at: i64) -> LogEntry {
     }
 }
 
-fn the_item_log_filters_and_pages(backend: &dyn Backend) {
+fn the_item_log_filters_and_pages(backend: &dyn ItemLogBackend) {
     backend
         .item_log()
         .append(&[
@@ -409,7 +520,7 @@ fn the_item_log_filters_and_pages(backend: &dyn Backend) {
     assert!(other.is_empty(), "entries are per organization");
 }
 
-fn an_operation_applied_again_replaces_its_draft_outcomes(backend: &dyn Backend) {
+fn an_operation_applied_again_replaces_its_draft_outcomes(backend: &dyn ItemLogBackend) {
     let log = backend.item_log();
     let outcome = |index, id: &str| LogEntry { item_index: index, ..entry(7, id, LogResult::Completed, 10) };
     // A delete with children, first applied when the parent had children 4 and 5 (then a crash before the
@@ -439,7 +550,7 @@ fn an_operation_applied_again_replaces_its_draft_outcomes(backend: &dyn Backend)
     assert_eq!(logged, expected);
 }
 
-fn the_item_log_shows_only_what_the_index_committed(backend: &dyn Backend) {
+fn the_item_log_shows_only_what_the_index_committed(backend: &dyn ItemLogBackend) {
     let log = backend.item_log();
     let batch_entry = |index| LogEntry { item_index: index, ..entry(5, "file://batch", LogResult::Completed, 10) };
     log.append(&[
@@ -475,7 +586,7 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-fn journal_appends_are_read_back_in_order_after_reopen(backend: &dyn Backend) {
+fn journal_appends_are_read_back_in_order_after_reopen(backend: &dyn JournalBackend) {
     let runtime = runtime();
     {
         let journal = backend.journal();
@@ -494,13 +605,12 @@ fn journal_appends_are_read_back_in_order_after_reopen(backend: &dyn Backend) {
     assert_eq!(reader.next_batch(1 << 20).unwrap()[0].0, 5);
 }
 
-fn concurrent_appends_share_syncs_and_get_distinct_seqs(backend: &dyn Backend) {
-    let runtime = runtime();
-    let journal = backend.journal();
-    let mut seqs = runtime.block_on(async {
-        let tasks: Vec<_> = (0..200)
+/// Appends `count` records at once, spread over `journals`; the sequence numbers they got, sorted.
+fn append_concurrently(journals: &[Arc<dyn Journal>], count: usize) -> Vec<u64> {
+    let mut seqs = runtime().block_on(async {
+        let tasks: Vec<_> = (0..count)
             .map(|i| {
-                let journal = journal.clone();
+                let journal = journals[i % journals.len()].clone();
                 tokio::spawn(async move { journal.append(vec![vec![i as u8; 100]]).await.unwrap() })
             })
             .collect();
@@ -511,6 +621,12 @@ fn concurrent_appends_share_syncs_and_get_distinct_seqs(backend: &dyn Backend) {
         seqs
     });
     seqs.sort();
+    seqs
+}
+
+fn concurrent_appends_share_syncs_and_get_distinct_seqs(backend: &dyn JournalBackend) {
+    let journal = backend.journal();
+    let seqs = append_concurrently(std::slice::from_ref(&journal), 200);
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     let syncs = journal.sync_count();
     assert!(syncs < 200, "200 concurrent appends took {syncs} syncs: no group commit");

@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, database, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, database, blobs, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// A PostgreSQL database shared by the nodes of a cluster, for the catalog (organizations, sources, keys, fields, limits, providers, identities): postgres://user[:password]@host[:port]/database. Unset: the embedded SQLite files in the data directory (see docs/scale-out.md)
     #[arg(long, env = "INTAKE_DATABASE")]
     database: Option<String>,
+    /// An S3 bucket shared by the nodes of a cluster for the bytes of file containers: s3://bucket[/prefix][?endpoint=http://host:port&region=…&virtual_hosted=true], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Unset: <data-dir>/containers
+    #[arg(long, env = "INTAKE_BLOBS")]
+    blobs: Option<String>,
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]
     #[arg(long, env = "INTAKE_DISK_WARNING_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     disk_warning_percent: Option<u8>,
@@ -103,6 +106,7 @@ struct FileConfig {
     log_max_mb: Option<u64>,
     max_apply_lag_ms: Option<u64>,
     database: Option<String>,
+    blobs: Option<String>,
     disk_warning_percent: Option<u8>,
     conversion_timeout_seconds: Option<u64>,
     conversion_max_mb: Option<u64>,
@@ -177,6 +181,9 @@ impl ServeArgs {
             config.max_apply_lag = Duration::from_millis(ms);
         }
         config.database = self.database.clone().or(file.database);
+        if let Some(url) = self.blobs.clone().or(file.blobs) {
+            config.blobs = Some(intake_store::S3Location::parse(&url)?);
+        }
         if let Some(percent) = self.disk_warning_percent.or(file.disk_warning_percent) {
             anyhow::ensure!(percent <= 100, "disk_warning_percent = {percent}: a percentage is 0 to 100");
             config.disk_warning_percent = percent;

@@ -6,14 +6,15 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use crate::journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
+use crate::journal::{
+    AppendFuture, AppendRequest, DurableEnd, Journal, JournalError, JournalReader, Seq, gather, refuse,
+};
 
 const HEADER: usize = 16;
 /// Segments are released whole once every index holds their records: smaller ones give space back sooner.
@@ -23,34 +24,12 @@ const MAX_RECORD_BYTES: u32 = 512 * 1024 * 1024;
 /// At most this many bytes go into one write+sync, so one giant group does not delay the next forever.
 const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
-struct AppendRequest {
-    records: Vec<Vec<u8>>,
-    done: oneshot::Sender<Result<Seq, JournalError>>,
-}
-
 /// The embedded journal: segment files in one folder.
 pub struct FileJournal {
     sender: mpsc::Sender<AppendRequest>,
-    durable: watch::Receiver<Seq>,
-    /// The durable end again, for threads that wait without an async runtime.
     durable_end: Arc<DurableEnd>,
     segments: Arc<Mutex<Vec<Segment>>>,
     dir: PathBuf,
-}
-
-/// The durable end of the journal with a condition variable to wait on, and the syncs that moved it.
-#[derive(Default)]
-struct DurableEnd {
-    seq: Mutex<Seq>,
-    advanced: Condvar,
-    syncs: AtomicU64,
-}
-
-impl DurableEnd {
-    fn publish(&self, seq: Seq) {
-        *self.seq.lock().expect("durable end lock") = seq;
-        self.advanced.notify_all();
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -83,20 +62,17 @@ impl FileJournal {
             }
         };
         let segments = Arc::new(Mutex::new(segments));
-        let (durable_tx, durable) = watch::channel(end_seq);
-        let durable_end = Arc::new(DurableEnd::default());
-        durable_end.publish(end_seq);
+        let durable_end = DurableEnd::new(end_seq);
         let (sender, receiver) = mpsc::channel(4096);
         let writer = Writer {
             dir: dir.to_path_buf(),
             active,
             next_seq: end_seq + 1,
             segments: segments.clone(),
-            durable: durable_tx,
             durable_end: durable_end.clone(),
         };
         thread::Builder::new().name("intake-journal".into()).spawn(move || writer.run(receiver))?;
-        Ok(FileJournal { sender, durable, durable_end, segments, dir: dir.to_path_buf() })
+        Ok(FileJournal { sender, durable_end, segments, dir: dir.to_path_buf() })
     }
 
     /// The folder the journal lives in.
@@ -107,31 +83,23 @@ impl FileJournal {
 
 impl Journal for FileJournal {
     fn append(&self, records: Vec<Vec<u8>>) -> AppendFuture {
-        let sender = self.sender.clone();
-        Box::pin(async move {
-            let (done, wait) = oneshot::channel();
-            sender.send(AppendRequest { records, done }).await.map_err(|_| JournalError::Closed)?;
-            wait.await.map_err(|_| JournalError::Closed)?
-        })
+        AppendRequest::send(self.sender.clone(), records)
     }
 
     fn reader(&self, after: Seq) -> Result<Box<dyn JournalReader>, JournalError> {
-        Ok(Box::new(FileReader::new(self.segments.clone(), self.durable.clone(), after)?))
+        Ok(Box::new(FileReader::new(self.segments.clone(), self.durable_end.watch(), after)?))
     }
 
     fn durable(&self) -> watch::Receiver<Seq> {
-        self.durable.clone()
+        self.durable_end.watch()
     }
 
     fn wait_beyond(&self, seq: Seq, timeout: Duration) -> Seq {
-        let guard = self.durable_end.seq.lock().expect("durable end lock");
-        let (guard, _) =
-            self.durable_end.advanced.wait_timeout_while(guard, timeout, |end| *end <= seq).expect("durable end lock");
-        *guard
+        self.durable_end.wait_beyond(seq, timeout)
     }
 
     fn sync_count(&self) -> u64 {
-        self.durable_end.syncs.load(Ordering::Relaxed)
+        self.durable_end.sync_count()
     }
 
     fn release_through(&self, seq: Seq) -> Result<(), JournalError> {
@@ -274,7 +242,6 @@ struct Writer {
     active: ActiveSegment,
     next_seq: Seq,
     segments: Arc<Mutex<Vec<Segment>>>,
-    durable: watch::Sender<Seq>,
     durable_end: Arc<DurableEnd>,
 }
 
@@ -282,28 +249,14 @@ impl Writer {
     fn run(mut self, mut receiver: mpsc::Receiver<AppendRequest>) {
         let mut failed: Option<JournalError> = None;
         while let Some(first) = receiver.blocking_recv() {
-            let mut group = vec![first];
-            let mut bytes = group[0].records.iter().map(Vec::len).sum::<usize>();
-            while bytes < MAX_GROUP_BYTES {
-                match receiver.try_recv() {
-                    Ok(next) => {
-                        bytes += next.records.iter().map(Vec::len).sum::<usize>();
-                        group.push(next);
-                    }
-                    Err(_) => break,
-                }
-            }
+            let group = gather(first, &mut receiver, MAX_GROUP_BYTES);
             if let Some(error) = &failed {
-                group.into_iter().for_each(|request| {
-                    let _ = request.done.send(Err(error.clone()));
-                });
+                refuse(group, error);
                 continue;
             }
             match self.write_group(&group) {
                 Ok(last_seqs) => {
-                    self.durable.send_replace(self.next_seq - 1);
-                    self.durable_end.syncs.fetch_add(1, Ordering::Relaxed);
-                    self.durable_end.publish(self.next_seq - 1);
+                    self.durable_end.synced(self.next_seq - 1);
                     for (request, last) in group.into_iter().zip(last_seqs) {
                         let _ = request.done.send(Ok(last));
                     }
@@ -316,9 +269,7 @@ impl Writer {
                         // rather than risk acknowledging records behind garbage.
                         failed = Some(error.clone());
                     }
-                    group.into_iter().for_each(|request| {
-                        let _ = request.done.send(Err(error.clone()));
-                    });
+                    refuse(group, &error);
                 }
             }
         }

@@ -7,13 +7,10 @@
 //! wrote — milliseconds after the commit. A lookup that misses (a key or a source made on another node a
 //! moment ago) asks the database before answering "unknown".
 
+use intake_model::{FieldType, SourceStatus};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-use futures_util::StreamExt;
-use intake_model::{FieldType, SourceStatus};
-use tokio_postgres::{AsyncMessage, Row, Transaction};
+use tokio_postgres::{Row, Transaction};
 
 use super::{Postgres, conflict_or};
 use crate::StoreError;
@@ -23,13 +20,48 @@ use crate::security::SecurityProvider;
 
 const CHANNEL: &str = "intake_catalog";
 
+/// The security providers read so far, by organization, and how many times they were dropped: a list read while
+/// a change was being made is not kept (it may predate the change).
+#[derive(Default)]
+pub(super) struct ProviderCache {
+    generation: u64,
+    by_organization: HashMap<String, Vec<SecurityProvider>>,
+}
+
+impl ProviderCache {
+    pub fn get(&self, organization_id: &str) -> Option<Vec<SecurityProvider>> {
+        self.by_organization.get(organization_id).cloned()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Keeps a list read when the generation was `seen`, unless something was dropped since.
+    pub fn keep(&mut self, organization_id: &str, providers: Vec<SecurityProvider>, seen: u64) {
+        if self.generation == seen {
+            self.by_organization.insert(organization_id.to_string(), providers);
+        }
+    }
+
+    pub fn forget(&mut self, organization_id: &str) {
+        self.generation += 1;
+        self.by_organization.remove(organization_id);
+    }
+
+    pub fn clear(&mut self) {
+        self.generation += 1;
+        self.by_organization.clear();
+    }
+}
+
 /// The shared catalog, as one node sees it.
 pub struct PgCatalog {
     pub(super) db: Arc<Postgres>,
     cache: Arc<CatalogCache>,
     /// Each organization's stored security providers, read once and dropped at each change of them (here or,
     /// through the notification, on another node).
-    pub(super) providers: Arc<RwLock<HashMap<String, Vec<SecurityProvider>>>>,
+    pub(super) providers: Arc<RwLock<ProviderCache>>,
     /// This node's name in notifications, so it does not reload for its own writes.
     node: String,
 }
@@ -74,78 +106,34 @@ impl PgCatalog {
         })
     }
 
-    /// Listens for other nodes' writes on a connection of its own, reloading the copy after each burst of
-    /// them; reconnects (and reloads, having maybe missed some) when the connection is lost.
+    /// Reloads the copy after each burst of other nodes' writes, and whenever listening (re)starts.
     fn listen(&self) {
+        let mut changes = self.db.notifications(CHANNEL);
         let (db, cache, providers, node) =
-            (self.db.clone(), self.cache.clone(), self.providers.clone(), self.node.clone());
-        let weak = Arc::downgrade(&db);
-        drop(db);
+            (Arc::downgrade(&self.db), self.cache.clone(), self.providers.clone(), self.node.clone());
         self.db.spawn(async move {
-            let mut failures = 0u32;
-            loop {
-                let Some(db) = weak.upgrade() else { return };
-                match listen_once(&db, &cache, &providers, &node).await {
-                    Ok(()) => return,
-                    Err(error) => {
-                        failures += 1;
-                        if failures == 1 {
-                            tracing::warn!(%error, "the catalog's change listener lost PostgreSQL; reconnecting");
-                        }
-                    }
+            while let Some(first) = changes.recv().await {
+                let mut foreign = first.as_deref() != Some(node.as_str());
+                while let Ok(more) = changes.try_recv() {
+                    foreign |= more.as_deref() != Some(node.as_str());
                 }
-                drop(db);
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
+                let Some(db) = db.upgrade() else { return };
+                if foreign && let Err(error) = reload(&db, &cache, &providers).await {
+                    tracing::warn!(%error, "the catalog could not be reloaded after another node's change");
+                }
             }
         });
     }
 }
 
-/// One listening connection, until it fails.
-async fn listen_once(
-    db: &Postgres,
-    cache: &CatalogCache,
-    providers: &RwLock<HashMap<String, Vec<SecurityProvider>>>,
-    node: &str,
-) -> Result<(), StoreError> {
-    let (client, mut connection) = db.dedicated().await?;
-    let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let driving = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(notification)) => {
-                    if changes.send(notification.payload().to_string()).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    reload(db, cache, providers).await?;
-    while let Some(first) = changed.recv().await {
-        let mut foreign = first != node;
-        while let Ok(more) = changed.try_recv() {
-            foreign |= more != node;
-        }
-        if foreign {
-            reload(db, cache, providers).await?;
+async fn reload(db: &Postgres, cache: &CatalogCache, providers: &RwLock<ProviderCache>) -> Result<(), StoreError> {
+    loop {
+        let seen = cache.generation();
+        let snapshot = load_snapshot(db).await?;
+        if cache.replace_unless_changed(snapshot, seen) {
+            break;
         }
     }
-    driving.abort();
-    Err(StoreError::Unavailable("the listening connection closed".into()))
-}
-
-async fn reload(
-    db: &Postgres,
-    cache: &CatalogCache,
-    providers: &RwLock<HashMap<String, Vec<SecurityProvider>>>,
-) -> Result<(), StoreError> {
-    let snapshot = load_snapshot(db).await?;
-    cache.replace(snapshot);
     providers.write().expect("providers lock").clear();
     Ok(())
 }
@@ -212,7 +200,7 @@ impl OrganizationStore for PgCatalog {
             Ok(tx.execute("DELETE FROM organizations WHERE id = $1", &[&organization_id]).await?)
         })?;
         self.cache.remove_organization(organization_id);
-        self.providers.write().expect("providers lock").remove(organization_id);
+        self.providers.write().expect("providers lock").forget(organization_id);
         Ok(deleted > 0)
     }
 

@@ -7,7 +7,12 @@ use super::Postgres;
 use crate::StoreError;
 
 /// The steps, in the order they came in.
-const STEPS: &[(&str, &str)] = &[("catalog", CATALOG_V1), ("security identities", IDENTITIES_V2)];
+const STEPS: &[(&str, &str)] = &[
+    ("catalog", CATALOG_V1),
+    ("security identities", IDENTITIES_V2),
+    ("journal", JOURNAL_V3),
+    ("item log", ITEM_LOG_V4),
+];
 
 /// Organizations, sources, keys, fields, settings, file containers, limits, usage, fault rules, security
 /// providers and streams: what `catalog.sqlite` holds on the embedded backend. Times are epoch milliseconds.
@@ -117,6 +122,39 @@ CREATE TABLE identities (
     body TEXT NOT NULL,
     PRIMARY KEY (organization_id, provider_key, name_key, kind)
 );
+";
+
+/// The journal: records by sequence number, the last number given out (its row lock orders appends across
+/// nodes, so records become visible in sequence order), and each node's applied position (records every
+/// node has applied may be deleted).
+const JOURNAL_V3: &str = "
+CREATE TABLE journal (seq BIGINT PRIMARY KEY, body BYTEA NOT NULL);
+CREATE TABLE journal_head (only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), last_seq BIGINT NOT NULL);
+INSERT INTO journal_head (last_seq) VALUES (0);
+CREATE TABLE journal_positions (node TEXT PRIMARY KEY, seq BIGINT NOT NULL, updated_at TIMESTAMPTZ NOT NULL);
+";
+
+/// The item log: one row per outcome, keyed by (journal seq, index within the operation), with indexes by
+/// time and by document (as `logs.sqlite`).
+const ITEM_LOG_V4: &str = "
+CREATE TABLE item_log (
+    row_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    result TEXT NOT NULL,
+    task TEXT NOT NULL,
+    reason TEXT,
+    request_id TEXT NOT NULL,
+    ordering_id BIGINT NOT NULL,
+    journal_seq BIGINT NOT NULL,
+    item_index BIGINT NOT NULL,
+    datetime_ms BIGINT NOT NULL,
+    UNIQUE (journal_seq, item_index)
+);
+CREATE INDEX item_log_by_time ON item_log (organization_id, datetime_ms);
+CREATE INDEX item_log_by_document ON item_log (organization_id, document_id);
 ";
 
 /// Brings the database's schema to the last step.

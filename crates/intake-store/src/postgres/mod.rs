@@ -1,15 +1,14 @@
 //! The PostgreSQL backend, for several Intake nodes sharing one database: the catalog ([`PgCatalog`]) and the
 //! security identities ([`PgIdentities`]), with the schema versioned as the SQLite files' are.
 //!
-//! The storage traits are synchronous (the embedded backend is SQLite), while the PostgreSQL client is
-//! asynchronous. [`Postgres`] owns a small runtime of its own that drives the connections; a store method
-//! enters that runtime's context and waits for its query on the calling thread ([`Postgres::run`]), which is
-//! what a SQLite call costs the caller too. No connection is ever driven by the caller's runtime, so a call
-//! works from a server handler, a blocking thread or a plain test alike.
+//! The PostgreSQL client is asynchronous and the storage traits are not: [`Postgres`] drives its connections
+//! on a runtime of its own and a store method waits for its query there ([`crate::bridge`]).
 
 mod catalog;
 mod containers;
 mod identities;
+mod item_log;
+mod journal;
 mod limits;
 pub mod migrations;
 mod providers;
@@ -17,17 +16,21 @@ mod streams;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 pub use catalog::PgCatalog;
 pub use identities::PgIdentities;
+pub use item_log::PgItemLog;
+pub use journal::PgJournal;
 
 use crate::StoreError;
+use crate::bridge::Bridge;
 
 /// How long a call waits for a connection (when all are busy, or PostgreSQL does not answer) before it fails
 /// as unavailable.
@@ -41,9 +44,7 @@ const ORGANIZATION_TABLES: [&str; 8] =
 
 /// One node's connections to the shared database.
 pub struct Postgres {
-    /// `Some` until dropped: a runtime may not be dropped (blocking) inside another runtime, so it is shut
-    /// down in the background instead.
-    runtime: Option<tokio::runtime::Runtime>,
+    bridge: Bridge,
     pool: Pool,
     config: tokio_postgres::Config,
 }
@@ -55,11 +56,7 @@ impl Postgres {
             url.parse().map_err(|e| StoreError::Schema(format!("the database URL is not a PostgreSQL URL: {e}")))?;
         config.connect_timeout(CONNECTION_WAIT);
         config.application_name("intake");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("intake-postgres")
-            .enable_all()
-            .build()?;
+        let bridge = Bridge::new("intake-postgres")?;
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -70,24 +67,19 @@ impl Postgres {
             .recycle_timeout(Some(CONNECTION_WAIT))
             .build()
             .map_err(|e| StoreError::Schema(format!("the PostgreSQL connection pool could not be made: {e}")))?;
-        let postgres = Arc::new(Postgres { runtime: Some(runtime), pool, config });
+        let postgres = Arc::new(Postgres { bridge, pool, config });
         postgres.run(migrations::migrate(&postgres))?;
         Ok(postgres)
     }
 
-    fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime.as_ref().expect("the runtime lives as long as the connections")
-    }
-
     /// Runs `future` in this backend's runtime context, waiting for it on the calling thread.
     pub(crate) fn run<F: Future>(&self, future: F) -> F::Output {
-        let _context = self.runtime().enter();
-        block_on(future)
+        self.bridge.run(future)
     }
 
     /// Starts `future` on this backend's runtime (a task that outlives the call, such as a listener).
     pub(crate) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
-        self.runtime().spawn(future);
+        self.bridge.spawn(future);
     }
 
     /// A connection from the pool.
@@ -95,98 +87,83 @@ impl Postgres {
         self.pool.get().await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}")))
     }
 
-    /// A connection of its own, outside the pool (for LISTEN), with the task that drives it.
-    pub(crate) async fn dedicated(
-        &self,
-    ) -> Result<
-        (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
-        StoreError,
-    > {
-        self.config.connect(NoTls).await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}")))
+    /// The notifications sent on `channel` (`NOTIFY`), as long as the receiver and this backend live:
+    /// `Some(payload)` for each, and `None` each time listening (re)starts — notifications may have been
+    /// missed before it, so the receiver reads again what it follows. A lost connection is made again.
+    pub(crate) fn notifications(self: &Arc<Self>, channel: &'static str) -> mpsc::UnboundedReceiver<Option<String>> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let backend = Arc::downgrade(self);
+        self.spawn(async move {
+            let mut failures = 0u32;
+            while let Some(postgres) = backend.upgrade() {
+                let config = postgres.config.clone();
+                drop(postgres);
+                if let Err(error) = listen(&config, channel, &sender).await {
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(%error, channel, "listening to PostgreSQL failed; trying again");
+                    }
+                }
+                if sender.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.clamp(1, 10)))).await;
+            }
+        });
+        receiver
     }
+}
+
+/// Listens on `channel` with a connection of its own until it fails or nobody receives.
+async fn listen(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    sender: &mpsc::UnboundedSender<Option<String>>,
+) -> Result<(), StoreError> {
+    let (client, mut connection) =
+        config.connect(NoTls).await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}")))?;
+    let (received, mut messages) = mpsc::unbounded_channel();
+    let driving = tokio::spawn(async move {
+        let mut stream = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = stream.next().await {
+            if let AsyncMessage::Notification(notification) = message
+                && received.send(notification.payload().to_string()).is_err()
+            {
+                return;
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    if sender.send(None).is_err() {
+        driving.abort();
+        return Ok(());
+    }
+    while let Some(payload) = messages.recv().await {
+        if sender.send(Some(payload)).is_err() {
+            break;
+        }
+    }
+    driving.abort();
+    Err(StoreError::Unavailable(format!("the connection listening on {channel} closed")))
 }
 
 /// Creates an empty database named `intake_<random>` on the server of `admin_url` (a role that may create
 /// databases), and returns its URL: a place of its own for one test, benchmark or trial cluster.
 pub fn scratch_database(admin_url: &str) -> Result<String, StoreError> {
     let name = format!("intake_{}", crate::catalog::random_id(12));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let created = {
-        let _context = runtime.enter();
-        block_on(async {
-            let config: tokio_postgres::Config = admin_url
-                .parse()
-                .map_err(|e| StoreError::Schema(format!("the database URL is not a PostgreSQL URL: {e}")))?;
-            let (client, connection) = config.connect(NoTls).await?;
-            let driving = tokio::spawn(connection);
-            client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-            drop(client);
-            let _ = driving.await;
-            Ok::<_, StoreError>(())
-        })
-    };
-    runtime.shutdown_background();
-    created?;
+    Bridge::new("intake-scratch")?.run(async {
+        let config: tokio_postgres::Config = admin_url
+            .parse()
+            .map_err(|e| StoreError::Schema(format!("the database URL is not a PostgreSQL URL: {e}")))?;
+        let (client, connection) = config.connect(NoTls).await?;
+        let driving = tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        drop(client);
+        let _ = driving.await;
+        Ok::<_, StoreError>(())
+    })?;
     let (base, _) = admin_url.rsplit_once('/').unwrap_or((admin_url, ""));
     Ok(format!("{base}/{name}"))
-}
-
-/// For tests and benchmarks of this repository: the test PostgreSQL server.
-#[doc(hidden)]
-pub mod testing {
-    /// The admin URL of the test server: `INTAKE_TEST_POSTGRES`, else the server `scripts/test-servers start`
-    /// runs (starting it if it does not run).
-    pub fn admin_url() -> String {
-        if let Ok(url) = std::env::var("INTAKE_TEST_POSTGRES") {
-            return url;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-servers");
-        let output = std::process::Command::new(script).arg("start").output().expect("scripts/test-servers runs");
-        let printed = String::from_utf8_lossy(&output.stdout);
-        match printed.lines().find_map(|line| line.strip_prefix("INTAKE_TEST_POSTGRES=")) {
-            Some(url) => url.to_string(),
-            None => panic!(
-                "scripts/test-servers start did not start PostgreSQL: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        }
-    }
-
-    /// A new empty database on the test server.
-    pub fn scratch_database() -> String {
-        super::scratch_database(&admin_url()).expect("a scratch database on the test PostgreSQL server")
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// Polls `future` to completion on this thread, parking between wake-ups. The connections it waits on are
-/// driven by the backend's runtime, so nothing here needs the caller to be (or not to be) in a runtime.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
-    }
 }
 
 /// A database error as a store error; a uniqueness violation becomes a [`StoreError::Conflict`] with

@@ -23,14 +23,18 @@ impl ProviderStore for PgCatalog {
             .await?;
             Ok(deleted == 0)
         })?;
-        self.providers.write().expect("providers lock").remove(&provider.organization_id);
+        self.providers.write().expect("providers lock").forget(&provider.organization_id);
         Ok(created)
     }
 
     fn stored_providers(&self, organization_id: &str) -> Result<Vec<SecurityProvider>, StoreError> {
-        if let Some(providers) = self.providers.read().expect("providers lock").get(organization_id) {
-            return Ok(providers.clone());
-        }
+        let seen = {
+            let cache = self.providers.read().expect("providers lock");
+            if let Some(providers) = cache.get(organization_id) {
+                return Ok(providers);
+            }
+            cache.generation()
+        };
         let rows = self.reading(async |client| {
             Ok(client
                 .query(
@@ -41,9 +45,7 @@ impl ProviderStore for PgCatalog {
         })?;
         let providers: Vec<SecurityProvider> =
             rows.iter().map(|row| from_json(row.get(0))).collect::<Result<_, _>>()?;
-        // A change made while this read ran dropped the cache before the read saw it, or after: either way the
-        // change's own notification drops this copy again, so a stale one does not last.
-        self.providers.write().expect("providers lock").insert(organization_id.to_string(), providers.clone());
+        self.providers.write().expect("providers lock").keep(organization_id, providers.clone(), seen);
         Ok(providers)
     }
 
@@ -57,7 +59,7 @@ impl ProviderStore for PgCatalog {
                 )
                 .await?)
         })?;
-        self.providers.write().expect("providers lock").remove(organization_id);
+        self.providers.write().expect("providers lock").forget(organization_id);
         Ok(deleted > 0)
     }
 }

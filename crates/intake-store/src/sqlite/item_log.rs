@@ -8,9 +8,8 @@ use intake_model::logs::{LogOperation, LogResult, LogTask};
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::StoreError;
-use crate::item_log::{
-    ActivityCount, ActivityQuery, CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry,
-};
+use crate::item_log::{ActivityCount, ActivityQuery, ItemLog, LogEntry, LogQuery, StoredLogEntry};
+use crate::item_log_sql::{self, Dialect, Param};
 
 /// The embedded item log.
 pub struct SqliteItemLog {
@@ -107,38 +106,10 @@ impl ItemLog for SqliteItemLog {
 
     /// One page of entries, newest first, and whether another page follows.
     fn query(&self, query: &LogQuery) -> Result<(Vec<StoredLogEntry>, bool), StoreError> {
-        let mut sql = String::from(
-            "SELECT row_id, organization_id, source_id, document_id, operation, result, task, reason, request_id,
-             ordering_id, journal_seq, item_index, datetime_ms FROM item_log WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms <= ?",
-        );
-        let mut values: Vec<rusqlite::types::Value> =
-            vec![query.organization_id.clone().into(), query.from_ms.into(), query.to_ms.into()];
-        if let Some((id, matching)) = &query.document_id {
-            match matching {
-                IdMatching::Exact => sql.push_str(" AND document_id = ?"),
-                IdMatching::Partial => sql.push_str(" AND instr(document_id, ?) > 0"),
-                IdMatching::Wildcard => sql.push_str(" AND document_id GLOB ?"),
-            }
-            values.push(match matching {
-                IdMatching::Wildcard => glob_pattern(id).into(),
-                _ => id.clone().into(),
-            });
-        }
-        filter(&mut sql, &mut values, "source_id", &query.source_ids, &query.exclude_source_ids, |s| s.clone());
-        filter(&mut sql, &mut values, "operation", &query.operations, &query.exclude_operations, |o| {
-            o.as_str().to_string()
-        });
-        filter(&mut sql, &mut values, "result", &query.results, &query.exclude_results, |r| r.as_str().to_string());
-        filter(&mut sql, &mut values, "task", &query.tasks, &query.exclude_tasks, |t| t.as_str().to_string());
-        committed_only(&mut sql, &mut values, &query.committed);
-        sql.push_str(" ORDER BY datetime_ms DESC, row_id DESC LIMIT ? OFFSET ?");
-        let per_page = query.per_page.max(1) as i64;
-        values.push((per_page + 1).into());
-        values.push((query.page as i64 * per_page).into());
-
+        let statement = item_log_sql::query(query, Dialect::Sqlite);
         let connection = self.reader.lock().expect("item log lock");
-        let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
+        let mut prepared = connection.prepare_cached(&statement.sql)?;
+        let rows = prepared.query_map(params_from_iter(statement.params.into_iter().map(value)), |row| {
             let text = |i: usize| row.get::<_, String>(i);
             Ok(StoredLogEntry {
                 row_id: row.get(0)?,
@@ -158,42 +129,17 @@ impl ItemLog for SqliteItemLog {
                 },
             })
         })?;
-        let mut entries = rows.collect::<Result<Vec<_>, _>>()?;
-        let has_next = entries.len() as i64 > per_page;
-        entries.truncate(per_page as usize);
-        Ok((entries, has_next))
+        Ok(item_log_sql::one_page(rows.collect::<Result<Vec<_>, _>>()?, query))
     }
 
-    /// One grouped scan of the time index over the window.
     fn activity(&self, query: &ActivityQuery) -> Result<Vec<ActivityCount>, StoreError> {
-        let bucket_ms = query.bucket_ms.max(1);
-        let to_ms = query.from_ms.saturating_add(bucket_ms.saturating_mul(i64::from(query.buckets)));
-        let mut sql = String::from(
-            "SELECT (datetime_ms - ?) / ? AS bucket, result, count(*) FROM item_log
-             WHERE organization_id = ? AND datetime_ms >= ? AND datetime_ms < ?",
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            query.from_ms.into(),
-            bucket_ms.into(),
-            query.organization_id.clone().into(),
-            query.from_ms.into(),
-            to_ms.into(),
-        ];
-        committed_only(&mut sql, &mut values, &query.committed);
-        sql.push_str(" GROUP BY bucket, result");
+        let statement = item_log_sql::activity(query, Dialect::Sqlite);
         let connection = self.reader.lock().expect("item log lock");
-        let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
+        let mut prepared = connection.prepare_cached(&statement.sql)?;
+        let rows = prepared.query_map(params_from_iter(statement.params.into_iter().map(value)), |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
         })?;
-        let mut counts = Vec::new();
-        for row in rows {
-            let (bucket, result, count) = row?;
-            if let Some(result) = LogResult::parse(&result) {
-                counts.push(ActivityCount { bucket: bucket as u32, result, count: count as u64 });
-            }
-        }
-        Ok(counts)
+        Ok(item_log_sql::counts(rows.collect::<Result<Vec<_>, _>>()?))
     }
 
     /// Deletes entries older than `before_ms` (Coveo keeps 14 days).
@@ -256,58 +202,17 @@ fn give_back_space(connection: &Connection) {
     }
 }
 
-/// Adds `AND column IN (…)` for an allow list, else `AND column NOT IN (…)` for a deny list: the allow list
-/// has priority, as the Logs API documents.
-fn filter<T>(
-    sql: &mut String,
-    values: &mut Vec<rusqlite::types::Value>,
-    column: &str,
-    allow: &[T],
-    deny: &[T],
-    text: impl Fn(&T) -> String,
-) {
-    let (list, negate) = match (allow.is_empty(), deny.is_empty()) {
-        (false, _) => (allow, ""),
-        (true, false) => (deny, "NOT "),
-        (true, true) => return,
-    };
-    let marks = vec!["?"; list.len()].join(", ");
-    sql.push_str(&format!(" AND {column} {negate}IN ({marks})"));
-    values.extend(list.iter().map(|v| text(v).into()));
-}
-
-/// Keeps the entries whose operation is committed (see [`CommittedThrough`]).
-fn committed_only(sql: &mut String, values: &mut Vec<rusqlite::types::Value>, committed: &CommittedThrough) {
-    sql.push_str(" AND ((journal_seq <= ?");
-    values.push((committed.journal_seq as i64).into());
-    if !committed.pending.is_empty() {
-        sql.push_str(&format!(" AND journal_seq NOT IN ({})", vec!["?"; committed.pending.len()].join(", ")));
-        values.extend(committed.pending.iter().map(|seq| (*seq as i64).into()));
+fn value(param: Param) -> rusqlite::types::Value {
+    match param {
+        Param::Text(text) => text.into(),
+        Param::Int(int) => int.into(),
     }
-    sql.push(')');
-    if let Some((seq, outcomes)) = committed.batch {
-        sql.push_str(" OR (journal_seq = ? AND item_index < ?)");
-        values.push((seq as i64).into());
-        values.push(i64::from(outcomes).into());
-    }
-    sql.push(')');
-}
-
-/// A Logs API wildcard (`*`, `?`) as an SQLite GLOB, with GLOB's own specials escaped.
-fn glob_pattern(wildcard: &str) -> String {
-    wildcard
-        .chars()
-        .map(|c| match c {
-            '[' => "[[]".to_string(),
-            ']' => "[]]".to_string(),
-            other => other.to_string(),
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item_log::CommittedThrough;
 
     fn entry(seq: u64, id: &str, result: LogResult, at: i64) -> LogEntry {
         LogEntry {

@@ -31,11 +31,26 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
     config.index_memory_bytes = 20_000_000;
     config.master_key = Some("test-master-key".into());
     config.database = test_database(dir);
+    if config.database.is_some() {
+        config.blobs = Some(test_blobs(dir));
+    }
     config
 }
 
-/// With `INTAKE_TEST_BACKEND=postgres`, the server's catalog is in a database of its own on the test PostgreSQL
-/// server, named in the data folder so that a restart finds it again.
+/// With `INTAKE_TEST_BACKEND=postgres`, file containers are in a place of their own on the test S3 server, named in
+/// the data folder too.
+fn test_blobs(dir: &std::path::Path) -> intake_store::S3Location {
+    let named = dir.join("test-blobs-prefix");
+    let mut location = intake_store::testing::scratch_blobs();
+    match std::fs::read_to_string(&named) {
+        Ok(prefix) => location.prefix = prefix,
+        Err(_) => std::fs::write(&named, &location.prefix).unwrap(),
+    }
+    location
+}
+
+/// With `INTAKE_TEST_BACKEND=postgres`, the server's catalog, journal and item log are in a database of its own on
+/// the test PostgreSQL server, named in the data folder so that a restart finds it again.
 fn test_database(dir: &std::path::Path) -> Option<String> {
     if std::env::var("INTAKE_TEST_BACKEND").ok()?.as_str() != "postgres" {
         return None;
@@ -44,7 +59,7 @@ fn test_database(dir: &std::path::Path) -> Option<String> {
     if let Ok(url) = std::fs::read_to_string(&named) {
         return Some(url);
     }
-    let url = intake_store::postgres::testing::scratch_database();
+    let url = intake_store::testing::scratch_database();
     std::fs::write(&named, &url).unwrap();
     Some(url)
 }

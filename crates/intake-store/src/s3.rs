@@ -1,0 +1,284 @@
+//! File container bytes on S3-compatible object storage (`--blobs s3://bucket/prefix?endpoint=…&region=…`),
+//! shared by the nodes of a cluster.
+//!
+//! A blob is one object, `<prefix>/containers/<id>`. An upload is spooled to a temporary file in the node's
+//! data directory and becomes the object only when finished (one PUT, or a multipart upload for large ones):
+//! S3 makes an object appear whole or not at all, so a second upload replaces the first whole and an upload
+//! never finished leaves nothing. A read downloads the object to a temporary file first, so a slow reader never
+//! holds a connection to the store. Credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+//! the other variables the AWS SDKs read).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::bridge::Bridge;
+use crate::{BlobStore, BlobWriter, StoreError};
+
+/// Objects up to this size are one PUT; larger ones a multipart upload of parts this size.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// Where the blobs live: parsed from `s3://bucket[/prefix][?endpoint=URL&region=NAME&virtual_hosted=true]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Object names start with it (no leading or trailing `/`); may be empty.
+    pub prefix: String,
+    /// An S3-compatible server; `None` is AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// `bucket.host/key` addressing rather than `host/bucket/key`.
+    pub virtual_hosted: bool,
+    /// An access key id and its secret; `None` (what [`S3Location::parse`] gives): from the environment, as the
+    /// AWS SDKs read it. Never part of the URL, so never in a log.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for S3Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Location")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("virtual_hosted", &self.virtual_hosted)
+            .field("credentials", &self.credentials.as_ref().map(|(id, _)| (id, "***")))
+            .finish()
+    }
+}
+
+impl S3Location {
+    pub fn parse(url: &str) -> Result<S3Location, StoreError> {
+        let invalid = |why: &str| StoreError::Schema(format!("the blob store URL '{url}' is not valid: {why}"));
+        let rest = url.strip_prefix("s3://").ok_or_else(|| invalid("it must start with s3://"))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+        if bucket.is_empty() {
+            return Err(invalid("it names no bucket (s3://bucket/prefix)"));
+        }
+        let mut location = S3Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: None,
+            region: "us-east-1".to_string(),
+            virtual_hosted: false,
+            credentials: None,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "endpoint" => location.endpoint = Some(value.trim_end_matches('/').to_string()),
+                "region" => location.region = value.to_string(),
+                "virtual_hosted" => location.virtual_hosted = value == "true",
+                other => {
+                    return Err(invalid(&format!("unknown parameter '{other}' (endpoint, region, virtual_hosted)")));
+                }
+            }
+        }
+        Ok(location)
+    }
+
+    /// The client for this location, credentials from the environment.
+    fn client(&self) -> Result<AmazonS3, StoreError> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_virtual_hosted_style_request(self.virtual_hosted)
+            .with_retry(RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(5), ..Default::default() })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(300)),
+            );
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some((id, secret)) = &self.credentials {
+            builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        builder.build().map_err(|e| StoreError::Schema(format!("the S3 client could not be made: {e}")))
+    }
+
+    fn object(&self, name: &str) -> Path {
+        if self.prefix.is_empty() { Path::from(name) } else { Path::from(format!("{}/{name}", self.prefix)) }
+    }
+}
+
+/// File container bytes in an S3 bucket.
+pub struct S3Blobs {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    bridge: Bridge,
+    store: AmazonS3,
+    location: S3Location,
+    /// Where uploads and downloads are spooled (the node's data directory).
+    spool: PathBuf,
+}
+
+impl S3Blobs {
+    /// The blobs at `location`, spooling through `spool` (created if missing).
+    pub fn open(location: S3Location, spool: &FsPath) -> Result<S3Blobs, StoreError> {
+        std::fs::create_dir_all(spool)?;
+        let store = location.client()?;
+        let shared = Shared { bridge: Bridge::new("intake-s3")?, store, location, spool: spool.to_path_buf() };
+        Ok(S3Blobs { shared: Arc::new(shared) })
+    }
+
+    fn object(&self, id: &str) -> Path {
+        self.shared.location.object(&format!("containers/{id}"))
+    }
+}
+
+/// An object store failure: "not found" as the I/O kind callers test for, anything else as unavailable (the
+/// store is down, slow or refusing; nothing was changed, a retry may succeed).
+fn failed(error: object_store::Error) -> StoreError {
+    match error {
+        object_store::Error::NotFound { .. } => {
+            StoreError::Io(io::Error::new(io::ErrorKind::NotFound, "no such object in the blob store"))
+        }
+        other => StoreError::Unavailable(format!("the object store failed: {other}")),
+    }
+}
+
+impl BlobStore for S3Blobs {
+    fn create(&self, id: &str) -> Result<Box<dyn BlobWriter>, StoreError> {
+        let file = tempfile::tempfile_in(&self.shared.spool)?;
+        Ok(Box::new(S3BlobWriter { shared: self.shared.clone(), object: self.object(id), file, size: 0 }))
+    }
+
+    fn open(&self, id: &str) -> Result<Box<dyn Read + Send>, StoreError> {
+        let object = self.object(id);
+        let mut file = tempfile::tempfile_in(&self.shared.spool)?;
+        self.shared.bridge.run(async {
+            let mut chunks = self.shared.store.get(&object).await.map_err(failed)?.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                file.write_all(&chunk.map_err(failed)?)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        file.rewind()?;
+        Ok(Box::new(io::BufReader::new(file)))
+    }
+
+    fn delete(&self, id: &str) -> Result<(), StoreError> {
+        match self.shared.bridge.run(self.shared.store.delete(&self.object(id))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(failed(error)),
+        }
+    }
+
+    /// Lists the containers' objects (short-lived: there are few at a time).
+    fn total_bytes(&self) -> Result<u64, StoreError> {
+        let prefix = self.shared.location.object("containers");
+        self.shared.bridge.run(async {
+            let mut objects = self.shared.store.list(Some(&prefix));
+            let mut total = 0;
+            while let Some(object) = objects.next().await {
+                total += object.map_err(failed)?.size;
+            }
+            Ok(total)
+        })
+    }
+}
+
+/// An upload being spooled; it reaches the store at [`BlobWriter::finish`].
+struct S3BlobWriter {
+    shared: Arc<Shared>,
+    object: Path,
+    file: File,
+    size: u64,
+}
+
+impl Write for S3BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.size += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl BlobWriter for S3BlobWriter {
+    fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        self.file.rewind()?;
+        let Shared { bridge, store, .. } = self.shared.as_ref();
+        if self.size as usize <= PART_BYTES {
+            let mut body = Vec::with_capacity(self.size as usize);
+            self.file.read_to_end(&mut body)?;
+            bridge.run(store.put(&self.object, PutPayload::from(body))).map_err(failed)?;
+        } else {
+            bridge.run(upload_parts(store, &self.object, &mut self.file))?;
+        }
+        Ok(self.size)
+    }
+}
+
+/// A multipart upload of `file`, part by part; aborted (nothing left behind) when a part fails.
+async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Result<(), StoreError> {
+    let mut upload = store.put_multipart(object).await.map_err(failed)?;
+    let uploaded = async {
+        loop {
+            let mut part = Vec::with_capacity(PART_BYTES);
+            (&mut *file).take(PART_BYTES as u64).read_to_end(&mut part)?;
+            if part.is_empty() {
+                return Ok::<_, StoreError>(());
+            }
+            upload.put_part(PutPayload::from(part)).await.map_err(failed)?;
+        }
+    }
+    .await;
+    match uploaded {
+        Ok(()) => upload.complete().await.map(|_| ()).map_err(failed),
+        Err(error) => {
+            let _ = upload.abort().await;
+            Err(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_read_from_the_url() {
+        let location = S3Location::parse("s3://bucket/a/b/?endpoint=http://127.0.0.1:8014/&region=eu-west-3").unwrap();
+        assert_eq!(
+            location,
+            S3Location {
+                bucket: "bucket".into(),
+                prefix: "a/b".into(),
+                endpoint: Some("http://127.0.0.1:8014".into()),
+                region: "eu-west-3".into(),
+                virtual_hosted: false,
+                credentials: None,
+            }
+        );
+        assert_eq!(location.object("containers/x").as_ref(), "a/b/containers/x");
+        let with_secret = S3Location { credentials: Some(("AK".into(), "s3cret".into())), ..location };
+        assert!(!format!("{with_secret:?}").contains("s3cret"), "a secret never reaches a log");
+        let bare = S3Location::parse("s3://bucket").unwrap();
+        assert_eq!((bare.prefix.as_str(), bare.region.as_str(), &bare.endpoint), ("", "us-east-1", &None));
+        assert_eq!(bare.object("containers/x").as_ref(), "containers/x");
+        for (url, why) in [
+            ("http://bucket", "must start with s3://"),
+            ("s3:///prefix", "names no bucket"),
+            ("s3://b?secret=1", "unknown parameter 'secret'"),
+        ] {
+            let error = S3Location::parse(url).unwrap_err().to_string();
+            assert!(error.contains(why), "{url}: {error}");
+        }
+    }
+}
