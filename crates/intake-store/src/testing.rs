@@ -44,3 +44,82 @@ pub fn scratch_blobs() -> S3Location {
         credentials: Some(("intake-test".into(), "intake-test-secret".into())),
     }
 }
+
+/// A PostgreSQL server of one test's own (Debian's binaries, a cluster in a temporary folder, a free loopback
+/// port), for tests that stop and start it: the shared test server stays up for the others.
+pub struct PrivateCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateCluster {
+    /// Makes the cluster and starts it (a few seconds).
+    pub fn start() -> PrivateCluster {
+        setting("INTAKE_TEST_POSTGRES"); // Installs PostgreSQL when it is missing.
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Debian's PostgreSQL under /usr/lib/postgresql")
+            .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+            .max()
+            .expect("a PostgreSQL version under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cluster = PrivateCluster { dir, port, bin };
+        let data = cluster.data();
+        std::fs::create_dir(&data).unwrap();
+        run("chown", &["-R", "postgres:", cluster.dir.path().to_str().unwrap()]);
+        cluster
+            .as_postgres(&format!("'{}/initdb' -D '{data}' -A trust -U postgres > /dev/null", cluster.bin.display()));
+        cluster.resume();
+        cluster
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Its admin URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops it at once (`pg_ctl stop -m immediate`: as a crash would).
+    pub fn stop(&self) {
+        self.as_postgres(&format!(
+            "'{}/pg_ctl' -D '{}' -m immediate -w stop > /dev/null",
+            self.bin.display(),
+            self.data()
+        ));
+    }
+
+    /// Starts it (again).
+    pub fn resume(&self) {
+        let options = format!("-p {} -c listen_addresses=127.0.0.1 -k '{}' -c fsync=off", self.port, self.data());
+        self.as_postgres(&format!(
+            "'{}/pg_ctl' -D '{data}' -l '{data}/server.log' -w start -o \"{options}\" > /dev/null",
+            self.bin.display(),
+            data = self.data()
+        ));
+    }
+
+    /// initdb and postgres refuse to run as root.
+    fn as_postgres(&self, command: &str) {
+        if is_root() { run("su", &["postgres", "-s", "/bin/sh", "-c", command]) } else { run("sh", &["-c", command]) }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let stop = format!("'{}/pg_ctl' -D '{}' -m immediate stop", self.bin.display(), self.data());
+        let _ = std::process::Command::new("su").args(["postgres", "-s", "/bin/sh", "-c", &stop]).output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+fn run(program: &str, args: &[&str]) {
+    let output = std::process::Command::new(program).args(args).output().expect("the command runs");
+    assert!(output.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+}

@@ -17,6 +17,7 @@ mod openapi;
 mod platform;
 mod query_syntax;
 mod quotas;
+mod scale_out;
 mod search;
 mod search_endpoints;
 mod security;
