@@ -28,11 +28,17 @@
 #  14. (only when asked: STEPS=console) the console's first render of each page in Debian's Chromium on a data
 #      directory with the Java SE 17 API pages and 100,000 more items (so as many more log entries), and the size
 #      of its files gzipped (issue 13's figures)
+#  15. (only when asked: STEPS=shared) the shared backends against the embedded one, alternating, same run: the
+#      single-item PUT of step 1 (1.5 KB and whole linux-doc items, --max-apply-lag-ms 0 on both so the request
+#      path is measured, not indexing's pace) with --database on a local PostgreSQL (its defaults: fsync and
+#      synchronous_commit on) and the WAL it wrote per item, and linux-doc as one batch until searchable with --database and
+#      --blobs on s3s-fs (issue 17's figures; the batch is uploaded through Intake, not yet by presigned URL)
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf, search and console), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf, search, console and
+# shared), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -165,6 +171,62 @@ wants floor && for run in $(seq 1 "$runs"); do
         put "$out/$items.tsv" "$label" floor
     done
 done
+
+# 15. The shared backends (only when asked: STEPS=shared): a PostgreSQL cluster of the bench's own with its default
+#     durability (made with initdb under bench/out, started on a free port) and s3s-fs (installed by
+#     scripts/test-servers); each measurement on a new database and bucket prefix.
+if wants shared; then
+    "$root/scripts/test-servers" start > /dev/null
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    pg_data=$out/postgres
+    pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    rm -rf "$pg_data" "$out/s3" && mkdir -p "$pg_data" "$out/s3/bench" && chown postgres: "$pg_data"
+    su postgres -s /bin/sh -c "'$pg_bin/initdb' -D '$pg_data' -A trust -U postgres > /dev/null"
+    su postgres -s /bin/sh -c "'$pg_bin/pg_ctl' -D '$pg_data' -l '$pg_data/server.log' -w start \
+        -o \"-p $pg_port -c listen_addresses=127.0.0.1 -k '$pg_data' -c max_connections=200\"" > /dev/null
+    "$root/target/test-servers/tools/bin/s3s-fs" --host 127.0.0.1 --port "$s3_port" --access-key bench \
+        --secret-key bench-secret "$out/s3" > "$out/s3.log" 2>&1 &
+    s3s=$!
+    stop_shared() {
+        kill "$s3s" 2> /dev/null || true
+        su postgres -s /bin/sh -c "'$pg_bin/pg_ctl' -D '$pg_data' -m fast -w stop" > /dev/null || true
+        rm -rf "$pg_data" "$out/s3"
+    }
+    new_database() {
+        local name="bench_$(date +%s%N)"
+        psql -q "postgres://postgres@127.0.0.1:$pg_port/postgres" -c "CREATE DATABASE $name"
+        echo "postgres://postgres@127.0.0.1:$pg_port/$name"
+    }
+    labelled() { python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(backend=sys.argv[1]); print(json.dumps(r))' "$1"; }
+    batch_file=$out/linux-doc.batch.json
+    for run in $(seq 1 "$runs"); do
+        for items in items-1.5k items; do
+            wal_before=$(psql -Atq "postgres://postgres@127.0.0.1:$pg_port/postgres" -c "SELECT pg_current_wal_lsn()")
+            INTAKE_MAX_APPLY_LAG_MS=0 INTAKE_DATABASE=$(new_database) put "$out/$items.tsv" "linux-doc${items#items} postgres"
+            # PostgreSQL's write-ahead log per accepted item (journal row, item log rows, positions).
+            record "$(psql -Atq "postgres://postgres@127.0.0.1:$pg_port/postgres" \
+                -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal_before')" | python3 -c '
+import json, sys
+wal = float(sys.stdin.read()); put = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print(json.dumps({"benchmark": "put_wal", "items": put["items"], "requests": put["requests"], "wal_bytes": wal,
+    "wal_bytes_per_item": round(wal / max(put["requests"], 1)), "mean_body_bytes": put["mean_body_bytes"]}))' "$results")"
+            INTAKE_MAX_APPLY_LAG_MS=0 put "$out/$items.tsv" "linux-doc${items#items} embedded"
+        done
+        export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+        INTAKE_DATABASE=$(new_database) INTAKE_BLOBS="s3://bench/run$run?endpoint=http://127.0.0.1:$s3_port" start_server
+        record "$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$batch_file" --server-pid "$server" |
+            labelled "postgres+s3")"
+        stop_server
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        start_server
+        record "$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$batch_file" --server-pid "$server" |
+            labelled embedded)"
+        stop_server
+    done
+    rm -f "$batch_file"
+    stop_shared
+fi
 
 # 8. This build against BASELINE, alternating: each measurement says which binary (and its version) it was.
 if wants versus; then

@@ -9,7 +9,10 @@ bin=${INTAKE_BIN:-$root/target/debug/intake}
 cd "$here"
 
 [ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet -p intake)
-[ -x .venv/bin/schemathesis ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5; }
+# A virtual environment whose Python went away (made elsewhere, or by another Python) is made again.
+.venv/bin/schemathesis --version > /dev/null 2>&1 || {
+    rm -rf .venv && python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+}
 
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
