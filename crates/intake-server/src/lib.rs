@@ -209,7 +209,9 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         identity_store,
         identities,
         backpressure: Arc::new(backpressure::Backpressure::new(config.max_apply_lag)),
+        storage: storage::Layout::of(&config),
     };
+    state.metrics.storage(state.storage);
     let applier = ApplierHandle::start(
         applier_inputs(&state),
         ApplierConfig {

@@ -28,6 +28,12 @@ struct PartLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StorageLabels {
+    database: String,
+    blobs: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
 }
@@ -54,6 +60,7 @@ pub struct Metrics {
     data_bytes: Family<PartLabels, Gauge>,
     disk_free: Gauge,
     disk_total: Gauge,
+    storage: Family<StorageLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -145,7 +152,14 @@ impl Default for Metrics {
         registry.register("disk_free_bytes", "Bytes free on the data directory's disk", disk_free.clone());
         let disk_total: Gauge = Gauge::default();
         registry.register("disk_total_bytes", "Size of the data directory's disk", disk_total.clone());
+        let storage = Family::<StorageLabels, Gauge>::default();
+        registry.register(
+            "storage_info",
+            "1, labelled with the backends this node runs on: database (sqlite, postgresql) and blobs (local, s3)",
+            storage.clone(),
+        );
         Metrics {
+            storage,
             data_bytes,
             disk_free,
             disk_total,
@@ -170,6 +184,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Says which backends this node runs on.
+    pub fn storage(&self, layout: crate::storage::Layout) {
+        let labels = StorageLabels { database: layout.database.to_string(), blobs: layout.blobs.to_string() };
+        self.storage.get_or_create(&labels).set(1);
+    }
+
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels { route: route.to_string(), method: method.to_string(), status: status.to_string() };
         self.requests.get_or_create(&labels).inc();

@@ -199,6 +199,8 @@ pub struct Readiness {
     /// `{bytes: {<part>: n}, free, total, warning?}`.
     #[schema(value_type = Object)]
     disk: serde_json::Value,
+    /// Which backends this node runs on.
+    storage: crate::storage::Layout,
 }
 
 /// The journal backlog found at start is applied and index commits succeed: search reflects what was accepted.
@@ -211,9 +213,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let (status, message) = match readiness.stalled() {
         Some(reason) => ("stalled", reason),
         None if !readiness.is_replayed() => ("replaying", "The journal backlog is being applied.".to_string()),
-        None => return Json(Readiness { status: "ready", message: None, disk }).into_response(),
+        None => {
+            return Json(Readiness { status: "ready", message: None, disk, storage: state.storage }).into_response();
+        }
     };
-    (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status, message: Some(message), disk })).into_response()
+    let readiness = Readiness { status, message: Some(message), disk, storage: state.storage };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(readiness)).into_response()
 }
 
 /// Prometheus metrics in the text exposition format.

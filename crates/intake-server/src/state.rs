@@ -48,6 +48,8 @@ pub struct AppState {
     pub identities: Arc<IdentityGraphs>,
     /// Makes pushes wait while the applier is too far behind.
     pub backpressure: Arc<crate::backpressure::Backpressure>,
+    /// Which backends this node runs on.
+    pub storage: crate::storage::Layout,
 }
 
 impl AppState {

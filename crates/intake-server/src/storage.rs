@@ -14,6 +14,24 @@ use intake_store::{
 
 use crate::ServerConfig;
 
+/// Which backends a node runs on, as `/ready` and `/metrics` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Layout {
+    /// `sqlite` (embedded) or `postgresql`: the catalog, identities, journal and item log.
+    pub database: &'static str,
+    /// `local` (`<data-dir>/containers`) or `s3`: the bytes of file containers.
+    pub blobs: &'static str,
+}
+
+impl Layout {
+    pub fn of(config: &ServerConfig) -> Layout {
+        Layout {
+            database: if config.database.is_some() { "postgresql" } else { "sqlite" },
+            blobs: if config.blobs.is_some() { "s3" } else { "local" },
+        }
+    }
+}
+
 /// The stores of one node.
 pub struct Stores {
     pub catalog: Arc<dyn Catalog>,

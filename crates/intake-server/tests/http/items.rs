@@ -365,4 +365,9 @@ async fn operations_endpoints() {
     assert!(docs.text().await.unwrap().contains("/openapi.json"));
     let ready: Value = s.client.get(s.url("/ready")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
+    let shared = std::env::var("INTAKE_TEST_BACKEND").is_ok_and(|b| b == "postgres");
+    let (database, blobs) = if shared { ("postgresql", "s3") } else { ("sqlite", "local") };
+    assert_eq!(ready["storage"], json!({"database": database, "blobs": blobs}), "{ready}");
+    let info = format!("intake_storage_info{{database=\"{database}\",blobs=\"{blobs}\"}} 1");
+    assert!(metrics.contains(&info), "{info} missing from\n{metrics}");
 }

@@ -26,6 +26,8 @@ async fn pushes_are_refused_while_postgres_is_down_and_resume_by_themselves() {
         acknowledged.push(id);
     }
     s.settle().await;
+    let ready: serde_json::Value = s.client.get(s.url("/ready")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["storage"], json!({"database": "postgresql", "blobs": "local"}), "{ready}");
 
     cluster.stop();
     for i in 0..3 {
