@@ -32,7 +32,7 @@
 #      single-item PUT of step 1 (1.5 KB and whole linux-doc items, --max-apply-lag-ms 0 on both so the request
 #      path is measured, not indexing's pace) with --database on a local PostgreSQL (its defaults: fsync and
 #      synchronous_commit on) and the WAL it wrote per item, and linux-doc as one batch until searchable with --database and
-#      --blobs on s3s-fs (issue 17's figures; the batch is uploaded through Intake, not yet by presigned URL)
+#      --blobs on s3s-fs, uploaded by presigned URL straight to S3 (issue 17's figures)
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
@@ -214,7 +214,7 @@ print(json.dumps({"benchmark": "put_wal", "items": put["items"], "requests": put
             INTAKE_MAX_APPLY_LAG_MS=0 put "$out/$items.tsv" "linux-doc${items#items} embedded"
         done
         export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
-        INTAKE_DATABASE=$(new_database) INTAKE_BLOBS="s3://bench/run$run?endpoint=http://127.0.0.1:$s3_port" start_server
+        INTAKE_DATABASE=$(new_database) INTAKE_BLOBS="s3://bench/run$run?endpoint=http://127.0.0.1:$s3_port&presigned=true" start_server
         record "$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$batch_file" --server-pid "$server" |
             labelled "postgres+s3")"
         stop_server

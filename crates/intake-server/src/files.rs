@@ -50,7 +50,7 @@ pub fn upload_routes() -> OpenApiRouter<AppState> {
     post, path = "/organizations/{org}/files", tag = "File containers",
     params(
         ("org" = String, Path, description = "Organization id"),
-        ("useVirtualHostedStyleUrl" = Option<bool>, Query, description = "Accepted for compatibility; the URL is Intake's own"),
+        ("useVirtualHostedStyleUrl" = Option<bool>, Query, description = "With presigned S3 uploads, a bucket.host URL; else accepted and ignored (the URL is Intake's own)"),
     ),
     responses((status = 201, description = "The container, with where to upload its content", body = ContainerCreated))
 )]
@@ -66,20 +66,23 @@ pub async fn create_container(
     let org = &call.organization;
     call.refuse_if_paused()?;
     state.quotas.admit_call(&org.id)?;
-    call.query.boolean("useVirtualHostedStyleUrl", false)?;
+    let virtual_hosted = call.query.boolean("useVirtualHostedStyleUrl", false)?;
     require_json(&headers, false)?;
     state.body_budget.read(&headers, body, IGNORED_BODY).await?;
     let now = state.clock.now_ms();
-    let created = new_container(&state, &org.id, now + CONTAINER_LIFETIME_MS)?;
+    let created = new_container(&state, &org.id, now + CONTAINER_LIFETIME_MS, virtual_hosted)?;
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
 }
 
 /// Makes a file container of the organization that lives until `expires_at_ms` (a stream's chunks live as long
-/// as their stream); its upload URL expires with it, or within [`CONTAINER_LIFETIME_MS`] if sooner.
+/// as their stream); its upload URL expires with it, or within [`CONTAINER_LIFETIME_MS`] if sooner. The URL is a
+/// presigned PUT to the bucket when the blob store hands them out (`virtual_hosted` addressing if asked), else
+/// Intake's own signed upload endpoint.
 pub fn new_container(
     state: &AppState,
     organization_id: &str,
     expires_at_ms: i64,
+    virtual_hosted: bool,
 ) -> Result<ContainerCreated, ApiError> {
     let now = state.clock.now_ms();
     let container = FileContainer {
@@ -94,7 +97,16 @@ pub fn new_container(
         .catalog
         .create_container(&container)
         .map_err(|e| storage_failure("The file container could not be created", e))?;
-    let upload_uri = upload_uri(state, &container, expires_at_ms.min(now + CONTAINER_LIFETIME_MS));
+    let url_expires_ms = expires_at_ms.min(now + CONTAINER_LIFETIME_MS);
+    let presigned = state
+        .blobs
+        .upload_url(
+            &container.file_id,
+            std::time::Duration::from_millis((url_expires_ms - now).max(1) as u64),
+            virtual_hosted,
+        )
+        .map_err(|e| storage_failure("The file container's upload URL could not be signed", e))?;
+    let upload_uri = presigned.unwrap_or_else(|| upload_uri(state, &container, url_expires_ms));
     tracing::info!(organization = organization_id, file_id = container.file_id, "file container created");
     Ok(ContainerCreated {
         upload_uri,
@@ -344,7 +356,7 @@ pub async fn claim_container<T: Send + 'static>(
     if state.clock.now_ms() >= container.expires_at_ms {
         return Err(unreadable(format!("it expired at {}", intake_model::dates::format_ms(container.expires_at_ms))));
     }
-    if container.size.is_none() {
+    if container.size.is_none() && !uploaded_straight_to_store(state, file_id)? {
         return Err(unreadable("it was never uploaded to: PUT the batch file to its uploadUri first".into()));
     }
     let blobs = state.blobs.clone();
@@ -360,6 +372,21 @@ pub async fn claim_container<T: Send + 'static>(
         return Err(unreadable("it was already handed to another batch or item".into()));
     }
     Ok(checked)
+}
+
+/// Whether content was uploaded to the container by a presigned URL, straight to the store (Intake did not see
+/// it): its size is recorded then, and content over the upload limit refused as an upload through Intake is.
+fn uploaded_straight_to_store(state: &AppState, file_id: &str) -> Result<bool, ApiError> {
+    let size = state.blobs.size(file_id).map_err(|e| storage_failure("The file container could not be read", e))?;
+    let Some(size) = size else { return Ok(false) };
+    if size > limits::MAX_CONTAINER_BYTES {
+        return Err(too_large(size));
+    }
+    state
+        .catalog
+        .set_container_size(file_id, size)
+        .map_err(|e| storage_failure("The file container could not be read", e))?;
+    Ok(true)
 }
 
 /// Checks the structure of a batch file (or of another file of the same form, as `layout` says): split here, its

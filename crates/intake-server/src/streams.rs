@@ -98,7 +98,7 @@ pub async fn open_stream(
     ignore_body(&state, &headers, body).await?;
     let now = state.clock.now_ms();
     let expires_at_ms = now + STREAM_LIFETIME_MS;
-    let first = new_container(&state, &call.source.organization_id, expires_at_ms)?;
+    let first = new_container(&state, &call.source.organization_id, expires_at_ms, false)?;
     let stream = CatalogStream {
         stream_id: uuid::Uuid::new_v4().to_string(),
         organization_id: call.source.organization_id.clone(),
@@ -182,7 +182,7 @@ pub async fn request_chunk(
     require_catalog(&call.source)?;
     ignore_body(&state, &headers, body).await?;
     let stream = open_stream_of(&state, &call, &stream_id)?;
-    let chunk = new_container(&state, &stream.organization_id, stream.expires_at_ms)?;
+    let chunk = new_container(&state, &stream.organization_id, stream.expires_at_ms, false)?;
     let added = state
         .catalog
         .add_chunk(&stream_id, &chunk.file_id)

@@ -50,6 +50,21 @@ pub trait BlobStore: Send + Sync {
     fn delete(&self, id: &str) -> Result<(), StoreError>;
     /// Bytes held by every blob (for the disk-use checks).
     fn total_bytes(&self) -> Result<u64, StoreError>;
+
+    /// A URL that uploads `id`'s content straight to the store (a presigned PUT) for `expires_in`, when the store
+    /// hands them out; `virtual_hosted` asks for `bucket.host/key` addressing. `None`: uploads go through Intake.
+    fn upload_url(
+        &self,
+        _id: &str,
+        _expires_in: std::time::Duration,
+        _virtual_hosted: bool,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// The size of `id`'s content, `None` when there is none (for content uploaded by [`BlobStore::upload_url`],
+    /// which Intake did not see).
+    fn size(&self, id: &str) -> Result<Option<u64>, StoreError>;
 }
 
 /// Content being written. Dropped without [`BlobWriter::finish`], it is discarded.

@@ -5,8 +5,10 @@
 //! data directory and becomes the object only when finished (one PUT, or a multipart upload for large ones):
 //! S3 makes an object appear whole or not at all, so a second upload replaces the first whole and an upload
 //! never finished leaves nothing. A read downloads the object to a temporary file first, so a slow reader never
-//! holds a connection to the store. Credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
-//! the other variables the AWS SDKs read).
+//! holds a connection to the store. With `presigned=true`, `POST /files` hands out presigned PUT URLs instead
+//! of Intake's own upload endpoint, so uploads go straight to the bucket ([`BlobStore::upload_url`]).
+//! Credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and the other variables the AWS SDKs
+//! read).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -17,6 +19,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
+use object_store::signer::{Method, Signer};
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::bridge::Bridge;
@@ -36,6 +39,8 @@ pub struct S3Location {
     pub region: String,
     /// `bucket.host/key` addressing rather than `host/bucket/key`.
     pub virtual_hosted: bool,
+    /// `POST /files` hands out presigned S3 PUT URLs, so uploads go straight to the bucket (`presigned=true`).
+    pub presigned_uploads: bool,
     /// An access key id and its secret; `None` (what [`S3Location::parse`] gives): from the environment, as the
     /// AWS SDKs read it. Never part of the URL, so never in a log.
     pub credentials: Option<(String, String)>,
@@ -49,6 +54,7 @@ impl std::fmt::Debug for S3Location {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("virtual_hosted", &self.virtual_hosted)
+            .field("presigned_uploads", &self.presigned_uploads)
             .field("credentials", &self.credentials.as_ref().map(|(id, _)| (id, "***")))
             .finish()
     }
@@ -69,6 +75,7 @@ impl S3Location {
             endpoint: None,
             region: "us-east-1".to_string(),
             virtual_hosted: false,
+            presigned_uploads: false,
             credentials: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -77,20 +84,23 @@ impl S3Location {
                 "endpoint" => location.endpoint = Some(value.trim_end_matches('/').to_string()),
                 "region" => location.region = value.to_string(),
                 "virtual_hosted" => location.virtual_hosted = value == "true",
+                "presigned" => location.presigned_uploads = value == "true",
                 other => {
-                    return Err(invalid(&format!("unknown parameter '{other}' (endpoint, region, virtual_hosted)")));
+                    return Err(invalid(&format!(
+                        "unknown parameter '{other}' (endpoint, region, virtual_hosted, presigned)"
+                    )));
                 }
             }
         }
         Ok(location)
     }
 
-    /// The client for this location, credentials from the environment.
-    fn client(&self) -> Result<AmazonS3, StoreError> {
+    /// The client for this location (`virtual_hosted` addressing or not), credentials from the environment.
+    fn client(&self, virtual_hosted: bool) -> Result<AmazonS3, StoreError> {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&self.bucket)
             .with_region(&self.region)
-            .with_virtual_hosted_style_request(self.virtual_hosted)
+            .with_virtual_hosted_style_request(virtual_hosted)
             .with_retry(RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(5), ..Default::default() })
             .with_client_options(
                 ClientOptions::new()
@@ -119,6 +129,8 @@ pub struct S3Blobs {
 struct Shared {
     bridge: Bridge,
     store: AmazonS3,
+    /// The same bucket addressed the other way (path-style or virtual-hosted), to sign upload URLs either way.
+    other_style: AmazonS3,
     location: S3Location,
     /// Where uploads and downloads are spooled (the node's data directory).
     spool: PathBuf,
@@ -128,8 +140,10 @@ impl S3Blobs {
     /// The blobs at `location`, spooling through `spool` (created if missing).
     pub fn open(location: S3Location, spool: &FsPath) -> Result<S3Blobs, StoreError> {
         std::fs::create_dir_all(spool)?;
-        let store = location.client()?;
-        let shared = Shared { bridge: Bridge::new("intake-s3")?, store, location, spool: spool.to_path_buf() };
+        let store = location.client(location.virtual_hosted)?;
+        let other_style = location.client(!location.virtual_hosted)?;
+        let bridge = Bridge::new("intake-s3")?;
+        let shared = Shared { bridge, store, other_style, location, spool: spool.to_path_buf() };
         Ok(S3Blobs { shared: Arc::new(shared) })
     }
 
@@ -172,6 +186,27 @@ impl BlobStore for S3Blobs {
     fn delete(&self, id: &str) -> Result<(), StoreError> {
         match self.shared.bridge.run(self.shared.store.delete(&self.object(id))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(failed(error)),
+        }
+    }
+
+    fn upload_url(&self, id: &str, expires_in: Duration, virtual_hosted: bool) -> Result<Option<String>, StoreError> {
+        if !self.shared.location.presigned_uploads {
+            return Ok(None);
+        }
+        let signer = if virtual_hosted == self.shared.location.virtual_hosted {
+            &self.shared.store
+        } else {
+            &self.shared.other_style
+        };
+        let url = self.shared.bridge.run(signer.signed_url(Method::PUT, &self.object(id), expires_in));
+        Ok(Some(url.map_err(failed)?.to_string()))
+    }
+
+    fn size(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        match self.shared.bridge.run(self.shared.store.head(&self.object(id))) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(failed(error)),
         }
     }
@@ -263,12 +298,14 @@ mod tests {
                 endpoint: Some("http://127.0.0.1:8014".into()),
                 region: "eu-west-3".into(),
                 virtual_hosted: false,
+                presigned_uploads: false,
                 credentials: None,
             }
         );
         assert_eq!(location.object("containers/x").as_ref(), "a/b/containers/x");
         let with_secret = S3Location { credentials: Some(("AK".into(), "s3cret".into())), ..location };
         assert!(!format!("{with_secret:?}").contains("s3cret"), "a secret never reaches a log");
+        assert!(S3Location::parse("s3://bucket?presigned=true").unwrap().presigned_uploads);
         let bare = S3Location::parse("s3://bucket").unwrap();
         assert_eq!((bare.prefix.as_str(), bare.region.as_str(), &bare.endpoint), ("", "us-east-1", &None));
         assert_eq!(bare.object("containers/x").as_ref(), "containers/x");

@@ -41,6 +41,7 @@ pub fn scratch_blobs() -> S3Location {
         endpoint: Some(setting("INTAKE_TEST_S3")),
         region: "us-east-1".into(),
         virtual_hosted: false,
+        presigned_uploads: false,
         credentials: Some(("intake-test".into(), "intake-test-secret".into())),
     }
 }

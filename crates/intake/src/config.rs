@@ -70,7 +70,7 @@ pub struct ServeArgs {
     /// A PostgreSQL database shared by the nodes of a cluster, for the catalog (organizations, sources, keys, fields, limits, providers, identities): postgres://user[:password]@host[:port]/database. Unset: the embedded SQLite files in the data directory (see docs/scale-out.md)
     #[arg(long, env = "INTAKE_DATABASE")]
     database: Option<String>,
-    /// An S3 bucket shared by the nodes of a cluster for the bytes of file containers: s3://bucket[/prefix][?endpoint=http://host:port&region=…&virtual_hosted=true], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Unset: <data-dir>/containers
+    /// An S3 bucket shared by the nodes of a cluster for the bytes of file containers: s3://bucket[/prefix][?endpoint=http://host:port&region=…&virtual_hosted=true&presigned=true] (presigned=true: POST /files answers presigned S3 PUT URLs), credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Unset: <data-dir>/containers
     #[arg(long, env = "INTAKE_BLOBS")]
     blobs: Option<String>,
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]

@@ -59,3 +59,55 @@ async fn pushes_are_refused_while_postgres_is_down_and_resume_by_themselves() {
     acknowledged.sort();
     assert_eq!(s.uris("@uri").await, acknowledged, "every acknowledged item, once; none refused");
 }
+
+/// With `--blobs s3://…?presigned=true`, `POST /files` hands out a presigned S3 PUT URL: a batch uploaded to it with
+/// curl goes straight to the bucket and is then applied; a URL whose signature was tampered with is refused by S3;
+/// `useVirtualHostedStyleUrl=true` gives a virtual-hosted URL (the bucket in the host, not the path).
+#[tokio::test]
+async fn presigned_uploads_go_straight_to_s3_and_a_tampered_signature_is_refused() {
+    let mut blobs = intake_store::testing::scratch_blobs();
+    blobs.presigned_uploads = true;
+    let endpoint = blobs.endpoint.clone().unwrap();
+    let s = TestServer::start_with(|config| config.blobs = Some(blobs)).await;
+    let (upload_uri, file_id) = s.container().await;
+    assert!(upload_uri.starts_with(&format!("{endpoint}/intake-test/")), "{upload_uri}");
+    assert!(upload_uri.contains("X-Amz-Signature="), "a SigV4 presigned URL: {upload_uri}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let batch = dir.path().join("batch.json");
+    let items: Vec<_> =
+        (0..3).map(|i| json!({"documentId": format!("file://presigned/{i}"), "data": "uploaded to S3"})).collect();
+    std::fs::write(&batch, json!({"addOrUpdate": items}).to_string()).unwrap();
+    let curl = |url: &str| {
+        let output = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/stderr", "-w", "%{http_code}", "-X", "PUT", "--upload-file"])
+            .arg(&batch)
+            .args(["-H", "x-amz-server-side-encryption: AES256", "-H", "Content-Type: application/octet-stream", url])
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&output.stdout).to_string(), String::from_utf8_lossy(&output.stderr).to_string())
+    };
+    let signature_at = upload_uri.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut tampered = upload_uri.clone();
+    let flipped = if &tampered[signature_at..signature_at + 1] == "0" { "1" } else { "0" };
+    tampered.replace_range(signature_at..signature_at + 1, flipped);
+    let (status, body) = curl(&tampered);
+    assert_eq!(status, "403", "a tampered signature is refused by S3: {body}");
+    assert!(body.contains("SignatureDoesNotMatch"), "{body}");
+
+    let (status, body) = curl(&upload_uri);
+    assert_eq!(status, "200", "{body}");
+    let url = format!("{}?fileId={file_id}", s.source_url("/documents/batch"));
+    let pushed = s.request(reqwest::Method::PUT, &url).send().await.unwrap();
+    assert_eq!(pushed.status(), 202, "{}", pushed.text().await.unwrap());
+    s.settle().await;
+    assert_eq!(s.uris("@uri").await, ["file://presigned/0", "file://presigned/1", "file://presigned/2"]);
+
+    let url = s.url(&format!("/push/v1/organizations/{}/files?useVirtualHostedStyleUrl=true", s.org));
+    let created: serde_json::Value =
+        s.request(reqwest::Method::POST, &url).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    // With an endpoint of its own, a virtual-hosted URL takes the endpoint as the bucket's host (on AWS it is
+    // bucket.s3.region.amazonaws.com): the bucket is no longer in the path.
+    let virtual_hosted = created["uploadUri"].as_str().unwrap();
+    assert!(virtual_hosted.starts_with(&endpoint) && !virtual_hosted.contains("/intake-test/"), "{created}");
+}

@@ -62,6 +62,14 @@ impl BlobStore for LocalBlobs {
         }
         Ok(total)
     }
+
+    fn size(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        match fs::metadata(self.path(id)) {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
 }
 
 struct LocalBlobWriter {
