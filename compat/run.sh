@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs the official Node and Python Push API SDKs, and Coveo Headless (3.x and 4.x), against a real `intake serve` on loopback.
+# With INTAKE_TEST_BACKEND=postgres the server runs on the shared backends: a database of its own on the test
+# PostgreSQL and a bucket prefix on the test S3 server, with presigned uploads (scripts/test-servers).
 # Installs the pinned SDKs into compat/node_modules and compat/.venv on first use.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +14,14 @@ cd "$here"
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; }
 
 data=$(mktemp -d)
+if [ "${INTAKE_TEST_BACKEND:-}" = postgres ]; then
+    while read -r setting; do export "${setting?}"; done <<< "$("$root/scripts/test-servers" start)"
+    database="intake_compat_$(date +%s%N)"
+    psql -q "$INTAKE_TEST_POSTGRES" -c "CREATE DATABASE $database"
+    export INTAKE_DATABASE="${INTAKE_TEST_POSTGRES%/*}/$database"
+    export INTAKE_BLOBS="s3://intake-test/$database?endpoint=$INTAKE_TEST_S3&presigned=true"
+    export AWS_ACCESS_KEY_ID=intake-test AWS_SECRET_ACCESS_KEY=intake-test-secret
+fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --master-key compat-key \
     --queue-delay-cap-minutes 0 --commit-interval-ms 100 > "$data/server.log" 2>&1 &
