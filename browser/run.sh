@@ -10,7 +10,7 @@ root=$(cd "$here/.." && pwd)
 bin=${INTAKE_BIN:-$root/target/debug/intake}
 cd "$here"
 
-[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet -p intake)
+[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet --workspace --bin intake)
 if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null
 fi

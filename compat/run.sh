@@ -9,7 +9,7 @@ root=$(cd "$here/.." && pwd)
 bin=${INTAKE_BIN:-$root/target/debug/intake}
 cd "$here"
 
-[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet -p intake)
+[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet --workspace --bin intake)
 [ -d node_modules/@coveo/headless-4 ] || npm ci --no-audit --no-fund --loglevel=error
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; }
 

@@ -8,7 +8,7 @@ root=$(cd "$here/.." && pwd)
 bin=${INTAKE_BIN:-$root/target/debug/intake}
 cd "$here"
 
-[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet -p intake)
+[ -n "${INTAKE_BIN:-}" ] || (cd "$root" && cargo build --quiet --workspace --bin intake)
 # A virtual environment whose Python went away (made elsewhere, or by another Python) is made again.
 .venv/bin/schemathesis --version > /dev/null 2>&1 || {
     rm -rf .venv && python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
