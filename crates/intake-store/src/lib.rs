@@ -17,7 +17,9 @@
 //!
 //! For several nodes sharing their state, [`postgres`] implements the catalog ([`PgCatalog`]), the identity
 //! store ([`PgIdentities`]), the journal ([`PgJournal`]) and the item log ([`PgItemLog`]) on PostgreSQL, with a
-//! versioned schema too, and [`s3`] the blob store on S3-compatible object storage ([`S3Blobs`]).
+//! versioned schema too, and [`s3`] the blob store on S3-compatible object storage ([`S3Blobs`]). Which node
+//! owns each organization's index is [`Ownership`]: the one node on the embedded backend, leases in PostgreSQL
+//! ([`PgOwnership`]) when nodes share it.
 
 mod bridge;
 mod cache;
@@ -31,6 +33,7 @@ pub mod journal;
 pub mod limits;
 pub mod local;
 pub mod lock;
+pub mod ownership;
 pub mod postgres;
 pub mod s3;
 pub mod security;
@@ -49,7 +52,8 @@ pub use journal::{AppendFuture, Journal, JournalError, JournalReader, Seq};
 pub use limits::{DailyUsage, LimitStore, StoredFault};
 pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
-pub use postgres::{PgCatalog, PgIdentities, PgItemLog, PgJournal, Postgres};
+pub use ownership::{Owner, Ownership, SingleNode, Snapshot};
+pub use postgres::{LeaseTimes, PgCatalog, PgIdentities, PgItemLog, PgJournal, PgOwnership, Postgres};
 pub use s3::{S3Blobs, S3Location};
 pub use security::{Alias, EMAIL_PROVIDER, IdentityStore, ProviderStore, SecurityProvider, StoredIdentity};
 pub use sqlite::{SqliteCatalog, SqliteIdentities, SqliteItemLog};

@@ -1,7 +1,7 @@
 //! File container bytes on S3-compatible object storage (`--blobs s3://bucket/prefix?endpoint=…&region=…`),
 //! shared by the nodes of a cluster.
 //!
-//! A blob is one object, `<prefix>/containers/<id>`. An upload is spooled to a temporary file in the node's
+//! A blob is one object, `<prefix>/containers/<id>` (index snapshots: `<prefix>/snapshots/<id>`). An upload is spooled to a temporary file in the node's
 //! data directory and becomes the object only when finished (one PUT, or a multipart upload for large ones):
 //! S3 makes an object appear whole or not at all, so a second upload replaces the first whole and an upload
 //! never finished leaves nothing. A read downloads the object to a temporary file first, so a slow reader never
@@ -124,6 +124,8 @@ impl S3Location {
 /// File container bytes in an S3 bucket.
 pub struct S3Blobs {
     shared: Arc<Shared>,
+    /// The folder under the prefix: `containers`, or another store's ([`S3Blobs::area`]).
+    area: &'static str,
 }
 
 struct Shared {
@@ -144,11 +146,16 @@ impl S3Blobs {
         let other_style = location.client(!location.virtual_hosted)?;
         let bridge = Bridge::new("intake-s3")?;
         let shared = Shared { bridge, store, other_style, location, spool: spool.to_path_buf() };
-        Ok(S3Blobs { shared: Arc::new(shared) })
+        Ok(S3Blobs { shared: Arc::new(shared), area: "containers" })
+    }
+
+    /// Blobs of another kind in the same bucket, under `<prefix>/<area>/` (index snapshots), sharing the client.
+    pub fn area(&self, area: &'static str) -> S3Blobs {
+        S3Blobs { shared: self.shared.clone(), area }
     }
 
     fn object(&self, id: &str) -> Path {
-        self.shared.location.object(&format!("containers/{id}"))
+        self.shared.location.object(&format!("{}/{id}", self.area))
     }
 }
 
@@ -213,7 +220,7 @@ impl BlobStore for S3Blobs {
 
     /// Lists the containers' objects (short-lived: there are few at a time).
     fn total_bytes(&self) -> Result<u64, StoreError> {
-        let prefix = self.shared.location.object("containers");
+        let prefix = self.shared.location.object(self.area);
         self.shared.bridge.run(async {
             let mut objects = self.shared.store.list(Some(&prefix));
             let mut total = 0;

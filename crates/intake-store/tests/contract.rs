@@ -237,6 +237,68 @@ mod postgres {
         assert_eq!(first, 41, "records go once every node that reported its position applied them");
     }
 
+    /// Index leases: two live nodes share the organizations; when one stops renewing, the other takes its leases
+    /// over under a new epoch, and the stopped node can no longer record a snapshot. Journal records stay until
+    /// every organization's snapshot holds them.
+    #[test]
+    fn index_leases_are_shared_taken_over_and_fence_snapshots() {
+        use intake_store::{LeaseTimes, Owner, Ownership, PgOwnership, Postgres, Snapshot};
+        let shared = Shared::new();
+        let catalog = shared.catalog();
+        for org in ["a", "b", "c", "d"] {
+            catalog.create_organization(org, org, 1).unwrap();
+        }
+        let times =
+            LeaseTimes { ttl: std::time::Duration::from_millis(1500), renew: std::time::Duration::from_millis(300) };
+        let start = |node: &str| {
+            PgOwnership::start(Postgres::connect(&shared.database).unwrap(), node, &format!("http://{node}"), times)
+                .unwrap()
+        };
+        let one = start("one");
+        assert_eq!(one.owned().len(), 4, "a lone node takes every lease at once");
+        let two = start("two");
+        assert_eq!(two.owner("a"), Owner::Node { name: "one".into(), url: "http://one".into() });
+        assert!(two.owned().is_empty(), "leases held and renewed are not taken");
+
+        let epoch = one.owned()["a"];
+        let snapshot = Snapshot { seq: 7, manifest: "m7".into() };
+        assert!(one.publish("a", epoch, &snapshot).unwrap(), "the owner records its snapshot");
+        assert!(!two.publish("a", epoch, &snapshot).unwrap(), "another node cannot");
+
+        let journal = intake_store::PgJournal::open(Postgres::connect(&shared.database).unwrap(), "one").unwrap();
+        let runtime = runtime();
+        let appended: Vec<u64> = (0..10).map(|i| runtime.block_on(journal.append(vec![vec![i]])).unwrap()).collect();
+        journal.release_through(10).unwrap();
+        assert_eq!(
+            journal.reader(0).unwrap().next_batch(1 << 20).unwrap()[0].0,
+            appended[0],
+            "nothing goes while organizations have no snapshot"
+        );
+
+        drop(one); // stops renewing, as a node killed would
+        eventually("node two takes every lease over once they lapse", || two.owned().len() == 4);
+        assert_eq!(two.owned()["a"], epoch + 1, "under a new epoch");
+        assert_eq!(two.snapshot("a").unwrap(), Some(snapshot.clone()), "and finds the last snapshot");
+        assert!(
+            !two.publish("a", epoch, &Snapshot { seq: 9, manifest: "m9".into() }).unwrap(),
+            "an old epoch is fenced"
+        );
+        for org in ["b", "c", "d"] {
+            assert!(two.publish(org, two.owned()[org], &Snapshot { seq: 5, manifest: format!("{org}5") }).unwrap());
+        }
+        assert!(two.publish("a", epoch + 1, &Snapshot { seq: 8, manifest: "m8".into() }).unwrap());
+        journal.release_through(10).unwrap();
+        assert_eq!(
+            journal.reader(0).unwrap().next_batch(1 << 20).unwrap()[0].0,
+            appended[5],
+            "records go once every organization's snapshot holds them"
+        );
+        two.resign();
+        assert!(two.owned().is_empty());
+        let three = start("three");
+        assert_eq!(three.owned().len(), 4, "leases given up are taken at once, not when they lapse");
+    }
+
     /// Nodes starting together on an empty database: one brings the schema up, the others find it done.
     #[test]
     fn nodes_starting_together_migrate_once() {

@@ -156,7 +156,7 @@ impl Journal for PgJournal {
     }
 
     /// Records this node has applied through `seq`: deleted once every node that reported a position within
-    /// the last hour has applied them too.
+    /// the last hour has applied them too, and every organization's latest index snapshot holds them.
     fn release_through(&self, seq: Seq) -> Result<(), JournalError> {
         let seq = seq as i64;
         self.db
@@ -169,11 +169,16 @@ impl Journal for PgJournal {
                         &[&self.node, &seq],
                     )
                     .await?;
+                // A record also stays until the snapshot of every organization's index holds it: the node that
+                // takes a lease over restores the snapshot and replays the journal after it.
                 client
                     .execute(
                         &format!(
-                            "DELETE FROM journal WHERE seq <= (SELECT MIN(seq) FROM journal_positions
-                             WHERE updated_at > now() - interval '{POSITION_EXPIRY}')"
+                            "DELETE FROM journal WHERE seq <= LEAST(
+                                 (SELECT MIN(seq) FROM journal_positions
+                                  WHERE updated_at > now() - interval '{POSITION_EXPIRY}'),
+                                 (SELECT MIN(COALESCE(l.snapshot_seq, 0)) FROM organizations o
+                                  LEFT JOIN index_owners l ON l.organization_id = o.id))"
                         ),
                         &[],
                     )

@@ -13,6 +13,7 @@ const STEPS: &[(&str, &str)] = &[
     ("journal", JOURNAL_V3),
     ("item log", ITEM_LOG_V4),
     ("journal bodies compressed with lz4", JOURNAL_LZ4_V5),
+    ("index leases and snapshots", LEASES_V6),
 ];
 
 /// Organizations, sources, keys, fields, settings, file containers, limits, usage, fault rules, security
@@ -208,3 +209,18 @@ pub async fn schema_version(postgres: &Postgres) -> Result<i32, StoreError> {
     let client = postgres.client().await?;
     Ok(client.query_one("SELECT COALESCE(MAX(version), 0) FROM intake_schema", &[]).await?.get(0))
 }
+
+/// The nodes of the cluster (seen alive at `seen_at`), and per organization the lease on its index: which node
+/// owns it, until when, under which epoch (bumped at each change of owner), and the latest snapshot published.
+const LEASES_V6: &str = "
+CREATE TABLE cluster_nodes (node TEXT PRIMARY KEY, url TEXT NOT NULL, seen_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE index_owners (
+    organization_id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    url TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    snapshot_seq BIGINT NOT NULL DEFAULT 0,
+    snapshot TEXT
+);
+";

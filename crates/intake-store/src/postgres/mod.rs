@@ -9,6 +9,7 @@ mod containers;
 mod identities;
 mod item_log;
 mod journal;
+mod leases;
 mod limits;
 pub mod migrations;
 mod providers;
@@ -28,6 +29,7 @@ pub use catalog::PgCatalog;
 pub use identities::PgIdentities;
 pub use item_log::PgItemLog;
 pub use journal::PgJournal;
+pub use leases::{LeaseTimes, PgOwnership};
 
 use crate::StoreError;
 use crate::bridge::Bridge;
@@ -39,8 +41,17 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 const POOL_SIZE: usize = 16;
 
 /// The tables holding rows of an organization (besides `organizations`), children first, for its deletion.
-const ORGANIZATION_TABLES: [&str; 8] =
-    ["org_limits", "daily_usage", "fault_rules", "security_providers", "streams", "fields", "api_keys", "sources"];
+const ORGANIZATION_TABLES: [&str; 9] = [
+    "org_limits",
+    "daily_usage",
+    "fault_rules",
+    "security_providers",
+    "streams",
+    "fields",
+    "api_keys",
+    "sources",
+    "index_owners",
+];
 
 /// One node's connections to the shared database.
 pub struct Postgres {
