@@ -25,6 +25,9 @@ pub(crate) struct Housekeeping {
     consumed: Vec<Consumed>,
     /// Containers pinned when the applier started; those the replay does not consume are deleted once it ends.
     pinned_at_start: Vec<String>,
+    /// Nodes share the journal: a consumed container goes once its organization's index snapshot holds it (the
+    /// next owner replays from the snapshot and reads it again), not at the commit.
+    after_snapshots: bool,
 }
 
 /// A file container whose content was applied by the operation at `seq`.
@@ -47,6 +50,7 @@ impl Housekeeping {
             last_prune_by_size: due_since(PRUNE_BY_SIZE_INTERVAL),
             last_sweep: Instant::now(),
             consumed: Vec::new(),
+            after_snapshots: inputs.ownership.shared(),
         })
     }
 
@@ -62,8 +66,23 @@ impl Housekeeping {
 
     /// Everything through `seq` is committed: the containers consumed by it are deleted.
     pub fn committed_through(&mut self, seq: Seq) {
-        let (done, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.consumed).into_iter().partition(|consumed| consumed.seq <= seq);
+        if !self.after_snapshots {
+            self.delete_consumed(|consumed| consumed.seq <= seq);
+        }
+    }
+
+    /// The organization's index snapshot holds everything through `seq`: the containers it consumed by then go.
+    pub fn snapshotted(&mut self, organization_id: &str, seq: Seq) {
+        self.delete_consumed(|consumed| consumed.organization_id == organization_id && consumed.seq <= seq);
+    }
+
+    /// Another node owns the organization's index now: its containers are its new owner's to delete.
+    pub fn forget(&mut self, organization_id: &str) {
+        self.consumed.retain(|consumed| consumed.organization_id != organization_id);
+    }
+
+    fn delete_consumed(&mut self, done: impl Fn(&Consumed) -> bool) {
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.consumed).into_iter().partition(done);
         self.consumed = waiting;
         for consumed in done {
             self.delete_container(Some(&consumed.organization_id), &consumed.file_id);
@@ -72,7 +91,13 @@ impl Housekeeping {
 
     /// After the startup replay: a container pinned before the start that the replay did not consume belongs
     /// to an operation committed before a crash could delete it, or to one a crash kept from being journaled.
+    ///
+    /// Not when nodes share the journal: another node may have pinned a container whose operation this replay
+    /// did not reach, or that belongs to an organization owned elsewhere.
     pub fn delete_unclaimed_containers(&mut self) {
+        if self.after_snapshots {
+            return;
+        }
         for file_id in std::mem::take(&mut self.pinned_at_start) {
             let claimed = self.consumed.iter().any(|consumed| consumed.file_id == file_id);
             let still_there = self.inputs.catalog.container(&file_id).ok().flatten().is_some();

@@ -9,7 +9,8 @@
 //!
 //! One thread owns every index writer (`pipeline`); batch files are applied window by window (`pipeline::batch`);
 //! items are prepared in parallel (`prepare`); file containers, the item log's size and age are kept in
-//! bounds by `housekeeping`. The applier is given narrow inputs ([`Inputs`]: the journal, catalog, item log,
+//! bounds by `housekeeping`; when nodes share the journal, each applies only the organizations whose index lease
+//! it holds, publishes their snapshots and restores those it takes over (`snapshot`). The applier is given narrow inputs ([`Inputs`]: the journal, catalog, item log,
 //! blobs, clock and the registry searches read) and reports what the rest of the server needs (quotas,
 //! readiness, metrics) to an [`Observer`].
 //!
@@ -22,6 +23,7 @@ mod observer;
 mod pipeline;
 mod prepare;
 mod registry;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -32,7 +34,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use intake_index::security::IdentityGraphs;
-use intake_store::{BlobStore, Catalog, Clock, IdentityStore, ItemLog, Journal};
+use intake_store::{BlobStore, Catalog, Clock, IdentityStore, ItemLog, Journal, Ownership};
 
 pub use observer::Observer;
 pub use prepare::field_types;
@@ -59,6 +61,11 @@ pub struct Inputs {
     pub identity_store: Arc<dyn IdentityStore>,
     /// … and the graphs search resolves users in, which the applier changes as it applies them.
     pub identities: Arc<IdentityGraphs>,
+    /// Which organizations' indexes this node owns: it applies only their records, and, when nodes share the
+    /// journal, publishes their snapshots and takes over those of nodes that stopped.
+    pub ownership: Arc<dyn Ownership>,
+    /// Where index snapshots are published (the containers' store, another folder or prefix).
+    pub snapshots: Arc<dyn BlobStore>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +90,8 @@ pub struct ApplierConfig {
     pub log_retention: Duration,
     /// The item log's oldest entries are deleted past this size.
     pub log_max_bytes: u64,
+    /// When nodes share the journal: the least time between two snapshots of an index.
+    pub snapshot_interval: Duration,
 }
 
 /// The running applier thread.

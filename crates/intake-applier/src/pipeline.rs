@@ -10,10 +10,11 @@
 //! the last commit: COMPLETED means committed and searchable.
 
 mod batch;
+mod handover;
 mod identities;
 mod stream;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use intake_store::{CommittedThrough, JournalReader, LogEntry, Seq, StoredIdentit
 use crate::housekeeping::Housekeeping;
 use crate::prepare::{Origin, prepare};
 use crate::registry::SearchHandle;
+use crate::snapshot::Snapshots;
 use crate::{ApplierConfig, Inputs};
 
 /// An index with nothing to commit still records its position this often, so the journal can be released.
@@ -92,6 +94,11 @@ pub(crate) struct Applier {
     identity_writes: Vec<StoredIdentity>,
     /// How the entries of the stream operation being applied end, for the line logging the file's fate.
     tally: Option<stream::Tally>,
+    /// When nodes share the journal: the organizations this node owns (with their lease epochs) as last
+    /// followed, the ownership generation that was, and what was published of their indexes.
+    owned: BTreeMap<String, u64>,
+    ownership_seen: u64,
+    snapshots: Snapshots,
     /// Tests only: commit nothing, and end without the final commit, as a crash before the first commit would.
     #[cfg(test)]
     pub(crate) crash_on_stop: bool,
@@ -127,12 +134,23 @@ impl Applier {
             uncommitted_results: HashMap::new(),
             identity_writes: Vec::new(),
             tally: None,
+            owned: BTreeMap::new(),
+            ownership_seen: 0,
+            snapshots: Snapshots::default(),
             #[cfg(test)]
             crash_on_stop: false,
         };
-        for organization in applier.inputs.catalog.organizations() {
-            if applier.config.index_dir.join(&organization.id).exists() {
-                applier.open_index(&organization.id)?;
+        if applier.shared() {
+            applier.ownership_seen = applier.inputs.ownership.generation();
+            for (organization_id, epoch) in applier.inputs.ownership.owned() {
+                applier.take_over(&organization_id, epoch)?;
+                applier.owned.insert(organization_id, epoch);
+            }
+        } else {
+            for organization in applier.inputs.catalog.organizations() {
+                if applier.config.index_dir.join(&organization.id).exists() {
+                    applier.open_index(&organization.id)?;
+                }
             }
         }
         let resume_after = applier.indexes.values().map(OrgIndex::committed_seq).min().unwrap_or(0);
@@ -150,6 +168,14 @@ impl Applier {
                     None => self.rewind = Some(reason),
                 }
                 continue;
+            }
+            if self.ownership_changed() {
+                if let Some(resumed) = self.follow_ownership() {
+                    reader = resumed;
+                }
+                if self.rewinding() {
+                    continue;
+                }
             }
             let idle = match self.apply_next(reader.as_mut()) {
                 Some(idle) => idle,
@@ -179,7 +205,10 @@ impl Applier {
         }
         if !self.rewinding() {
             self.commit();
+            // The last snapshots make the next owner's replay short; giving the leases up lets it start now.
+            self.publish_snapshots(true);
         }
+        self.inputs.ownership.resign();
         tracing::info!(applied = self.applied_seq, "applier stopped");
     }
 
@@ -351,6 +380,9 @@ impl Applier {
             // Its organization was deleted after it was journaled: the purge that follows removes it all anyway.
             tracing::debug!(seq, organization = organization_id, "skipping an operation of a deleted organization");
             return;
+        }
+        if self.shared() && !self.owned.contains_key(&organization_id) {
+            return; // another node owns this index: it applies the operation
         }
         let queue_delay_cap = self.config.queue_delay_cap_minutes;
         let index = match self.index_for(&organization_id) {
@@ -628,6 +660,12 @@ impl Applier {
     /// Writes the pending log entries, then commits every index that changed (and, now and then, the idle
     /// ones, to move their journal position), then releases the journal behind the lowest position.
     fn commit(&mut self) {
+        let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
+        self.commit_touching(touch_idle);
+    }
+
+    /// [`Applier::commit`]; with `touch_idle`, indexes behind are committed at the applied position too.
+    fn commit_touching(&mut self, touch_idle: bool) {
         let started = Instant::now();
         // Identities and outcomes are written first, so a crash right after the index commit loses none; the
         // logs API shows outcomes only once the commit holding them succeeded (see `CommitMarks`).
@@ -641,7 +679,6 @@ impl Applier {
             return;
         }
         self.log_entries.clear();
-        let touch_idle = self.last_full_commit.elapsed() >= IDLE_POSITION_INTERVAL;
         let applied = self.commit_indexes(touch_idle);
         if self.rewinding() {
             return;
@@ -664,6 +701,7 @@ impl Applier {
             tracing::warn!(%error, "journal segments could not be released");
         }
         self.housekeeping.committed_through(committed);
+        self.publish_snapshots(false);
         self.last_commit = (Instant::now(), started.elapsed());
         tracing::debug!(applied, committed, took_ms = started.elapsed().as_millis() as u64, "committed");
     }

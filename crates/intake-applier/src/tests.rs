@@ -97,6 +97,8 @@ impl Harness {
             observer,
             identity_store: identity_store.clone(),
             identities: Arc::new(graphs),
+            ownership: Arc::new(intake_store::SingleNode),
+            snapshots: Arc::new(LocalBlobs::open(&dir.join("snapshots")).unwrap()),
         }
     }
 
@@ -119,6 +121,7 @@ impl Harness {
             queue_delay_cap_minutes: None,
             log_retention: Duration::from_secs(14 * 86_400),
             log_max_bytes: 1 << 30,
+            snapshot_interval: Duration::from_secs(10),
         }
     }
 

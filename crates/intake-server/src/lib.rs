@@ -13,6 +13,7 @@ pub mod disk_usage;
 pub mod errors_api;
 pub mod faults;
 pub mod files;
+pub mod forward;
 pub mod http;
 pub mod identities;
 pub mod limits_api;
@@ -93,6 +94,12 @@ pub struct ServerConfig {
     pub database: Option<String>,
     /// The S3 bucket (and prefix) of a cluster's file containers; `None`: `<data-dir>/containers`.
     pub blobs: Option<intake_store::S3Location>,
+    /// With a database: the URL other nodes reach this one at; `None`: the public URL, else the listen address.
+    pub advertise_url: Option<String>,
+    /// With a database: how long an index lease lasts unrenewed, and how often it is renewed.
+    pub leases: intake_store::LeaseTimes,
+    /// With a database: the least time between two snapshots of an index.
+    pub snapshot_interval: Duration,
 }
 
 impl ServerConfig {
@@ -121,6 +128,9 @@ impl ServerConfig {
             disk_warning_percent: 10,
             database: None,
             blobs: None,
+            advertise_url: None,
+            leases: intake_store::LeaseTimes::default(),
+            snapshot_interval: Duration::from_secs(10),
         }
     }
 }
@@ -170,7 +180,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)?;
     let lock = DataDirLock::acquire(data_dir, &format!("listening on {}", config.listen))?;
-    let storage::Stores { catalog, identity_store, journal, item_log, blobs } = storage::open(&config)?;
+    let storage::Stores { catalog, identity_store, journal, item_log, blobs, snapshots, postgres } =
+        storage::open(&config)?;
     let identities = Arc::new(load_identities(catalog.as_ref(), identity_store.as_ref())?);
     let prepared = bootstrap::prepare(catalog.as_ref(), data_dir, config.master_key.as_deref(), clock.now_ms())?;
 
@@ -179,6 +190,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let bootstrap = Bootstrap { base_url: base_url.trim_end_matches('/').to_string(), ..prepared.bootstrap };
     bootstrap::write_bootstrap(data_dir, &bootstrap)?;
+    let ownership = storage::ownership(&config, postgres, addr)?;
 
     let token_secret = bootstrap::token_secret(catalog.as_ref())?;
     let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone()));
@@ -210,10 +222,12 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         identities,
         backpressure: Arc::new(backpressure::Backpressure::new(config.max_apply_lag)),
         storage: storage::Layout::of(&config),
+        ownership,
+        forwarder: reqwest::Client::builder().build()?,
     };
     state.metrics.storage(state.storage);
     let applier = ApplierHandle::start(
-        applier_inputs(&state),
+        applier_inputs(&state, snapshots),
         ApplierConfig {
             index_dir: data_dir.join("index"),
             threads: config.index_threads,
@@ -225,6 +239,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             queue_delay_cap_minutes: config.queue_delay_cap_minutes,
             log_retention: config.log_retention,
             log_max_bytes: config.log_max_bytes,
+            snapshot_interval: config.snapshot_interval,
         },
     )?;
 
@@ -251,7 +266,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 }
 
 /// What the applier is given of the server's state.
-fn applier_inputs(state: &AppState) -> Inputs {
+fn applier_inputs(state: &AppState, snapshots: Arc<dyn intake_store::BlobStore>) -> Inputs {
     Inputs {
         journal: state.journal.clone(),
         catalog: state.catalog.clone(),
@@ -268,6 +283,8 @@ fn applier_inputs(state: &AppState) -> Inputs {
         }),
         identity_store: state.identity_store.clone(),
         identities: state.identities.clone(),
+        ownership: state.ownership.clone(),
+        snapshots,
     }
 }
 
@@ -327,6 +344,7 @@ pub fn router(state: AppState) -> Router {
 pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(state.clone(), forward::to_owner))
         .layer(middleware::from_fn_with_state(state.clone(), faults::inject))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors())

@@ -66,6 +66,7 @@ pub async fn read_logs(
     let filters = state.body_budget.read_optional_json(&headers, body, LOGS_BODY).await?;
     let now = state.clock.now_ms();
     let to_ms = time_parameter(&query, "to")?.unwrap_or(now);
+    state.index_here(&org)?;
     let log_query = LogQuery {
         organization_id: org.clone(),
         from_ms: time_parameter(&query, "from")?.unwrap_or(to_ms - DEFAULT_WINDOW_MS),
@@ -141,6 +142,7 @@ pub async fn activity(
     // Buckets end on a boundary, the current one included.
     let to_ms = (state.clock.now_ms().div_euclid(bucket_ms) + 1) * bucket_ms;
     let from_ms = to_ms - bucket_ms * i64::from(buckets);
+    state.index_here(&org)?;
     let committed = state.commit_marks.get(&org);
     let committed_seq = committed.journal_seq;
     let activity_query = ActivityQuery { organization_id: org, from_ms, bucket_ms, buckets, committed };

@@ -61,6 +61,7 @@ pub struct Metrics {
     disk_free: Gauge,
     disk_total: Gauge,
     storage: Family<StorageLabels, Gauge>,
+    index_leases: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -158,7 +159,14 @@ impl Default for Metrics {
             "1, labelled with the backends this node runs on: database (sqlite, postgresql) and blobs (local, s3)",
             storage.clone(),
         );
+        let index_leases: Gauge = Gauge::default();
+        registry.register(
+            "index_leases",
+            "Index leases this node holds in the shared database (organizations whose index it owns); 0 on one node",
+            index_leases.clone(),
+        );
         Metrics {
+            index_leases,
             storage,
             data_bytes,
             disk_free,
@@ -188,6 +196,10 @@ impl Metrics {
     pub fn storage(&self, layout: crate::storage::Layout) {
         let labels = StorageLabels { database: layout.database.to_string(), blobs: layout.blobs.to_string() };
         self.storage.get_or_create(&labels).set(1);
+    }
+
+    pub fn leases(&self, held: usize) {
+        self.index_leases.set(held as i64);
     }
 
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {

@@ -201,6 +201,32 @@ pub struct Readiness {
     disk: serde_json::Value,
     /// Which backends this node runs on.
     storage: crate::storage::Layout,
+    /// This node's part in a cluster.
+    cluster: Cluster,
+}
+
+/// Which indexes a node owns.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Cluster {
+    /// The node's name (kept in its data directory).
+    node: String,
+    /// `single` (the embedded backend: this node owns every index), `owner` (it holds index leases in the shared
+    /// database) or `standby` (it holds none: it accepts every call and sends searches on to the owners).
+    role: &'static str,
+    /// The organizations whose index lease this node holds (with a shared database).
+    leases: Vec<String>,
+}
+
+impl Cluster {
+    fn of(ownership: &dyn intake_store::Ownership) -> Cluster {
+        let leases: Vec<String> = ownership.owned().into_keys().collect();
+        let role = match (ownership.shared(), leases.is_empty()) {
+            (false, _) => "single",
+            (true, false) => "owner",
+            (true, true) => "standby",
+        };
+        Cluster { node: ownership.node().to_string(), role, leases }
+    }
 }
 
 /// The journal backlog found at start is applied and index commits succeed: search reflects what was accepted.
@@ -214,10 +240,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Some(reason) => ("stalled", reason),
         None if !readiness.is_replayed() => ("replaying", "The journal backlog is being applied.".to_string()),
         None => {
-            return Json(Readiness { status: "ready", message: None, disk, storage: state.storage }).into_response();
+            let cluster = Cluster::of(state.ownership.as_ref());
+            return Json(Readiness { status: "ready", message: None, disk, storage: state.storage, cluster })
+                .into_response();
         }
     };
-    let readiness = Readiness { status, message: Some(message), disk, storage: state.storage };
+    let cluster = Cluster::of(state.ownership.as_ref());
+    let readiness = Readiness { status, message: Some(message), disk, storage: state.storage, cluster };
     (StatusCode::SERVICE_UNAVAILABLE, Json(readiness)).into_response()
 }
 
@@ -225,6 +254,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "Operations", security(()), responses((status = 200, description = "Metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     crate::disk_usage::refresh(state.disk_usage.clone(), state.metrics.clone()).await;
+    state.metrics.leases(state.ownership.owned().len());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use intake_applier::{CommitMarks, IndexRegistry};
 use intake_index::security::IdentityGraphs;
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{BlobStore, Catalog, Clock, IdentityStore, ItemLog, Journal, Organization, Seq, Source};
+use intake_store::{BlobStore, Catalog, Clock, IdentityStore, ItemLog, Journal, Organization, Ownership, Seq, Source};
 
 use crate::auth::AuthSettings;
 use crate::faults::Faults;
@@ -50,6 +50,10 @@ pub struct AppState {
     pub backpressure: Arc<crate::backpressure::Backpressure>,
     /// Which backends this node runs on.
     pub storage: crate::storage::Layout,
+    /// Which organizations' indexes this node owns (all of them on one node) …
+    pub ownership: Arc<dyn Ownership>,
+    /// … and the client that sends calls reading another node's index on to it.
+    pub forwarder: reqwest::Client,
 }
 
 impl AppState {
@@ -83,6 +87,24 @@ impl AppState {
             }
         }
         Ok(source)
+    }
+
+    /// Whether this node answers for the organization's index (always, on one node); else 503 naming the node
+    /// that does. Calls naming their organization in the path or `organizationId` are sent on before they get
+    /// here (`forward`); this catches the rest.
+    pub fn index_here(&self, organization_id: &str) -> Result<(), ApiError> {
+        match self.ownership.owner(organization_id) {
+            intake_store::Owner::Here => Ok(()),
+            intake_store::Owner::Nobody => Err(crate::forward::taken_over(organization_id)),
+            intake_store::Owner::Node { name, url } => Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!(
+                    "The index of organization '{organization_id}' is on node '{name}' ({url}). Name the organization \
+                     in the query string (organizationId={organization_id}) and any node sends the call on, or call \
+                     that node."
+                ),
+            )),
+        }
     }
 
     /// When the source becomes usable, if it is the first of its organization and a delay is configured.

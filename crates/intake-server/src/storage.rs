@@ -3,13 +3,14 @@
 //! of a cluster share (catalog, identities, journal, item log); given `--blobs s3://…`, an S3 bucket for the
 //! bytes of file containers.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use intake_store::catalog::random_id;
 use intake_store::{
-    BlobStore, Catalog, FileJournal, IdentityStore, ItemLog, Journal, LocalBlobs, PgCatalog, PgIdentities, PgItemLog,
-    PgJournal, Postgres, S3Blobs, SqliteCatalog, SqliteIdentities, SqliteItemLog,
+    BlobStore, Catalog, FileJournal, IdentityStore, ItemLog, Journal, LocalBlobs, Ownership, PgCatalog, PgIdentities,
+    PgItemLog, PgJournal, PgOwnership, Postgres, S3Blobs, SingleNode, SqliteCatalog, SqliteIdentities, SqliteItemLog,
 };
 
 use crate::ServerConfig;
@@ -39,17 +40,30 @@ pub struct Stores {
     pub journal: Arc<dyn Journal>,
     pub item_log: Arc<dyn ItemLog>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Index snapshots (with a shared database): beside the containers, in their own folder or prefix.
+    pub snapshots: Arc<dyn BlobStore>,
+    /// The shared database, when there is one: index leases are taken in it once the node listens.
+    pub postgres: Option<Arc<Postgres>>,
 }
 
 /// Opens the stores the configuration names.
 pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
     let data_dir = &config.data_dir;
-    let blobs: Arc<dyn BlobStore> = match &config.blobs {
+    let (blobs, snapshots): (Arc<dyn BlobStore>, Arc<dyn BlobStore>) = match &config.blobs {
         Some(location) => {
             tracing::info!(bucket = %location.bucket, prefix = %location.prefix, "file containers are in S3");
-            Arc::new(S3Blobs::open(location.clone(), &data_dir.join("spool"))?)
+            let containers = S3Blobs::open(location.clone(), &data_dir.join("spool"))?;
+            let snapshots = containers.area("snapshots");
+            (Arc::new(containers), Arc::new(snapshots))
         }
-        None => Arc::new(LocalBlobs::open(&data_dir.join("containers"))?),
+        None => {
+            let containers: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(&data_dir.join("containers"))?);
+            let snapshots: Arc<dyn BlobStore> = match &config.database {
+                Some(_) => Arc::new(LocalBlobs::open(&data_dir.join("snapshots"))?),
+                None => containers.clone(), // one node publishes no snapshots
+            };
+            (containers, snapshots)
+        }
     };
     match &config.database {
         Some(url) => {
@@ -60,8 +74,10 @@ pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
                 catalog: Arc::new(PgCatalog::open(postgres.clone())?),
                 identity_store: Arc::new(PgIdentities::open(postgres.clone())),
                 journal: Arc::new(PgJournal::open(postgres.clone(), &node_name(data_dir)?)?),
-                item_log: Arc::new(PgItemLog::open(postgres)),
+                item_log: Arc::new(PgItemLog::open(postgres.clone())),
                 blobs,
+                snapshots,
+                postgres: Some(postgres),
             })
         }
         None => Ok(Stores {
@@ -70,8 +86,37 @@ pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
             journal: Arc::new(FileJournal::open(&data_dir.join("journal"))?),
             item_log: Arc::new(SqliteItemLog::open(&data_dir.join("logs.sqlite"))?),
             blobs,
+            snapshots,
+            postgres: None,
         }),
     }
+}
+
+/// Who owns which index: this node everything on the embedded backend; leases in the shared database
+/// otherwise, taken once the node listens at `addr` (other nodes send it the searches of its indexes).
+pub fn ownership(
+    config: &ServerConfig,
+    postgres: Option<Arc<Postgres>>,
+    addr: SocketAddr,
+) -> anyhow::Result<Arc<dyn Ownership>> {
+    let Some(postgres) = postgres else { return Ok(Arc::new(SingleNode)) };
+    let url = advertised_url(config, addr);
+    let node = node_name(&config.data_dir)?;
+    tracing::info!(node, url, "joining the cluster: index leases are taken in the database");
+    Ok(Arc::new(PgOwnership::start(postgres, &node, &url, config.leases)?))
+}
+
+/// The URL other nodes reach this one at: as configured, else the public URL, else the listen address (an
+/// unspecified one read as loopback).
+fn advertised_url(config: &ServerConfig, addr: SocketAddr) -> String {
+    if let Some(url) = config.advertise_url.as_ref().or(config.public_url.as_ref()) {
+        return url.trim_end_matches('/').to_string();
+    }
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    format!("http://{addr}")
 }
 
 /// This node's name in the cluster: made on its first start, kept in its data directory (`node-name`).

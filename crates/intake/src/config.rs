@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, database, blobs, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, database, blobs, advertise_url, snapshot_interval_seconds, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// An S3 bucket shared by the nodes of a cluster for the bytes of file containers: s3://bucket[/prefix][?endpoint=http://host:port&region=…&virtual_hosted=true&presigned=true] (presigned=true: POST /files answers presigned S3 PUT URLs), credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Unset: <data-dir>/containers
     #[arg(long, env = "INTAKE_BLOBS")]
     blobs: Option<String>,
+    /// With --database: the URL the other nodes of the cluster reach this node at, to send it the searches of the organizations whose index it owns [default: --public-url, else http://<listen address> with 0.0.0.0 read as 127.0.0.1]
+    #[arg(long, env = "INTAKE_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// With --database: the least seconds between two snapshots of an index published to the blob store (the next owner of the index restores the latest and replays the journal after it) [default: 10]
+    #[arg(long, env = "INTAKE_SNAPSHOT_INTERVAL_SECONDS")]
+    snapshot_interval_seconds: Option<u64>,
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]
     #[arg(long, env = "INTAKE_DISK_WARNING_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     disk_warning_percent: Option<u8>,
@@ -107,6 +113,8 @@ struct FileConfig {
     max_apply_lag_ms: Option<u64>,
     database: Option<String>,
     blobs: Option<String>,
+    advertise_url: Option<String>,
+    snapshot_interval_seconds: Option<u64>,
     disk_warning_percent: Option<u8>,
     conversion_timeout_seconds: Option<u64>,
     conversion_max_mb: Option<u64>,
@@ -183,6 +191,10 @@ impl ServeArgs {
         config.database = self.database.clone().or(file.database);
         if let Some(url) = self.blobs.clone().or(file.blobs) {
             config.blobs = Some(intake_store::S3Location::parse(&url)?);
+        }
+        config.advertise_url = self.advertise_url.clone().or(file.advertise_url);
+        if let Some(seconds) = self.snapshot_interval_seconds.or(file.snapshot_interval_seconds) {
+            config.snapshot_interval = Duration::from_secs(seconds);
         }
         if let Some(percent) = self.disk_warning_percent.or(file.disk_warning_percent) {
             anyhow::ensure!(percent <= 100, "disk_warning_percent = {percent}: a percentage is 0 to 100");

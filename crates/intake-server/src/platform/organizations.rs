@@ -103,9 +103,15 @@ pub async fn create_organization(
         )
         .into());
     }
+    // Read before the organization exists: none of its operations can be journaled before this position.
+    let journal_end = *state.journal.durable().borrow();
     let organization =
         state.catalog.create_organization(&id, display_name.as_deref().unwrap_or(&id), state.clock.now_ms())?;
     tracing::info!(organization = id, "organization created");
+    if let Err(error) = state.ownership.claim_new(&id, journal_end) {
+        // Another node takes the lease within a lease renewal and applies the journal from its start.
+        tracing::warn!(organization = id, %error, "the new organization's index lease could not be taken here");
+    }
     Ok(created(OrganizationAnswer::from(&organization)))
 }
 

@@ -239,6 +239,7 @@ pub(crate) async fn on_index<R: Send + 'static>(
     organization_id: &str,
     work: impl FnOnce(&SearchHandle) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<Option<R>, ApiError> {
+    state.index_here(organization_id)?;
     let Some(handle) = state.indexes.get(organization_id) else { return Ok(None) };
     let _permit = state.search_gate.enter().await?;
     tokio::task::spawn_blocking(move || work(&handle)).await.map_err(task_failed)?.map(Some)

@@ -111,3 +111,101 @@ async fn presigned_uploads_go_straight_to_s3_and_a_tampered_signature_is_refused
     let virtual_hosted = created["uploadUri"].as_str().unwrap();
     assert!(virtual_hosted.starts_with(&endpoint) && !virtual_hosted.contains("/intake-test/"), "{created}");
 }
+
+/// Three nodes on one database and one bucket: pushes spread over the nodes are searchable from every node (a
+/// search reaching a node that does not own the index is sent on to the owner, and so are the logs API's calls);
+/// exactly one node owns the index. When the owner stops, another takes the lease over, restores the snapshot
+/// and replays the journal after it: every acknowledged item searchable from every node, none twice.
+#[tokio::test]
+async fn three_nodes_share_pushes_and_searches_and_hand_an_index_over() {
+    let database = intake_store::testing::scratch_database();
+    let blobs = intake_store::testing::scratch_blobs();
+    let node = || {
+        TestServer::start_with(|config| {
+            config.database = Some(database.clone());
+            config.blobs = Some(blobs.clone());
+            config.snapshot_interval = std::time::Duration::ZERO; // every commit is snapshotted
+            config.leases = intake_store::LeaseTimes {
+                ttl: std::time::Duration::from_secs(2),
+                renew: std::time::Duration::from_millis(300),
+            };
+        })
+    };
+    let mut nodes = vec![node().await, node().await, node().await];
+    let mut acknowledged = Vec::new();
+    push_spread(&nodes, "spread", 30, &mut acknowledged).await;
+    for node in &nodes {
+        eventually_searchable(node, &acknowledged).await;
+    }
+    let parts = roles(&nodes).await;
+    let owner = parts.iter().position(|(role, _)| role == "owner").expect("one node owns the index");
+    assert_eq!(parts[owner].1, vec!["default".to_string()], "{parts:?}");
+    assert_eq!(parts.iter().filter(|(role, _)| role == "standby").count(), 2, "{parts:?}");
+    let metrics = nodes[owner].client.get(nodes[owner].url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("intake_index_leases 1"), "the owner counts its lease");
+
+    let standby = (owner + 1) % 3;
+    let logged = nodes[standby].logs(None, json!({})).await;
+    assert_eq!(logged.len(), 30, "the logs API is answered by the owner, from any node: {logged:?}");
+
+    nodes.remove(owner).server.stop().await;
+    push_spread(&nodes, "after-handover", 10, &mut acknowledged).await;
+    for node in &nodes {
+        eventually_searchable(node, &acknowledged).await;
+    }
+    let parts = roles(&nodes).await;
+    assert_eq!(parts.iter().filter(|(role, _)| role == "owner").count(), 1, "one node took the lease: {parts:?}");
+}
+
+/// Pushes `count` items named `file://<prefix>/<n>` to the nodes in turn; each is acknowledged (202). `acknowledged`
+/// gets them, sorted.
+async fn push_spread(nodes: &[TestServer], prefix: &str, count: usize, acknowledged: &mut Vec<String>) {
+    for i in 0..count {
+        let id = format!("file://{prefix}/{i}");
+        let response = nodes[i % nodes.len()].put_item(&id, &json!({"title": prefix, "data": "text"}), "").await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        acknowledged.push(id);
+    }
+    acknowledged.sort();
+}
+
+/// Waits until a search on `node` finds exactly `uris` (sorted), each once.
+async fn eventually_searchable(node: &TestServer, uris: &[String]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let body = json!({"aq": "@uri", "numberOfResults": 1000, "viewAllContent": true});
+        let response = node
+            .request(reqwest::Method::POST, &node.url(&format!("/rest/search/v2?organizationId={}", node.org)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let found: Vec<String> = if status == 200 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            let mut found: Vec<String> =
+                body["results"].as_array().unwrap().iter().map(|r| r["uri"].as_str().unwrap().to_string()).collect();
+            found.sort();
+            found
+        } else {
+            assert_eq!(status, 503, "a search answers, or 503 while the index is taken over");
+            Vec::new()
+        };
+        if found == uris {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not within 30 s on {}: {found:?}", node.url(""));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Each node's role and leases, from `/ready`.
+async fn roles(nodes: &[TestServer]) -> Vec<(String, Vec<String>)> {
+    let mut roles = Vec::new();
+    for node in nodes {
+        let ready: serde_json::Value = node.client.get(node.url("/ready")).send().await.unwrap().json().await.unwrap();
+        let leases = ready["cluster"]["leases"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string());
+        roles.push((ready["cluster"]["role"].as_str().unwrap().to_string(), leases.collect()));
+    }
+    roles
+}
