@@ -33,12 +33,14 @@
 #      path is measured, not indexing's pace) with --database on a local PostgreSQL (its defaults: fsync and
 #      synchronous_commit on) and the WAL it wrote per item, and linux-doc as one batch until searchable with --database and
 #      --blobs on s3s-fs, uploaded by presigned URL straight to S3 (issue 17's figures)
+#  16. (only when asked: STEPS=failover) two nodes on the shared backends, 100,000 items indexed by the owner of the
+#      organization's index, the owner SIGKILLed: the time until the other node finds every item again
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
 #      1,000 nested groups and denying 0-2, as a user in 50 groups against the same queries with viewAllContent,
 #      alternating; an identity batch of 100,000 identities until resolvable; resolving that user, in process
 #
-# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf, search, console and
-# shared), e.g. STEPS="batch memory" bench/run.sh.
+# STEPS selects some of them (default: all but versus, loaded, floor, security, stream, pdf, search, console,
+# shared and failover), e.g. STEPS="batch memory" bench/run.sh.
 #
 # Results go to bench/out/results.jsonl (one JSON object per measurement); bench/RESULTS.md records them.
 # Installs what it needs: linux-doc-6.1 (Debian), openjdk-17-doc (unpacked by scripts/corpora), tantivy (PyPI).
@@ -175,7 +177,7 @@ done
 # 15. The shared backends (only when asked: STEPS=shared): a PostgreSQL cluster of the bench's own with its default
 #     durability (made with initdb under bench/out, started on a free port) and s3s-fs (installed by
 #     scripts/test-servers); each measurement on a new database and bucket prefix.
-if wants shared; then
+start_shared() {
     "$root/scripts/test-servers" start > /dev/null
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     pg_data=$out/postgres
@@ -198,6 +200,9 @@ if wants shared; then
         psql -q "postgres://postgres@127.0.0.1:$pg_port/postgres" -c "CREATE DATABASE $name"
         echo "postgres://postgres@127.0.0.1:$pg_port/$name"
     }
+}
+if wants shared; then
+    start_shared
     labelled() { python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(backend=sys.argv[1]); print(json.dumps(r))' "$1"; }
     batch_file=$out/linux-doc.batch.json
     for run in $(seq 1 "$runs"); do
@@ -225,6 +230,39 @@ print(json.dumps({"benchmark": "put_wal", "items": put["items"], "requests": put
         stop_server
     done
     rm -f "$batch_file"
+    stop_shared
+fi
+
+# 16. Owner failover (only when asked: STEPS=failover): two nodes on the shared backends of step 15, 100,000 small
+#     items indexed by the owner of the organization's index, a snapshot published (interval 1 s), the owner
+#     SIGKILLed, and the time until the other node finds every item (issue 17's figure).
+if wants failover; then
+    start_shared
+    export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+    for run in $(seq 1 "$runs"); do
+        database=$(new_database)
+        cluster=(--database "$database" --blobs "s3://bench/failover$run?endpoint=http://127.0.0.1:$s3_port"
+            --snapshot-interval-seconds 1 --master-key bench-key)
+        owner_data=$(mktemp -d) standby_data=$(mktemp -d)
+        owner_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        standby_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        INTAKE_LOG=warn "$intake" serve "${cluster[@]}" --data-dir "$owner_data" --listen "127.0.0.1:$owner_port" \
+            > "$owner_data/server.log" 2>&1 &
+        owner=$!
+        for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$owner_port/ready" > /dev/null && break; sleep 0.05; done
+        INTAKE_LOG=warn "$intake" serve "${cluster[@]}" --data-dir "$standby_data" --listen "127.0.0.1:$standby_port" \
+            > "$standby_data/server.log" 2>&1 &
+        standby=$!
+        for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$standby_port/ready" > /dev/null && break; sleep 0.05; done
+        source_id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sourceId"])' "$owner_data/bootstrap.json")
+        record "$("$loader" failover --url "http://127.0.0.1:$owner_port" --key bench-key --source "$source_id" \
+            --standby-url "http://127.0.0.1:$standby_port" --owner-pid "$owner" --owner-data-dir "$owner_data")"
+        wait "$owner" 2> /dev/null || true
+        kill "$standby" 2> /dev/null || true
+        wait "$standby" 2> /dev/null || true
+        rm -rf "$owner_data" "$standby_data"
+    done
+    unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     stop_shared
 fi
 

@@ -2,6 +2,7 @@
 //! single PUTs or as one batch (with the server's memory sampled meanwhile). PUT throughput is measured with wrk
 //! and `bench/put.lua`. Prints one JSON object per run; `bench/run.sh` records them.
 
+mod failover;
 mod pdf;
 mod search;
 mod security;
@@ -41,6 +42,24 @@ enum Command {
         rounds: usize,
         #[arg(long)]
         facets: bool,
+    },
+    /// On a cluster of two nodes: index many items on the owner of the organization's index, wait a snapshot
+    /// interval, SIGKILL the owner, and time until the other node finds every item.
+    Failover {
+        #[command(flatten)]
+        target: Target,
+        /// The other node's base URL.
+        #[arg(long)]
+        standby_url: String,
+        #[arg(long, default_value_t = 100_000)]
+        items: usize,
+        #[arg(long)]
+        owner_pid: u32,
+        #[arg(long)]
+        owner_data_dir: std::path::PathBuf,
+        /// Seconds to wait between the last item searchable and the kill (at least the snapshot interval).
+        #[arg(long, default_value_t = 3)]
+        settle_seconds: u64,
     },
     /// Convert PDFs with Intake's converter and with pdftotext, alternating: throughput and words found.
     PdfText {
@@ -546,6 +565,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::PartialUpdates { target, items, entries } => stream::partial_updates(target, items, entries).await?,
         Command::PdfText { rounds, files } => pdf::pdf_text(files, rounds)?,
+        Command::Failover { target, standby_url, items, owner_pid, owner_data_dir, settle_seconds } => {
+            let settle = Duration::from_secs(settle_seconds);
+            failover::failover(target, standby_url, items, owner_pid, owner_data_dir, settle).await?
+        }
         Command::SearchLoad { target, corpus, queries_out, queries, connections, rounds, facets } => {
             search::search_load(target, corpus, queries_out, queries, connections, rounds, facets).await?
         }

@@ -5,6 +5,7 @@ mod common;
 
 mod chaos;
 mod cli;
+mod cluster;
 mod conversion;
 mod crash;
 mod disk_full;

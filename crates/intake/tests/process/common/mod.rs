@@ -105,10 +105,17 @@ impl Drop for Server {
 
 impl Server {
     pub fn start(data_dir: &Path, flags: &[&str]) -> Server {
+        Server::start_with_env(data_dir, flags, &[])
+    }
+
+    /// [`Server::start`] with more environment variables.
+    pub fn start_with_env(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut all = vec!["--master-key", KEY];
         all.extend_from_slice(flags);
-        let child = serve_command(data_dir, port, &all).stdout(Stdio::null()).spawn().unwrap();
+        let mut command = serve_command(data_dir, port, &all);
+        command.envs(env.iter().copied());
+        let child = command.stdout(Stdio::null()).spawn().unwrap();
         Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
