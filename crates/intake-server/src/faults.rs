@@ -9,7 +9,10 @@
 //! JSON body, say that they were injected and by which rule, and an `X-Intake-Fault` header with its id.
 //!
 //! Rules set through the API are kept in the catalog (with what is left of a counted rule) and survive
-//! restarts; rules from the configuration file are added at each start.
+//! restarts; rules from the configuration file are added at each start. With a catalog that nodes share, every
+//! node takes in the rules added or removed on the others within half a second ([`Faults::sync`]), and a counted
+//! rule's firings are counted in the catalog, so "the next N calls" means N calls across the cluster; a
+//! percentage's seeded draws and an idle throttle are each node's own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use intake_model::quota::{FaultRule, FaultSpec, SeededDraws, Trigger};
 use intake_model::{ApiError, ErrorCode};
-use intake_store::{Catalog, Clock};
+use intake_store::{Catalog, Clock, StoredFault};
 use serde_json::{Value, json};
 
 use crate::http::HandlerError;
@@ -32,6 +35,8 @@ pub struct Faults {
     rules: RwLock<Vec<Arc<ActiveRule>>>,
     /// Whether any rule exists: the request path costs one atomic load when none does.
     armed: AtomicBool,
+    /// Nodes share the catalog: counted firings are taken from it, and its rules are followed.
+    shared: bool,
 }
 
 struct ActiveRule {
@@ -70,21 +75,11 @@ impl Faults {
         catalog: Arc<dyn Catalog>,
         clock: Arc<dyn Clock>,
         configured: &[(String, FaultSpec)],
+        shared: bool,
     ) -> anyhow::Result<Faults> {
-        let faults = Faults { catalog, clock, rules: RwLock::default(), armed: AtomicBool::new(false) };
+        let faults = Faults { catalog, clock, rules: RwLock::default(), armed: AtomicBool::new(false), shared };
         for stored in faults.catalog.fault_rules()? {
-            let spec: FaultSpec = serde_json::from_str(&stored.spec)?;
-            let rule = spec.check().map_err(|why| anyhow::anyhow!("stored fault rule {}: {why}", stored.id))?;
-            let state = RuleState::new(&rule, stored.remaining, stored.created_at_ms);
-            faults.insert(ActiveRule {
-                id: stored.id.to_string(),
-                stored: Some(stored.id),
-                organization_id: stored.organization_id,
-                spec,
-                rule,
-                created_at_ms: stored.created_at_ms,
-                state: Mutex::new(state),
-            });
+            faults.insert(ActiveRule::stored(stored)?);
         }
         let now = faults.clock.now_ms();
         for (n, (organization_id, spec)) in configured.iter().enumerate() {
@@ -101,6 +96,27 @@ impl Faults {
             });
         }
         Ok(faults)
+    }
+
+    /// With a shared catalog: takes in the rules other nodes added and drops those they removed (or spent).
+    pub fn sync(&self) {
+        let stored = match self.catalog.fault_rules() {
+            Ok(stored) => stored,
+            Err(error) => return tracing::debug!(%error, "fault rules could not be read"),
+        };
+        let ids: std::collections::HashSet<i64> = stored.iter().map(|rule| rule.id).collect();
+        let mut rules = self.rules.write().expect("faults lock");
+        rules.retain(|rule| rule.stored.is_none_or(|id| ids.contains(&id)));
+        for stored in stored {
+            if rules.iter().any(|rule| rule.stored == Some(stored.id)) {
+                continue;
+            }
+            match ActiveRule::stored(stored) {
+                Ok(rule) => rules.push(Arc::new(rule)),
+                Err(error) => tracing::warn!(%error, "a fault rule made on another node does not read"),
+            }
+        }
+        self.armed.store(!rules.is_empty(), Ordering::Release);
     }
 
     fn insert(&self, rule: ActiveRule) {
@@ -182,15 +198,21 @@ impl Faults {
         };
         let mut injected = None;
         for rule in matching {
-            // Every matching call counts as activity for idle rules, even one another rule answers.
-            let firing = rule.state.lock().expect("rule lock").observe(&rule.rule, now, injected.is_none());
+            let counted_here =
+                !(self.shared && rule.stored.is_some() && matches!(rule.rule.trigger, Trigger::Next { .. }));
+            let firing = match (counted_here, injected.is_none()) {
+                // Every matching call counts as activity for idle rules, even one another rule answers.
+                (true, may_fire) => rule.state.lock().expect("rule lock").observe(&rule.rule, now, may_fire),
+                (false, true) => self.take_shared_firing(&rule),
+                (false, false) => Firing::No,
+            };
             if matches!(firing, Firing::No) {
                 continue;
             }
             injected = Some((rule.id.clone(), rule.error(method, path)));
             if matches!(firing, Firing::Last) {
                 let _ = self.remove(organization_id, &rule.id);
-            } else if let (Some(stored), Trigger::Next { .. }) = (rule.stored, &rule.rule.trigger) {
+            } else if let (Some(stored), Trigger::Next { .. }, true) = (rule.stored, &rule.rule.trigger, counted_here) {
                 let remaining = rule.state.lock().expect("rule lock").remaining.unwrap_or(0);
                 if let Err(error) = self.catalog.set_fault_remaining(stored, remaining) {
                     tracing::warn!(%error, rule = rule.id, "a fault rule's count could not be saved");
@@ -198,6 +220,29 @@ impl Faults {
             }
         }
         injected
+    }
+}
+
+impl Faults {
+    /// One firing of a counted rule, taken from the shared catalog: the rule fires only if some are left there.
+    fn take_shared_firing(&self, rule: &ActiveRule) -> Firing {
+        let Some(stored) = rule.stored else { return Firing::No };
+        let left = match self.catalog.take_fault_firing(stored) {
+            Ok(left) => left,
+            Err(error) => {
+                tracing::warn!(%error, rule = rule.id, "a fault rule's firing could not be counted; not injected");
+                return Firing::No;
+            }
+        };
+        let Some(left) = left else {
+            // Spent on other nodes (or removed): gone here too.
+            let _ = self.remove(&rule.organization_id, &rule.id);
+            return Firing::No;
+        };
+        let mut state = rule.state.lock().expect("rule lock");
+        state.remaining = Some(left);
+        state.fired += 1;
+        if left == 0 { Firing::Last } else { Firing::Yes }
     }
 }
 
@@ -244,6 +289,21 @@ impl RuleState {
 }
 
 impl ActiveRule {
+    /// A rule as the catalog holds it.
+    fn stored(stored: StoredFault) -> anyhow::Result<ActiveRule> {
+        let spec: FaultSpec = serde_json::from_str(&stored.spec)?;
+        let rule = spec.check().map_err(|why| anyhow::anyhow!("stored fault rule {}: {why}", stored.id))?;
+        Ok(ActiveRule {
+            id: stored.id.to_string(),
+            stored: Some(stored.id),
+            organization_id: stored.organization_id,
+            state: Mutex::new(RuleState::new(&rule, stored.remaining, stored.created_at_ms)),
+            spec,
+            rule,
+            created_at_ms: stored.created_at_ms,
+        })
+    }
+
     fn describe(&self) -> Value {
         let state = self.state.lock().expect("rule lock");
         let mut listed = serde_json::to_value(&self.spec).expect("a rule serializes");
@@ -306,6 +366,10 @@ fn organization_of(path: &str) -> Option<&str> {
 
 /// The layer: answers a call with an injected fault when a rule of its organization fires.
 pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(&crate::forward::X_FORWARDED_BY) {
+        // Sent on by the node the client called, which already applied the rules: a rule fires once per call.
+        return next.run(request).await;
+    }
     let fired = organization_of(request.uri().path())
         .and_then(|org| state.faults.fire(org, request.method().as_str(), request.uri().path()));
     let Some((rule, error)) = fired else { return next.run(request).await };

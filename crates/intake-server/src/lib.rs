@@ -194,7 +194,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 
     let token_secret = bootstrap::token_secret(catalog.as_ref())?;
     let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone()));
-    let faults = Arc::new(faults::Faults::load(catalog.clone(), clock.clone(), &config.faults)?);
+    let shared = config.database.is_some();
+    let faults = Arc::new(faults::Faults::load(catalog.clone(), clock.clone(), &config.faults, shared)?);
     let state = AppState {
         catalog,
         journal,
@@ -249,7 +250,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let serving = tokio::spawn(serve::serve(listener, app, connections, state.metrics.clone(), async move {
         let _ = signal.await;
     }));
-    let saving_usage = tokio::spawn(save_usage_every_second(state.quotas.clone()));
+    let saving_usage =
+        tokio::spawn(save_usage_every_second(state.quotas.clone(), shared.then(|| state.faults.clone())));
 
     tracing::info!(%addr, "Intake is listening");
     Ok(RunningServer {
@@ -301,13 +303,22 @@ fn load_identities(catalog: &dyn Catalog, store: &dyn IdentityStore) -> anyhow::
     Ok(graphs)
 }
 
-/// Daily usage reaches the catalog within a second (and at shutdown): a crash forgets at most that second.
-async fn save_usage_every_second(quotas: Arc<quotas::Quotas>) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    loop {
+/// Daily usage reaches the catalog within a second (and at shutdown): a crash forgets at most that second. With a
+/// shared catalog, the fault rules other nodes added or removed are taken in every half second.
+async fn save_usage_every_second(quotas: Arc<quotas::Quotas>, shared_faults: Option<Arc<faults::Faults>>) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    for tick in 0u64.. {
         ticks.tick().await;
-        let quotas = quotas.clone();
-        let _ = tokio::task::spawn_blocking(move || quotas.save()).await;
+        let (quotas, faults) = (quotas.clone(), shared_faults.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            if tick % 2 == 0 {
+                quotas.save();
+            }
+            if let Some(faults) = faults {
+                faults.sync();
+            }
+        })
+        .await;
     }
 }
 

@@ -52,6 +52,9 @@ pub trait LimitStore: Send + Sync {
         now_ms: i64,
     ) -> Result<i64, StoreError>;
     fn set_fault_remaining(&self, id: i64, remaining: u64) -> Result<(), StoreError>;
+    /// Counts one firing of a counted rule, atomically for every node sharing the store: what it leaves, or
+    /// `None` when the rule is spent or gone (another node took its last firing).
+    fn take_fault_firing(&self, id: i64) -> Result<Option<u64>, StoreError>;
     /// Removes a rule; false when the organization has no rule with that id.
     fn delete_fault_rule(&self, organization_id: &str, id: i64) -> Result<bool, StoreError>;
 }

@@ -447,6 +447,10 @@ fn limits_usage_and_rules_survive_reopen(backend: &dyn CatalogBackend) {
     assert_eq!(catalog.daily_usage("acme", 20_001).unwrap(), None);
     let rules = catalog.fault_rules().unwrap();
     assert_eq!((rules.len(), rules[0].id, rules[0].remaining), (1, rule, Some(1)));
+    // Firings taken one at a time, as nodes sharing the catalog count them: none past the count.
+    assert_eq!(catalog.take_fault_firing(rule).unwrap(), Some(0));
+    assert_eq!(catalog.take_fault_firing(rule).unwrap(), None);
+    assert_eq!(catalog.take_fault_firing(rule + 1000).unwrap(), None, "a rule that is gone fires no more");
     assert!(!catalog.delete_fault_rule("other", rule).unwrap());
     assert!(catalog.delete_fault_rule("acme", rule).unwrap());
     assert!(catalog.fault_rules().unwrap().is_empty());

@@ -118,12 +118,9 @@ async fn presigned_uploads_go_straight_to_s3_and_a_tampered_signature_is_refused
 /// and replays the journal after it: every acknowledged item searchable from every node, none twice.
 #[tokio::test]
 async fn three_nodes_share_pushes_and_searches_and_hand_an_index_over() {
-    let database = intake_store::testing::scratch_database();
-    let blobs = intake_store::testing::scratch_blobs();
+    let (database, blobs) = (intake_store::testing::scratch_database(), intake_store::testing::scratch_blobs());
     let node = || {
-        TestServer::start_with(|config| {
-            config.database = Some(database.clone());
-            config.blobs = Some(blobs.clone());
+        cluster_node(&database, &blobs, |config| {
             config.snapshot_interval = std::time::Duration::ZERO; // every commit is snapshotted
             config.leases = intake_store::LeaseTimes {
                 ttl: std::time::Duration::from_secs(2),
@@ -155,6 +152,20 @@ async fn three_nodes_share_pushes_and_searches_and_hand_an_index_over() {
     }
     let parts = roles(&nodes).await;
     assert_eq!(parts.iter().filter(|(role, _)| role == "owner").count(), 1, "one node took the lease: {parts:?}");
+}
+
+/// A node of a cluster on `database` and `blobs`, with more settings from `tweak`.
+async fn cluster_node(
+    database: &str,
+    blobs: &intake_store::S3Location,
+    tweak: impl FnOnce(&mut intake_server::ServerConfig),
+) -> TestServer {
+    TestServer::start_with(|config| {
+        config.database = Some(database.to_string());
+        config.blobs = Some(blobs.clone());
+        tweak(config);
+    })
+    .await
 }
 
 /// Pushes `count` items named `file://<prefix>/<n>` to the nodes in turn; each is acknowledged (202). `acknowledged`
@@ -208,4 +219,46 @@ async fn roles(nodes: &[TestServer]) -> Vec<(String, Vec<String>)> {
         roles.push((ready["cluster"]["role"].as_str().unwrap().to_string(), leases.collect()));
     }
     roles
+}
+
+/// Fault rules on two nodes sharing a database: a rule added on one node fires on the other within a second, a
+/// counted rule's "next N calls" counts the calls of both nodes (exactly N injected in all), and a rule removed on
+/// one node stops firing on the other.
+#[tokio::test]
+async fn fault_rules_apply_across_nodes_and_count_exactly() {
+    let (database, blobs) = (intake_store::testing::scratch_database(), intake_store::testing::scratch_blobs());
+    let (a, b) = (cluster_node(&database, &blobs, |_| {}).await, cluster_node(&database, &blobs, |_| {}).await);
+    let faults_url = |s: &TestServer| s.url(&format!("/rest/organizations/{}/faults", s.org));
+    let rule = json!({"status": 503, "count": 5, "route": "*/documents", "method": "PUT"});
+    let added = a.request(reqwest::Method::POST, &faults_url(&a)).json(&rule).send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    let id = added.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut injected = 0;
+    loop {
+        let response = b.put_item("file://fault/b", &json!({"data": "text"}), "").await;
+        if response.headers().get("x-intake-fault").is_some() {
+            injected += 1;
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node b takes in node a's rule within the sync");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = json!({"data": "text"});
+    let ids: Vec<String> = (0..20).map(|i| format!("file://fault/{i}")).collect();
+    let calls = ids.iter().enumerate().map(|(i, id)| [&a, &b][i % 2].put_item(id, &body, ""));
+    for response in futures_util::future::join_all(calls).await {
+        injected += u32::from(response.headers().get("x-intake-fault").is_some());
+    }
+    assert_eq!(injected, 5, "a counted rule fires exactly its count across both nodes");
+
+    let again = a.request(reqwest::Method::POST, &faults_url(&a)).json(&json!({"status": 502, "count": 1000})).send();
+    let again_id = again.await.unwrap().json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await; // node b takes it in
+    let removed = b.request(reqwest::Method::DELETE, &format!("{}/{again_id}", faults_url(&b))).send().await.unwrap();
+    assert!(removed.status().is_success(), "{}", removed.status());
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let response = a.put_item("file://fault/after", &json!({"data": "text"}), "").await;
+    assert_eq!(response.status(), 202, "a rule removed on node b no longer fires on node a ({id} was spent)");
 }

@@ -150,6 +150,18 @@ impl LimitStore for PgCatalog {
         })
     }
 
+    fn take_fault_firing(&self, id: i64) -> Result<Option<u64>, StoreError> {
+        self.reading(async |client| {
+            let row = client
+                .query_opt(
+                    "UPDATE fault_rules SET remaining = remaining - 1 WHERE id = $1 AND remaining > 0 RETURNING remaining",
+                    &[&id],
+                )
+                .await?;
+            Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+        })
+    }
+
     fn delete_fault_rule(&self, organization_id: &str, id: i64) -> Result<bool, StoreError> {
         self.reading(async |client| {
             let deleted = client

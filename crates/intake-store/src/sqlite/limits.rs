@@ -163,6 +163,18 @@ impl LimitStore for SqliteCatalog {
         Ok(())
     }
 
+    fn take_fault_firing(&self, id: i64) -> Result<Option<u64>, StoreError> {
+        let left: Option<i64> = self
+            .connection()
+            .query_row(
+                "UPDATE fault_rules SET remaining = remaining - 1 WHERE id = ?1 AND remaining > 0 RETURNING remaining",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(left.map(|left| left as u64))
+    }
+
     /// Removes a rule; false when the organization has no rule with that id.
     fn delete_fault_rule(&self, organization_id: &str, id: i64) -> Result<bool, StoreError> {
         let deleted = self
