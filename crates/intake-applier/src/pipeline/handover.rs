@@ -34,13 +34,19 @@ impl Applier {
         for organization_id in lost {
             self.close_index(&organization_id);
         }
+        let mut gained = Vec::new();
         for (organization_id, epoch) in &owned {
             if self.owned.get(organization_id) == Some(epoch) {
                 continue;
             }
+            gained.push(organization_id.clone());
             if let Err(error) = self.take_over(organization_id, *epoch) {
                 tracing::warn!(organization = organization_id, %error, "an index could not be taken over yet; retrying");
-                self.close_index(organization_id);
+                // None of this round's indexes may apply anything before the journal is read again from their
+                // positions (a later record applied first would make the replay skip the earlier ones).
+                for organization_id in gained {
+                    self.close_index(&organization_id);
+                }
                 std::thread::sleep(std::time::Duration::from_millis(200));
                 return None;
             }
