@@ -67,21 +67,30 @@ impl PgOwnership {
             generation: AtomicU64::new(1),
             resigned: AtomicBool::new(false),
         });
-        db.run(inner.round())?;
+        db.run(async { inner.round(&inner.db.dedicated().await?).await })?;
         db.spawn(renew(Arc::downgrade(&inner)));
         db.spawn(expire(Arc::downgrade(&inner)));
         Ok(PgOwnership { inner })
     }
 }
 
-/// Renews and claims leases every [`LeaseTimes::renew`], as long as the node lives.
+/// Renews and claims leases every [`LeaseTimes::renew`], as long as the node lives, on a connection of its own:
+/// a request path that holds every pooled connection never delays a renewal.
 async fn renew(inner: Weak<Inner>) {
     let mut failures = 0u32;
+    let mut connection: Option<tokio_postgres::Client> = None;
     loop {
         let Some(every) = inner.upgrade().map(|inner| inner.times.renew) else { return };
         tokio::time::sleep(every).await;
         let Some(inner) = inner.upgrade() else { return };
-        match inner.round().await {
+        if connection.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
+            connection = inner.db.dedicated().await.ok();
+        }
+        let renewed = match &connection {
+            Some(client) => inner.round(client).await,
+            None => Err(StoreError::Unavailable("PostgreSQL is unreachable".into())),
+        };
+        match renewed {
             Ok(()) => failures = 0,
             Err(error) => {
                 failures += 1;
@@ -117,13 +126,12 @@ async fn expire(inner: Weak<Inner>) {
 impl Inner {
     /// One round: says this node is alive, renews its leases, claims its share of the free ones, and reads who
     /// owns the rest.
-    async fn round(&self) -> Result<(), StoreError> {
+    async fn round(&self, client: &tokio_postgres::Client) -> Result<(), StoreError> {
         if self.resigned.load(Ordering::Acquire) {
             return Ok(());
         }
         let sent = Instant::now();
         let ttl = self.times.ttl.as_millis() as i64;
-        let client = self.db.client().await?;
         client
             .execute(
                 "INSERT INTO cluster_nodes (node, url, seen_at) VALUES ($1, $2, now())

@@ -98,6 +98,17 @@ impl Postgres {
         self.pool.get().await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}")))
     }
 
+    /// A connection of its own, outside the pool (for work that must not wait behind the request path).
+    pub(crate) async fn dedicated(&self) -> Result<tokio_postgres::Client, StoreError> {
+        let (client, connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}")))?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
     /// The notifications sent on `channel` (`NOTIFY`), as long as the receiver and this backend live:
     /// `Some(payload)` for each, and `None` each time listening (re)starts — notifications may have been
     /// missed before it, so the receiver reads again what it follows. A lost connection is made again.
