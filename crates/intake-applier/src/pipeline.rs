@@ -99,6 +99,8 @@ pub(crate) struct Applier {
     owned: BTreeMap<String, u64>,
     ownership_seen: u64,
     snapshots: Snapshots,
+    /// When the leases held beyond the fair share were last looked for.
+    surplus_checked: Instant,
     /// Tests only: commit nothing, and end without the final commit, as a crash before the first commit would.
     #[cfg(test)]
     pub(crate) crash_on_stop: bool,
@@ -137,6 +139,7 @@ impl Applier {
             owned: BTreeMap::new(),
             ownership_seen: 0,
             snapshots: Snapshots::default(),
+            surplus_checked: Instant::now(),
             #[cfg(test)]
             crash_on_stop: false,
         };
@@ -192,6 +195,9 @@ impl Applier {
                 self.finish_replay();
             }
             self.housekeeping.tick();
+            if idle {
+                self.hand_over_surplus();
+            }
             self.publish_positions();
             if idle {
                 // New records end the wait at once; the bound is how late a commit or a stop may be noticed.

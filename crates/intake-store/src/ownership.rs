@@ -49,6 +49,11 @@ pub trait Ownership: Send + Sync {
     /// Records `snapshot` as the organization's latest, if this node still holds the lease of `epoch` (a node
     /// whose lease was taken over publishes nothing): whether it was recorded.
     fn publish(&self, organization_id: &str, epoch: u64, snapshot: &Snapshot) -> Result<bool, StoreError>;
+    /// How many leases this node holds beyond its fair share (organizations ÷ live nodes): a node that joined
+    /// later takes those once they are given up ([`Ownership::release`]).
+    fn surplus(&self) -> usize;
+    /// Gives one lease up at once (after its last snapshot), if this node still holds it under `epoch`.
+    fn release(&self, organization_id: &str, epoch: u64) -> Result<(), StoreError>;
     /// A new organization: this node takes its lease at once, with an empty index through journal record `seq`
     /// (read before the organization was made, so none of its records can come before it). Searches and pushes
     /// may follow the creation at once, on any node.
@@ -92,6 +97,14 @@ impl Ownership for SingleNode {
 
     fn publish(&self, _organization_id: &str, _epoch: u64, _snapshot: &Snapshot) -> Result<bool, StoreError> {
         Ok(true)
+    }
+
+    fn surplus(&self) -> usize {
+        0
+    }
+
+    fn release(&self, _organization_id: &str, _epoch: u64) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn claim_new(&self, _organization_id: &str, _seq: Seq) -> Result<(), StoreError> {

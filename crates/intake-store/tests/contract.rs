@@ -275,6 +275,14 @@ mod postgres {
             "nothing goes while organizations have no snapshot"
         );
 
+        eventually("node one sees it holds two leases beyond its share", || one.surplus() == 2);
+        let d_epoch = one.owned()["d"];
+        one.release("d", d_epoch).unwrap();
+        assert!(!one.owned().contains_key("d"), "given up at once");
+        eventually("node two takes the lease given up", || two.owned().contains_key("d"));
+        assert_eq!(two.owned()["d"], d_epoch + 1);
+        assert!(!one.owned().contains_key("d"), "and node one's renewals leave it alone");
+
         drop(one); // stops renewing, as a node killed would
         eventually("node two takes every lease over once they lapse", || two.owned().len() == 4);
         assert_eq!(two.owned()["a"], epoch + 1, "under a new epoch");

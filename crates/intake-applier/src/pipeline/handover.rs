@@ -3,11 +3,16 @@
 //! journal is read again from its position; a lease lost closes the index here. Owned indexes are snapshotted
 //! after commits.
 
+use std::time::{Duration, Instant};
+
 use intake_index::security::IdentityGraph;
 use intake_store::Seq;
 
 use super::Applier;
 use crate::snapshot::sibling;
+
+/// How often a node checks whether it holds more leases than its fair share.
+const SURPLUS_CHECK: Duration = Duration::from_secs(1);
 
 impl Applier {
     pub(super) fn shared(&self) -> bool {
@@ -135,6 +140,33 @@ impl Applier {
         tracing::info!(organization = organization_id, "index lease lost; another node applies its operations");
     }
 
+    /// Gives up the leases this node holds beyond its fair share (a node joined the cluster), at most every
+    /// [`SURPLUS_CHECK`], between operations: each index committed and snapshotted first, so the node that takes
+    /// it over replays little, then closed here.
+    pub(super) fn hand_over_surplus(&mut self) {
+        if !self.shared() || self.applying_batch.is_some() || self.surplus_checked.elapsed() < SURPLUS_CHECK {
+            return;
+        }
+        self.surplus_checked = Instant::now();
+        let surplus = self.inputs.ownership.surplus();
+        if surplus == 0 {
+            return;
+        }
+        self.commit_touching(true);
+        if self.rewinding() {
+            return;
+        }
+        let leaving: Vec<(String, u64)> =
+            self.owned.iter().rev().take(surplus).map(|(org, epoch)| (org.clone(), *epoch)).collect();
+        for (organization_id, epoch) in leaving {
+            self.publish_snapshot(&organization_id, epoch, true);
+            self.close_index(&organization_id);
+            if let Err(error) = self.inputs.ownership.release(&organization_id, epoch) {
+                tracing::warn!(organization = organization_id, %error, "an index lease could not be given up; it lapses");
+            }
+        }
+    }
+
     /// Publishes a snapshot of each owned index that committed past its last one, at most every snapshot interval
     /// (`all`: whatever the interval, as a node stops). A failure is retried after the next commit.
     pub(super) fn publish_snapshots(&mut self, all: bool) {
@@ -143,33 +175,33 @@ impl Applier {
         }
         let owned: Vec<(String, u64)> = self.owned.iter().map(|(org, epoch)| (org.clone(), *epoch)).collect();
         for (organization_id, epoch) in owned {
-            let Some(index) = self.indexes.get(&organization_id) else { continue };
-            let seq: Seq = index.committed_seq();
-            let (last_seq, last_at) = self.snapshots.last(&organization_id).unzip();
-            let waited = all || last_at.is_none_or(|at| at.elapsed() >= self.config.snapshot_interval);
-            if seq <= last_seq.unwrap_or(0) || !waited {
-                continue;
+            self.publish_snapshot(&organization_id, epoch, all);
+        }
+    }
+
+    /// Publishes a snapshot of the organization's index if it committed past its last one and the snapshot
+    /// interval has passed (`now`: whatever the interval).
+    fn publish_snapshot(&mut self, organization_id: &str, epoch: u64, now: bool) {
+        let Some(index) = self.indexes.get(organization_id) else { return };
+        let seq: Seq = index.committed_seq();
+        let (last_seq, last_at) = self.snapshots.last(organization_id).unzip();
+        let waited = now || last_at.is_none_or(|at| at.elapsed() >= self.config.snapshot_interval);
+        if seq <= last_seq.unwrap_or(0) || !waited {
+            return;
+        }
+        let dir = self.config.index_dir.join(organization_id);
+        let inputs = &self.inputs;
+        let snapshots = inputs.snapshots.as_ref();
+        match self.snapshots.publish(snapshots, inputs.ownership.as_ref(), organization_id, epoch, index, &dir) {
+            Ok(true) => {
+                tracing::debug!(organization = organization_id, seq, "index snapshot published");
+                self.housekeeping.snapshotted(organization_id, seq);
             }
-            let dir = self.config.index_dir.join(&organization_id);
-            let inputs = &self.inputs;
-            match self.snapshots.publish(
-                inputs.snapshots.as_ref(),
-                inputs.ownership.as_ref(),
-                &organization_id,
-                epoch,
-                index,
-                &dir,
-            ) {
-                Ok(true) => {
-                    tracing::debug!(organization = organization_id, seq, "index snapshot published");
-                    self.housekeeping.snapshotted(&organization_id, seq);
-                }
-                Ok(false) => {
-                    tracing::warn!(organization = organization_id, "index snapshot not recorded: the lease was lost")
-                }
-                Err(error) => {
-                    tracing::warn!(organization = organization_id, %error, "index snapshot failed; retrying after the next commit")
-                }
+            Ok(false) => {
+                tracing::warn!(organization = organization_id, "index snapshot not recorded: the lease was lost")
+            }
+            Err(error) => {
+                tracing::warn!(organization = organization_id, %error, "index snapshot failed; retrying after the next commit")
             }
         }
     }

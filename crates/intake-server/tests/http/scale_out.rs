@@ -262,3 +262,49 @@ async fn fault_rules_apply_across_nodes_and_count_exactly() {
     let response = a.put_item("file://fault/after", &json!({"data": "text"}), "").await;
     assert_eq!(response.status(), 202, "a rule removed on node b no longer fires on node a ({id} was spent)");
 }
+
+/// A node that joins a cluster takes its share of the leases: the first node, holding both organizations' leases,
+/// gives one up (after its last snapshot) and the newcomer takes it; searches of either organization work from
+/// either node.
+#[tokio::test]
+async fn a_node_that_joins_takes_its_share_of_the_leases() {
+    let (database, blobs) = (intake_store::testing::scratch_database(), intake_store::testing::scratch_blobs());
+    let a = cluster_node(&database, &blobs, |_| {}).await;
+    let created = a.request(reqwest::Method::POST, &a.url("/rest/organizations")).json(&json!({"id": "second"}));
+    assert_eq!(created.send().await.unwrap().status(), 201);
+    let mut acknowledged = Vec::new();
+    push_spread(std::slice::from_ref(&a), "before-join", 5, &mut acknowledged).await;
+    eventually_searchable(&a, &acknowledged).await;
+    assert_eq!(roles(std::slice::from_ref(&a)).await[0].1, ["default", "second"], "the first node holds both");
+
+    let b = cluster_node(&database, &blobs, |_| {}).await;
+    let nodes = [a, b];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let parts = roles(&nodes).await;
+        if parts.iter().all(|(_, leases)| leases.len() == 1) {
+            assert_eq!(parts[0].1, ["default"], "{parts:?}");
+            assert_eq!(parts[1].1, ["second"], "{parts:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the leases were not shared within 20 s: {parts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for node in &nodes {
+        eventually_searchable(node, &acknowledged).await;
+        // Until each node's next lease round, a node may still see the moved lease as nobody's (503, retry).
+        let url = node.url("/rest/search/v2?organizationId=second");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let response = node.request(reqwest::Method::POST, &url).json(&json!({})).send().await.unwrap();
+            if response.status() == 200 {
+                let second: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(second["totalCount"], 0, "the moved organization's index answers: {second}");
+                break;
+            }
+            assert_eq!(response.status(), 503);
+            assert!(std::time::Instant::now() < deadline, "the moved organization's index did not answer");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -52,6 +52,8 @@ struct Leases {
     owned: HashMap<String, (u64, Instant)>,
     /// Held by other nodes: their name and URL, and whether the lease is live.
     others: HashMap<String, (String, String, bool)>,
+    /// This node's fair share at the last round: organizations ÷ live nodes, rounded up.
+    share: usize,
 }
 
 impl PgOwnership {
@@ -195,12 +197,18 @@ impl Inner {
             .iter()
             .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
             .collect();
-        self.install(owned, others, sent + self.times.ttl);
+        self.install(owned, others, share.max(0) as usize, sent + self.times.ttl);
         Ok(())
     }
 
     /// Replaces what this node knows of the leases; a change of the owned set (or an epoch) is a new generation.
-    fn install(&self, owned: HashMap<String, u64>, others: HashMap<String, (String, String, bool)>, until: Instant) {
+    fn install(
+        &self,
+        owned: HashMap<String, u64>,
+        others: HashMap<String, (String, String, bool)>,
+        share: usize,
+        until: Instant,
+    ) {
         let mut leases = self.leases.write().expect("lease lock");
         if self.resigned.load(Ordering::Acquire) {
             return;
@@ -209,6 +217,7 @@ impl Inner {
             || owned.iter().any(|(org, epoch)| leases.owned.get(org).is_none_or(|(held, _)| held != epoch));
         leases.owned = owned.into_iter().map(|(org, epoch)| (org, (epoch, until))).collect();
         leases.others = others;
+        leases.share = share;
         if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
@@ -277,6 +286,32 @@ impl Ownership for PgOwnership {
                 )
                 .await?;
             Ok(updated == 1)
+        })
+    }
+
+    fn surplus(&self) -> usize {
+        let leases = self.inner.leases.read().expect("lease lock");
+        leases.owned.len().saturating_sub(leases.share.max(1))
+    }
+
+    fn release(&self, organization_id: &str, epoch: u64) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        inner.leases.write().expect("lease lock").owned.remove(organization_id);
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.db.run(async {
+            inner
+                .db
+                .client()
+                .await?
+                .execute(
+                    // No node's name: this node's renewals leave it alone, any node may claim it.
+                    "UPDATE index_owners SET node = '', expires_at = now() - interval '1 second'
+                     WHERE organization_id = $1 AND node = $2 AND epoch = $3",
+                    &[&organization_id, &inner.node, &(epoch as i64)],
+                )
+                .await?;
+            tracing::info!(organization = organization_id, epoch, "gave an index lease up to a node with fewer");
+            Ok(())
         })
     }
 
