@@ -54,6 +54,8 @@ struct Leases {
     others: HashMap<String, (String, String, bool)>,
     /// This node's fair share at the last round: organizations ÷ live nodes, rounded up.
     share: usize,
+    /// Since when this node has held more than its share, every round.
+    surplus_since: Option<Instant>,
 }
 
 impl PgOwnership {
@@ -218,6 +220,11 @@ impl Inner {
         leases.owned = owned.into_iter().map(|(org, epoch)| (org, (epoch, until))).collect();
         leases.others = others;
         leases.share = share;
+        if leases.owned.len() <= share.max(1) {
+            leases.surplus_since = None;
+        } else if leases.surplus_since.is_none() {
+            leases.surplus_since = Some(Instant::now());
+        }
         if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
@@ -289,9 +296,15 @@ impl Ownership for PgOwnership {
         })
     }
 
+    /// Only a surplus seen at every round for longer than a lease: a node that stopped a moment ago still looks
+    /// alive for up to a lease's length (its heartbeat), and giving leases up to it would leave them to nobody.
     fn surplus(&self) -> usize {
         let leases = self.inner.leases.read().expect("lease lock");
-        leases.owned.len().saturating_sub(leases.share.max(1))
+        let settled = self.inner.times.ttl + self.inner.times.renew;
+        match leases.surplus_since {
+            Some(since) if since.elapsed() > settled => leases.owned.len().saturating_sub(leases.share.max(1)),
+            _ => 0,
+        }
     }
 
     fn release(&self, organization_id: &str, epoch: u64) -> Result<(), StoreError> {
