@@ -211,13 +211,23 @@ impl Inner {
         share: usize,
         until: Instant,
     ) {
+        // `until`: when the leases renewed by this round lapse (counted from the round's start).
         let mut leases = self.leases.write().expect("lease lock");
         if self.resigned.load(Ordering::Acquire) {
             return;
         }
+        let mut owned: HashMap<String, (u64, Instant)> =
+            owned.into_iter().map(|(org, epoch)| (org, (epoch, until))).collect();
+        // A new organization's lease claimed while this round ran (it lasts past the round's): the round could
+        // not see it.
+        for (org, held) in &leases.owned {
+            if held.1 > until && !owned.contains_key(org) {
+                owned.insert(org.clone(), *held);
+            }
+        }
         let changed = owned.len() != leases.owned.len()
-            || owned.iter().any(|(org, epoch)| leases.owned.get(org).is_none_or(|(held, _)| held != epoch));
-        leases.owned = owned.into_iter().map(|(org, epoch)| (org, (epoch, until))).collect();
+            || owned.iter().any(|(org, (epoch, _))| leases.owned.get(org).is_none_or(|(held, _)| held != epoch));
+        leases.owned = owned;
         leases.others = others;
         leases.share = share;
         if leases.owned.len() <= share.max(1) {
