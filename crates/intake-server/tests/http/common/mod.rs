@@ -35,6 +35,9 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
         config.blobs = Some(test_blobs(dir));
         // Consumed containers go once a snapshot holds them: at once, as the tests expect of one node.
         config.snapshot_interval = Duration::ZERO;
+        // A hundred test servers share the 2 cores and one PostgreSQL: a renewal may wait seconds, and a lease
+        // that lapsed is taken back only at the next round (tests/http/scale_out.rs tests lapses and take-overs).
+        config.leases = intake_store::LeaseTimes { ttl: Duration::from_secs(30), renew: Duration::from_secs(1) };
     }
     config
 }
