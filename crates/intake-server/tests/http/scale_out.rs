@@ -163,6 +163,7 @@ async fn cluster_node(
     TestServer::start_with(|config| {
         config.database = Some(database.to_string());
         config.blobs = Some(blobs.clone());
+        config.leases = intake_store::LeaseTimes::default(); // not the single-node suite's long leases
         tweak(config);
     })
     .await
