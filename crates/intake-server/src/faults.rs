@@ -37,6 +37,9 @@ pub struct Faults {
     armed: AtomicBool,
     /// Nodes share the catalog: counted firings are taken from it, and its rules are followed.
     shared: bool,
+    /// Held while the catalog's rules and the active ones are brought in line: a [`Faults::sync`] that read the
+    /// catalog just before a rule was added (or removed) here must not drop (or bring back) that rule.
+    changing: Mutex<()>,
 }
 
 struct ActiveRule {
@@ -77,7 +80,14 @@ impl Faults {
         configured: &[(String, FaultSpec)],
         shared: bool,
     ) -> anyhow::Result<Faults> {
-        let faults = Faults { catalog, clock, rules: RwLock::default(), armed: AtomicBool::new(false), shared };
+        let faults = Faults {
+            catalog,
+            clock,
+            rules: RwLock::default(),
+            armed: AtomicBool::new(false),
+            shared,
+            changing: Mutex::default(),
+        };
         for stored in faults.catalog.fault_rules()? {
             faults.insert(ActiveRule::stored(stored)?);
         }
@@ -100,6 +110,7 @@ impl Faults {
 
     /// With a shared catalog: takes in the rules other nodes added and drops those they removed (or spent).
     pub fn sync(&self) {
+        let _changing = self.changing.lock().expect("faults lock");
         let stored = match self.catalog.fault_rules() {
             Ok(stored) => stored,
             Err(error) => return tracing::debug!(%error, "fault rules could not be read"),
@@ -132,6 +143,7 @@ impl Faults {
         let now = self.clock.now_ms();
         let state = RuleState::new(&rule, None, now);
         let text = serde_json::to_string(&spec).expect("a rule serializes");
+        let _changing = self.changing.lock().expect("faults lock");
         let id = self
             .catalog
             .add_fault_rule(organization_id, &text, state.remaining, now)
@@ -159,6 +171,7 @@ impl Faults {
 
     /// Removes a rule; false when the organization has none with that id.
     pub fn remove(&self, organization_id: &str, id: &str) -> Result<bool, ApiError> {
+        let _changing = self.changing.lock().expect("faults lock");
         let removed = {
             let mut rules = self.rules.write().expect("faults lock");
             let at = rules.iter().position(|r| r.organization_id == organization_id && r.id == id);
@@ -389,6 +402,7 @@ pub struct Injected;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use intake_store::OrganizationStore;
 
     #[test]
     fn a_counted_rule_fires_exactly_its_count_even_before_it_is_removed() {
@@ -397,6 +411,36 @@ mod tests {
         let firings: Vec<_> = (0..4).map(|_| state.observe(&rule, 0, true)).collect();
         assert!(matches!(firings[..], [Firing::Yes, Firing::Last, Firing::No, Firing::No]));
         assert_eq!(state.fired, 2);
+    }
+
+    /// A rule added or removed on this node is in force (or gone) at once, even while the rules of other
+    /// nodes are being taken in: a sync that read the catalog a moment earlier does not undo it.
+    #[test]
+    fn adding_and_removing_a_rule_is_not_undone_by_a_concurrent_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(intake_store::SqliteCatalog::open(&dir.path().join("catalog.sqlite")).unwrap());
+        catalog.create_organization("acme", "Acme", 0).unwrap();
+        let faults = Faults::load(catalog, Arc::new(intake_store::ManualClock::new(0)), &[], true).unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    faults.sync();
+                }
+            });
+            for n in 0..300 {
+                let spec = serde_json::from_value(json!({"status": 503, "count": 5})).unwrap();
+                let id = faults.add("acme", spec).unwrap()["id"].as_str().unwrap().to_string();
+                let listed = faults.list("acme").len();
+                let removed = faults.remove("acme", &id).unwrap();
+                let left = faults.list("acme").len();
+                if (listed, removed, left) != (1, true, 0) {
+                    stop.store(true, Ordering::Relaxed);
+                    panic!("round {n}: listed {listed} after adding, removed {removed}, {left} left after removing");
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
     }
 
     #[test]
