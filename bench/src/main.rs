@@ -502,7 +502,7 @@ fn limit_checks(operations: u64) -> anyhow::Result<Value> {
     let mut result = json!({"benchmark": "limit_checks", "operations": operations});
     for threads in [1u64, 2] {
         for (label, limits) in [("off", Limits::default()), ("on", every_limit)] {
-            let quotas = Arc::new(Quotas::new(limits, catalog.clone(), clock.clone()));
+            let quotas = Arc::new(Quotas::new(limits, catalog.clone(), clock.clone(), None));
             let started = Instant::now();
             let workers: Vec<_> = (0..threads)
                 .map(|worker| {

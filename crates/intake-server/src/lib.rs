@@ -180,7 +180,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)?;
     let lock = DataDirLock::acquire(data_dir, &format!("listening on {}", config.listen))?;
-    let storage::Stores { catalog, identity_store, journal, item_log, blobs, snapshots, postgres } =
+    let storage::Stores { catalog, identity_store, journal, item_log, blobs, snapshots, postgres, counters } =
         storage::open(&config)?;
     let identities = Arc::new(load_identities(catalog.as_ref(), identity_store.as_ref())?);
     let prepared = bootstrap::prepare(catalog.as_ref(), data_dir, config.master_key.as_deref(), clock.now_ms())?;
@@ -193,7 +193,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let ownership = storage::ownership(&config, postgres, addr)?;
 
     let token_secret = bootstrap::token_secret(catalog.as_ref())?;
-    let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone()));
+    let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone(), counters));
     let shared = config.database.is_some();
     let faults = Arc::new(faults::Faults::load(catalog.clone(), clock.clone(), &config.faults, shared)?);
     let state = AppState {
@@ -304,7 +304,7 @@ fn load_identities(catalog: &dyn Catalog, store: &dyn IdentityStore) -> anyhow::
 }
 
 /// Daily usage reaches the catalog within a second (and at shutdown): a crash forgets at most that second. With a
-/// shared catalog, the fault rules other nodes added or removed are taken in every half second.
+/// shared catalog, the fault rules, limits and usage of the other nodes are taken in every half second.
 async fn save_usage_every_second(quotas: Arc<quotas::Quotas>, shared_faults: Option<Arc<faults::Faults>>) {
     let mut ticks = tokio::time::interval(Duration::from_millis(500));
     for tick in 0u64.. {
@@ -316,6 +316,7 @@ async fn save_usage_every_second(quotas: Arc<quotas::Quotas>, shared_faults: Opt
             }
             if let Some(faults) = faults {
                 faults.sync();
+                quotas.sync();
             }
         })
         .await;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use intake_store::catalog::random_id;
 use intake_store::{
-    BlobStore, Catalog, FileJournal, IdentityStore, ItemLog, Journal, LocalBlobs, Ownership, PgCatalog, PgIdentities,
-    PgItemLog, PgJournal, PgOwnership, Postgres, S3Blobs, SingleNode, SqliteCatalog, SqliteIdentities, SqliteItemLog,
+    BlobStore, Catalog, FileJournal, IdentityStore, ItemLog, Journal, LocalBlobs, Ownership, PgCatalog, PgCounters,
+    PgIdentities, PgItemLog, PgJournal, PgOwnership, Postgres, S3Blobs, SharedCounters, SingleNode, SqliteCatalog,
+    SqliteIdentities, SqliteItemLog,
 };
 
 use crate::ServerConfig;
@@ -44,6 +45,8 @@ pub struct Stores {
     pub snapshots: Arc<dyn BlobStore>,
     /// The shared database, when there is one: index leases are taken in it once the node listens.
     pub postgres: Option<Arc<Postgres>>,
+    /// The quota counters the nodes share, with a shared database.
+    pub counters: Option<Arc<dyn SharedCounters>>,
 }
 
 /// Opens the stores the configuration names.
@@ -70,13 +73,15 @@ pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
             let postgres = Postgres::connect(url)
                 .map_err(|e| anyhow::anyhow!("the database {} could not be opened: {e}", redacted(url)))?;
             tracing::info!(database = %redacted(url), "the catalog, journal and item log are in PostgreSQL");
+            let node = node_name(data_dir)?;
             Ok(Stores {
                 catalog: Arc::new(PgCatalog::open(postgres.clone())?),
                 identity_store: Arc::new(PgIdentities::open(postgres.clone())),
-                journal: Arc::new(PgJournal::open(postgres.clone(), &node_name(data_dir)?)?),
+                journal: Arc::new(PgJournal::open(postgres.clone(), &node)?),
                 item_log: Arc::new(PgItemLog::open(postgres.clone())),
                 blobs,
                 snapshots,
+                counters: Some(Arc::new(PgCounters::open(postgres.clone(), &node)?)),
                 postgres: Some(postgres),
             })
         }
@@ -88,6 +93,7 @@ pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
             blobs,
             snapshots,
             postgres: None,
+            counters: None,
         }),
     }
 }

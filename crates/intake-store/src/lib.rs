@@ -19,13 +19,14 @@
 //! store ([`PgIdentities`]), the journal ([`PgJournal`]) and the item log ([`PgItemLog`]) on PostgreSQL, with a
 //! versioned schema too, and [`s3`] the blob store on S3-compatible object storage ([`S3Blobs`]). Which node
 //! owns each organization's index is [`Ownership`]: the one node on the embedded backend, leases in PostgreSQL
-//! ([`PgOwnership`]) when nodes share it.
+//! ([`PgOwnership`]) when nodes share it; their limits are counted in [`SharedCounters`] ([`PgCounters`]).
 
 mod bridge;
 mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod containers;
+pub mod counters;
 pub mod disk;
 pub mod item_log;
 mod item_log_sql;
@@ -45,6 +46,7 @@ pub mod testing;
 pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use containers::{BlobStore, BlobWriter, ContainerStore, FileContainer};
+pub use counters::{CallTaken, ClusterItems, RateBucket, SharedCounters, UsageChange};
 pub use item_log::{
     ActivityCount, ActivityQuery, CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry,
 };
@@ -53,7 +55,7 @@ pub use limits::{DailyUsage, LimitStore, StoredFault};
 pub use local::{FileJournal, LocalBlobs};
 pub use lock::{DataDirLock, LockError};
 pub use ownership::{Owner, Ownership, SingleNode, Snapshot};
-pub use postgres::{LeaseTimes, PgCatalog, PgIdentities, PgItemLog, PgJournal, PgOwnership, Postgres};
+pub use postgres::{LeaseTimes, PgCatalog, PgCounters, PgIdentities, PgItemLog, PgJournal, PgOwnership, Postgres};
 pub use s3::{S3Blobs, S3Location};
 pub use security::{Alias, EMAIL_PROVIDER, IdentityStore, ProviderStore, SecurityProvider, StoredIdentity};
 pub use sqlite::{SqliteCatalog, SqliteIdentities, SqliteItemLog};
@@ -70,11 +72,19 @@ pub enum StoreError {
     Schema(String),
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error: {}", postgres_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// A shared store (PostgreSQL) cannot be reached: nothing was written, a retry may succeed.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// What PostgreSQL said, not only that it said something ("db error").
+fn postgres_detail(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{error}: {db}"),
+        None => error.to_string(),
+    }
 }
 
 impl StoreError {

@@ -307,6 +307,53 @@ mod postgres {
         assert_eq!(three.owned().len(), 4, "leases given up are taken at once, not when they lapse");
     }
 
+    /// Quota counters shared by two nodes: concurrent reservations stop exactly at the item limit; reserved items
+    /// count until the index commits their record, or until they are released; a node that starts again drops what
+    /// it reserved and never journaled; the day's usage is checked and counted in one step, and what is given back
+    /// never takes it below zero.
+    #[test]
+    fn shared_counters_admit_exactly_across_nodes() {
+        use intake_store::{PgCounters, Postgres, SharedCounters, UsageChange};
+        let shared = Shared::new();
+        let open = |node: &str| PgCounters::open(Postgres::connect(&shared.database).unwrap(), node).unwrap();
+        let (a, b) = (open("a"), open("b"));
+        let reserved: Vec<(usize, Option<i64>)> = std::thread::scope(|scope| {
+            let nodes = [&a, &b];
+            let tries: Vec<_> = (0..8)
+                .map(|n| scope.spawn(move || (n % 2, nodes[n % 2].reserve_items("acme", 3, 20, 1).unwrap().ok())))
+                .collect();
+            tries.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let admitted: Vec<(usize, i64)> = reserved.into_iter().filter_map(|(node, id)| Some((node, id?))).collect();
+        assert_eq!(admitted.len(), 6, "6 × 3 items fit under 20, the 7th does not");
+        let refused = a.reserve_items("acme", 3, 20, 1).unwrap().unwrap_err();
+        assert_eq!((refused.indexed, refused.pending), (0, 18));
+
+        a.release_items(admitted[0].1).unwrap();
+        b.items_journaled(admitted[1].1, 7).unwrap();
+        b.items_journaled(admitted[2].1, 9).unwrap();
+        b.indexed("acme", 6, 7, 2).unwrap();
+        let account = a.item_accounts(Some("acme")).unwrap()[0].1;
+        assert_eq!((account.indexed, account.pending), (6, 12), "one released, one committed: 4 reservations left");
+
+        drop(a);
+        let a = open("a"); // started again: what it reserved and never journaled is gone
+        let lost = admitted[3..].iter().filter(|(node, _)| *node == 0).count() as u64;
+        let account = b.item_accounts(None).unwrap()[0].1;
+        assert_eq!(account.pending, 12 - 3 * lost);
+        assert_eq!(a.reserve_items("acme", 20, 20, 3).unwrap().unwrap_err().count(), 6 + 12 - 3 * lost);
+
+        let day = 20_000;
+        assert_eq!(a.take_daily("acme", day, 5, 4, 0, (Some(5), None)).unwrap().unwrap().documents, 4);
+        let over = b.take_daily("acme", day, 6, 2, 0, (Some(5), None)).unwrap().unwrap_err();
+        assert_eq!(over.documents, 4, "refused whole, with the usage that refused it");
+        assert_eq!(b.take_daily("acme", day, 6, 0, 3, (Some(5), None)).unwrap().unwrap().identities, 3);
+        let back = UsageChange { day, documents: -9, calls: 2, at_ms: 7, ..UsageChange::default() };
+        a.add_usage(&[("acme".to_string(), back)]).unwrap();
+        let usage = b.usage_on(day).unwrap();
+        assert_eq!((usage[0].1.documents, usage[0].1.calls, usage[0].1.identities), (0, 2, 3));
+    }
+
     /// Nodes starting together on an empty database: one brings the schema up, the others find it done.
     #[test]
     fn nodes_starting_together_migrate_once() {

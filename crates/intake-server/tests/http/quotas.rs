@@ -274,7 +274,7 @@ async fn create_key(s: &TestServer, privileges: Value) -> String {
 async fn concurrent_clients_are_admitted_exactly_up_to_each_limit() {
     let s = Arc::new(TestServer::start().await);
     set_limit(&s, "pushApiMaximumDailyDocumentLimit", json!(150)).await;
-    let (admitted, refused) = hammer(&s, 16, 20, "file://daily/").await;
+    let (admitted, refused) = hammer(std::slice::from_ref(&s), 16, 20, "file://daily/").await;
     assert_eq!((admitted, refused), (150, 170));
     s.settle().await;
     assert_eq!(total(&s).await, 150, "every admitted item is applied, once");
@@ -282,7 +282,7 @@ async fn concurrent_clients_are_admitted_exactly_up_to_each_limit() {
 
     set_limit(&s, "pushApiMaximumDailyDocumentLimit", json!(Value::Null)).await;
     set_limit(&s, "maximumItems", json!(230)).await;
-    let (admitted, refused) = hammer(&s, 16, 20, "file://items/").await;
+    let (admitted, refused) = hammer(std::slice::from_ref(&s), 16, 20, "file://items/").await;
     assert_eq!((admitted, refused), (80, 240), "the item limit: 150 indexed + 80 admitted");
     s.settle().await;
     assert_eq!(total(&s).await, 230);
@@ -290,15 +290,60 @@ async fn concurrent_clients_are_admitted_exactly_up_to_each_limit() {
     set_limit(&s, "maximumItems", json!(Value::Null)).await;
     set_limit(&s, "pushApiRequestsPerSecond", json!(1)).await;
     set_limit(&s, "pushApiBurst", json!(40)).await;
-    let (admitted, refused) = hammer(&s, 16, 20, "file://rate/").await;
+    let (admitted, refused) = hammer(std::slice::from_ref(&s), 16, 20, "file://rate/").await;
     assert_eq!((admitted, refused), (40, 280), "the clock stands still: exactly the burst");
 }
 
-/// `clients` tasks each PUT `each` new items at once; (admitted, refused) — every refusal checked.
-async fn hammer(s: &Arc<TestServer>, clients: usize, each: usize, prefix: &str) -> (usize, usize) {
+/// The limits hold exactly across two nodes sharing a database: clients spread over both are admitted up to each
+/// limit and no further — the day's items, the item limit, the burst, the day's calls — and both nodes report
+/// the cluster's usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_clients_on_two_nodes_are_admitted_exactly_up_to_each_limit() {
+    let (database, blobs) = (intake_store::testing::scratch_database(), intake_store::testing::scratch_blobs());
+    let a = Arc::new(crate::scale_out::cluster_node(&database, &blobs, |_| {}).await);
+    let b = Arc::new(crate::scale_out::cluster_node(&database, &blobs, |_| {}).await);
+    let nodes = [a.clone(), b.clone()];
+    // A limit set on one node holds on the others within half a second.
+    let reaches_every_node = || tokio::time::sleep(std::time::Duration::from_millis(1200));
+
+    set_limit(&a, "pushApiMaximumDailyDocumentLimit", json!(150)).await;
+    reaches_every_node().await;
+    assert_eq!(hammer(&nodes, 16, 20, "file://daily/").await, (150, 170));
+    for node in &nodes {
+        assert_eq!(limits(node).await["content"]["pushApiMaximumDailyDocumentLimit"]["actualCount"], 150);
+    }
+
+    set_limit(&b, "pushApiMaximumDailyDocumentLimit", json!(Value::Null)).await;
+    set_limit(&b, "maximumItems", json!(230)).await;
+    reaches_every_node().await;
+    assert_eq!(hammer(&nodes, 16, 20, "file://items/").await, (80, 240), "150 items + 80 admitted");
+    for node in &nodes {
+        wait_for(|| async { total(node).await == 230 }).await;
+    }
+    assert_eq!(limits(&a).await["content"]["maximumItems"]["actualCount"], 230);
+
+    set_limit(&a, "maximumItems", json!(Value::Null)).await;
+    set_limit(&a, "pushApiRequestsPerSecond", json!(1)).await;
+    set_limit(&a, "pushApiBurst", json!(40)).await;
+    reaches_every_node().await;
+    assert_eq!(hammer(&nodes, 16, 20, "file://rate/").await, (40, 280), "the clocks stand still: exactly the burst");
+
+    set_limit(&a, "pushApiRequestsPerSecond", json!(Value::Null)).await;
+    set_limit(&a, "pushApiBurst", json!(Value::Null)).await;
+    reaches_every_node().await; // and each node's own count of calls reaches the shared one
+    let calls = limits(&b).await["content"]["pushApiMaximumDailyCalls"]["actualCount"].as_u64().unwrap();
+    assert_eq!(calls, 320 + 320 + 40, "every call admitted on either node is counted once (refused by the rate: not)");
+    set_limit(&b, "pushApiMaximumDailyCalls", json!(calls + 50)).await;
+    reaches_every_node().await;
+    assert_eq!(hammer(&nodes, 16, 20, "file://calls/").await, (50, 270));
+}
+
+/// `clients` tasks each PUT `each` new items at once, client `n` to node `n % nodes.len()`; (admitted, refused) —
+/// every refusal checked.
+async fn hammer(nodes: &[Arc<TestServer>], clients: usize, each: usize, prefix: &str) -> (usize, usize) {
     let mut tasks = Vec::new();
     for client in 0..clients {
-        let s = s.clone();
+        let s = nodes[client % nodes.len()].clone();
         let prefix = prefix.to_string();
         tasks.push(tokio::spawn(async move {
             let (mut admitted, mut refused) = (0, 0);

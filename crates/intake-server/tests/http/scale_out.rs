@@ -155,7 +155,7 @@ async fn three_nodes_share_pushes_and_searches_and_hand_an_index_over() {
 }
 
 /// A node of a cluster on `database` and `blobs`, with more settings from `tweak`.
-async fn cluster_node(
+pub async fn cluster_node(
     database: &str,
     blobs: &intake_store::S3Location,
     tweak: impl FnOnce(&mut intake_server::ServerConfig),

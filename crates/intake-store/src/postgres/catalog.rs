@@ -100,10 +100,7 @@ impl PgCatalog {
         &self,
         read: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.db.run(async {
-            let client = self.db.client().await?;
-            read(&client).await
-        })
+        self.db.with_client(read)
     }
 
     /// Reloads the copy after each burst of other nodes' writes, and whenever listening (re)starts.

@@ -14,6 +14,7 @@ const STEPS: &[(&str, &str)] = &[
     ("item log", ITEM_LOG_V4),
     ("journal bodies compressed with lz4", JOURNAL_LZ4_V5),
     ("index leases and snapshots", LEASES_V6),
+    ("quota counters shared by the nodes", COUNTERS_V7),
 ];
 
 /// Organizations, sources, keys, fields, settings, file containers, limits, usage, fault rules, security
@@ -223,4 +224,27 @@ CREATE TABLE index_owners (
     snapshot_seq BIGINT NOT NULL DEFAULT 0,
     snapshot TEXT
 );
+";
+
+/// The counters that make limits exact across nodes: each organization's rate bucket (tokens at `at_ms`), its
+/// item account as the index's owner last committed it, and the items reserved against its item limit (by the
+/// node that reserved them; `seq` once journaled, until the index commits that record). The day's calls and
+/// items are `daily_usage`'s.
+const COUNTERS_V7: &str = "
+CREATE TABLE rate_buckets (organization_id TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at_ms BIGINT NOT NULL);
+CREATE TABLE item_accounts (
+    organization_id TEXT PRIMARY KEY,
+    indexed BIGINT NOT NULL,
+    committed_seq BIGINT NOT NULL,
+    indexed_at_ms BIGINT NOT NULL
+);
+CREATE TABLE item_reservations (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    adds BIGINT NOT NULL,
+    seq BIGINT,
+    made_at_ms BIGINT NOT NULL
+);
+CREATE INDEX item_reservations_by_organization ON item_reservations (organization_id, seq);
 ";

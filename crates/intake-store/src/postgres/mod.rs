@@ -6,6 +6,7 @@
 
 mod catalog;
 mod containers;
+mod counters;
 mod identities;
 mod item_log;
 mod journal;
@@ -26,6 +27,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 pub use catalog::PgCatalog;
+pub use counters::PgCounters;
 pub use identities::PgIdentities;
 pub use item_log::PgItemLog;
 pub use journal::PgJournal;
@@ -41,9 +43,12 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 const POOL_SIZE: usize = 16;
 
 /// The tables holding rows of an organization (besides `organizations`), children first, for its deletion.
-const ORGANIZATION_TABLES: [&str; 9] = [
+const ORGANIZATION_TABLES: [&str; 12] = [
     "org_limits",
     "daily_usage",
+    "rate_buckets",
+    "item_accounts",
+    "item_reservations",
     "fault_rules",
     "security_providers",
     "streams",
@@ -91,6 +96,17 @@ impl Postgres {
     /// Starts `future` on this backend's runtime (a task that outlives the call, such as a listener).
     pub(crate) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
         self.bridge.spawn(future);
+    }
+
+    /// Runs `work` with a connection from the pool, waiting for it on the calling thread.
+    pub(crate) fn with_client<T>(
+        &self,
+        work: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            work(&client).await
+        })
     }
 
     /// A connection from the pool.
