@@ -734,8 +734,9 @@ impl Applier {
                 failed = Some(format!("the index commit of organization '{organization_id}' failed: {error}"));
                 break;
             }
-            self.inputs.observer.indexed(organization_id, index.live_items(), index.committed_seq());
+            // The Logs API shows what the commit holds as soon as searches do: marked first, then reported.
             self.inputs.commit_marks.set(organization_id, committed_through(index));
+            self.inputs.observer.indexed(organization_id, index.live_items(), index.committed_seq());
         }
         if let Some(reason) = failed {
             self.fail(reason);
