@@ -194,6 +194,10 @@ impl Applier {
             if idle && self.applied_seq >= self.backlog_end && self.first_uncommitted.is_none() {
                 self.finish_replay();
             }
+            if idle && self.first_uncommitted.is_none() && self.applying_batch.is_none() {
+                // Everything read is applied and committed: indexes taken over hold all of it.
+                self.inputs.registry.caught_up_through(self.applied_seq);
+            }
             self.housekeeping.tick();
             if idle {
                 self.hand_over_surplus();
@@ -689,6 +693,7 @@ impl Applier {
         if self.rewinding() {
             return;
         }
+        self.inputs.registry.caught_up_through(applied);
         self.recovered();
         let observer = &self.inputs.observer;
         for (result, count) in self.uncommitted_results.drain() {

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use intake_index::schema::Fields;
 use intake_index::security::PermissionTables;
-use intake_store::CommittedThrough;
+use intake_store::{CommittedThrough, Seq};
 use tantivy::{Index, IndexReader};
 
 /// What search needs of an organization's index: cheap clones of the index and its reader.
@@ -20,9 +20,14 @@ pub struct SearchHandle {
 }
 
 /// The searchable indexes, by organization. The applier owns the writers and registers each index here.
+///
+/// An index this node took over from another (restored from a snapshot, or kept from an earlier lease) holds less
+/// than the cluster acknowledged until it has applied the journal again: it is marked catching up, through the
+/// journal position it must commit, and searches are answered 503 until then rather than with an older state.
 #[derive(Default)]
 pub struct IndexRegistry {
     handles: RwLock<HashMap<String, SearchHandle>>,
+    catching_up: RwLock<HashMap<String, Seq>>,
 }
 
 impl IndexRegistry {
@@ -36,6 +41,35 @@ impl IndexRegistry {
 
     pub fn get(&self, organization_id: &str) -> Option<SearchHandle> {
         self.handles.read().expect("index registry lock").get(organization_id).cloned()
+    }
+
+    /// The organization's index answers searches only once it committed through journal record `seq`.
+    pub fn catch_up(&self, organization_id: &str, seq: Seq) {
+        self.catching_up.write().expect("index registry lock").insert(organization_id.to_string(), seq);
+    }
+
+    /// Every index committed what was applied through `seq`: those that had that far to catch up have.
+    pub fn caught_up_through(&self, seq: Seq) {
+        let mut catching_up = self.catching_up.write().expect("index registry lock");
+        if !catching_up.is_empty() {
+            catching_up.retain(|_, through| *through > seq);
+        }
+    }
+
+    /// The organization's index holds everything acknowledged (a new organization's, empty).
+    pub fn caught_up(&self, organization_id: &str) {
+        self.catching_up.write().expect("index registry lock").remove(organization_id);
+    }
+
+    /// The journal position the organization's index is catching up to, if it is.
+    pub fn catching_up(&self, organization_id: &str) -> Option<Seq> {
+        self.catching_up.read().expect("index registry lock").get(organization_id).copied()
+    }
+
+    /// The index is no longer this node's: it neither answers nor catches up here.
+    pub fn forget(&self, organization_id: &str) {
+        self.unregister(organization_id);
+        self.caught_up(organization_id);
     }
 }
 

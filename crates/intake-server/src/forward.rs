@@ -119,6 +119,20 @@ pub fn taken_over(organization_id: &str) -> ApiError {
     .with_retry_after(1)
 }
 
+/// This node holds the organization's lease but its index does not yet hold every operation acknowledged up to
+/// journal record `through` (it was just taken over: restored, then the journal applied again).
+pub fn catching_up(organization_id: &str, through: intake_store::Seq) -> ApiError {
+    ApiError::new(
+        ErrorCode::ServiceUnavailable,
+        format!(
+            "The index of organization '{organization_id}' was just taken over by this node and is applying the \
+             journal again (through record {through}); it answers once everything acknowledged is searchable. Retry \
+             in a second."
+        ),
+    )
+    .with_retry_after(1)
+}
+
 fn unreachable_owner(organization_id: &str, node: &str, url: &str, error: &str) -> ApiError {
     ApiError::new(
         ErrorCode::ServiceUnavailable,

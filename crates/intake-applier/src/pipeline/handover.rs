@@ -60,6 +60,8 @@ impl Applier {
         self.ownership_seen = generation;
         let from = self.resume_seq();
         if from >= self.applied_seq {
+            // Every index holds what was applied: those taken over have caught up that far.
+            self.inputs.registry.caught_up_through(self.applied_seq);
             return None;
         }
         match self.inputs.journal.reader(from) {
@@ -91,6 +93,10 @@ impl Applier {
         let epoch_file = sibling(&dir, "epoch");
         let local_epoch = std::fs::read_to_string(&epoch_file).ok().and_then(|text| text.trim().parse::<u64>().ok());
         if local_epoch != Some(epoch) || !dir.exists() {
+            // Another node owned it since: restored, it holds less than that node committed, and answers searches
+            // only once it holds what the cluster acknowledged (a new organization's empty index holds all of it).
+            let acknowledged = *self.inputs.journal.durable().borrow();
+            self.inputs.registry.catch_up(organization_id, acknowledged);
             std::fs::create_dir_all(&self.config.index_dir)?;
             let _ = std::fs::remove_file(&epoch_file);
             let mut empty_through = None;
@@ -99,6 +105,7 @@ impl Applier {
                     // A new organization's: an empty index that no earlier record concerns.
                     remove_dir(&dir)?;
                     empty_through = Some(snapshot.seq);
+                    self.inputs.registry.caught_up(organization_id);
                 }
                 Some(snapshot) => {
                     self.snapshots.restore(self.inputs.snapshots.as_ref(), organization_id, &snapshot, &dir)?;
@@ -132,7 +139,7 @@ impl Applier {
     fn close_index(&mut self, organization_id: &str) {
         drop(self.indexes.remove(organization_id));
         self.owned.remove(organization_id);
-        self.inputs.registry.unregister(organization_id);
+        self.inputs.registry.forget(organization_id);
         self.inputs.commit_marks.remove(organization_id);
         self.inputs.identities.remove(organization_id);
         self.snapshots.forget(organization_id);

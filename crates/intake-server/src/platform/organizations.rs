@@ -108,12 +108,30 @@ pub async fn create_organization(
     let organization =
         state.catalog.create_organization(&id, display_name.as_deref().unwrap_or(&id), state.clock.now_ms())?;
     tracing::info!(organization = id, "organization created");
-    if let Err(error) = state.ownership.claim_new(&id, journal_end) {
+    match state.ownership.claim_new(&id, journal_end) {
+        Ok(()) => index_opened(&state, &id).await,
         // Another node takes the lease within a lease renewal and applies the journal from its start.
-        tracing::warn!(organization = id, %error, "the new organization's index lease could not be taken here");
+        Err(error) => {
+            tracing::warn!(organization = id, %error, "the new organization's index lease could not be taken")
+        }
     }
     Ok(created(OrganizationAnswer::from(&organization)))
 }
+
+/// With shared leases, waits (a moment, at most [`INDEX_OPENING`]) until the applier opened the new organization's
+/// empty index, so that a search right after the answer finds it rather than a 503.
+async fn index_opened(state: &AppState, organization_id: &str) {
+    if !state.ownership.shared() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + INDEX_OPENING;
+    while state.indexes.get(organization_id).is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// How long creating an organization waits for its index to open (with shared leases).
+const INDEX_OPENING: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn valid_organization_id(id: &str) -> bool {
     (1..=64).contains(&id.len())

@@ -233,14 +233,24 @@ fn time_zone(params: &Params<'_>) -> Result<intake_model::dates::Tz, ApiError> {
 
 /// Runs `work` on the organization's index beside the request path, a few at a time: each search is bounded
 /// (terms, depth, page), so the gate bounds what they hold together, and a burst of heavy ones waits instead of
-/// piling up. `None` when the organization has nothing indexed yet.
+/// piling up. `None` when the organization has nothing indexed yet; 503 while this node is taking the index over
+/// (it would answer with less than the cluster acknowledged).
 pub(crate) async fn on_index<R: Send + 'static>(
     state: &AppState,
     organization_id: &str,
     work: impl FnOnce(&SearchHandle) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<Option<R>, ApiError> {
     state.index_here(organization_id)?;
-    let Some(handle) = state.indexes.get(organization_id) else { return Ok(None) };
+    if let Some(through) = state.indexes.catching_up(organization_id) {
+        return Err(crate::forward::catching_up(organization_id, through));
+    }
+    let Some(handle) = state.indexes.get(organization_id) else {
+        // With shared leases every index this node owns is opened when its lease is taken: not yet, here.
+        if state.ownership.shared() {
+            return Err(crate::forward::catching_up(organization_id, *state.journal.durable().borrow()));
+        }
+        return Ok(None);
+    };
     let _permit = state.search_gate.enter().await?;
     tokio::task::spawn_blocking(move || work(&handle)).await.map_err(task_failed)?.map(Some)
 }

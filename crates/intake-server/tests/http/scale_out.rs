@@ -273,6 +273,9 @@ async fn a_node_that_joins_takes_its_share_of_the_leases() {
     let a = cluster_node(&database, &blobs, |_| {}).await;
     let created = a.request(reqwest::Method::POST, &a.url("/rest/organizations")).json(&json!({"id": "second"}));
     assert_eq!(created.send().await.unwrap().status(), 201);
+    let url = a.url("/rest/search/v2?organizationId=second");
+    let search = a.request(reqwest::Method::POST, &url).json(&json!({})).send().await.unwrap();
+    assert_eq!(search.status(), 200, "a new organization's index is open once it is created");
     let mut acknowledged = Vec::new();
     push_spread(std::slice::from_ref(&a), "before-join", 5, &mut acknowledged).await;
     eventually_searchable(&a, &acknowledged).await;

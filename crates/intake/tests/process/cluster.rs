@@ -42,6 +42,8 @@ async fn the_index_owner_killed_during_pushes_is_replaced_and_nothing_acknowledg
         }
     }
     let survivors: Vec<usize> = (0..3).filter(|&i| i != owner).collect();
+    // What the owner shows just before it dies: no node may answer with less afterwards (503 until it can).
+    let seen = searchable(&nodes[owner]).await.expect("the owner answers");
     let killed_at = Instant::now();
     nodes[owner].kill();
     for i in 0..100 {
@@ -57,6 +59,10 @@ async fn the_index_owner_killed_during_pushes_is_replaced_and_nothing_acknowledg
     for &survivor in &survivors {
         loop {
             let found = searchable(&nodes[survivor]).await;
+            if let Some(found) = &found {
+                let lost: Vec<&String> = seen.keys().filter(|id| !found.contains_key(*id)).collect();
+                assert!(lost.is_empty(), "node {survivor} answered without items searchable before the kill: {lost:?}");
+            }
             if found.as_ref() == Some(&expected) {
                 taken_over.get_or_insert(killed_at.elapsed());
                 break;
