@@ -735,12 +735,14 @@ impl Applier {
                 continue;
             }
             index.advance_to(applied);
-            if let Err(error) = index.commit() {
+            // Searches and the Logs API see the commit at the same moment: the marks change with the reader.
+            let committed = index.commit_durably().and_then(|()| {
+                self.inputs.commit_marks.publish(organization_id, || index.publish().map(|()| committed_through(index)))
+            });
+            if let Err(error) = committed {
                 failed = Some(format!("the index commit of organization '{organization_id}' failed: {error}"));
                 break;
             }
-            // The Logs API shows what the commit holds as soon as searches do: marked first, then reported.
-            self.inputs.commit_marks.set(organization_id, committed_through(index));
             self.inputs.observer.indexed(organization_id, index.live_items(), index.committed_seq());
         }
         if let Some(reason) = failed {

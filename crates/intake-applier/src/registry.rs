@@ -84,6 +84,18 @@ impl CommitMarks {
         self.marks.write().expect("commit marks lock").insert(organization_id.to_string(), committed);
     }
 
+    /// Runs `publish` (which makes a commit searchable and says what it holds) while the marks are locked, so a
+    /// Logs API query made after a search that saw the commit finds its marks, and none finds them before.
+    pub fn publish<E>(
+        &self,
+        organization_id: &str,
+        publish: impl FnOnce() -> Result<CommittedThrough, E>,
+    ) -> Result<(), E> {
+        let mut marks = self.marks.write().expect("commit marks lock");
+        marks.insert(organization_id.to_string(), publish()?);
+        Ok(())
+    }
+
     pub fn remove(&self, organization_id: &str) {
         self.marks.write().expect("commit marks lock").remove(organization_id);
     }

@@ -514,11 +514,23 @@ impl OrgIndex {
 
     /// Commits everything applied so far with its [`IndexState`], then makes it searchable.
     pub fn commit(&mut self) -> Result<(), IndexError> {
+        self.commit_durably()?;
+        self.publish()
+    }
+
+    /// Commits everything applied so far with its [`IndexState`]; searches see it once [`OrgIndex::publish`] ran
+    /// (a caller that must say what is searchable at the same moment does so between the two).
+    pub fn commit_durably(&mut self) -> Result<(), IndexError> {
         let payload = serde_json::to_string(&self.state).expect("index state serializes");
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.committed = self.state.clone();
+        Ok(())
+    }
+
+    /// Makes the last commit searchable.
+    pub fn publish(&mut self) -> Result<(), IndexError> {
         self.reader.reload()?;
         self.overlay.clear();
         self.written.clear();
