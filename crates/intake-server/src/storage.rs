@@ -49,15 +49,24 @@ pub struct Stores {
     pub counters: Option<Arc<dyn SharedCounters>>,
 }
 
-/// Opens the stores the configuration names.
-pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
+/// The blob stores: file containers, index snapshots, and the PostgreSQL journal's large records (with S3 only).
+struct Blobs {
+    containers: Arc<dyn BlobStore>,
+    snapshots: Arc<dyn BlobStore>,
+    journal_objects: Option<Arc<dyn BlobStore>>,
+}
+
+fn open_blobs(config: &ServerConfig) -> anyhow::Result<Blobs> {
     let data_dir = &config.data_dir;
-    let (blobs, snapshots): (Arc<dyn BlobStore>, Arc<dyn BlobStore>) = match &config.blobs {
+    Ok(match &config.blobs {
         Some(location) => {
             tracing::info!(bucket = %location.bucket, prefix = %location.prefix, "file containers are in S3");
             let containers = S3Blobs::open(location.clone(), &data_dir.join("spool"))?;
-            let snapshots = containers.area("snapshots");
-            (Arc::new(containers), Arc::new(snapshots))
+            Blobs {
+                snapshots: Arc::new(containers.area("snapshots")),
+                journal_objects: Some(Arc::new(containers.area("journal"))),
+                containers: Arc::new(containers),
+            }
         }
         None => {
             let containers: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(&data_dir.join("containers"))?);
@@ -65,9 +74,15 @@ pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
                 Some(_) => Arc::new(LocalBlobs::open(&data_dir.join("snapshots"))?),
                 None => containers.clone(), // one node publishes no snapshots
             };
-            (containers, snapshots)
+            Blobs { containers, snapshots, journal_objects: None }
         }
-    };
+    })
+}
+
+/// Opens the stores the configuration names.
+pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
+    let data_dir = &config.data_dir;
+    let Blobs { containers: blobs, snapshots, journal_objects } = open_blobs(config)?;
     match &config.database {
         Some(url) => {
             let postgres = Postgres::connect(url)
@@ -77,7 +92,7 @@ pub fn open(config: &ServerConfig) -> anyhow::Result<Stores> {
             Ok(Stores {
                 catalog: Arc::new(PgCatalog::open(postgres.clone())?),
                 identity_store: Arc::new(PgIdentities::open(postgres.clone())),
-                journal: Arc::new(PgJournal::open(postgres.clone(), &node)?),
+                journal: Arc::new(PgJournal::open(postgres.clone(), &node, journal_objects)?),
                 item_log: Arc::new(PgItemLog::open(postgres.clone())),
                 blobs,
                 snapshots,

@@ -68,18 +68,26 @@ impl AppendRequest {
             wait.await.map_err(|_| JournalError::Closed)?
         })
     }
+}
 
+/// An append waiting in a writer's queue: what it weighs, and how it is answered.
+pub(crate) trait Waiting {
+    fn bytes(&self) -> usize;
+    fn answer(self, result: Result<Seq, JournalError>);
+}
+
+impl Waiting for AppendRequest {
     fn bytes(&self) -> usize {
         self.records.iter().map(Vec::len).sum()
+    }
+
+    fn answer(self, result: Result<Seq, JournalError>) {
+        let _ = self.done.send(result);
     }
 }
 
 /// `first` and the appends already waiting behind it, up to `max_bytes`: what one sync makes durable.
-pub(crate) fn gather(
-    first: AppendRequest,
-    receiver: &mut tokio::sync::mpsc::Receiver<AppendRequest>,
-    max_bytes: usize,
-) -> Vec<AppendRequest> {
+pub(crate) fn gather<W: Waiting>(first: W, receiver: &mut tokio::sync::mpsc::Receiver<W>, max_bytes: usize) -> Vec<W> {
     let mut bytes = first.bytes();
     let mut group = vec![first];
     while bytes < max_bytes {
@@ -95,9 +103,9 @@ pub(crate) fn gather(
 }
 
 /// Answers every append of a group with the same failure.
-pub(crate) fn refuse(group: Vec<AppendRequest>, error: &JournalError) {
+pub(crate) fn refuse<W: Waiting>(group: Vec<W>, error: &JournalError) {
     for request in group {
-        let _ = request.done.send(Err(error.clone()));
+        request.answer(Err(error.clone()));
     }
 }
 

@@ -103,10 +103,22 @@ impl ItemLogBackend for Shared {
     }
 }
 
+impl Shared {
+    /// The journal as node `node` opens it, large records in the test S3 server.
+    fn pg_journal(&self, node: &str) -> intake_store::PgJournal {
+        let postgres = intake_store::Postgres::connect(&self.database).unwrap();
+        intake_store::PgJournal::open(postgres, node, Some(self.journal_objects())).unwrap()
+    }
+
+    /// Where the journal's large records go.
+    fn journal_objects(&self) -> Arc<dyn BlobStore> {
+        Arc::new(intake_store::S3Blobs::open(self.blobs.clone(), self.spool.path()).unwrap().area("journal"))
+    }
+}
+
 impl JournalBackend for Shared {
     fn journal(&self) -> Arc<dyn Journal> {
-        let postgres = intake_store::Postgres::connect(&self.database).unwrap();
-        Arc::new(intake_store::PgJournal::open(postgres, "node").unwrap())
+        Arc::new(self.pg_journal("node"))
     }
 }
 
@@ -212,10 +224,7 @@ mod postgres {
     #[test]
     fn nodes_share_one_journal_in_order() {
         let shared = Shared::new();
-        let open = |node: &str| {
-            intake_store::PgJournal::open(intake_store::Postgres::connect(&shared.database).unwrap(), node).unwrap()
-        };
-        let (a, b) = (Arc::new(open("a")), Arc::new(open("b")));
+        let (a, b) = (Arc::new(shared.pg_journal("a")), Arc::new(shared.pg_journal("b")));
         let journals: [Arc<dyn Journal>; 2] = [a.clone(), b.clone()];
         let seqs = append_concurrently(&journals, 100);
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
@@ -235,6 +244,45 @@ mod postgres {
         a.release_through(100).unwrap();
         let first = b.reader(0).unwrap().next_batch(1 << 20).unwrap()[0].0;
         assert_eq!(first, 41, "records go once every node that reported its position applied them");
+    }
+
+    /// A record larger than a row should hold is written to S3 first and its row names it: every node reads it
+    /// back whole, in order among small ones; a node without the blob store says which object it lacks; the
+    /// object goes with its row.
+    #[test]
+    fn large_records_are_objects_in_s3_named_in_their_rows() {
+        let shared = Shared::new();
+        let (a, b) = (shared.pg_journal("a"), shared.pg_journal("b"));
+        let large: Vec<u8> = (0..intake_store::PgJournal::LARGE_RECORD + 1).map(|i| (i % 251) as u8).collect();
+        let runtime = runtime();
+        let records = vec![b"small before".to_vec(), large.clone(), b"small after".to_vec()];
+        assert_eq!(runtime.block_on(a.append(records.clone())).unwrap(), 3);
+        assert_eq!(runtime.block_on(a.append(vec![large.clone()])).unwrap(), 4);
+        let objects = shared.journal_objects();
+        assert!(objects.total_bytes().unwrap() >= 2 * large.len() as u64, "both large records are objects");
+
+        assert_eq!(b.wait_beyond(3, std::time::Duration::from_secs(5)), 4);
+        let mut reader = b.reader(0).unwrap();
+        let mut read = Vec::new();
+        loop {
+            let batch = reader.next_batch(1 << 20).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            read.extend(batch);
+        }
+        let expected: Vec<(u64, Vec<u8>)> =
+            records.into_iter().chain([large]).enumerate().map(|(i, r)| (i as u64 + 1, r)).collect();
+        assert!(read == expected, "node b reads the four records back whole and in order");
+
+        let postgres = intake_store::Postgres::connect(&shared.database).unwrap();
+        let without = intake_store::PgJournal::open(postgres, "c", None).unwrap();
+        let error = without.reader(1).unwrap().next_batch(1 << 20).unwrap_err().to_string();
+        assert!(error.contains("journal record 2 is the object") && error.contains("--blobs"), "{error}");
+
+        a.release_through(4).unwrap();
+        b.release_through(4).unwrap();
+        assert_eq!(objects.total_bytes().unwrap(), 0, "the objects go with their rows");
     }
 
     /// Index leases: two live nodes share the organizations; when one stops renewing, the other takes its leases
@@ -265,7 +313,7 @@ mod postgres {
         assert!(one.publish("a", epoch, &snapshot).unwrap(), "the owner records its snapshot");
         assert!(!two.publish("a", epoch, &snapshot).unwrap(), "another node cannot");
 
-        let journal = intake_store::PgJournal::open(Postgres::connect(&shared.database).unwrap(), "one").unwrap();
+        let journal = shared.pg_journal("one");
         let runtime = runtime();
         let appended: Vec<u64> = (0..10).map(|i| runtime.block_on(journal.append(vec![vec![i]])).unwrap()).collect();
         journal.release_through(10).unwrap();

@@ -5,17 +5,25 @@
 //! `journal_head`, whose row lock it holds until it commits: groups of different nodes commit one after the
 //! other, in the order of their numbers, so every record up to a number known durable is there to read. Each
 //! commit notifies `intake_journal` with the new end, so readers on every node follow it.
+//!
+//! With a blob store (S3), a record larger than [`PgJournal::LARGE_RECORD`] (256 KiB) is written there first, as an object of its
+//! own, and its row holds only the object's name: a 202 still waits for both, the object before the row, so a
+//! row never names an object that is not there. Rows stay small, so PostgreSQL's WAL and TOAST carry the many
+//! small records and S3 the few large ones. An object goes once its row is deleted (an object whose row never
+//! committed, when a node died between the two, is left behind: space, never data).
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Postgres;
-use crate::StoreError;
+use crate::catalog::random_id;
 use crate::journal::{
-    AppendFuture, AppendRequest, DurableEnd, Journal, JournalError, JournalReader, Seq, gather, refuse,
+    AppendFuture, AppendRequest, DurableEnd, Journal, JournalError, JournalReader, Seq, Waiting, gather, refuse,
 };
+use crate::{BlobStore, StoreError};
 
 const CHANNEL: &str = "intake_journal";
 /// At most this many bytes go into one transaction.
@@ -24,32 +32,111 @@ const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 const READ_ROWS: i64 = 1024;
 /// A node that has not reported its position for this long no longer holds back the deletion of records.
 const POSITION_EXPIRY: &str = "1 hour";
+/// With a blob store, records larger than this are objects of their own: a whole document pushed alone (up to
+/// Coveo's 5 MB) would otherwise be a large row, with as many bytes of WAL, for every node to read back.
+const LARGE_RECORD: usize = 256 * 1024;
 
 pub struct PgJournal {
     db: Arc<Postgres>,
-    sender: mpsc::Sender<AppendRequest>,
+    sender: mpsc::Sender<Staged>,
     end: Arc<DurableEnd>,
     /// This node's name among the positions.
     node: String,
+    /// Where records larger than [`LARGE_RECORD`] go first; `None`: in their rows.
+    bodies: Option<Arc<dyn BlobStore>>,
 }
 
 impl PgJournal {
-    /// The journal in `db`; `node` names this node's applied position.
-    pub fn open(db: Arc<Postgres>, node: &str) -> Result<PgJournal, StoreError> {
+    /// Records larger than this are objects in the blob store, when the journal has one.
+    pub const LARGE_RECORD: usize = LARGE_RECORD;
+
+    /// The journal in `db`; `node` names this node's applied position. With `bodies`, large records are objects
+    /// there, named in their rows.
+    pub fn open(db: Arc<Postgres>, node: &str, bodies: Option<Arc<dyn BlobStore>>) -> Result<PgJournal, StoreError> {
         let last: i64 = db.run(async {
             let client = db.client().await?;
             Ok::<_, StoreError>(client.query_one("SELECT last_seq FROM journal_head", &[]).await?.get(0))
         })?;
         let end = DurableEnd::new(last as Seq);
         let (sender, receiver) = mpsc::channel(4096);
-        db.spawn(write(Arc::downgrade(&db), receiver, end.clone()));
+        db.spawn(write(Arc::downgrade(&db), receiver, end.clone(), bodies.clone()));
         follow(&db, end.clone());
-        Ok(PgJournal { db, sender, end, node: node.to_string() })
+        Ok(PgJournal { db, sender, end, node: node.to_string(), bodies })
     }
 }
 
+/// An append on its way to the writer: for each record held by an object, the object's name (its record in
+/// `request` is then empty).
+struct Staged {
+    request: AppendRequest,
+    objects: Vec<Option<String>>,
+}
+
+impl Waiting for Staged {
+    fn bytes(&self) -> usize {
+        self.request.bytes()
+    }
+
+    fn answer(self, result: Result<Seq, JournalError>) {
+        self.request.answer(result);
+    }
+}
+
+impl Staged {
+    /// An append whose records all go in their rows.
+    fn inline(request: AppendRequest) -> Staged {
+        Staged { objects: vec![None; request.records.len()], request }
+    }
+}
+
+/// Writes `request`'s large records to `bodies` (on a blocking thread: the blob store's calls wait), then hands
+/// the append to the writer; a failure answers it at once.
+async fn stage(bodies: Arc<dyn BlobStore>, mut request: AppendRequest, writer: mpsc::Sender<Staged>) {
+    let mut records = std::mem::take(&mut request.records);
+    let written = tokio::task::spawn_blocking(move || {
+        let mut objects = Vec::with_capacity(records.len());
+        for record in &mut records {
+            if record.len() <= LARGE_RECORD {
+                objects.push(None);
+                continue;
+            }
+            let name = format!("{}.record", random_id(24));
+            let mut writer = bodies.create(&name)?;
+            std::io::Write::write_all(&mut writer, record)?;
+            writer.finish()?;
+            record.clear();
+            objects.push(Some(name));
+        }
+        Ok::<_, StoreError>((records, objects))
+    })
+    .await;
+    match written {
+        Ok(Ok((records, objects))) => {
+            request.records = records;
+            if let Err(unsent) = writer.send(Staged { request, objects }).await {
+                unsent.0.answer(Err(JournalError::Closed));
+            }
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "a large journal record could not be written to the blob store");
+            request.answer(Err(unavailable_or(error, JournalError::Write)));
+        }
+        Err(panic) => request.answer(Err(JournalError::Write(format!("writing a large record failed: {panic}")))),
+    }
+}
+
+/// `error` as a journal error: unavailable (a retry may succeed) when the store said so, else `other`.
+fn unavailable_or(error: StoreError, other: impl FnOnce(String) -> JournalError) -> JournalError {
+    if error.is_unavailable() { JournalError::Unavailable(error.to_string()) } else { other(error.to_string()) }
+}
+
 /// The writer: one transaction per group of appends.
-async fn write(db: std::sync::Weak<Postgres>, mut receiver: mpsc::Receiver<AppendRequest>, end: Arc<DurableEnd>) {
+async fn write(
+    db: std::sync::Weak<Postgres>,
+    mut receiver: mpsc::Receiver<Staged>,
+    end: Arc<DurableEnd>,
+    bodies: Option<Arc<dyn BlobStore>>,
+) {
     while let Some(first) = receiver.recv().await {
         let group = gather(first, &mut receiver, MAX_GROUP_BYTES);
         let Some(db) = db.upgrade() else {
@@ -59,28 +146,38 @@ async fn write(db: std::sync::Weak<Postgres>, mut receiver: mpsc::Receiver<Appen
         match commit_group(&db, &group).await {
             Ok(last) => {
                 end.synced(last);
-                let mut seq = last - group.iter().map(|r| r.records.len() as Seq).sum::<Seq>();
-                for request in group {
-                    seq += request.records.len() as Seq;
-                    let _ = request.done.send(Ok(seq));
+                let mut seq = last - group.iter().map(|r| r.objects.len() as Seq).sum::<Seq>();
+                for staged in group {
+                    seq += staged.objects.len() as Seq;
+                    staged.answer(Ok(seq));
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "the journal could not append to PostgreSQL");
-                let error = if error.is_unavailable() {
-                    JournalError::Unavailable(error.to_string())
-                } else {
-                    JournalError::Write(error.to_string())
-                };
-                refuse(group, &error);
+                let objects: Vec<String> = group.iter().flat_map(|s| s.objects.iter().flatten().cloned()).collect();
+                refuse(group, &unavailable_or(error, JournalError::Write));
+                if let Some(bodies) = &bodies {
+                    let bodies = bodies.clone();
+                    tokio::task::spawn_blocking(move || delete_objects(bodies.as_ref(), &objects));
+                }
             }
         }
     }
 }
 
+/// Deletes the objects of records gone (or never journaled); one that cannot be deleted is only space.
+fn delete_objects(bodies: &dyn BlobStore, objects: &[String]) {
+    for object in objects {
+        if let Err(error) = bodies.delete(object) {
+            tracing::warn!(%error, object, "the object of a journal record gone could not be deleted");
+        }
+    }
+}
+
 /// Writes a group in one transaction; the sequence number of its last record.
-async fn commit_group(db: &Postgres, group: &[AppendRequest]) -> Result<Seq, StoreError> {
-    let records: Vec<&[u8]> = group.iter().flat_map(|r| r.records.iter().map(Vec::as_slice)).collect();
+async fn commit_group(db: &Postgres, group: &[Staged]) -> Result<Seq, StoreError> {
+    let records: Vec<&[u8]> = group.iter().flat_map(|s| s.request.records.iter().map(Vec::as_slice)).collect();
+    let objects: Vec<Option<&str>> = group.iter().flat_map(|s| s.objects.iter().map(Option::as_deref)).collect();
     let count = records.len() as i64;
     let mut client = db.client().await?;
     let transaction = client.transaction().await?;
@@ -90,7 +187,10 @@ async fn commit_group(db: &Postgres, group: &[AppendRequest]) -> Result<Seq, Sto
         .get(0);
     let seqs: Vec<i64> = (last - count + 1..=last).collect();
     transaction
-        .execute("INSERT INTO journal (seq, body) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])", &[&seqs, &records])
+        .execute(
+            "INSERT INTO journal (seq, body, object) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::TEXT[])",
+            &[&seqs, &records, &objects],
+        )
         .await?;
     transaction.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()]).await?;
     transaction.commit().await?;
@@ -127,20 +227,28 @@ async fn read_end(db: &Postgres) -> Result<Seq, StoreError> {
 }
 
 fn read_error(error: StoreError) -> JournalError {
-    if error.is_unavailable() {
-        JournalError::Unavailable(error.to_string())
-    } else {
-        JournalError::Read(error.to_string())
-    }
+    unavailable_or(error, JournalError::Read)
 }
 
 impl Journal for PgJournal {
     fn append(&self, records: Vec<Vec<u8>>) -> AppendFuture {
-        AppendRequest::send(self.sender.clone(), records)
+        let sender = self.sender.clone();
+        let large = self.bodies.clone().filter(|_| records.iter().any(|r| r.len() > LARGE_RECORD));
+        let db = self.db.clone();
+        Box::pin(async move {
+            let (done, wait) = oneshot::channel();
+            let request = AppendRequest { records, done };
+            match large {
+                // Staged on the database's runtime, which has blocking threads whatever the caller runs on.
+                Some(bodies) => db.spawn(stage(bodies, request, sender)),
+                None => sender.send(Staged::inline(request)).await.map_err(|_| JournalError::Closed)?,
+            }
+            wait.await.map_err(|_| JournalError::Closed)?
+        })
     }
 
     fn reader(&self, after: Seq) -> Result<Box<dyn JournalReader>, JournalError> {
-        Ok(Box::new(PgReader { db: self.db.clone(), durable: self.end.watch(), after }))
+        Ok(Box::new(PgReader { db: self.db.clone(), durable: self.end.watch(), after, bodies: self.bodies.clone() }))
     }
 
     fn durable(&self) -> watch::Receiver<Seq> {
@@ -159,7 +267,8 @@ impl Journal for PgJournal {
     /// the last hour has applied them too, and every organization's latest index snapshot holds them.
     fn release_through(&self, seq: Seq) -> Result<(), JournalError> {
         let seq = seq as i64;
-        self.db
+        let objects = self
+            .db
             .run(async {
                 let client = self.db.client().await?;
                 client
@@ -171,21 +280,29 @@ impl Journal for PgJournal {
                     .await?;
                 // A record also stays until the snapshot of every organization's index holds it: the node that
                 // takes a lease over restores the snapshot and replays the journal after it.
-                client
-                    .execute(
+                let gone = client
+                    .query(
                         &format!(
-                            "DELETE FROM journal WHERE seq <= LEAST(
-                                 (SELECT MIN(seq) FROM journal_positions
-                                  WHERE updated_at > now() - interval '{POSITION_EXPIRY}'),
-                                 (SELECT MIN(COALESCE(l.snapshot_seq, 0)) FROM organizations o
-                                  LEFT JOIN index_owners l ON l.organization_id = o.id))"
+                            "WITH gone AS (
+                                 DELETE FROM journal WHERE seq <= LEAST(
+                                     (SELECT MIN(seq) FROM journal_positions
+                                      WHERE updated_at > now() - interval '{POSITION_EXPIRY}'),
+                                     (SELECT MIN(COALESCE(l.snapshot_seq, 0)) FROM organizations o
+                                      LEFT JOIN index_owners l ON l.organization_id = o.id))
+                                 RETURNING object)
+                             SELECT object FROM gone WHERE object IS NOT NULL"
                         ),
                         &[],
                     )
                     .await?;
-                Ok(())
+                Ok(gone.iter().map(|row| row.get::<_, String>(0)).collect::<Vec<_>>())
             })
-            .map_err(read_error)
+            .map_err(read_error)?;
+        // The rows first, then their objects: a row never names an object that is gone.
+        if let Some(bodies) = &self.bodies {
+            delete_objects(bodies.as_ref(), &objects);
+        }
+        Ok(())
     }
 }
 
@@ -194,6 +311,25 @@ struct PgReader {
     db: Arc<Postgres>,
     durable: watch::Receiver<Seq>,
     after: Seq,
+    bodies: Option<Arc<dyn BlobStore>>,
+}
+
+impl PgReader {
+    /// The record `seq` held by `object`.
+    fn read_object(&self, seq: i64, object: &str) -> Result<Vec<u8>, JournalError> {
+        let Some(bodies) = &self.bodies else {
+            return Err(JournalError::Read(format!(
+                "journal record {seq} is the object '{object}' in the cluster's blob store, but this node has none: \
+                 start it with the cluster's --blobs s3://…"
+            )));
+        };
+        let mut body = Vec::new();
+        bodies
+            .open(object)
+            .and_then(|mut reader| Ok(reader.read_to_end(&mut body)?))
+            .map_err(|error| unavailable_or(error, |e| JournalError::Read(format!("journal record {seq}: {e}"))))?;
+        Ok(body)
+    }
 }
 
 impl JournalReader for PgReader {
@@ -210,7 +346,7 @@ impl JournalReader for PgReader {
                 Ok::<_, StoreError>(
                     client
                         .query(
-                            "SELECT seq, body FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                            "SELECT seq, body, object FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
                             &[&after, &end, &READ_ROWS],
                         )
                         .await?,
@@ -220,10 +356,16 @@ impl JournalReader for PgReader {
         let mut batch = Vec::new();
         let mut bytes = 0;
         for row in rows {
-            let (seq, body): (i64, Vec<u8>) = (row.get(0), row.get(1));
-            if !batch.is_empty() && bytes + body.len() > max_bytes {
+            let (seq, body, object): (i64, Vec<u8>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+            // A record held by an object weighs at least the threshold: counted before it is fetched.
+            let weight = if object.is_some() { body.len().max(LARGE_RECORD) } else { body.len() };
+            if !batch.is_empty() && bytes + weight > max_bytes {
                 break;
             }
+            let body = match object {
+                Some(object) => self.read_object(seq, &object)?,
+                None => body,
+            };
             bytes += body.len();
             batch.push((seq as Seq, body));
         }

@@ -15,6 +15,7 @@ const STEPS: &[(&str, &str)] = &[
     ("journal bodies compressed with lz4", JOURNAL_LZ4_V5),
     ("index leases and snapshots", LEASES_V6),
     ("quota counters shared by the nodes", COUNTERS_V7),
+    ("large journal records in the blob store", JOURNAL_OBJECTS_V8),
 ];
 
 /// Organizations, sources, keys, fields, settings, file containers, limits, usage, fault rules, security
@@ -248,3 +249,7 @@ CREATE TABLE item_reservations (
 );
 CREATE INDEX item_reservations_by_organization ON item_reservations (organization_id, seq);
 ";
+
+/// A journal record too large for a row is an object in the blob store, written first; its row names it and
+/// holds an empty body.
+const JOURNAL_OBJECTS_V8: &str = "ALTER TABLE journal ADD COLUMN object TEXT;";
