@@ -4,8 +4,9 @@
 //! expr      := and (("OR" | ",") and)*
 //! and       := near (["AND"] near)*             juxtaposition means AND
 //! near      := unary ("NEAR" [":" N] unary)*      two words (or phrases) at most N words apart (default 10)
-//! unary     := ("NOT" | "-") unary | "(" expr ")" | field | word
+//! unary     := ("NOT" | "-") unary | "(" expr ")" | field | name ":" values | word
 //! field     := "@" name [op values]             without an operator: the field has a value
+//!                                               `name: values` (no `@`, Coveo's older form) is `@name=values`
 //! op        := "==" | "=" | "<>" | "!=" | ">" | ">=" | "<" | "<=" | "*="
 //! values    := value | "(" value ("," value)* ")"   a value may be a range `a..b`
 //! value     := '"' text '"' | bare-text
@@ -354,6 +355,9 @@ impl Parser {
             Some('@') => self.field(),
             Some(')') => Err(self.error("')' without a matching '('".to_string())),
             Some(_) => {
+                if let Some(name_len) = self.simple_field_name() {
+                    return self.simple_field(name_len);
+                }
                 let (word, quoted) = self.value()?;
                 let wild = |c: char| (c == '*' && self.options.wildcards) || (c == '?' && self.options.question_mark);
                 Ok(if !quoted && word.chars().any(wild) { Expr::Wildcard(word) } else { Expr::Text(word) })
@@ -406,31 +410,52 @@ impl Parser {
             self.pos = after_name;
             return Ok(Expr::Exists(name));
         };
-        self.skip_space();
-        let values = if self.peek() == Some('(') {
-            self.pos += 1;
-            let mut values = vec![self.value()?.0];
-            loop {
-                self.skip_space();
-                match self.peek() {
-                    Some(',') => {
-                        self.pos += 1;
-                        values.push(self.value()?.0);
-                    }
-                    Some(')') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => {
-                        return Err(self.error(format!("the value list of @{name} needs ',' or ')'")));
-                    }
-                }
-            }
-            values
-        } else {
-            vec![self.value()?.0]
-        };
+        let values = self.field_values(&name)?;
         Ok(Expr::Field { name, op, values })
+    }
+
+    /// The values after a field's operator: one value, or a list in parentheses.
+    fn field_values(&mut self, name: &str) -> Result<Vec<String>, SyntaxError> {
+        self.skip_space();
+        if self.peek() != Some('(') {
+            return Ok(vec![self.value()?.0]);
+        }
+        self.pos += 1;
+        let mut values = vec![self.value()?.0];
+        loop {
+            self.skip_space();
+            match self.peek() {
+                Some(',') => {
+                    self.pos += 1;
+                    values.push(self.value()?.0);
+                }
+                Some(')') => {
+                    self.pos += 1;
+                    return Ok(values);
+                }
+                _ => return Err(self.error(format!("the value list of @{name} needs ',' or ')'"))),
+            }
+        }
+    }
+
+    /// Coveo's older form `name: value` (a field name without `@`, then `:`), read as `@name=value`; the length of
+    /// the name when one starts here. `near:5` stays the operator, and `http://…` (a `:` then `//`) a word.
+    fn simple_field_name(&self) -> Option<usize> {
+        let name = self.chars[self.pos..].iter().take_while(|c| c.is_alphanumeric() || **c == '_').count();
+        let first_is_letter = self.peek().is_some_and(|c| c.is_ascii_alphabetic());
+        let colon = self.chars.get(self.pos + name) == Some(&':');
+        let url =
+            self.chars.get(self.pos + name + 1) == Some(&'/') && self.chars.get(self.pos + name + 2) == Some(&'/');
+        let near = self.chars[self.pos..self.pos + name].iter().collect::<String>().eq_ignore_ascii_case("near");
+        (first_is_letter && colon && !url && !near).then_some(name)
+    }
+
+    /// `name: value` or `name: (a, b)`, the name `name_len` characters long: as `@name=…`.
+    fn simple_field(&mut self, name_len: usize) -> Result<Expr, SyntaxError> {
+        let name = self.chars[self.pos..self.pos + name_len].iter().collect::<String>().to_lowercase();
+        self.pos += name_len + 1; // the name and ':'
+        let values = self.field_values(&name)?;
+        Ok(Expr::Field { name, op: Op::Contains, values })
     }
 
     fn op(&mut self) -> Option<Op> {
@@ -613,6 +638,30 @@ mod tests {
             parse_with("a or not b", lower).unwrap().unwrap(),
             Expr::Or(vec![text("a"), Expr::Not(Box::new(text("b")))])
         );
+    }
+
+    #[test]
+    fn reads_the_older_name_colon_form_as_contains() {
+        let text = |t: &str| Expr::Text(t.to_string());
+        assert_eq!(parse("title:kernel").unwrap().unwrap(), field("title", Op::Contains, &["kernel"]));
+        assert_eq!(
+            parse(r#"Author: "Grace Hopper" compiler"#).unwrap().unwrap(),
+            Expr::And(vec![field("author", Op::Contains, &["Grace Hopper"]), text("compiler")])
+        );
+        assert_eq!(
+            parse("NOT tags: (a, \"b c\") OR x").unwrap().unwrap(),
+            Expr::Or(vec![Expr::Not(Box::new(field("tags", Op::Contains, &["a", "b c"]))), text("x")])
+        );
+        assert_eq!(
+            parse("see https://kernel.org").unwrap().unwrap(),
+            Expr::And(vec![text("see"), text("https://kernel.org")])
+        );
+        assert_eq!(
+            parse("a near:3 b").unwrap().unwrap(),
+            Expr::Near { left: "a".into(), right: "b".into(), distance: 3 }
+        );
+        assert_eq!(parse("10:30 :x").unwrap().unwrap(), Expr::And(vec![text("10:30"), text(":x")]));
+        assert!(parse("title:").unwrap_err().message.contains("a value was expected"));
     }
 
     #[test]

@@ -140,9 +140,20 @@ async fn field_operators_ranges_lists_dates_and_presence() {
         ("@title*=\"*PASTA\"", vec!["cooking"]),
         ("@tags*=\"n?t\"", vec!["network"]),
         ("@tags==linux @rank<15", vec!["kernel"]),
+        // Coveo's older `name: value` form: `@name=value`.
+        ("title: kernel", vec!["kernel"]),
+        ("author:\"grace hopper\" NOT title:compiler", vec!["network"]),
+        ("tags: (net, boot)", vec!["kernel", "network"]),
     ] {
         assert_eq!(sorted_names(&s, json!({"aq": aq})).await, expected, "{aq}");
     }
+    assert_eq!(sorted_names(&s, json!({"q": "title:network"})).await, ["network"]);
+    let plain = json!({"q": "title:network", "enableQuerySyntax": false});
+    assert_eq!(
+        sorted_names(&s, plain).await,
+        Vec::<String>::new(),
+        "without the syntax: the words title and network, which no item has both of"
+    );
 }
 
 #[tokio::test]
