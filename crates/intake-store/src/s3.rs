@@ -5,28 +5,36 @@
 //! data directory and becomes the object only when finished (one PUT, or a multipart upload for large ones):
 //! S3 makes an object appear whole or not at all, so a second upload replaces the first whole and an upload
 //! never finished leaves nothing. A read downloads the object to a temporary file first, so a slow reader never
-//! holds a connection to the store. With `presigned=true`, `POST /files` hands out presigned PUT URLs instead
+//! holds a connection to the store. The containers' spooled files are kept a while as local copies
+//! ([`LocalCopies`]), so the second read of a batch (validated when accepted, then applied) costs a HEAD, not a
+//! download. With `presigned=true`, `POST /files` hands out presigned PUT URLs instead
 //! of Intake's own upload endpoint, so uploads go straight to the bucket ([`BlobStore::upload_url`]).
 //! Credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and the other variables the AWS SDKs
 //! read).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tempfile::NamedTempFile;
 
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, PutResult, RetryConfig};
 
 use crate::bridge::Bridge;
 use crate::{BlobStore, BlobWriter, StoreError};
 
 /// Objects up to this size are one PUT; larger ones a multipart upload of parts this size.
 const PART_BYTES: usize = 8 * 1024 * 1024;
+/// The containers' local copies take at most this much of the node's disk.
+const LOCAL_COPY_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Where the blobs live: parsed from `s3://bucket[/prefix][?endpoint=URL&region=NAME&virtual_hosted=true]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -126,6 +134,61 @@ pub struct S3Blobs {
     shared: Arc<Shared>,
     /// The folder under the prefix: `containers`, or another store's ([`S3Blobs::area`]).
     area: &'static str,
+    /// The containers' recent local copies; `None` for the other areas, whose objects are read once.
+    copies: Option<Arc<LocalCopies>>,
+}
+
+/// Local copies of the objects this node wrote or read lately, so that reading one again — a batch is read to
+/// validate it, then to apply it — costs a HEAD instead of a download. A copy is used only while the object's
+/// ETag is the one it was made from: an object replaced meanwhile (from another node, or through a presigned URL)
+/// is downloaded again. At most `max_bytes` are kept; the oldest go first.
+struct LocalCopies {
+    max_bytes: u64,
+    copies: Mutex<VecDeque<LocalCopy>>,
+}
+
+struct LocalCopy {
+    id: String,
+    e_tag: String,
+    size: u64,
+    /// Deleted from the disk when dropped; a reader that opened it keeps reading.
+    file: NamedTempFile,
+}
+
+impl LocalCopies {
+    /// Keeps `file` as the copy of `id` at `e_tag` (none without an ETag, or larger than the whole budget).
+    fn keep(&self, id: &str, e_tag: Option<String>, size: u64, file: NamedTempFile) {
+        let mut copies = self.copies.lock().expect("local copies lock");
+        copies.retain(|copy| copy.id != id);
+        let Some(e_tag) = e_tag.filter(|_| size <= self.max_bytes) else { return };
+        copies.push_back(LocalCopy { id: id.to_string(), e_tag, size, file });
+        let mut total: u64 = copies.iter().map(|copy| copy.size).sum();
+        while total > self.max_bytes {
+            let Some(oldest) = copies.pop_front() else { break };
+            total -= oldest.size;
+        }
+    }
+
+    /// A reader of the copy of `id`, if there is one made from the object at `e_tag`; a copy of another version
+    /// is dropped.
+    fn open(&self, id: &str, e_tag: Option<&str>) -> Option<File> {
+        let mut copies = self.copies.lock().expect("local copies lock");
+        let at = copies.iter().position(|copy| copy.id == id)?;
+        if e_tag.is_some_and(|e_tag| e_tag == copies[at].e_tag) {
+            copies[at].file.reopen().ok()
+        } else {
+            copies.remove(at);
+            None
+        }
+    }
+
+    fn holds(&self, id: &str) -> bool {
+        self.copies.lock().expect("local copies lock").iter().any(|copy| copy.id == id)
+    }
+
+    fn forget(&self, id: &str) {
+        self.copies.lock().expect("local copies lock").retain(|copy| copy.id != id);
+    }
 }
 
 struct Shared {
@@ -136,27 +199,82 @@ struct Shared {
     location: S3Location,
     /// Where uploads and downloads are spooled (the node's data directory).
     spool: PathBuf,
+    /// Objects downloaded so far.
+    downloads: AtomicU64,
 }
 
 impl S3Blobs {
     /// The blobs at `location`, spooling through `spool` (created if missing).
     pub fn open(location: S3Location, spool: &FsPath) -> Result<S3Blobs, StoreError> {
         std::fs::create_dir_all(spool)?;
+        remove_spooled(spool)?;
         let store = location.client(location.virtual_hosted)?;
         let other_style = location.client(!location.virtual_hosted)?;
         let bridge = Bridge::new("intake-s3")?;
-        let shared = Shared { bridge, store, other_style, location, spool: spool.to_path_buf() };
-        Ok(S3Blobs { shared: Arc::new(shared), area: "containers" })
+        let shared =
+            Shared { bridge, store, other_style, location, spool: spool.to_path_buf(), downloads: AtomicU64::new(0) };
+        let copies = LocalCopies { max_bytes: LOCAL_COPY_BYTES, copies: Mutex::default() };
+        Ok(S3Blobs { shared: Arc::new(shared), area: "containers", copies: Some(Arc::new(copies)) })
     }
 
     /// Blobs of another kind in the same bucket, under `<prefix>/<area>/` (index snapshots), sharing the client.
     pub fn area(&self, area: &'static str) -> S3Blobs {
-        S3Blobs { shared: self.shared.clone(), area }
+        S3Blobs { shared: self.shared.clone(), area, copies: None }
+    }
+
+    /// The local copy of `id`, when there is one of the object as it is now (one HEAD).
+    fn local_copy(&self, id: &str, object: &Path) -> Result<Option<File>, StoreError> {
+        let Some(copies) = self.copies.as_ref().filter(|copies| copies.holds(id)) else { return Ok(None) };
+        let meta = self.shared.bridge.run(self.shared.store.head(object)).map_err(failed)?;
+        Ok(copies.open(id, meta.e_tag.as_deref()))
+    }
+
+    /// How many objects this node downloaded (of every area), for the tests that a local copy saved one.
+    pub fn downloads(&self) -> u64 {
+        self.shared.downloads.load(Ordering::Relaxed)
+    }
+
+    /// Downloads `object` to the spool: the file, its size and ETag.
+    fn download(&self, object: &Path) -> Result<(NamedTempFile, u64, Option<String>), StoreError> {
+        self.shared.downloads.fetch_add(1, Ordering::Relaxed);
+        let mut file = spool_file(&self.shared.spool)?;
+        let (size, e_tag) = self.shared.bridge.run(async {
+            let got = self.shared.store.get(object).await.map_err(failed)?;
+            let (size, e_tag) = (got.meta.size, got.meta.e_tag.clone());
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                file.write_all(&chunk.map_err(failed)?)?;
+            }
+            Ok::<_, StoreError>((size, e_tag))
+        })?;
+        Ok((file, size, e_tag))
     }
 
     fn object(&self, id: &str) -> Path {
         self.shared.location.object(&format!("{}/{id}", self.area))
     }
+}
+
+/// Spooled files are named so, to be told apart from anything else in the folder.
+const SPOOL_PREFIX: &str = "spooled-";
+
+/// A new file in the spool, deleted when dropped.
+fn spool_file(spool: &FsPath) -> io::Result<NamedTempFile> {
+    tempfile::Builder::new().prefix(SPOOL_PREFIX).tempfile_in(spool)
+}
+
+/// Deletes what a node stopped abruptly left in its spool (its files are deleted when dropped otherwise).
+fn remove_spooled(spool: &FsPath) -> io::Result<()> {
+    for entry in std::fs::read_dir(spool)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(SPOOL_PREFIX) {
+            match std::fs::remove_file(entry.path()) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An object store failure: "not found" as the I/O kind callers test for, anything else as unavailable (the
@@ -172,25 +290,35 @@ fn failed(error: object_store::Error) -> StoreError {
 
 impl BlobStore for S3Blobs {
     fn create(&self, id: &str) -> Result<Box<dyn BlobWriter>, StoreError> {
-        let file = tempfile::tempfile_in(&self.shared.spool)?;
-        Ok(Box::new(S3BlobWriter { shared: self.shared.clone(), object: self.object(id), file, size: 0 }))
+        let file = spool_file(&self.shared.spool)?;
+        Ok(Box::new(S3BlobWriter {
+            shared: self.shared.clone(),
+            id: id.to_string(),
+            object: self.object(id),
+            file,
+            size: 0,
+            copies: self.copies.clone(),
+        }))
     }
 
     fn open(&self, id: &str) -> Result<Box<dyn Read + Send>, StoreError> {
         let object = self.object(id);
-        let mut file = tempfile::tempfile_in(&self.shared.spool)?;
-        self.shared.bridge.run(async {
-            let mut chunks = self.shared.store.get(&object).await.map_err(failed)?.into_stream();
-            while let Some(chunk) = chunks.next().await {
-                file.write_all(&chunk.map_err(failed)?)?;
-            }
-            Ok::<_, StoreError>(())
-        })?;
+        if let Some(copy) = self.local_copy(id, &object)? {
+            return Ok(Box::new(io::BufReader::new(copy)));
+        }
+        let (mut file, size, e_tag) = self.download(&object)?;
         file.rewind()?;
-        Ok(Box::new(io::BufReader::new(file)))
+        let reader = file.reopen()?;
+        if let Some(copies) = &self.copies {
+            copies.keep(id, e_tag, size, file);
+        }
+        Ok(Box::new(io::BufReader::new(reader)))
     }
 
     fn delete(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(copies) = &self.copies {
+            copies.forget(id);
+        }
         match self.shared.bridge.run(self.shared.store.delete(&self.object(id))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(failed(error)),
@@ -232,12 +360,15 @@ impl BlobStore for S3Blobs {
     }
 }
 
-/// An upload being spooled; it reaches the store at [`BlobWriter::finish`].
+/// An upload being spooled; it reaches the store at [`BlobWriter::finish`], and the spooled file stays as the
+/// local copy.
 struct S3BlobWriter {
     shared: Arc<Shared>,
+    id: String,
     object: Path,
-    file: File,
+    file: NamedTempFile,
     size: u64,
+    copies: Option<Arc<LocalCopies>>,
 }
 
 impl Write for S3BlobWriter {
@@ -256,19 +387,23 @@ impl BlobWriter for S3BlobWriter {
     fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
         self.file.rewind()?;
         let Shared { bridge, store, .. } = self.shared.as_ref();
-        if self.size as usize <= PART_BYTES {
+        let put = if self.size as usize <= PART_BYTES {
             let mut body = Vec::with_capacity(self.size as usize);
             self.file.read_to_end(&mut body)?;
-            bridge.run(store.put(&self.object, PutPayload::from(body))).map_err(failed)?;
+            bridge.run(store.put(&self.object, PutPayload::from(body))).map_err(failed)?
         } else {
-            bridge.run(upload_parts(store, &self.object, &mut self.file))?;
+            bridge.run(upload_parts(store, &self.object, self.file.as_file_mut()))?
+        };
+        let S3BlobWriter { id, file, size, copies, .. } = *self;
+        if let Some(copies) = copies {
+            copies.keep(&id, put.e_tag, size, file);
         }
-        Ok(self.size)
+        Ok(size)
     }
 }
 
 /// A multipart upload of `file`, part by part; aborted (nothing left behind) when a part fails.
-async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Result<(), StoreError> {
+async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Result<PutResult, StoreError> {
     let mut upload = store.put_multipart(object).await.map_err(failed)?;
     let uploaded = async {
         loop {
@@ -282,7 +417,7 @@ async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Resul
     }
     .await;
     match uploaded {
-        Ok(()) => upload.complete().await.map(|_| ()).map_err(failed),
+        Ok(()) => upload.complete().await.map_err(failed),
         Err(error) => {
             let _ = upload.abort().await;
             Err(error)

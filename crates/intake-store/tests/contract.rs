@@ -285,6 +285,41 @@ mod postgres {
         assert_eq!(objects.total_bytes().unwrap(), 0, "the objects go with their rows");
     }
 
+    /// A container read again on the node that wrote or read it (a batch: validated, then applied) comes from
+    /// its local copy, not a download — multipart uploads included — and never once the object was replaced or
+    /// deleted from another node.
+    #[test]
+    fn containers_are_read_again_from_local_copies_while_unchanged() {
+        let shared = Shared::new();
+        let node = || intake_store::S3Blobs::open(shared.blobs.clone(), shared.spool.path()).unwrap();
+        let (a, b) = (node(), node());
+        let write = |blobs: &dyn BlobStore, id: &str, content: &[u8]| {
+            let mut writer = blobs.create(id).unwrap();
+            writer.write_all(content).unwrap();
+            writer.finish().unwrap();
+        };
+        let read = |blobs: &dyn BlobStore, id: &str| {
+            let mut content = Vec::new();
+            blobs.open(id).unwrap().read_to_end(&mut content).unwrap();
+            content
+        };
+        let large: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+        write(&a, "batch", b"version 1");
+        write(&a, "large", &large);
+        assert_eq!((read(&a, "batch"), read(&a, "batch")), (b"version 1".to_vec(), b"version 1".to_vec()));
+        assert!(read(&a, "large") == large, "a multipart upload's copy reads back whole");
+        assert_eq!(a.downloads(), 0, "what node a wrote, it reads from its copies");
+        assert_eq!(read(&b, "batch"), b"version 1");
+        assert_eq!(read(&b, "batch"), b"version 1");
+        assert_eq!(b.downloads(), 1, "node b downloads once, then reads its copy");
+
+        write(&b, "batch", b"version 2 from node b");
+        assert_eq!(read(&a, "batch"), b"version 2 from node b", "a copy of a replaced object is not used");
+        assert_eq!(a.downloads(), 1);
+        b.delete("large").unwrap();
+        assert!(a.open("large").err().is_some_and(|e| e.is_not_found()), "nor one of an object deleted elsewhere");
+    }
+
     /// Index leases: two live nodes share the organizations; when one stops renewing, the other takes its leases
     /// over under a new epoch, and the stopped node can no longer record a snapshot. Journal records stay until
     /// every organization's snapshot holds them.
