@@ -5,7 +5,7 @@
 //! data directory and becomes the object only when finished (one PUT, or a multipart upload for large ones):
 //! S3 makes an object appear whole or not at all, so a second upload replaces the first whole and an upload
 //! never finished leaves nothing. A read downloads the object to a temporary file first, so a slow reader never
-//! holds a connection to the store. The containers' spooled files are kept a while as local copies
+//! holds a connection to the store; a large one as ranged GETs in parallel, all of the same version. The containers' spooled files are kept a while as local copies
 //! ([`LocalCopies`]), so the second read of a batch (validated when accepted, then applied) costs a HEAD, not a
 //! download. With `presigned=true`, `POST /files` hands out presigned PUT URLs instead
 //! of Intake's own upload endpoint, so uploads go straight to the bucket ([`BlobStore::upload_url`]).
@@ -26,13 +26,17 @@ use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, PutResult, RetryConfig};
+use object_store::{
+    ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, PutResult, RetryConfig,
+};
 
 use crate::bridge::Bridge;
 use crate::{BlobStore, BlobWriter, StoreError};
 
 /// Objects up to this size are one PUT; larger ones a multipart upload of parts this size.
 const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Objects larger than one part are downloaded as this many ranged GETs at a time.
+const PARALLEL_PARTS: usize = 4;
 /// The containers' local copies take at most this much of the node's disk.
 const LOCAL_COPY_BYTES: u64 = 1024 * 1024 * 1024;
 
@@ -182,10 +186,6 @@ impl LocalCopies {
         }
     }
 
-    fn holds(&self, id: &str) -> bool {
-        self.copies.lock().expect("local copies lock").iter().any(|copy| copy.id == id)
-    }
-
     fn forget(&self, id: &str) {
         self.copies.lock().expect("local copies lock").retain(|copy| copy.id != id);
     }
@@ -222,32 +222,28 @@ impl S3Blobs {
         S3Blobs { shared: self.shared.clone(), area, copies: None }
     }
 
-    /// The local copy of `id`, when there is one of the object as it is now (one HEAD).
-    fn local_copy(&self, id: &str, object: &Path) -> Result<Option<File>, StoreError> {
-        let Some(copies) = self.copies.as_ref().filter(|copies| copies.holds(id)) else { return Ok(None) };
-        let meta = self.shared.bridge.run(self.shared.store.head(object)).map_err(failed)?;
-        Ok(copies.open(id, meta.e_tag.as_deref()))
-    }
-
     /// How many objects this node downloaded (of every area), for the tests that a local copy saved one.
     pub fn downloads(&self) -> u64 {
         self.shared.downloads.load(Ordering::Relaxed)
     }
 
-    /// Downloads `object` to the spool: the file, its size and ETag.
-    fn download(&self, object: &Path) -> Result<(NamedTempFile, u64, Option<String>), StoreError> {
+    /// Downloads `object`, as `meta` describes it, to the spool.
+    fn download(&self, object: &Path, meta: &ObjectMeta) -> Result<NamedTempFile, StoreError> {
         self.shared.downloads.fetch_add(1, Ordering::Relaxed);
         let mut file = spool_file(&self.shared.spool)?;
-        let (size, e_tag) = self.shared.bridge.run(async {
-            let got = self.shared.store.get(object).await.map_err(failed)?;
-            let (size, e_tag) = (got.meta.size, got.meta.e_tag.clone());
-            let mut chunks = got.into_stream();
-            while let Some(chunk) = chunks.next().await {
-                file.write_all(&chunk.map_err(failed)?)?;
+        let store = &self.shared.store;
+        self.shared.bridge.run(async {
+            if meta.size <= PART_BYTES as u64 {
+                let mut chunks = store.get(object).await.map_err(failed)?.into_stream();
+                while let Some(chunk) = chunks.next().await {
+                    file.write_all(&chunk.map_err(failed)?)?;
+                }
+                Ok(())
+            } else {
+                download_parts(store, object, meta, file.as_file()).await
             }
-            Ok::<_, StoreError>((size, e_tag))
         })?;
-        Ok((file, size, e_tag))
+        Ok(file)
     }
 
     fn object(&self, id: &str) -> Path {
@@ -301,16 +297,17 @@ impl BlobStore for S3Blobs {
         }))
     }
 
+    /// One HEAD (the object's size and version), then the local copy of that version, or a download.
     fn open(&self, id: &str) -> Result<Box<dyn Read + Send>, StoreError> {
         let object = self.object(id);
-        if let Some(copy) = self.local_copy(id, &object)? {
+        let meta = self.shared.bridge.run(self.shared.store.head(&object)).map_err(failed)?;
+        if let Some(copy) = self.copies.as_ref().and_then(|copies| copies.open(id, meta.e_tag.as_deref())) {
             return Ok(Box::new(io::BufReader::new(copy)));
         }
-        let (mut file, size, e_tag) = self.download(&object)?;
-        file.rewind()?;
+        let file = self.download(&object, &meta)?;
         let reader = file.reopen()?;
         if let Some(copies) = &self.copies {
-            copies.keep(id, e_tag, size, file);
+            copies.keep(id, meta.e_tag, meta.size, file);
         }
         Ok(Box::new(io::BufReader::new(reader)))
     }
@@ -402,6 +399,46 @@ impl BlobWriter for S3BlobWriter {
     }
 }
 
+/// Downloads a large object into `file` as ranged GETs of one part each, [`PARALLEL_PARTS`] at a time, each
+/// written at its offset: one connection carries a fraction of what S3 serves (AWS advises ranged GETs in
+/// parallel). Every part must be of the version `meta` describes (`If-Match` its ETag), so a file is never
+/// stitched from two versions of an object replaced meanwhile.
+async fn download_parts(store: &AmazonS3, object: &Path, meta: &ObjectMeta, file: &File) -> Result<(), StoreError> {
+    let part = PART_BYTES as u64;
+    let ranges = (0..meta.size.div_ceil(part)).map(|i| i * part..((i + 1) * part).min(meta.size));
+    let mut parts = futures_util::stream::iter(ranges)
+        .map(|range| async move {
+            let options = GetOptions {
+                range: Some(GetRange::Bounded(range.clone())),
+                if_match: meta.e_tag.clone(),
+                ..GetOptions::default()
+            };
+            let got = store.get_opts(object, options).await.map_err(failed)?;
+            // Checked here too: not every S3-compatible server honours If-Match.
+            if got.meta.e_tag != meta.e_tag {
+                return Err(StoreError::Unavailable(format!(
+                    "{object} was replaced while it was downloaded (ETag {:?}, then {:?}); read it again",
+                    meta.e_tag, got.meta.e_tag
+                )));
+            }
+            Ok((range, got.bytes().await.map_err(failed)?))
+        })
+        .buffer_unordered(PARALLEL_PARTS);
+    while let Some(downloaded) = parts.next().await {
+        let (range, bytes) = downloaded?;
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(StoreError::Unavailable(format!(
+                "the object store sent {} bytes for bytes {}..{} of {object}",
+                bytes.len(),
+                range.start,
+                range.end
+            )));
+        }
+        std::os::unix::fs::FileExt::write_all_at(file, &bytes, range.start)?;
+    }
+    Ok(())
+}
+
 /// A multipart upload of `file`, part by part; aborted (nothing left behind) when a part fails.
 async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Result<PutResult, StoreError> {
     let mut upload = store.put_multipart(object).await.map_err(failed)?;
@@ -428,6 +465,33 @@ async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large object is downloaded in parallel parts, all of one version: a part of another version (the object
+    /// replaced since its HEAD) fails the download rather than being stitched in.
+    #[test]
+    fn large_objects_are_downloaded_in_parts_of_one_version() {
+        let spool = tempfile::tempdir().unwrap();
+        let blobs = S3Blobs::open(crate::testing::scratch_blobs(), spool.path()).unwrap().area("parts");
+        let write = |content: &[u8]| {
+            let mut writer = blobs.create("big").unwrap();
+            writer.write_all(content).unwrap();
+            writer.finish().unwrap();
+        };
+        let first: Vec<u8> = (0..3 * PART_BYTES as u32 + 5).map(|i| (i % 253) as u8).collect();
+        write(&first);
+        let mut read = Vec::new();
+        blobs.open("big").unwrap().read_to_end(&mut read).unwrap();
+        assert!(read == first, "four parts read back in place");
+
+        let object = blobs.object("big");
+        let stale = blobs.shared.bridge.run(blobs.shared.store.head(&object)).unwrap();
+        write(&first.iter().map(|b| b.wrapping_add(1)).collect::<Vec<u8>>());
+        let error = blobs.download(&object, &stale).expect_err("parts of another version are refused");
+        assert!(
+            error.is_unavailable() && error.to_string().contains("was replaced while it was downloaded"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn locations_are_read_from_the_url() {
