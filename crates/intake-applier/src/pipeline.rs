@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use intake_index::prepare::PreparedItem;
 use intake_index::schema::{Fields, build_schema};
-use intake_index::{BatchProgress, OpInfo, OrgIndex, Outcome};
+use intake_index::{BatchProgress, IndexError, OpInfo, OrgIndex, Outcome};
 use intake_model::batch::{ITEM_BATCH, STREAM_MERGE, STREAM_UPDATE};
 use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult, LogTask};
@@ -445,6 +445,9 @@ impl Applier {
             (OperationKind::IdentityBatch { file_id, .. }, _) => {
                 index.touch();
                 let outcomes = self.apply_identity_batch(&organization_id, &file_id, &info);
+                if self.rewinding() {
+                    return;
+                }
                 self.housekeeping.consume(seq, &organization_id, file_id);
                 Ok(outcomes)
             }
@@ -500,7 +503,7 @@ impl Applier {
         let outcomes = match outcomes {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                self.fail(format!("the index of organization '{organization_id}' failed: {error}"));
+                self.fail(index_failure(&organization_id, &error));
                 return;
             }
         };
@@ -825,6 +828,15 @@ fn committed_through(index: &OrgIndex) -> CommittedThrough {
         journal_seq: state.journal_seq,
         pending: state.pending.iter().map(|pending| pending.journal_seq).collect(),
         batch: state.batch.map(|batch| (batch.journal_seq, batch.outcomes)),
+    }
+}
+
+/// Why applying stopped when an operation failed on `organization_id`'s index: the index's own failure, or an
+/// input it needed that cannot be read now (said as it is: the index did not fail).
+fn index_failure(organization_id: &str, error: &IndexError) -> String {
+    match error {
+        IndexError::InputUnavailable(reason) => reason.clone(),
+        other => format!("the index of organization '{organization_id}' failed: {other}"),
     }
 }
 

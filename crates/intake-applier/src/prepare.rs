@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use intake_index::convert::Budget;
-use intake_index::prepare::{ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
+use intake_index::prepare::{ContainerError, ContainerReader, FieldTypes, ItemTarget, PreparedItem, prepare_item};
 use intake_index::schema::Fields;
 use intake_model::item::Item;
 use intake_model::{Operation, OrderingId};
-use intake_store::{Catalog, EMAIL_PROVIDER};
+use intake_store::{Catalog, EMAIL_PROVIDER, StoreError};
 use rayon::prelude::*;
 
 use crate::{ApplierConfig, Inputs};
@@ -161,17 +161,22 @@ pub fn field_types(catalog: &dyn Catalog, organization_id: &str) -> FieldTypes {
 }
 
 impl ContainerReader for Inputs {
-    /// An uploaded container of the organization, for an item or a batch that points at it.
-    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
-        let missing = || format!("file container '{file_id}' does not exist or has expired");
-        let container = self.catalog.container(file_id).map_err(|e| e.to_string())?.ok_or_else(missing)?;
+    /// An uploaded container of the organization, for an item or a batch that points at it. A store that cannot
+    /// be read now (the database or S3 unreachable, an I/O error) is [`ContainerError::Unavailable`]: only a
+    /// container that is not there fails what points at it.
+    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, ContainerError> {
+        let missing = || ContainerError::Missing(format!("file container '{file_id}' does not exist or has expired"));
+        let unavailable =
+            |e: StoreError| ContainerError::Unavailable(format!("file container '{file_id}' cannot be read now: {e}"));
+        let container = self.catalog.container(file_id).map_err(unavailable)?.ok_or_else(missing)?;
         if container.organization_id != organization_id {
             return Err(missing());
         }
         if container.size.is_none() {
-            return Err(format!("file container '{file_id}' was never uploaded to"));
+            return Err(ContainerError::Missing(format!("file container '{file_id}' was never uploaded to")));
         }
-        let content = self.blobs.open(file_id).map_err(|_| missing())?;
+        let content =
+            self.blobs.open(file_id).map_err(|e| if e.is_not_found() { missing() } else { unavailable(e) })?;
         Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, content)))
     }
 }

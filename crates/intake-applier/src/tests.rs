@@ -303,6 +303,59 @@ fn a_batch_file_is_applied_in_file_order_and_its_container_deleted_once_committe
     applier.stop();
 }
 
+/// A container whose store cannot be read now (here its folder is replaced by a file: an I/O error other than
+/// "not found", as S3 or the database unreachable are) stops applying instead of failing what points at it, an
+/// item's container as a batch file; once readable, each is applied and its outcome logged once.
+#[test]
+fn a_container_that_cannot_be_read_now_is_applied_later_not_failed() {
+    let harness = Harness::new();
+    let applier = harness.start();
+    let containers = harness.dir.path().join("containers");
+    let away = harness.dir.path().join("containers-away");
+    let unreadable = |broken: bool| {
+        if broken {
+            std::fs::rename(&containers, &away).unwrap();
+            std::fs::write(&containers, b"not a folder").unwrap();
+        } else {
+            std::fs::remove_file(&containers).unwrap();
+            std::fs::rename(&away, &containers).unwrap();
+        }
+    };
+    let stopped_on = |file_id: &str| {
+        let reason = format!("file container '{file_id}' cannot be read now");
+        wait_until(|| harness.recorder.failures.lock().unwrap().iter().any(|f| f.contains(&reason)), &reason);
+    };
+
+    harness.container("item-1", b"words of the item");
+    unreadable(true);
+    let compression = intake_model::compression::CompressionType::Uncompressed;
+    let file_item = Item {
+        content: Content::FileContainer { file_id: "item-1".into(), compression },
+        ..item("file://from-container", "")
+    };
+    let single = harness.push(1, OperationKind::AddOrUpdate(Box::new(file_item)));
+    stopped_on("item-1");
+    assert!(harness.outcomes().is_empty(), "nothing is logged as failed");
+    unreadable(false);
+    harness.wait_committed(single);
+    assert_eq!(harness.outcomes(), [outcome("file://from-container", LogOperation::Add, LogResult::Completed)]);
+
+    harness.container("batch-1", br#"{"addOrUpdate":[{"documentId":"file://in-batch","data":"a batch entry"}]}"#);
+    unreadable(true);
+    let batch = harness.push(2, OperationKind::Batch { file_id: "batch-1".into() });
+    stopped_on("batch-1");
+    assert_eq!(harness.outcomes().len(), 1, "the batch is not logged as failed");
+    assert!(harness.recorder.caught_up.load(Ordering::SeqCst) < batch);
+    unreadable(false);
+    harness.wait_committed(batch);
+    assert_eq!(harness.outcomes()[1..], [outcome("file://in-batch", LogOperation::Add, LogResult::Completed)]);
+    assert_eq!(
+        (harness.find("words"), harness.find("entry")),
+        (vec!["file://from-container".to_string()], vec!["file://in-batch".to_string()])
+    );
+    applier.stop();
+}
+
 #[test]
 fn after_a_crash_every_operation_is_applied_exactly_once() {
     let mut harness = Harness::new();

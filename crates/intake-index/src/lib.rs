@@ -21,6 +21,6 @@ pub mod suggest;
 pub mod syntax;
 
 pub use org_index::{BatchProgress, IndexError, IndexState, OpInfo, OrgIndex, Outcome, Stored};
-pub use prepare::{ContainerReader, FieldTypes, ItemParts, ItemTarget, PreparedItem, prepare_item};
+pub use prepare::{ContainerError, ContainerReader, FieldTypes, ItemParts, ItemTarget, PreparedItem, prepare_item};
 pub use search::{SearchRequest, SearchResponse, search};
 pub use sort::SortCriteria;

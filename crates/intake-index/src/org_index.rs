@@ -114,6 +114,10 @@ pub enum IndexError {
     State(String),
     #[error("index folder error: {0}")]
     Io(#[from] std::io::Error),
+    /// What an item needs cannot be read now (its file container's store is unreachable): not the index's
+    /// fault, but handled the same way — applied again later from the last commit.
+    #[error("{0}")]
+    InputUnavailable(String),
 }
 
 pub struct OrgIndex {
@@ -248,6 +252,7 @@ impl OrgIndex {
             |operation, result, reason: Option<String>| outcome(op, &item.document_id, operation, result, reason);
         let document = match item.document {
             Ok(document) => document,
+            Err(refusal) if refusal.retry => return Err(IndexError::InputUnavailable(refusal.reason)),
             Err(refusal) => {
                 return Ok(outcome(LogOperation::Add, refusal.result, Some(refusal.reason)));
             }

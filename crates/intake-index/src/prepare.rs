@@ -53,7 +53,25 @@ pub struct ItemTarget<'a> {
 /// Opens file containers for items that point at one.
 pub trait ContainerReader: Sync {
     /// The bytes of a container of the organization, or why they cannot be read.
-    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn Read + Send>, String>;
+    fn open(&self, organization_id: &str, file_id: &str) -> Result<Box<dyn Read + Send>, ContainerError>;
+}
+
+/// Why a file container cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerError {
+    /// It is not there (never uploaded, expired, another organization's): what points at it fails.
+    Missing(String),
+    /// The store holding it cannot be read now (S3 or the database unreachable, an I/O error): what points at it
+    /// is applied again later, so an outage loses nothing.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for ContainerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerError::Missing(reason) | ContainerError::Unavailable(reason) => f.write_str(reason),
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn ContainerReader + '_ {
@@ -85,11 +103,25 @@ pub struct PreparedItem {
 pub struct Refusal {
     pub result: LogResult,
     pub reason: String,
+    /// Not the item's fault: something it needs cannot be read now ([`ContainerError::Unavailable`]), so the
+    /// item is applied again later instead of being logged as refused.
+    pub retry: bool,
 }
 
 impl Refusal {
     fn error(reason: impl Into<String>) -> Refusal {
-        Refusal { result: LogResult::Error, reason: reason.into() }
+        Refusal { result: LogResult::Error, reason: reason.into(), retry: false }
+    }
+
+    fn rejected(reason: impl Into<String>) -> Refusal {
+        Refusal { result: LogResult::Rejected, reason: reason.into(), retry: false }
+    }
+
+    fn container(error: ContainerError) -> Refusal {
+        match error {
+            ContainerError::Missing(reason) => Refusal::error(reason),
+            ContainerError::Unavailable(reason) => Refusal { retry: true, ..Refusal::error(reason) },
+        }
     }
 }
 
@@ -168,13 +200,10 @@ fn build_document(
 ) -> Result<(TantivyDocument, crate::extract::Extracted), Refusal> {
     let identities: usize = item.permissions.iter().map(|level| level.identity_count()).sum();
     if identities > limits::MAX_PERMISSIONS_PER_ITEM {
-        return Err(Refusal {
-            result: LogResult::Rejected,
-            reason: format!(
-                "the item's permissions name {identities} identities; an item may name at most {}",
-                limits::MAX_PERMISSIONS_PER_ITEM
-            ),
-        });
+        return Err(Refusal::rejected(format!(
+            "the item's permissions name {identities} identities; an item may name at most {}",
+            limits::MAX_PERMISSIONS_PER_ITEM
+        )));
     }
     let bytes = item_bytes(item, target)?;
     let extension = item.file_extension.as_deref();
@@ -327,7 +356,7 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
             compression::decompress(bytes, *compression, cap).map_err(decode_refusal)
         }
         Content::FileContainer { file_id, compression } => {
-            let mut reader = target.containers.open(target.organization_id, file_id).map_err(Refusal::error)?;
+            let mut reader = target.containers.open(target.organization_id, file_id).map_err(Refusal::container)?;
             // The first bytes tell the stream's real compression; they are read again through the decoder.
             let mut head = [0u8; 16];
             let mut filled = 0;
@@ -351,7 +380,7 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
 /// Data past the size limit is REJECTED (a limit); data that does not decode is an ERROR.
 fn decode_refusal(error: compression::DecodeError) -> Refusal {
     match error {
-        compression::DecodeError::TooLarge { .. } => Refusal { result: LogResult::Rejected, reason: error.to_string() },
+        compression::DecodeError::TooLarge { .. } => Refusal::rejected(error.to_string()),
         other => Refusal::error(other.to_string()),
     }
 }

@@ -2,7 +2,9 @@
 
 use intake_index::search::{SearchRequest, search};
 use intake_index::security::Viewer;
-use intake_index::{BatchProgress, ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item};
+use intake_index::{
+    BatchProgress, ContainerError, ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, Outcome, prepare_item,
+};
 use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use intake_model::logs::{LogOperation, LogResult};
@@ -12,8 +14,8 @@ const SOURCE: &str = "org-src";
 struct NoContainers;
 
 impl ContainerReader for NoContainers {
-    fn open(&self, _: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
-        Err(format!("file container '{file_id}' does not exist"))
+    fn open(&self, _: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, ContainerError> {
+        Err(ContainerError::Missing(format!("file container '{file_id}' does not exist")))
     }
 }
 

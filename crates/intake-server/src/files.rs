@@ -361,12 +361,15 @@ pub async fn claim_container<T: Send + 'static>(
     }
     let blobs = state.blobs.clone();
     let id = file_id.to_string();
-    let checked = tokio::task::spawn_blocking(move || {
-        let content = blobs.open(&id).map_err(|e| e.to_string())?;
-        validate(content).map_err(|e| e.message)
+    // A store that cannot be read now is a 503 to retry, not a fault of the file.
+    let checked = tokio::task::spawn_blocking(move || match blobs.open(&id) {
+        Ok(content) => Ok(validate(content).map_err(|e| e.message)),
+        Err(error) if error.is_unavailable() => Err(error),
+        Err(error) => Ok(Err(error.to_string())),
     })
     .await
     .map_err(task_failed)?
+    .map_err(|e| storage_failure("The file container could not be read", e))?
     .map_err(unreadable)?;
     if !state.catalog.pin_container(file_id).map_err(|e| storage_failure("The batch could not be accepted", e))? {
         return Err(unreadable("it was already handed to another batch or item".into()));

@@ -325,7 +325,7 @@ pub fn storage_failure(what: &str, error: intake_store::StoreError) -> ApiError 
         .with_retry_after(5),
         error if error.is_unavailable() => ApiError::new(
             ErrorCode::ServiceUnavailable,
-            format!("{what}: the database is unavailable ({error}). Nothing was stored; retry in a few seconds."),
+            format!("{what}: its storage is unavailable ({error}). Nothing was stored; retry in a few seconds."),
         )
         .with_retry_after(5),
         error => ApiError::internal(format!("{what}: {error}")),

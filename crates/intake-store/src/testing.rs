@@ -116,6 +116,65 @@ impl Drop for PrivateCluster {
     }
 }
 
+/// An S3 server of one test's own (s3s-fs, as `scripts/test-servers` installs it, on a free loopback port with a
+/// folder of its own), for tests that stop and start it: the shared test server stays up for the others.
+pub struct PrivateS3 {
+    dir: tempfile::TempDir,
+    port: u16,
+    server: std::sync::Mutex<Option<std::process::Child>>,
+}
+
+impl PrivateS3 {
+    /// Starts it, with the bucket `intake-test`.
+    pub fn start() -> PrivateS3 {
+        setting("INTAKE_TEST_S3"); // Installs s3s-fs when it is missing.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("intake-test")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let s3 = PrivateS3 { dir, port, server: std::sync::Mutex::default() };
+        s3.resume();
+        s3
+    }
+
+    /// A place of its own on this server.
+    pub fn location(&self) -> S3Location {
+        S3Location { endpoint: Some(format!("http://127.0.0.1:{}", self.port)), ..scratch_blobs() }
+    }
+
+    /// Stops it at once (SIGKILL).
+    pub fn stop(&self) {
+        if let Some(mut server) = self.server.lock().unwrap().take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+
+    /// Starts it (again) and waits until it listens.
+    pub fn resume(&self) {
+        let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-servers/tools/bin/s3s-fs");
+        let server = std::process::Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", "intake-test", "--secret-key", "intake-test-secret"])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        *self.server.lock().unwrap() = Some(server);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "s3s-fs did not listen on port {}", self.port);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PrivateS3 {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 fn is_root() -> bool {
     std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use intake_index::prepare::{ContainerReader, PreparedItem};
+use intake_index::prepare::{ContainerError, ContainerReader, PreparedItem};
 use intake_index::{BatchProgress, OpInfo, Outcome};
 use intake_model::ErrorCode;
 use intake_model::batch::{BatchEntry, BatchLayout, BatchReader, RawEntry, WINDOW_BYTES, WINDOW_ENTRIES};
@@ -14,7 +14,7 @@ use intake_model::item::Item;
 use intake_model::logs::{LogOperation, LogResult};
 
 use super::stream::{StreamChanges, Tally, stored_keys};
-use super::{Applier, failed};
+use super::{Applier, failed, index_failure};
 use crate::prepare::{Origin, Rebuild, prepare};
 
 /// The batch being applied.
@@ -42,15 +42,20 @@ impl BatchJob<'_> {
 }
 
 impl Applier {
-    /// Applies a batch file from `resume` on. It was validated when accepted; should it fail to read now (its
+    /// Applies a batch file from `resume` on. It was validated when accepted; should it be gone now (its
     /// container vanished), the failure is logged against the file and what was read stays applied. False when
-    /// interrupted by shutdown or an index failure.
+    /// interrupted by shutdown, an index failure, or a container that cannot be read now (it is applied again
+    /// from the last commit, as after an index failure).
     pub(super) fn apply_batch_file(&mut self, batch: &BatchJob, resume: Option<BatchProgress>) -> bool {
         let reader = match self.inputs.open(batch.organization_id, batch.file_id) {
             Ok(reader) => StopAware { inner: reader, stop: self.stop.clone() },
-            Err(reason) => {
+            Err(ContainerError::Missing(reason)) => {
                 self.record_batch_failure(batch, reason);
                 return true;
+            }
+            Err(ContainerError::Unavailable(reason)) => {
+                self.fail(reason);
+                return false;
             }
         };
         let seq = batch.info.journal_seq;
@@ -185,7 +190,7 @@ impl Applier {
         let (outcomes, containers) = match self.apply_batch_entries(batch, entries, prepared) {
             Ok(applied) => applied,
             Err(error) => {
-                self.fail(format!("the index of organization '{organization_id}' failed: {error}"));
+                self.fail(index_failure(organization_id, &error));
                 return;
             }
         };

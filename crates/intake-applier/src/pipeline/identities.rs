@@ -3,7 +3,7 @@
 //! journal position past them. Applying one again after a crash gives the same identities (the highest
 //! `orderingId` wins, an equal one applies again), so each is applied exactly once in effect.
 
-use intake_index::prepare::ContainerReader;
+use intake_index::prepare::{ContainerError, ContainerReader};
 use intake_index::security::Applied;
 use intake_index::{OpInfo, Outcome};
 use intake_model::batch::{BatchReader, IDENTITY_BATCH, WINDOW_BYTES, WINDOW_ENTRIES};
@@ -27,15 +27,22 @@ impl Applier {
         vec![self.apply_change(organization_id, &provider, change, info)]
     }
 
-    /// Applies an identity batch file whole (it was validated when accepted). Should it fail to read now (its
-    /// container vanished), the failure is logged against the file and what was read stays applied.
+    /// Applies an identity batch file whole (it was validated when accepted). Should it be gone now (its
+    /// container vanished), the failure is logged against the file and what was read stays applied; one that
+    /// cannot be read now stops applying, to apply it again later.
     pub(super) fn apply_identity_batch(&mut self, organization_id: &str, file_id: &str, info: &OpInfo) -> Vec<Outcome> {
         let Some(provider) = self.provider(organization_id, info) else {
             return vec![self.missing_provider(info, file_id)];
         };
         let reader = match self.inputs.open(organization_id, file_id) {
             Ok(reader) => reader,
-            Err(reason) => return vec![failed(info, file_id, LogOperation::BatchFile, reason)],
+            Err(ContainerError::Missing(reason)) => {
+                return vec![failed(info, file_id, LogOperation::BatchFile, reason)];
+            }
+            Err(ContainerError::Unavailable(reason)) => {
+                self.fail(reason); // the caller sees the rewind: the batch is applied again later
+                return Vec::new();
+            }
         };
         let mut entries = BatchReader::with_layout(reader, IDENTITY_BATCH);
         let mut outcomes = Vec::new();

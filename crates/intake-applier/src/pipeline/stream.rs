@@ -10,7 +10,7 @@
 //! over the stored item's. Each starts from the item's document as the index holds it (catalog items keep their
 //! whole text), or as a change since the last commit left it.
 
-use intake_index::prepare::{ContainerReader, ItemParts, prepare_item, with_providers};
+use intake_index::prepare::{ContainerError, ContainerReader, ItemParts, prepare_item, with_providers};
 use intake_index::schema::item_key;
 use intake_index::{IndexError, OpInfo, OrgIndex, Outcome, Stored};
 use intake_model::batch::{BatchEntry, BatchReader, ITEM_BATCH, WINDOW_BYTES, WINDOW_ENTRIES};
@@ -20,7 +20,7 @@ use intake_model::stream::{ItemPatch, PartialUpdate};
 use intake_store::Seq;
 
 use super::batch::{BatchJob, StopAware};
-use super::{Applier, failed};
+use super::{Applier, failed, index_failure};
 use crate::prepare::Rebuild;
 
 /// Outcomes of a load held in memory at most: more are written to the item log as drafts (shown only once the
@@ -144,7 +144,7 @@ impl Applier {
         match index.delete_older_now(load.info) {
             Ok(outcomes) => self.record(load.organization_id, outcomes),
             Err(error) => {
-                self.fail(format!("the index of organization '{}' failed: {error}", load.organization_id));
+                self.fail(index_failure(load.organization_id, &error));
                 return false;
             }
         }
@@ -164,7 +164,14 @@ impl Applier {
     /// Applies one chunk of a load, without committing; its outcomes beyond a bound go to the item log as
     /// drafts. An error is why the chunk could not be read (or the applier is stopping or rewinding).
     fn apply_load_chunk(&mut self, batch: &BatchJob) -> Result<(), String> {
-        let reader = self.inputs.open(batch.organization_id, batch.file_id)?;
+        let reader = match self.inputs.open(batch.organization_id, batch.file_id) {
+            Ok(reader) => reader,
+            Err(ContainerError::Missing(reason)) => return Err(reason),
+            Err(ContainerError::Unavailable(reason)) => {
+                self.fail(reason.clone()); // the load is applied again from the last commit
+                return Err(reason);
+            }
+        };
         let mut entries = BatchReader::with_layout(StopAware { inner: reader, stop: self.stop.clone() }, batch.layout);
         loop {
             let window = entries.next_window(WINDOW_ENTRIES, WINDOW_BYTES).map_err(|e| e.message)?;

@@ -1,7 +1,7 @@
-//! The shared backends under failure: always on PostgreSQL (a private server, stopped and started by the test),
-//! whatever INTAKE_TEST_BACKEND says.
+//! The shared backends under failure: always on PostgreSQL or S3 (private servers, stopped and started by the
+//! test), whatever INTAKE_TEST_BACKEND says.
 
-use intake_store::testing::PrivateCluster;
+use intake_store::testing::{PrivateCluster, PrivateS3};
 use serde_json::json;
 
 use crate::common::*;
@@ -58,6 +58,68 @@ async fn pushes_are_refused_while_postgres_is_down_and_resume_by_themselves() {
     s.settle().await;
     acknowledged.sort();
     assert_eq!(s.uris("@uri").await, acknowledged, "every acknowledged item, once; none refused");
+}
+
+/// S3 stopped: uploads and batches are refused with 503 and Retry-After (not as a fault of the file), single
+/// pushes and searches go on, and batches accepted just before are applied once S3 is back — none logged as
+/// failed, every acknowledged item searchable once.
+#[tokio::test]
+async fn batches_wait_for_s3_and_nothing_accepted_is_lost() {
+    let s3 = PrivateS3::start();
+    let s = TestServer::start_with(|config| config.blobs = Some(s3.location())).await;
+    let batch = |name: &str| {
+        let items: Vec<_> =
+            (0..3).map(|i| json!({"documentId": format!("file://{name}/{i}"), "data": "batched"})).collect();
+        json!({"addOrUpdate": items}).to_string().into_bytes()
+    };
+    let push_batch = |file_id: String| {
+        let url = format!("{}?fileId={file_id}", s.source_url("/documents/batch"));
+        s.request(reqwest::Method::PUT, &url).send()
+    };
+    let mut acknowledged = Vec::new();
+    let mut held_back = Vec::new();
+    for name in ["just-before-a", "just-before-b", "just-before-c", "held-back"] {
+        let file_id = s.uploaded(batch(name)).await;
+        if name == "held-back" {
+            held_back.push(file_id);
+            continue;
+        }
+        assert_eq!(push_batch(file_id).await.unwrap().status(), 202);
+        acknowledged.extend((0..3).map(|i| format!("file://{name}/{i}")));
+    }
+    s3.stop(); // right after the 202s: the applier may not have read those batches yet
+
+    let (upload_uri, _) = s.container().await;
+    let refused = s.upload(&upload_uri, batch("during")).await;
+    assert!(refused.headers().get("retry-after").is_some(), "a Retry-After header");
+    assert_error(refused, 503, "SERVICE_UNAVAILABLE", &["The upload could not be stored"]).await;
+    let refused = push_batch(held_back[0].clone()).await.unwrap();
+    assert!(refused.headers().get("retry-after").is_some(), "a Retry-After header");
+    assert_error(refused, 503, "SERVICE_UNAVAILABLE", &["file container could not be read", "unavailable"]).await;
+    assert_eq!(s.put_item("file://single", &json!({"data": "pushed alone"}), "").await.status(), 202);
+    acknowledged.push("file://single".to_string());
+
+    s3.resume();
+    let mut accepted = None;
+    for _ in 0..100 {
+        let response = push_batch(held_back[0].clone()).await.unwrap();
+        if response.status() != 503 {
+            accepted = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        accepted,
+        Some(reqwest::StatusCode::ACCEPTED),
+        "the batch refused during the outage is accepted after it"
+    );
+    acknowledged.extend((0..3).map(|i| format!("file://held-back/{i}")));
+    s.settle().await;
+    acknowledged.sort();
+    assert_eq!(s.uris("@uri").await, acknowledged, "every acknowledged item, once");
+    let failed = s.logs(None, json!({"results": ["ERROR"]})).await;
+    assert!(failed.is_empty(), "nothing logged as failed: {failed:?}");
 }
 
 /// With `--blobs s3://…?presigned=true`, `POST /files` hands out a presigned S3 PUT URL: a batch uploaded to it with
