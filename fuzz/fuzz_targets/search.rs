@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use intake_index::search::{SearchRequest, search};
-use intake_index::{ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, prepare_item};
+use intake_index::{ContainerError, ContainerReader, FieldTypes, ItemTarget, OpInfo, OrgIndex, prepare_item};
 use intake_model::FieldType;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
 use libfuzzer_sys::fuzz_target;
@@ -13,8 +13,8 @@ use libfuzzer_sys::fuzz_target;
 struct NoContainers;
 
 impl ContainerReader for NoContainers {
-    fn open(&self, _: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, String> {
-        Err(format!("no container {file_id}"))
+    fn open(&self, _: &str, file_id: &str) -> Result<Box<dyn std::io::Read + Send>, ContainerError> {
+        Err(ContainerError::Missing(format!("no container {file_id}")))
     }
 }
 
