@@ -227,14 +227,14 @@ impl S3Blobs {
         self.shared.downloads.load(Ordering::Relaxed)
     }
 
-    /// Downloads `object`, as `meta` describes it, to the spool.
+    /// Downloads `object`, of the version `meta` describes, to the spool.
     fn download(&self, object: &Path, meta: &ObjectMeta) -> Result<NamedTempFile, StoreError> {
         self.shared.downloads.fetch_add(1, Ordering::Relaxed);
         let mut file = spool_file(&self.shared.spool)?;
         let store = &self.shared.store;
         self.shared.bridge.run(async {
             if meta.size <= PART_BYTES as u64 {
-                let mut chunks = store.get(object).await.map_err(failed)?.into_stream();
+                let mut chunks = get_version(store, object, meta, None).await?.into_stream();
                 while let Some(chunk) = chunks.next().await {
                     file.write_all(&chunk.map_err(failed)?)?;
                 }
@@ -408,20 +408,8 @@ async fn download_parts(store: &AmazonS3, object: &Path, meta: &ObjectMeta, file
     let ranges = (0..meta.size.div_ceil(part)).map(|i| i * part..((i + 1) * part).min(meta.size));
     let mut parts = futures_util::stream::iter(ranges)
         .map(|range| async move {
-            let options = GetOptions {
-                range: Some(GetRange::Bounded(range.clone())),
-                if_match: meta.e_tag.clone(),
-                ..GetOptions::default()
-            };
-            let got = store.get_opts(object, options).await.map_err(failed)?;
-            // Checked here too: not every S3-compatible server honours If-Match.
-            if got.meta.e_tag != meta.e_tag {
-                return Err(StoreError::Unavailable(format!(
-                    "{object} was replaced while it was downloaded (ETag {:?}, then {:?}); read it again",
-                    meta.e_tag, got.meta.e_tag
-                )));
-            }
-            Ok((range, got.bytes().await.map_err(failed)?))
+            let got = get_version(store, object, meta, Some(range.clone())).await?;
+            Ok::<_, StoreError>((range, got.bytes().await.map_err(failed)?))
         })
         .buffer_unordered(PARALLEL_PARTS);
     while let Some(downloaded) = parts.next().await {
@@ -437,6 +425,27 @@ async fn download_parts(store: &AmazonS3, object: &Path, meta: &ObjectMeta, file
         std::os::unix::fs::FileExt::write_all_at(file, &bytes, range.start)?;
     }
     Ok(())
+}
+
+/// `object` (or the `range` of it) only of the version `meta` describes: a local copy is kept under that version's
+/// ETag, and a large object is stitched from parts of it. `If-Match` asks the store; the answer is checked too, as
+/// not every S3-compatible server honours it. Replaced meanwhile: unavailable, a read again gets the new version.
+async fn get_version(
+    store: &AmazonS3,
+    object: &Path,
+    meta: &ObjectMeta,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<object_store::GetResult, StoreError> {
+    let options =
+        GetOptions { range: range.map(GetRange::Bounded), if_match: meta.e_tag.clone(), ..GetOptions::default() };
+    let got = store.get_opts(object, options).await.map_err(failed)?;
+    if got.meta.e_tag != meta.e_tag {
+        return Err(StoreError::Unavailable(format!(
+            "{object} was replaced while it was downloaded (ETag {:?}, then {:?}); read it again",
+            meta.e_tag, got.meta.e_tag
+        )));
+    }
+    Ok(got)
 }
 
 /// A multipart upload of `file`, part by part; aborted (nothing left behind) when a part fails.
@@ -466,10 +475,11 @@ async fn upload_parts(store: &AmazonS3, object: &Path, file: &mut File) -> Resul
 mod tests {
     use super::*;
 
-    /// A large object is downloaded in parallel parts, all of one version: a part of another version (the object
-    /// replaced since its HEAD) fails the download rather than being stitched in.
+    /// A download is of the version the HEAD saw, a large one in parallel parts: an object replaced since (a part
+    /// of another version, or a small object's new content) fails the download rather than being stitched in or
+    /// kept under the old version's ETag.
     #[test]
-    fn large_objects_are_downloaded_in_parts_of_one_version() {
+    fn downloads_are_of_one_version_large_ones_in_parts() {
         let spool = tempfile::tempdir().unwrap();
         let blobs = S3Blobs::open(crate::testing::scratch_blobs(), spool.path()).unwrap().area("parts");
         let write = |content: &[u8]| {
@@ -491,6 +501,18 @@ mod tests {
             error.is_unavailable() && error.to_string().contains("was replaced while it was downloaded"),
             "{error}"
         );
+
+        let write_small = |content: &[u8]| {
+            let mut writer = blobs.create("small").unwrap();
+            writer.write_all(content).unwrap();
+            writer.finish().unwrap();
+        };
+        write_small(b"first version");
+        let small = blobs.object("small");
+        let stale = blobs.shared.bridge.run(blobs.shared.store.head(&small)).unwrap();
+        write_small(b"second version");
+        let error = blobs.download(&small, &stale).expect_err("a small object's other version is refused too");
+        assert!(error.to_string().contains("was replaced while it was downloaded"), "{error}");
     }
 
     #[test]
