@@ -9,8 +9,8 @@
 //! With a blob store (S3), a record larger than [`PgJournal::LARGE_RECORD`] (256 KiB) is written there first, as an object of its
 //! own, and its row holds only the object's name: a 202 still waits for both, the object before the row, so a
 //! row never names an object that is not there. Rows stay small, so PostgreSQL's WAL and TOAST carry the many
-//! small records and S3 the few large ones. An object goes once its row is deleted (an object whose row never
-//! committed, when a node died between the two, is left behind: space, never data).
+//! small records and S3 the few large ones. An object goes once its row is deleted; one whose row never
+//! committed (the node died between the two, or the commit failed) is left behind: space, never data.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ impl PgJournal {
         })?;
         let end = DurableEnd::new(last as Seq);
         let (sender, receiver) = mpsc::channel(4096);
-        db.spawn(write(Arc::downgrade(&db), receiver, end.clone(), bodies.clone()));
+        db.spawn(write(Arc::downgrade(&db), receiver, end.clone()));
         follow(&db, end.clone());
         Ok(PgJournal { db, sender, end, node: node.to_string(), bodies })
     }
@@ -131,12 +131,7 @@ fn unavailable_or(error: StoreError, other: impl FnOnce(String) -> JournalError)
 }
 
 /// The writer: one transaction per group of appends.
-async fn write(
-    db: std::sync::Weak<Postgres>,
-    mut receiver: mpsc::Receiver<Staged>,
-    end: Arc<DurableEnd>,
-    bodies: Option<Arc<dyn BlobStore>>,
-) {
+async fn write(db: std::sync::Weak<Postgres>, mut receiver: mpsc::Receiver<Staged>, end: Arc<DurableEnd>) {
     while let Some(first) = receiver.recv().await {
         let group = gather(first, &mut receiver, MAX_GROUP_BYTES);
         let Some(db) = db.upgrade() else {
@@ -153,19 +148,16 @@ async fn write(
                 }
             }
             Err(error) => {
+                // The group's objects stay: a commit whose answer was lost may have written the rows naming them,
+                // and a row naming a deleted object would stop every reader. An object left unnamed is only space.
                 tracing::error!(%error, "the journal could not append to PostgreSQL");
-                let objects: Vec<String> = group.iter().flat_map(|s| s.objects.iter().flatten().cloned()).collect();
                 refuse(group, &unavailable_or(error, JournalError::Write));
-                if let Some(bodies) = &bodies {
-                    let bodies = bodies.clone();
-                    tokio::task::spawn_blocking(move || delete_objects(bodies.as_ref(), &objects));
-                }
             }
         }
     }
 }
 
-/// Deletes the objects of records gone (or never journaled); one that cannot be deleted is only space.
+/// Deletes the objects of records gone; one that cannot be deleted is only space.
 fn delete_objects(bodies: &dyn BlobStore, objects: &[String]) {
     for object in objects {
         if let Err(error) = bodies.delete(object) {
