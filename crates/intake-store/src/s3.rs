@@ -39,6 +39,8 @@ const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARALLEL_PARTS: usize = 4;
 /// The containers' local copies take at most this much of the node's disk.
 const LOCAL_COPY_BYTES: u64 = 1024 * 1024 * 1024;
+/// No local copy is kept while the node's disk has less than this free.
+const LOCAL_COPY_MIN_FREE_BYTES: u64 = 2 * LOCAL_COPY_BYTES;
 
 /// Where the blobs live: parsed from `s3://bucket[/prefix][?endpoint=URL&region=NAME&virtual_hosted=true]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -148,6 +150,10 @@ pub struct S3Blobs {
 /// is downloaded again. At most `max_bytes` are kept; the oldest go first.
 struct LocalCopies {
     max_bytes: u64,
+    /// The spool's file system keeps at least this much free: below it, every copy goes and none is kept (the
+    /// journal and the indexes need the space more than a cache does).
+    min_free_bytes: u64,
+    spool: PathBuf,
     copies: Mutex<VecDeque<LocalCopy>>,
 }
 
@@ -164,6 +170,10 @@ impl LocalCopies {
     fn keep(&self, id: &str, e_tag: Option<String>, size: u64, file: NamedTempFile) {
         let mut copies = self.copies.lock().expect("local copies lock");
         copies.retain(|copy| copy.id != id);
+        if crate::disk::free_bytes(&self.spool).is_some_and(|free| free < self.min_free_bytes) {
+            copies.clear();
+            return;
+        }
         let Some(e_tag) = e_tag.filter(|_| size <= self.max_bytes) else { return };
         copies.push_back(LocalCopy { id: id.to_string(), e_tag, size, file });
         let mut total: u64 = copies.iter().map(|copy| copy.size).sum();
@@ -213,7 +223,12 @@ impl S3Blobs {
         let bridge = Bridge::new("intake-s3")?;
         let shared =
             Shared { bridge, store, other_style, location, spool: spool.to_path_buf(), downloads: AtomicU64::new(0) };
-        let copies = LocalCopies { max_bytes: LOCAL_COPY_BYTES, copies: Mutex::default() };
+        let copies = LocalCopies {
+            max_bytes: LOCAL_COPY_BYTES,
+            min_free_bytes: LOCAL_COPY_MIN_FREE_BYTES,
+            spool: spool.to_path_buf(),
+            copies: Mutex::default(),
+        };
         Ok(S3Blobs { shared: Arc::new(shared), area: "containers", copies: Some(Arc::new(copies)) })
     }
 
@@ -513,6 +528,36 @@ mod tests {
         write_small(b"second version");
         let error = blobs.download(&small, &stale).expect_err("a small object's other version is refused too");
         assert!(error.to_string().contains("was replaced while it was downloaded"), "{error}");
+    }
+
+    /// Local copies give way to a disk running short: below the free space they must leave, every copy goes and
+    /// none is kept.
+    #[test]
+    fn local_copies_are_dropped_when_the_disk_runs_short() {
+        let spool = tempfile::tempdir().unwrap();
+        let copies = |min_free_bytes| LocalCopies {
+            max_bytes: 1 << 20,
+            min_free_bytes,
+            spool: spool.path().to_path_buf(),
+            copies: Mutex::default(),
+        };
+        let keep = |copies: &LocalCopies, id: &str| {
+            let mut file = spool_file(spool.path()).unwrap();
+            file.write_all(b"content").unwrap();
+            copies.keep(id, Some(format!("etag-{id}")), 7, file);
+        };
+        let roomy = copies(0);
+        keep(&roomy, "a");
+        keep(&roomy, "replaced");
+        assert!(roomy.open("a", Some("etag-a")).is_some(), "kept while the disk has room");
+        assert!(roomy.open("replaced", Some("another version")).is_none(), "never served for another version");
+
+        let short = copies(u64::MAX);
+        *short.copies.lock().unwrap() = std::mem::take(&mut *roomy.copies.lock().unwrap());
+        assert_eq!(short.copies.lock().unwrap().len(), 1, "the copy of a");
+        keep(&short, "b");
+        assert!(short.copies.lock().unwrap().is_empty(), "a disk short of space keeps no copy");
+        assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0, "and their files are gone");
     }
 
     #[test]
