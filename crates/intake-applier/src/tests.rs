@@ -186,6 +186,20 @@ impl Harness {
     }
 
     /// An uploaded file container of the organization holding `content`.
+    /// Pushes an item whose data is the container `file_id`.
+    fn push_from_container(&self, ordering_id: i64, file_id: &str, uri: &str) -> Seq {
+        let compression = intake_model::compression::CompressionType::Uncompressed;
+        let file_item =
+            Item { content: Content::FileContainer { file_id: file_id.into(), compression }, ..item(uri, "") };
+        self.push(ordering_id, OperationKind::AddOrUpdate(Box::new(file_item)))
+    }
+
+    /// Waits until applying stopped because the container `file_id` cannot be read now.
+    fn wait_stopped_on(&self, file_id: &str) {
+        let reason = format!("'{file_id}' cannot be read now");
+        wait_until(|| self.recorder.failures.lock().unwrap().iter().any(|f| f.contains(&reason)), &reason);
+    }
+
     fn container(&self, file_id: &str, content: &[u8]) {
         let catalog = &self.inputs.catalog;
         let now = self.clock.now_ms();
@@ -321,20 +335,11 @@ fn a_container_that_cannot_be_read_now_is_applied_later_not_failed() {
             std::fs::rename(&away, &containers).unwrap();
         }
     };
-    let stopped_on = |file_id: &str| {
-        let reason = format!("file container '{file_id}' cannot be read now");
-        wait_until(|| harness.recorder.failures.lock().unwrap().iter().any(|f| f.contains(&reason)), &reason);
-    };
 
     harness.container("item-1", b"words of the item");
     unreadable(true);
-    let compression = intake_model::compression::CompressionType::Uncompressed;
-    let file_item = Item {
-        content: Content::FileContainer { file_id: "item-1".into(), compression },
-        ..item("file://from-container", "")
-    };
-    let single = harness.push(1, OperationKind::AddOrUpdate(Box::new(file_item)));
-    stopped_on("item-1");
+    let single = harness.push_from_container(1, "item-1", "file://from-container");
+    harness.wait_stopped_on("item-1");
     assert!(harness.outcomes().is_empty(), "nothing is logged as failed");
     unreadable(false);
     harness.wait_committed(single);
@@ -343,7 +348,7 @@ fn a_container_that_cannot_be_read_now_is_applied_later_not_failed() {
     harness.container("batch-1", br#"{"addOrUpdate":[{"documentId":"file://in-batch","data":"a batch entry"}]}"#);
     unreadable(true);
     let batch = harness.push(2, OperationKind::Batch { file_id: "batch-1".into() });
-    stopped_on("batch-1");
+    harness.wait_stopped_on("batch-1");
     assert_eq!(harness.outcomes().len(), 1, "the batch is not logged as failed");
     assert!(harness.recorder.caught_up.load(Ordering::SeqCst) < batch);
     unreadable(false);
@@ -354,6 +359,89 @@ fn a_container_that_cannot_be_read_now_is_applied_later_not_failed() {
         (vec!["file://from-container".to_string()], vec!["file://in-batch".to_string()])
     );
     applier.stop();
+}
+
+/// A store whose reads break halfway (as a download does when S3 goes away mid-object, or a disk fails) stops
+/// applying as one that cannot be opened does: nothing is logged as failed — neither the item reading its
+/// container nor the batch whose reading broke — and each is applied once the store reads again.
+#[test]
+fn a_container_whose_reading_breaks_halfway_is_applied_later_not_failed() {
+    let mut harness = Harness::new();
+    let broken = Arc::new(AtomicBool::new(true));
+    let blobs = LocalBlobs::open(&harness.dir.path().join("containers")).unwrap();
+    harness.inputs.blobs = Arc::new(BreakingBlobs { inner: blobs, broken: broken.clone() });
+    let applier = harness.start();
+
+    harness.container("item-1", "words of the item ".repeat(10).as_bytes());
+    let single = harness.push_from_container(1, "item-1", "file://from-container");
+    harness.wait_stopped_on("item-1");
+    assert!(harness.outcomes().is_empty(), "nothing is logged as failed");
+    broken.store(false, Ordering::SeqCst);
+    harness.wait_committed(single);
+    assert_eq!(harness.outcomes(), [outcome("file://from-container", LogOperation::Add, LogResult::Completed)]);
+
+    broken.store(true, Ordering::SeqCst);
+    let entries: Vec<String> =
+        (0..3).map(|i| format!(r#"{{"documentId":"file://in-batch/{i}","data":"a batch entry"}}"#)).collect();
+    harness.container("batch-1", format!(r#"{{"addOrUpdate":[{}]}}"#, entries.join(",")).as_bytes());
+    let batch = harness.push(2, OperationKind::Batch { file_id: "batch-1".into() });
+    harness.wait_stopped_on("batch-1");
+    assert_eq!(harness.outcomes().len(), 1, "the batch is not logged as failed");
+    assert!(harness.recorder.caught_up.load(Ordering::SeqCst) < batch);
+    broken.store(false, Ordering::SeqCst);
+    harness.wait_committed(batch);
+    let applied: Vec<_> =
+        (0..3).map(|i| outcome(&format!("file://in-batch/{i}"), LogOperation::Add, LogResult::Completed)).collect();
+    assert_eq!(harness.outcomes()[1..], applied, "each entry applied and logged once");
+    assert_eq!(harness.find("entry").len(), 3);
+    applier.stop();
+}
+
+/// Blobs whose readers fail after their first bytes while `broken` is set.
+struct BreakingBlobs {
+    inner: LocalBlobs,
+    broken: Arc<AtomicBool>,
+}
+
+impl intake_store::BlobStore for BreakingBlobs {
+    fn create(&self, id: &str) -> Result<Box<dyn intake_store::BlobWriter>, intake_store::StoreError> {
+        self.inner.create(id)
+    }
+
+    fn open(&self, id: &str) -> Result<Box<dyn std::io::Read + Send>, intake_store::StoreError> {
+        Ok(Box::new(BreakingRead { inner: self.inner.open(id)?, broken: self.broken.clone(), left: 20 }))
+    }
+
+    fn delete(&self, id: &str) -> Result<(), intake_store::StoreError> {
+        self.inner.delete(id)
+    }
+
+    fn total_bytes(&self) -> Result<u64, intake_store::StoreError> {
+        self.inner.total_bytes()
+    }
+
+    fn size(&self, id: &str) -> Result<Option<u64>, intake_store::StoreError> {
+        self.inner.size(id)
+    }
+}
+
+/// Hands out `left` bytes, then fails while `broken` is set (as a connection reset mid-download).
+struct BreakingRead {
+    inner: Box<dyn std::io::Read + Send>,
+    broken: Arc<AtomicBool>,
+    left: usize,
+}
+
+impl std::io::Read for BreakingRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 && self.broken.load(Ordering::SeqCst) {
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "the store went away"));
+        }
+        let len = if self.broken.load(Ordering::SeqCst) { buf.len().min(self.left) } else { buf.len() };
+        let n = self.inner.read(&mut buf[..len])?;
+        self.left = self.left.saturating_sub(n);
+        Ok(n)
+    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use intake_model::FieldType;
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use intake_model::compression;
 use intake_model::item::{Content, Item, MetaValue, Scalar};
@@ -356,7 +358,14 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
             compression::decompress(bytes, *compression, cap).map_err(decode_refusal)
         }
         Content::FileContainer { file_id, compression } => {
-            let mut reader = target.containers.open(target.organization_id, file_id).map_err(Refusal::container)?;
+            let opened = target.containers.open(target.organization_id, file_id).map_err(Refusal::container)?;
+            // A failure of the reading (its disk or store), not of the data: the item is applied again later.
+            let unreadable = |e: &dyn std::fmt::Display| Refusal {
+                retry: true,
+                ..Refusal::error(format!("file container '{file_id}' cannot be read now: {e}"))
+            };
+            let failed = Arc::new(AtomicBool::new(false));
+            let mut reader = ReadFailures { inner: opened, failed: failed.clone() };
             // The first bytes tell the stream's real compression; they are read again through the decoder.
             let mut head = [0u8; 16];
             let mut filled = 0;
@@ -364,16 +373,33 @@ fn item_bytes(item: &Item, target: &ItemTarget<'_>) -> Result<Vec<u8>, Refusal> 
                 match reader.read(&mut head[filled..]) {
                     Ok(0) => break,
                     Ok(n) => filled += n,
-                    Err(e) => {
-                        return Err(Refusal::error(format!("file container '{file_id}' could not be read: {e}")));
-                    }
+                    Err(e) => return Err(unreadable(&e)),
                 }
             }
             let head = &head[..filled];
             let stream = head.chain(reader);
             let decoder = compression::decoder(*compression, head, stream).map_err(decode_refusal)?;
-            compression::read_capped(decoder, *compression, cap).map_err(decode_refusal)
+            compression::read_capped(decoder, *compression, cap)
+                .map_err(|e| if failed.load(Ordering::Relaxed) { unreadable(&e) } else { decode_refusal(e) })
         }
+    }
+}
+
+/// A reader that notes whether it failed, so that a decoder's error can be told from one of the reading below it.
+struct ReadFailures {
+    inner: Box<dyn Read + Send>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Read for ReadFailures {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf);
+        if let Err(error) = &read
+            && error.kind() != std::io::ErrorKind::Interrupted
+        {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        read
     }
 }
 

@@ -42,6 +42,9 @@ pub struct BatchSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchError {
     pub message: String,
+    /// The file could not be read (its disk or store failed), which says nothing of its content: reading it
+    /// again later may succeed, so it is neither refused nor failed for this.
+    pub unreadable: bool,
 }
 
 impl fmt::Display for BatchError {
@@ -197,10 +200,13 @@ struct Position {
 }
 
 impl BatchError {
+    /// A fault of the file's content.
+    fn content(message: String) -> BatchError {
+        BatchError { message, unreadable: false }
+    }
+
     fn at(message: impl fmt::Display, at: Position) -> BatchError {
-        BatchError {
-            message: format!("{message} at line {}, column {} (byte offset {})", at.line, at.column, at.offset),
-        }
+        BatchError::content(format!("{message} at line {}, column {} (byte offset {})", at.line, at.column, at.offset))
     }
 
     fn syntax(message: impl fmt::Display, at: Position) -> BatchError {
@@ -214,7 +220,7 @@ impl BatchError {
             }
             None => format!("the batch file is not UTF-8: it ends inside a character at byte offset {offset}"),
         };
-        BatchError { message }
+        BatchError::content(message)
     }
 }
 
@@ -480,7 +486,9 @@ impl<R: Read> BatchReader<R> {
         };
         let n = read.map_err(|error| {
             self.buf.truncate(had);
-            BatchError { message: format!("the batch file could not be read: {error}") }
+            // A decoder's "invalid data" is the content's fault; any other failure is the reading's.
+            let unreadable = error.kind() != std::io::ErrorKind::InvalidData;
+            BatchError { message: format!("the batch file could not be read: {error}"), unreadable }
         })?;
         self.buf.truncate(had + n);
         self.eof = n == 0;
@@ -667,7 +675,7 @@ impl<R: Read> BatchReader<R> {
                         ));
                     }
                     None if self.base + self.pos as u64 == 0 => {
-                        return Err(BatchError { message: "the batch file is empty".to_string() });
+                        return Err(BatchError::content("the batch file is empty".to_string()));
                     }
                     None => return Err(BatchError::syntax("EOF while parsing a value", self.here())),
                 },
@@ -1041,5 +1049,26 @@ mod tests {
         );
         let truncated = &text.as_bytes()[..text.find('文').unwrap() + 1];
         assert!(validate(Trickle(truncated)).unwrap_err().message.contains("not UTF-8"));
+    }
+
+    /// A file whose reading fails halfway (its disk or store) is not a faulty file: the error says it could not be
+    /// read, so callers retry instead of refusing it; a decoder's invalid data is the content's fault.
+    #[test]
+    fn a_failed_read_is_told_from_a_faulty_file() {
+        let text = br#"{"addOrUpdate":[{"documentId":"a","data":"x"}]}"#;
+        let failing = |kind| text[..20].chain(FailingRead(kind));
+        let error = validate(failing(std::io::ErrorKind::ConnectionReset)).unwrap_err();
+        assert!(error.unreadable && error.message.contains("could not be read: the store went away"), "{error:?}");
+        let error = validate(failing(std::io::ErrorKind::InvalidData)).unwrap_err();
+        assert!(!error.unreadable, "{error:?}");
+        assert!(!validate(&b"{"[..]).unwrap_err().unreadable, "a truncated file is the content's fault");
+    }
+
+    struct FailingRead(std::io::ErrorKind);
+
+    impl Read for FailingRead {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(self.0, "the store went away"))
+        }
     }
 }

@@ -361,9 +361,13 @@ pub async fn claim_container<T: Send + 'static>(
     }
     let blobs = state.blobs.clone();
     let id = file_id.to_string();
-    // A store that cannot be read now is a 503 to retry, not a fault of the file.
+    // A store that cannot be read now (when opened, or halfway through) is a 503 to retry, not a fault of the
+    // file.
     let checked = tokio::task::spawn_blocking(move || match blobs.open(&id) {
-        Ok(content) => Ok(validate(content).map_err(|e| e.message)),
+        Ok(content) => match validate(content) {
+            Err(error) if error.unreadable => Err(intake_store::StoreError::Unavailable(error.message)),
+            checked => Ok(checked.map_err(|e| e.message)),
+        },
         Err(error) if error.is_unavailable() => Err(error),
         Err(error) => Ok(Err(error.to_string())),
     })

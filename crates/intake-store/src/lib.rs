@@ -103,6 +103,10 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => true,
             StoreError::Postgres(e) => StoreError::postgres_unavailable(e),
+            // A reader of a store failing halfway says so by the error it carries.
+            StoreError::Io(e) => {
+                e.get_ref().and_then(|inner| inner.downcast_ref::<StoreError>()).is_some_and(StoreError::is_unavailable)
+            }
             _ => false,
         }
     }

@@ -4,8 +4,9 @@
 //! A blob is one object, `<prefix>/containers/<id>` (index snapshots: `<prefix>/snapshots/<id>`). An upload is spooled to a temporary file in the node's
 //! data directory and becomes the object only when finished (one PUT, or a multipart upload for large ones):
 //! S3 makes an object appear whole or not at all, so a second upload replaces the first whole and an upload
-//! never finished leaves nothing. A read downloads the object to a temporary file first, so a slow reader never
-//! holds a connection to the store; a large one as ranged GETs in parallel, all of the same version. The containers' spooled files are kept a while as local copies
+//! never finished leaves nothing. A read downloads the object to a temporary file, so a slow reader never holds a
+//! connection to the store: ranged GETs in parallel, all of the same version, while the reader reads what has
+//! arrived (a batch is validated as it downloads). The containers' spooled files are kept a while as local copies
 //! ([`LocalCopies`]), so the second read of a batch (validated when accepted, then applied) costs a HEAD, not a
 //! download. With `presigned=true`, `POST /files` hands out presigned PUT URLs instead
 //! of Intake's own upload endpoint, so uploads go straight to the bucket ([`BlobStore::upload_url`]).
@@ -17,7 +18,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use tempfile::NamedTempFile;
@@ -242,23 +243,27 @@ impl S3Blobs {
         self.shared.downloads.load(Ordering::Relaxed)
     }
 
-    /// Downloads `object`, of the version `meta` describes, to the spool.
-    fn download(&self, object: &Path, meta: &ObjectMeta) -> Result<NamedTempFile, StoreError> {
+    /// Starts downloading the object `id`, of the version `meta` describes, to the spool; what has arrived can be
+    /// read at once, in order (a batch is validated while it downloads). Once whole, the file is kept as the
+    /// local copy of that version.
+    fn download(&self, id: &str, meta: ObjectMeta) -> Result<Arriving, StoreError> {
         self.shared.downloads.fetch_add(1, Ordering::Relaxed);
-        let mut file = spool_file(&self.shared.spool)?;
-        let store = &self.shared.store;
-        self.shared.bridge.run(async {
-            if meta.size <= PART_BYTES as u64 {
-                let mut chunks = get_version(store, object, meta, None).await?.into_stream();
-                while let Some(chunk) = chunks.next().await {
-                    file.write_all(&chunk.map_err(failed)?)?;
+        let file = spool_file(&self.shared.spool)?;
+        let arrival = Arc::new(Arrival::new(meta.size));
+        let reader = Arriving { file: file.reopen()?, at: 0, arrival: arrival.clone() };
+        let (shared, object, copies, id) = (self.shared.clone(), self.object(id), self.copies.clone(), id.to_string());
+        self.shared.bridge.spawn(async move {
+            match download_parts(&shared.store, &object, &meta, file.as_file(), &arrival).await {
+                Ok(()) => {
+                    if let Some(copies) = copies {
+                        copies.keep(&id, meta.e_tag, meta.size, file);
+                    }
+                    arrival.finish(Ok(()));
                 }
-                Ok(())
-            } else {
-                download_parts(store, object, meta, file.as_file()).await
+                Err(error) => arrival.finish(Err(error.to_string())),
             }
-        })?;
-        Ok(file)
+        });
+        Ok(reader)
     }
 
     fn object(&self, id: &str) -> Path {
@@ -319,12 +324,7 @@ impl BlobStore for S3Blobs {
         if let Some(copy) = self.copies.as_ref().and_then(|copies| copies.open(id, meta.e_tag.as_deref())) {
             return Ok(Box::new(io::BufReader::new(copy)));
         }
-        let file = self.download(&object, &meta)?;
-        let reader = file.reopen()?;
-        if let Some(copies) = &self.copies {
-            copies.keep(id, meta.e_tag, meta.size, file);
-        }
-        Ok(Box::new(io::BufReader::new(reader)))
+        Ok(Box::new(io::BufReader::new(self.download(id, meta)?)))
     }
 
     fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -414,32 +414,142 @@ impl BlobWriter for S3BlobWriter {
     }
 }
 
-/// Downloads a large object into `file` as ranged GETs of one part each, [`PARALLEL_PARTS`] at a time, each
-/// written at its offset: one connection carries a fraction of what S3 serves (AWS advises ranged GETs in
-/// parallel). Every part must be of the version `meta` describes (`If-Match` its ETag), so a file is never
-/// stitched from two versions of an object replaced meanwhile.
-async fn download_parts(store: &AmazonS3, object: &Path, meta: &ObjectMeta, file: &File) -> Result<(), StoreError> {
+/// Downloads an object into `file` as ranged GETs of one part each, [`PARALLEL_PARTS`] at a time, each written at
+/// its offset as it arrives and reported to `arrival`: one connection carries a fraction of what S3 serves (AWS
+/// advises ranged GETs in parallel). Every part must be of the version `meta` describes (`If-Match` its ETag), so
+/// a file is never stitched from two versions of an object replaced meanwhile. Stops early once the reader is
+/// gone.
+async fn download_parts(
+    store: &AmazonS3,
+    object: &Path,
+    meta: &ObjectMeta,
+    file: &File,
+    arrival: &Arrival,
+) -> Result<(), StoreError> {
     let part = PART_BYTES as u64;
+    let whole = meta.size <= part;
     let ranges = (0..meta.size.div_ceil(part)).map(|i| i * part..((i + 1) * part).min(meta.size));
-    let mut parts = futures_util::stream::iter(ranges)
-        .map(|range| async move {
-            let got = get_version(store, object, meta, Some(range.clone())).await?;
-            Ok::<_, StoreError>((range, got.bytes().await.map_err(failed)?))
+    let mut parts = futures_util::stream::iter(ranges.enumerate())
+        .map(|(index, range)| async move {
+            let got = get_version(store, object, meta, (!whole).then(|| range.clone())).await?;
+            let mut chunks = got.into_stream();
+            let mut at = range.start;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(failed)?;
+                if at + chunk.len() as u64 > range.end {
+                    break;
+                }
+                std::os::unix::fs::FileExt::write_all_at(file, &chunk, at)?;
+                at += chunk.len() as u64;
+                if !arrival.arrived(index, at - range.start) {
+                    return Err(StoreError::Unavailable("nobody reads the download any more".into()));
+                }
+            }
+            if at != range.end {
+                return Err(StoreError::Unavailable(format!(
+                    "the object store sent bytes {}..{at} of {object} where {}..{} were asked for",
+                    range.start, range.start, range.end
+                )));
+            }
+            Ok(())
         })
         .buffer_unordered(PARALLEL_PARTS);
-    while let Some(downloaded) = parts.next().await {
-        let (range, bytes) = downloaded?;
-        if bytes.len() as u64 != range.end - range.start {
-            return Err(StoreError::Unavailable(format!(
-                "the object store sent {} bytes for bytes {}..{} of {object}",
-                bytes.len(),
-                range.start,
-                range.end
-            )));
-        }
-        std::os::unix::fs::FileExt::write_all_at(file, &bytes, range.start)?;
+    while let Some(part) = parts.next().await {
+        part?;
     }
     Ok(())
+}
+
+/// How far a download has come, shared by the task downloading and the reader reading it.
+struct Arrival {
+    size: u64,
+    state: Mutex<Arrived>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Arrived {
+    /// Bytes written of each part so far.
+    parts: Vec<u64>,
+    /// The first `ready` bytes are all written.
+    ready: u64,
+    /// `Some` once the download is over: whole (and kept), or why it failed.
+    outcome: Option<Result<(), String>>,
+    /// The reader was dropped: the download stops.
+    abandoned: bool,
+}
+
+impl Arrival {
+    fn new(size: u64) -> Arrival {
+        let parts = vec![0; size.div_ceil(PART_BYTES as u64) as usize];
+        Arrival { size, state: Mutex::new(Arrived { parts, ..Arrived::default() }), changed: Condvar::new() }
+    }
+
+    /// Notes that part `index` has `written` bytes now; false when nobody reads any more.
+    fn arrived(&self, index: usize, written: u64) -> bool {
+        let mut state = self.state.lock().expect("arrival lock");
+        state.parts[index] = written;
+        let part = PART_BYTES as u64;
+        let mut ready = 0;
+        for (index, &written) in state.parts.iter().enumerate() {
+            ready = index as u64 * part + written;
+            if written < part.min(self.size - index as u64 * part) {
+                break;
+            }
+        }
+        if ready > state.ready {
+            state.ready = ready;
+            self.changed.notify_all();
+        }
+        !state.abandoned
+    }
+
+    fn finish(&self, outcome: Result<(), String>) {
+        self.state.lock().expect("arrival lock").outcome = Some(outcome);
+        self.changed.notify_all();
+    }
+
+    /// Waits until bytes beyond `at` are ready (how far they go), or the download is over.
+    fn wait_beyond(&self, at: u64) -> io::Result<u64> {
+        let mut state = self.state.lock().expect("arrival lock");
+        loop {
+            match &state.outcome {
+                // Unavailable, as a failure of the store: reading again (a HEAD, then a new download) may succeed.
+                Some(Err(why)) => return Err(io::Error::other(StoreError::Unavailable(why.clone()))),
+                Some(Ok(())) => return Ok(self.size),
+                None if state.ready > at => return Ok(state.ready),
+                None => state = self.changed.wait(state).expect("arrival lock"),
+            }
+        }
+    }
+}
+
+/// Reads a download as it arrives: waits for bytes not written yet, fails with the download. The end of the
+/// file is reported only once the download is whole and kept as the local copy, so that a read right after
+/// this one finds it.
+struct Arriving {
+    file: File,
+    at: u64,
+    arrival: Arc<Arrival>,
+}
+
+impl Read for Arriving {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let ready = self.arrival.wait_beyond(self.at)?;
+        let len = (ready - self.at).min(buf.len() as u64) as usize;
+        if len == 0 {
+            return Ok(0);
+        }
+        let n = std::os::unix::fs::FileExt::read_at(&self.file, &mut buf[..len], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.arrival.state.lock().expect("arrival lock").abandoned = true;
+    }
 }
 
 /// `object` (or the `range` of it) only of the version `meta` describes: a local copy is kept under that version's
@@ -511,11 +621,8 @@ mod tests {
         let object = blobs.object("big");
         let stale = blobs.shared.bridge.run(blobs.shared.store.head(&object)).unwrap();
         write(&first.iter().map(|b| b.wrapping_add(1)).collect::<Vec<u8>>());
-        let error = blobs.download(&object, &stale).expect_err("parts of another version are refused");
-        assert!(
-            error.is_unavailable() && error.to_string().contains("was replaced while it was downloaded"),
-            "{error}"
-        );
+        let error = read_download(&blobs, "big", stale).expect_err("parts of another version are refused");
+        assert!(error.to_string().contains("was replaced while it was downloaded"), "{error}");
 
         let write_small = |content: &[u8]| {
             let mut writer = blobs.create("small").unwrap();
@@ -526,8 +633,50 @@ mod tests {
         let small = blobs.object("small");
         let stale = blobs.shared.bridge.run(blobs.shared.store.head(&small)).unwrap();
         write_small(b"second version");
-        let error = blobs.download(&small, &stale).expect_err("a small object's other version is refused too");
+        let error = read_download(&blobs, "small", stale).expect_err("a small object's other version is refused too");
         assert!(error.to_string().contains("was replaced while it was downloaded"), "{error}");
+    }
+
+    /// A reader gets what has arrived in file order, whatever order the parts come in, and the end of the file
+    /// only once the download is over; a reader gone stops the download.
+    #[test]
+    fn downloads_are_read_in_order_as_they_arrive() {
+        let part = PART_BYTES as u64;
+        let arrival = Arc::new(Arrival::new(2 * part + 10));
+        let ready = || arrival.state.lock().unwrap().ready;
+        assert!(arrival.arrived(1, part), "the second part first");
+        assert_eq!(ready(), 0, "nothing before it has arrived");
+        arrival.arrived(0, 100);
+        assert_eq!(arrival.wait_beyond(0).unwrap(), 100, "the first bytes of the first part");
+        arrival.arrived(0, part);
+        assert_eq!(arrival.wait_beyond(100).unwrap(), 2 * part, "then both parts");
+        arrival.arrived(2, 10);
+        assert_eq!(arrival.wait_beyond(0).unwrap(), 2 * part + 10);
+        let waiting = std::thread::spawn({
+            let arrival = arrival.clone();
+            move || arrival.wait_beyond(2 * part + 10)
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "the end is not reported before the download is over");
+        arrival.finish(Ok(()));
+        assert_eq!(waiting.join().unwrap().unwrap(), 2 * part + 10, "then it is");
+
+        let failing = Arrival::new(10);
+        failing.arrived(0, 4);
+        failing.finish(Err("the object store failed: connection reset".into()));
+        let error = failing.wait_beyond(0).unwrap_err();
+        assert!(error.to_string().contains("connection reset"), "a failed download fails its reader: {error}");
+
+        let spool = tempfile::tempdir().unwrap();
+        let arrival = Arc::new(Arrival::new(10));
+        drop(Arriving { file: spool_file(spool.path()).unwrap().reopen().unwrap(), at: 0, arrival: arrival.clone() });
+        assert!(!arrival.arrived(0, 4), "a download nobody reads stops");
+    }
+
+    fn read_download(blobs: &S3Blobs, id: &str, meta: ObjectMeta) -> io::Result<Vec<u8>> {
+        let mut read = Vec::new();
+        blobs.download(id, meta).unwrap().read_to_end(&mut read)?;
+        Ok(read)
     }
 
     /// Local copies give way to a disk running short: below the free space they must leave, every copy goes and

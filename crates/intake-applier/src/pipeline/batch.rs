@@ -111,6 +111,10 @@ impl Applier {
             self.batch_window_applied(read_entries);
             return false;
         }
+        if let Some(error) = failure.as_ref().filter(|error| error.unreadable) {
+            self.fail(format!("the batch file '{}' cannot be read now: {}", batch.file_id, error.message));
+            return false; // applied again from the last commit
+        }
         self.applying_batch = None;
         match failure {
             None => tracing::info!(

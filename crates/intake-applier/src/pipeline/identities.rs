@@ -50,6 +50,10 @@ impl Applier {
             let window = match entries.next_window(WINDOW_ENTRIES, WINDOW_BYTES) {
                 Ok(window) if window.is_empty() => break,
                 Ok(window) => window,
+                Err(error) if error.unreadable => {
+                    self.fail(format!("the identity batch file '{file_id}' cannot be read now: {error}"));
+                    return Vec::new();
+                }
                 Err(error) => {
                     outcomes.push(failed(info, file_id, LogOperation::BatchFile, error.to_string()));
                     break;

@@ -174,7 +174,14 @@ impl Applier {
         };
         let mut entries = BatchReader::with_layout(StopAware { inner: reader, stop: self.stop.clone() }, batch.layout);
         loop {
-            let window = entries.next_window(WINDOW_ENTRIES, WINDOW_BYTES).map_err(|e| e.message)?;
+            let window = match entries.next_window(WINDOW_ENTRIES, WINDOW_BYTES) {
+                Ok(window) => window,
+                Err(error) if error.unreadable && !self.stopping() => {
+                    self.fail(error.message.clone()); // the load is applied again from the last commit
+                    return Err(error.message);
+                }
+                Err(error) => return Err(error.message),
+            };
             if window.is_empty() {
                 break;
             }
