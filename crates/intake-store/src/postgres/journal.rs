@@ -166,26 +166,24 @@ fn delete_objects(bodies: &dyn BlobStore, objects: &[String]) {
     }
 }
 
+/// Appends a group as one statement, so one round trip and its own transaction: the head moves, the rows go in
+/// numbered after it, and the new end is announced to the other nodes at commit.
+const APPEND_GROUP: &str = "
+    WITH head AS (UPDATE journal_head SET last_seq = last_seq + $1 RETURNING last_seq),
+         appended AS (
+             INSERT INTO journal (seq, body, object)
+             SELECT head.last_seq - $1 + record.n, record.body, record.object
+             FROM head, UNNEST($2::BYTEA[], $3::TEXT[]) WITH ORDINALITY AS record(body, object, n))
+    SELECT last_seq, pg_notify($4, last_seq::TEXT) FROM head";
+
 /// Writes a group in one transaction; the sequence number of its last record.
 async fn commit_group(db: &Postgres, group: &[Staged]) -> Result<Seq, StoreError> {
     let records: Vec<&[u8]> = group.iter().flat_map(|s| s.request.records.iter().map(Vec::as_slice)).collect();
     let objects: Vec<Option<&str>> = group.iter().flat_map(|s| s.objects.iter().map(Option::as_deref)).collect();
     let count = records.len() as i64;
-    let mut client = db.client().await?;
-    let transaction = client.transaction().await?;
-    let last: i64 = transaction
-        .query_one("UPDATE journal_head SET last_seq = last_seq + $1 RETURNING last_seq", &[&count])
-        .await?
-        .get(0);
-    let seqs: Vec<i64> = (last - count + 1..=last).collect();
-    transaction
-        .execute(
-            "INSERT INTO journal (seq, body, object) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::TEXT[])",
-            &[&seqs, &records, &objects],
-        )
-        .await?;
-    transaction.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()]).await?;
-    transaction.commit().await?;
+    let client = db.client().await?;
+    let append = client.prepare_cached(APPEND_GROUP).await?;
+    let last: i64 = client.query_one(&append, &[&count, &records, &objects, &CHANNEL]).await?.get(0);
     Ok(last as Seq)
 }
 
