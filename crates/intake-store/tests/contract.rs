@@ -734,8 +734,11 @@ fn an_operation_applied_again_replaces_its_draft_outcomes(backend: &dyn ItemLogB
     // A batch resumed after its first two outcomes: only those from the third on are replaced.
     let batch = |index, id: &str| LogEntry { item_index: index, ..entry(9, id, LogResult::Completed, 10) };
     log.append(&[batch(0, "b/0"), batch(1, "b/1"), batch(2, "b/draft"), batch(3, "b/draft2")]).unwrap();
-    log.append(&[batch(2, "b/2")]).unwrap();
-    let committed = CommittedThrough { journal_seq: 9, ..Default::default() };
+    // Applied again in one append with another record's outcomes, whose own drafts go too.
+    let single = |index, id: &str| LogEntry { item_index: index, ..entry(11, id, LogResult::Completed, 10) };
+    log.append(&[single(0, "c/draft"), single(1, "c/draft2")]).unwrap();
+    log.append(&[batch(2, "b/2"), single(0, "c/0")]).unwrap();
+    let committed = CommittedThrough { journal_seq: 11, ..Default::default() };
     let query = LogQuery { organization_id: "org".into(), to_ms: 100, per_page: 100, committed, ..Default::default() };
     let mut logged: Vec<(u64, u32, String)> = backend
         .item_log()
@@ -746,11 +749,19 @@ fn an_operation_applied_again_replaces_its_draft_outcomes(backend: &dyn ItemLogB
         .map(|e| (e.entry.journal_seq, e.entry.item_index, e.entry.document_id))
         .collect();
     logged.sort();
-    let expected: Vec<(u64, u32, String)> =
-        [(7, 0, "p"), (7, 1, "p/1"), (7, 2, "p/4"), (7, 3, "p/5"), (9, 0, "b/0"), (9, 1, "b/1"), (9, 2, "b/2")]
-            .into_iter()
-            .map(|(seq, index, id)| (seq, index, id.to_string()))
-            .collect();
+    let expected: Vec<(u64, u32, String)> = [
+        (7, 0, "p"),
+        (7, 1, "p/1"),
+        (7, 2, "p/4"),
+        (7, 3, "p/5"),
+        (9, 0, "b/0"),
+        (9, 1, "b/1"),
+        (9, 2, "b/2"),
+        (11, 0, "c/0"),
+    ]
+    .into_iter()
+    .map(|(seq, index, id)| (seq, index, id.to_string()))
+    .collect();
     assert_eq!(logged, expected);
 }
 

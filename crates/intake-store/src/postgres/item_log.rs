@@ -62,22 +62,27 @@ impl ItemLog for PgItemLog {
             entries.iter().map(|e| i64::from(e.item_index)).collect::<Vec<i64>>(),
             entries.iter().map(|e| e.datetime_ms).collect::<Vec<i64>>(),
         );
-        let mut drafts: Vec<(i64, i64)> = Vec::new();
+        // Per journal record, the first entry's index: what an earlier attempt logged from there on is a draft.
+        let (mut draft_seqs, mut draft_starts): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
         for entry in entries {
-            if drafts.last().is_none_or(|(seq, _)| *seq != entry.journal_seq as i64) {
-                drafts.push((entry.journal_seq as i64, i64::from(entry.item_index)));
+            if draft_seqs.last() != Some(&(entry.journal_seq as i64)) {
+                draft_seqs.push(entry.journal_seq as i64);
+                draft_starts.push(i64::from(entry.item_index));
             }
         }
         self.db.run(async {
             let mut client = self.db.client().await?;
             let transaction = client.transaction().await?;
-            for (seq, first) in &drafts {
-                transaction
-                    .execute("DELETE FROM item_log WHERE journal_seq = $1 AND item_index >= $2", &[seq, first])
-                    .await?;
-            }
-            transaction
-                .execute(
+            // One statement for every record (a commit of single pushes has one record per entry).
+            let drop_drafts = transaction
+                .prepare_cached(
+                    "DELETE FROM item_log AS l USING UNNEST($1::BIGINT[], $2::BIGINT[]) AS d(seq, first)
+                     WHERE l.journal_seq = d.seq AND l.item_index >= d.first",
+                )
+                .await?;
+            transaction.execute(&drop_drafts, &[&draft_seqs, &draft_starts]).await?;
+            let insert = transaction
+                .prepare_cached(
                     "INSERT INTO item_log (organization_id, source_id, document_id, operation, result, task, reason,
                      request_id, ordering_id, journal_seq, item_index, datetime_ms)
                      SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
@@ -87,6 +92,11 @@ impl ItemLog for PgItemLog {
                      operation = excluded.operation, result = excluded.result, task = excluded.task,
                      reason = excluded.reason, request_id = excluded.request_id,
                      ordering_id = excluded.ordering_id, datetime_ms = excluded.datetime_ms",
+                )
+                .await?;
+            transaction
+                .execute(
+                    &insert,
                     &[
                         &columns.0,
                         &columns.1,
