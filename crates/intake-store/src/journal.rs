@@ -49,7 +49,8 @@ pub trait Journal: Send + Sync + 'static {
 
 /// Reads records in order, never past the durable end.
 pub trait JournalReader: Send {
-    /// Up to `max_bytes` of records (at least one if any is durable).
+    /// The next records until `max_bytes` are reached (the last one may go past them; at least one if any is
+    /// durable): a batch that reached them says more may be waiting.
     fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<(Seq, Vec<u8>)>, JournalError>;
 }
 

@@ -818,6 +818,13 @@ fn journal_appends_are_read_back_in_order_after_reopen(backend: &dyn JournalBack
     runtime.block_on(journal.append(records(4..5))).unwrap();
     assert_eq!(journal.wait_beyond(4, std::time::Duration::from_secs(5)), 5);
     assert_eq!(reader.next_batch(1 << 20).unwrap()[0].0, 5);
+
+    // A read stops once its bytes are reached (records of 8 bytes here), so a full one says more may wait.
+    let mut reader = journal.reader(0).unwrap();
+    let seqs = |batch: Vec<(u64, Vec<u8>)>| batch.into_iter().map(|(seq, _)| seq).collect::<Vec<_>>();
+    assert_eq!(seqs(reader.next_batch(17).unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(reader.next_batch(1).unwrap()), [4], "one record, larger than asked for");
+    assert_eq!(seqs(reader.next_batch(16).unwrap()), [5]);
 }
 
 /// Appends `count` records at once, spread over `journals`; the sequence numbers they got, sorted.

@@ -296,6 +296,19 @@ impl Journal for PgJournal {
     }
 }
 
+/// The records after `$1` up to `$2`, at most `$3` of them, until `$4` bytes are reached (the last may go past):
+/// the sizes are known without reading the bodies (a record held by an object weighs `$5`, [`LARGE_RECORD`]),
+/// so bodies beyond the batch are not sent to be thrown away.
+const READ_RECORDS: &str = "
+    SELECT seq, body, object FROM (
+        SELECT seq, body, object, weight, (SUM(weight) OVER (ORDER BY seq))::BIGINT AS through
+        FROM (SELECT seq, body, object,
+                     CASE WHEN object IS NULL THEN octet_length(body)::BIGINT ELSE $5::BIGINT END AS weight
+              FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3) AS next
+    ) AS weighed
+    WHERE through - weight < $4 OR through = weight
+    ORDER BY seq";
+
 /// Reads records in order up to the durable end.
 struct PgReader {
     db: Arc<Postgres>,
@@ -333,12 +346,10 @@ impl JournalReader for PgReader {
             .db
             .run(async {
                 let client = self.db.client().await?;
+                let read = client.prepare_cached(READ_RECORDS).await?;
                 Ok::<_, StoreError>(
                     client
-                        .query(
-                            "SELECT seq, body, object FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-                            &[&after, &end, &READ_ROWS],
-                        )
+                        .query(&read, &[&after, &end, &READ_ROWS, &(max_bytes as i64), &(LARGE_RECORD as i64)])
                         .await?,
                 )
             })
@@ -347,9 +358,8 @@ impl JournalReader for PgReader {
         let mut bytes = 0;
         for row in rows {
             let (seq, body, object): (i64, Vec<u8>, Option<String>) = (row.get(0), row.get(1), row.get(2));
-            // A record held by an object weighs at least the threshold: counted before it is fetched.
-            let weight = if object.is_some() { body.len().max(LARGE_RECORD) } else { body.len() };
-            if !batch.is_empty() && bytes + weight > max_bytes {
+            // The query weighed a record held by an object as the threshold; its body may weigh more.
+            if !batch.is_empty() && bytes >= max_bytes {
                 break;
             }
             let body = match object {
