@@ -416,8 +416,8 @@ impl intake_store::BlobStore for BreakingBlobs {
         self.inner.delete(id)
     }
 
-    fn total_bytes(&self) -> Result<u64, intake_store::StoreError> {
-        self.inner.total_bytes()
+    fn list(&self) -> Result<Vec<intake_store::BlobInfo>, intake_store::StoreError> {
+        self.inner.list()
     }
 
     fn size(&self, id: &str) -> Result<Option<u64>, intake_store::StoreError> {

@@ -39,6 +39,15 @@ pub trait ContainerStore: Send + Sync {
     fn expired_containers(&self, now_ms: i64) -> Result<Vec<String>, StoreError>;
 }
 
+/// A blob as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub id: String,
+    pub size: u64,
+    /// When its content was written (milliseconds since the epoch, by the store's clock).
+    pub written_at_ms: i64,
+}
+
 /// Where the bytes of file containers live: written once as a stream, read as a stream, deleted. No path or
 /// other detail of the backend leaks out.
 pub trait BlobStore: Send + Sync {
@@ -48,8 +57,13 @@ pub trait BlobStore: Send + Sync {
     fn open(&self, id: &str) -> Result<Box<dyn Read + Send>, StoreError>;
     /// Deletes `id`'s content; nothing when there is none.
     fn delete(&self, id: &str) -> Result<(), StoreError>;
-    /// Bytes held by every blob (for the disk-use checks).
-    fn total_bytes(&self) -> Result<u64, StoreError>;
+    /// Every blob whole (not those being written), for the sweeps of blobs nothing names.
+    fn list(&self) -> Result<Vec<BlobInfo>, StoreError>;
+
+    /// Bytes held by every blob.
+    fn total_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.list()?.iter().map(|blob| blob.size).sum())
+    }
 
     /// A URL that uploads `id`'s content straight to the store (a presigned PUT) for `expires_in`, when the store
     /// hands them out; `virtual_hosted` asks for `bucket.host/key` addressing. `None`: uploads go through Intake.

@@ -45,7 +45,7 @@ pub mod testing;
 
 pub use catalog::{ApiKey, Catalog, Field, Organization, OrganizationStore, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use containers::{BlobStore, BlobWriter, ContainerStore, FileContainer};
+pub use containers::{BlobInfo, BlobStore, BlobWriter, ContainerStore, FileContainer};
 pub use counters::{CallTaken, ClusterItems, RateBucket, SharedCounters, UsageChange};
 pub use item_log::{
     ActivityCount, ActivityQuery, CommittedThrough, IdMatching, ItemLog, LogEntry, LogQuery, StoredLogEntry,

@@ -32,7 +32,7 @@ use object_store::{
 };
 
 use crate::bridge::Bridge;
-use crate::{BlobStore, BlobWriter, StoreError};
+use crate::{BlobInfo, BlobStore, BlobWriter, StoreError};
 
 /// Objects up to this size are one PUT; larger ones a multipart upload of parts this size.
 const PART_BYTES: usize = 8 * 1024 * 1024;
@@ -358,16 +358,22 @@ impl BlobStore for S3Blobs {
         }
     }
 
-    /// Lists the containers' objects (short-lived: there are few at a time).
-    fn total_bytes(&self) -> Result<u64, StoreError> {
-        let prefix = self.shared.location.object(self.area);
+    /// Lists the area's objects (short-lived: there are few at a time).
+    fn list(&self) -> Result<Vec<BlobInfo>, StoreError> {
+        let area = self.shared.location.object(self.area);
         self.shared.bridge.run(async {
-            let mut objects = self.shared.store.list(Some(&prefix));
-            let mut total = 0;
+            let mut objects = self.shared.store.list(Some(&area));
+            let mut blobs = Vec::new();
             while let Some(object) = objects.next().await {
-                total += object.map_err(failed)?.size;
+                let object = object.map_err(failed)?;
+                let Some(id) = object.location.prefix_match(&area).map(|parts| parts.map(|p| p.as_ref().to_string()))
+                else {
+                    continue;
+                };
+                let id = id.collect::<Vec<_>>().join("/");
+                blobs.push(BlobInfo { id, size: object.size, written_at_ms: object.last_modified.timestamp_millis() });
             }
-            Ok(total)
+            Ok(blobs)
         })
     }
 }

@@ -272,13 +272,28 @@ mod postgres {
             read.extend(batch);
         }
         let expected: Vec<(u64, Vec<u8>)> =
-            records.into_iter().chain([large]).enumerate().map(|(i, r)| (i as u64 + 1, r)).collect();
+            records.into_iter().chain([large.clone()]).enumerate().map(|(i, r)| (i as u64 + 1, r)).collect();
         assert!(read == expected, "node b reads the four records back whole and in order");
 
         let postgres = intake_store::Postgres::connect(&shared.database).unwrap();
         let without = intake_store::PgJournal::open(postgres, "c", None).unwrap();
         let error = without.reader(1).unwrap().next_batch(1 << 20).unwrap_err().to_string();
         assert!(error.contains("journal record 2 is the object") && error.contains("--blobs"), "{error}");
+
+        // An object no row names (its node died before the row, or the commit failed) is swept once old enough;
+        // those the rows name stay.
+        let mut stray = objects.create("stray.record").unwrap();
+        stray.write_all(b"a record whose row never committed").unwrap();
+        stray.finish().unwrap();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(a.sweep_unnamed_objects(day).unwrap(), 0, "too recent to be taken for one");
+        assert_eq!(a.sweep_unnamed_objects(std::time::Duration::ZERO).unwrap(), 1);
+        assert_eq!(objects.size("stray.record").unwrap(), None);
+        let mut listed: Vec<u64> = objects.list().unwrap().iter().map(|blob| blob.size).collect();
+        listed.sort();
+        assert_eq!(listed, [large.len() as u64; 2], "the named objects stay");
+        let mut reader = b.reader(1).unwrap();
+        assert!(reader.next_batch(1).unwrap()[0].1 == large, "and read back");
 
         a.release_through(4).unwrap();
         b.release_through(4).unwrap();
@@ -638,6 +653,10 @@ fn a_blob_is_replaced_whole_and_an_unfinished_one_leaves_nothing(backend: &dyn B
         let mut unfinished = blobs.create("f1").unwrap();
         unfinished.write_all(b"interrupted upload").unwrap();
         assert_eq!(read(blobs.as_ref(), "f1"), "second", "nothing changes before finish");
+        let listed = blobs.list().unwrap();
+        assert_eq!(listed.iter().map(|b| (b.id.as_str(), b.size)).collect::<Vec<_>>(), [("f1", 6)], "whole blobs only");
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        assert!((now_ms - listed[0].written_at_ms).abs() < 60_000, "written just now: {listed:?}");
         drop(unfinished);
         let mut never = blobs.create("f2").unwrap();
         never.write_all(b"never finished").unwrap();

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{BlobStore, BlobWriter, StoreError};
+use crate::{BlobInfo, BlobStore, BlobWriter, StoreError};
 
 /// The folder holding blobs.
 #[derive(Debug, Clone)]
@@ -55,12 +55,19 @@ impl BlobStore for LocalBlobs {
         }
     }
 
-    fn total_bytes(&self) -> Result<u64, StoreError> {
-        let mut total = 0;
+    fn list(&self) -> Result<Vec<BlobInfo>, StoreError> {
+        let mut blobs = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
-            total += entry?.metadata()?.len();
+            let entry = entry?;
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if id.ends_with(".part") {
+                continue; // being written
+            }
+            let metadata = entry.metadata()?;
+            let written_at = metadata.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            blobs.push(BlobInfo { id, size: metadata.len(), written_at_ms: written_at.as_millis() as i64 });
         }
-        Ok(total)
+        Ok(blobs)
     }
 
     fn size(&self, id: &str) -> Result<Option<u64>, StoreError> {

@@ -10,7 +10,7 @@
 //! own, and its row holds only the object's name: a 202 still waits for both, the object before the row, so a
 //! row never names an object that is not there. Rows stay small, so PostgreSQL's WAL and TOAST carry the many
 //! small records and S3 the few large ones. An object goes once its row is deleted; one whose row never
-//! committed (the node died between the two, or the commit failed) is left behind: space, never data.
+//! committed (the node died between the two, or the commit failed) is swept a day later, once no row names it.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -35,6 +35,12 @@ const POSITION_EXPIRY: &str = "1 hour";
 /// With a blob store, records larger than this are objects of their own: a whole document pushed alone (up to
 /// Coveo's 5 MB) would otherwise be a large row, with as many bytes of WAL, for every node to read back.
 const LARGE_RECORD: usize = 256 * 1024;
+/// An object of the journal this old that no row names is deleted: its node died between writing it and
+/// committing its row, or the commit failed. Far longer than any append can take (its commit gives up within
+/// seconds), so an object whose row is still on its way is never taken for one.
+const UNNAMED_OBJECT_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How often a node looks for such objects (when it releases records).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 pub struct PgJournal {
     db: Arc<Postgres>,
@@ -44,6 +50,8 @@ pub struct PgJournal {
     node: String,
     /// Where records larger than [`LARGE_RECORD`] go first; `None`: in their rows.
     bodies: Option<Arc<dyn BlobStore>>,
+    /// When this node last looked for objects no row names (`None`: not yet).
+    swept_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl PgJournal {
@@ -61,7 +69,48 @@ impl PgJournal {
         let (sender, receiver) = mpsc::channel(4096);
         db.spawn(write(Arc::downgrade(&db), receiver, end.clone()));
         follow(&db, end.clone());
-        Ok(PgJournal { db, sender, end, node: node.to_string(), bodies })
+        Ok(PgJournal { db, sender, end, node: node.to_string(), bodies, swept_at: Default::default() })
+    }
+
+    /// Deletes the journal's objects written more than `age` ago that no row names (see [`UNNAMED_OBJECT_AGE`]);
+    /// how many.
+    pub fn sweep_unnamed_objects(&self, age: Duration) -> Result<usize, JournalError> {
+        let Some(bodies) = &self.bodies else { return Ok(0) };
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let before_ms = now_ms.saturating_sub(age).as_millis() as i64;
+        let listed = bodies.list().map_err(|e| unavailable_or(e, JournalError::Read))?;
+        let old: Vec<String> =
+            listed.into_iter().filter(|blob| blob.written_at_ms <= before_ms).map(|blob| blob.id).collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let named: std::collections::HashSet<String> = self
+            .db
+            .with_client(async |client| {
+                let rows = client.query("SELECT object FROM journal WHERE object = ANY($1)", &[&old]).await?;
+                Ok(rows.iter().map(|row| row.get(0)).collect())
+            })
+            .map_err(read_error)?;
+        let unnamed: Vec<String> = old.into_iter().filter(|object| !named.contains(object)).collect();
+        delete_objects(bodies.as_ref(), &unnamed);
+        if !unnamed.is_empty() {
+            tracing::info!(objects = unnamed.len(), "journal objects no record names were deleted");
+        }
+        Ok(unnamed.len())
+    }
+
+    /// Sweeps once every [`SWEEP_INTERVAL`]; a failure is only logged (the objects stay until the next one).
+    fn sweep_when_due(&self) {
+        {
+            let mut swept_at = self.swept_at.lock().expect("sweep lock");
+            if swept_at.is_some_and(|at| at.elapsed() < SWEEP_INTERVAL) {
+                return;
+            }
+            *swept_at = Some(std::time::Instant::now());
+        }
+        if let Err(error) = self.sweep_unnamed_objects(UNNAMED_OBJECT_AGE) {
+            tracing::warn!(%error, "the journal's objects could not be swept; trying again in an hour");
+        }
     }
 }
 
@@ -291,6 +340,7 @@ impl Journal for PgJournal {
         // The rows first, then their objects: a row never names an object that is gone.
         if let Some(bodies) = &self.bodies {
             delete_objects(bodies.as_ref(), &objects);
+            self.sweep_when_due();
         }
         Ok(())
     }
