@@ -1,7 +1,7 @@
 //! One result as Coveo's Search API answers it: the stored item read back into `raw` with the standard fields,
 //! `firstSentences`, and a query-biased excerpt computed from a bounded stretch of the stored text.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::AhoCorasick;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -170,14 +170,9 @@ impl Excerpts {
         terms.sort();
         terms.dedup();
         let needles = (!terms.is_empty())
-            // A few needles, one text per result: a contiguous NFA is built in microseconds, a DFA is not.
-            .then(|| {
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
-                    .build(terms)
-                    .ok()
-            })
+            // The automaton's own choice: a DFA for up to 100 needles (a query's few words: built in microseconds
+            // and scanned ~10 % faster end to end than the contiguous NFA, measured on linux-doc), an NFA beyond.
+            .then(|| AhoCorasick::builder().ascii_case_insensitive(true).build(terms).ok())
             .flatten();
         Ok(Excerpts { generator: Some(generator), chars, needles })
     }
