@@ -253,14 +253,15 @@ impl S3Blobs {
         let reader = Arriving { file: file.reopen()?, at: 0, arrival: arrival.clone() };
         let (shared, object, copies, id) = (self.shared.clone(), self.object(id), self.copies.clone(), id.to_string());
         self.shared.bridge.spawn(async move {
-            match download_parts(&shared.store, &object, &meta, file.as_file(), &arrival).await {
+            let arrival = Ending(arrival);
+            match download_parts(&shared.store, &object, &meta, file.as_file(), &arrival.0).await {
                 Ok(()) => {
                     if let Some(copies) = copies {
                         copies.keep(&id, meta.e_tag, meta.size, file);
                     }
-                    arrival.finish(Ok(()));
+                    arrival.0.finish(Ok(()));
                 }
-                Err(error) => arrival.finish(Err(error.to_string())),
+                Err(error) => arrival.0.finish(Err(error.to_string())),
             }
         });
         Ok(reader)
@@ -530,6 +531,20 @@ impl Arrival {
     }
 }
 
+/// The download task's hold on its [`Arrival`]: a task that ends without saying how (it panicked, or its runtime
+/// stopped) fails its reader instead of leaving it waiting for ever.
+struct Ending(Arc<Arrival>);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().expect("arrival lock");
+        if state.outcome.is_none() {
+            state.outcome = Some(Err("the download stopped before it ended".to_string()));
+            self.0.changed.notify_all();
+        }
+    }
+}
+
 /// Reads a download as it arrives: waits for bytes not written yet, fails with the download. The end of the
 /// file is reported only once the download is whole and kept as the local copy, so that a read right after
 /// this one finds it.
@@ -672,6 +687,11 @@ mod tests {
         failing.finish(Err("the object store failed: connection reset".into()));
         let error = failing.wait_beyond(0).unwrap_err();
         assert!(error.to_string().contains("connection reset"), "a failed download fails its reader: {error}");
+
+        let ended = Arc::new(Arrival::new(10));
+        drop(Ending(ended.clone()));
+        let error = ended.wait_beyond(0).unwrap_err();
+        assert!(error.to_string().contains("stopped before it ended"), "a task gone fails its reader: {error}");
 
         let spool = tempfile::tempdir().unwrap();
         let arrival = Arc::new(Arrival::new(10));
