@@ -139,40 +139,42 @@ fn excerpt(doc: &TantivyDocument, fields: &Fields, excerpts: &Excerpts) -> (Stri
 }
 
 /// Query-biased excerpts at a bounded cost per result. The stored text (up to 64 KiB) is not tokenized whole: the
-/// query's indexed forms (stems, which begin the words they come from) are found in it with one Aho-Corasick
-/// pass, the stretch where most of them meet is taken ([`WINDOW_BEFORE`] + [`WINDOW_AFTER`] bytes), and only
-/// that stretch goes through tantivy's snippet generator, which picks and marks the best passage.
+/// query's indexed forms are found in it with one Aho-Corasick pass, the stretch where most of them meet is taken
+/// (the excerpt's length and a little more), and only that stretch goes through tantivy's snippet generator, which
+/// marks the words that really index to the query's terms. Tokenizing (and stemming) is most of an excerpt's cost,
+/// so the stretch is as short as the excerpt allows.
 pub struct Excerpts {
     /// `None` for a search without words.
     generator: Option<SnippetGenerator>,
     /// The longest excerpt, in characters.
     chars: usize,
-    /// The query's terms as indexed, matched ignoring ASCII case.
+    /// Where the query's words may be: each term's [`needle`], matched ignoring ASCII case.
     needles: Option<AhoCorasick>,
 }
 
-/// How much text before and after the chosen match the snippet generator reads.
-const WINDOW_BEFORE: usize = 120;
-const WINDOW_AFTER: usize = 600;
 /// The most matches looked at to choose where the excerpt is.
 const MAX_MATCHES: usize = 256;
+/// What the snippet generator reads beyond the excerpt's length, so that it sees the word the excerpt ends on.
+const WINDOW_SLACK: usize = 32;
 
 impl Excerpts {
     pub fn new(searcher: &Searcher, query: &dyn Query, fields: &Fields, chars: usize) -> tantivy::Result<Excerpts> {
         let mut generator = SnippetGenerator::create(searcher, query, fields.body)?;
         generator.set_max_num_chars(chars);
+        let mut needles: Vec<&str> = Vec::new();
         let mut terms: Vec<String> = Vec::new();
         query.query_terms(&mut |term, _| {
             if let Some(text) = term.value().as_str().filter(|t| term.field() == fields.body && !t.is_empty()) {
                 terms.push(text.to_string());
             }
         });
-        terms.sort();
-        terms.dedup();
-        let needles = (!terms.is_empty())
+        needles.extend(terms.iter().map(|term| needle(term)));
+        needles.sort_unstable();
+        needles.dedup();
+        let needles = (!needles.is_empty())
             // The automaton's own choice: a DFA for up to 100 needles (a query's few words: built in microseconds
             // and scanned ~10 % faster end to end than the contiguous NFA, measured on linux-doc), an NFA beyond.
-            .then(|| AhoCorasick::builder().ascii_case_insensitive(true).build(terms).ok())
+            .then(|| AhoCorasick::builder().ascii_case_insensitive(true).build(needles).ok())
             .flatten();
         Ok(Excerpts { generator: Some(generator), chars, needles })
     }
@@ -186,34 +188,48 @@ impl Excerpts {
     fn passage(&self, text: &str) -> Option<(String, Vec<Highlight>)> {
         let generator = self.generator.as_ref()?;
         let window = match &self.needles {
-            Some(needles) => window(text, needles)?,
+            Some(needles) => window(text, needles, self.chars)?,
             None => text,
         };
         let snippet = generator.snippet(window);
         let fragment = snippet.fragment();
-        if fragment.is_empty() {
+        let trimmed = fragment.trim();
+        if trimmed.is_empty() {
             return None;
         }
+        let lead = fragment.len() - fragment.trim_start().len();
         let highlights = snippet
             .highlighted()
             .iter()
             .map(|range| Highlight {
-                offset: fragment[..range.start].chars().count(),
+                offset: fragment[lead..range.start].chars().count(),
                 length: fragment[range.clone()].chars().count(),
             })
             .collect();
-        Some((fragment.to_string(), highlights))
+        Some((trimmed.to_string(), highlights))
     }
 }
 
-/// The stretch of `text` around the place where the most different needles meet (the first such place), cut at
-/// characters; `None` when no needle is in the text.
-fn window<'t>(text: &'t str, needles: &AhoCorasick) -> Option<&'t str> {
+/// What a term is looked for as in the text: its stem, which begins most words it comes from ("modul": module,
+/// modules), less a final `i` or `e` that the stemmer may have put in place of the word's own ending ("memori":
+/// memory; "hope": hoping). A needle only says where to look; the snippet generator marks the real words.
+fn needle(term: &str) -> &str {
+    match term.strip_suffix(['i', 'e']) {
+        Some(shorter) if shorter.len() >= 3 => shorter,
+        _ => term,
+    }
+}
+
+/// The stretch of `text` for an excerpt of `chars`: from a little before the first place where the most different
+/// needles meet within half an excerpt, to an excerpt's length further (in bytes, as the snippet generator counts),
+/// cut at characters; `None` when no needle is in the text.
+fn window<'t>(text: &'t str, needles: &AhoCorasick, chars: usize) -> Option<&'t str> {
+    let span = (chars / 2).max(16);
     // The scan stops at the first stretch holding every needle; else it reads up to MAX_MATCHES matches.
     let mut matches: Vec<(usize, usize)> = Vec::new();
     for found in needles.find_iter(text).take(MAX_MATCHES) {
         matches.push((found.start(), found.pattern().as_usize()));
-        let near = matches.iter().rev().take_while(|(s, _)| *s + WINDOW_AFTER / 2 > found.start());
+        let near = matches.iter().rev().take_while(|(s, _)| *s + span > found.start());
         let mut patterns: Vec<usize> = near.map(|(_, p)| *p).collect();
         patterns.sort_unstable();
         patterns.dedup();
@@ -224,7 +240,7 @@ fn window<'t>(text: &'t str, needles: &AhoCorasick) -> Option<&'t str> {
     let (mut best, mut best_distinct) = (matches.first()?.0, 0);
     for (i, (start, _)) in matches.iter().enumerate() {
         let mut seen: Vec<usize> =
-            matches[i..].iter().take_while(|(s, _)| *s < start + WINDOW_AFTER / 2).map(|(_, p)| *p).collect();
+            matches[i..].iter().take_while(|(s, _)| *s < start + span).map(|(_, p)| *p).collect();
         seen.sort_unstable();
         seen.dedup();
         if seen.len() > best_distinct {
@@ -241,7 +257,25 @@ fn window<'t>(text: &'t str, needles: &AhoCorasick) -> Option<&'t str> {
         }
         i
     };
-    Some(&text[floor(best.saturating_sub(WINDOW_BEFORE))..floor(best + WINDOW_AFTER)])
+    // The generator cuts its passages from the window's start: a quarter of an excerpt of context before the
+    // words keeps the stretch where they meet (half an excerpt) inside the first one.
+    let mut start = floor(best.saturating_sub(chars / 4));
+    if let Some(end) = sentence_end(&text[start..best]) {
+        start += end; // the sentence the words are in, from its start
+    } else if text[..start].ends_with(char::is_alphanumeric) {
+        // Not from the middle of a word: from the next one (`best` itself begins a match).
+        start += text[start..].find(|c: char| !c.is_alphanumeric()).unwrap_or(0);
+        start = start.min(best);
+    }
+    Some(&text[start..floor(start + chars + WINDOW_SLACK)])
+}
+
+/// Where the last sentence of `text` that ends in it ends (`.`, `!` or `?` before a space, or a line break).
+fn sentence_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (1..bytes.len()).rev().find(|&i| {
+        bytes[i - 1] == b'\n' || (matches!(bytes[i - 1], b'.' | b'!' | b'?') && bytes[i].is_ascii_whitespace())
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -261,12 +295,26 @@ mod tests {
             "y ".repeat(2000),
             "z ".repeat(2000)
         );
-        let chosen = window(&text, &needles).unwrap();
-        assert!(chosen.len() <= WINDOW_BEFORE + WINDOW_AFTER, "{}", chosen.len());
+        let chosen = window(&text, &needles, 200).unwrap();
+        assert!(chosen.len() <= 200 + WINDOW_SLACK, "{}", chosen.len());
         assert!(chosen.contains("The Kernel loads a Module"), "both words meet there, not at the first 'kernel'");
-        assert!(window(&"é".repeat(5000), &needles).is_none());
+        assert!(window(&"é".repeat(5000), &needles, 200).is_none());
         let accents = format!("{}kernel{}", "é".repeat(500), "é".repeat(1000));
-        assert!(window(&accents, &needles).unwrap().contains("kernel"), "cut at characters");
+        assert!(window(&accents, &needles, 200).unwrap().contains("kernel"), "cut at characters");
+        let short = window(&text, &needles, 20).unwrap();
+        assert!(short.len() <= 20 + WINDOW_SLACK && short.contains("Kernel"), "{short}");
+        let words = window("Wordy preamble; the kernel is a module", &needles, 40).unwrap();
+        assert!(words.starts_with("; the kernel"), "from a word's end, not its middle: {words}");
+        let sentence = window("Preamble. The kernel is a module", &needles, 40).unwrap();
+        assert!(sentence.starts_with(" The kernel"), "from the sentence's start: {sentence}");
+    }
+
+    #[test]
+    fn needles_find_the_words_a_stem_does_not_begin() {
+        assert_eq!(needle("memori"), "memor", "memory");
+        assert_eq!(needle("hope"), "hop", "hoping");
+        assert_eq!(needle("modul"), "modul");
+        assert_eq!(needle("use"), "use", "too short to shorten");
     }
 
     #[test]

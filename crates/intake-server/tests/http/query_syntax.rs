@@ -277,6 +277,39 @@ async fn words_close_together_rank_first_and_excerpts_take_their_length() {
     assert_error(bad, 412, "INVALID_PARAMETER", &["'excerptLength'", "0 to 2000"]).await;
 }
 
+/// The excerpt is the passage where the query's words meet, deep in a long page, and its highlights mark the words
+/// that index to the query's terms (other forms included: memory for "memories", allocator for "allocation"), not
+/// words that only begin alike (memorandum).
+#[tokio::test]
+async fn excerpts_are_where_the_words_meet_and_highlight_them() {
+    let s = TestServer::start().await;
+    let filler = "the report covers many other topics in detail. ".repeat(200);
+    let text = format!(
+        "Memory first. {filler} Memorandum: a Memorandum on runways. {filler} \
+         Here the Memory allocator runs allocations of memory, says a memorandum. {filler}"
+    );
+    assert_eq!(s.put_item("file://p/long", &json!({"data": text, "title": "Notes"}), "").await.status(), 202);
+    s.settle().await;
+    let found = s.search(json!({"q": "memories allocation"})).await;
+    let result = &found["results"][0];
+    let excerpt = result["excerpt"].as_str().unwrap();
+    assert!(
+        excerpt.starts_with("Here the Memory allocator runs allocations of memory, says a memorandum."),
+        "{excerpt}"
+    );
+    assert!(excerpt.chars().count() <= 200, "{excerpt}");
+    let marked: Vec<String> = result["excerptHighlights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let (offset, length) = (h["offset"].as_u64().unwrap() as usize, h["length"].as_u64().unwrap() as usize);
+            excerpt.chars().skip(offset).take(length).collect()
+        })
+        .collect();
+    assert_eq!(marked, ["Memory", "allocator", "allocations", "memory"], "{result}");
+}
+
 #[tokio::test]
 async fn a_wrong_expression_is_refused_before_anything_is_indexed() {
     let s = TestServer::start().await;
