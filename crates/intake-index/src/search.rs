@@ -9,6 +9,7 @@ use std::sync::Arc;
 use intake_model::ApiError;
 use serde::Serialize;
 use serde_json::Value;
+use tantivy::collector::MultiCollector;
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{Index, Searcher, TantivyDocument, Term};
@@ -19,7 +20,7 @@ use crate::query::QueryBuilder;
 use crate::results::{Excerpts, hit, stored_bytes};
 use crate::schema::Fields;
 use crate::security::{PermissionTables, Viewer};
-use crate::sort::{SortCriteria, top_docs};
+use crate::sort::{Page, SortCriteria};
 use crate::syntax::Options;
 
 /// The most results one page may hold, and the deepest page start (bounded memory per query).
@@ -140,14 +141,21 @@ pub fn search(
     let filters: Vec<Option<Box<dyn Query>>> =
         request.facets.iter().map(|facet| facets::filter(&builder, facet)).collect::<Result<_, _>>()?;
     let query = facets::narrowed(&base, &filters, None);
-    let counted = facets::count(searcher, &base, &request.facets, &filters, &request.group_by, &request.field_types)?;
-    let total = counted.total;
-    let addresses = if request.number_of_results == 0 {
-        Vec::new()
-    } else {
-        let (offset, limit) = (request.first_result, request.number_of_results);
-        top_docs(searcher, query.as_ref(), &request.sort, &request.field_types, offset, limit).map_err(internal)?
+    let asked = facets::Asked {
+        facets: &request.facets,
+        filters: &filters,
+        group_by: &request.group_by,
+        field_types: Arc::new(request.field_types.clone()),
     };
+    // One pass over the results counts them (and the facets it can) and collects the page.
+    let mut collectors = MultiCollector::new();
+    let first = facets::FirstPass::add(&mut collectors, &asked);
+    let (offset, limit) = (request.first_result, request.number_of_results);
+    let page = (limit > 0).then(|| Page::add(&mut collectors, &request.sort, &request.field_types, offset, limit));
+    let mut fruits = searcher.search(query.as_ref(), &collectors).map_err(internal)?;
+    let counted = facets::count(searcher, &base, &asked, first, &mut fruits)?;
+    let total = counted.total;
+    let addresses = page.map(|page| page.take(&mut fruits)).unwrap_or_default();
     let excerpts = match &text_query {
         Some(text) => Excerpts::new(searcher, text.as_ref(), fields, request.excerpt_length).map_err(internal)?,
         None => Excerpts::without_query(request.excerpt_length),

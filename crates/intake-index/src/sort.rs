@@ -7,10 +7,9 @@
 
 use std::cmp::Ordering;
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{FruitHandle, MultiCollector, MultiFruit, TopDocs};
 use tantivy::columnar::StrColumn;
-use tantivy::query::Query;
-use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader};
+use tantivy::{DocAddress, DocId, Order, Score, SegmentReader};
 
 use crate::columns::{NumberColumn, is_numeric, text_column};
 use crate::prepare::FieldTypes;
@@ -88,35 +87,38 @@ fn criterion(text: &str) -> Option<Criterion> {
     })
 }
 
-/// One page of `query`'s matches in the order of `criteria`, with each one's relevancy score (1.0 when it was not
-/// computed).
-pub fn top_docs(
-    searcher: &Searcher,
-    query: &dyn Query,
-    criteria: &SortCriteria,
-    field_types: &FieldTypes,
-    offset: usize,
-    limit: usize,
-) -> tantivy::Result<Vec<(f32, DocAddress)>> {
-    let top = TopDocs::with_limit(limit).and_offset(offset);
-    match criteria.0.as_slice() {
-        [Criterion::Relevancy] => searcher.search(query, &top),
-        [Criterion::Date(order)] => {
-            let dated: Vec<(tantivy::DateTime, DocAddress)> =
-                searcher.search(query, &top.order_by_fast_field("date", order.clone()))?;
-            Ok(dated.into_iter().map(|(_, address)| (1.0, address)).collect())
-        }
-        [Criterion::NoSort] => {
+/// One page of a search's matches in the order of its criteria, collected in the search's single pass beside the
+/// counts (one walk of the postings, not two).
+pub enum Page {
+    Scored(FruitHandle<Vec<(Score, DocAddress)>>),
+    Dated(FruitHandle<Vec<(tantivy::DateTime, DocAddress)>>),
+    Unsorted(FruitHandle<Vec<(u8, DocAddress)>>),
+    Ranked(FruitHandle<Vec<(Ranked, DocAddress)>>),
+}
+
+impl Page {
+    /// Adds the page from `offset`, `limit` long, to `collectors`.
+    pub fn add(
+        collectors: &mut MultiCollector<'_>,
+        criteria: &SortCriteria,
+        field_types: &FieldTypes,
+        offset: usize,
+        limit: usize,
+    ) -> Page {
+        let top = TopDocs::with_limit(limit).and_offset(offset);
+        match criteria.0.as_slice() {
+            [Criterion::Relevancy] => Page::Scored(collectors.add_collector(top)),
+            [Criterion::Date(order)] => {
+                Page::Dated(collectors.add_collector(top.order_by_fast_field("date", order.clone())))
+            }
             // Equal keys keep the index's order.
-            let unsorted = searcher.search(query, &top.custom_score(|_: &SegmentReader| |_: DocId| 0u8))?;
-            Ok(unsorted.into_iter().map(|(_, address)| (1.0, address)).collect())
-        }
-        _ => {
-            let criteria = criteria.0.clone();
-            let field_types = field_types.clone();
-            let ranked = searcher.search(
-                query,
-                &top.tweak_score(move |segment: &SegmentReader| {
+            [Criterion::NoSort] => {
+                Page::Unsorted(collectors.add_collector(top.custom_score(|_: &SegmentReader| |_: DocId| 0u8)))
+            }
+            _ => {
+                let criteria = criteria.0.clone();
+                let field_types = field_types.clone();
+                Page::Ranked(collectors.add_collector(top.tweak_score(move |segment: &SegmentReader| {
                     let keys: Vec<(Key, bool)> = criteria
                         .iter()
                         .map(|criterion| (Key::open(segment, criterion, &field_types), ascending(criterion)))
@@ -125,9 +127,21 @@ pub fn top_docs(
                         values: keys.iter().map(|(key, ascending)| (key.value(doc, score), *ascending)).collect(),
                         score,
                     }
-                }),
-            )?;
-            Ok(ranked.into_iter().map(|(ranked, address)| (ranked.score, address)).collect())
+                })))
+            }
+        }
+    }
+
+    /// The page's matches, each with its relevancy score (1.0 when it was not computed).
+    pub fn take(self, fruits: &mut MultiFruit) -> Vec<(Score, DocAddress)> {
+        let unscored = |addresses: Vec<DocAddress>| addresses.into_iter().map(|address| (1.0, address)).collect();
+        match self {
+            Page::Scored(handle) => handle.extract(fruits),
+            Page::Dated(handle) => unscored(handle.extract(fruits).into_iter().map(|(_, a)| a).collect()),
+            Page::Unsorted(handle) => unscored(handle.extract(fruits).into_iter().map(|(_, a)| a).collect()),
+            Page::Ranked(handle) => {
+                handle.extract(fruits).into_iter().map(|(ranked, address)| (ranked.score, address)).collect()
+            }
         }
     }
 }
@@ -187,7 +201,7 @@ enum SortValue {
 
 /// A document's sort key: greater is earlier in the page.
 #[derive(Debug, Clone, PartialEq)]
-struct Ranked {
+pub struct Ranked {
     /// Each criterion's value and whether it ascends.
     values: Vec<(SortValue, bool)>,
     score: f32,

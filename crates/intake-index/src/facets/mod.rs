@@ -16,7 +16,7 @@ use std::sync::Arc;
 use intake_model::ApiError;
 use serde_json::Value;
 use tantivy::Searcher;
-use tantivy::collector::Count;
+use tantivy::collector::{Count, FruitHandle, MultiCollector, MultiFruit};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
 
 use crate::prepare::FieldTypes;
@@ -121,34 +121,54 @@ pub struct Counted {
     pub group_by: Vec<Value>,
 }
 
-/// Counts the results (`base` with every facet filter) and the values of every facet and group.
+/// What a search asks to count beside its results: facets (each with its filter, if values are selected) and groups.
+pub struct Asked<'a> {
+    pub facets: &'a [FacetRequest],
+    pub filters: &'a [Option<Box<dyn Query>>],
+    pub group_by: &'a [GroupBy],
+    pub field_types: Arc<FieldTypes>,
+}
+
+/// What the search's single pass counts: the results, the facets without a filter of their own, and the groups.
+pub struct FirstPass {
+    total: FruitHandle<usize>,
+    tallies: FruitHandle<Vec<Tally>>,
+    /// The facets counted in it, by their place in the request.
+    unfiltered: Vec<usize>,
+}
+
+impl FirstPass {
+    /// Adds the counts to `collectors`, which run over the results (`base` with every facet filter).
+    pub fn add(collectors: &mut MultiCollector<'_>, asked: &Asked<'_>) -> FirstPass {
+        let unfiltered: Vec<usize> = (0..asked.facets.len()).filter(|i| asked.filters[*i].is_none()).collect();
+        let mut specs: Vec<Spec> = unfiltered.iter().map(|i| spec(&asked.facets[*i])).collect();
+        specs.extend(asked.group_by.iter().map(GroupBy::spec));
+        let tallies = Tallies { specs: Arc::new(specs), field_types: asked.field_types.clone() };
+        FirstPass { total: collectors.add_collector(Count), tallies: collectors.add_collector(tallies), unfiltered }
+    }
+}
+
+/// The results' count and every facet's and group's answer: those of the first pass from its `fruits`, and each
+/// facet with a filter of its own in a pass of its own (what `base` finds with the other facets' filters).
 pub fn count(
     searcher: &Searcher,
     base: &dyn Query,
-    facets: &[FacetRequest],
-    filters: &[Option<Box<dyn Query>>],
-    group_by: &[GroupBy],
-    field_types: &FieldTypes,
+    asked: &Asked<'_>,
+    first: FirstPass,
+    fruits: &mut MultiFruit,
 ) -> Result<Counted, ApiError> {
-    let field_types = Arc::new(field_types.clone());
-    let with_filters = |skip: Option<usize>| narrowed(base, filters, skip);
-    let results = with_filters(None);
-    // One pass: the count, the facets without a filter of their own, and the groups.
-    let unfiltered: Vec<usize> = (0..facets.len()).filter(|i| filters[*i].is_none()).collect();
-    let mut specs: Vec<Spec> = unfiltered.iter().map(|i| spec(&facets[*i])).collect();
-    specs.extend(group_by.iter().map(GroupBy::spec));
-    let tallies = Tallies { specs: Arc::new(specs), field_types: field_types.clone() };
-    let (total, mut main) = searcher.search(results.as_ref(), &(Count, tallies)).map_err(internal)?;
-    let groups = main.split_off(unfiltered.len());
-    let mut tallied: Vec<Option<Tally>> = vec![None; facets.len()];
-    for (i, tally) in unfiltered.into_iter().zip(main) {
+    let total = first.total.extract(fruits);
+    let mut main = first.tallies.extract(fruits);
+    let groups = main.split_off(first.unfiltered.len());
+    let mut tallied: Vec<Option<Tally>> = vec![None; asked.facets.len()];
+    for (i, tally) in first.unfiltered.into_iter().zip(main) {
         tallied[i] = Some(tally);
     }
-    let mut answers = Vec::with_capacity(facets.len());
-    for (i, facet) in facets.iter().enumerate() {
-        let query = if filters[i].is_some() { with_filters(Some(i)) } else { results.box_clone() };
+    let mut answers = Vec::with_capacity(asked.facets.len());
+    for (i, facet) in asked.facets.iter().enumerate() {
         let once = |spec: Spec| -> Result<Tally, ApiError> {
-            let tallies = Tallies { specs: Arc::new(vec![spec]), field_types: field_types.clone() };
+            let query = narrowed(base, asked.filters, asked.filters[i].as_ref().map(|_| i));
+            let tallies = Tallies { specs: Arc::new(vec![spec]), field_types: asked.field_types.clone() };
             let mut fruit = searcher.search(query.as_ref(), &tallies).map_err(internal)?;
             Ok(fruit.pop().expect("one tally per spec"))
         };
@@ -156,7 +176,7 @@ pub fn count(
             Some(tally) => tally,
             None => once(spec(facet))?,
         };
-        let answer = match answer::automatic_ranges(facet, &tally, field_types.as_ref()) {
+        let answer = match answer::automatic_ranges(facet, &tally, asked.field_types.as_ref()) {
             // Automatic ranges are counted exactly over the same items, once placed.
             Some(generated) => {
                 let ranges = generated.ranges.iter().map(|r| (r.from, r.to, r.end_inclusive)).collect();
@@ -167,7 +187,7 @@ pub fn count(
         };
         answers.push(answer);
     }
-    let group_by = group_by.iter().zip(&groups).map(|(group, tally)| group.answer(tally)).collect();
+    let group_by = asked.group_by.iter().zip(&groups).map(|(group, tally)| group.answer(tally)).collect();
     Ok(Counted { total, facets: answers, group_by })
 }
 
