@@ -84,7 +84,7 @@ pub fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, excerpts: &Excerp
     }
     // Coveo's content ids, which Headless and Atomic read (and warn without): stable hashes of the item's URI.
     let digest = Sha256::digest(uri.as_bytes());
-    raw.insert("permanentid".to_string(), Value::from(hex(&digest)));
+    raw.insert("permanentid".to_string(), Value::from(hex::encode(digest)));
     raw.insert("urihash".to_string(), Value::from(URL_SAFE_NO_PAD.encode(&digest[..12])));
     if let Some(parent) = doc.get_first(fields.parent_id).and_then(|v| v.as_str()) {
         raw.insert("parentid".to_string(), Value::from(parent));
@@ -221,11 +221,13 @@ fn needle(term: &str) -> &str {
 }
 
 /// The stretch of `text` for an excerpt of `chars`: from a little before the first place where the most different
-/// needles meet within half an excerpt, to an excerpt's length further (in bytes, as the snippet generator counts),
+/// needles meet, to an excerpt's length further (in bytes, as the snippet generator counts),
 /// cut at characters; `None` when no needle is in the text.
 fn window<'t>(text: &'t str, needles: &AhoCorasick, chars: usize) -> Option<&'t str> {
-    let span = (chars / 2).max(16);
-    // The scan stops at the first stretch holding every needle; else it reads up to MAX_MATCHES matches.
+    // Where the words meet: within two thirds of an excerpt, so that with the quarter before they fit in one. The
+    // scan stops at the first such place holding every needle (most pages have one early); else it reads up to
+    // MAX_MATCHES matches.
+    let span = (chars * 2 / 3).max(16);
     let mut matches: Vec<(usize, usize)> = Vec::new();
     for found in needles.find_iter(text).take(MAX_MATCHES) {
         matches.push((found.start(), found.pattern().as_usize()));
@@ -258,7 +260,7 @@ fn window<'t>(text: &'t str, needles: &AhoCorasick, chars: usize) -> Option<&'t 
         i
     };
     // The generator cuts its passages from the window's start: a quarter of an excerpt of context before the
-    // words keeps the stretch where they meet (half an excerpt) inside the first one.
+    // words keeps the stretch where they meet inside the first one.
     let mut start = floor(best.saturating_sub(chars / 4));
     if let Some(end) = sentence_end(&text[start..best]) {
         start += end; // the sentence the words are in, from its start
@@ -276,10 +278,6 @@ fn sentence_end(text: &str) -> Option<usize> {
     (1..bytes.len()).rev().find(|&i| {
         bytes[i - 1] == b'\n' || (matches!(bytes[i - 1], b'.' | b'!' | b'?') && bytes[i].is_ascii_whitespace())
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
