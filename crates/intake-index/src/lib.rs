@@ -4,6 +4,7 @@
 
 pub mod columns;
 pub mod convert;
+pub mod excerpt;
 pub mod extract;
 pub mod facets;
 pub mod org_index;

@@ -320,6 +320,7 @@ impl ItemParts {
         doc.add_text(fields.title, title);
         let stored = if target.whole_text { &self.text } else { head(&self.text, TEXT_HEAD_BYTES) };
         doc.add_text(fields.text_head, stored);
+        doc.add_text(fields.text_head, crate::excerpt::marks(stored));
         doc.add_text(fields.filetype, &self.filetype);
         doc.add_date(fields.date, DateTime::from_timestamp_millis(date_ms));
         doc.add_bytes(

@@ -43,7 +43,9 @@ pub struct Fields {
     pub title_exact: Field,
     /// The item's whole text, indexed, not stored.
     pub body: Field,
-    /// The first [`TEXT_HEAD_BYTES`] of the text, stored for excerpts (a result never loads a whole book).
+    /// The first [`TEXT_HEAD_BYTES`] of the text, stored for excerpts (a result never loads a whole book); and,
+    /// as its second value, the text's word marks ([`crate::excerpt::marks`]), which place an excerpt without
+    /// reading the text whole. Items indexed before marks were stored have only the text.
     pub text_head: Field,
     pub filetype: Field,
     pub date: Field,

@@ -157,7 +157,7 @@ pub fn search(
     let total = counted.total;
     let addresses = page.map(|page| page.take(&mut fruits)).unwrap_or_default();
     let excerpts = match &text_query {
-        Some(text) => Excerpts::new(searcher, text.as_ref(), fields, request.excerpt_length).map_err(internal)?,
+        Some(text) => Excerpts::new(searcher, text.as_ref(), fields, request.excerpt_length),
         None => Excerpts::without_query(request.excerpt_length),
     };
     let mut results = Vec::with_capacity(addresses.len());
@@ -170,7 +170,7 @@ pub fn search(
             tracing::warn!(results = results.len(), limit = MAX_PAGE_BYTES, "a search page was cut at its size limit");
             break;
         }
-        results.push(hit(fields, &doc, score, &excerpts));
+        results.push(hit(fields, &doc, address, score, &excerpts));
     }
     Ok(SearchResponse {
         total_count: total,
