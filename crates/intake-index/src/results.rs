@@ -6,8 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tantivy::schema::{Field, Value as _};
-use tantivy::{DocAddress, TantivyDocument};
+use tantivy::DocAddress;
+use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
+use tantivy::schema::{Field, OwnedValue, Value as _};
 
 pub use crate::excerpt::{Excerpts, Highlight};
 use crate::schema::Fields;
@@ -35,15 +36,43 @@ pub struct SearchHit {
     pub raw: Map<String, Value>,
 }
 
-/// What a stored document weighs (its text and byte values).
-pub fn stored_bytes(doc: &TantivyDocument) -> usize {
-    doc.field_values()
-        .map(|(_, value)| value.as_str().map(str::len).or_else(|| value.as_bytes().map(<[u8]>::len)).unwrap_or(8))
-        .sum()
+/// A stored document as a result reads it: its values as they come out of the document store, moved, not copied
+/// again into a `TantivyDocument` (whose compact form would copy the 64 KiB text head once more).
+pub struct StoredResult {
+    values: Vec<(Field, OwnedValue)>,
+}
+
+impl DocumentDeserialize for StoredResult {
+    fn deserialize<'de, D: DocumentDeserializer<'de>>(mut deserializer: D) -> Result<StoredResult, DeserializeError> {
+        let mut values = Vec::with_capacity(deserializer.size_hint());
+        while let Some(value) = deserializer.next_field::<OwnedValue>()? {
+            values.push(value);
+        }
+        Ok(StoredResult { values })
+    }
+}
+
+impl StoredResult {
+    /// The values of `field`, in the order they were stored.
+    fn get_all(&self, field: Field) -> impl Iterator<Item = &OwnedValue> {
+        self.values.iter().filter(move |(f, _)| *f == field).map(|(_, value)| value)
+    }
+
+    fn get_first(&self, field: Field) -> Option<&OwnedValue> {
+        self.get_all(field).next()
+    }
+
+    /// What the document weighs (its text and byte values).
+    pub fn stored_bytes(&self) -> usize {
+        self.values
+            .iter()
+            .map(|(_, value)| value.as_str().map(str::len).or_else(|| value.as_bytes().map(<[u8]>::len)).unwrap_or(8))
+            .sum()
+    }
 }
 
 /// The result for the stored document `doc` found at `address`.
-pub fn hit(fields: &Fields, doc: &TantivyDocument, address: DocAddress, score: f32, excerpts: &Excerpts) -> SearchHit {
+pub fn hit(fields: &Fields, doc: &StoredResult, address: DocAddress, score: f32, excerpts: &Excerpts) -> SearchHit {
     let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let uri = text(fields.uri);
     let title = text(fields.title);

@@ -17,7 +17,7 @@ use tantivy::{Index, Searcher, TantivyDocument, Term};
 use crate::facets::{self, FacetRequest, GroupBy};
 use crate::prepare::FieldTypes;
 use crate::query::QueryBuilder;
-use crate::results::{Excerpts, hit, stored_bytes};
+use crate::results::{Excerpts, StoredResult, hit};
 use crate::schema::Fields;
 use crate::security::{PermissionTables, Viewer};
 use crate::sort::{Page, SortCriteria};
@@ -163,8 +163,8 @@ pub fn search(
     let mut results = Vec::with_capacity(addresses.len());
     let mut page_bytes = 0;
     for (score, address) in addresses {
-        let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
-        page_bytes += stored_bytes(&doc);
+        let doc: StoredResult = searcher.doc(address).map_err(internal)?;
+        page_bytes += doc.stored_bytes();
         if page_bytes > MAX_PAGE_BYTES && !results.is_empty() {
             // Items may carry megabytes of metadata: a page stops short rather than hold gigabytes.
             tracing::warn!(results = results.len(), limit = MAX_PAGE_BYTES, "a search page was cut at its size limit");

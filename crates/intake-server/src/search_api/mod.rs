@@ -496,14 +496,20 @@ pub(crate) fn query_terms(q: &str) -> Vec<String> {
 /// Where the query's words are in `text`, as whole words: offsets and lengths in characters.
 fn word_highlights(text: &str, terms: &[String]) -> Vec<ExcerptHighlight> {
     let mut highlights = Vec::new();
-    let mut offset = 0;
-    for word in text.split_inclusive(|c: char| !c.is_alphanumeric()) {
-        let letters: String = word.chars().take_while(|c| c.is_alphanumeric()).collect();
-        let length = letters.chars().count();
-        if length > 0 && terms.contains(&letters.to_lowercase()) {
-            highlights.push(ExcerptHighlight { offset, length });
+    let (mut offset, mut counted) = (0, 0);
+    for word in intake_index::excerpt::words(text, 0) {
+        let letters = &text[word.clone()];
+        // `terms` are lowercase: an ASCII word compares without a lowercased copy.
+        let matches = if letters.is_ascii() {
+            terms.iter().any(|term| term.eq_ignore_ascii_case(letters))
+        } else {
+            terms.contains(&letters.to_lowercase())
+        };
+        if matches {
+            offset += text[counted..word.start].chars().count();
+            counted = word.start;
+            highlights.push(ExcerptHighlight { offset, length: letters.chars().count() });
         }
-        offset += word.chars().count();
     }
     highlights
 }
@@ -710,5 +716,18 @@ impl Params<'_> {
             return Err(ApiError::invalid_parameter(name, &value.to_string(), &expected));
         }
         Ok(Some(value as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_are_whole_words_in_characters() {
+        let terms = query_terms("Café crane");
+        let found = word_highlights("Le CAFÉ, la crane — cranes, CRANE", &terms);
+        let found: Vec<(usize, usize)> = found.iter().map(|h| (h.offset, h.length)).collect();
+        assert_eq!(found, [(3, 4), (12, 5), (28, 5)]);
     }
 }
