@@ -197,6 +197,7 @@ impl Applier {
             if idle && self.first_uncommitted.is_none() && self.applying_batch.is_none() {
                 // Everything read is applied and committed: indexes taken over hold all of it.
                 self.inputs.registry.caught_up_through(self.applied_seq);
+                self.consolidate_quiet_indexes();
             }
             self.housekeeping.tick();
             if idle {
@@ -752,6 +753,22 @@ impl Applier {
             self.fail(reason);
         }
         applied
+    }
+
+    /// Merges down the segments of indexes left unchanged for a while ([`OrgIndex::consolidate`]), and makes a
+    /// merge that ended searchable, with the commit marks as a commit does.
+    fn consolidate_quiet_indexes(&mut self) {
+        let Applier { indexes, inputs, .. } = self;
+        for (organization_id, index) in indexes.iter_mut() {
+            if index.consolidated() && !index.is_dirty() {
+                let published =
+                    inputs.commit_marks.publish(organization_id, || index.publish().map(|()| committed_through(index)));
+                if let Err(error) = published {
+                    tracing::warn!(organization = organization_id, %error, "a merged index could not be reopened");
+                }
+            }
+            index.consolidate();
+        }
     }
 
     /// A commit succeeded: if applying had stopped, it is running again.

@@ -634,3 +634,29 @@ fn a_full_load_is_committed_whole_or_not_at_all_and_applied_once() {
     }
     applier.stop();
 }
+
+/// Items committed one by one leave a segment each; once the index has been quiet for a while, its segments of
+/// about the same size are merged down and the searcher walks fewer, with every item still found once.
+#[test]
+fn a_quiet_index_is_merged_down_to_fewer_segments() {
+    let harness = Harness::new();
+    let applier = harness.start();
+    for n in 1..=6 {
+        let seq = harness.add(n, &format!("file://item/{n}"), &format!("common word{n}"));
+        harness.wait_committed(seq);
+    }
+    let segments = || {
+        let handle = harness.inputs.registry.get(ORG).expect("the organization's index is registered");
+        handle.reader.searcher().segment_readers().len()
+    };
+    assert!(segments() > 1, "a segment per commit");
+    wait_until(|| segments() == 1, "the quiet index to be merged down");
+    let expected: Vec<String> = (1..=6).map(|n| format!("file://item/{n}")).collect();
+    assert_eq!(harness.find("common"), expected);
+    assert_eq!(harness.find("word4"), ["file://item/4"]);
+    // Pushes after the merge are applied and found as before.
+    let seq = harness.add(7, "file://item/7", "common word7");
+    harness.wait_committed(seq);
+    assert_eq!(harness.count("common"), 7);
+    applier.stop();
+}

@@ -26,6 +26,9 @@ use crate::prepare::PreparedItem;
 use crate::schema::{Fields, build_schema, item_key, register_tokenizers};
 use crate::security::PermissionTables;
 
+/// How long an index must have been left unchanged before its segments are merged down ([`OrgIndex::consolidate`]).
+pub const QUIET_BEFORE_CONSOLIDATING: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What a commit records besides the documents.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexState {
@@ -137,6 +140,10 @@ pub struct OrgIndex {
     written: HashMap<String, TantivyDocument>,
     /// The state recorded by the last successful commit.
     committed: IndexState,
+    /// The merge [`OrgIndex::consolidate`] started, until it ends.
+    consolidating: Option<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>,
+    /// When the index was last committed (or a consolidation ended): what it has been quiet since.
+    changed_at: std::time::Instant,
 }
 
 impl OrgIndex {
@@ -168,6 +175,8 @@ impl OrgIndex {
             overlay: HashMap::new(),
             dirty: false,
             written: HashMap::new(),
+            consolidating: None,
+            changed_at: std::time::Instant::now(),
         })
     }
 
@@ -531,7 +540,48 @@ impl OrgIndex {
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.committed = self.state.clone();
+        self.changed_at = std::time::Instant::now();
         Ok(())
+    }
+
+    /// When nothing has changed the index for [`QUIET_BEFORE_CONSOLIDATING`] and no merge of this kind runs:
+    /// starts merging its segments of about the same size (tantivy's log levels, from two segments each instead of
+    /// the eight the writer's own policy waits for while items keep coming). A search pays for every segment it
+    /// walks — per-term dictionary lookups, scorers, collectors — and near-real-time commits leave many small
+    /// ones; while pushes arrive the writer's policy keeps merging cheap, and once they stop the index is merged
+    /// down to a few segments. Merging segments of similar size keeps each item's rewrites logarithmic. Whether a
+    /// merge started; the merged segment is searchable after [`OrgIndex::consolidated`] said so and the next
+    /// [`OrgIndex::publish`].
+    pub fn consolidate(&mut self) -> bool {
+        if self.consolidating.is_some() || self.dirty || self.changed_at.elapsed() < QUIET_BEFORE_CONSOLIDATING {
+            return false;
+        }
+        let Ok(segments) = self.index.searchable_segment_metas() else { return false };
+        let mut levels = tantivy::indexer::LogMergePolicy::default();
+        levels.set_min_num_segments(2);
+        levels.set_min_layer_size(1);
+        let Some(candidate) = tantivy::indexer::MergePolicy::compute_merge_candidates(&levels, &segments).pop() else {
+            return false;
+        };
+        self.consolidating = Some(self.writer.merge(&candidate.0));
+        true
+    }
+
+    /// Whether the merge [`OrgIndex::consolidate`] started has ended (then [`OrgIndex::publish`] makes its segment
+    /// searchable). A merge that fails (the writer's own policy was merging one of the segments, the disk is
+    /// full) leaves the segments as they were.
+    pub fn consolidated(&mut self) -> bool {
+        use std::future::Future as _;
+        let Some(merge) = self.consolidating.as_mut() else { return false };
+        let ended = std::pin::Pin::new(merge).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        let std::task::Poll::Ready(result) = ended else { return false };
+        self.consolidating = None;
+        if let Err(error) = result {
+            tracing::info!(%error, "a merge of the idle index's segments did not happen");
+        }
+        // Whatever the outcome, the index was seen idle once: the next try waits for the next quiet spell.
+        self.changed_at = std::time::Instant::now();
+        true
     }
 
     /// Makes the last commit searchable.
