@@ -140,8 +140,9 @@ pub struct OrgIndex {
     written: HashMap<String, TantivyDocument>,
     /// The state recorded by the last successful commit.
     committed: IndexState,
-    /// The merge [`OrgIndex::consolidate`] started, until it ends.
-    consolidating: Option<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>,
+    /// The merge [`OrgIndex::consolidate`] started, until it ends (in a mutex only to keep the index `Sync`: it is
+    /// polled through `&mut self`).
+    consolidating: Option<std::sync::Mutex<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>>,
     /// When the index was last committed (or a consolidation ended): what it has been quiet since.
     changed_at: std::time::Instant,
 }
@@ -563,7 +564,7 @@ impl OrgIndex {
         let Some(candidate) = tantivy::indexer::MergePolicy::compute_merge_candidates(&levels, &segments).pop() else {
             return false;
         };
-        self.consolidating = Some(self.writer.merge(&candidate.0));
+        self.consolidating = Some(std::sync::Mutex::new(self.writer.merge(&candidate.0)));
         true
     }
 
@@ -572,7 +573,7 @@ impl OrgIndex {
     /// full) leaves the segments as they were.
     pub fn consolidated(&mut self) -> bool {
         use std::future::Future as _;
-        let Some(merge) = self.consolidating.as_mut() else { return false };
+        let Some(merge) = self.consolidating.as_mut().and_then(|merge| merge.get_mut().ok()) else { return false };
         let ended = std::pin::Pin::new(merge).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
         let std::task::Poll::Ready(result) = ended else { return false };
         self.consolidating = None;
