@@ -4,6 +4,7 @@
 
 pub mod columns;
 pub mod convert;
+pub mod doc_cache;
 pub mod excerpt;
 pub mod extract;
 pub mod facets;

@@ -17,7 +17,7 @@ use tantivy::{Index, Searcher, TantivyDocument, Term};
 use crate::facets::{self, FacetRequest, GroupBy};
 use crate::prepare::FieldTypes;
 use crate::query::QueryBuilder;
-use crate::results::{Excerpts, StoredResult, hit};
+use crate::results::{Excerpts, hit};
 use crate::schema::Fields;
 use crate::security::{PermissionTables, Viewer};
 use crate::sort::{Page, SortCriteria};
@@ -163,7 +163,7 @@ pub fn search(
     let mut results = Vec::with_capacity(addresses.len());
     let mut page_bytes = 0;
     for (score, address) in addresses {
-        let doc: StoredResult = searcher.doc(address).map_err(internal)?;
+        let doc = crate::doc_cache::DOCUMENTS.get(searcher, address).map_err(internal)?;
         page_bytes += doc.stored_bytes();
         if page_bytes > MAX_PAGE_BYTES && !results.is_empty() {
             // Items may carry megabytes of metadata: a page stops short rather than hold gigabytes.
