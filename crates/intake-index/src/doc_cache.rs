@@ -46,16 +46,16 @@ impl DocumentCache {
             return Ok(found.clone());
         }
         let read: Arc<StoredResult> = Arc::new(searcher.doc(address)?);
-        let weight = read.stored_bytes() + ENTRY_OVERHEAD;
+        let weight = read.held_bytes() + ENTRY_OVERHEAD;
         if weight <= self.limit / 8 {
             let mut entries = self.entries.lock().expect("document cache lock");
             if let Some((_, replaced)) = entries.lru.push(key, read.clone()) {
-                entries.bytes -= replaced.stored_bytes() + ENTRY_OVERHEAD;
+                entries.bytes -= replaced.held_bytes() + ENTRY_OVERHEAD;
             }
             entries.bytes += weight;
             while entries.bytes > self.limit {
                 let Some((_, evicted)) = entries.lru.pop_lru() else { break };
-                entries.bytes -= evicted.stored_bytes() + ENTRY_OVERHEAD;
+                entries.bytes -= evicted.held_bytes() + ENTRY_OVERHEAD;
             }
         }
         Ok(read)
@@ -84,12 +84,12 @@ mod tests {
             let mut doc = TantivyDocument::default();
             doc.add_text(fields.uri, format!("file://{n}"));
             // Every tenth document is larger than an eighth of the cache.
-            doc.add_text(fields.text_head, "x".repeat(if n % 10 == 9 { 20_000 } else { 1_000 }));
+            doc.add_text(fields.text_head, "x".repeat(if n % 10 == 9 { 20_000 } else { 2_000 }));
             writer.add_document(doc).unwrap();
         }
         writer.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();
-        let cache = DocumentCache::new(16 * 1024);
+        let cache = DocumentCache::new(64 * 1024);
         let address = |doc_id| DocAddress::new(0, doc_id);
         let first = cache.get(&searcher, address(0)).unwrap();
         assert!(Arc::ptr_eq(&first, &cache.get(&searcher, address(0)).unwrap()), "the second read is the cached one");
@@ -97,10 +97,10 @@ mod tests {
         assert!(!Arc::ptr_eq(&large, &cache.get(&searcher, address(9)).unwrap()), "too large to be kept");
         for doc_id in 0..40 {
             let doc = cache.get(&searcher, address(doc_id)).unwrap();
-            assert!(doc.stored_bytes() >= 1_000);
-            assert!(cache.bytes() <= 16 * 1024, "{} bytes held", cache.bytes());
+            assert!(doc.stored_bytes() >= 2_000);
+            assert!(cache.bytes() <= 64 * 1024, "{} bytes held", cache.bytes());
         }
-        assert!(cache.bytes() > 8 * 1024, "the cache is used: {}", cache.bytes());
+        assert!(cache.bytes() > 32 * 1024, "the cache is used: {}", cache.bytes());
         // The most recent documents are there; the first ones went first.
         let recent = cache.get(&searcher, address(38)).unwrap();
         assert!(Arc::ptr_eq(&recent, &cache.get(&searcher, address(38)).unwrap()));

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, OnceLock};
 use tantivy::DocAddress;
 use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
 use tantivy::schema::{Field, OwnedValue, Value as _};
@@ -33,13 +34,34 @@ pub struct SearchHit {
     /// The first sentences of the item's text (at most [`FIRST_SENTENCES_CHARS`] characters).
     pub first_sentences: String,
     pub score: f32,
-    pub raw: Map<String, Value>,
+    /// Shared with the cached document it comes from ([`ResultBase`]): copied only by a caller that changes it.
+    #[serde(serialize_with = "serialize_shared")]
+    pub raw: Arc<Map<String, Value>>,
+}
+
+/// Serializes a shared value as the value itself.
+pub fn serialize_shared<T: Serialize, S: serde::Serializer>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    value.as_ref().serialize(serializer)
+}
+
+/// What a result shows of an item whatever the query: built once per document read ([`StoredResult::base`]), so
+/// a document the cache serves again does not rebuild it.
+#[derive(Debug)]
+pub struct ResultBase {
+    pub title: String,
+    pub uri: String,
+    pub click_uri: String,
+    pub unique_id: String,
+    pub first_sentences: String,
+    /// The item's metadata with the standard fields and Coveo's content ids.
+    pub raw: Arc<Map<String, Value>>,
 }
 
 /// A stored document as a result reads it: its values as they come out of the document store, moved, not copied
 /// again into a `TantivyDocument` (whose compact form would copy the 64 KiB text head once more).
 pub struct StoredResult {
     values: Vec<(Field, OwnedValue)>,
+    base: OnceLock<Arc<ResultBase>>,
 }
 
 impl DocumentDeserialize for StoredResult {
@@ -48,7 +70,7 @@ impl DocumentDeserialize for StoredResult {
         while let Some(value) = deserializer.next_field::<OwnedValue>()? {
             values.push(value);
         }
-        Ok(StoredResult { values })
+        Ok(StoredResult { values, base: OnceLock::new() })
     }
 }
 
@@ -69,64 +91,100 @@ impl StoredResult {
             .map(|(_, value)| value.as_str().map(str::len).or_else(|| value.as_bytes().map(<[u8]>::len)).unwrap_or(8))
             .sum()
     }
+
+    /// What the document may hold in memory once its results were built: its values, and its [`ResultBase`] —
+    /// the metadata parsed again as `raw` (about as large as its JSON) and a few short strings.
+    pub fn held_bytes(&self) -> usize {
+        let bytes_values: usize = self.values.iter().filter_map(|(_, value)| value.as_bytes()).map(<[u8]>::len).sum();
+        self.stored_bytes() + bytes_values + 1024
+    }
 }
 
 /// The result for the stored document `doc` found at `address`.
 pub fn hit(fields: &Fields, doc: &StoredResult, address: DocAddress, score: f32, excerpts: &Excerpts) -> SearchHit {
-    let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let uri = text(fields.uri);
-    let title = text(fields.title);
-    let mut raw: Map<String, Value> = doc
-        .get_first(fields.meta)
-        .and_then(|v| v.as_bytes())
-        .and_then(|bytes| serde_json::from_slice(bytes).ok())
-        .unwrap_or_default();
-    let date_ms = doc.get_first(fields.date).and_then(|v| v.as_datetime()).map(|d| d.into_timestamp_millis());
-    let click_uri = raw.get("clickableuri").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| uri.clone());
-    let standard = [
-        ("uri", Value::from(uri.clone())),
-        ("sysuri", Value::from(uri.clone())),
-        ("clickableuri", Value::from(click_uri.clone())),
-        ("title", Value::from(title.clone())),
-        ("systitle", Value::from(title.clone())),
-        ("source", Value::from(text(fields.source_name))),
-        ("syssource", Value::from(text(fields.source_name))),
-        ("sourcetype", Value::from("Push")),
-        ("filetype", Value::from(text(fields.filetype))),
-        ("sysfiletype", Value::from(text(fields.filetype))),
-        ("date", date_ms.map_or(Value::Null, Value::from)),
-        ("sysdate", date_ms.map_or(Value::Null, Value::from)),
-        ("size", doc.get_first(fields.size).and_then(|v| v.as_u64()).map_or(Value::Null, Value::from)),
-        ("indexeddate", doc.get_first(fields.indexed_at).and_then(|v| v.as_i64()).map_or(Value::Null, Value::from)),
-        ("collection", Value::from("default")),
-    ];
-    // The standard fields win over metadata of the same name, as Coveo maps `date` to `@date` (epoch ms).
-    for (key, value) in standard {
-        raw.insert(key.to_string(), value);
-    }
-    // Coveo's content ids, which Headless and Atomic read (and warn without): stable hashes of the item's URI.
-    let digest = Sha256::digest(uri.as_bytes());
-    raw.insert("permanentid".to_string(), Value::from(hex::encode(digest)));
-    raw.insert("urihash".to_string(), Value::from(URL_SAFE_NO_PAD.encode(&digest[..12])));
-    if let Some(parent) = doc.get_first(fields.parent_id).and_then(|v| v.as_str()) {
-        raw.insert("parentid".to_string(), Value::from(parent));
-    }
-    // The stored text, and the marks stored after it (see `Fields::text_head`).
-    let mut stored = doc.get_all(fields.text_head).filter_map(|v| v.as_str());
-    let stored_text = stored.next().unwrap_or_default();
-    let (excerpt, excerpt_highlights) = excerpts.excerpt(address, stored_text, stored.next());
-    let first_sentences = first_sentences(stored_text);
+    let base = doc.base(fields);
+    let (excerpt, excerpt_highlights) = excerpts.excerpt(address, doc.text(fields), doc.marks(fields));
     SearchHit {
-        printable_uri: uri.clone(),
-        unique_id: format!("42.{}${uri}", text(fields.source)),
-        title,
-        click_uri,
-        uri,
+        title: base.title.clone(),
+        uri: base.uri.clone(),
+        printable_uri: base.uri.clone(),
+        click_uri: base.click_uri.clone(),
+        unique_id: base.unique_id.clone(),
         excerpt,
         excerpt_highlights,
-        first_sentences,
+        first_sentences: base.first_sentences.clone(),
         score,
-        raw,
+        raw: base.raw.clone(),
+    }
+}
+
+impl StoredResult {
+    /// The stored text (the first value of `text_head`).
+    fn text(&self, fields: &Fields) -> &str {
+        self.get_first(fields.text_head).and_then(|v| v.as_str()).unwrap_or_default()
+    }
+
+    /// The marks stored after the text (see `Fields::text_head`), if any.
+    fn marks(&self, fields: &Fields) -> Option<&str> {
+        self.get_all(fields.text_head).filter_map(|v| v.as_str()).nth(1)
+    }
+
+    /// The query-independent part of the document's results, built on first use.
+    pub fn base(&self, fields: &Fields) -> Arc<ResultBase> {
+        self.base.get_or_init(|| Arc::new(self.build_base(fields))).clone()
+    }
+
+    fn build_base(&self, fields: &Fields) -> ResultBase {
+        let text = |field: Field| self.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let uri = text(fields.uri);
+        let title = text(fields.title);
+        let mut raw: Map<String, Value> = self
+            .get_first(fields.meta)
+            .and_then(|v| v.as_bytes())
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        let date_ms = self.get_first(fields.date).and_then(|v| v.as_datetime()).map(|d| d.into_timestamp_millis());
+        let click_uri =
+            raw.get("clickableuri").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| uri.clone());
+        let standard = [
+            ("uri", Value::from(uri.clone())),
+            ("sysuri", Value::from(uri.clone())),
+            ("clickableuri", Value::from(click_uri.clone())),
+            ("title", Value::from(title.clone())),
+            ("systitle", Value::from(title.clone())),
+            ("source", Value::from(text(fields.source_name))),
+            ("syssource", Value::from(text(fields.source_name))),
+            ("sourcetype", Value::from("Push")),
+            ("filetype", Value::from(text(fields.filetype))),
+            ("sysfiletype", Value::from(text(fields.filetype))),
+            ("date", date_ms.map_or(Value::Null, Value::from)),
+            ("sysdate", date_ms.map_or(Value::Null, Value::from)),
+            ("size", self.get_first(fields.size).and_then(|v| v.as_u64()).map_or(Value::Null, Value::from)),
+            (
+                "indexeddate",
+                self.get_first(fields.indexed_at).and_then(|v| v.as_i64()).map_or(Value::Null, Value::from),
+            ),
+            ("collection", Value::from("default")),
+        ];
+        // The standard fields win over metadata of the same name, as Coveo maps `date` to `@date` (epoch ms).
+        for (key, value) in standard {
+            raw.insert(key.to_string(), value);
+        }
+        // Coveo's content ids, which Headless and Atomic read (and warn without): stable hashes of the item's URI.
+        let digest = Sha256::digest(uri.as_bytes());
+        raw.insert("permanentid".to_string(), Value::from(hex::encode(digest)));
+        raw.insert("urihash".to_string(), Value::from(URL_SAFE_NO_PAD.encode(&digest[..12])));
+        if let Some(parent) = self.get_first(fields.parent_id).and_then(|v| v.as_str()) {
+            raw.insert("parentid".to_string(), Value::from(parent));
+        }
+        ResultBase {
+            unique_id: format!("42.{}${uri}", text(fields.source)),
+            first_sentences: first_sentences(self.text(fields)),
+            title,
+            click_uri,
+            uri,
+            raw: Arc::new(raw),
+        }
     }
 }
 

@@ -90,7 +90,9 @@ pub async fn run_search(
         .into_iter()
         .map(|mut hit| {
             if let Some(fields) = &fields_to_include {
-                hit.raw.retain(|name, _| fields.contains(name));
+                // The hit's `raw` is shared with the cached document: only the fields asked for are copied.
+                let asked = hit.raw.iter().filter(|(name, _)| fields.contains(*name));
+                hit.raw = std::sync::Arc::new(asked.map(|(name, value)| (name.clone(), value.clone())).collect());
             }
             SearchResult::new(hit, &terms, top_score, &request_id.0)
         })
@@ -431,7 +433,8 @@ pub struct SearchResult {
     search_uid: String,
     /// The item's metadata and the standard fields (`uri`, `source`, `date`, …).
     #[schema(value_type = Object)]
-    raw: serde_json::Map<String, Value>,
+    #[serde(serialize_with = "intake_index::results::serialize_shared")]
+    raw: std::sync::Arc<serde_json::Map<String, Value>>,
 }
 
 #[derive(Serialize, ToSchema)]
