@@ -196,7 +196,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let quotas = Arc::new(quotas::Quotas::new(config.limits, catalog.clone(), clock.clone(), counters));
     let shared = config.database.is_some();
     let faults = Arc::new(faults::Faults::load(catalog.clone(), clock.clone(), &config.faults, shared)?);
-    let state = AppState {
+    let state = AppState::new(state::Services {
         catalog,
         journal,
         item_log,
@@ -225,7 +225,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         storage: storage::Layout::of(&config),
         ownership,
         forwarder: reqwest::Client::builder().build()?,
-    };
+    });
     state.metrics.storage(state.storage);
     let applier = ApplierHandle::start(
         applier_inputs(&state, snapshots),

@@ -14,8 +14,26 @@ use crate::http::BodyBudget;
 use crate::metrics::Metrics;
 use crate::quotas::Quotas;
 
+/// What every handler reaches. Axum clones it for each request: one reference count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The stores, settings and shared parts of a running server.
+pub struct Services {
     pub catalog: Arc<dyn Catalog>,
     pub journal: Arc<dyn Journal>,
     pub item_log: Arc<dyn ItemLog>,
@@ -56,7 +74,7 @@ pub struct AppState {
     pub forwarder: reqwest::Client,
 }
 
-impl AppState {
+impl Services {
     /// The organization of the path, or 404 ORGANIZATION_NOT_FOUND.
     pub fn organization(&self, organization_id: &str) -> Result<Organization, ApiError> {
         self.catalog.organization(organization_id).ok_or_else(|| {
