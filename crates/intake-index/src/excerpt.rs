@@ -33,6 +33,7 @@ pub struct Highlight {
 
 /// The words of `text` from byte `from` on (which must begin a character), as tantivy's `SimpleTokenizer` cuts
 /// them — runs of alphanumeric characters — so the n-th word of a text is the word at position n of the index.
+#[inline]
 pub fn words(text: &str, from: usize) -> Words<'_> {
     Words { text, at: from }
 }
@@ -43,11 +44,22 @@ pub struct Words<'t> {
 }
 
 impl Words<'_> {
-    /// Whether the character at `self.at` is alphanumeric, and its width in bytes.
-    fn class(&self) -> (bool, usize) {
-        match self.text.as_bytes()[self.at] {
-            byte if byte < 0x80 => (byte.is_ascii_alphanumeric(), 1),
-            _ => self.text[self.at..].chars().next().map_or((false, 1), |c| (c.is_alphanumeric(), c.len_utf8())),
+    /// Moves on over the characters that are (`word`) or are not alphanumeric. ASCII, most of any text, is told
+    /// by its byte alone.
+    #[inline]
+    fn skip(&mut self, word: bool) {
+        let bytes = self.text.as_bytes();
+        while let Some(&byte) = bytes.get(self.at) {
+            let (alphanumeric, width) = if byte < 0x80 {
+                (byte.is_ascii_alphanumeric(), 1)
+            } else {
+                // `at` always begins a character: it moves by whole characters.
+                self.text[self.at..].chars().next().map_or((false, 1), |c| (c.is_alphanumeric(), c.len_utf8()))
+            };
+            if alphanumeric != word {
+                return;
+            }
+            self.at += width;
         }
     }
 }
@@ -55,26 +67,12 @@ impl Words<'_> {
 impl Iterator for Words<'_> {
     type Item = Range<usize>;
 
+    #[inline]
     fn next(&mut self) -> Option<Range<usize>> {
-        let end = self.text.len();
-        let start = loop {
-            if self.at >= end {
-                return None;
-            }
-            let (word, width) = self.class();
-            if word {
-                break self.at;
-            }
-            self.at += width;
-        };
-        while self.at < end {
-            let (word, width) = self.class();
-            if !word {
-                break;
-            }
-            self.at += width;
-        }
-        Some(start..self.at)
+        self.skip(false);
+        let start = self.at;
+        self.skip(true);
+        (self.at > start).then_some(start..self.at)
     }
 }
 

@@ -4,8 +4,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use tantivy::DocAddress;
 use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
@@ -36,12 +38,45 @@ pub struct SearchHit {
     pub score: f32,
     /// Shared with the cached document it comes from ([`ResultBase`]): copied only by a caller that changes it.
     #[serde(serialize_with = "serialize_shared")]
-    pub raw: Arc<Map<String, Value>>,
+    pub raw: Arc<Raw>,
 }
 
 /// Serializes a shared value as the value itself.
 pub fn serialize_shared<T: Serialize, S: serde::Serializer>(value: &Arc<T>, serializer: S) -> Result<S::Ok, S::Error> {
     value.as_ref().serialize(serializer)
+}
+
+/// A result's `raw`: the item's fields as a map, and the JSON it serializes to, written once when it is built —
+/// so an answer that shows a cached document's `raw` whole copies its bytes instead of escaping every string again.
+#[derive(Debug)]
+pub struct Raw {
+    fields: Map<String, Value>,
+    json: Box<RawValue>,
+}
+
+impl Raw {
+    pub fn new(fields: Map<String, Value>) -> Raw {
+        // A map of JSON values always serializes (the default, `null`, only keeps this free of a panic).
+        let json = serde_json::value::to_raw_value(&fields).unwrap_or_default();
+        Raw { fields, json }
+    }
+
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    /// Only the fields named in `names` (`fieldsToInclude`).
+    pub fn only(&self, names: &HashSet<String>) -> Raw {
+        Raw::new(
+            self.fields.iter().filter(|(name, _)| names.contains(*name)).map(|(n, v)| (n.clone(), v.clone())).collect(),
+        )
+    }
+}
+
+impl Serialize for Raw {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
 }
 
 /// What a result shows of an item whatever the query: built once per document read ([`StoredResult::base`]), so
@@ -54,7 +89,7 @@ pub struct ResultBase {
     pub unique_id: String,
     pub first_sentences: String,
     /// The item's metadata with the standard fields and Coveo's content ids.
-    pub raw: Arc<Map<String, Value>>,
+    pub raw: Arc<Raw>,
 }
 
 /// A stored document as a result reads it: its values as they come out of the document store, moved, not copied
@@ -93,10 +128,11 @@ impl StoredResult {
     }
 
     /// What the document may hold in memory once its results were built: its values, and its [`ResultBase`] —
-    /// the metadata parsed again as `raw` (about as large as its JSON) and a few short strings.
+    /// the metadata parsed again as `raw` and written again as its JSON (each about as large as the stored JSON)
+    /// and a few short strings.
     pub fn held_bytes(&self) -> usize {
         let bytes_values: usize = self.values.iter().filter_map(|(_, value)| value.as_bytes()).map(<[u8]>::len).sum();
-        self.stored_bytes() + bytes_values + 1024
+        self.stored_bytes() + 2 * bytes_values + 1024
     }
 }
 
@@ -183,7 +219,7 @@ impl StoredResult {
             title,
             click_uri,
             uri,
-            raw: Arc::new(raw),
+            raw: Arc::new(Raw::new(raw)),
         }
     }
 }
@@ -226,5 +262,19 @@ mod tests {
         let long = "word ".repeat(100);
         let cut = first_sentences(&long);
         assert!(cut.len() <= FIRST_SENTENCES_CHARS && cut.ends_with("word"), "{cut}");
+    }
+
+    #[test]
+    fn raw_is_written_as_its_fields_serialize() {
+        let fields: Map<String, Value> =
+            serde_json::from_str(r#"{"title":"Tab\there \"quoted\"","size":12,"tags":["a","é"],"none":null}"#).unwrap();
+        let raw = Raw::new(fields.clone());
+        assert_eq!(serde_json::to_string(&raw).unwrap(), serde_json::to_string(&fields).unwrap());
+        let inside = serde_json::to_value(serde_json::json!({"raw": serde_json::to_value(&raw).unwrap()})).unwrap();
+        assert_eq!(inside["raw"]["tags"][1], "é");
+        let names: HashSet<String> = ["size".to_string(), "tags".to_string(), "absent".to_string()].into();
+        let only = raw.only(&names);
+        assert_eq!(serde_json::to_string(&only).unwrap(), r#"{"size":12,"tags":["a","é"]}"#);
+        assert_eq!(only.fields().len(), 2);
     }
 }

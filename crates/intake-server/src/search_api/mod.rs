@@ -91,8 +91,7 @@ pub async fn run_search(
         .map(|mut hit| {
             if let Some(fields) = &fields_to_include {
                 // The hit's `raw` is shared with the cached document: only the fields asked for are copied.
-                let asked = hit.raw.iter().filter(|(name, _)| fields.contains(*name));
-                hit.raw = std::sync::Arc::new(asked.map(|(name, value)| (name.clone(), value.clone())).collect());
+                hit.raw = std::sync::Arc::new(hit.raw.only(fields));
             }
             SearchResult::new(hit, &terms, top_score, &request_id.0)
         })
@@ -434,7 +433,7 @@ pub struct SearchResult {
     /// The item's metadata and the standard fields (`uri`, `source`, `date`, …).
     #[schema(value_type = Object)]
     #[serde(serialize_with = "intake_index::results::serialize_shared")]
-    raw: std::sync::Arc<serde_json::Map<String, Value>>,
+    raw: std::sync::Arc<intake_index::results::Raw>,
 }
 
 #[derive(Serialize, ToSchema)]
