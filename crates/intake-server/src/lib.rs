@@ -100,6 +100,9 @@ pub struct ServerConfig {
     pub leases: intake_store::LeaseTimes,
     /// With a database: the least time between two snapshots of an index.
     pub snapshot_interval: Duration,
+    /// Indexes of at most this many items are searched on the request's own thread, larger ones on the blocking
+    /// pool ([`search_api::INLINE_SEARCH_ITEMS`] by default).
+    pub inline_search_items: u64,
 }
 
 impl ServerConfig {
@@ -131,6 +134,7 @@ impl ServerConfig {
             advertise_url: None,
             leases: intake_store::LeaseTimes::default(),
             snapshot_interval: Duration::from_secs(10),
+            inline_search_items: search_api::INLINE_SEARCH_ITEMS,
         }
     }
 }
@@ -215,7 +219,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         provisioning_delay_ms: config.provisioning_delay.map(|d| d.as_millis() as i64),
         quotas,
         faults,
-        search_gate: search_api::SearchGate::new(),
+        search_gate: search_api::SearchGate::new(config.inline_search_items),
         disk_usage: Arc::new(disk_usage::DiskUsage::new(data_dir, config.disk_warning_percent)),
         readiness: Arc::default(),
         commit_marks: Arc::default(),

@@ -34,6 +34,11 @@ struct StorageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ThreadLabels {
+    thread: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
 }
@@ -62,6 +67,7 @@ pub struct Metrics {
     disk_total: Gauge,
     storage: Family<StorageLabels, Gauge>,
     index_leases: Gauge,
+    searches: Family<ThreadLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -165,7 +171,14 @@ impl Default for Metrics {
             "Index leases this node holds in the shared database (organizations whose index it owns); 0 on one node",
             index_leases.clone(),
         );
+        let searches = Family::<ThreadLabels, Counter>::default();
+        registry.register(
+            "searches",
+            "Searches run, by thread: the request's own (an index of few items) or the blocking pool",
+            searches.clone(),
+        );
         Metrics {
+            searches,
             index_leases,
             storage,
             data_bytes,
@@ -265,6 +278,11 @@ impl Metrics {
 
     pub fn batch_applied(&self, elapsed: Duration) {
         self.apply_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a search, run on the request's own thread (`inline`) or on the blocking pool.
+    pub fn search_run(&self, inline: bool) {
+        self.searches.get_or_create(&ThreadLabels { thread: if inline { "request" } else { "blocking" } }).inc();
     }
 
     pub fn searchable_after(&self, elapsed_ms: i64) {

@@ -253,18 +253,20 @@ pub(crate) async fn on_index<R: Send + 'static>(
         return Ok(None);
     };
     let _permit = state.search_gate.enter().await?;
-    if handle.reader.searcher().num_docs() <= INLINE_MAX_ITEMS {
+    let inline = handle.reader.searcher().num_docs() <= state.search_gate.inline_items;
+    state.metrics.search_run(inline);
+    if inline {
         // A panic here ends this request with a 500 as on the blocking pool (the router's panic layer).
         return work(&handle).map(Some);
     }
     tokio::task::spawn_blocking(move || work(&handle)).await.map_err(task_failed)?.map(Some)
 }
 
-/// An index of at most this many items is searched on the request's own thread: such a search takes a millisecond
-/// or a few, less than handing it to a blocking thread and waking the request again costs (measured on
-/// linux-doc: 1.5× the searches per second, docs/search.md). A larger index is searched on the blocking pool, so a
-/// long search never holds a runtime thread; the search gate bounds both.
-const INLINE_MAX_ITEMS: u64 = 20_000;
+/// By default, an index of at most this many items is searched on the request's own thread: such a search takes
+/// a millisecond or a few, less than handing it to a blocking thread and waking the request again costs (measured
+/// on linux-doc: 1.5× the searches per second, docs/search.md). A larger index is searched on the blocking pool,
+/// so a long search never holds a runtime thread; the search gate bounds both.
+pub const INLINE_SEARCH_ITEMS: u64 = 20_000;
 
 /// A query, as Coveo's Search API v2 takes it (every key may be in the query string instead).
 #[derive(ToSchema)]
@@ -543,15 +545,18 @@ fn json_kind(value: &Value) -> &'static str {
 pub struct SearchGate {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     size: usize,
+    /// Indexes of at most this many items are searched on the request's thread ([`INLINE_SEARCH_ITEMS`]).
+    inline_items: u64,
 }
 
 const SEARCH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl SearchGate {
-    /// As many searches at once as there are cores (at least two).
-    pub fn new() -> SearchGate {
+    /// As many searches at once as there are cores (at least two); those of an index of at most `inline_items`
+    /// items on the request's own thread.
+    pub fn new(inline_items: u64) -> SearchGate {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-        SearchGate { slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)), size: cores }
+        SearchGate { slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)), size: cores, inline_items }
     }
 
     async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
@@ -570,12 +575,6 @@ impl SearchGate {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(busy()),
         }
-    }
-}
-
-impl Default for SearchGate {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -75,6 +75,45 @@ async fn an_answer_has_every_key_headless_reads() {
     assert_ne!(found["results"][1]["raw"]["permanentid"], hit["raw"]["permanentid"]);
 }
 
+/// A search of an index of few items runs on the request's own thread, a larger one on the blocking pool
+/// (`inline_search_items` sets the bound): the same answer either way, and `/metrics` counts where each ran.
+#[tokio::test]
+async fn a_search_answers_the_same_on_the_request_thread_and_on_the_blocking_pool() {
+    let inline = TestServer::start().await;
+    let pooled = TestServer::start_with(|config| config.inline_search_items = 1).await;
+    let pages = [
+        ("https://example.com/crane", "<title>Harbour crane</title><p>The crane lifts forty tons by its cables.</p>"),
+        ("https://example.com/boat", "<title>Boats</title><p>A boat moored by the crane, far from the cables.</p>"),
+    ];
+    let mut answers = Vec::new();
+    for s in [&inline, &pooled] {
+        for (id, html) in pages {
+            let body = json!({"data": html, "fileExtension": ".html"});
+            assert_eq!(s.put_item(id, &body, "").await.status(), 202);
+        }
+        s.settle().await;
+        let found = s.search(json!({"q": "crane cables", "facets": [{"field": "filetype", "facetId": "ft"}]})).await;
+        assert_eq!(found["totalCount"], 2, "{found}");
+        let shown = |r: &serde_json::Value| (r["uri"].clone(), r["excerpt"].clone(), r["excerptHighlights"].clone());
+        answers.push((
+            found["results"].as_array().unwrap().iter().map(shown).collect::<Vec<_>>(),
+            found["facets"].clone(),
+        ));
+    }
+    assert_eq!(answers[0], answers[1]);
+    let searches = |s: &TestServer| {
+        let url = s.url("/metrics");
+        let client = s.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let counted = searches(&inline).await;
+    assert!(counted.contains("intake_searches_total{thread=\"request\"} 1"), "{counted}");
+    assert!(!counted.contains("thread=\"blocking\""), "{counted}");
+    let counted = searches(&pooled).await;
+    assert!(counted.contains("intake_searches_total{thread=\"blocking\"} 1"), "{counted}");
+    assert!(!counted.contains("thread=\"request\""), "{counted}");
+}
+
 #[tokio::test]
 async fn fields_to_include_trims_raw_to_the_fields_asked() {
     let s = TestServer::start().await;
