@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// Master key (a Bearer token valid everywhere); generated on first start when not given
     #[arg(long, env = "INTAKE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
-    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, database, blobs, advertise_url, snapshot_interval_seconds, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
+    /// A TOML file with any of: listen, data_dir, master_key, public_url, commit_interval_ms, queue_delay_cap_minutes, token_lifetime_seconds, trusted_proxies, provisioning_delay_seconds, max_connections, header_timeout_seconds, body_idle_timeout_seconds, body_min_bytes_per_second, body_grace_seconds, log_retention_days, log_max_mb, max_apply_lag_ms, database, blobs, advertise_url, snapshot_interval_seconds, inline_search_items, disk_warning_percent, conversion_timeout_seconds, conversion_max_mb, index_threads, index_memory_mb, [limits], [[faults]] (see docs/operations.md)
     #[arg(long, env = "INTAKE_CONFIG")]
     config: Option<PathBuf>,
     /// The base URL clients reach this server at, when behind a proxy
@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// With --database: the least seconds between two snapshots of an index published to the blob store (the next owner of the index restores the latest and replays the journal after it) [default: 10]
     #[arg(long, env = "INTAKE_SNAPSHOT_INTERVAL_SECONDS")]
     snapshot_interval_seconds: Option<u64>,
+    /// Searches of an index of at most this many items run on the thread that read the request (faster: no handoff), those of a larger index on the blocking pool, so a long search never holds a thread serving other requests; 0 sends every search to the pool [default: 20000]
+    #[arg(long, env = "INTAKE_INLINE_SEARCH_ITEMS")]
+    inline_search_items: Option<u64>,
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]
     #[arg(long, env = "INTAKE_DISK_WARNING_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     disk_warning_percent: Option<u8>,
@@ -115,6 +118,7 @@ struct FileConfig {
     blobs: Option<String>,
     advertise_url: Option<String>,
     snapshot_interval_seconds: Option<u64>,
+    inline_search_items: Option<u64>,
     disk_warning_percent: Option<u8>,
     conversion_timeout_seconds: Option<u64>,
     conversion_max_mb: Option<u64>,
@@ -196,6 +200,9 @@ impl ServeArgs {
         if let Some(seconds) = self.snapshot_interval_seconds.or(file.snapshot_interval_seconds) {
             config.snapshot_interval = Duration::from_secs(seconds);
         }
+        if let Some(items) = self.inline_search_items.or(file.inline_search_items) {
+            config.inline_search_items = items;
+        }
         if let Some(percent) = self.disk_warning_percent.or(file.disk_warning_percent) {
             anyhow::ensure!(percent <= 100, "disk_warning_percent = {percent}: a percentage is 0 to 100");
             config.disk_warning_percent = percent;
@@ -262,7 +269,7 @@ mod tests {
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("intake.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ncommit_interval_ms = 40\nindex_memory_mb = 64\nmax_apply_lag_ms = 900\n").unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ncommit_interval_ms = 40\nindex_memory_mb = 64\nmax_apply_lag_ms = 900\ninline_search_items = 0\n").unwrap();
         let cli = Cli::parse_from(["intake", "--config", file.to_str().unwrap(), "--data-dir", "/tmp/from-flag"]);
         let config = cli.serve.resolve().unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:9999");
@@ -270,10 +277,12 @@ mod tests {
         assert_eq!(config.commit_interval, Duration::from_millis(40));
         assert_eq!(config.index_memory_bytes, 64 * 1024 * 1024);
         assert_eq!(config.max_apply_lag, Duration::from_millis(900));
+        assert_eq!(config.inline_search_items, 0);
         let off = Cli::parse_from(["intake", "--max-apply-lag-ms", "0"]).serve.resolve().unwrap();
         assert_eq!(off.max_apply_lag, Duration::ZERO);
         let defaults = Cli::parse_from(["intake"]).serve.resolve().unwrap();
         assert_eq!(defaults.max_apply_lag, Duration::from_millis(200));
+        assert_eq!(defaults.inline_search_items, 20_000);
         assert_eq!(defaults.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(defaults.data_dir, PathBuf::from("./intake-data"));
         assert!(defaults.master_key.is_none());
