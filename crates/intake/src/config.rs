@@ -79,7 +79,7 @@ pub struct ServeArgs {
     /// With --database: the least seconds between two snapshots of an index published to the blob store (the next owner of the index restores the latest and replays the journal after it) [default: 10]
     #[arg(long, env = "INTAKE_SNAPSHOT_INTERVAL_SECONDS")]
     snapshot_interval_seconds: Option<u64>,
-    /// Searches of an index of at most this many items run on the thread that read the request (faster: no handoff), those of a larger index on the blocking pool, so a long search never holds a thread serving other requests; 0 sends every search to the pool [default: 20000]
+    /// Searches of an index of at most this many items (pages of up to 100 results) run on the thread that read the request (faster: no handoff), the others on the blocking pool, so a long search never holds a thread serving other requests; 0 sends every search to the pool [default: 20000]
     #[arg(long, env = "INTAKE_INLINE_SEARCH_ITEMS")]
     inline_search_items: Option<u64>,
     /// /ready warns when the data directory's disk has less than this percent free [default: 10]

@@ -76,7 +76,7 @@ pub async fn run_search(
     let q = request.q.clone();
     let started = std::time::Instant::now();
     let empty = SearchResponse::empty(&request);
-    let response = on_index(&state, &organization_id, move |handle| {
+    let response = on_index(&state, &organization_id, request.number_of_results, move |handle| {
         let searcher = handle.reader.searcher();
         search(&handle.index, &searcher, &handle.fields, &handle.permissions, &request)
     })
@@ -232,13 +232,14 @@ fn time_zone(params: &Params<'_>) -> Result<intake_model::dates::Tz, ApiError> {
     }
 }
 
-/// Runs `work` on the organization's index beside the request path, a few at a time: each search is bounded
-/// (terms, depth, page), so the gate bounds what they hold together, and a burst of heavy ones waits instead of
-/// piling up. `None` when the organization has nothing indexed yet; 503 while this node is taking the index over
-/// (it would answer with less than the cluster acknowledged).
+/// Runs `work`, which reads up to `results` stored items, on the organization's index, a few at a time: each
+/// search is bounded (terms, depth, page), so the gate bounds what they hold together, and a burst of heavy ones
+/// waits instead of piling up. `None` when the organization has nothing indexed yet; 503 while this node is
+/// taking the index over (it would answer with less than the cluster acknowledged).
 pub(crate) async fn on_index<R: Send + 'static>(
     state: &AppState,
     organization_id: &str,
+    results: usize,
     work: impl FnOnce(&SearchHandle) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<Option<R>, ApiError> {
     state.index_here(organization_id)?;
@@ -253,7 +254,7 @@ pub(crate) async fn on_index<R: Send + 'static>(
         return Ok(None);
     };
     let _permit = state.search_gate.enter().await?;
-    let inline = handle.reader.searcher().num_docs() <= state.search_gate.inline_items;
+    let inline = results <= INLINE_MAX_RESULTS && handle.reader.searcher().num_docs() <= state.search_gate.inline_items;
     state.metrics.search_run(inline);
     if inline {
         // A panic here ends this request with a 500 as on the blocking pool (the router's panic layer).
@@ -262,11 +263,15 @@ pub(crate) async fn on_index<R: Send + 'static>(
     tokio::task::spawn_blocking(move || work(&handle)).await.map_err(task_failed)?.map(Some)
 }
 
-/// By default, an index of at most this many items is searched on the request's own thread: such a search takes
-/// a millisecond or a few, less than handing it to a blocking thread and waking the request again costs (measured
-/// on linux-doc: 1.5× the searches per second, docs/search.md). A larger index is searched on the blocking pool,
-/// so a long search never holds a runtime thread; the search gate bounds both.
+/// By default, an index of at most this many items is searched on the request's own thread, for a page of at
+/// most [`INLINE_MAX_RESULTS`]: such a search takes a millisecond or a few, less than handing it to a blocking
+/// thread and waking the request again costs (measured on linux-doc: 1.5× the searches per second,
+/// docs/search.md). A larger index or page is searched on the blocking pool, so a long search never holds a
+/// runtime thread; the search gate bounds both.
 pub const INLINE_SEARCH_ITEMS: u64 = 20_000;
+/// The largest page searched on the request's own thread: each result reads a stored item and cuts its excerpt
+/// (2,000 results of linux-doc take tens of milliseconds).
+pub const INLINE_MAX_RESULTS: usize = 100;
 
 /// A query, as Coveo's Search API v2 takes it (every key may be in the query string instead).
 #[derive(ToSchema)]

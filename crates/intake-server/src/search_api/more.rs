@@ -46,7 +46,7 @@ pub async fn facet_search(State(state): State<AppState>, call: SearchCall) -> Ha
     let params = Params { query: &call.query, body: &context };
     let Prepared { organization_id, request, .. } = prepare(&state, &call.principal, &params)?;
     let (field, delimiter) = (ask.field.clone(), ask.delimiter.clone());
-    let counts = on_index(&state, &organization_id, move |handle| {
+    let counts = on_index(&state, &organization_id, 0, move |handle| {
         let searcher = handle.reader.searcher();
         facet_values(
             &handle.index,
@@ -238,7 +238,7 @@ pub async fn query_suggest(
     let viewer = super::viewer(&state, &call.principal, &organization_id, false)?;
     let typed = params.text("q")?.unwrap_or_default();
     let count = params.count("count", MAX_COMPLETIONS)?.unwrap_or(5);
-    let completions = on_index(&state, &organization_id, move |handle| {
+    let completions = on_index(&state, &organization_id, 0, move |handle| {
         let searcher = handle.reader.searcher();
         complete(&handle.index, &searcher, &handle.fields, &handle.permissions, &viewer, &typed, count)
     })

@@ -59,7 +59,7 @@ pub async fn quickview(
     let key = item_key_of(&unique_id)?;
     let limit = params.count("requestedOutputSize", usize::MAX)?.filter(|n| *n > 0);
     let terms = query_terms(&params.text("q")?.unwrap_or_default());
-    let found = on_index(&state, &organization_id, move |handle| {
+    let found = on_index(&state, &organization_id, 1, move |handle| {
         let searcher = handle.reader.searcher();
         quickview_item(&searcher, &handle.fields, &handle.permissions, &viewer, &key)
     })

@@ -75,8 +75,9 @@ async fn an_answer_has_every_key_headless_reads() {
     assert_ne!(found["results"][1]["raw"]["permanentid"], hit["raw"]["permanentid"]);
 }
 
-/// A search of an index of few items runs on the request's own thread, a larger one on the blocking pool
-/// (`inline_search_items` sets the bound): the same answer either way, and `/metrics` counts where each ran.
+/// A search of an index of few items runs on the request's own thread, of a larger one (`inline_search_items` sets
+/// the bound) or for a page of over 100 results on the blocking pool: the same answer either way, and `/metrics`
+/// counts where each ran.
 #[tokio::test]
 async fn a_search_answers_the_same_on_the_request_thread_and_on_the_blocking_pool() {
     let inline = TestServer::start().await;
@@ -109,6 +110,13 @@ async fn a_search_answers_the_same_on_the_request_thread_and_on_the_blocking_poo
     let counted = searches(&inline).await;
     assert!(counted.contains("intake_searches_total{thread=\"request\"} 1"), "{counted}");
     assert!(!counted.contains("thread=\"blocking\""), "{counted}");
+    // A page larger than the inline bound goes to the pool whatever the index.
+    assert_eq!(
+        inline.search(json!({"q": "crane", "numberOfResults": 101})).await["results"].as_array().unwrap().len(),
+        2
+    );
+    let counted = searches(&inline).await;
+    assert!(counted.contains("intake_searches_total{thread=\"blocking\"} 1"), "{counted}");
     let counted = searches(&pooled).await;
     assert!(counted.contains("intake_searches_total{thread=\"blocking\"} 1"), "{counted}");
     assert!(!counted.contains("thread=\"request\""), "{counted}");
