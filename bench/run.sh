@@ -178,7 +178,7 @@ done
 #     durability (made with initdb under bench/out, started on a free port) and s3s-fs (installed by
 #     scripts/test-servers); each measurement on a new database and bucket prefix.
 start_shared() {
-    "$root/scripts/test-servers" start > /dev/null
+    "$root/scripts/test-servers" install
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     pg_data=$out/postgres
     pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
