@@ -2,6 +2,7 @@
 
 mod blobs;
 mod journal;
+mod spares;
 
 pub use blobs::LocalBlobs;
 pub use journal::FileJournal;

@@ -44,7 +44,11 @@ async fn every_acknowledged_item_survives_sigkill_exactly_once() {
                     for i in 0.. {
                         let id = format!("file://crash/r{round}/c{c}/{i}");
                         sent.lock().unwrap().insert(id.clone());
-                        let body = json!({"data": format!("<p>round {round} client {c} item {i}</p>"), "title": id});
+                        // A kilobyte of padding: the journal fills a megabyte within a round, so it goes on over
+                        // spare segments (files written over, not appended to) before the kill.
+                        let padding = "lorem ipsum ".repeat(90);
+                        let data = format!("<p>round {round} client {c} item {i}</p><p>{padding}</p>");
+                        let body = json!({"data": data, "title": id});
                         let response =
                             client.put(&url).query(&[("documentId", &id)]).bearer_auth(KEY).json(&body).send().await;
                         match response {
