@@ -30,6 +30,10 @@ const MAX_RECORD_BYTES: u32 = 512 * 1024 * 1024;
 const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// A segment appended to is left for a spare once it holds this much (see `Writer::appending_while_a_spare_waits`).
 const EARLY_ROTATION_BYTES: u64 = 1024 * 1024;
+/// Writes over a spare end on a block boundary (the filesystem's block, 4 KiB on ext4 and XFS by default).
+const BLOCK_BYTES: u64 = 4096;
+/// The padding that fills a write over a spare to the end of its block.
+static BLOCK_OF_ZEROS: [u8; BLOCK_BYTES as usize] = [0; BLOCK_BYTES as usize];
 
 /// The embedded journal: segment files in one folder.
 pub struct FileJournal {
@@ -336,12 +340,33 @@ impl Writer {
             .zip(records)
             .flat_map(|(header, record)| [IoSlice::new(header), IoSlice::new(record)])
             .collect();
-        let written: usize = slices.iter().map(|s| s.len()).sum();
+        let written = slices.iter().map(|s| s.len() as u64).sum::<u64>();
+        let padding = self.padding_after(written);
+        if padding > 0 {
+            slices.push(IoSlice::new(&BLOCK_OF_ZEROS[..padding]));
+        }
         write_all_vectored(&mut self.active.file, &mut slices)?;
         self.active.file.sync_data()?;
-        self.active.len += written as u64;
+        self.active.len += written;
+        if padding > 0 {
+            // The next group starts where the records end, over the zeros.
+            self.active.file.seek(SeekFrom::Start(self.active.len))?;
+        }
         self.next_seq = seq;
         Ok(last_seqs)
+    }
+
+    /// The zeros that make a write over a spare end on a block boundary. A write that covers part of a block
+    /// the page cache does not hold makes the filesystem read that block from the disk first, in the write
+    /// call (`perf`: 5 % of the server's CPU under single-item PUTs, and a disk read's wait for every group);
+    /// a block written whole is not read, and the next group writes into it while it is cached. The zeros
+    /// end the segment's records for readers, as a spare's old bytes do.
+    fn padding_after(&self, written: u64) -> usize {
+        if !self.active.over_spare {
+            return 0; // appended: the blocks past the end of the file are new, none is read
+        }
+        let end = self.active.len + written;
+        (end.next_multiple_of(BLOCK_BYTES) - end) as usize
     }
 
     /// Cuts the active segment back to its last durable length after a failed write.
@@ -575,6 +600,33 @@ mod tests {
         assert_eq!(fs::metadata(&segments[1].path).unwrap().len(), SEGMENT_TARGET_BYTES, "written over the spare");
         let read = read_all(journal.reader(0).unwrap().as_mut());
         assert_eq!(read.into_iter().map(|(seq, _)| seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    }
+
+    /// A write over a spare ends on a block boundary: the rest of its last block is zeros (so the filesystem
+    /// need not read that block first), the spare's bytes after it are left, and the next record follows the
+    /// last one, not the zeros.
+    #[tokio::test]
+    async fn writes_over_a_spare_fill_their_last_block_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("old.spare"), vec![0xabu8; SEGMENT_TARGET_BYTES as usize]).unwrap();
+        let journal = FileJournal::open(dir.path()).unwrap();
+        journal.append(vec![vec![1u8; EARLY_ROTATION_BYTES as usize]]).await.unwrap();
+        assert_eq!(journal.append(records(0..1)).await.unwrap(), 2);
+        let segment = list_files(dir.path()).unwrap().0.pop().unwrap();
+        assert_eq!(segment.first_seq, 2, "record 2 starts a segment over the spare");
+        let bytes = fs::read(&segment.path).unwrap();
+        let end = HEADER + records(0..1)[0].len();
+        assert!(bytes[end..BLOCK_BYTES as usize].iter().all(|&b| b == 0), "the block is filled with zeros");
+        assert_eq!(bytes[BLOCK_BYTES as usize], 0xab, "the spare's next block is not written");
+
+        assert_eq!(journal.append(records(1..3)).await.unwrap(), 4);
+        let read = read_all(journal.reader(1).unwrap().as_mut());
+        assert_eq!(read.into_iter().map(|(_, payload)| payload).collect::<Vec<_>>(), records(0..3));
+        drop(journal);
+        let journal = FileJournal::open(dir.path()).unwrap();
+        assert_eq!(*journal.durable().borrow(), 4);
+        let end = 3 * HEADER + records(0..3).iter().map(Vec::len).sum::<usize>();
+        assert_eq!(fs::metadata(&segment.path).unwrap().len(), end as u64, "opening cuts the zeros off");
     }
 
     fn read_all(reader: &mut dyn JournalReader) -> Vec<(Seq, Vec<u8>)> {
