@@ -501,6 +501,65 @@ fn a_caught_up_applier_commits_at_once_not_when_the_interval_runs_out() {
     applier.stop();
 }
 
+/// An item log whose writes fail while `broken` is set (a full disk, a database gone).
+struct BreakableLog {
+    inner: SqliteItemLog,
+    broken: AtomicBool,
+}
+
+impl intake_store::ItemLog for BreakableLog {
+    fn append(&self, entries: &[intake_store::LogEntry]) -> Result<(), intake_store::StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(intake_store::StoreError::Unavailable("the log's disk is gone".into()));
+        }
+        self.inner.append(entries)
+    }
+    fn query(&self, query: &LogQuery) -> Result<(Vec<intake_store::StoredLogEntry>, bool), intake_store::StoreError> {
+        self.inner.query(query)
+    }
+    fn activity(
+        &self,
+        query: &intake_store::ActivityQuery,
+    ) -> Result<Vec<intake_store::ActivityCount>, intake_store::StoreError> {
+        self.inner.activity(query)
+    }
+    fn prune_before(&self, before_ms: i64) -> Result<usize, intake_store::StoreError> {
+        self.inner.prune_before(before_ms)
+    }
+    fn size_bytes(&self) -> Result<u64, intake_store::StoreError> {
+        self.inner.size_bytes()
+    }
+    fn prune_to_size(&self, max_bytes: u64) -> Result<usize, intake_store::StoreError> {
+        self.inner.prune_to_size(max_bytes)
+    }
+}
+
+/// The index commits only once the outcomes it holds are written: while the item log fails nothing is committed
+/// (a commit without its outcomes would lose them), and once it works again every operation is, with its outcome.
+#[test]
+fn nothing_is_committed_while_its_outcomes_cannot_be_written() {
+    let mut harness = Harness::new();
+    let log = Arc::new(BreakableLog {
+        inner: SqliteItemLog::open(&harness.dir.path().join("logs.sqlite")).unwrap(),
+        broken: AtomicBool::new(true),
+    });
+    harness.inputs.item_log = log.clone();
+    let applier = harness.start();
+    let seq = harness.add(1, "file://held", "held back");
+    let failures = || harness.recorder.failures.lock().unwrap().clone();
+    wait_until(|| !failures().is_empty(), "the failed write to be told");
+    assert!(failures()[0].contains("the item log could not be written: the log's disk is gone"), "{:?}", failures());
+    assert!(harness.recorder.caught_up.load(Ordering::SeqCst) < seq);
+    let searchable = || harness.inputs.registry.get(ORG).is_some() && !harness.find("held").is_empty();
+    assert!(!searchable(), "committed without its outcome");
+
+    log.broken.store(false, Ordering::SeqCst);
+    harness.wait_committed(seq);
+    assert_eq!(harness.find("held"), ["file://held"]);
+    assert_eq!(harness.outcomes(), [outcome("file://held", LogOperation::Add, LogResult::Completed)]);
+    applier.stop();
+}
+
 #[test]
 fn identities_survive_a_crash_applied_exactly_once() {
     use intake_index::security::IdentityRef;
