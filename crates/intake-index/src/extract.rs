@@ -299,20 +299,44 @@ impl Collapser {
         }
     }
 
+    /// Appends `text`'s words, each run of whitespace (as `char::is_whitespace` has it) made one space. Scans
+    /// bytes and copies words separated by single spaces at once: splitting by `char` and copying word by word
+    /// took an eighth of the extraction's time.
     fn push(&mut self, text: &str) {
-        for (i, word) in text.split(char::is_whitespace).enumerate() {
-            if i > 0 {
-                self.pending_space = true;
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let spaces_start = at;
+            while let Some((true, len)) = char_class(text, at) {
+                at += len;
             }
-            if word.is_empty() {
-                continue;
+            self.pending_space |= at > spaces_start;
+            let run_start = at;
+            loop {
+                while let Some((false, len)) = char_class(text, at) {
+                    at += len;
+                }
+                // One space between two words stays in the run.
+                if bytes.get(at) == Some(&b' ') && matches!(char_class(text, at + 1), Some((false, _))) {
+                    at += 1;
+                } else {
+                    break;
+                }
             }
-            if self.pending_space && !self.out.is_empty() {
-                self.out.push(' ');
-            }
-            self.pending_space = false;
-            self.out.push_str(word);
+            self.push_words(&text[run_start..at]);
         }
+    }
+
+    /// Appends words already separated by single spaces.
+    fn push_words(&mut self, words: &str) {
+        if words.is_empty() {
+            return;
+        }
+        if self.pending_space && !self.out.is_empty() {
+            self.out.push(' ');
+        }
+        self.pending_space = false;
+        self.out.push_str(words);
     }
 
     /// The end of a text node: the next text is a new word.
@@ -322,6 +346,17 @@ impl Collapser {
 
     fn finish(self) -> String {
         self.out
+    }
+}
+
+/// Whether the char at byte `at` of `text` is whitespace (as `char::is_whitespace` has it), and its length; `None`
+/// at the end.
+#[inline(always)]
+fn char_class(text: &str, at: usize) -> Option<(bool, usize)> {
+    match *text.as_bytes().get(at)? {
+        b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => Some((true, 1)),
+        byte if byte < 0x80 => Some((false, 1)),
+        _ => text[at..].chars().next().map(|c| (c.is_whitespace(), c.len_utf8())),
     }
 }
 
@@ -368,6 +403,45 @@ mod tests {
         assert_eq!(extract_html(html).title, None);
         let html = b"<html><head><TITLE lang=en>Page</TITLE></head><body><textarea>typed</textarea></body></html>";
         assert_eq!(extract_html(html).title.as_deref(), Some("Page"));
+    }
+
+    /// The byte scanner makes the words `str::split(char::is_whitespace)` made, ASCII or not.
+    #[test]
+    fn whitespace_runs_collapse_to_one_space_as_char_is_whitespace_says() {
+        // The collapser as it was, splitting by char.
+        let by_chars = |pieces: &[&str]| {
+            let (mut out, mut pending_space) = (String::new(), false);
+            for piece in pieces {
+                for (i, word) in piece.split(char::is_whitespace).enumerate() {
+                    pending_space |= i > 0;
+                    if !word.is_empty() {
+                        if pending_space && !out.is_empty() {
+                            out.push(' ');
+                        }
+                        pending_space = false;
+                        out.push_str(word);
+                    }
+                }
+            }
+            out
+        };
+        let cases: &[&[&str]] = &[
+            &["  Hello \t\n world  "],
+            &["a\u{a0}b\u{3000}c\u{2028}d\u{85}e\u{b}f\u{c}g"],
+            &["caf\u{e9} na\u{ef}ve \u{1f600}", "  next"],
+            &["split wo", "rd", " and\u{2009}thin"],
+            &["", "   ", "x"],
+            &["\u{200b}zero-width is not space\u{feff}"],
+            &["one two  three \u{a0}four \tfive", " six seven ", "eight"],
+            &["a ", "b", " c ", " ", "d\u{e9} \u{e9}e"],
+        ];
+        for pieces in cases {
+            let mut collapser = Collapser::with_capacity(0);
+            for piece in *pieces {
+                collapser.push(piece);
+            }
+            assert_eq!(collapser.finish(), by_chars(pieces), "{pieces:?}");
+        }
     }
 
     #[test]
