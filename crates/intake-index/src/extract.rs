@@ -1,17 +1,13 @@
 //! Text extraction: what of an item's bytes is worth indexing.
 //!
-//! HTML goes through lol_html, a streaming tokenizer: the text of the document without scripts, styles and
-//! markup, entities decoded, whitespace collapsed, and the `<title>`. PDF, Office, OpenDocument and e-mail go
+//! HTML is walked once ([`crate::html_text`]): the text of the document without scripts, styles and markup,
+//! entities decoded, whitespace collapsed, and the `<title>`; without the page's chrome when it can tell. PDF, Office, OpenDocument and e-mail go
 //! through their converter ([`crate::convert`]); other text is taken as it is, decoded from its charset when it is
 //! not UTF-8; other binary formats (images, archives) give no text, and the item is found by its title and
 //! metadata.
 
-use std::cell::RefCell;
-
 use crate::convert::{self, Budget, Converted};
-
-use lol_html::html_content::TextType;
-use lol_html::{HtmlRewriter, MemorySettings, Settings, doc_text};
+use crate::html_text::{self, TextKind};
 
 /// The searchable text of an item.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,15 +123,6 @@ fn extract_by_kind(bytes: &[u8], file_extension: Option<&str>) -> Extracted {
     }
 }
 
-/// The most memory the HTML tokenizer may hold at once (it streams, so this is per construct, not per page).
-const MAX_TOKENIZER_MEMORY: usize = 16 * 1024 * 1024;
-
-/// The elements that may frame a page or hold its main content; [`part`] says which each one is. HTML5's own
-/// elements, and the ARIA roles of `<div>`s (Sphinx and its Read the Docs theme mark their main content and
-/// breadcrumbs so). Roles on any element (`[role]`) made lol_html parse the attributes of every element: 119 MB/s
-/// of linux-doc pages on one thread, against 130 with `div[role]` and 151 with the elements alone.
-const FRAMING: &str = "nav, aside, header, footer, main, div[role]";
-
 /// What an element is to the page's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -147,7 +134,8 @@ enum Part {
 
 /// `<main>` and `role="main"` are the main content; `<nav>`, `<aside>` and the roles `navigation`, `banner`,
 /// `contentinfo`, `complementary` and `search` are chrome; so are `<header>` and `<footer>`, except inside the
-/// main content (an article's own).
+/// main content (an article's own). Roles count on `<div>`s only (Sphinx and its Read the Docs theme mark their
+/// main content and breadcrumbs so).
 fn part(tag: &str, role: Option<&str>, in_main: bool) -> Option<Part> {
     match (tag, role.map(|r| r.trim().to_ascii_lowercase()).as_deref()) {
         ("main", _) | (_, Some("main")) => Some(Part::Main),
@@ -165,9 +153,14 @@ fn part(tag: &str, role: Option<&str>, in_main: bool) -> Option<Part> {
 /// text outside chrome ([`part`] says which is which). A page whose every word is in chrome (or whose markup never closes a chrome element) keeps all its
 /// text. docs/search.md says how this was checked on the kernel's and the JDK's pages.
 pub fn extract_html(html: &[u8]) -> Extracted {
-    let stripped = extract_html_with(html, true);
+    content_else_whole(html, extract_html_with)
+}
+
+/// The page without its chrome (`extract(html, true)`), or the whole page when that leaves no text.
+fn content_else_whole(html: &[u8], extract: impl Fn(&[u8], bool) -> Extracted) -> Extracted {
+    let stripped = extract(html, true);
     if stripped.text.is_empty() {
-        let whole = extract_html_with(html, false);
+        let whole = extract(html, false);
         if !whole.text.is_empty() {
             return whole;
         }
@@ -175,101 +168,97 @@ pub fn extract_html(html: &[u8]) -> Extracted {
     stripped
 }
 
-/// Text gathered while walking a page: outside chrome, and inside the main content.
-struct Gathered {
+fn extract_html_with(html: &[u8], strip_chrome: bool) -> Extracted {
+    // Bytes that are not UTF-8 become U+FFFD; checking first is faster than the lossy conversion's own scan.
+    let html = match std::str::from_utf8(html) {
+        Ok(html) => std::borrow::Cow::Borrowed(html),
+        Err(_) => String::from_utf8_lossy(html),
+    };
+    let mut page = PageText::new(html.len(), strip_chrome, has_title_tag(html.as_bytes()));
+    html_text::walk(&html, strip_chrome, &mut page);
+    page.finish()
+}
+
+/// The text gathered while walking a page: outside chrome, inside the main content, and the title. `<title>`
+/// text is RCDATA, as is `<textarea>` text; the title is in `<head>`, before any textarea, so the first RCDATA
+/// text is the title when the document has a `<title>` at all. An SVG `<title>` is foreign content (plain
+/// data): body text.
+struct PageText {
     content: Collapser,
     main: Collapser,
+    title: Collapser,
+    title_done: bool,
+    /// What each open framing element is, innermost last.
+    parts: Vec<Part>,
+    chrome_depth: u32,
+    main_depth: u32,
 }
 
-/// How deep the walk is in chrome and in main content (element handlers count, end-tag handlers uncount).
-#[derive(Default)]
-struct Depth {
-    chrome: std::cell::Cell<u32>,
-    main: std::cell::Cell<u32>,
-}
-
-/// Only a document-wide text handler gathers text; element handlers only count depths. `<title>` text is
-/// RCDATA, as is `<textarea>` text; the title is in `<head>`, before any textarea, so the first RCDATA text is
-/// the title when the document has a `<title>` at all. An SVG `<title>` is foreign content (plain data): body
-/// text.
-fn extract_html_with(html: &[u8], strip_chrome: bool) -> Extracted {
-    use lol_html::element;
-    use std::rc::Rc;
-    let gathered = RefCell::new(Gathered {
-        content: Collapser::with_capacity(html.len() / 2),
-        main: Collapser::with_capacity(if strip_chrome { html.len() / 2 } else { 0 }),
-    });
-    let title = RefCell::new(Collapser::with_capacity(64));
-    let title_done = std::cell::Cell::new(!has_title_tag(html));
-    let depth = Rc::new(Depth::default());
-    let framing = depth.clone();
-    let mut settings = Settings::new()
-        .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(MAX_TOKENIZER_MEMORY))
-        .with_strict(false);
-    if strip_chrome {
-        settings = settings.append_element_content_handler(element!(FRAMING, move |el| {
-            let tag = el.tag_name();
-            let role = if tag == "div" { el.get_attribute("role") } else { None };
-            match part(&tag, role.as_deref(), framing.main.get() > 0) {
-                Some(Part::Chrome) => count(el, &framing, |d| &d.chrome),
-                Some(Part::Main) => count(el, &framing, |d| &d.main),
-                None => {}
-            }
-            Ok(())
-        }));
-    }
-    let settings = settings.append_document_content_handler(doc_text!(|chunk| {
-        match chunk.text_type() {
-            TextType::Data => {
-                let mut gathered = gathered.borrow_mut();
-                if depth.chrome.get() == 0 {
-                    gathered.content.push_html(chunk.as_str());
-                    if depth.main.get() > 0 {
-                        gathered.main.push_html(chunk.as_str());
-                    }
-                }
-                if chunk.last_in_text_node() {
-                    gathered.content.push_break();
-                    gathered.main.push_break();
-                }
-            }
-            TextType::RCData if !title_done.get() => {
-                title.borrow_mut().push_html(chunk.as_str());
-                title_done.set(chunk.last_in_text_node());
-            }
-            // Scripts, styles, later RCDATA (<textarea>) and the rest are not body text.
-            _ => {}
+impl PageText {
+    fn new(html_len: usize, strip_chrome: bool, has_title: bool) -> PageText {
+        PageText {
+            content: Collapser::with_capacity(html_len / 2),
+            main: Collapser::with_capacity(if strip_chrome { html_len / 2 } else { 0 }),
+            title: Collapser::with_capacity(64),
+            title_done: !has_title,
+            parts: Vec::new(),
+            chrome_depth: 0,
+            main_depth: 0,
         }
-        Ok(())
-    }));
-    let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-    // A tokenizer error (only possible past the memory cap) keeps the text gathered so far.
-    let outcome = rewriter.write(html).and_then(|()| rewriter.end());
-    if let Err(error) = outcome {
-        tracing::debug!(%error, "HTML extraction stopped early");
     }
-    let Gathered { content, main } = gathered.into_inner();
-    let (content, main) = (content.finish(), main.finish());
-    // A <main> holding a sliver of the text (a heading) is not the page's content.
-    let text = if main.len() * 4 >= content.len() && !main.is_empty() { main } else { content };
-    let title = title.into_inner().finish();
-    Extracted { title: (!title.is_empty()).then_some(title), text, ..Extracted::default() }
+
+    fn finish(self) -> Extracted {
+        let (content, main) = (self.content.finish(), self.main.finish());
+        // A <main> holding a sliver of the text (a heading) is not the page's content.
+        let text = if main.len() * 4 >= content.len() && !main.is_empty() { main } else { content };
+        let title = self.title.finish();
+        Extracted { title: (!title.is_empty()).then_some(title), text, ..Extracted::default() }
+    }
 }
 
-/// One level deeper while inside `el`: the end tag's handler comes back up (an element without an end tag, such
-/// as `<nav/>` in foreign content, has nothing inside it to count).
-fn count(
-    el: &mut lol_html::html_content::Element<'_, '_>,
-    depth: &std::rc::Rc<Depth>,
-    level: fn(&Depth) -> &std::cell::Cell<u32>,
-) {
-    let Some(handlers) = el.end_tag_handlers() else { return };
-    let up = depth.clone();
-    level(depth).set(level(depth).get() + 1);
-    handlers.push(Box::new(move |_end| {
-        level(&up).set(level(&up).get().saturating_sub(1));
-        Ok(())
-    }));
+impl html_text::Visitor for PageText {
+    fn text(&mut self, raw: &str, kind: TextKind) {
+        match kind {
+            TextKind::Data if self.chrome_depth == 0 => {
+                self.content.push_html(raw);
+                if self.main_depth > 0 {
+                    self.main.push_html(raw);
+                }
+            }
+            TextKind::RcData if !self.title_done => self.title.push_html(raw),
+            // Later RCDATA (<textarea>) is not body text; scripts and styles never reach here.
+            TextKind::Data | TextKind::RcData => {}
+        }
+    }
+
+    fn text_end(&mut self, kind: TextKind) {
+        match kind {
+            TextKind::Data => {
+                self.content.push_break();
+                self.main.push_break();
+            }
+            TextKind::RcData => self.title_done = true,
+        }
+    }
+
+    fn open(&mut self, name: &str, role: &dyn Fn() -> Option<String>) -> bool {
+        let role = if name == "div" { role() } else { None };
+        let Some(part) = part(name, role.as_deref(), self.main_depth > 0) else { return false };
+        match part {
+            Part::Chrome => self.chrome_depth += 1,
+            Part::Main => self.main_depth += 1,
+        }
+        self.parts.push(part);
+        true
+    }
+
+    fn close(&mut self) {
+        match self.parts.pop() {
+            Some(Part::Chrome) => self.chrome_depth -= 1,
+            Some(Part::Main) => self.main_depth -= 1,
+            None => {}
+        }
+    }
 }
 
 /// Whether the document has a `<title` tag anywhere (ASCII case-insensitive).
@@ -359,6 +348,9 @@ fn char_class(text: &str, at: usize) -> Option<(bool, usize)> {
         _ => text[at..].chars().next().map(|c| (c.is_whitespace(), c.len_utf8())),
     }
 }
+
+#[cfg(test)]
+mod oracle;
 
 #[cfg(test)]
 mod tests {

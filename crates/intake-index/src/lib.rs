@@ -8,6 +8,7 @@ pub mod doc_cache;
 pub mod excerpt;
 pub mod extract;
 pub mod facets;
+mod html_text;
 pub mod org_index;
 pub mod pdf;
 pub mod prepare;
