@@ -38,6 +38,8 @@ use crate::{BlobInfo, BlobStore, BlobWriter, StoreError};
 const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Objects larger than one part are downloaded as this many ranged GETs at a time.
 const PARALLEL_PARTS: usize = 4;
+/// A download is written to its file, and made readable, this much at a time.
+const WRITE_BYTES: usize = 256 * 1024;
 /// The containers' local copies take at most this much of the node's disk.
 const LOCAL_COPY_BYTES: u64 = 1024 * 1024 * 1024;
 /// No local copy is kept while the node's disk has less than this free.
@@ -325,7 +327,7 @@ impl BlobStore for S3Blobs {
         if let Some(copy) = self.copies.as_ref().and_then(|copies| copies.open(id, meta.e_tag.as_deref())) {
             return Ok(Box::new(io::BufReader::new(copy)));
         }
-        Ok(Box::new(io::BufReader::new(self.download(id, meta)?)))
+        Ok(Box::new(io::BufReader::with_capacity(WRITE_BYTES, self.download(id, meta)?)))
     }
 
     fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -440,22 +442,20 @@ async fn download_parts(
         .map(|(index, range)| async move {
             let got = get_version(store, object, meta, (!whole).then(|| range.clone())).await?;
             let mut chunks = got.into_stream();
-            let mut at = range.start;
+            let mut part = ArrivingPart { file, arrival, index, range: range.clone(), written: 0, pending: Vec::new() };
             while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(failed)?;
-                if at + chunk.len() as u64 > range.end {
+                if !part.take(&chunk.map_err(failed)?)? {
                     break;
                 }
-                std::os::unix::fs::FileExt::write_all_at(file, &chunk, at)?;
-                at += chunk.len() as u64;
-                if !arrival.arrived(index, at - range.start) {
-                    return Err(StoreError::Unavailable("nobody reads the download any more".into()));
-                }
             }
-            if at != range.end {
+            part.write_pending()?;
+            if part.written != range.end - range.start {
                 return Err(StoreError::Unavailable(format!(
-                    "the object store sent bytes {}..{at} of {object} where {}..{} were asked for",
-                    range.start, range.start, range.end
+                    "the object store sent bytes {}..{} of {object} where {}..{} were asked for",
+                    range.start,
+                    range.start + part.written,
+                    range.start,
+                    range.end
                 )));
             }
             Ok(())
@@ -465,6 +465,59 @@ async fn download_parts(
         part?;
     }
     Ok(())
+}
+
+/// A part of a download being written at its place in the file. What the store sends comes in pieces of a few
+/// kilobytes; they are written (and reported to the reader) a [`WRITE_BYTES`] at a time, not a system call and a
+/// wake-up each.
+struct ArrivingPart<'a> {
+    file: &'a File,
+    arrival: &'a Arrival,
+    index: usize,
+    range: std::ops::Range<u64>,
+    /// Bytes of the part written to the file so far.
+    written: u64,
+    /// Bytes received after those, not written yet.
+    pending: Vec<u8>,
+}
+
+impl ArrivingPart<'_> {
+    /// Takes the next piece of the part; false when it goes beyond the part (the answer is not what was asked).
+    fn take(&mut self, chunk: &[u8]) -> Result<bool, StoreError> {
+        let received = self.written + (self.pending.len() + chunk.len()) as u64;
+        if received > self.range.end - self.range.start {
+            return Ok(false);
+        }
+        if self.pending.is_empty() && chunk.len() >= WRITE_BYTES {
+            self.write(chunk)?;
+        } else {
+            self.pending.extend_from_slice(chunk);
+            if self.pending.len() >= WRITE_BYTES {
+                self.write_pending()?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn write_pending(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        self.write(&pending)?;
+        self.pending = pending;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        std::os::unix::fs::FileExt::write_all_at(self.file, bytes, self.range.start + self.written)?;
+        self.written += bytes.len() as u64;
+        if !self.arrival.arrived(self.index, self.written) {
+            return Err(StoreError::Unavailable("nobody reads the download any more".into()));
+        }
+        Ok(())
+    }
 }
 
 /// How far a download has come, shared by the task downloading and the reader reading it.
@@ -697,6 +750,38 @@ mod tests {
         let arrival = Arc::new(Arrival::new(10));
         drop(Arriving { file: spool_file(spool.path()).unwrap().reopen().unwrap(), at: 0, arrival: arrival.clone() });
         assert!(!arrival.arrived(0, 4), "a download nobody reads stops");
+    }
+
+    /// What the store sends of a part is written at the part's place and reported a [`WRITE_BYTES`] at a time (a
+    /// large piece as it is, the rest at the end); a piece beyond the part is refused.
+    #[test]
+    fn parts_are_written_in_place_a_few_hundred_kilobytes_at_a_time() {
+        let spool = tempfile::tempdir().unwrap();
+        let file = spool_file(spool.path()).unwrap();
+        let (part, write) = (PART_BYTES as u64, WRITE_BYTES as u64);
+        let arrival = Arrival::new(part + 3 * write + 10);
+        let reported = || arrival.state.lock().unwrap().parts[1];
+        let range = part..part + 3 * write + 10;
+        let mut second =
+            ArrivingPart { file: file.as_file(), arrival: &arrival, index: 1, range, written: 0, pending: Vec::new() };
+        for _ in 0..WRITE_BYTES / 4096 - 1 {
+            assert!(second.take(&[7; 4096]).unwrap());
+        }
+        assert_eq!(reported(), 0, "nothing is written before a write's worth has come");
+        assert!(second.take(&[7; 4096]).unwrap());
+        assert_eq!(reported(), write);
+        assert!(second.take(&vec![8; 2 * WRITE_BYTES]).unwrap());
+        assert_eq!(reported(), 3 * write, "a large piece is written as it comes");
+        assert!(second.take(&[9; 10]).unwrap());
+        assert!(!second.take(&[9]).unwrap(), "a byte beyond the part is refused");
+        second.write_pending().unwrap();
+        assert_eq!(reported(), 3 * write + 10, "the rest at the end");
+
+        let mut written = vec![0; 3 * WRITE_BYTES + 10];
+        std::os::unix::fs::FileExt::read_exact_at(file.as_file(), &mut written, part).unwrap();
+        assert!(written[..WRITE_BYTES].iter().all(|&b| b == 7), "the pieces in order, at the part's offset");
+        assert!(written[WRITE_BYTES..3 * WRITE_BYTES].iter().all(|&b| b == 8));
+        assert!(written[3 * WRITE_BYTES..].iter().all(|&b| b == 9));
     }
 
     fn read_download(blobs: &S3Blobs, id: &str, meta: ObjectMeta) -> io::Result<Vec<u8>> {
