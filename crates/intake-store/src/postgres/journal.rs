@@ -11,9 +11,14 @@
 //! row never names an object that is not there. Rows stay small, so PostgreSQL's WAL and TOAST carry the many
 //! small records and S3 the few large ones. An object goes once its row is deleted; one whose row never
 //! committed (the node died between the two, or the commit failed) is swept a day later, once no row names it.
+//!
+//! The records a node committed stay in its memory until its reader takes them ([`Recent`], up to
+//! [`RECENT_BYTES`]): the node applying what it accepted does not read its own rows back from PostgreSQL, only
+//! the records other nodes appended (and any it no longer holds).
 
+use std::collections::VecDeque;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -41,11 +46,16 @@ const LARGE_RECORD: usize = 256 * 1024;
 const UNNAMED_OBJECT_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How often a node looks for such objects (when it releases records).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+/// At most this many bytes of committed records wait in memory for this node's reader; beyond, it reads them
+/// from PostgreSQL. About a second of single pushes, so a reader keeping up never reads its own rows back.
+const RECENT_BYTES: usize = 32 * 1024 * 1024;
 
 pub struct PgJournal {
     db: Arc<Postgres>,
     sender: mpsc::Sender<Staged>,
     end: Arc<DurableEnd>,
+    /// The records this node committed that its reader has not taken yet.
+    recent: Arc<Recent>,
     /// This node's name among the positions.
     node: String,
     /// Where records larger than [`LARGE_RECORD`] go first; `None`: in their rows.
@@ -67,9 +77,10 @@ impl PgJournal {
         })?;
         let end = DurableEnd::new(last as Seq);
         let (sender, receiver) = mpsc::channel(4096);
-        db.spawn(write(Arc::downgrade(&db), receiver, end.clone()));
+        let recent = Arc::new(Recent::default());
+        db.spawn(write(Arc::downgrade(&db), receiver, end.clone(), recent.clone()));
         follow(&db, end.clone());
-        Ok(PgJournal { db, sender, end, node: node.to_string(), bodies, swept_at: Default::default() })
+        Ok(PgJournal { db, sender, end, recent, node: node.to_string(), bodies, swept_at: Default::default() })
     }
 
     /// Deletes the journal's objects written more than `age` ago that no row names (see [`UNNAMED_OBJECT_AGE`]);
@@ -180,17 +191,24 @@ fn unavailable_or(error: StoreError, other: impl FnOnce(String) -> JournalError)
 }
 
 /// The writer: one transaction per group of appends.
-async fn write(db: std::sync::Weak<Postgres>, mut receiver: mpsc::Receiver<Staged>, end: Arc<DurableEnd>) {
+async fn write(
+    db: std::sync::Weak<Postgres>,
+    mut receiver: mpsc::Receiver<Staged>,
+    end: Arc<DurableEnd>,
+    recent: Arc<Recent>,
+) {
     while let Some(first) = receiver.recv().await {
-        let group = gather(first, &mut receiver, MAX_GROUP_BYTES);
+        let mut group = gather(first, &mut receiver, MAX_GROUP_BYTES);
         let Some(db) = db.upgrade() else {
             refuse(group, &JournalError::Closed);
             return;
         };
         match commit_group(&db, &group).await {
             Ok(last) => {
+                let first = last + 1 - group.iter().map(|r| r.objects.len() as Seq).sum::<Seq>();
+                recent.keep(first, &mut group);
                 end.synced(last);
-                let mut seq = last - group.iter().map(|r| r.objects.len() as Seq).sum::<Seq>();
+                let mut seq = first - 1;
                 for staged in group {
                     seq += staged.objects.len() as Seq;
                     staged.answer(Ok(seq));
@@ -202,6 +220,73 @@ async fn write(db: std::sync::Weak<Postgres>, mut receiver: mpsc::Receiver<Stage
                 tracing::error!(%error, "the journal could not append to PostgreSQL");
                 refuse(group, &unavailable_or(error, JournalError::Write));
             }
+        }
+    }
+}
+
+/// The records this node committed, in order, until its reader takes them; at most [`RECENT_BYTES`] of them.
+/// Those held by objects are not kept: the reader reads them (and any other gap) as it reads other nodes'.
+#[derive(Default)]
+struct Recent(Mutex<RecentRecords>);
+
+#[derive(Default)]
+struct RecentRecords {
+    records: VecDeque<(Seq, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// Keeps the records of a group just committed, numbered from `first` (it gives them up), unless they would
+    /// take more than [`RECENT_BYTES`]: a reader that far behind reads them from PostgreSQL.
+    fn keep(&self, first: Seq, group: &mut [Staged]) {
+        let bytes: usize = group.iter().map(Waiting::bytes).sum();
+        let mut recent = self.0.lock().expect("recent records lock");
+        if recent.bytes + bytes > RECENT_BYTES {
+            return;
+        }
+        let numbered = group.iter_mut().flat_map(|staged| {
+            std::mem::take(&mut staged.request.records).into_iter().zip(staged.objects.iter().map(Option::is_some))
+        });
+        for (seq, (record, in_object)) in (first..).zip(numbered) {
+            if !in_object {
+                recent.bytes += record.len();
+                recent.records.push_back((seq, record));
+            }
+        }
+    }
+
+    /// The records after `after` through `end` while they follow on from it here, until `max_bytes` are reached
+    /// (the last may go past them) or [`READ_ROWS`], as a read from PostgreSQL (smaller reads let the applier
+    /// report progress more often: 31,850 pushes of 1.5 KB were searchable 6 % sooner than with no bound on
+    /// their count); those up to `after` are dropped. Empty when the next record is not here.
+    fn take(&self, after: Seq, end: Seq, max_bytes: usize) -> Vec<(Seq, Vec<u8>)> {
+        let mut recent = self.0.lock().expect("recent records lock");
+        recent.drop_through(after);
+        let (mut batch, mut bytes) = (Vec::new(), 0);
+        while bytes < max_bytes && batch.len() < READ_ROWS as usize {
+            let next = after + 1 + batch.len() as Seq;
+            if next > end || recent.records.front().is_none_or(|(seq, _)| *seq != next) {
+                break;
+            }
+            let (seq, record) = recent.records.pop_front().expect("the front record");
+            recent.bytes -= record.len();
+            bytes += record.len();
+            batch.push((seq, record));
+        }
+        batch
+    }
+
+    /// Forgets the records up to `seq`.
+    fn forget_through(&self, seq: Seq) {
+        self.0.lock().expect("recent records lock").drop_through(seq);
+    }
+}
+
+impl RecentRecords {
+    fn drop_through(&mut self, seq: Seq) {
+        while self.records.front().is_some_and(|(kept, _)| *kept <= seq) {
+            let (_, record) = self.records.pop_front().expect("the front record");
+            self.bytes -= record.len();
         }
     }
 }
@@ -287,7 +372,13 @@ impl Journal for PgJournal {
     }
 
     fn reader(&self, after: Seq) -> Result<Box<dyn JournalReader>, JournalError> {
-        Ok(Box::new(PgReader { db: self.db.clone(), durable: self.end.watch(), after, bodies: self.bodies.clone() }))
+        Ok(Box::new(PgReader {
+            db: self.db.clone(),
+            durable: self.end.watch(),
+            after,
+            bodies: self.bodies.clone(),
+            recent: self.recent.clone(),
+        }))
     }
 
     fn durable(&self) -> watch::Receiver<Seq> {
@@ -305,6 +396,7 @@ impl Journal for PgJournal {
     /// Records this node has applied through `seq`: deleted once every node that reported a position within
     /// the last hour has applied them too, and every organization's latest index snapshot holds them.
     fn release_through(&self, seq: Seq) -> Result<(), JournalError> {
+        self.recent.forget_through(seq);
         let seq = seq as i64;
         let objects = self
             .db
@@ -365,6 +457,7 @@ struct PgReader {
     durable: watch::Receiver<Seq>,
     after: Seq,
     bodies: Option<Arc<dyn BlobStore>>,
+    recent: Arc<Recent>,
 }
 
 impl PgReader {
@@ -390,6 +483,11 @@ impl JournalReader for PgReader {
         let end = *self.durable.borrow();
         if end <= self.after {
             return Ok(Vec::new());
+        }
+        let kept = self.recent.take(self.after, end, max_bytes);
+        if let Some((last, _)) = kept.last() {
+            self.after = *last;
+            return Ok(kept);
         }
         let (after, end) = (self.after as i64, end as i64);
         let rows = self
@@ -423,5 +521,64 @@ impl JournalReader for PgReader {
             self.after = *last;
         }
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staged(records: &[&[u8]], objects: &[bool]) -> Staged {
+        let (done, _) = oneshot::channel();
+        let records = records.iter().map(|r| r.to_vec()).collect();
+        let objects = objects.iter().map(|&in_object| in_object.then(|| "an.object".to_string())).collect();
+        Staged { request: AppendRequest { records, done }, objects }
+    }
+
+    fn seqs(batch: &[(Seq, Vec<u8>)]) -> Vec<Seq> {
+        batch.iter().map(|(seq, _)| *seq).collect()
+    }
+
+    /// A node's reader takes what the node committed in order, up to the durable end and about `max_bytes` at a
+    /// time; a record held by an object, one before the reader's position or one past a gap is not taken.
+    #[test]
+    fn the_records_a_node_committed_are_taken_in_order_until_a_gap() {
+        let recent = Recent::default();
+        let mut group = [staged(&[b"one", b"two"], &[false, false]), staged(&[b"", b"four"], &[true, false])];
+        recent.keep(1, &mut group);
+        assert!(group.iter().all(|staged| staged.request.records.is_empty()), "the records were moved, not copied");
+        recent.keep(7, &mut [staged(&[b"seven"], &[false])]);
+
+        assert_eq!(recent.take(0, 1, 1 << 20), [(1, b"one".to_vec())], "not past the durable end");
+        assert_eq!(seqs(&recent.take(1, 9, 1)), [2], "the last record taken may go past max_bytes");
+        assert!(recent.take(2, 9, 1 << 20).is_empty(), "record 3 is an object: read from PostgreSQL");
+        assert_eq!(recent.take(3, 9, 1 << 20), [(4, b"four".to_vec())], "the run stops at the gap before 7");
+        assert!(recent.take(5, 9, 1 << 20).is_empty(), "record 6 was another node's");
+        assert_eq!(seqs(&recent.take(6, 9, 1 << 20)), [7]);
+        assert_eq!(recent.0.lock().unwrap().bytes, 0);
+    }
+
+    /// Records go once the reader is past them or the node released them; a group that would take more than
+    /// [`RECENT_BYTES`] is not kept (its records stay with the caller, read back from PostgreSQL later).
+    #[test]
+    fn records_are_kept_within_a_bound_and_forgotten_once_released() {
+        let recent = Recent::default();
+        recent.keep(1, &mut [staged(&[b"one", b"two", b"three"], &[false; 3])]);
+        recent.forget_through(2);
+        assert_eq!(seqs(&recent.take(2, 3, 1 << 20)), [3]);
+        recent.keep(4, &mut [staged(&[b"four"], &[false])]);
+        assert!(recent.take(9, 9, 1 << 20).is_empty());
+        assert!(recent.0.lock().unwrap().records.is_empty(), "a reader past them drops them");
+
+        let large = vec![0; RECENT_BYTES / 2 + 1];
+        recent.keep(10, &mut [staged(&[&large], &[false])]);
+        let mut too_many = [staged(&[&large], &[false])];
+        recent.keep(11, &mut too_many);
+        assert_eq!(too_many[0].request.records.len(), 1, "over the bound: not kept");
+        assert_eq!(seqs(&recent.take(9, 11, 1 << 30)), [10]);
+
+        let many: Vec<&[u8]> = vec![b"small"; READ_ROWS as usize + 1];
+        recent.keep(12, &mut [staged(&many, &vec![false; many.len()])]);
+        assert_eq!(recent.take(11, 12 + READ_ROWS as Seq, 1 << 30).len(), READ_ROWS as usize, "as many as a read");
     }
 }
