@@ -32,7 +32,9 @@
 #      single-item PUT of step 1 (1.5 KB and whole linux-doc items, --max-apply-lag-ms 0 on both so the request
 #      path is measured, not indexing's pace) with --database on a local PostgreSQL (its defaults: fsync and
 #      synchronous_commit on) and the WAL it wrote per item, and linux-doc as one batch until searchable with --database and
-#      --blobs on s3s-fs, uploaded by presigned URL straight to S3 (issue 17's figures)
+#      --blobs on s3s-fs, uploaded by presigned URL straight to S3 (issue 17's figures); and, with the default
+#      backpressure, 31,850 items of 1.5 KB (linux-doc's cut ten times over) pushed by single PUTs until all are
+#      searchable: what one node sustains, accepting and indexing
 #  16. (only when asked: STEPS=failover) two nodes on the shared backends, 100,000 items indexed by the owner of the
 #      organization's index, the owner SIGKILLed: the time until the other node finds every item again
 #   9. (only when asked: STEPS=security) trimmed search on the Java SE 17 API pages, each item allowing 1-20 of
@@ -205,6 +207,16 @@ if wants shared; then
     start_shared
     labelled() { python3 -c 'import json, sys; r = json.load(sys.stdin); r.update(backend=sys.argv[1]); print(json.dumps(r))' "$1"; }
     batch_file=$out/linux-doc.batch.json
+    small_corpus=$out/linux-doc-1.5k.jsonl
+    python3 - "$out/items-1.5k.tsv" "$small_corpus" <<'PY'
+import json, sys
+with open(sys.argv[2], "w") as out:
+    for copy in range(10):
+        for line in open(sys.argv[1]):
+            item = json.loads(line.split("\t", 1)[1])
+            item["documentId"] += f"?copy={copy}"
+            out.write(json.dumps(item) + "\n")
+PY
     for run in $(seq 1 "$runs"); do
         for items in items-1.5k items; do
             wal_before=$(psql -Atq "postgres://postgres@127.0.0.1:$pg_port/postgres" -c "SELECT pg_current_wal_lsn()")
@@ -228,8 +240,13 @@ print(json.dumps({"benchmark": "put_wal", "items": put["items"], "requests": put
         record "$("$loader" batch "${target[@]}" --corpus "$corpus" --batch-file "$batch_file" --server-pid "$server" |
             labelled embedded)"
         stop_server
+        for backend in postgres embedded; do
+            if [ "$backend" = postgres ]; then INTAKE_DATABASE=$(new_database) start_server; else start_server; fi
+            record "$("$loader" ingest "${target[@]}" --corpus "$small_corpus" --concurrency 64 | labelled "$backend")"
+            stop_server
+        done
     done
-    rm -f "$batch_file"
+    rm -f "$batch_file" "$small_corpus"
     stop_shared
 fi
 
