@@ -300,6 +300,50 @@ mod postgres {
         assert_eq!(objects.total_bytes().unwrap(), 0, "the objects go with their rows");
     }
 
+    /// A record worth compressing is compressed by the node that appends it, its row saying its size before; a
+    /// small one and one that would not shrink are stored as they are. Another node reads all back whole; a row
+    /// damaged is an error naming the record, never a wrong record or an allocation of the size it claims.
+    #[test]
+    fn records_are_compressed_by_their_node_and_read_back_whole() {
+        let shared = Shared::new();
+        let (a, b) = (shared.pg_journal("a"), shared.pg_journal("b"));
+        let page = "<p>a page of a manual, as pushed, many times over</p>".repeat(1000).into_bytes();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..10_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        let records = vec![page.clone(), b"a small record".to_vec(), noise.clone()];
+        assert_eq!(runtime().block_on(a.append(records.clone())).unwrap(), 3);
+        let rows = select_sql(&shared.database, "SELECT seq, octet_length(body), raw_bytes FROM journal ORDER BY seq");
+        let stored: Vec<(u64, usize, Option<usize>)> = rows
+            .iter()
+            .map(|row| {
+                let columns: Vec<&str> = row.split('|').collect();
+                (columns[0].parse().unwrap(), columns[1].parse().unwrap(), columns[2].parse().ok())
+            })
+            .collect();
+        assert_eq!(stored[0].2, Some(page.len()), "the page is compressed: {stored:?}");
+        assert!(stored[0].1 < page.len() / 10, "to a tenth of it at most: {stored:?}");
+        assert_eq!(stored[1..], [(2, 14, None), (3, noise.len(), None)], "the others are stored as they are");
+
+        assert_eq!(b.wait_beyond(2, std::time::Duration::from_secs(5)), 3);
+        let read: Vec<Vec<u8>> =
+            b.reader(0).unwrap().next_batch(1 << 20).unwrap().into_iter().map(|(_, r)| r).collect();
+        assert!(read == records, "node b reads the three records back whole");
+
+        run_sql(&shared.database, "UPDATE journal SET raw_bytes = 2000000000 WHERE seq = 1");
+        let error = b.reader(0).unwrap().next_batch(1 << 20).unwrap_err().to_string();
+        assert!(error.contains("journal record 1 claims 2000000000 bytes"), "{error}");
+        run_sql(&shared.database, &format!("UPDATE journal SET raw_bytes = {} WHERE seq = 1", page.len() + 1));
+        let error = b.reader(0).unwrap().next_batch(1 << 20).unwrap_err().to_string();
+        assert!(error.contains("journal record 1 does not decompress"), "{error}");
+    }
+
     /// A container read again on the node that wrote or read it (a batch: validated, then applied) comes from
     /// its local copy, not a download — multipart uploads included — and never once the object was replaced or
     /// deleted from another node.
@@ -512,6 +556,13 @@ mod postgres {
     fn run_sql(database: &str, sql: &str) {
         let status = std::process::Command::new("psql").args([database, "-qc", sql]).status().unwrap();
         assert!(status.success());
+    }
+
+    /// What `sql` selects, a line per row, its columns separated by `|`.
+    fn select_sql(database: &str, sql: &str) -> Vec<String> {
+        let output = std::process::Command::new("psql").args([database, "-Atqc", sql]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect()
     }
 }
 

@@ -16,6 +16,7 @@ const STEPS: &[(&str, &str)] = &[
     ("index leases and snapshots", LEASES_V6),
     ("quota counters shared by the nodes", COUNTERS_V7),
     ("large journal records in the blob store", JOURNAL_OBJECTS_V8),
+    ("journal bodies compressed by the nodes", JOURNAL_RAW_BYTES_V9),
 ];
 
 /// Organizations, sources, keys, fields, settings, file containers, limits, usage, fault rules, security
@@ -253,3 +254,7 @@ CREATE INDEX item_reservations_by_organization ON item_reservations (organizatio
 /// A journal record too large for a row is an object in the blob store, written first; its row names it and
 /// holds an empty body.
 const JOURNAL_OBJECTS_V8: &str = "ALTER TABLE journal ADD COLUMN object TEXT;";
+
+/// A journal body the node compressed (LZ4) before sending it holds its size before compression here; `NULL`:
+/// the body is the record as it is (PostgreSQL may still compress it, as before).
+const JOURNAL_RAW_BYTES_V9: &str = "ALTER TABLE journal ADD COLUMN raw_bytes INTEGER;";
