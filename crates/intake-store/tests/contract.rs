@@ -300,6 +300,28 @@ mod postgres {
         assert_eq!(objects.total_bytes().unwrap(), 0, "the objects go with their rows");
     }
 
+    /// A node reads the records it committed from its memory, not back from PostgreSQL (rows deleted behind
+    /// its back are still read there, and not by another node), until it released them.
+    #[test]
+    fn a_node_reads_its_own_records_from_memory() {
+        let shared = Shared::new();
+        let (a, b) = (shared.pg_journal("a"), shared.pg_journal("b"));
+        assert_eq!(runtime().block_on(a.append(records(0..3))).unwrap(), 3);
+        assert_eq!(b.wait_beyond(2, std::time::Duration::from_secs(5)), 3);
+        run_sql(&shared.database, "DELETE FROM journal");
+        assert!(b.reader(0).unwrap().next_batch(1 << 20).unwrap().is_empty(), "node b reads the rows: gone");
+        let mut reader = a.reader(0).unwrap();
+        assert_eq!(
+            reader.next_batch(1 << 20).unwrap(),
+            records(0..3).into_iter().zip(1..).map(|(r, s)| (s, r)).collect::<Vec<_>>()
+        );
+
+        assert_eq!(runtime().block_on(a.append(records(3..5))).unwrap(), 5);
+        a.release_through(5).unwrap();
+        run_sql(&shared.database, "DELETE FROM journal");
+        assert!(reader.next_batch(1 << 20).unwrap().is_empty(), "what node a released is no longer kept");
+    }
+
     /// A record worth compressing is compressed by the node that appends it, its row saying its size before; a
     /// small one and one that would not shrink are stored as they are. Another node reads all back whole; a row
     /// damaged is an error naming the record, never a wrong record or an allocation of the size it claims.
