@@ -18,13 +18,10 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    /// A runtime of `threads` threads named `name`.
-    pub fn new(name: &str, threads: usize) -> std::io::Result<Bridge> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name(name)
-            .enable_all()
-            .build()?;
+    /// A runtime of two threads named `name`.
+    pub fn new(name: &str) -> std::io::Result<Bridge> {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name(name).enable_all().build()?;
         Ok(Bridge { runtime: Some(runtime) })
     }
 

@@ -223,7 +223,7 @@ impl S3Blobs {
         remove_spooled(spool)?;
         let store = location.client(location.virtual_hosted)?;
         let other_style = location.client(!location.virtual_hosted)?;
-        let bridge = Bridge::new("intake-s3", 2)?;
+        let bridge = Bridge::new("intake-s3")?;
         let shared =
             Shared { bridge, store, other_style, location, spool: spool.to_path_buf(), downloads: AtomicU64::new(0) };
         let copies = LocalCopies {

@@ -39,12 +39,6 @@ use crate::bridge::Bridge;
 /// How long a call waits for a connection (when all are busy, or PostgreSQL does not answer) before it fails
 /// as unavailable.
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);
-/// The threads driving the connections. One: the journal's writer, its connection and the listener then hand
-/// each other work on one thread, where a commit's answer arriving on the other thread was one more wake-up in
-/// every append's wait (1.5 KB PUTs without backpressure, six alternating pairs: 12,487–15,913 req/s on two
-/// threads, 13,721–16,412 on one, 5.6 % more on average; whole pages alike). What runs here is sockets, framing
-/// and the journal writer's statement: other queries are encoded and decoded on the threads that make them.
-const RUNTIME_THREADS: usize = 1;
 /// Connections per node: enough for the request path and the applier together.
 const POOL_SIZE: usize = 16;
 
@@ -78,7 +72,7 @@ impl Postgres {
             url.parse().map_err(|e| StoreError::Schema(format!("the database URL is not a PostgreSQL URL: {e}")))?;
         config.connect_timeout(CONNECTION_WAIT);
         config.application_name("intake");
-        let bridge = Bridge::new("intake-postgres", RUNTIME_THREADS)?;
+        let bridge = Bridge::new("intake-postgres")?;
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -195,7 +189,7 @@ async fn listen(
 /// databases), and returns its URL: a place of its own for one test, benchmark or trial cluster.
 pub fn scratch_database(admin_url: &str) -> Result<String, StoreError> {
     let name = format!("intake_{}", crate::catalog::random_id(12));
-    Bridge::new("intake-scratch", 1)?.run(async {
+    Bridge::new("intake-scratch")?.run(async {
         let config: tokio_postgres::Config = admin_url
             .parse()
             .map_err(|e| StoreError::Schema(format!("the database URL is not a PostgreSQL URL: {e}")))?;
