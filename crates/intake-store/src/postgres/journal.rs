@@ -154,12 +154,7 @@ impl Staged {
     /// An append whose records held by objects are named by `objects`: the others are compressed here when
     /// worth it (see [`COMPRESS_FROM`]).
     fn new(request: AppendRequest, objects: Vec<Option<String>>) -> Staged {
-        let compressed = request
-            .records
-            .iter()
-            .zip(&objects)
-            .map(|(record, object)| if object.is_some() { None } else { compress(record) })
-            .collect();
+        let compressed = compress_inline(&request.records, &objects);
         Staged { request, objects, compressed }
     }
 
@@ -176,6 +171,11 @@ impl Staged {
             None => (record.as_slice(), None),
         })
     }
+}
+
+/// The records not held by objects compressed, where worth it.
+fn compress_inline(records: &[Vec<u8>], objects: &[Option<String>]) -> Vec<Option<Vec<u8>>> {
+    records.iter().zip(objects).map(|(record, object)| if object.is_some() { None } else { compress(record) }).collect()
 }
 
 /// `record` compressed, when it is in the sizes compressed and that saves an eighth of it at least.
@@ -200,8 +200,8 @@ fn decompress(seq: i64, body: Vec<u8>, raw_bytes: Option<i32>) -> Result<Vec<u8>
         .ok_or_else(|| JournalError::Read(format!("journal record {seq} does not decompress to its {raw_bytes} bytes")))
 }
 
-/// Writes `request`'s large records to `bodies` (on a blocking thread: the blob store's calls wait), then hands
-/// the append to the writer; a failure answers it at once.
+/// Writes `request`'s large records to `bodies` and compresses the others (on a blocking thread: the blob
+/// store's calls wait), then hands the append to the writer; a failure answers it at once.
 async fn stage(bodies: Arc<dyn BlobStore>, mut request: AppendRequest, writer: mpsc::Sender<Staged>) {
     let mut records = std::mem::take(&mut request.records);
     let written = tokio::task::spawn_blocking(move || {
@@ -218,13 +218,14 @@ async fn stage(bodies: Arc<dyn BlobStore>, mut request: AppendRequest, writer: m
             record.clear();
             objects.push(Some(name));
         }
-        Ok::<_, StoreError>((records, objects))
+        let compressed = compress_inline(&records, &objects);
+        Ok::<_, StoreError>((records, objects, compressed))
     })
     .await;
     match written {
-        Ok(Ok((records, objects))) => {
+        Ok(Ok((records, objects, compressed))) => {
             request.records = records;
-            if let Err(unsent) = writer.send(Staged::new(request, objects)).await {
+            if let Err(unsent) = writer.send(Staged { request, objects, compressed }).await {
                 unsent.0.answer(Err(JournalError::Closed));
             }
         }
