@@ -322,6 +322,53 @@ mod postgres {
         assert!(reader.next_batch(1 << 20).unwrap().is_empty(), "what node a released is no longer kept");
     }
 
+    /// A node alone announces none of its commits; once another node listens, it announces each. A node finds
+    /// the commits it was not told of (it joined a moment ago) by reading the journal's end itself.
+    #[test]
+    fn a_node_alone_announces_nothing_and_nodes_find_what_they_were_not_told() {
+        let shared = Shared::new();
+        let runtime = runtime();
+        let a = shared.pg_journal("a");
+        // A listener that is not a node: it hears the announcements without being counted as one.
+        let (_listening, announced) = runtime.block_on(listen(&shared.database, "intake_journal"));
+        let second = std::time::Duration::from_secs(1);
+        std::thread::sleep(second + second / 2);
+        assert_eq!(runtime.block_on(a.append(records(0..1))).unwrap(), 1);
+        assert!(announced.recv_timeout(second / 2).is_err(), "node a is alone: its commit is not announced");
+
+        let b = shared.pg_journal("b");
+        run_sql(
+            &shared.database,
+            "WITH head AS (UPDATE journal_head SET last_seq = last_seq + 1 RETURNING last_seq)
+             INSERT INTO journal (seq, body) SELECT last_seq, 'unannounced' FROM head",
+        );
+        assert_eq!(b.wait_beyond(1, 3 * second), 2, "node b finds a commit nobody announced");
+        assert_eq!(a.wait_beyond(1, 3 * second), 2, "and so does node a");
+
+        std::thread::sleep(second + second / 2);
+        assert_eq!(runtime.block_on(a.append(records(1..2))).unwrap(), 3);
+        assert_eq!(announced.recv_timeout(second).unwrap(), "3", "with node b listening, node a announces");
+        assert_eq!(b.wait_beyond(2, 3 * second), 3);
+    }
+
+    /// The payloads of the notifications on `channel`, heard by a connection of the test's own (as long as the
+    /// client returned lives).
+    async fn listen(database: &str, channel: &str) -> (tokio_postgres::Client, std::sync::mpsc::Receiver<String>) {
+        use futures_util::StreamExt;
+        let (client, mut connection) = tokio_postgres::connect(database, tokio_postgres::NoTls).await.unwrap();
+        let (heard, payloads) = std::sync::mpsc::channel();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(notification) = message {
+                    let _ = heard.send(notification.payload().to_string());
+                }
+            }
+        });
+        client.batch_execute(&format!("LISTEN {channel}")).await.unwrap();
+        (client, payloads)
+    }
+
     /// A record worth compressing is compressed by the node that appends it, its row saying its size before; a
     /// small one and one that would not shrink are stored as they are. Another node reads all back whole; a row
     /// damaged is an error naming the record, never a wrong record or an allocation of the size it claims.

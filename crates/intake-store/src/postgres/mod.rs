@@ -127,14 +127,16 @@ impl Postgres {
 
     /// The notifications sent on `channel` (`NOTIFY`), as long as the receiver and this backend live:
     /// `Some(payload)` for each, and `None` each time listening (re)starts — notifications may have been
-    /// missed before it, so the receiver reads again what it follows. A lost connection is made again.
+    /// missed before it, so the receiver reads again what it follows. A lost connection is made again. The
+    /// connection's `application_name` is [`listener_name`]`(channel)`, so who listens can be counted.
     pub(crate) fn notifications(self: &Arc<Self>, channel: &'static str) -> mpsc::UnboundedReceiver<Option<String>> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let backend = Arc::downgrade(self);
         self.spawn(async move {
             let mut failures = 0u32;
             while let Some(postgres) = backend.upgrade() {
-                let config = postgres.config.clone();
+                let mut config = postgres.config.clone();
+                config.application_name(listener_name(channel));
                 drop(postgres);
                 if let Err(error) = listen(&config, channel, &sender).await {
                     failures += 1;
@@ -150,6 +152,11 @@ impl Postgres {
         });
         receiver
     }
+}
+
+/// The `application_name` of the connections listening on `channel` (as `pg_stat_activity` shows them).
+pub(crate) fn listener_name(channel: &str) -> String {
+    format!("intake listening on {channel}")
 }
 
 /// Listens on `channel` with a connection of its own until it fails or nobody receives.
