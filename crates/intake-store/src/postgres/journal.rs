@@ -6,8 +6,9 @@
 //! other, in the order of their numbers, so every record up to a number known durable is there to read. Each
 //! commit notifies `intake_journal` with the new end, so readers on every node follow it — unless no other node
 //! listens: a node alone (counted every [`LOOK_EVERY`]) announces nothing, as waking its own listener at every
-//! commit cost it 6–12 % of its single pushes. Each node also reads the end itself every [`LOOK_EVERY`], so a
-//! commit it was not told of (it joined a moment ago, or its listener was reconnecting) is found within that.
+//! commit cost it 6 % of its single pushes (bench/RESULTS.md §36). Each node also reads the end itself every
+//! [`LOOK_EVERY`], so a commit it was not told of (it joined a moment ago, or its listener was reconnecting) is
+//! found within that.
 //!
 //! With a blob store (S3), a record larger than [`PgJournal::LARGE_RECORD`] (256 KiB) is written there first, as an object of its
 //! own, and its row holds only the object's name: a 202 still waits for both, the object before the row, so a
@@ -433,7 +434,10 @@ fn follow(db: &Arc<Postgres>, end: Arc<DurableEnd>, announce: Arc<AtomicBool>) {
                 None => {
                     let Some(db) = backend.upgrade() else { return };
                     match look_around(&db, &announce).await {
-                        Ok(seq) => seq,
+                        Ok(seq) => {
+                            failing = false;
+                            seq
+                        }
                         Err(error) => {
                             // Announcing costs little next to a node left waiting for a second each time.
                             announce.store(true, Ordering::Relaxed);
@@ -445,7 +449,6 @@ fn follow(db: &Arc<Postgres>, end: Arc<DurableEnd>, announce: Arc<AtomicBool>) {
                     }
                 }
             };
-            failing = false;
             end.publish(seq);
         }
     });
